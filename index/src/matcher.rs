@@ -112,9 +112,21 @@ mod tests {
     #[test]
     fn empty_semantics() {
         assert!(Matcher::equal("a", "").matches_empty());
-        assert!(Matcher::new(MatchOp::NotEqual, "a", "x").unwrap().matches_empty());
-        assert!(!Matcher::new(MatchOp::Regex, "a", ".+").unwrap().matches_empty());
-        assert!(Matcher::new(MatchOp::NotRegex, "a", "x.*").unwrap().matches_empty());
+        assert!(
+            Matcher::new(MatchOp::NotEqual, "a", "x")
+                .unwrap()
+                .matches_empty()
+        );
+        assert!(
+            !Matcher::new(MatchOp::Regex, "a", ".+")
+                .unwrap()
+                .matches_empty()
+        );
+        assert!(
+            Matcher::new(MatchOp::NotRegex, "a", "x.*")
+                .unwrap()
+                .matches_empty()
+        );
     }
 
     #[test]

@@ -127,7 +127,13 @@ impl Postings for MemPostings {
         }
     }
     fn label_names(&self) -> Vec<String> {
-        let mut names: Vec<String> = self.inner.read().map.keys().map(|k| k.to_string()).collect();
+        let mut names: Vec<String> = self
+            .inner
+            .read()
+            .map
+            .keys()
+            .map(|k| k.to_string())
+            .collect();
         names.sort_unstable();
         names
     }
@@ -187,8 +193,8 @@ impl BlockPostings {
     /// Parses [`BlockPostings::encode`]'s output; never panics on bad input.
     pub fn decode(buf: &[u8]) -> Result<Self> {
         let mut pos = 0;
-        let series = u32::try_from(uvarint(buf, &mut pos)?)
-            .map_err(|_| Error::Corrupt("series count"))?;
+        let series =
+            u32::try_from(uvarint(buf, &mut pos)?).map_err(|_| Error::Corrupt("series count"))?;
         let names = uvarint(buf, &mut pos)?;
         let mut map = BTreeMap::new();
         for _ in 0..names {
@@ -198,8 +204,8 @@ impl BlockPostings {
             for _ in 0..n {
                 let value = string(buf, &mut pos)?;
                 let bytes = bytes(buf, &mut pos)?;
-                let bitmap = RoaringBitmap::deserialize_from(bytes)
-                    .map_err(|_| Error::Corrupt("bitmap"))?;
+                let bitmap =
+                    RoaringBitmap::deserialize_from(bytes).map_err(|_| Error::Corrupt("bitmap"))?;
                 if bitmap.max().is_some_and(|m| m >= series) {
                     return Err(Error::Corrupt("series id out of range"));
                 }
@@ -233,7 +239,9 @@ impl Postings for BlockPostings {
     }
     fn get(&self, name: &str, value: &str) -> Option<RoaringBitmap> {
         let values = self.map.get(name)?;
-        let i = values.binary_search_by(|(v, _)| v.as_str().cmp(value)).ok()?;
+        let i = values
+            .binary_search_by(|(v, _)| v.as_str().cmp(value))
+            .ok()?;
         Some(values[i].1.clone())
     }
     fn for_each_value(&self, name: &str, f: &mut dyn FnMut(&str, &RoaringBitmap)) {
@@ -258,7 +266,9 @@ fn uvarint(buf: &[u8], pos: &mut usize) -> Result<u64> {
 fn bytes<'a>(buf: &'a [u8], pos: &mut usize) -> Result<&'a [u8]> {
     let len = usize::try_from(uvarint(buf, pos)?).map_err(|_| Error::Corrupt("length"))?;
     let end = pos.checked_add(len).ok_or(Error::Corrupt("length"))?;
-    let b = buf.get(*pos..end).ok_or(Error::Corrupt("truncated bytes"))?;
+    let b = buf
+        .get(*pos..end)
+        .ok_or(Error::Corrupt("truncated bytes"))?;
     *pos = end;
     Ok(b)
 }
@@ -296,7 +306,13 @@ mod tests {
             (vec![m(MatchOp::Equal, "__name__", "up")], vec![0, 1]),
             (vec![m(MatchOp::Equal, "env", "")], vec![0, 2]),
             (vec![m(MatchOp::NotEqual, "env", "prod")], vec![0, 2]),
-            (vec![m(MatchOp::Regex, "job", "a|b"), m(MatchOp::NotEqual, "__name__", "up")], vec![2]),
+            (
+                vec![
+                    m(MatchOp::Regex, "job", "a|b"),
+                    m(MatchOp::NotEqual, "__name__", "up"),
+                ],
+                vec![2],
+            ),
             (vec![m(MatchOp::NotRegex, "job", "a")], vec![1]),
             (vec![m(MatchOp::Regex, "env", ".*")], vec![0, 1, 2]),
             (vec![m(MatchOp::Equal, "nope", "x")], vec![]),

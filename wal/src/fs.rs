@@ -142,8 +142,6 @@ impl Vfs for StdFs {
     }
 
     fn list(&self, dir: &Path) -> io::Result<Vec<PathBuf>> {
-        fs::read_dir(dir)?
-            .map(|e| e.map(|e| e.path()))
-            .collect()
+        fs::read_dir(dir)?.map(|e| e.map(|e| e.path())).collect()
     }
 }

@@ -133,7 +133,8 @@ impl Wal {
                 let p = segment::segment_path(dir, *s);
                 vfs.remove_file(&p).map_err(|e| Error::io("remove", p, e))?;
             }
-            vfs.sync_dir(dir).map_err(|e| Error::io("fsync dir", dir, e))?;
+            vfs.sync_dir(dir)
+                .map_err(|e| Error::io("fsync dir", dir, e))?;
             segments.retain(|&s| s >= first);
         }
 
@@ -168,9 +169,7 @@ impl Wal {
         match tail {
             Some((seg, len)) if len >= HEADER_LEN as u64 => {
                 let p = segment::segment_path(dir, seg);
-                let f = vfs
-                    .open_append(&p)
-                    .map_err(|e| Error::io("open", &p, e))?;
+                let f = vfs.open_append(&p).map_err(|e| Error::io("open", &p, e))?;
                 state.segment = seg;
                 state.seg_len = len;
                 state.file = Some((seg, f));
@@ -284,7 +283,8 @@ impl Wal {
             }
         }
         if removed > 0 {
-            vfs.sync_dir(dir).map_err(|e| Error::io("fsync dir", dir, e))?;
+            vfs.sync_dir(dir)
+                .map_err(|e| Error::io("fsync dir", dir, e))?;
         }
         Ok(removed)
     }
@@ -334,7 +334,8 @@ impl Wal {
             let p = segment::segment_path(dir, seg);
             let buf = vfs.read(&p).map_err(|e| Error::io("read", &p, e))?;
             if segment::check_header(&buf, seg).is_err() {
-                vfs.remove_file(&p).map_err(|e| Error::io("remove", &p, e))?;
+                vfs.remove_file(&p)
+                    .map_err(|e| Error::io("remove", &p, e))?;
                 cut = Some((seg, 0));
                 continue;
             }
@@ -353,7 +354,8 @@ impl Wal {
             }
         }
         if cut.is_some() {
-            vfs.sync_dir(dir).map_err(|e| Error::io("fsync dir", dir, e))?;
+            vfs.sync_dir(dir)
+                .map_err(|e| Error::io("fsync dir", dir, e))?;
         }
         Ok(cut)
     }
@@ -389,8 +391,10 @@ fn replay_segment(
         if last && buf.len() <= HEADER_LEN {
             // Crashed while creating the segment: nothing in it was acknowledged.
             tracing::warn!(segment = seg, "removing WAL segment with a torn header");
-            vfs.remove_file(&p).map_err(|e| Error::io("remove", &p, e))?;
-            vfs.sync_dir(dir).map_err(|e| Error::io("fsync dir", dir, e))?;
+            vfs.remove_file(&p)
+                .map_err(|e| Error::io("remove", &p, e))?;
+            vfs.sync_dir(dir)
+                .map_err(|e| Error::io("fsync dir", dir, e))?;
             stats.torn_tail = Some((seg, 0, buf.len() as u64));
             return Ok(0);
         }

@@ -79,7 +79,10 @@ fn torn_tail_is_cut_and_earlier_records_survive() {
         let (wal, got) = open(dir.path(), opts(1 << 20));
         assert_eq!(got, expected(0..19), "cut {cut}");
         drop(wal);
-        assert_eq!(std::fs::metadata(&seg).unwrap().len() as usize, full.len() - last_len);
+        assert_eq!(
+            std::fs::metadata(&seg).unwrap().len() as usize,
+            full.len() - last_len
+        );
     }
 }
 
@@ -124,7 +127,10 @@ fn corruption_before_the_tail_names_segment_and_offset_and_repair_truncates() {
     }
     assert!(err.to_string().contains("sextant repair"));
 
-    assert_eq!(Wal::repair(dir.path(), &StdFs).unwrap(), Some((1, off as u64)));
+    assert_eq!(
+        Wal::repair(dir.path(), &StdFs).unwrap(),
+        Some((1, off as u64))
+    );
     assert_eq!(open(dir.path(), opts(1 << 20)).1, expected(0..3));
 }
 
@@ -148,15 +154,34 @@ fn corrupt_earlier_segment_is_an_error_even_if_later_ones_are_fine() {
     drop(wal);
     std::fs::remove_file(segment_path(dir2.path(), 2)).unwrap();
     let err = try_open(dir2.path(), Arc::new(StdFs), opts(512)).unwrap_err();
-    assert!(matches!(err, Error::Corrupt { segment: 2, offset: 0, .. }), "{err}");
+    assert!(
+        matches!(
+            err,
+            Error::Corrupt {
+                segment: 2,
+                offset: 0,
+                ..
+            }
+        ),
+        "{err}"
+    );
 }
 
 #[test]
 fn failed_fsync_poisons_until_reopen_and_reopen_keeps_acknowledged_records() {
     for plan in [
-        FaultPlan { fail_sync: Some(3), ..Default::default() },
-        FaultPlan { fail_write: Some(4), ..Default::default() },
-        FaultPlan { tear_write: Some((4, 7)), ..Default::default() },
+        FaultPlan {
+            fail_sync: Some(3),
+            ..Default::default()
+        },
+        FaultPlan {
+            fail_write: Some(4),
+            ..Default::default()
+        },
+        FaultPlan {
+            tear_write: Some((4, 7)),
+            ..Default::default()
+        },
     ] {
         let dir = tempfile::tempdir().unwrap();
         let fs = FaultFs::new(FaultPlan::default());
@@ -167,7 +192,10 @@ fn failed_fsync_poisons_until_reopen_and_reopen_keeps_acknowledged_records() {
             match wal.append(&[(1 + (i % 3) as u8, &payload(i))]) {
                 Ok(()) => acked += 1,
                 Err(e) => {
-                    assert!(!matches!(e, Error::Poisoned(_)), "first error is the I/O error: {e}");
+                    assert!(
+                        !matches!(e, Error::Poisoned(_)),
+                        "first error is the I/O error: {e}"
+                    );
                     break;
                 }
             }
@@ -179,7 +207,11 @@ fn failed_fsync_poisons_until_reopen_and_reopen_keeps_acknowledged_records() {
         drop(wal);
         let (_, got) = open(dir.path(), opts(1 << 20));
         // Acknowledged records are all there; the failed one may or may not be.
-        assert!(got.len() == acked || got.len() == acked + 1, "{plan:?}: {} vs {acked}", got.len());
+        assert!(
+            got.len() == acked || got.len() == acked + 1,
+            "{plan:?}: {} vs {acked}",
+            got.len()
+        );
         assert_eq!(got[..acked], expected(0..acked as u32)[..]);
     }
 }
@@ -206,7 +238,10 @@ fn concurrent_writers_share_fsyncs_and_lose_nothing() {
     for t in threads {
         t.join().unwrap();
     }
-    assert!(fs.syncs_seen() <= 1000 + 64, "at most one fsync per append (+ rotations)");
+    assert!(
+        fs.syncs_seen() <= 1000 + 64,
+        "at most one fsync per append (+ rotations)"
+    );
     drop(wal);
     let (_, got) = open(dir.path(), opts(64 << 10));
     assert_eq!(got.len(), 1000);
@@ -256,9 +291,15 @@ fn oversized_record_is_refused_without_poisoning() {
 
 #[test]
 fn interval_and_never_modes_acknowledge_after_the_os_write() {
-    for durability in [Durability::Never, Durability::Interval(std::time::Duration::from_millis(5))] {
+    for durability in [
+        Durability::Never,
+        Durability::Interval(std::time::Duration::from_millis(5)),
+    ] {
         let dir = tempfile::tempdir().unwrap();
-        let o = Options { segment_size: 1 << 20, durability };
+        let o = Options {
+            segment_size: 1 << 20,
+            durability,
+        };
         let (wal, _) = open(dir.path(), o.clone());
         write_n(&wal, 0..50);
         // Not closed: a process crash now keeps what the OS has.

@@ -1,0 +1,339 @@
+//! Immutable, time-partitioned blocks: `blocks/<seq:020>/` holding
+//! `meta`, `series`, `postings`, `exemplars` and `chunks` (formats in
+//! `docs/format.md`). Blocks are written whole into `<seq>.tmp/` and made
+//! visible by one rename, so a crash never leaves a half-written block in
+//! view; `chunks` is memory-mapped and every frame is checked on read.
+
+mod file;
+mod meta;
+mod writer;
+
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+
+use sextant_index::{BlockPostings, Matcher, get_uvarint};
+use sextant_wal::{Mapped, Vfs};
+
+pub(crate) use file::{masked_crc32c, unseal};
+pub use meta::BlockMeta;
+pub(crate) use writer::{BlockWriter, Compression};
+
+use crate::codec::{Sample, chunk, unzigzag};
+use crate::error::{Error, Result};
+use crate::exemplar::Exemplar;
+use crate::labels::Labels;
+use crate::walrec::{self, WalRecord};
+
+pub(crate) const META: &str = "meta";
+pub(crate) const SERIES: &str = "series";
+pub(crate) const POSTINGS: &str = "postings";
+pub(crate) const EXEMPLARS: &str = "exemplars";
+pub(crate) const CHUNKS: &str = "chunks";
+
+/// Largest raw frame a reader accepts.
+const MAX_FRAME_RAW: usize = 16 << 20;
+
+pub(crate) fn block_dir(blocks: &Path, seq: u64) -> PathBuf {
+    blocks.join(format!("{seq:020}"))
+}
+
+pub(crate) fn tmp_dir(blocks: &Path, seq: u64) -> PathBuf {
+    blocks.join(format!("{seq:020}.tmp"))
+}
+
+#[derive(Debug, Clone, Copy)]
+struct ChunkRef {
+    min_t: i64,
+    max_t: i64,
+    frame: u32,
+    offset: u32,
+    len: u32,
+}
+
+#[derive(Debug)]
+struct SeriesEntry {
+    labels: Labels,
+    chunks: Range<u32>,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Frame {
+    offset: usize,
+    raw_len: u32,
+    comp_len: u32,
+    crc: u32,
+}
+
+/// An open block.
+#[derive(Debug)]
+pub struct Block {
+    dir: PathBuf,
+    meta: BlockMeta,
+    series: Vec<SeriesEntry>,
+    chunk_refs: Vec<ChunkRef>,
+    postings: BlockPostings,
+    exemplars: Vec<(u32, Exemplar)>,
+    chunks: Mapped,
+    frames: Vec<Frame>,
+    bytes: u64,
+}
+
+/// The decompressed frame a reader used last, so consecutive series in the
+/// same frame decompress it once.
+#[derive(Debug, Default)]
+pub(crate) struct FrameCache {
+    frame: Option<u32>,
+    data: Vec<u8>,
+}
+
+impl Block {
+    /// Opens and checks a block directory (all small files are verified
+    /// against their CRC; chunk frames are verified when read).
+    pub fn open(vfs: &dyn Vfs, dir: &Path) -> Result<Block> {
+        let mut bytes = 0u64;
+        let mut read = |name: &str, magic: &[u8; 4]| -> Result<Vec<u8>> {
+            let p = dir.join(name);
+            let raw = vfs.read(&p).map_err(|e| Error::io("read", &p, e))?;
+            bytes += raw.len() as u64;
+            Ok(unseal(&raw, magic, &p, true)?.to_vec())
+        };
+        let meta = BlockMeta::decode(&read(META, b"SXMT")?)?;
+        let series_raw = file::decompress(&read(SERIES, b"SXSR")?, &dir.join(SERIES))?;
+        let postings_raw = file::decompress(&read(POSTINGS, b"SXPS")?, &dir.join(POSTINGS))?;
+        let postings = BlockPostings::decode(&postings_raw)?;
+        let ex_raw = file::decompress(&read(EXEMPLARS, b"SXEX")?, &dir.join(EXEMPLARS))?;
+        let exemplars = match walrec::decode(walrec::EXEMPLARS, &ex_raw) {
+            Ok(WalRecord::Exemplars(v)) => v,
+            Ok(_) => Vec::new(),
+            Err(e) => return Err(Error::Corrupt(format!("{}: exemplars: {e}", dir.display()))),
+        };
+        let cp = dir.join(CHUNKS);
+        let chunks = vfs.map(&cp).map_err(|e| Error::io("mmap", &cp, e))?;
+        let body_len = unseal(&chunks, b"SXCK", &cp, false)?.len();
+        let frames = scan_frames(&chunks[file::HEADER_LEN..file::HEADER_LEN + body_len], &cp)?;
+        let (series, chunk_refs) = parse_series(&series_raw, frames.len(), &dir.join(SERIES))?;
+        if series.len() as u64 != meta.series {
+            return Err(Error::Corrupt(format!(
+                "{}: series count differs from meta",
+                dir.display()
+            )));
+        }
+        let bytes = bytes + chunks.len() as u64;
+        Ok(Block {
+            dir: dir.to_path_buf(),
+            meta,
+            series,
+            chunk_refs,
+            postings,
+            exemplars,
+            chunks,
+            frames,
+            bytes,
+        })
+    }
+
+    /// The block's description.
+    pub fn meta(&self) -> &BlockMeta {
+        &self.meta
+    }
+
+    /// Its directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Bytes of its files on disk.
+    pub fn size_bytes(&self) -> u64 {
+        self.bytes
+    }
+
+    /// Bytes of its chunks file alone.
+    pub fn chunk_bytes(&self) -> u64 {
+        self.chunks.len() as u64
+    }
+
+    pub(crate) fn overlaps(&self, start: i64, end: i64) -> bool {
+        self.meta.min_t <= end && self.meta.max_t >= start
+    }
+
+    /// Series indices matching `matchers`, in label order.
+    pub(crate) fn select(&self, matchers: &[Matcher]) -> Vec<u32> {
+        sextant_index::select(&self.postings, matchers)
+            .iter()
+            .collect()
+    }
+
+    pub(crate) fn labels(&self, idx: u32) -> &Labels {
+        &self.series[idx as usize].labels
+    }
+
+    pub(crate) fn num_series(&self) -> u32 {
+        self.series.len() as u32
+    }
+
+    pub(crate) fn label_names(&self) -> Vec<String> {
+        sextant_index::Postings::label_names(&self.postings)
+    }
+
+    pub(crate) fn label_values(&self, name: &str) -> Vec<String> {
+        self.postings
+            .label_values(name)
+            .map(str::to_string)
+            .collect()
+    }
+
+    /// Samples of series `idx` with `start <= t <= end`.
+    pub(crate) fn samples(
+        &self,
+        idx: u32,
+        start: i64,
+        end: i64,
+        cache: &mut FrameCache,
+    ) -> Result<Vec<Sample>> {
+        let entry = &self.series[idx as usize];
+        let mut out = Vec::new();
+        for c in &self.chunk_refs[entry.chunks.start as usize..entry.chunks.end as usize] {
+            if c.max_t < start || c.min_t > end {
+                continue;
+            }
+            let frame = self.frame(c.frame, cache)?;
+            let bytes = frame
+                .get(c.offset as usize..(c.offset as usize + c.len as usize))
+                .ok_or_else(|| self.corrupt("chunk outside its frame"))?;
+            let samples = chunk::decode(bytes).map_err(|e| self.corrupt(&e.to_string()))?;
+            out.extend(samples.into_iter().filter(|s| s.t >= start && s.t <= end));
+        }
+        Ok(out)
+    }
+
+    /// Exemplars of series `idx` with `start <= t <= end`.
+    pub(crate) fn exemplars(&self, idx: u32, start: i64, end: i64) -> Vec<Exemplar> {
+        let lo = self.exemplars.partition_point(|(i, _)| *i < idx);
+        self.exemplars[lo..]
+            .iter()
+            .take_while(|(i, _)| *i == idx)
+            .filter(|(_, e)| e.t >= start && e.t <= end)
+            .map(|(_, e)| e.clone())
+            .collect()
+    }
+
+    fn frame<'c>(&self, n: u32, cache: &'c mut FrameCache) -> Result<&'c [u8]> {
+        if cache.frame != Some(n) {
+            let f = *self
+                .frames
+                .get(n as usize)
+                .ok_or_else(|| self.corrupt("frame index"))?;
+            let comp = &self.chunks[f.offset..f.offset + f.comp_len as usize];
+            if masked_crc32c(&[comp]) != f.crc {
+                return Err(self.corrupt(&format!("chunk frame {n} checksum mismatch")));
+            }
+            cache.data = zstd::bulk::decompress(comp, f.raw_len as usize)
+                .map_err(|e| self.corrupt(&format!("frame {n}: zstd: {e}")))?;
+            cache.frame = Some(n);
+        }
+        Ok(&cache.data)
+    }
+
+    fn corrupt(&self, what: &str) -> Error {
+        Error::Corrupt(format!("{}: {what}", self.dir.join(CHUNKS).display()))
+    }
+
+    /// Re-reads every file and checks every checksum and chunk (for
+    /// `sextant stats --verify` and tests).
+    pub fn verify(&self) -> Result<()> {
+        unseal(&self.chunks, b"SXCK", &self.dir.join(CHUNKS), true)?;
+        let mut cache = FrameCache::default();
+        for idx in 0..self.num_series() {
+            self.samples(idx, i64::MIN, i64::MAX, &mut cache)?;
+        }
+        Ok(())
+    }
+}
+
+fn scan_frames(body: &[u8], path: &Path) -> Result<Vec<Frame>> {
+    let mut frames = Vec::new();
+    let mut pos = 0;
+    while pos < body.len() {
+        let head = body
+            .get(pos..pos + 12)
+            .ok_or_else(|| Error::Corrupt(format!("{}: truncated frame header", path.display())))?;
+        let word = |i: usize| u32::from_le_bytes([head[i], head[i + 1], head[i + 2], head[i + 3]]);
+        let f = Frame {
+            offset: file::HEADER_LEN + pos + 12,
+            raw_len: word(0),
+            comp_len: word(4),
+            crc: word(8),
+        };
+        pos += 12 + f.comp_len as usize;
+        if pos > body.len() || f.raw_len as usize > MAX_FRAME_RAW {
+            return Err(Error::Corrupt(format!(
+                "{}: frame {} out of bounds",
+                path.display(),
+                frames.len()
+            )));
+        }
+        frames.push(f);
+    }
+    Ok(frames)
+}
+
+fn parse_series(
+    buf: &[u8],
+    frames: usize,
+    path: &Path,
+) -> Result<(Vec<SeriesEntry>, Vec<ChunkRef>)> {
+    let bad = |what: &str| Error::Corrupt(format!("{}: {what}", path.display()));
+    let mut pos = 0;
+    let next = |pos: &mut usize| get_uvarint(buf, pos).ok_or_else(|| bad("truncated"));
+    let n = next(&mut pos)?;
+    if n > buf.len() as u64 {
+        return Err(bad("series count"));
+    }
+    let mut series = Vec::with_capacity(n as usize);
+    let mut refs = Vec::new();
+    for _ in 0..n {
+        let len = next(&mut pos)? as usize;
+        let lb = buf
+            .get(pos..pos.saturating_add(len))
+            .ok_or_else(|| bad("labels"))?;
+        pos += len;
+        let labels = Labels::decode(lb)?;
+        if series
+            .last()
+            .is_some_and(|s: &SeriesEntry| s.labels >= labels)
+        {
+            return Err(bad("series not in label order"));
+        }
+        let nc = next(&mut pos)?;
+        if nc > buf.len() as u64 {
+            return Err(bad("chunk count"));
+        }
+        let start = refs.len() as u32;
+        for _ in 0..nc {
+            let min_t = unzigzag(next(&mut pos)?);
+            let max_t = min_t.wrapping_add(next(&mut pos)? as i64);
+            let frame = next(&mut pos)?;
+            let offset = next(&mut pos)?;
+            let len = next(&mut pos)?;
+            if frame >= frames as u64 || offset > MAX_FRAME_RAW as u64 || len > MAX_FRAME_RAW as u64
+            {
+                return Err(bad("chunk reference out of range"));
+            }
+            refs.push(ChunkRef {
+                min_t,
+                max_t,
+                frame: frame as u32,
+                offset: offset as u32,
+                len: len as u32,
+            });
+        }
+        series.push(SeriesEntry {
+            labels,
+            chunks: start..refs.len() as u32,
+        });
+    }
+    if pos != buf.len() {
+        return Err(bad("trailing bytes"));
+    }
+    Ok((series, refs))
+}

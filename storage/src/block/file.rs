@@ -1,0 +1,126 @@
+//! The frame every block file shares: an 8-byte header and a 16-byte footer.
+//!
+//! ```text
+//! magic[4] | version u16le | 0u16 | body … | body_len u64le | crc u32le | magic[4]
+//! ```
+//!
+//! `crc` is the masked CRC32C of header and body. Files are written whole,
+//! fsynced, and only become visible through the rename of their block
+//! directory, so a reader never sees a half-written file.
+
+use std::path::Path;
+
+use sextant_wal::Vfs;
+
+use crate::error::{Error, Result};
+
+pub(crate) const HEADER_LEN: usize = 8;
+pub(crate) const FOOTER_LEN: usize = 16;
+pub(crate) const VERSION: u16 = 1;
+
+pub(crate) fn masked_crc32c(parts: &[&[u8]]) -> u32 {
+    let mut crc = 0;
+    for p in parts {
+        crc = crc32c::crc32c_append(crc, p);
+    }
+    crc.rotate_right(15).wrapping_add(0xa282_ead8)
+}
+
+pub(crate) fn header(magic: &[u8; 4]) -> [u8; HEADER_LEN] {
+    let mut h = [0u8; HEADER_LEN];
+    h[..4].copy_from_slice(magic);
+    h[4..6].copy_from_slice(&VERSION.to_le_bytes());
+    h
+}
+
+pub(crate) fn footer(magic: &[u8; 4], body_len: u64, crc: u32) -> [u8; FOOTER_LEN] {
+    let mut f = [0u8; FOOTER_LEN];
+    f[..8].copy_from_slice(&body_len.to_le_bytes());
+    f[8..12].copy_from_slice(&crc.to_le_bytes());
+    f[12..].copy_from_slice(magic);
+    f
+}
+
+/// Header, body and footer of a small file written in one piece.
+pub(crate) fn seal(magic: &[u8; 4], body: &[u8]) -> Vec<u8> {
+    let h = header(magic);
+    let mut out = Vec::with_capacity(HEADER_LEN + body.len() + FOOTER_LEN);
+    out.extend_from_slice(&h);
+    out.extend_from_slice(body);
+    out.extend_from_slice(&footer(
+        magic,
+        body.len() as u64,
+        masked_crc32c(&[&h, body]),
+    ));
+    out
+}
+
+/// Checks header and footer (and, when `verify_crc`, the checksum) and
+/// returns the body.
+pub(crate) fn unseal<'a>(
+    bytes: &'a [u8],
+    magic: &[u8; 4],
+    path: &Path,
+    verify_crc: bool,
+) -> Result<&'a [u8]> {
+    let bad = |what: &str| Error::Corrupt(format!("{}: {what}", path.display()));
+    if bytes.len() < HEADER_LEN + FOOTER_LEN {
+        return Err(bad("file too short"));
+    }
+    let (h, rest) = bytes.split_at(HEADER_LEN);
+    let (body, f) = rest.split_at(rest.len() - FOOTER_LEN);
+    if &h[..4] != magic || &f[12..] != magic {
+        return Err(bad("bad magic"));
+    }
+    let version = u16::from_le_bytes([h[4], h[5]]);
+    if version != VERSION {
+        return Err(bad(&format!("unsupported version {version}")));
+    }
+    let len = u64::from_le_bytes(f[..8].try_into().map_err(|_| bad("footer"))?);
+    if len != body.len() as u64 {
+        return Err(bad("length in footer does not match file size"));
+    }
+    let crc = u32::from_le_bytes(f[8..12].try_into().map_err(|_| bad("footer"))?);
+    if verify_crc && crc != masked_crc32c(&[h, body]) {
+        return Err(bad("checksum mismatch"));
+    }
+    Ok(body)
+}
+
+/// Writes a whole file and fsyncs it.
+pub(crate) fn write_durable(vfs: &dyn Vfs, path: &Path, bytes: &[u8]) -> Result<()> {
+    let mut f = vfs.create(path).map_err(|e| Error::io("create", path, e))?;
+    f.write_all(bytes)
+        .map_err(|e| Error::io("write", path, e))?;
+    f.sync().map_err(|e| Error::io("fsync", path, e))
+}
+
+/// zstd-compresses a body, prefixed with its raw length so decompression
+/// can refuse sizes beyond `MAX_RAW` before allocating.
+pub(crate) fn compress(body: &[u8], level: i32) -> Result<Vec<u8>> {
+    let mut out = (body.len() as u64).to_le_bytes().to_vec();
+    let c = zstd::bulk::compress(body, level).map_err(|e| Error::Corrupt(format!("zstd: {e}")))?;
+    out.extend_from_slice(&c);
+    Ok(out)
+}
+
+/// The largest decompressed body accepted (guards against decompression bombs).
+pub(crate) const MAX_RAW: u64 = 4 << 30;
+
+pub(crate) fn decompress(bytes: &[u8], path: &Path) -> Result<Vec<u8>> {
+    let bad = |what: String| Error::Corrupt(format!("{}: {what}", path.display()));
+    let len_bytes: [u8; 8] = bytes
+        .get(..8)
+        .and_then(|b| b.try_into().ok())
+        .ok_or_else(|| bad("missing length".into()))?;
+    let len = u64::from_le_bytes(len_bytes);
+    if len > MAX_RAW {
+        return Err(bad(format!("declared size {len} too large")));
+    }
+    let out =
+        zstd::bulk::decompress(&bytes[8..], len as usize).map_err(|e| bad(format!("zstd: {e}")))?;
+    if out.len() as u64 != len {
+        return Err(bad("decompressed size mismatch".into()));
+    }
+    Ok(out)
+}

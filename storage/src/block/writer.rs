@@ -1,0 +1,212 @@
+//! Writes one block into `<seq>.tmp/`, then publishes it by rename.
+
+use std::path::{Path, PathBuf};
+
+use sextant_index::{BlockPostings, put_uvarint};
+use sextant_wal::{FileWrite, Vfs};
+
+use super::file::{self, FOOTER_LEN, HEADER_LEN};
+use super::meta::BlockMeta;
+use super::{CHUNKS, EXEMPLARS, META, POSTINGS, SERIES, block_dir, tmp_dir};
+use crate::codec::{Sample, chunk, zigzag};
+use crate::error::{Error, Result};
+use crate::exemplar::Exemplar;
+use crate::labels::Labels;
+use crate::walrec;
+
+/// Most samples in one block chunk.
+pub(crate) const CHUNK_SAMPLES: usize = 4096;
+/// Raw bytes gathered before a frame of the chunks file is compressed.
+pub(crate) const FRAME_RAW: usize = 64 << 10;
+
+/// How hard to compress: flushes favour speed, compactions size.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Compression {
+    pub(crate) level: i32,
+}
+
+pub(crate) struct BlockWriter<'a> {
+    vfs: &'a dyn Vfs,
+    blocks_dir: PathBuf,
+    tmp: PathBuf,
+    meta: BlockMeta,
+    compression: Compression,
+    chunks: Box<dyn FileWrite>,
+    chunks_crc: u32,
+    chunks_len: u64,
+    frame: Vec<u8>,
+    frame_no: u32,
+    series: Vec<u8>,
+    labels: Vec<Labels>,
+    exemplars: Vec<u8>,
+}
+
+impl<'a> BlockWriter<'a> {
+    /// Starts a block; `meta` gives seq, level, parents and WAL coverage,
+    /// the rest is counted as series are added.
+    pub(crate) fn new(
+        vfs: &'a dyn Vfs,
+        blocks_dir: &Path,
+        meta: BlockMeta,
+        compression: Compression,
+    ) -> Result<Self> {
+        let tmp = tmp_dir(blocks_dir, meta.seq);
+        let _ = vfs.remove_dir_all(&tmp);
+        vfs.create_dir_all(&tmp)
+            .map_err(|e| Error::io("create dir", &tmp, e))?;
+        let path = tmp.join(CHUNKS);
+        let mut chunks = vfs
+            .create(&path)
+            .map_err(|e| Error::io("create", &path, e))?;
+        let h = file::header(b"SXCK");
+        chunks
+            .write_all(&h)
+            .map_err(|e| Error::io("write", &path, e))?;
+        Ok(BlockWriter {
+            vfs,
+            blocks_dir: blocks_dir.to_path_buf(),
+            chunks_crc: crc32c::crc32c(&h),
+            chunks,
+            chunks_len: 0,
+            tmp,
+            meta: BlockMeta {
+                min_t: i64::MAX,
+                max_t: i64::MIN,
+                ..meta
+            },
+            compression,
+            frame: Vec::with_capacity(FRAME_RAW * 2),
+            frame_no: 0,
+            series: Vec::new(),
+            labels: Vec::new(),
+            exemplars: Vec::new(),
+        })
+    }
+
+    /// Adds a series. Calls must come in label order; `samples` must be in
+    /// time order with unique timestamps. Series with neither samples nor
+    /// exemplars are skipped.
+    pub(crate) fn add(
+        &mut self,
+        labels: &Labels,
+        samples: &[Sample],
+        exemplars: &[Exemplar],
+    ) -> Result<()> {
+        if samples.is_empty() && exemplars.is_empty() {
+            return Ok(());
+        }
+        debug_assert!(self.labels.last().is_none_or(|l| l < labels));
+        let idx = self.labels.len() as u32;
+        self.labels.push(labels.clone());
+        put_uvarint(&mut self.series, labels.as_bytes().len() as u64);
+        self.series.extend_from_slice(labels.as_bytes());
+        let chunks: Vec<&[Sample]> = samples.chunks(CHUNK_SAMPLES).collect();
+        put_uvarint(&mut self.series, chunks.len() as u64);
+        for c in chunks {
+            let (min_t, max_t) = (c[0].t, c[c.len() - 1].t);
+            if self.frame.len() >= FRAME_RAW {
+                self.flush_frame()?;
+            }
+            let offset = self.frame.len();
+            chunk::encode(c, &mut self.frame);
+            put_uvarint(&mut self.series, zigzag(min_t));
+            put_uvarint(&mut self.series, max_t.wrapping_sub(min_t) as u64);
+            put_uvarint(&mut self.series, u64::from(self.frame_no));
+            put_uvarint(&mut self.series, offset as u64);
+            put_uvarint(&mut self.series, (self.frame.len() - offset) as u64);
+            self.meta.min_t = self.meta.min_t.min(min_t);
+            self.meta.max_t = self.meta.max_t.max(max_t);
+            self.meta.chunks += 1;
+        }
+        self.meta.samples += samples.len() as u64;
+        for e in exemplars {
+            walrec::encode_exemplar(&mut self.exemplars, idx, e);
+            self.meta.min_t = self.meta.min_t.min(e.t);
+            self.meta.max_t = self.meta.max_t.max(e.t);
+        }
+        self.meta.exemplars += exemplars.len() as u64;
+        self.meta.series += 1;
+        Ok(())
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.labels.is_empty()
+    }
+
+    /// Abandons the block, removing its temporary directory.
+    pub(crate) fn discard(self) -> Result<()> {
+        drop(self.chunks);
+        self.vfs
+            .remove_dir_all(&self.tmp)
+            .map_err(|e| Error::io("remove", &self.tmp, e))
+    }
+
+    fn flush_frame(&mut self) -> Result<()> {
+        if self.frame.is_empty() {
+            return Ok(());
+        }
+        let comp = zstd::bulk::compress(&self.frame, self.compression.level)
+            .map_err(|e| Error::Corrupt(format!("zstd: {e}")))?;
+        let mut head = [0u8; 12];
+        head[..4].copy_from_slice(&(self.frame.len() as u32).to_le_bytes());
+        head[4..8].copy_from_slice(&(comp.len() as u32).to_le_bytes());
+        head[8..].copy_from_slice(&file::masked_crc32c(&[&comp]).to_le_bytes());
+        let path = self.tmp.join(CHUNKS);
+        for part in [&head[..], &comp] {
+            self.chunks
+                .write_all(part)
+                .map_err(|e| Error::io("write", &path, e))?;
+            self.chunks_crc = crc32c::crc32c_append(self.chunks_crc, part);
+            self.chunks_len += part.len() as u64;
+        }
+        self.frame.clear();
+        self.frame_no += 1;
+        Ok(())
+    }
+
+    /// Writes the remaining files, fsyncs them and the directory, and
+    /// renames the directory into place. Returns the final meta.
+    pub(crate) fn finish(mut self) -> Result<BlockMeta> {
+        self.flush_frame()?;
+        let path = self.tmp.join(CHUNKS);
+        let crc = self.chunks_crc.rotate_right(15).wrapping_add(0xa282_ead8);
+        let footer = file::footer(b"SXCK", self.chunks_len, crc);
+        self.chunks
+            .write_all(&footer)
+            .map_err(|e| Error::io("write", &path, e))?;
+        self.chunks
+            .sync()
+            .map_err(|e| Error::io("fsync", &path, e))?;
+        debug_assert!(self.chunks_len + (HEADER_LEN + FOOTER_LEN) as u64 > 0);
+
+        let level = self.compression.level;
+        let mut series = Vec::new();
+        put_uvarint(&mut series, self.meta.series);
+        series.extend_from_slice(&self.series);
+        let files: [(&str, &[u8; 4], Vec<u8>); 4] = [
+            (SERIES, b"SXSR", file::compress(&series, level)?),
+            (
+                POSTINGS,
+                b"SXPS",
+                file::compress(
+                    &BlockPostings::build(self.labels.iter().map(|l| l.iter())).encode(),
+                    level,
+                )?,
+            ),
+            (EXEMPLARS, b"SXEX", file::compress(&self.exemplars, level)?),
+            (META, b"SXMT", self.meta.encode()),
+        ];
+        for (name, magic, body) in files {
+            file::write_durable(self.vfs, &self.tmp.join(name), &file::seal(magic, &body))?;
+        }
+        let vfs = self.vfs;
+        vfs.sync_dir(&self.tmp)
+            .map_err(|e| Error::io("fsync dir", &self.tmp, e))?;
+        let dest = block_dir(&self.blocks_dir, self.meta.seq);
+        vfs.rename(&self.tmp, &dest)
+            .map_err(|e| Error::io("rename", &dest, e))?;
+        vfs.sync_dir(&self.blocks_dir)
+            .map_err(|e| Error::io("fsync dir", &self.blocks_dir, e))?;
+        Ok(self.meta)
+    }
+}

@@ -1,0 +1,50 @@
+//! Sample codecs.
+//!
+//! * [`gorilla`]: the Gorilla bit stream (delta-of-delta timestamps, XOR
+//!   floats). Appendable one sample at a time, so the head uses it.
+//! * [`chunk`]: the block chunk format: byte-aligned delta-of-delta
+//!   timestamps and, when every value is a short decimal, scaled integers
+//!   coded as deltas or deltas-of-deltas; otherwise Gorilla XOR floats.
+//!   Byte alignment lets zstd over a block's frames find the repetition that
+//!   bit packing hides (measured in `docs/decisions.md`).
+
+pub(crate) mod bits;
+pub mod chunk;
+pub mod gorilla;
+
+/// A sample: millisecond timestamp and float value (NaN, ±Inf and the
+/// Prometheus staleness marker included, bit for bit).
+#[derive(Debug, Clone, Copy)]
+pub struct Sample {
+    /// Milliseconds since the Unix epoch.
+    pub t: i64,
+    /// The value.
+    pub v: f64,
+}
+
+impl Sample {
+    /// A sample at `t` with value `v`.
+    pub fn new(t: i64, v: f64) -> Self {
+        Sample { t, v }
+    }
+}
+
+/// Samples are equal when timestamps match and values are bit-identical, so
+/// NaN payloads (staleness markers) and -0.0 compare exactly.
+impl PartialEq for Sample {
+    fn eq(&self, other: &Self) -> bool {
+        self.t == other.t && self.v.to_bits() == other.v.to_bits()
+    }
+}
+
+/// Zigzag-maps a signed integer so small magnitudes become small unsigned.
+#[inline]
+pub(crate) fn zigzag(v: i64) -> u64 {
+    ((v << 1) ^ (v >> 63)) as u64
+}
+
+/// Inverse of [`zigzag`].
+#[inline]
+pub(crate) fn unzigzag(v: u64) -> i64 {
+    ((v >> 1) as i64) ^ -((v & 1) as i64)
+}

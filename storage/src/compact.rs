@@ -1,0 +1,228 @@
+//! Compaction: blocks that fall in one aligned window of a larger range are
+//! merged into one block, so a query touches fewer files and long series
+//! compress better. Ranges grow by 3× from the block range up to
+//! `max_block_range_ms` (2 h, 6 h, 18 h, 54 h by default).
+//!
+//! Crash order: the merged block is written and renamed into place (as in
+//! flush) listing its parents in `meta`; then the parents are deleted and
+//! `blocks/` fsynced. A crash in between leaves parents that open() deletes
+//! because a live block names them.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use crate::block::{Block, BlockMeta, BlockWriter, Compression, FrameCache};
+use crate::db::{Db, Inner, sort_blocks};
+use crate::error::{Error, Result};
+use crate::exemplar::Exemplar;
+use crate::labels::Labels;
+use crate::select::merge_samples;
+
+/// zstd level of compacted blocks: they are written once and read for
+/// their whole life, so size matters more than write speed.
+const COMPACT_LEVEL: i32 = 9;
+
+impl Db {
+    /// Merges every group of blocks that shares a compaction window,
+    /// including the newest, still-open window. The background thread does
+    /// the same but leaves windows that may still receive samples.
+    pub fn compact(&self) -> Result<()> {
+        self.inner.compact(true)
+    }
+}
+
+impl Inner {
+    /// Compaction ranges. With age retention the largest is capped at a
+    /// tenth of it, so retention can delete data in small steps.
+    fn ranges(&self) -> Vec<i64> {
+        let mut max = self.opts.max_block_range_ms;
+        if let Some(keep) = self.opts.retention {
+            max = max.min(i64::try_from(keep.as_millis() / 10).unwrap_or(i64::MAX));
+        }
+        let mut r = vec![self.opts.block_range_ms.max(1)];
+        while let Some(&last) = r.last() {
+            let next = last.saturating_mul(3);
+            if next > max {
+                break;
+            }
+            r.push(next);
+        }
+        r
+    }
+
+    /// The next group of blocks to merge and the level of the result.
+    fn plan(&self, blocks: &[Arc<Block>], force: bool) -> Option<(Vec<Arc<Block>>, u32)> {
+        let head_max = self.head.read().time_range().map(|(_, hi)| hi);
+        let newest = blocks
+            .iter()
+            .map(|b| b.meta().max_t)
+            .chain(head_max)
+            .max()?;
+        for (level, range) in self.ranges().into_iter().enumerate() {
+            let mut windows: BTreeMap<i64, Vec<Arc<Block>>> = BTreeMap::new();
+            for b in blocks {
+                let w = b.meta().min_t.div_euclid(range);
+                if b.meta().max_t.div_euclid(range) == w {
+                    windows.entry(w).or_default().push(Arc::clone(b));
+                }
+            }
+            for (w, group) in windows {
+                let window_end = w.saturating_add(1).saturating_mul(range);
+                let closed = window_end.saturating_add(self.opts.ooo_window_ms) <= newest;
+                if group.len() >= 2 && (force || closed) {
+                    return Some((group, level as u32));
+                }
+            }
+        }
+        None
+    }
+
+    pub(crate) fn compact(&self, force: bool) -> Result<()> {
+        let _m = self.maintenance.lock();
+        loop {
+            let blocks = Arc::clone(&self.blocks.read());
+            let Some((group, level)) = self.plan(&blocks, force) else {
+                return Ok(());
+            };
+            self.merge(&group, level)?;
+        }
+    }
+
+    fn merge(&self, group: &[Arc<Block>], level: u32) -> Result<()> {
+        let mut sorted: Vec<&Arc<Block>> = group.iter().collect();
+        sorted.sort_by_key(|b| b.meta().seq);
+        let meta = BlockMeta {
+            seq: self.next_seq.fetch_add(1, Ordering::SeqCst),
+            level,
+            wal_replay_from: sorted
+                .iter()
+                .map(|b| b.meta().wal_replay_from)
+                .max()
+                .unwrap_or(0),
+            parents: sorted.iter().map(|b| b.meta().seq).collect(),
+            ..BlockMeta::default()
+        };
+        let mut w = BlockWriter::new(
+            self.vfs.as_ref(),
+            &self.blocks_dir,
+            meta,
+            Compression {
+                level: COMPACT_LEVEL,
+            },
+        )?;
+        // (labels, rank) of every series of every parent, merged by labels.
+        let mut all: Vec<(&Labels, usize, u32)> = Vec::new();
+        for (rank, b) in sorted.iter().enumerate() {
+            all.extend((0..b.num_series()).map(|i| (b.labels(i), rank, i)));
+        }
+        all.sort_by(|a, b| a.0.cmp(b.0).then(a.1.cmp(&b.1)));
+        let mut caches: Vec<FrameCache> = sorted.iter().map(|_| FrameCache::default()).collect();
+        let mut i = 0;
+        while i < all.len() {
+            let labels = all[i].0;
+            let mut parts = Vec::new();
+            let mut ex: Vec<Exemplar> = Vec::new();
+            while i < all.len() && all[i].0 == labels {
+                let (_, rank, idx) = all[i];
+                parts.push(sorted[rank].samples(idx, i64::MIN, i64::MAX, &mut caches[rank])?);
+                ex.extend(sorted[rank].exemplars(idx, i64::MIN, i64::MAX));
+                i += 1;
+            }
+            ex.sort_by(|a, b| a.t.cmp(&b.t).then(a.trace_id.cmp(&b.trace_id)));
+            ex.dedup_by(|a, b| a.t == b.t && a.trace_id == b.trace_id && a.span_id == b.span_id);
+            w.add(labels, &merge_samples(parts), &ex)?;
+        }
+        let meta = match w.finish() {
+            Ok(m) => m,
+            Err(e) => {
+                self.poison(&e);
+                return Err(e);
+            }
+        };
+        let merged = Arc::new(Block::open(self.vfs.as_ref(), &self.block_path(meta.seq))?);
+        {
+            let mut blocks = self.blocks.write();
+            let mut next: Vec<Arc<Block>> = blocks
+                .iter()
+                .filter(|b| !meta.parents.contains(&b.meta().seq))
+                .cloned()
+                .chain([merged])
+                .collect();
+            sort_blocks(&mut next);
+            *blocks = Arc::new(next);
+        }
+        self.remove_blocks(group)?;
+        tracing::info!(seq = meta.seq, level, parents = ?meta.parents, samples = meta.samples, "compacted blocks");
+        Ok(())
+    }
+
+    /// Deletes block directories (already out of the live list). Readers
+    /// that still hold a block keep working: its files are mapped or read.
+    pub(crate) fn remove_blocks(&self, gone: &[Arc<Block>]) -> Result<()> {
+        for b in gone {
+            self.vfs
+                .remove_dir_all(b.dir())
+                .map_err(|e| Error::io("remove", b.dir(), e))?;
+        }
+        if !gone.is_empty() {
+            self.vfs
+                .sync_dir(&self.blocks_dir)
+                .map_err(|e| Error::io("fsync dir", &self.blocks_dir, e))?;
+        }
+        Ok(())
+    }
+
+    /// Deletes blocks past the age or size retention; returns how many.
+    pub(crate) fn apply_retention(&self) -> Result<usize> {
+        let _m = self.maintenance.lock();
+        let blocks = Arc::clone(&self.blocks.read());
+        let head_max = self.head.read().time_range().map(|(_, hi)| hi);
+        let Some(newest) = blocks.iter().map(|b| b.meta().max_t).chain(head_max).max() else {
+            return Ok(0);
+        };
+        let mut by_age: Vec<Arc<Block>> = blocks.iter().cloned().collect();
+        by_age.sort_by_key(|b| (b.meta().max_t, b.meta().seq));
+        let mut gone: Vec<Arc<Block>> = Vec::new();
+        if let Some(keep) = self.opts.retention {
+            let cutoff = newest.saturating_sub(i64::try_from(keep.as_millis()).unwrap_or(i64::MAX));
+            gone.extend(by_age.iter().filter(|b| b.meta().max_t < cutoff).cloned());
+        }
+        if let Some(max) = self.opts.max_bytes {
+            let mut total: u64 = by_age.iter().map(|b| b.size_bytes()).sum::<u64>()
+                - gone.iter().map(|b| b.size_bytes()).sum::<u64>();
+            for b in &by_age {
+                if total <= max {
+                    break;
+                }
+                if !gone.iter().any(|g| Arc::ptr_eq(g, b)) {
+                    total -= b.size_bytes();
+                    gone.push(Arc::clone(b));
+                }
+            }
+        }
+        if gone.is_empty() {
+            return Ok(0);
+        }
+        {
+            let mut live = self.blocks.write();
+            let next: Vec<Arc<Block>> = live
+                .iter()
+                .filter(|b| !gone.iter().any(|g| Arc::ptr_eq(g, b)))
+                .cloned()
+                .collect();
+            *live = Arc::new(next);
+        }
+        self.remove_blocks(&gone)?;
+        tracing::info!(blocks = gone.len(), "retention deleted blocks");
+        Ok(gone.len())
+    }
+}
+
+impl Db {
+    /// Deletes blocks outside the configured retention (age and size) now;
+    /// the background thread also does this every second.
+    pub fn apply_retention(&self) -> Result<usize> {
+        self.inner.apply_retention()
+    }
+}

@@ -1,0 +1,510 @@
+//! The database: opening (recovery), the write path and the shared state
+//! that flush, compaction, retention and reads work on.
+
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use parking_lot::{Condvar, Mutex, RwLock};
+use sextant_wal::{StdFs, Vfs, Wal};
+
+use crate::block::{Block, block_dir};
+use crate::codec::Sample;
+use crate::error::{Error, Result};
+use crate::exemplar::Exemplar;
+use crate::head::{Head, MemSeries};
+use crate::labels::Labels;
+use crate::options::Options;
+use crate::walrec::{self, WalRecord};
+
+/// Samples and exemplars of one series in a [`WriteBatch`].
+#[derive(Debug, Clone)]
+pub struct SeriesWrite {
+    /// The series.
+    pub labels: Labels,
+    /// Its samples, in any order.
+    pub samples: Vec<Sample>,
+    /// Its exemplars.
+    pub exemplars: Vec<Exemplar>,
+}
+
+/// A batch of writes, logged and applied together.
+#[derive(Debug, Clone, Default)]
+pub struct WriteBatch {
+    /// The series written.
+    pub series: Vec<SeriesWrite>,
+}
+
+impl WriteBatch {
+    /// Adds samples of a series.
+    pub fn add(&mut self, labels: Labels, samples: Vec<Sample>) {
+        self.series.push(SeriesWrite {
+            labels,
+            samples,
+            exemplars: Vec::new(),
+        });
+    }
+
+    /// Samples in the batch.
+    pub fn num_samples(&self) -> usize {
+        self.series.iter().map(|s| s.samples.len()).sum()
+    }
+}
+
+/// What a write stored.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct WriteSummary {
+    /// Samples stored.
+    pub samples: usize,
+    /// Exemplars stored.
+    pub exemplars: usize,
+    /// Series created by this write.
+    pub series_created: usize,
+}
+
+pub(crate) struct Inner {
+    pub(crate) dir: PathBuf,
+    pub(crate) blocks_dir: PathBuf,
+    pub(crate) vfs: Arc<dyn Vfs>,
+    pub(crate) opts: Options,
+    pub(crate) wal: Wal,
+    /// Writers hold a read guard for a whole write, so a flush (write guard)
+    /// rotates the log and swaps heads between writes, never inside one.
+    pub(crate) head: RwLock<Arc<Head>>,
+    /// Heads being flushed (or whose flush failed), oldest first, each with
+    /// the WAL segment that started after it.
+    pub(crate) frozen: RwLock<Vec<(Arc<Head>, u64)>>,
+    /// Open blocks ordered by (min_t, seq).
+    pub(crate) blocks: RwLock<Arc<Vec<Arc<Block>>>>,
+    pub(crate) next_seq: AtomicU64,
+    /// One flush, compaction or retention pass at a time.
+    pub(crate) maintenance: Mutex<()>,
+    poisoned: Mutex<Option<String>>,
+    wake: (Mutex<bool>, Condvar),
+    _lock: File,
+}
+
+/// An embedded Sextant database. `Send + Sync`: share it in an `Arc` (or
+/// by reference) between any number of writer and reader threads.
+pub struct Db {
+    pub(crate) inner: Arc<Inner>,
+    background: Mutex<Option<JoinHandle<()>>>,
+}
+
+impl std::fmt::Debug for Db {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Db").field("dir", &self.inner.dir).finish()
+    }
+}
+
+impl Db {
+    /// Opens (creating if needed) the database in `dir`: loads blocks,
+    /// removes what an interrupted flush or compaction left behind, and
+    /// replays the WAL into a fresh head.
+    pub fn open(dir: impl AsRef<Path>, opts: Options) -> Result<Db> {
+        Db::open_with_vfs(dir, opts, Arc::new(StdFs))
+    }
+
+    /// [`Db::open`] over another file system (tests inject faults here).
+    pub fn open_with_vfs(dir: impl AsRef<Path>, opts: Options, vfs: Arc<dyn Vfs>) -> Result<Db> {
+        let dir = dir.as_ref().to_path_buf();
+        let blocks_dir = dir.join("blocks");
+        vfs.create_dir_all(&blocks_dir)
+            .map_err(|e| Error::io("create dir", &blocks_dir, e))?;
+        let lock = lock_dir(&dir)?;
+        let blocks = load_blocks(vfs.as_ref(), &blocks_dir)?;
+        let next_seq = blocks
+            .iter()
+            .flat_map(|b| std::iter::once(b.meta().seq).chain(b.meta().parents.iter().copied()))
+            .max()
+            .map_or(1, |s| s + 1);
+        let replay_from = blocks
+            .iter()
+            .map(|b| b.meta().wal_replay_from)
+            .max()
+            .unwrap_or(0);
+
+        let head = Head::new(opts.max_series);
+        let mut unknown = 0u64;
+        let wal_opts = sextant_wal::Options {
+            segment_size: opts.wal_segment_size,
+            durability: opts.durability,
+        };
+        let (wal, stats) = Wal::open(
+            &dir.join("wal"),
+            Arc::clone(&vfs),
+            wal_opts,
+            replay_from,
+            |rec| {
+                match walrec::decode(rec.typ, rec.payload)? {
+                    WalRecord::Series(v) => {
+                        for (id, labels) in v {
+                            head.restore_series(id, labels)?;
+                        }
+                    }
+                    WalRecord::Samples(v) => {
+                        let (mut lo, mut hi) = (i64::MAX, i64::MIN);
+                        for (id, s) in &v {
+                            match head.by_id(*id) {
+                                Some(series) => {
+                                    series.append([*s]);
+                                    lo = lo.min(s.t);
+                                    hi = hi.max(s.t);
+                                }
+                                None => unknown += 1,
+                            }
+                        }
+                        head.add_samples(v.len() as u64);
+                        if lo <= hi {
+                            head.note_time(lo, hi);
+                        }
+                    }
+                    WalRecord::Exemplars(v) => {
+                        for (id, e) in v {
+                            match head.by_id(id) {
+                                Some(series) => {
+                                    head.note_time(e.t, e.t);
+                                    series.add_exemplars([e]);
+                                }
+                                None => unknown += 1,
+                            }
+                        }
+                    }
+                }
+                Ok(())
+            },
+        )?;
+        if unknown > 0 {
+            tracing::warn!(unknown, "WAL replay skipped samples of unknown series");
+        }
+        tracing::info!(
+            segments = stats.segments,
+            records = stats.records,
+            series = head.num_series(),
+            blocks = blocks.len(),
+            "opened database"
+        );
+
+        let inner = Arc::new(Inner {
+            dir,
+            blocks_dir,
+            vfs,
+            wal,
+            head: RwLock::new(Arc::new(head)),
+            frozen: RwLock::default(),
+            blocks: RwLock::new(Arc::new(blocks)),
+            next_seq: AtomicU64::new(next_seq),
+            maintenance: Mutex::new(()),
+            poisoned: Mutex::new(None),
+            wake: (Mutex::new(false), Condvar::new()),
+            _lock: lock,
+            opts,
+        });
+        let db = Db {
+            background: Mutex::new(None),
+            inner,
+        };
+        if db.inner.opts.background {
+            let inner = Arc::clone(&db.inner);
+            let h = std::thread::Builder::new()
+                .name("sextant-maintenance".into())
+                .spawn(move || inner.background_loop())
+                .map_err(|e| Error::io("spawn", &db.inner.dir, e))?;
+            *db.background.lock() = Some(h);
+        }
+        Ok(db)
+    }
+
+    /// Logs and applies a batch. Label sets are checked first (a bad one
+    /// fails the whole batch, nothing stored). Samples older than the
+    /// out-of-order window are rejected with [`Error::OutOfOrder`] after the
+    /// rest of the batch is stored; duplicates of a timestamp overwrite it.
+    pub fn write(&self, batch: &WriteBatch) -> Result<WriteSummary> {
+        self.inner.check_writable()?;
+        for s in &batch.series {
+            self.inner.check_labels(&s.labels)?;
+            for e in &s.exemplars {
+                self.inner.check_labels(&e.labels)?;
+            }
+        }
+        let head_guard = self.inner.head.read();
+        let head = Arc::clone(&head_guard);
+        let mut summary = WriteSummary::default();
+        let mut series_rec = Vec::new();
+        let mut samples: Vec<(u32, Sample)> = Vec::with_capacity(batch.num_samples());
+        let mut exemplar_rec = Vec::new();
+        let mut targets: Vec<(Arc<MemSeries>, usize, usize, usize)> =
+            Vec::with_capacity(batch.series.len());
+        let mut rejected: Option<(String, i64, i64)> = None;
+        let mut n_rejected = 0;
+        for sw in &batch.series {
+            let (s, created) = head.get_or_create(&sw.labels)?;
+            if created {
+                walrec::encode_series(&mut series_rec, s.id, &sw.labels);
+                summary.series_created += 1;
+            }
+            let max_t = s.max_t();
+            let min_allowed = if max_t == i64::MIN {
+                i64::MIN
+            } else {
+                max_t.saturating_sub(self.inner.opts.ooo_window_ms)
+            };
+            let start = samples.len();
+            for smp in &sw.samples {
+                if smp.t < min_allowed {
+                    n_rejected += 1;
+                    rejected.get_or_insert_with(|| (sw.labels.to_string(), smp.t, min_allowed));
+                } else {
+                    samples.push((s.id, *smp));
+                }
+            }
+            for e in &sw.exemplars {
+                walrec::encode_exemplar(&mut exemplar_rec, s.id, e);
+            }
+            summary.exemplars += sw.exemplars.len();
+            targets.push((s, start, samples.len(), targets.len()));
+        }
+        summary.samples = samples.len();
+
+        let mut payloads: Vec<(u8, Vec<u8>)> = Vec::new();
+        if !series_rec.is_empty() {
+            payloads.push((walrec::SERIES, series_rec));
+        }
+        // 30 bytes bound one encoded sample; split to respect the record limit.
+        let per_record = (self.inner.wal.max_record_len() / 30).max(1);
+        for part in samples.chunks(per_record) {
+            let mut buf = Vec::with_capacity(part.len() * 12 + 8);
+            walrec::encode_samples(&mut buf, part);
+            payloads.push((walrec::SAMPLES, buf));
+        }
+        if !exemplar_rec.is_empty() {
+            payloads.push((walrec::EXEMPLARS, exemplar_rec));
+        }
+        let records: Vec<(u8, &[u8])> = payloads.iter().map(|(t, p)| (*t, p.as_slice())).collect();
+        if let Err(e) = self.inner.wal.append(&records) {
+            self.inner.poison(&e);
+            return Err(e.into());
+        }
+
+        let (mut lo, mut hi) = (i64::MAX, i64::MIN);
+        for (s, start, end, bi) in &targets {
+            let part = &samples[*start..*end];
+            for (_, smp) in part {
+                lo = lo.min(smp.t);
+                hi = hi.max(smp.t);
+            }
+            s.append(part.iter().map(|(_, smp)| *smp));
+            let ex = &batch.series[*bi].exemplars;
+            if !ex.is_empty() {
+                s.add_exemplars(ex.iter().cloned());
+                for e in ex {
+                    lo = lo.min(e.t);
+                    hi = hi.max(e.t);
+                }
+            }
+        }
+        if lo <= hi {
+            head.note_time(lo, hi);
+        }
+        head.add_samples(summary.samples as u64);
+        drop(head_guard);
+        if self.inner.needs_flush(&head) {
+            self.inner.wake();
+        }
+        if let Some((series, timestamp, min_allowed)) = rejected {
+            return Err(Error::OutOfOrder {
+                series,
+                timestamp,
+                min_allowed,
+                rejected: n_rejected,
+                accepted: summary.samples,
+            });
+        }
+        Ok(summary)
+    }
+
+    /// The directory of the database.
+    pub fn dir(&self) -> &Path {
+        &self.inner.dir
+    }
+
+    /// Stops background work and syncs the log. Later writes fail.
+    pub fn close(&self) -> Result<()> {
+        {
+            let (lock, cv) = &self.inner.wake;
+            *lock.lock() = true;
+            cv.notify_all();
+        }
+        if let Some(h) = self.background.lock().take() {
+            let _ = h.join();
+        }
+        *self.inner.poisoned.lock() = Some("closed".into());
+        Ok(self.inner.wal.close()?)
+    }
+}
+
+impl Drop for Db {
+    fn drop(&mut self) {
+        let _ = self.close();
+    }
+}
+
+fn lock_dir(dir: &Path) -> Result<File> {
+    let path = dir.join("LOCK");
+    let f = File::options()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(|e| Error::io("open", &path, e))?;
+    match f.try_lock() {
+        Ok(()) => Ok(f),
+        Err(std::fs::TryLockError::WouldBlock) => Err(Error::Locked(dir.to_path_buf())),
+        Err(std::fs::TryLockError::Error(e)) => Err(Error::io("lock", &path, e)),
+    }
+}
+
+/// Opens every block, removing temporary directories of interrupted writes
+/// and blocks that a finished compaction replaced.
+fn load_blocks(vfs: &dyn Vfs, blocks_dir: &Path) -> Result<Vec<Arc<Block>>> {
+    let mut blocks = Vec::new();
+    let mut entries = vfs
+        .list(blocks_dir)
+        .map_err(|e| Error::io("list", blocks_dir, e))?;
+    entries.sort();
+    let mut removed = false;
+    for p in entries {
+        let Some(name) = p.file_name().and_then(|n| n.to_str()) else {
+            continue;
+        };
+        if name.ends_with(".tmp") {
+            tracing::warn!(dir = %p.display(), "removing unfinished block");
+            vfs.remove_dir_all(&p)
+                .map_err(|e| Error::io("remove", &p, e))?;
+            removed = true;
+        } else if name.len() == 20 && name.bytes().all(|b| b.is_ascii_digit()) {
+            blocks.push(Arc::new(Block::open(vfs, &p)?));
+        }
+    }
+    let replaced: std::collections::HashSet<u64> = blocks
+        .iter()
+        .flat_map(|b| b.meta().parents.clone())
+        .collect();
+    for b in blocks.iter().filter(|b| replaced.contains(&b.meta().seq)) {
+        tracing::warn!(
+            seq = b.meta().seq,
+            "removing block already replaced by compaction"
+        );
+        vfs.remove_dir_all(b.dir())
+            .map_err(|e| Error::io("remove", b.dir(), e))?;
+        removed = true;
+    }
+    blocks.retain(|b| !replaced.contains(&b.meta().seq));
+    if removed {
+        vfs.sync_dir(blocks_dir)
+            .map_err(|e| Error::io("fsync dir", blocks_dir, e))?;
+    }
+    sort_blocks(&mut blocks);
+    Ok(blocks)
+}
+
+pub(crate) fn sort_blocks(blocks: &mut [Arc<Block>]) {
+    blocks.sort_by_key(|b| (b.meta().min_t, b.meta().seq));
+}
+
+impl Inner {
+    pub(crate) fn check_writable(&self) -> Result<()> {
+        match &*self.poisoned.lock() {
+            Some(why) if why == "closed" => Err(Error::Closed),
+            Some(why) => Err(Error::Poisoned(why.clone())),
+            None => Ok(()),
+        }
+    }
+
+    pub(crate) fn poison(&self, e: &dyn std::fmt::Display) {
+        let mut p = self.poisoned.lock();
+        if p.is_none() {
+            tracing::error!("refusing further writes: {e}");
+            *p = Some(e.to_string());
+        }
+    }
+
+    fn check_labels(&self, labels: &Labels) -> Result<()> {
+        let lim = &self.opts.limits;
+        let mut n = 0;
+        for (name, value) in labels.iter() {
+            n += 1;
+            if name.len() > lim.max_name_len {
+                return Err(Error::InvalidLabels(format!(
+                    "label name of {} bytes exceeds the limit of {} (`limits.max_name_len`)",
+                    name.len(),
+                    lim.max_name_len
+                )));
+            }
+            if value.len() > lim.max_value_len {
+                return Err(Error::InvalidLabels(format!(
+                    "value of label {name:?} has {} bytes, over the limit of {} (`limits.max_value_len`)",
+                    value.len(),
+                    lim.max_value_len
+                )));
+            }
+        }
+        if n > lim.max_labels {
+            return Err(Error::InvalidLabels(format!(
+                "{n} labels exceed the limit of {} per series (`limits.max_labels`)",
+                lim.max_labels
+            )));
+        }
+        Ok(())
+    }
+
+    pub(crate) fn needs_flush(&self, head: &Head) -> bool {
+        if head.num_samples() >= self.opts.max_head_samples {
+            return true;
+        }
+        head.time_range().is_some_and(|(lo, hi)| {
+            hi.saturating_sub(lo) > self.opts.block_range_ms.saturating_mul(3) / 2
+        })
+    }
+
+    pub(crate) fn wake(&self) {
+        self.wake.1.notify_all();
+    }
+
+    pub(crate) fn block_path(&self, seq: u64) -> PathBuf {
+        block_dir(&self.blocks_dir, seq)
+    }
+
+    fn background_loop(self: Arc<Self>) {
+        loop {
+            {
+                let mut stop = self.wake.0.lock();
+                if *stop {
+                    return;
+                }
+                self.wake.1.wait_for(&mut stop, Duration::from_secs(1));
+                if *stop {
+                    return;
+                }
+            }
+            if self.check_writable().is_err() {
+                continue;
+            }
+            let head = Arc::clone(&self.head.read());
+            if self.needs_flush(&head)
+                && let Err(e) = self.flush()
+            {
+                tracing::error!("background flush failed: {e}");
+            }
+            if let Err(e) = self.compact(false) {
+                tracing::error!("background compaction failed: {e}");
+            }
+            if let Err(e) = self.apply_retention() {
+                tracing::error!("retention failed: {e}");
+            }
+        }
+    }
+}

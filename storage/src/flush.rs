@@ -1,0 +1,139 @@
+//! Flush: the head becomes immutable blocks, one per time partition it
+//! touches, and the WAL segments it came from are deleted.
+//!
+//! Crash order: (1) the WAL is rotated, so the frozen head's records are all
+//! in segments below S; (2) each block is written into `<seq>.tmp/`, its
+//! files and the directory fsynced, renamed, and `blocks/` fsynced; (3) only
+//! then are segments below S deleted. A crash before (3) replays the frozen
+//! head's records again on open; reads deduplicate equal timestamps, and the
+//! next compaction merges the copies, so nothing is lost or doubled.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use crate::block::{Block, BlockMeta, BlockWriter, Compression};
+use crate::db::{Db, Inner, sort_blocks};
+use crate::error::Result;
+use crate::head::Head;
+
+/// zstd level of flushed blocks: fast, as flush runs while ingest goes on.
+const FLUSH_LEVEL: i32 = 3;
+
+impl Db {
+    /// Writes everything in the head to blocks and truncates the WAL.
+    pub fn flush(&self) -> Result<()> {
+        self.inner.flush()
+    }
+}
+
+impl Inner {
+    pub(crate) fn flush(&self) -> Result<()> {
+        let _m = self.maintenance.lock();
+        self.check_writable()?;
+        let (old, segment) = {
+            let mut head = self.head.write();
+            if head.num_series() == 0 {
+                return Ok(());
+            }
+            let segment = match self.wal.rotate() {
+                Ok(s) => s,
+                Err(e) => {
+                    self.poison(&e);
+                    return Err(e.into());
+                }
+            };
+            let old = std::mem::replace(&mut *head, Arc::new(Head::new(self.opts.max_series)));
+            self.frozen.write().push((Arc::clone(&old), segment));
+            (old, segment)
+        };
+        let metas = match self.write_head(&old, segment) {
+            Ok(m) => m,
+            Err(e) => {
+                // The frozen head stays readable; its WAL segments stay on
+                // disk, so reopening recovers it.
+                self.poison(&e);
+                return Err(e);
+            }
+        };
+        let mut opened = Vec::with_capacity(metas.len());
+        for m in &metas {
+            opened.push(Arc::new(Block::open(
+                self.vfs.as_ref(),
+                &self.block_path(m.seq),
+            )?));
+        }
+        {
+            let mut blocks = self.blocks.write();
+            let mut next: Vec<Arc<Block>> = blocks.iter().cloned().chain(opened).collect();
+            sort_blocks(&mut next);
+            *blocks = Arc::new(next);
+        }
+        self.frozen.write().retain(|(h, _)| !Arc::ptr_eq(h, &old));
+        if let Err(e) = self.wal.remove_segments_before(segment) {
+            self.poison(&e);
+            return Err(e.into());
+        }
+        tracing::info!(
+            blocks = metas.len(),
+            samples = metas.iter().map(|m| m.samples).sum::<u64>(),
+            "flushed head"
+        );
+        Ok(())
+    }
+
+    /// Writes one block per time partition of `head`.
+    fn write_head(&self, head: &Head, segment: u64) -> Result<Vec<BlockMeta>> {
+        let range = self.opts.block_range_ms.max(1);
+        let series = head.all_sorted();
+        let Some((lo, hi)) = head.time_range() else {
+            return Ok(Vec::new());
+        };
+        let partitions: BTreeSet<i64> = if lo.div_euclid(range) == hi.div_euclid(range) {
+            BTreeSet::from([lo.div_euclid(range)])
+        } else {
+            // Only partitions that hold data: a stray sample far away must
+            // not make the flush walk every partition in between.
+            let mut set = BTreeSet::new();
+            for s in &series {
+                set.extend(
+                    s.samples(i64::MIN, i64::MAX)
+                        .iter()
+                        .map(|x| x.t.div_euclid(range)),
+                );
+                set.extend(
+                    s.exemplars(i64::MIN, i64::MAX)
+                        .iter()
+                        .map(|e| e.t.div_euclid(range)),
+                );
+            }
+            set
+        };
+        let mut metas = Vec::new();
+        for p in partitions {
+            let start = p.saturating_mul(range);
+            let end = start.saturating_add(range - 1);
+            let meta = BlockMeta {
+                seq: self
+                    .next_seq
+                    .fetch_add(1, std::sync::atomic::Ordering::SeqCst),
+                wal_replay_from: segment,
+                ..BlockMeta::default()
+            };
+            let mut w = BlockWriter::new(
+                self.vfs.as_ref(),
+                &self.blocks_dir,
+                meta,
+                Compression { level: FLUSH_LEVEL },
+            )?;
+            for s in &series {
+                w.add(&s.labels, &s.samples(start, end), &s.exemplars(start, end))?;
+            }
+            if w.is_empty() {
+                w.discard()?;
+                continue;
+            }
+            metas.push(w.finish()?);
+        }
+        Ok(metas)
+    }
+}

@@ -1,0 +1,178 @@
+//! The head: the mutable, in-memory part of the database that every write
+//! lands in, until a flush turns it into immutable blocks.
+
+mod series;
+
+use std::hash::{Hash, Hasher};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+
+use parking_lot::RwLock;
+use rustc_hash::{FxHashMap, FxHasher};
+use sextant_index::{Matcher, MemPostings, Postings};
+
+pub(crate) use series::MemSeries;
+
+use crate::error::{Error, Result};
+use crate::labels::Labels;
+
+const SHARDS: usize = 32;
+
+/// Series of the head, found by labels (sharded map) or by id (postings).
+pub(crate) struct Head {
+    shards: Box<[RwLock<FxHashMap<Labels, Arc<MemSeries>>>]>,
+    by_id: RwLock<Vec<Arc<MemSeries>>>,
+    postings: MemPostings,
+    min_t: AtomicI64,
+    max_t: AtomicI64,
+    samples: AtomicU64,
+    max_series: usize,
+}
+
+impl std::fmt::Debug for Head {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Head({} series)", self.num_series())
+    }
+}
+
+impl Head {
+    pub(crate) fn new(max_series: usize) -> Self {
+        Head {
+            shards: (0..SHARDS).map(|_| RwLock::default()).collect(),
+            by_id: RwLock::default(),
+            postings: MemPostings::default(),
+            min_t: AtomicI64::new(i64::MAX),
+            max_t: AtomicI64::new(i64::MIN),
+            samples: AtomicU64::new(0),
+            max_series,
+        }
+    }
+
+    fn shard(&self, labels: &Labels) -> &RwLock<FxHashMap<Labels, Arc<MemSeries>>> {
+        let mut h = FxHasher::default();
+        labels.hash(&mut h);
+        &self.shards[(h.finish() >> 32) as usize % SHARDS]
+    }
+
+    /// The series with these labels, creating it if needed; `true` when it
+    /// was created (the caller logs a series record for it).
+    pub(crate) fn get_or_create(&self, labels: &Labels) -> Result<(Arc<MemSeries>, bool)> {
+        let shard = self.shard(labels);
+        if let Some(s) = shard.read().get(labels) {
+            return Ok((Arc::clone(s), false));
+        }
+        let mut map = shard.write();
+        if let Some(s) = map.get(labels) {
+            return Ok((Arc::clone(s), false));
+        }
+        let s = {
+            let mut by_id = self.by_id.write();
+            if by_id.len() >= self.max_series {
+                return Err(Error::TooManySeries {
+                    limit: self.max_series,
+                });
+            }
+            let s = Arc::new(MemSeries::new(by_id.len() as u32, labels.clone()));
+            by_id.push(Arc::clone(&s));
+            s
+        };
+        map.insert(labels.clone(), Arc::clone(&s));
+        drop(map);
+        self.postings.add(s.id, labels.iter());
+        Ok((s, true))
+    }
+
+    /// Recreates a series at a known id during WAL replay.
+    pub(crate) fn restore_series(
+        &self,
+        id: u32,
+        labels: Labels,
+    ) -> std::result::Result<(), String> {
+        let (s, _) = self.get_or_create(&labels).map_err(|e| e.to_string())?;
+        if s.id != id {
+            return Err(format!(
+                "series record for id {id} but the head assigned {}",
+                s.id
+            ));
+        }
+        Ok(())
+    }
+
+    pub(crate) fn by_id(&self, id: u32) -> Option<Arc<MemSeries>> {
+        self.by_id.read().get(id as usize).cloned()
+    }
+
+    /// Widens the head's time range to include `t`.
+    pub(crate) fn note_time(&self, min: i64, max: i64) {
+        self.min_t.fetch_min(min, Ordering::AcqRel);
+        self.max_t.fetch_max(max, Ordering::AcqRel);
+    }
+
+    /// (min, max) timestamp, `None` when the head holds no samples.
+    pub(crate) fn time_range(&self) -> Option<(i64, i64)> {
+        let (lo, hi) = (
+            self.min_t.load(Ordering::Acquire),
+            self.max_t.load(Ordering::Acquire),
+        );
+        (lo <= hi).then_some((lo, hi))
+    }
+
+    /// Counts samples applied (for the flush trigger).
+    pub(crate) fn add_samples(&self, n: u64) {
+        self.samples.fetch_add(n, Ordering::Relaxed);
+    }
+
+    /// Samples applied since the head was created.
+    pub(crate) fn num_samples(&self) -> u64 {
+        self.samples.load(Ordering::Relaxed)
+    }
+
+    pub(crate) fn num_series(&self) -> usize {
+        self.by_id.read().len()
+    }
+
+    /// Series matching `matchers`, sorted by labels.
+    pub(crate) fn select(&self, matchers: &[Matcher]) -> Vec<Arc<MemSeries>> {
+        let ids = sextant_index::select(&self.postings, matchers);
+        let by_id = self.by_id.read();
+        let mut out: Vec<Arc<MemSeries>> = ids
+            .iter()
+            .filter_map(|id| by_id.get(id as usize).cloned())
+            .collect();
+        drop(by_id);
+        out.sort_by(|a, b| a.labels.cmp(&b.labels));
+        out
+    }
+
+    /// Every series, sorted by labels (for flush).
+    pub(crate) fn all_sorted(&self) -> Vec<Arc<MemSeries>> {
+        self.select(&[])
+    }
+
+    pub(crate) fn label_names(&self) -> Vec<String> {
+        self.postings.label_names()
+    }
+
+    pub(crate) fn label_values(&self, name: &str) -> Vec<String> {
+        let mut out = Vec::new();
+        self.postings
+            .for_each_value(name, &mut |v, _| out.push(v.to_string()));
+        out
+    }
+
+    /// (samples, bytes) held, walking every series (for stats, not hot paths).
+    pub(crate) fn footprint(&self) -> (u64, usize) {
+        let by_id = self.by_id.read();
+        let (mut samples, mut bytes) = (0u64, 0usize);
+        for s in by_id.iter() {
+            let (n, b) = s.footprint();
+            samples += n;
+            bytes += b + std::mem::size_of::<MemSeries>() + 16;
+        }
+        // Map entries (key + value + control byte) and the id vector.
+        bytes += by_id.len() * (2 * std::mem::size_of::<usize>() + 1) * 8 / 7;
+        bytes += by_id.capacity() * std::mem::size_of::<usize>();
+        bytes += self.postings.bitmap_bytes();
+        (samples, bytes)
+    }
+}

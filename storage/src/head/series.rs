@@ -1,0 +1,232 @@
+//! One series of the head: sealed Gorilla chunks, the open chunk, an
+//! out-of-order overlay and the exemplars since the last flush.
+
+use std::sync::atomic::{AtomicI64, Ordering};
+
+use parking_lot::Mutex;
+
+use crate::codec::{Sample, gorilla};
+use crate::exemplar::Exemplar;
+use crate::labels::Labels;
+
+/// Samples per head chunk before it is sealed and its spare capacity freed.
+const CHUNK_SAMPLES: u32 = 240;
+
+#[derive(Debug)]
+struct Sealed {
+    bytes: Box<[u8]>,
+    count: u32,
+    min_t: i64,
+    max_t: i64,
+}
+
+#[derive(Debug, Default)]
+struct Data {
+    sealed: Vec<Sealed>,
+    open: gorilla::Encoder,
+    open_min_t: i64,
+    /// Samples at or before the newest in-order sample, sorted by time with
+    /// unique timestamps; they win over chunk samples at the same time
+    /// (last write wins).
+    overlay: Vec<Sample>,
+    exemplars: Vec<Exemplar>,
+}
+
+/// A series in the head.
+#[derive(Debug)]
+pub(crate) struct MemSeries {
+    pub(crate) id: u32,
+    pub(crate) labels: Labels,
+    /// Newest timestamp, readable without the lock for the window check.
+    max_t: AtomicI64,
+    data: Mutex<Data>,
+}
+
+impl MemSeries {
+    pub(crate) fn new(id: u32, labels: Labels) -> Self {
+        MemSeries {
+            id,
+            labels,
+            max_t: AtomicI64::new(i64::MIN),
+            data: Mutex::default(),
+        }
+    }
+
+    /// Newest timestamp seen (`i64::MIN` when empty).
+    pub(crate) fn max_t(&self) -> i64 {
+        self.max_t.load(Ordering::Acquire)
+    }
+
+    /// Appends samples in any order. Never rejects: the out-of-order window
+    /// is checked before the samples are logged, so replay and live writes
+    /// apply the same records the same way.
+    pub(crate) fn append(&self, samples: impl IntoIterator<Item = Sample>) {
+        let mut d = self.data.lock();
+        let mut max_t = self.max_t.load(Ordering::Relaxed);
+        for s in samples {
+            if s.t > max_t || (d.open.count() == 0 && d.sealed.is_empty()) {
+                if d.open.count() >= CHUNK_SAMPLES {
+                    seal(&mut d, max_t);
+                }
+                if d.open.count() == 0 {
+                    d.open_min_t = s.t;
+                }
+                d.open.append(s);
+                max_t = s.t;
+            } else {
+                match d.overlay.binary_search_by_key(&s.t, |o| o.t) {
+                    Ok(i) => d.overlay[i] = s,
+                    Err(i) => d.overlay.insert(i, s),
+                }
+            }
+        }
+        self.max_t.store(max_t, Ordering::Release);
+    }
+
+    pub(crate) fn add_exemplars(&self, ex: impl IntoIterator<Item = Exemplar>) {
+        self.data.lock().exemplars.extend(ex);
+    }
+
+    /// Samples with `start <= t <= end`, in time order, one per timestamp.
+    pub(crate) fn samples(&self, start: i64, end: i64) -> Vec<Sample> {
+        let d = self.data.lock();
+        let mut out = Vec::new();
+        for c in d
+            .sealed
+            .iter()
+            .filter(|c| c.max_t >= start && c.min_t <= end)
+        {
+            // Head chunks were written by this process: they always decode.
+            out.extend(
+                gorilla::decode(&c.bytes, c.count)
+                    .unwrap_or_default()
+                    .into_iter()
+                    .filter(|s| s.t >= start && s.t <= end),
+            );
+        }
+        if d.open.count() > 0 && d.open_min_t <= end {
+            out.extend(
+                gorilla::decode(d.open.bytes(), d.open.count())
+                    .unwrap_or_default()
+                    .into_iter()
+                    .filter(|s| s.t >= start && s.t <= end),
+            );
+        }
+        let overlay: Vec<Sample> = d
+            .overlay
+            .iter()
+            .filter(|s| s.t >= start && s.t <= end)
+            .copied()
+            .collect();
+        if overlay.is_empty() {
+            return out;
+        }
+        merge_overlay(out, overlay)
+    }
+
+    pub(crate) fn exemplars(&self, start: i64, end: i64) -> Vec<Exemplar> {
+        let d = self.data.lock();
+        let mut ex: Vec<Exemplar> = d
+            .exemplars
+            .iter()
+            .filter(|e| e.t >= start && e.t <= end)
+            .cloned()
+            .collect();
+        ex.sort_by_key(|e| e.t);
+        ex
+    }
+
+    /// (samples, heap bytes) for memory accounting.
+    pub(crate) fn footprint(&self) -> (u64, usize) {
+        let d = self.data.lock();
+        let samples = d.sealed.iter().map(|c| u64::from(c.count)).sum::<u64>()
+            + u64::from(d.open.count())
+            + d.overlay.len() as u64;
+        let bytes = d.sealed.iter().map(|c| c.bytes.len()).sum::<usize>()
+            + d.sealed.capacity() * std::mem::size_of::<Sealed>()
+            + d.open.heap_bytes()
+            + d.overlay.capacity() * std::mem::size_of::<Sample>()
+            + d.exemplars.capacity() * std::mem::size_of::<Exemplar>()
+            + self.labels.as_bytes().len();
+        (samples, bytes)
+    }
+}
+
+fn seal(d: &mut Data, max_t: i64) {
+    let mut open = std::mem::take(&mut d.open);
+    open.shrink();
+    let count = open.count();
+    d.sealed.push(Sealed {
+        bytes: open.into_bytes().into_boxed_slice(),
+        count,
+        min_t: d.open_min_t,
+        max_t,
+    });
+}
+
+/// Merges sorted in-order samples with the sorted overlay; on equal
+/// timestamps the overlay (the later write) wins.
+fn merge_overlay(base: Vec<Sample>, overlay: Vec<Sample>) -> Vec<Sample> {
+    let mut out = Vec::with_capacity(base.len() + overlay.len());
+    let mut o = overlay.into_iter().peekable();
+    for s in base {
+        while let Some(x) = o.next_if(|x| x.t < s.t) {
+            out.push(x);
+        }
+        match o.next_if(|x| x.t == s.t) {
+            Some(x) => out.push(x),
+            None => out.push(s),
+        }
+    }
+    out.extend(o);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn s(t: i64, v: f64) -> Sample {
+        Sample::new(t, v)
+    }
+
+    #[test]
+    fn out_of_order_and_duplicates_last_write_wins() {
+        let m = MemSeries::new(0, Labels::empty());
+        m.append([s(10, 1.0), s(20, 2.0), s(30, 3.0)]);
+        m.append([
+            s(15, 1.5),
+            s(20, 20.0),
+            s(5, 0.5),
+            s(30, 30.0),
+            s(40, 4.0),
+            s(15, 15.0),
+        ]);
+        assert_eq!(
+            m.samples(i64::MIN, i64::MAX),
+            vec![
+                s(5, 0.5),
+                s(10, 1.0),
+                s(15, 15.0),
+                s(20, 20.0),
+                s(30, 30.0),
+                s(40, 4.0)
+            ]
+        );
+        assert_eq!(
+            m.samples(11, 30),
+            vec![s(15, 15.0), s(20, 20.0), s(30, 30.0)]
+        );
+        assert_eq!(m.max_t(), 40);
+    }
+
+    #[test]
+    fn many_chunks() {
+        let m = MemSeries::new(0, Labels::empty());
+        m.append((0..1000).map(|i| s(i * 15, i as f64)));
+        let got = m.samples(150, 14_985);
+        assert_eq!(got.len(), 990);
+        assert_eq!(got[0], s(150, 10.0));
+        assert_eq!(m.footprint().0, 1000);
+    }
+}

@@ -1,0 +1,215 @@
+//! Series identity: a set of label pairs sorted by name, stored as one
+//! compact byte string so a head series costs one allocation for its labels
+//! and hashing/equality are plain byte operations.
+
+use std::cmp::Ordering;
+use std::fmt;
+use std::sync::Arc;
+
+use sextant_index::{get_uvarint, put_uvarint};
+
+use crate::error::{Error, Result};
+
+/// The metric name label.
+pub const METRIC_NAME: &str = "__name__";
+
+/// A label set. Invariants: names non-empty and unique, pairs sorted by name,
+/// no empty values (Prometheus treats an empty value as an absent label).
+///
+/// Encoding: for each pair `uvarint(len) name uvarint(len) value`; the same
+/// bytes appear in WAL series records and block series tables.
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub struct Labels(Arc<[u8]>);
+
+impl Labels {
+    /// Builds a label set from pairs in any order; empty values are dropped.
+    pub fn new<N: AsRef<str>, V: AsRef<str>>(
+        pairs: impl IntoIterator<Item = (N, V)>,
+    ) -> Result<Labels> {
+        let mut v: Vec<(N, V)> = pairs
+            .into_iter()
+            .filter(|(_, v)| !v.as_ref().is_empty())
+            .collect();
+        v.sort_by(|a, b| a.0.as_ref().cmp(b.0.as_ref()));
+        let mut out = Vec::with_capacity(
+            v.iter()
+                .map(|(n, v)| n.as_ref().len() + v.as_ref().len() + 2)
+                .sum(),
+        );
+        for (i, (n, val)) in v.iter().enumerate() {
+            let n = n.as_ref();
+            if n.is_empty() {
+                return Err(Error::InvalidLabels("empty label name".into()));
+            }
+            if i > 0 && v[i - 1].0.as_ref() == n {
+                return Err(Error::InvalidLabels(format!("duplicate label name {n:?}")));
+            }
+            put_str(&mut out, n);
+            put_str(&mut out, val.as_ref());
+        }
+        Ok(Labels(out.into()))
+    }
+
+    /// The empty label set.
+    pub fn empty() -> Labels {
+        Labels(Arc::from(&[][..]))
+    }
+
+    /// Parses the encoded form, checking every invariant (for bytes read
+    /// from disk or the WAL).
+    pub fn decode(bytes: &[u8]) -> Result<Labels> {
+        let mut pos = 0;
+        let mut prev: Option<&str> = None;
+        while pos < bytes.len() {
+            let n = take_str(bytes, &mut pos).ok_or_else(|| corrupt("label name"))?;
+            let v = take_str(bytes, &mut pos).ok_or_else(|| corrupt("label value"))?;
+            if n.is_empty() || v.is_empty() || prev.is_some_and(|p| p >= n) {
+                return Err(corrupt("label order"));
+            }
+            prev = Some(n);
+        }
+        Ok(Labels(bytes.into()))
+    }
+
+    /// The encoded bytes.
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.0
+    }
+
+    /// The pairs in name order.
+    pub fn iter(&self) -> LabelsIter<'_> {
+        LabelsIter {
+            buf: &self.0,
+            pos: 0,
+        }
+    }
+
+    /// Value of label `name`, if present.
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.iter().find(|(n, _)| *n == name).map(|(_, v)| v)
+    }
+
+    /// The metric name (`__name__`), if present.
+    pub fn metric_name(&self) -> Option<&str> {
+        self.get(METRIC_NAME)
+    }
+
+    /// Number of pairs.
+    pub fn len(&self) -> usize {
+        self.iter().count()
+    }
+
+    /// Whether there are no pairs.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+fn corrupt(what: &str) -> Error {
+    Error::Corrupt(format!("bad label set encoding ({what})"))
+}
+
+fn put_str(out: &mut Vec<u8>, s: &str) {
+    put_uvarint(out, s.len() as u64);
+    out.extend_from_slice(s.as_bytes());
+}
+
+fn take_str<'a>(buf: &'a [u8], pos: &mut usize) -> Option<&'a str> {
+    let len = usize::try_from(get_uvarint(buf, pos)?).ok()?;
+    let end = pos.checked_add(len)?;
+    let s = std::str::from_utf8(buf.get(*pos..end)?).ok()?;
+    *pos = end;
+    Some(s)
+}
+
+/// Iterator over the pairs of a [`Labels`].
+pub struct LabelsIter<'a> {
+    buf: &'a [u8],
+    pos: usize,
+}
+
+impl<'a> Iterator for LabelsIter<'a> {
+    type Item = (&'a str, &'a str);
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.pos >= self.buf.len() {
+            return None;
+        }
+        // The bytes were validated when the Labels was built.
+        let n = take_str(self.buf, &mut self.pos)?;
+        let v = take_str(self.buf, &mut self.pos)?;
+        Some((n, v))
+    }
+}
+
+impl Ord for Labels {
+    fn cmp(&self, other: &Self) -> Ordering {
+        self.iter().cmp(other.iter())
+    }
+}
+
+impl PartialOrd for Labels {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl fmt::Display for Labels {
+    /// Prometheus notation: `name{a="b", c="d"}`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if let Some(name) = self.metric_name() {
+            f.write_str(name)?;
+        }
+        f.write_str("{")?;
+        let mut first = true;
+        for (n, v) in self.iter().filter(|(n, _)| *n != METRIC_NAME) {
+            if !first {
+                f.write_str(", ")?;
+            }
+            first = false;
+            write!(f, "{n}={v:?}")?;
+        }
+        f.write_str("}")
+    }
+}
+
+impl fmt::Debug for Labels {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self, f)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sorted_unique_and_empty_values_dropped() {
+        let l = Labels::new([("b", "2"), ("__name__", "m"), ("a", "1"), ("e", "")]).unwrap();
+        let pairs: Vec<_> = l.iter().collect();
+        assert_eq!(pairs, vec![("__name__", "m"), ("a", "1"), ("b", "2")]);
+        assert_eq!(l.to_string(), r#"m{a="1", b="2"}"#);
+        assert_eq!(Labels::decode(l.as_bytes()).unwrap(), l);
+        assert!(Labels::new([("a", "1"), ("a", "2")]).is_err());
+        assert!(Labels::new([("", "1")]).is_err());
+    }
+
+    #[test]
+    fn order_is_pairwise() {
+        let a = Labels::new([("a", "x")]).unwrap();
+        let b = Labels::new([("a", "x"), ("b", "y")]).unwrap();
+        let c = Labels::new([("aa", "x")]).unwrap();
+        assert!(a < b && b < c);
+    }
+
+    #[test]
+    fn decode_rejects_garbage() {
+        for bad in [
+            &[1u8, b'a'][..],
+            &[1, b'a', 0],
+            &[1, b'b', 1, b'1', 1, b'a', 1, b'1'],
+            &[0xff],
+        ] {
+            assert!(Labels::decode(bad).is_err(), "{bad:?}");
+        }
+    }
+}

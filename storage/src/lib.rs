@@ -1,0 +1,37 @@
+//! Sextant's storage engine for metrics: a write-ahead-logged in-memory
+//! head, flushed into immutable, time-partitioned, compressed blocks that
+//! are compacted into larger ranges and deleted by retention.
+//!
+//! Data model (Prometheus'): a series is a sorted label set including
+//! `__name__`; samples are (i64 ms, f64), the staleness NaN included; each
+//! series may carry exemplars that point at traces.
+//!
+//! Start at [`Db`]; `docs/architecture.md` walks the write and read paths
+//! and lists every fsync in crash order, `docs/format.md` every byte.
+
+#![cfg_attr(not(test), deny(clippy::unwrap_used))]
+
+mod block;
+pub mod codec;
+mod compact;
+mod db;
+mod error;
+mod exemplar;
+mod flush;
+mod head;
+mod labels;
+mod options;
+mod select;
+mod stats;
+pub mod walrec;
+
+pub use block::{Block, BlockMeta};
+pub use codec::Sample;
+pub use db::{Db, SeriesWrite, WriteBatch, WriteSummary};
+pub use error::{Error, Result};
+pub use exemplar::Exemplar;
+pub use labels::{Labels, METRIC_NAME};
+pub use options::{Durability, HOUR_MS, LabelLimits, Options};
+pub use select::{Series, SeriesSet};
+pub use sextant_index::{MatchOp, Matcher};
+pub use stats::{BlockStats, Stats};

@@ -1,0 +1,78 @@
+//! Settings of a database.
+
+use std::time::Duration;
+
+pub use sextant_wal::Durability;
+
+/// Hour in milliseconds.
+pub const HOUR_MS: i64 = 3_600_000;
+
+/// Settings of [`crate::Db`]. `Default` gives what `sextant serve` uses.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// What an acknowledged write survives (default: `Always`, fsync with
+    /// group commit).
+    pub durability: Durability,
+    /// WAL segment size in bytes.
+    pub wal_segment_size: u64,
+    /// Time partition of flushed blocks, ms (default 2 h). Blocks never
+    /// cross a multiple of it.
+    pub block_range_ms: i64,
+    /// Largest range compaction builds, ms (default 54 h: 2 h × 3³).
+    pub max_block_range_ms: i64,
+    /// How far behind the newest sample of its series a sample may be and
+    /// still be accepted, ms (default 10 min). Older ones are rejected.
+    pub ooo_window_ms: i64,
+    /// Delete blocks whose newest sample is older than this, relative to
+    /// the newest sample in the database. `None` keeps everything.
+    pub retention: Option<Duration>,
+    /// Delete the oldest blocks while all blocks together are larger.
+    pub max_bytes: Option<u64>,
+    /// Most series the head holds; creating more fails until a flush.
+    pub max_series: usize,
+    /// Samples in the head that trigger a flush (bounds head memory).
+    pub max_head_samples: u64,
+    /// Run flush, compaction and retention in a background thread.
+    pub background: bool,
+    /// Limits on label sets, so one bad client cannot bloat the index.
+    pub limits: LabelLimits,
+}
+
+/// Limits applied to every written label set.
+#[derive(Debug, Clone, Copy)]
+pub struct LabelLimits {
+    /// Longest label name, bytes.
+    pub max_name_len: usize,
+    /// Longest label value, bytes.
+    pub max_value_len: usize,
+    /// Most labels per series.
+    pub max_labels: usize,
+}
+
+impl Default for LabelLimits {
+    fn default() -> Self {
+        LabelLimits {
+            max_name_len: 1024,
+            max_value_len: 16 * 1024,
+            max_labels: 128,
+        }
+    }
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            durability: Durability::Always,
+            wal_segment_size: 64 << 20,
+            block_range_ms: 2 * HOUR_MS,
+            max_block_range_ms: 54 * HOUR_MS,
+            ooo_window_ms: 10 * 60_000,
+            retention: None,
+            max_bytes: None,
+            max_series: 10_000_000,
+            max_head_samples: 200_000_000,
+            background: true,
+            limits: LabelLimits::default(),
+        }
+    }
+}
