@@ -41,6 +41,37 @@ pub(crate) fn tmp_dir(blocks: &Path, seq: u64) -> PathBuf {
     blocks.join(format!("{seq:020}.tmp"))
 }
 
+/// Whether a directory name in `blocks/` is debris of an interrupted write
+/// (`.tmp`) or delete (`.deleting`), to be removed at open.
+pub(crate) fn is_debris(name: &str) -> bool {
+    name.ends_with(".tmp") || name.ends_with(".deleting")
+}
+
+/// Deletes block directories so a crash never leaves a half-deleted block
+/// under its real name: each is renamed to `<seq>.deleting`, `blocks/` is
+/// fsynced, and only then are the files removed.
+pub(crate) fn remove_block_dirs(vfs: &dyn Vfs, blocks: &Path, dirs: &[&Path]) -> Result<()> {
+    if dirs.is_empty() {
+        return Ok(());
+    }
+    let mut doomed = Vec::with_capacity(dirs.len());
+    for d in dirs {
+        let mut name = d.file_name().unwrap_or_default().to_os_string();
+        name.push(".deleting");
+        let to = blocks.join(name);
+        vfs.rename(d, &to).map_err(|e| Error::io("rename", *d, e))?;
+        doomed.push(to);
+    }
+    vfs.sync_dir(blocks)
+        .map_err(|e| Error::io("fsync dir", blocks, e))?;
+    for d in doomed {
+        vfs.remove_dir_all(&d)
+            .map_err(|e| Error::io("remove", &d, e))?;
+    }
+    vfs.sync_dir(blocks)
+        .map_err(|e| Error::io("fsync dir", blocks, e))
+}
+
 #[derive(Debug, Clone, Copy)]
 struct ChunkRef {
     min_t: i64,

@@ -12,9 +12,9 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
-use crate::block::{Block, BlockMeta, BlockWriter, Compression, FrameCache};
+use crate::block::{Block, BlockMeta, BlockWriter, Compression, FrameCache, remove_block_dirs};
 use crate::db::{Db, Inner, sort_blocks};
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::exemplar::Exemplar;
 use crate::labels::Labels;
 use crate::select::merge_samples;
@@ -160,17 +160,8 @@ impl Inner {
     /// Deletes block directories (already out of the live list). Readers
     /// that still hold a block keep working: its files are mapped or read.
     pub(crate) fn remove_blocks(&self, gone: &[Arc<Block>]) -> Result<()> {
-        for b in gone {
-            self.vfs
-                .remove_dir_all(b.dir())
-                .map_err(|e| Error::io("remove", b.dir(), e))?;
-        }
-        if !gone.is_empty() {
-            self.vfs
-                .sync_dir(&self.blocks_dir)
-                .map_err(|e| Error::io("fsync dir", &self.blocks_dir, e))?;
-        }
-        Ok(())
+        let dirs: Vec<&std::path::Path> = gone.iter().map(|b| b.dir()).collect();
+        remove_block_dirs(self.vfs.as_ref(), &self.blocks_dir, &dirs)
     }
 
     /// Deletes blocks past the age or size retention; returns how many.

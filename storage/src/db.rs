@@ -11,7 +11,7 @@ use std::time::Duration;
 use parking_lot::{Condvar, Mutex, RwLock};
 use sextant_wal::{StdFs, Vfs, Wal};
 
-use crate::block::{Block, block_dir};
+use crate::block::{Block, block_dir, is_debris, remove_block_dirs};
 use crate::codec::Sample;
 use crate::error::{Error, Result};
 use crate::exemplar::Exemplar;
@@ -380,8 +380,8 @@ fn load_blocks(vfs: &dyn Vfs, blocks_dir: &Path) -> Result<Vec<Arc<Block>>> {
         let Some(name) = p.file_name().and_then(|n| n.to_str()) else {
             continue;
         };
-        if name.ends_with(".tmp") {
-            tracing::warn!(dir = %p.display(), "removing unfinished block");
+        if is_debris(name) {
+            tracing::warn!(dir = %p.display(), "removing unfinished block write or delete");
             vfs.remove_dir_all(&p)
                 .map_err(|e| Error::io("remove", &p, e))?;
             removed = true;
@@ -393,14 +393,17 @@ fn load_blocks(vfs: &dyn Vfs, blocks_dir: &Path) -> Result<Vec<Arc<Block>>> {
         .iter()
         .flat_map(|b| b.meta().parents.clone())
         .collect();
-    for b in blocks.iter().filter(|b| replaced.contains(&b.meta().seq)) {
+    let stale: Vec<&Path> = blocks
+        .iter()
+        .filter(|b| replaced.contains(&b.meta().seq))
+        .map(|b| b.dir())
+        .collect();
+    if !stale.is_empty() {
         tracing::warn!(
-            seq = b.meta().seq,
-            "removing block already replaced by compaction"
+            blocks = stale.len(),
+            "removing blocks already replaced by compaction"
         );
-        vfs.remove_dir_all(b.dir())
-            .map_err(|e| Error::io("remove", b.dir(), e))?;
-        removed = true;
+        remove_block_dirs(vfs, blocks_dir, &stale)?;
     }
     blocks.retain(|b| !replaced.contains(&b.meta().seq));
     if removed {

@@ -7,6 +7,16 @@
 //! then are segments below S deleted. A crash before (3) replays the frozen
 //! head's records again on open; reads deduplicate equal timestamps, and the
 //! next compaction merges the copies, so nothing is lost or doubled.
+//!
+//! Only the last block of a flush records that segments below S are
+//! covered; the others keep the previous mark. A crash between two blocks
+//! of one flush therefore replays the whole frozen head again instead of
+//! deleting segments whose data is in a block not yet written.
+//!
+//! Only the last block of a flush records that segments below S are
+//! covered; the others keep the previous mark. A crash between two blocks
+//! of one flush therefore replays the whole frozen head again instead of
+//! deleting segments whose data is in a block not yet written.
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -108,6 +118,14 @@ impl Inner {
             }
             set
         };
+        let covered_before = self
+            .blocks
+            .read()
+            .iter()
+            .map(|b| b.meta().wal_replay_from)
+            .max()
+            .unwrap_or(0);
+        let last = partitions.last().copied();
         let mut metas = Vec::new();
         for p in partitions {
             let start = p.saturating_mul(range);
@@ -116,7 +134,11 @@ impl Inner {
                 seq: self
                     .next_seq
                     .fetch_add(1, std::sync::atomic::Ordering::SeqCst),
-                wal_replay_from: segment,
+                wal_replay_from: if Some(p) == last {
+                    segment
+                } else {
+                    covered_before
+                },
                 ..BlockMeta::default()
             };
             let mut w = BlockWriter::new(
