@@ -4,7 +4,7 @@
 //!   floats). Appendable one sample at a time, so the head uses it.
 //! * [`chunk`]: the block chunk format: byte-aligned delta-of-delta
 //!   timestamps and, when every value is a short decimal, scaled integers
-//!   coded as deltas or deltas-of-deltas; otherwise Gorilla XOR floats.
+//!   coded as deltas or deltas-of-deltas; otherwise XOR byte planes.
 //!   Byte alignment lets zstd over a block's frames find the repetition that
 //!   bit packing hides (measured in `docs/decisions.md`).
 

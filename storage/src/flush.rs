@@ -26,8 +26,9 @@ use crate::db::{Db, Inner, sort_blocks};
 use crate::error::Result;
 use crate::head::Head;
 
-/// zstd level of flushed blocks: fast, as flush runs while ingest goes on.
-const FLUSH_LEVEL: i32 = 3;
+/// zstd level of flushed blocks. Level 9 costs about a second per 40M
+/// samples on this machine kind and stores ~2% less than level 3.
+const FLUSH_LEVEL: i32 = 9;
 
 impl Db {
     /// Writes everything in the head to blocks and truncates the WAL.

@@ -18,9 +18,12 @@ use crate::labels::Labels;
 
 const SHARDS: usize = 32;
 
+/// One lock stripe of the label → series map.
+type Shard = RwLock<FxHashMap<Labels, Arc<MemSeries>>>;
+
 /// Series of the head, found by labels (sharded map) or by id (postings).
 pub(crate) struct Head {
-    shards: Box<[RwLock<FxHashMap<Labels, Arc<MemSeries>>>]>,
+    shards: Box<[Shard]>,
     by_id: RwLock<Vec<Arc<MemSeries>>>,
     postings: MemPostings,
     min_t: AtomicI64,
@@ -48,7 +51,7 @@ impl Head {
         }
     }
 
-    fn shard(&self, labels: &Labels) -> &RwLock<FxHashMap<Labels, Arc<MemSeries>>> {
+    fn shard(&self, labels: &Labels) -> &Shard {
         let mut h = FxHasher::default();
         labels.hash(&mut h);
         &self.shards[(h.finish() >> 32) as usize % SHARDS]

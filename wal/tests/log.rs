@@ -8,6 +8,9 @@ use sextant_wal::{
     Durability, Error, FaultFs, FaultPlan, Options, StdFs, Vfs, Wal, list_segments, segment_path,
 };
 
+/// Records as replayed: (type, payload).
+type Replayed = Vec<(u8, Vec<u8>)>;
+
 fn opts(segment_size: u64) -> Options {
     Options {
         segment_size,
@@ -15,15 +18,11 @@ fn opts(segment_size: u64) -> Options {
     }
 }
 
-fn open(dir: &Path, o: Options) -> (Wal, Vec<(u8, Vec<u8>)>) {
+fn open(dir: &Path, o: Options) -> (Wal, Replayed) {
     try_open(dir, Arc::new(StdFs), o).unwrap()
 }
 
-fn try_open(
-    dir: &Path,
-    vfs: Arc<dyn Vfs>,
-    o: Options,
-) -> sextant_wal::Result<(Wal, Vec<(u8, Vec<u8>)>)> {
+fn try_open(dir: &Path, vfs: Arc<dyn Vfs>, o: Options) -> sextant_wal::Result<(Wal, Replayed)> {
     let mut got = Vec::new();
     let (wal, _) = Wal::open(dir, vfs, o, 0, |r| {
         got.push((r.typ, r.payload.to_vec()));
@@ -44,7 +43,7 @@ fn write_n(wal: &Wal, range: std::ops::Range<u32>) {
     }
 }
 
-fn expected(range: std::ops::Range<u32>) -> Vec<(u8, Vec<u8>)> {
+fn expected(range: std::ops::Range<u32>) -> Replayed {
     range.map(|i| (1 + (i % 3) as u8, payload(i))).collect()
 }
 

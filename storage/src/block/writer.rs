@@ -17,7 +17,7 @@ use crate::walrec;
 /// Most samples in one block chunk.
 pub(crate) const CHUNK_SAMPLES: usize = 4096;
 /// Raw bytes gathered before a frame of the chunks file is compressed.
-pub(crate) const FRAME_RAW: usize = 64 << 10;
+pub(crate) const FRAME_RAW: usize = 128 << 10;
 
 /// How hard to compress: flushes favour speed, compactions size.
 #[derive(Debug, Clone, Copy)]

@@ -10,16 +10,20 @@
 //!   with |m| ≤ 2^53 and one scale `d` ≤ 15, checked bit for bit; the `m`
 //!   are coded as zigzag varint deltas (gauges) or deltas of deltas (steady
 //!   counters), whichever is shorter;
-//! * `XOR`: Gorilla XOR floats, for full-precision values and NaN/±Inf/−0.0.
+//! * `XOR_PLANES`: each value XOR the previous one, stored as byte planes
+//!   (all most-significant bytes first, …), all-zero planes omitted: for
+//!   full-precision values and NaN/±Inf/−0.0. Unlike a Gorilla bit stream,
+//!   the planes leave zstd the repetition to find (sign, exponent and top
+//!   mantissa bytes rarely change); measured in `docs/decisions.md`.
 
 use sextant_index::{get_uvarint, put_uvarint};
 
-use super::{Sample, gorilla, unzigzag, zigzag};
+use super::{Sample, unzigzag, zigzag};
 
 const CONST: u8 = 0;
 const DEC_DELTA: u8 = 1;
 const DEC_DOD: u8 = 2;
-const XOR: u8 = 3;
+const XOR_PLANES: u8 = 3;
 
 const MAX_SCALE: usize = 15;
 const MAX_EXACT: f64 = 9_007_199_254_740_992.0; // 2^53
@@ -73,8 +77,24 @@ fn encode_values(samples: &[Sample], out: &mut Vec<u8>) {
         }
         return;
     }
-    out.push(XOR);
-    out.extend_from_slice(&gorilla::encode_values(samples.iter().map(|s| s.v)));
+    out.push(XOR_PLANES);
+    let mut prev = 0u64;
+    let xors: Vec<u64> = samples
+        .iter()
+        .map(|s| {
+            let b = s.v.to_bits();
+            let x = b ^ prev;
+            prev = b;
+            x
+        })
+        .collect();
+    let mask = (0..8u8)
+        .filter(|k| xors.iter().any(|x| (x >> (8 * k)) & 0xff != 0))
+        .fold(0u8, |m, k| m | (1 << k));
+    out.push(mask);
+    for k in (0..8).rev().filter(|k| mask & (1 << k) != 0) {
+        out.extend(xors.iter().map(|x| (x >> (8 * k)) as u8));
+    }
 }
 
 /// The smallest decimal scale at which `v` is an exact short integer.
@@ -82,9 +102,9 @@ fn scale_of(v: f64) -> Option<usize> {
     if !v.is_finite() || v.to_bits() == (-0.0f64).to_bits() {
         return None;
     }
-    (0..=MAX_SCALE).find_map(|d| {
+    (0..=MAX_SCALE).find(|&d| {
         let m = (v * POW10[d]).round();
-        (m.abs() <= MAX_EXACT && m / POW10[d] == v).then_some(d)
+        m.abs() <= MAX_EXACT && m / POW10[d] == v
     })
 }
 
@@ -185,13 +205,22 @@ pub fn decode(buf: &[u8]) -> Result<Vec<Sample>, DecodeError> {
                 s.v = m as f64 / p;
             }
         }
-        XOR => {
-            let mut vals = Vec::with_capacity(n);
-            gorilla::decode_values(&buf[pos..], n, &mut vals).ok_or(DecodeError("xor values"))?;
-            for (s, v) in out.iter_mut().zip(vals) {
-                s.v = v;
+        XOR_PLANES => {
+            let mask = *buf.get(pos).ok_or(DecodeError("plane mask"))?;
+            pos += 1;
+            let mut xors = vec![0u64; n];
+            for k in (0..8).rev().filter(|k| mask & (1 << k) != 0) {
+                let plane = buf.get(pos..pos + n).ok_or(DecodeError("value plane"))?;
+                for (x, b) in xors.iter_mut().zip(plane) {
+                    *x |= u64::from(*b) << (8 * k);
+                }
+                pos += n;
             }
-            pos = buf.len();
+            let mut prev = 0u64;
+            for (s, x) in out.iter_mut().zip(xors) {
+                prev ^= x;
+                s.v = f64::from_bits(prev);
+            }
         }
         _ => return Err(DecodeError("unknown value encoding")),
     }

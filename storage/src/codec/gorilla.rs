@@ -188,26 +188,6 @@ fn read_dod(r: &mut BitReader<'_>) -> Option<i64> {
     Some(r.bits(64)? as i64)
 }
 
-/// Encodes values only (the chunk codec's float fallback).
-pub(crate) fn encode_values(values: impl Iterator<Item = f64>) -> Vec<u8> {
-    let mut w = BitWriter::default();
-    let mut x = XorState::default();
-    for v in values {
-        x.encode(&mut w, v);
-    }
-    w.into_bytes()
-}
-
-/// Decodes `count` values written by [`encode_values`].
-pub(crate) fn decode_values(bytes: &[u8], count: usize, out: &mut Vec<f64>) -> Option<()> {
-    let mut r = BitReader::new(bytes);
-    let mut x = XorState::default();
-    for _ in 0..count {
-        out.push(x.decode(&mut r)?);
-    }
-    Some(())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

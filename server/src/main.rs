@@ -1,0 +1,67 @@
+//! `sextant`: the server and its command-line tools.
+
+mod cli;
+mod openmetrics;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// Sextant: one embedded database for metrics, logs and traces.
+#[derive(Parser)]
+#[command(version, about)]
+struct Args {
+    /// Data directory.
+    #[arg(
+        long,
+        global = true,
+        env = "SEXTANT_DATA_DIR",
+        default_value = "./sextant-data"
+    )]
+    data_dir: PathBuf,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Backfill data from a file.
+    Import {
+        #[command(subcommand)]
+        format: cli::import::Format,
+    },
+    /// Series, samples and bytes on disk, per block (like `promtool tsdb analyze`).
+    Stats(cli::stats::StatsArgs),
+    /// Truncate a damaged WAL at its first bad record and set corrupt blocks aside.
+    Repair,
+    /// Benchmarks of the storage engine.
+    Bench {
+        #[command(subcommand)]
+        what: cli::bench::Bench,
+    },
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("SEXTANT_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let args = Args::parse();
+    let res = match args.command {
+        Command::Import { format } => cli::import::run(&args.data_dir, format),
+        Command::Stats(a) => cli::stats::run(&args.data_dir, &a),
+        Command::Repair => cli::repair::run(&args.data_dir),
+        Command::Bench { what } => cli::bench::run(&args.data_dir, what),
+    };
+    match res {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
