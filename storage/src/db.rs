@@ -438,7 +438,7 @@ impl Inner {
     fn check_labels(&self, labels: &Labels) -> Result<()> {
         let lim = &self.opts.limits;
         let mut n = 0;
-        for (name, value) in labels.iter() {
+        for (name, value) in labels.iter_bytes() {
             n += 1;
             if name.len() > lim.max_name_len {
                 return Err(Error::InvalidLabels(format!(
@@ -449,7 +449,8 @@ impl Inner {
             }
             if value.len() > lim.max_value_len {
                 return Err(Error::InvalidLabels(format!(
-                    "value of label {name:?} has {} bytes, over the limit of {} (`limits.max_value_len`)",
+                    "value of label {:?} has {} bytes, over the limit of {} (`limits.max_value_len`)",
+                    String::from_utf8_lossy(name),
                     value.len(),
                     lim.max_value_len
                 )));

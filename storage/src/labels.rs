@@ -84,6 +84,22 @@ impl Labels {
         }
     }
 
+    /// The pairs as bytes, without re-checking UTF-8 (checked when the set
+    /// was built). For hot paths that only need lengths or byte order,
+    /// which is the same as `str` order.
+    pub(crate) fn iter_bytes(&self) -> impl Iterator<Item = (&[u8], &[u8])> {
+        let buf: &[u8] = &self.0;
+        let mut pos = 0;
+        std::iter::from_fn(move || {
+            if pos >= buf.len() {
+                return None;
+            }
+            let n = take_bytes(buf, &mut pos)?;
+            let v = take_bytes(buf, &mut pos)?;
+            Some((n, v))
+        })
+    }
+
     /// Value of label `name`, if present.
     pub fn get(&self, name: &str) -> Option<&str> {
         self.iter().find(|(n, _)| *n == name).map(|(_, v)| v)
@@ -114,12 +130,16 @@ fn put_str(out: &mut Vec<u8>, s: &str) {
     out.extend_from_slice(s.as_bytes());
 }
 
-fn take_str<'a>(buf: &'a [u8], pos: &mut usize) -> Option<&'a str> {
+fn take_bytes<'a>(buf: &'a [u8], pos: &mut usize) -> Option<&'a [u8]> {
     let len = usize::try_from(get_uvarint(buf, pos)?).ok()?;
     let end = pos.checked_add(len)?;
-    let s = std::str::from_utf8(buf.get(*pos..end)?).ok()?;
+    let b = buf.get(*pos..end)?;
     *pos = end;
-    Some(s)
+    Some(b)
+}
+
+fn take_str<'a>(buf: &'a [u8], pos: &mut usize) -> Option<&'a str> {
+    std::str::from_utf8(take_bytes(buf, pos)?).ok()
 }
 
 /// Iterator over the pairs of a [`Labels`].
@@ -143,7 +163,7 @@ impl<'a> Iterator for LabelsIter<'a> {
 
 impl Ord for Labels {
     fn cmp(&self, other: &Self) -> Ordering {
-        self.iter().cmp(other.iter())
+        self.iter_bytes().cmp(other.iter_bytes())
     }
 }
 
