@@ -14,8 +14,9 @@ use std::path::{Path, PathBuf};
 use sextant_index::{BlockPostings, Matcher, get_uvarint};
 use sextant_wal::{Mapped, Vfs};
 
-pub(crate) use file::{masked_crc32c, unseal};
+pub(crate) use file::unseal;
 pub use meta::BlockMeta;
+use sextant_wal::masked_crc;
 pub(crate) use writer::{BlockWriter, Compression};
 
 use crate::codec::{Sample, chunk, unzigzag};
@@ -255,7 +256,7 @@ impl Block {
                 .get(n as usize)
                 .ok_or_else(|| self.corrupt("frame index"))?;
             let comp = &self.chunks[f.offset..f.offset + f.comp_len as usize];
-            if masked_crc32c(&[comp]) != f.crc {
+            if masked_crc(&[comp]) != f.crc {
                 return Err(self.corrupt(&format!("chunk frame {n} checksum mismatch")));
             }
             cache.data = zstd::bulk::decompress(comp, f.raw_len as usize)

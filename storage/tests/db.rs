@@ -16,6 +16,13 @@ use sextant_wal::{FaultFs, FaultPlan};
 const H: i64 = HOUR_MS;
 
 #[test]
+fn db_is_send_and_sync() {
+    fn check<T: Send + Sync>() {}
+    check::<Db>();
+    check::<sextant_storage::SeriesSet>();
+}
+
+#[test]
 fn write_select_from_head_blocks_and_after_reopen() {
     let dir = tempfile::tempdir().unwrap();
     let a = labels("m", &[("job", "a")]);

@@ -18,12 +18,15 @@ pub const MAX_RECORD_LEN: usize = 16 << 20;
 
 const MASK_DELTA: u32 = 0xa282_ead8;
 
-pub(crate) fn masked_crc(parts: &[&[u8]]) -> u32 {
-    let mut crc = 0;
-    for p in parts {
-        crc = crc32c::crc32c_append(crc, p);
-    }
+/// Masks a CRC32C (rotate, add a constant) so that runs of zero bytes never
+/// verify. Every checksum Sextant stores is masked this way.
+pub fn mask_crc(crc: u32) -> u32 {
     crc.rotate_right(15).wrapping_add(MASK_DELTA)
+}
+
+/// The masked CRC32C of the concatenation of `parts`.
+pub fn masked_crc(parts: &[&[u8]]) -> u32 {
+    mask_crc(parts.iter().fold(0, |crc, p| crc32c::crc32c_append(crc, p)))
 }
 
 fn len_check(head: &[u8]) -> u16 {

@@ -108,6 +108,16 @@ fn cpu_seconds() -> f64 {
     (tick(11) + tick(12)) / 100.0
 }
 
+/// Resident set size of this process in bytes (Linux `VmRSS`).
+fn rss_bytes() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        .map_or(0, |kb| kb * 1024)
+}
+
 pub fn run(data_dir: &Path, what: Bench) -> CliResult {
     let Bench::Write(a) = what;
     if a.batch == 0 || a.threads == 0 || a.series == 0 {
@@ -133,6 +143,7 @@ pub fn run(data_dir: &Path, what: Bench) -> CliResult {
     };
     let db = Arc::new(Db::open(dir.path(), opts)?);
     let labels: Arc<Vec<Labels>> = Arc::new((0..a.series).map(series_labels).collect());
+    let rss0 = rss_bytes();
     let (cpu0, t0) = (cpu_seconds(), Instant::now());
     let start_ms = 1_700_000_000_000i64;
     let handles: Vec<_> = (0..a.threads)
@@ -170,6 +181,7 @@ pub fn run(data_dir: &Path, what: Bench) -> CliResult {
     }
     let secs = t0.elapsed().as_secs_f64();
     let cpu = cpu_seconds() - cpu0;
+    let rss_per_series = rss_bytes().saturating_sub(rss0) as f64 / a.series as f64;
     let stats = db.stats();
     let per_series = stats.head_bytes as f64 / stats.head_series.max(1) as f64;
     let chunk_share = stats.head_samples as f64 * 1.4 / stats.head_series.max(1) as f64;
@@ -182,6 +194,7 @@ pub fn run(data_dir: &Path, what: Bench) -> CliResult {
                 "sync": a.sync, "seconds": secs, "samples_per_sec": rate,
                 "cpu_us_per_sample": cpu * 1e6 / samples.max(1) as f64,
                 "head_bytes": stats.head_bytes, "head_bytes_per_series": per_series,
+                "rss_growth_per_series": rss_per_series,
             })
         );
     } else {
@@ -194,7 +207,8 @@ pub fn run(data_dir: &Path, what: Bench) -> CliResult {
             cpu * 1e6 / samples.max(1) as f64
         );
         println!(
-            "head: {} bytes for {} series = {per_series:.0} bytes/series (of which ~{chunk_share:.0} sample data)",
+            "head: {} bytes for {} series = {per_series:.0} bytes/series (of which ~{chunk_share:.0} sample data); \
+             process RSS grew {rss_per_series:.0} bytes/series",
             stats.head_bytes, stats.head_series
         );
     }

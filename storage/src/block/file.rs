@@ -10,21 +10,13 @@
 
 use std::path::Path;
 
-use sextant_wal::Vfs;
+use sextant_wal::{Vfs, masked_crc};
 
 use crate::error::{Error, Result};
 
 pub(crate) const HEADER_LEN: usize = 8;
 pub(crate) const FOOTER_LEN: usize = 16;
 pub(crate) const VERSION: u16 = 1;
-
-pub(crate) fn masked_crc32c(parts: &[&[u8]]) -> u32 {
-    let mut crc = 0;
-    for p in parts {
-        crc = crc32c::crc32c_append(crc, p);
-    }
-    crc.rotate_right(15).wrapping_add(0xa282_ead8)
-}
 
 pub(crate) fn header(magic: &[u8; 4]) -> [u8; HEADER_LEN] {
     let mut h = [0u8; HEADER_LEN];
@@ -47,11 +39,7 @@ pub(crate) fn seal(magic: &[u8; 4], body: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(HEADER_LEN + body.len() + FOOTER_LEN);
     out.extend_from_slice(&h);
     out.extend_from_slice(body);
-    out.extend_from_slice(&footer(
-        magic,
-        body.len() as u64,
-        masked_crc32c(&[&h, body]),
-    ));
+    out.extend_from_slice(&footer(magic, body.len() as u64, masked_crc(&[&h, body])));
     out
 }
 
@@ -81,7 +69,7 @@ pub(crate) fn unseal<'a>(
         return Err(bad("length in footer does not match file size"));
     }
     let crc = u32::from_le_bytes(f[8..12].try_into().map_err(|_| bad("footer"))?);
-    if verify_crc && crc != masked_crc32c(&[h, body]) {
+    if verify_crc && crc != masked_crc(&[h, body]) {
         return Err(bad("checksum mismatch"));
     }
     Ok(body)

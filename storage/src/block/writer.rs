@@ -150,7 +150,7 @@ impl<'a> BlockWriter<'a> {
         let mut head = [0u8; 12];
         head[..4].copy_from_slice(&(self.frame.len() as u32).to_le_bytes());
         head[4..8].copy_from_slice(&(comp.len() as u32).to_le_bytes());
-        head[8..].copy_from_slice(&file::masked_crc32c(&[&comp]).to_le_bytes());
+        head[8..].copy_from_slice(&sextant_wal::masked_crc(&[&comp]).to_le_bytes());
         let path = self.tmp.join(CHUNKS);
         for part in [&head[..], &comp] {
             self.chunks
@@ -169,7 +169,7 @@ impl<'a> BlockWriter<'a> {
     pub(crate) fn finish(mut self) -> Result<BlockMeta> {
         self.flush_frame()?;
         let path = self.tmp.join(CHUNKS);
-        let crc = self.chunks_crc.rotate_right(15).wrapping_add(0xa282_ead8);
+        let crc = sextant_wal::mask_crc(self.chunks_crc);
         let footer = file::footer(b"SXCK", self.chunks_len, crc);
         self.chunks
             .write_all(&footer)
