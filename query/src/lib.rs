@@ -1,3 +1,14 @@
-//! Sextant's query language. The PromQL parser and evaluator land here
-//! (issue 4); the crate exists now so the workspace has its final shape and
-//! the dependency order (storage below, server above) is fixed.
+//! Sextant's query language: PromQL today (parser, printer, evaluator over
+//! `storage`, and a runner for Prometheus' own test scripts), with the
+//! cross-signal extensions of issue 6 to come. Parsing is separate from
+//! evaluation so the extended language can reuse both.
+
+pub mod ast;
+mod error;
+mod lexer;
+mod parser;
+pub mod types;
+
+pub use error::{Error, ParseError, Result};
+pub use lexer::parse_duration;
+pub use parser::{parse, value_type};

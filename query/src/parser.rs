@@ -1,0 +1,819 @@
+//! PromQL parser: precedence climbing over the tokens of [`crate::lexer`],
+//! with Prometheus' type checks, so a parsed tree is well-typed.
+
+use sextant_storage::{MatchOp, Matcher};
+
+use crate::ast::{AggOp, At, BinOp, Expr, Side, VectorMatching, VectorSelector};
+use crate::error::ParseError;
+use crate::lexer::{Tok, Token, lex};
+use crate::types::{ValueType, signature};
+
+/// Parses a PromQL expression.
+pub fn parse(src: &str) -> Result<Expr, ParseError> {
+    let toks = lex(src)?;
+    let mut p = Parser { src, toks, i: 0 };
+    if p.peek() == &Tok::Eof {
+        return Err(p.err_here("no expression found in input"));
+    }
+    let e = p.expr(0)?;
+    if p.peek() != &Tok::Eof {
+        return Err(p.err_here(&format!("unexpected {}", p.describe())));
+    }
+    check(src, &e)?;
+    Ok(e)
+}
+
+/// The value type of a well-typed expression.
+pub fn value_type(e: &Expr) -> ValueType {
+    match e {
+        Expr::Number(_) => ValueType::Scalar,
+        Expr::Str(_) => ValueType::String,
+        Expr::Vector(_) => ValueType::Vector,
+        Expr::Matrix(..) | Expr::Subquery { .. } => ValueType::Matrix,
+        Expr::Paren(e) | Expr::Neg(e) => value_type(e),
+        Expr::Binary { lhs, rhs, .. } => {
+            if value_type(lhs) == ValueType::Scalar && value_type(rhs) == ValueType::Scalar {
+                ValueType::Scalar
+            } else {
+                ValueType::Vector
+            }
+        }
+        Expr::Aggregate { .. } => ValueType::Vector,
+        Expr::Call { func, .. } => signature(func).map_or(ValueType::Vector, |s| s.ret),
+    }
+}
+
+struct Parser<'a> {
+    src: &'a str,
+    toks: Vec<Token>,
+    i: usize,
+}
+
+impl Parser<'_> {
+    fn peek(&self) -> &Tok {
+        &self.toks[self.i.min(self.toks.len() - 1)].tok
+    }
+
+    fn pos(&self) -> usize {
+        self.toks[self.i.min(self.toks.len() - 1)].pos
+    }
+
+    fn next(&mut self) -> Tok {
+        let t = self.peek().clone();
+        if self.i < self.toks.len() {
+            self.i += 1;
+        }
+        t
+    }
+
+    fn err_here(&self, msg: &str) -> ParseError {
+        ParseError::at(self.src, self.pos(), msg.to_string())
+    }
+
+    fn describe(&self) -> String {
+        match self.peek() {
+            Tok::Eof => "end of input".into(),
+            Tok::Ident(s) => format!("identifier \"{s}\""),
+            Tok::Number(n) => format!("number \"{n}\""),
+            Tok::Duration(_) => "duration".into(),
+            Tok::Str(s) => format!("string {s:?}"),
+            Tok::RParen => "right parenthesis \")\"".into(),
+            Tok::LParen => "left parenthesis \"(\"".into(),
+            Tok::RBrace => "\"}\"".into(),
+            Tok::LBrace => "\"{\"".into(),
+            Tok::RBracket => "right bracket \"]\"".into(),
+            Tok::LBracket => "left bracket \"[\"".into(),
+            Tok::Comma => "\",\"".into(),
+            Tok::Colon => "\":\"".into(),
+            other => format!("{other:?}"),
+        }
+    }
+
+    fn expect(&mut self, t: Tok, what: &str) -> Result<(), ParseError> {
+        if *self.peek() == t {
+            self.next();
+            Ok(())
+        } else {
+            Err(self.err_here(&format!("unexpected {}, expected {what}", self.describe())))
+        }
+    }
+
+    fn binop(&self) -> Option<BinOp> {
+        Some(match self.peek() {
+            Tok::Add => BinOp::Add,
+            Tok::Sub => BinOp::Sub,
+            Tok::Mul => BinOp::Mul,
+            Tok::Div => BinOp::Div,
+            Tok::Mod => BinOp::Mod,
+            Tok::Pow => BinOp::Pow,
+            Tok::Eql => BinOp::Eql,
+            Tok::Neq => BinOp::Neq,
+            Tok::Gtr => BinOp::Gtr,
+            Tok::Lss => BinOp::Lss,
+            Tok::Gte => BinOp::Gte,
+            Tok::Lte => BinOp::Lte,
+            Tok::Ident(s) => match s.to_ascii_lowercase().as_str() {
+                "and" => BinOp::And,
+                "or" => BinOp::Or,
+                "unless" => BinOp::Unless,
+                "atan2" => BinOp::Atan2,
+                _ => return None,
+            },
+            _ => return None,
+        })
+    }
+
+    fn keyword(&self, kw: &str) -> bool {
+        matches!(self.peek(), Tok::Ident(s) if s.eq_ignore_ascii_case(kw))
+    }
+
+    fn expr(&mut self, min_prec: u8) -> Result<Expr, ParseError> {
+        let mut lhs = self.unary()?;
+        while let Some(op) = self.binop() {
+            let prec = op.precedence();
+            if prec < min_prec {
+                break;
+            }
+            let op_pos = self.pos();
+            self.next();
+            let mut bool_mode = false;
+            if self.keyword("bool") {
+                if !op.is_comparison() {
+                    return Err(
+                        self.err_here("bool modifier can only be used on comparison operators")
+                    );
+                }
+                self.next();
+                bool_mode = true;
+            }
+            let matching = self.matching()?;
+            // `^` is right-associative, the others left-associative.
+            let next_min = if op == BinOp::Pow { prec } else { prec + 1 };
+            let rhs = self.expr(next_min)?;
+            lhs = self.binary(op, lhs, rhs, bool_mode, matching, op_pos)?;
+        }
+        Ok(lhs)
+    }
+
+    fn binary(
+        &self,
+        op: BinOp,
+        lhs: Expr,
+        rhs: Expr,
+        bool_mode: bool,
+        matching: Option<VectorMatching>,
+        pos: usize,
+    ) -> Result<Expr, ParseError> {
+        let (lt, rt) = (value_type(&lhs), value_type(&rhs));
+        let err = |m: &str| ParseError::at(self.src, pos, m.to_string());
+        for t in [lt, rt] {
+            if t != ValueType::Scalar && t != ValueType::Vector {
+                return Err(err(
+                    "binary expression must contain only scalar and instant vector types",
+                ));
+            }
+        }
+        if op.is_comparison() && lt == ValueType::Scalar && rt == ValueType::Scalar && !bool_mode {
+            return Err(err("comparisons between scalars must use BOOL modifier"));
+        }
+        if op.is_set() && (lt == ValueType::Scalar || rt == ValueType::Scalar) {
+            return Err(err(&format!(
+                "set operator \"{}\" not allowed in binary scalar expression",
+                format!("{op:?}").to_lowercase()
+            )));
+        }
+        if let Some(m) = &matching {
+            if lt == ValueType::Scalar || rt == ValueType::Scalar {
+                return Err(err("vector matching only allowed between instant vectors"));
+            }
+            if op.is_set() && m.group.is_some() {
+                return Err(err(&format!(
+                    "no grouping allowed for \"{}\" operation",
+                    format!("{op:?}").to_lowercase()
+                )));
+            }
+            if let Some((_, include)) = &m.group
+                && m.on
+                && let Some(l) = include.iter().find(|l| m.labels.contains(l))
+            {
+                return Err(err(&format!(
+                    "label \"{l}\" must not occur in ON and GROUP clause at once"
+                )));
+            }
+        }
+        Ok(Expr::Binary {
+            op,
+            lhs: Box::new(lhs),
+            rhs: Box::new(rhs),
+            bool_mode,
+            matching,
+        })
+    }
+
+    fn label_list(&mut self) -> Result<Vec<String>, ParseError> {
+        self.expect(Tok::LParen, "\"(\"")?;
+        let mut out = Vec::new();
+        loop {
+            match self.next() {
+                Tok::RParen => return Ok(out),
+                Tok::Ident(s) => out.push(s),
+                Tok::Str(s) => out.push(s),
+                _ => {
+                    self.i -= 1;
+                    return Err(self.err_here(&format!(
+                        "unexpected {} in grouping opts, expected label",
+                        self.describe()
+                    )));
+                }
+            }
+            match self.next() {
+                Tok::Comma => {}
+                Tok::RParen => return Ok(out),
+                _ => {
+                    self.i -= 1;
+                    return Err(self.err_here(&format!(
+                        "unexpected {} in grouping opts, expected \")\" or \",\"",
+                        self.describe()
+                    )));
+                }
+            }
+        }
+    }
+
+    fn matching(&mut self) -> Result<Option<VectorMatching>, ParseError> {
+        let mut m = VectorMatching::default();
+        let mut any = false;
+        if self.keyword("on") || self.keyword("ignoring") {
+            m.on = self.keyword("on");
+            self.next();
+            m.labels = self.label_list()?;
+            any = true;
+        }
+        if self.keyword("group_left") || self.keyword("group_right") {
+            let side = if self.keyword("group_left") {
+                Side::Left
+            } else {
+                Side::Right
+            };
+            self.next();
+            let labels = if *self.peek() == Tok::LParen {
+                self.label_list()?
+            } else {
+                Vec::new()
+            };
+            m.group = Some((side, labels));
+            any = true;
+        }
+        Ok(any.then_some(m))
+    }
+
+    fn unary(&mut self) -> Result<Expr, ParseError> {
+        match self.peek() {
+            Tok::Sub | Tok::Add => {
+                let neg = *self.peek() == Tok::Sub;
+                let pos = self.pos();
+                self.next();
+                // Unary binds weaker than `^` only: -a^b is -(a^b).
+                let e = self.expr(BinOp::Pow.precedence())?;
+                let t = value_type(&e);
+                if t != ValueType::Scalar && t != ValueType::Vector {
+                    return Err(ParseError::at(
+                        self.src,
+                        pos,
+                        format!(
+                            "unary expression only allowed on expressions of type scalar or instant vector, got \"{}\"",
+                            t.name()
+                        ),
+                    ));
+                }
+                Ok(match (neg, e) {
+                    (false, e) => e,
+                    (true, Expr::Number(v)) => Expr::Number(-v),
+                    (true, e) => Expr::Neg(Box::new(e)),
+                })
+            }
+            _ => self.postfix(),
+        }
+    }
+
+    fn postfix(&mut self) -> Result<Expr, ParseError> {
+        let mut e = self.primary()?;
+        loop {
+            match self.peek() {
+                Tok::LBracket => e = self.range(e)?,
+                Tok::At => self.at(&mut e)?,
+                Tok::Ident(s) if s.eq_ignore_ascii_case("offset") => self.offset(&mut e)?,
+                _ => return Ok(e),
+            }
+        }
+    }
+
+    fn duration(&mut self) -> Result<i64, ParseError> {
+        match self.next() {
+            Tok::Duration(d) => Ok(d),
+            Tok::Number(n) if n.fract() == 0.0 && n.is_finite() => Ok((n * 1000.0) as i64),
+            _ => {
+                self.i -= 1;
+                Err(self.err_here(&format!(
+                    "unexpected {}, expected duration",
+                    self.describe()
+                )))
+            }
+        }
+    }
+
+    fn range(&mut self, e: Expr) -> Result<Expr, ParseError> {
+        let pos = self.pos();
+        self.next();
+        let range = self.duration()?;
+        if *self.peek() == Tok::Colon {
+            self.next();
+            let step = if *self.peek() == Tok::RBracket {
+                None
+            } else {
+                Some(self.duration()?)
+            };
+            self.expect(Tok::RBracket, "\"]\"")?;
+            if value_type(&e) != ValueType::Vector {
+                return Err(ParseError::at(
+                    self.src,
+                    pos,
+                    format!(
+                        "subquery is only allowed on instant vector, got {} instead",
+                        value_type(&e).name()
+                    ),
+                ));
+            }
+            return Ok(Expr::Subquery {
+                expr: Box::new(e),
+                range,
+                step,
+                offset: 0,
+                at: None,
+            });
+        }
+        self.expect(Tok::RBracket, "\"]\"")?;
+        match e {
+            Expr::Vector(vs) if vs.offset == 0 && vs.at.is_none() => {
+                if range <= 0 {
+                    return Err(ParseError::at(
+                        self.src,
+                        pos,
+                        "range selector must be positive".into(),
+                    ));
+                }
+                Ok(Expr::Matrix(vs, range))
+            }
+            Expr::Vector(_) => Err(ParseError::at(
+                self.src,
+                pos,
+                "no offset or @ modifiers allowed before range".into(),
+            )),
+            _ => Err(ParseError::at(
+                self.src,
+                pos,
+                "ranges only allowed for vector selectors".into(),
+            )),
+        }
+    }
+
+    fn modifiers<'e>(&self, e: &'e mut Expr) -> Option<(&'e mut i64, &'e mut Option<At>)> {
+        match e {
+            Expr::Vector(vs) | Expr::Matrix(vs, _) => Some((&mut vs.offset, &mut vs.at)),
+            Expr::Subquery { offset, at, .. } => Some((offset, at)),
+            _ => None,
+        }
+    }
+
+    fn offset(&mut self, e: &mut Expr) -> Result<(), ParseError> {
+        let pos = self.pos();
+        self.next();
+        let neg = if *self.peek() == Tok::Sub {
+            self.next();
+            true
+        } else {
+            false
+        };
+        let d = self.duration()?;
+        let src = self.src;
+        let Some((offset, _)) = self.modifiers(e) else {
+            return Err(ParseError::at(src, pos, "offset modifier must be preceded by an instant vector selector or range vector selector or a subquery".into()));
+        };
+        if *offset != 0 {
+            return Err(ParseError::at(
+                src,
+                pos,
+                "offset may not be set multiple times".into(),
+            ));
+        }
+        *offset = if neg { -d } else { d };
+        Ok(())
+    }
+
+    fn at(&mut self, e: &mut Expr) -> Result<(), ParseError> {
+        let pos = self.pos();
+        self.next();
+        let value = match self.next() {
+            Tok::Number(n) => At::Time((n * 1000.0).round() as i64),
+            Tok::Sub => match self.next() {
+                Tok::Number(n) => At::Time((-n * 1000.0).round() as i64),
+                _ => {
+                    return Err(ParseError::at(
+                        self.src,
+                        pos,
+                        "unexpected token after @, expected timestamp".into(),
+                    ));
+                }
+            },
+            Tok::Ident(f) if f == "start" || f == "end" => {
+                self.expect(Tok::LParen, "\"(\"")?;
+                self.expect(Tok::RParen, "\")\"")?;
+                if f == "start" { At::Start } else { At::End }
+            }
+            _ => {
+                self.i -= 1;
+                return Err(self.err_here(&format!(
+                    "unexpected {}, expected timestamp",
+                    self.describe()
+                )));
+            }
+        };
+        if let At::Time(ms) = value
+            && !(-9.2e15..9.2e15).contains(&(ms as f64))
+        {
+            return Err(ParseError::at(
+                self.src,
+                pos,
+                "timestamp out of bounds for @ modifier".into(),
+            ));
+        }
+        let src = self.src;
+        let Some((_, at)) = self.modifiers(e) else {
+            return Err(ParseError::at(src, pos, "@ modifier must be preceded by an instant vector selector or range vector selector or a subquery".into()));
+        };
+        if at.is_some() {
+            return Err(ParseError::at(
+                src,
+                pos,
+                "@ <timestamp> may not be set multiple times".into(),
+            ));
+        }
+        *at = Some(value);
+        Ok(())
+    }
+
+    fn primary(&mut self) -> Result<Expr, ParseError> {
+        let pos = self.pos();
+        match self.next() {
+            Tok::Number(n) => Ok(Expr::Number(n)),
+            Tok::Str(s) => Ok(Expr::Str(s)),
+            Tok::LParen => {
+                let e = self.expr(0)?;
+                self.expect(Tok::RParen, "\")\"")?;
+                Ok(Expr::Paren(Box::new(e)))
+            }
+            Tok::LBrace => {
+                self.i -= 1;
+                let matchers = self.matchers(None)?;
+                self.selector(None, matchers, pos)
+            }
+            Tok::Ident(name) => {
+                if let Some(op) = AggOp::from_name(&name.to_ascii_lowercase())
+                    && (*self.peek() == Tok::LParen
+                        || self.keyword("by")
+                        || self.keyword("without"))
+                {
+                    return self.aggregate(op, pos);
+                }
+                if *self.peek() == Tok::LParen {
+                    return self.call(name, pos);
+                }
+                let matchers = if *self.peek() == Tok::LBrace {
+                    self.matchers(Some(&name))?
+                } else {
+                    vec![Matcher::equal("__name__", name.clone())]
+                };
+                self.selector(Some(name), matchers, pos)
+            }
+            Tok::Duration(_) => Err(ParseError::at(self.src, pos, "unexpected duration".into())),
+            Tok::Eof => Err(ParseError::at(
+                self.src,
+                pos,
+                "unexpected end of input".into(),
+            )),
+            _ => {
+                self.i -= 1;
+                Err(self.err_here(&format!("unexpected {}", self.describe())))
+            }
+        }
+    }
+
+    fn selector(
+        &self,
+        name: Option<String>,
+        matchers: Vec<Matcher>,
+        pos: usize,
+    ) -> Result<Expr, ParseError> {
+        if matchers.iter().all(|m| m.matches_empty()) {
+            return Err(ParseError::at(
+                self.src,
+                pos,
+                "vector selector must contain at least one non-empty matcher".into(),
+            ));
+        }
+        Ok(Expr::Vector(VectorSelector {
+            name,
+            matchers,
+            offset: 0,
+            at: None,
+        }))
+    }
+
+    fn matchers(&mut self, name: Option<&str>) -> Result<Vec<Matcher>, ParseError> {
+        self.expect(Tok::LBrace, "\"{\"")?;
+        let mut out = Vec::new();
+        if let Some(n) = name {
+            out.push(Matcher::equal("__name__", n));
+        }
+        loop {
+            let label = match self.next() {
+                Tok::RBrace => break,
+                Tok::Ident(s) | Tok::Str(s) => s,
+                _ => {
+                    self.i -= 1;
+                    return Err(self.err_here(&format!(
+                        "unexpected {} in label matching, expected label",
+                        self.describe()
+                    )));
+                }
+            };
+            // A bare quoted string is a metric name: {"my.metric"}.
+            if matches!(self.peek(), Tok::Comma | Tok::RBrace) {
+                if name.is_some() || out.iter().any(|m: &Matcher| m.name == "__name__") {
+                    return Err(self.err_here("metric name must not be set twice"));
+                }
+                out.push(Matcher::equal("__name__", label));
+            } else {
+                let op = match self.next() {
+                    Tok::Assign => MatchOp::Equal,
+                    Tok::Neq => MatchOp::NotEqual,
+                    Tok::ReMatch => MatchOp::Regex,
+                    Tok::ReNotMatch => MatchOp::NotRegex,
+                    _ => {
+                        self.i -= 1;
+                        return Err(self.err_here(&format!(
+                            "unexpected {} in label matching, expected label matching operator",
+                            self.describe()
+                        )));
+                    }
+                };
+                let value = match self.next() {
+                    Tok::Str(v) => v,
+                    _ => {
+                        self.i -= 1;
+                        return Err(self.err_here(&format!(
+                            "unexpected {} in label matching, expected string",
+                            self.describe()
+                        )));
+                    }
+                };
+                let pos = self.pos();
+                let m = Matcher::new(op, label, value)
+                    .map_err(|e| ParseError::at(self.src, pos, e.to_string()))?;
+                out.push(m);
+            }
+            match self.next() {
+                Tok::Comma => {}
+                Tok::RBrace => break,
+                _ => {
+                    self.i -= 1;
+                    return Err(self.err_here(&format!(
+                        "unexpected {} in label matching, expected \",\" or \"}}\"",
+                        self.describe()
+                    )));
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    fn grouping(
+        &mut self,
+        grouping: &mut Vec<String>,
+        without: &mut bool,
+    ) -> Result<bool, ParseError> {
+        if self.keyword("by") || self.keyword("without") {
+            *without = self.keyword("without");
+            self.next();
+            *grouping = self.label_list()?;
+            return Ok(true);
+        }
+        Ok(false)
+    }
+
+    fn aggregate(&mut self, op: AggOp, pos: usize) -> Result<Expr, ParseError> {
+        let (mut grouping, mut without) = (Vec::new(), false);
+        let before = self.grouping(&mut grouping, &mut without)?;
+        self.expect(Tok::LParen, "\"(\"")?;
+        let mut args = Vec::new();
+        if *self.peek() != Tok::RParen {
+            loop {
+                args.push(self.expr(0)?);
+                if *self.peek() == Tok::Comma {
+                    self.next();
+                    continue;
+                }
+                break;
+            }
+        }
+        self.expect(Tok::RParen, "\")\"")?;
+        if !before {
+            self.grouping(&mut grouping, &mut without)?;
+        }
+        let want = if op.has_param() { 2 } else { 1 };
+        if args.len() != want {
+            return Err(ParseError::at(
+                self.src,
+                pos,
+                format!(
+                    "wrong number of arguments for aggregate expression provided, expected {want}, got {}",
+                    args.len()
+                ),
+            ));
+        }
+        let expr = args.pop().unwrap_or(Expr::Number(0.0));
+        let param = args.pop().map(Box::new);
+        if value_type(&expr) != ValueType::Vector {
+            return Err(ParseError::at(
+                self.src,
+                pos,
+                format!(
+                    "expected type instant vector in aggregation expression, got {}",
+                    value_type(&expr).name()
+                ),
+            ));
+        }
+        if let Some(p) = &param {
+            let want = if op == AggOp::CountValues {
+                ValueType::String
+            } else {
+                ValueType::Scalar
+            };
+            if value_type(p) != want {
+                return Err(ParseError::at(
+                    self.src,
+                    pos,
+                    format!(
+                        "expected type {} in aggregation parameter, got {}",
+                        want.name(),
+                        value_type(p).name()
+                    ),
+                ));
+            }
+        }
+        Ok(Expr::Aggregate {
+            op,
+            expr: Box::new(expr),
+            param,
+            grouping,
+            without,
+        })
+    }
+
+    fn call(&mut self, name: String, pos: usize) -> Result<Expr, ParseError> {
+        let Some(sig) = signature(&name) else {
+            return Err(ParseError::at(
+                self.src,
+                pos,
+                format!("unknown function with name \"{name}\""),
+            ));
+        };
+        self.next();
+        let mut args = Vec::new();
+        if *self.peek() != Tok::RParen {
+            loop {
+                args.push(self.expr(0)?);
+                if *self.peek() == Tok::Comma {
+                    self.next();
+                    continue;
+                }
+                break;
+            }
+        }
+        self.expect(Tok::RParen, "\")\"")?;
+        let (min, max) = (
+            sig.args.len() - sig.optional,
+            if sig.variadic {
+                usize::MAX
+            } else {
+                sig.args.len()
+            },
+        );
+        if args.len() < min || args.len() > max {
+            let expected = if sig.optional > 0 || sig.variadic {
+                format!("at least {min}")
+            } else {
+                min.to_string()
+            };
+            let msg = if args.len() > max && max != usize::MAX {
+                format!(
+                    "expected at most {max} argument(s) in call to \"{name}\", got {}",
+                    args.len()
+                )
+            } else {
+                format!(
+                    "expected {expected} argument(s) in call to \"{name}\", got {}",
+                    args.len()
+                )
+            };
+            return Err(ParseError::at(self.src, pos, msg));
+        }
+        for (i, a) in args.iter().enumerate() {
+            let want = sig.args[i.min(sig.args.len() - 1)];
+            let got = value_type(a);
+            if got != want {
+                return Err(ParseError::at(
+                    self.src,
+                    pos,
+                    format!(
+                        "expected type {} in call to function \"{name}\", got {}",
+                        want.name(),
+                        got.name()
+                    ),
+                ));
+            }
+        }
+        Ok(Expr::Call { func: name, args })
+    }
+}
+
+/// Checks that remain after parsing (none beyond the parser's own today).
+fn check(_src: &str, _e: &Expr) -> Result<(), ParseError> {
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn precedence_and_associativity() {
+        let p = |s: &str| parse(s).unwrap().to_string();
+        assert_eq!(p("1 + 2 * 3"), "1.0 + 2.0 * 3.0");
+        assert!(
+            matches!(parse("2 ^ 3 ^ 2").unwrap(), Expr::Binary { op: BinOp::Pow, ref rhs, .. } if matches!(**rhs, Expr::Binary { .. }))
+        );
+        assert!(matches!(parse("-2 ^ 2").unwrap(), Expr::Neg(_)));
+        assert!(
+            matches!(parse("a - b - c").unwrap(), Expr::Binary { ref lhs, .. } if matches!(**lhs, Expr::Binary { .. }))
+        );
+    }
+
+    #[test]
+    fn selectors_and_modifiers() {
+        let e = parse(r#"rate(http_requests_total{job="api", code=~"5.."}[5m] offset -1h @ 100)"#)
+            .unwrap();
+        assert_eq!(
+            e.to_string(),
+            r#"rate(http_requests_total{job="api", code=~"5.."}[5m] @ 100.0 offset -1h)"#
+        );
+        let e = parse("sum by (job) (rate(x[1m:30s]))").unwrap();
+        assert_eq!(e.to_string(), "sum by (job) (rate(x[1m:30s]))");
+        assert_eq!(
+            parse("topk(3, x) without (a)").unwrap().to_string(),
+            "topk without (a) (3.0, x)"
+        );
+        assert_eq!(
+            parse(r#"{"my.metric", a="b"}"#).unwrap().to_string(),
+            r#"{__name__="my.metric", a="b"}"#
+        );
+        assert_eq!(
+            parse("a / on(x) group_left(y) b").unwrap().to_string(),
+            "a / on(x) group_left(y) b"
+        );
+    }
+
+    #[test]
+    fn errors_have_positions_and_prometheus_wording() {
+        let e = parse("rate(x)").unwrap_err();
+        assert_eq!(
+            e.message,
+            "expected type range vector in call to function \"rate\", got instant vector"
+        );
+        assert_eq!((e.line, e.col), (1, 1));
+        assert!(
+            parse("{}")
+                .unwrap_err()
+                .message
+                .contains("at least one non-empty matcher")
+        );
+        assert!(parse("1 > 2").unwrap_err().message.contains("BOOL"));
+        assert!(
+            parse("foo(1)")
+                .unwrap_err()
+                .message
+                .contains("unknown function")
+        );
+        assert_eq!(parse("x +").unwrap_err().col, 4);
+    }
+}
