@@ -12,3 +12,11 @@ pub mod types;
 pub use error::{Error, ParseError, Result};
 pub use lexer::parse_duration;
 pub use parser::{parse, value_type};
+mod aggregate;
+mod binary;
+mod engine;
+mod functions;
+pub mod value;
+
+pub use engine::{Engine, EngineOptions};
+pub mod promqltest;

@@ -2,6 +2,7 @@
 
 pub mod bench;
 pub mod import;
+pub mod promql_test;
 pub mod repair;
 pub mod stats;
 

@@ -35,6 +35,8 @@ enum Command {
     Stats(cli::stats::StatsArgs),
     /// Truncate a damaged WAL at its first bad record and set corrupt blocks aside.
     Repair,
+    /// Run Prometheus PromQL test scripts against a temporary database.
+    PromqlTest(cli::promql_test::PromqlTestArgs),
     /// Benchmarks of the storage engine.
     Bench {
         #[command(subcommand)]
@@ -55,6 +57,7 @@ fn main() -> ExitCode {
         Command::Import { format } => cli::import::run(&args.data_dir, format),
         Command::Stats(a) => cli::stats::run(&args.data_dir, &a),
         Command::Repair => cli::repair::run(&args.data_dir),
+        Command::PromqlTest(a) => cli::promql_test::run(&a),
         Command::Bench { what } => cli::bench::run(&args.data_dir, what),
     };
     match res {

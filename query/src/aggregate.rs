@@ -1,0 +1,233 @@
+//! Aggregation operators over the series of an instant vector, grouped by
+//! `by`/`without` labels.
+
+use std::collections::HashMap;
+
+use sextant_storage::{Labels, METRIC_NAME};
+
+use crate::ast::AggOp;
+use crate::error::{Error, Result};
+use crate::value::{Elem, Value, filter_labels, set_label};
+
+/// Kahan-Babuška compensated sum, as Prometheus sums floats.
+#[derive(Default, Clone, Copy)]
+pub(crate) struct KahanSum {
+    sum: f64,
+    c: f64,
+}
+
+impl KahanSum {
+    pub(crate) fn add(&mut self, v: f64) {
+        let t = self.sum + v;
+        if self.sum.abs() >= v.abs() {
+            self.c += (self.sum - t) + v;
+        } else {
+            self.c += (v - t) + self.sum;
+        }
+        self.sum = t;
+    }
+
+    pub(crate) fn value(&self) -> f64 {
+        // Inf + -Inf compensation would give NaN where the plain sum is Inf.
+        if self.sum.is_infinite() {
+            self.sum
+        } else {
+            self.sum + self.c
+        }
+    }
+}
+
+/// Prometheus' quantile over sorted values with linear interpolation.
+pub(crate) fn quantile(phi: f64, values: &mut [f64]) -> f64 {
+    if values.is_empty() || phi.is_nan() {
+        return f64::NAN;
+    }
+    if phi < 0.0 {
+        return f64::NEG_INFINITY;
+    }
+    if phi > 1.0 {
+        return f64::INFINITY;
+    }
+    values.sort_by(|a, b| a.total_cmp(b));
+    let n = values.len() as f64;
+    let rank = phi * (n - 1.0);
+    let lo = rank.floor().max(0.0) as usize;
+    let hi = (lo + 1).min(values.len() - 1);
+    let w = rank - rank.floor();
+    values[lo] * (1.0 - w) + values[hi] * w
+}
+
+/// Population variance by Welford's method.
+pub(crate) fn variance(values: &[f64]) -> f64 {
+    let (mut mean, mut m2) = (0.0, 0.0);
+    for (i, v) in values.iter().enumerate() {
+        let d = v - mean;
+        mean += d / (i + 1) as f64;
+        m2 += d * (v - mean);
+    }
+    m2 / values.len() as f64
+}
+
+fn group_key(labels: &Labels, grouping: &[String], without: bool) -> Labels {
+    if without {
+        let mut drop = grouping.to_vec();
+        drop.push(METRIC_NAME.to_string());
+        filter_labels(labels, &drop, false)
+    } else {
+        filter_labels(labels, grouping, true)
+    }
+}
+
+fn format_value(v: f64) -> String {
+    if v.is_nan() {
+        "NaN".into()
+    } else if v.is_infinite() {
+        if v > 0.0 {
+            "+Inf".into()
+        } else {
+            "-Inf".into()
+        }
+    } else {
+        format!("{v}")
+    }
+}
+
+pub(crate) fn eval(
+    op: AggOp,
+    input: Vec<Elem>,
+    param: Option<Value>,
+    grouping: &[String],
+    without: bool,
+) -> Result<Vec<Elem>> {
+    let scalar = |p: &Option<Value>| match p {
+        Some(Value::Scalar(v)) => Ok(*v),
+        _ => Err(Error::Eval(format!(
+            "{} needs a scalar parameter",
+            op.name()
+        ))),
+    };
+    // Groups in first-seen order.
+    let mut order: Vec<Labels> = Vec::new();
+    let mut groups: HashMap<Labels, Vec<Elem>> = HashMap::new();
+    for el in input {
+        let mut key = group_key(&el.labels, grouping, without);
+        if op == AggOp::CountValues {
+            let Some(Value::Str(label)) = &param else {
+                return Err(Error::Eval("count_values needs a string parameter".into()));
+            };
+            key = set_label(&key, label, &format_value(el.v));
+        }
+        groups
+            .entry(key.clone())
+            .or_insert_with(|| {
+                order.push(key);
+                Vec::new()
+            })
+            .push(el);
+    }
+    if op == AggOp::CountValues
+        && let Some(Value::Str(label)) = &param
+        && (label.is_empty() || !label.chars().all(|c| c == '_' || c.is_ascii_alphanumeric()))
+    {
+        return Err(Error::Eval(format!("invalid label name {label:?}")));
+    }
+    let mut out = Vec::new();
+    for key in order {
+        let Some(els) = groups.remove(&key) else {
+            continue;
+        };
+        let values: Vec<f64> = els.iter().map(|e| e.v).collect();
+        let v = match op {
+            AggOp::Sum => {
+                let mut k = KahanSum::default();
+                values.iter().for_each(|v| k.add(*v));
+                k.value()
+            }
+            AggOp::Avg => {
+                let mut k = KahanSum::default();
+                values.iter().for_each(|v| k.add(*v));
+                let s = k.value();
+                if s.is_infinite() {
+                    // Overflow: fall back to an incremental mean.
+                    values
+                        .iter()
+                        .enumerate()
+                        .fold(0.0, |m, (i, v)| m + (v - m) / (i + 1) as f64)
+                } else {
+                    s / values.len() as f64
+                }
+            }
+            AggOp::Count | AggOp::CountValues => values.len() as f64,
+            AggOp::Group => 1.0,
+            AggOp::Min => values
+                .iter()
+                .copied()
+                .fold(f64::NAN, |a, v| if a.is_nan() || v < a { v } else { a }),
+            AggOp::Max => values
+                .iter()
+                .copied()
+                .fold(f64::NAN, |a, v| if a.is_nan() || v > a { v } else { a }),
+            AggOp::Stdvar => variance(&values),
+            AggOp::Stddev => variance(&values).sqrt(),
+            AggOp::Quantile => quantile(scalar(&param)?, &mut values.clone()),
+            AggOp::Topk | AggOp::Bottomk | AggOp::Limitk => {
+                let k = scalar(&param)?;
+                if k.is_nan() {
+                    return Err(Error::Eval(format!(
+                        "Parameter value is NaN for {}",
+                        op.name()
+                    )));
+                }
+                let k = if k >= 1.0 {
+                    k.min(els.len() as f64) as usize
+                } else {
+                    0
+                };
+                let mut els = els;
+                match op {
+                    AggOp::Topk => els.sort_by(|a, b| cmp_desc(a.v, b.v)),
+                    AggOp::Bottomk => els.sort_by(|a, b| cmp_asc(a.v, b.v)),
+                    _ => {}
+                }
+                out.extend(els.into_iter().take(k));
+                continue;
+            }
+            AggOp::LimitRatio => {
+                let r = scalar(&param)?;
+                out.extend(els.into_iter().filter(|e| ratio_sample(&e.labels) < r));
+                continue;
+            }
+        };
+        out.push(Elem { labels: key, v });
+    }
+    Ok(out)
+}
+
+/// Descending, NaN last.
+fn cmp_desc(a: f64, b: f64) -> std::cmp::Ordering {
+    match (a.is_nan(), b.is_nan()) {
+        (true, true) => std::cmp::Ordering::Equal,
+        (true, false) => std::cmp::Ordering::Greater,
+        (false, true) => std::cmp::Ordering::Less,
+        _ => b.total_cmp(&a),
+    }
+}
+
+/// Ascending, NaN last.
+fn cmp_asc(a: f64, b: f64) -> std::cmp::Ordering {
+    match (a.is_nan(), b.is_nan()) {
+        (true, true) => std::cmp::Ordering::Equal,
+        (true, false) => std::cmp::Ordering::Greater,
+        (false, true) => std::cmp::Ordering::Less,
+        _ => a.total_cmp(&b),
+    }
+}
+
+/// A stable pseudo-random number in [0, 1) per label set, so that
+/// `limit_ratio` keeps the same series at every step.
+fn ratio_sample(labels: &Labels) -> f64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    labels.hash(&mut h);
+    (h.finish() >> 11) as f64 / (1u64 << 53) as f64
+}

@@ -1,0 +1,206 @@
+//! Binary operators: arithmetic, comparisons (filtering or `bool`), set
+//! operators, and vector matching with `on`/`ignoring`/`group_*`.
+
+use std::collections::{HashMap, HashSet};
+
+use sextant_storage::{Labels, METRIC_NAME};
+
+use crate::ast::{BinOp, Side, VectorMatching};
+use crate::error::{Error, Result};
+use crate::value::{Elem, Value, drop_name, filter_labels, set_label};
+
+/// `lhs op rhs` on numbers: (value, keep) where `keep` is false for a
+/// comparison that does not hold.
+pub(crate) fn apply(op: BinOp, l: f64, r: f64) -> (f64, bool) {
+    match op {
+        BinOp::Add => (l + r, true),
+        BinOp::Sub => (l - r, true),
+        BinOp::Mul => (l * r, true),
+        BinOp::Div => (l / r, true),
+        BinOp::Mod => (l % r, true),
+        BinOp::Pow => (l.powf(r), true),
+        BinOp::Atan2 => (l.atan2(r), true),
+        BinOp::Eql => (l, l == r),
+        BinOp::Neq => (l, l != r),
+        BinOp::Gtr => (l, l > r),
+        BinOp::Lss => (l, l < r),
+        BinOp::Gte => (l, l >= r),
+        BinOp::Lte => (l, l <= r),
+        BinOp::And | BinOp::Or | BinOp::Unless => (l, true),
+    }
+}
+
+fn bool_value(keep: bool) -> f64 {
+    if keep { 1.0 } else { 0.0 }
+}
+
+pub(crate) fn eval(
+    op: BinOp,
+    l: Value,
+    r: Value,
+    bool_mode: bool,
+    matching: Option<&VectorMatching>,
+) -> Result<Value> {
+    match (l, r) {
+        (Value::Scalar(a), Value::Scalar(b)) => {
+            let (v, keep) = apply(op, a, b);
+            Ok(Value::Scalar(if op.is_comparison() {
+                bool_value(keep)
+            } else {
+                v
+            }))
+        }
+        (Value::Vector(v), Value::Scalar(s)) => {
+            Ok(Value::Vector(vector_scalar(op, v, s, bool_mode, false)))
+        }
+        (Value::Scalar(s), Value::Vector(v)) => {
+            Ok(Value::Vector(vector_scalar(op, v, s, bool_mode, true)))
+        }
+        (Value::Vector(a), Value::Vector(b)) => {
+            let default = VectorMatching::default();
+            let m = matching.unwrap_or(&default);
+            Ok(Value::Vector(match op {
+                BinOp::And | BinOp::Or | BinOp::Unless => set_op(op, a, b, m),
+                _ => vector_vector(op, a, b, bool_mode, m)?,
+            }))
+        }
+        _ => Err(Error::Eval(
+            "binary operation on unsupported operand types".into(),
+        )),
+    }
+}
+
+fn vector_scalar(op: BinOp, v: Vec<Elem>, s: f64, bool_mode: bool, scalar_left: bool) -> Vec<Elem> {
+    let mut out = Vec::with_capacity(v.len());
+    for el in v {
+        let (a, b) = if scalar_left { (s, el.v) } else { (el.v, s) };
+        let (value, keep) = apply(op, a, b);
+        if op.is_comparison() {
+            if bool_mode {
+                out.push(Elem {
+                    labels: drop_name(&el.labels),
+                    v: bool_value(keep),
+                });
+            } else if keep {
+                // The vector's own value survives a filter, whichever side it is on.
+                out.push(el);
+            }
+        } else {
+            out.push(Elem {
+                labels: drop_name(&el.labels),
+                v: value,
+            });
+        }
+    }
+    out
+}
+
+/// The matching signature of a series.
+fn signature(labels: &Labels, m: &VectorMatching) -> Labels {
+    if m.on {
+        filter_labels(labels, &m.labels, true)
+    } else {
+        let mut drop = m.labels.clone();
+        drop.push(METRIC_NAME.to_string());
+        filter_labels(labels, &drop, false)
+    }
+}
+
+fn set_op(op: BinOp, a: Vec<Elem>, b: Vec<Elem>, m: &VectorMatching) -> Vec<Elem> {
+    let right: HashSet<Labels> = b.iter().map(|e| signature(&e.labels, m)).collect();
+    match op {
+        BinOp::And => a
+            .into_iter()
+            .filter(|e| right.contains(&signature(&e.labels, m)))
+            .collect(),
+        BinOp::Unless => a
+            .into_iter()
+            .filter(|e| !right.contains(&signature(&e.labels, m)))
+            .collect(),
+        _ => {
+            let left: HashSet<Labels> = a.iter().map(|e| signature(&e.labels, m)).collect();
+            let mut out = a;
+            out.extend(
+                b.into_iter()
+                    .filter(|e| !left.contains(&signature(&e.labels, m))),
+            );
+            out
+        }
+    }
+}
+
+fn vector_vector(
+    op: BinOp,
+    a: Vec<Elem>,
+    b: Vec<Elem>,
+    bool_mode: bool,
+    m: &VectorMatching,
+) -> Result<Vec<Elem>> {
+    let side = m.group.as_ref().map(|(s, _)| *s);
+    let include: &[String] = m.group.as_ref().map_or(&[], |(_, l)| l.as_slice());
+    // The "many" side is iterated; the "one" side is looked up.
+    let (many, one, swapped) = match side {
+        Some(Side::Right) => (b, a, true),
+        _ => (a, b, false),
+    };
+    let mut one_by_sig: HashMap<Labels, Elem> = HashMap::new();
+    for e in one {
+        let sig = signature(&e.labels, m);
+        if let Some(prev) = one_by_sig.get(&sig) {
+            let which = if swapped { "left" } else { "right" };
+            return Err(Error::Eval(format!(
+                "found duplicate series for the match group {sig} on the {which} hand-side of the operation: [{}, {}];many-to-many matching not allowed: matching labels must be unique on one side",
+                prev.labels, e.labels
+            )));
+        }
+        one_by_sig.insert(sig, e);
+    }
+    let mut out = Vec::new();
+    let mut seen_sigs: HashSet<Labels> = HashSet::new();
+    let mut seen_results: HashSet<Labels> = HashSet::new();
+    for e in many {
+        let sig = signature(&e.labels, m);
+        let Some(o) = one_by_sig.get(&sig) else {
+            continue;
+        };
+        let (l, r) = if swapped { (o.v, e.v) } else { (e.v, o.v) };
+        let (value, keep) = apply(op, l, r);
+        let value = if op.is_comparison() {
+            if bool_mode {
+                bool_value(keep)
+            } else if keep {
+                value
+            } else {
+                continue;
+            }
+        } else {
+            value
+        };
+        if side.is_none() && !seen_sigs.insert(sig.clone()) {
+            return Err(Error::Eval(
+                "multiple matches for labels: many-to-one matching must be explicit (group_left/group_right)".into(),
+            ));
+        }
+        let mut labels = e.labels.clone();
+        if !op.is_comparison() || bool_mode {
+            labels = drop_name(&labels);
+        }
+        if side.is_none() {
+            labels = if m.on {
+                filter_labels(&labels, &m.labels, true)
+            } else {
+                filter_labels(&labels, &m.labels, false)
+            };
+        }
+        for name in include {
+            labels = set_label(&labels, name, o.labels.get(name).unwrap_or(""));
+        }
+        if side.is_some() && !seen_results.insert(labels.clone()) {
+            return Err(Error::Eval(
+                "multiple matches for labels: grouping labels must ensure unique matches".into(),
+            ));
+        }
+        out.push(Elem { labels, v: value });
+    }
+    Ok(out)
+}

@@ -1,0 +1,355 @@
+//! Evaluation over `storage`: a pre-pass finds the time window every
+//! selector can reach and fetches its series once; expressions are then
+//! evaluated timestamp by timestamp (a range query is one evaluation per
+//! step), as Prometheus' engine defines the semantics.
+
+use std::collections::{BTreeMap, HashMap};
+
+use sextant_storage::{Db, Labels, Sample};
+
+use crate::aggregate;
+use crate::ast::{At, Expr, VectorSelector};
+use crate::binary;
+use crate::error::{Error, Result};
+use crate::functions;
+use crate::value::{Elem, RangeSeries, Value, is_stale};
+
+/// Settings of the evaluator.
+#[derive(Debug, Clone)]
+pub struct EngineOptions {
+    /// How far back an instant selector looks for a sample (Prometheus: 5m).
+    pub lookback_ms: i64,
+    /// Step of subqueries written without one (`[10m:]`).
+    pub default_subquery_step_ms: i64,
+    /// Most samples a query may hold at once.
+    pub max_samples: usize,
+}
+
+impl Default for EngineOptions {
+    fn default() -> Self {
+        EngineOptions {
+            lookback_ms: 300_000,
+            default_subquery_step_ms: 60_000,
+            max_samples: 50_000_000,
+        }
+    }
+}
+
+/// Evaluates PromQL expressions against a [`Db`].
+pub struct Engine<'a> {
+    db: &'a Db,
+    opts: EngineOptions,
+}
+
+type SeriesData = Vec<(Labels, Vec<Sample>)>;
+
+pub(crate) struct Eval<'a> {
+    pub(crate) start: i64,
+    pub(crate) end: i64,
+    pub(crate) step: i64,
+    pub(crate) opts: &'a EngineOptions,
+    data: HashMap<usize, SeriesData>,
+}
+
+fn key(vs: &VectorSelector) -> usize {
+    vs as *const VectorSelector as usize
+}
+
+impl<'a> Engine<'a> {
+    /// An engine over `db`.
+    pub fn new(db: &'a Db, opts: EngineOptions) -> Self {
+        Engine { db, opts }
+    }
+
+    /// Evaluates `expr` at time `t` (ms).
+    pub fn instant(&self, expr: &Expr, t: i64) -> Result<Value> {
+        let mut ev = self.prepare(expr, t, t, 0)?;
+        ev.eval(expr, t)
+    }
+
+    /// Evaluates `expr` at every step from `start` to `end` (ms, inclusive);
+    /// the result is a matrix sorted by labels.
+    pub fn range(&self, expr: &Expr, start: i64, end: i64, step: i64) -> Result<Value> {
+        if step <= 0 {
+            return Err(Error::Eval("zero or negative query resolution step widths are not accepted. Try a positive integer".into()));
+        }
+        let t = crate::parser::value_type(expr);
+        if t != crate::types::ValueType::Scalar && t != crate::types::ValueType::Vector {
+            return Err(Error::Eval(format!(
+                "invalid expression type \"{}\" for range query, must be Scalar or instant Vector",
+                t.name()
+            )));
+        }
+        let mut ev = self.prepare(expr, start, end, step)?;
+        let mut out: BTreeMap<Labels, Vec<Sample>> = BTreeMap::new();
+        let mut ts = start;
+        while ts <= end {
+            match ev.eval(expr, ts)? {
+                Value::Scalar(v) => out
+                    .entry(Labels::empty())
+                    .or_default()
+                    .push(Sample::new(ts, v)),
+                Value::Vector(elems) => {
+                    for e in elems {
+                        out.entry(e.labels).or_default().push(Sample::new(ts, e.v));
+                    }
+                }
+                _ => {
+                    return Err(Error::Eval(
+                        "range query must return a scalar or an instant vector".into(),
+                    ));
+                }
+            }
+            ts += step;
+        }
+        Ok(Value::Matrix(
+            out.into_iter()
+                .map(|(labels, points)| RangeSeries { labels, points })
+                .collect(),
+        ))
+    }
+
+    fn prepare(&self, expr: &Expr, start: i64, end: i64, step: i64) -> Result<Eval<'_>> {
+        let mut windows: HashMap<usize, (i64, i64, &VectorSelector)> = HashMap::new();
+        collect(expr, start, end, start, end, &self.opts, &mut windows);
+        let mut data = HashMap::new();
+        let mut total = 0usize;
+        for (k, (lo, hi, vs)) in windows {
+            let mut series = Vec::new();
+            for s in self.db.select(&vs.matchers, lo, hi)? {
+                let s = s?;
+                total += s.samples.len();
+                if total > self.opts.max_samples {
+                    return Err(Error::Limit("query processing would load too many samples into memory in query execution".into()));
+                }
+                series.push((s.labels, s.samples));
+            }
+            data.insert(k, series);
+        }
+        Ok(Eval {
+            start,
+            end,
+            step,
+            opts: &self.opts,
+            data,
+        })
+    }
+}
+
+fn at_time(at: Option<At>, qs: i64, qe: i64) -> Option<i64> {
+    at.map(|a| match a {
+        At::Time(t) => t,
+        At::Start => qs,
+        At::End => qe,
+    })
+}
+
+/// Widens the window of every selector reachable from `e` when `e` is
+/// evaluated at times in `[lo, hi]`.
+fn collect<'e>(
+    e: &'e Expr,
+    lo: i64,
+    hi: i64,
+    qs: i64,
+    qe: i64,
+    opts: &EngineOptions,
+    out: &mut HashMap<usize, (i64, i64, &'e VectorSelector)>,
+) {
+    let mut add = |vs: &'e VectorSelector, back: i64| {
+        let (l, h) = match at_time(vs.at, qs, qe) {
+            Some(t) => (t, t),
+            None => (lo, hi),
+        };
+        let w = (
+            l.saturating_sub(vs.offset).saturating_sub(back),
+            h.saturating_sub(vs.offset),
+        );
+        let entry = out.entry(key(vs)).or_insert((w.0, w.1, vs));
+        entry.0 = entry.0.min(w.0);
+        entry.1 = entry.1.max(w.1);
+    };
+    match e {
+        Expr::Vector(vs) => add(vs, opts.lookback_ms),
+        Expr::Matrix(vs, range) => add(vs, *range),
+        Expr::Subquery {
+            expr,
+            range,
+            offset,
+            at,
+            ..
+        } => {
+            let (l, h) = match at_time(*at, qs, qe) {
+                Some(t) => (t, t),
+                None => (lo, hi),
+            };
+            collect(expr, l - offset - range, h - offset, qs, qe, opts, out);
+        }
+        Expr::Paren(x) | Expr::Neg(x) => collect(x, lo, hi, qs, qe, opts, out),
+        Expr::Binary { lhs, rhs, .. } => {
+            collect(lhs, lo, hi, qs, qe, opts, out);
+            collect(rhs, lo, hi, qs, qe, opts, out);
+        }
+        Expr::Aggregate { expr, param, .. } => {
+            collect(expr, lo, hi, qs, qe, opts, out);
+            if let Some(p) = param {
+                collect(p, lo, hi, qs, qe, opts, out);
+            }
+        }
+        Expr::Call { args, .. } => {
+            for a in args {
+                collect(a, lo, hi, qs, qe, opts, out);
+            }
+        }
+        Expr::Number(_) | Expr::Str(_) => {}
+    }
+}
+
+impl Eval<'_> {
+    pub(crate) fn effective(&self, at: Option<At>, offset: i64, t: i64) -> i64 {
+        at_time(at, self.start, self.end).unwrap_or(t) - offset
+    }
+
+    pub(crate) fn eval(&mut self, e: &Expr, t: i64) -> Result<Value> {
+        Ok(match e {
+            Expr::Number(v) => Value::Scalar(*v),
+            Expr::Str(s) => Value::Str(s.clone()),
+            Expr::Paren(x) => self.eval(x, t)?,
+            Expr::Neg(x) => match self.eval(x, t)? {
+                Value::Scalar(v) => Value::Scalar(-v),
+                Value::Vector(v) => Value::Vector(
+                    v.into_iter()
+                        .map(|el| Elem {
+                            labels: crate::value::drop_name(&el.labels),
+                            v: -el.v,
+                        })
+                        .collect(),
+                ),
+                other => other,
+            },
+            Expr::Vector(vs) => Value::Vector(self.instant_selector(vs, t)),
+            Expr::Matrix(vs, range) => Value::Matrix(self.range_selector(vs, *range, t)),
+            Expr::Subquery {
+                expr,
+                range,
+                step,
+                offset,
+                at,
+            } => {
+                let te = self.effective(*at, *offset, t);
+                let step = step.unwrap_or(self.opts.default_subquery_step_ms).max(1);
+                let lo = te - range;
+                let mut ts = lo.div_euclid(step) * step;
+                if ts <= lo {
+                    ts += step;
+                }
+                let mut out: BTreeMap<Labels, Vec<Sample>> = BTreeMap::new();
+                while ts <= te {
+                    if let Value::Vector(v) = self.eval(expr, ts)? {
+                        for el in v {
+                            out.entry(el.labels)
+                                .or_default()
+                                .push(Sample::new(ts, el.v));
+                        }
+                    }
+                    ts += step;
+                }
+                Value::Matrix(
+                    out.into_iter()
+                        .map(|(labels, points)| RangeSeries { labels, points })
+                        .collect(),
+                )
+            }
+            Expr::Binary {
+                op,
+                lhs,
+                rhs,
+                bool_mode,
+                matching,
+            } => {
+                let l = self.eval(lhs, t)?;
+                let r = self.eval(rhs, t)?;
+                binary::eval(*op, l, r, *bool_mode, matching.as_ref())?
+            }
+            Expr::Aggregate {
+                op,
+                expr,
+                param,
+                grouping,
+                without,
+            } => {
+                let param = match param {
+                    Some(p) => Some(self.eval(p, t)?),
+                    None => None,
+                };
+                let Value::Vector(v) = self.eval(expr, t)? else {
+                    return Err(Error::Eval("aggregation over a non-vector".into()));
+                };
+                Value::Vector(aggregate::eval(*op, v, param, grouping, *without)?)
+            }
+            Expr::Call { func, args } => functions::call(self, func, args, t)?,
+        })
+    }
+
+    fn instant_selector(&self, vs: &VectorSelector, t: i64) -> Vec<Elem> {
+        self.latest_samples(vs, t)
+            .map(|(labels, s)| Elem {
+                labels: labels.clone(),
+                v: s.v,
+            })
+            .collect()
+    }
+
+    /// (labels, sample timestamp) of an instant selector at `t`.
+    pub(crate) fn selector_timestamps(&self, vs: &VectorSelector, t: i64) -> Vec<(Labels, i64)> {
+        self.latest_samples(vs, t)
+            .map(|(labels, s)| (labels.clone(), s.t))
+            .collect()
+    }
+
+    /// Per series, the newest sample within the lookback window before the
+    /// selector's effective time, unless it is a staleness marker.
+    fn latest_samples<'s>(
+        &'s self,
+        vs: &VectorSelector,
+        t: i64,
+    ) -> impl Iterator<Item = (&'s Labels, Sample)> {
+        let te = self.effective(vs.at, vs.offset, t);
+        let lookback = self.opts.lookback_ms;
+        self.data
+            .get(&key(vs))
+            .map(Vec::as_slice)
+            .unwrap_or_default()
+            .iter()
+            .filter_map(move |(labels, samples)| {
+                let i = samples.partition_point(|s| s.t <= te);
+                let s = *samples.get(i.checked_sub(1)?)?;
+                (s.t > te - lookback && !is_stale(s.v)).then_some((labels, s))
+            })
+    }
+
+    fn range_selector(&self, vs: &VectorSelector, range: i64, t: i64) -> Vec<RangeSeries> {
+        let te = self.effective(vs.at, vs.offset, t);
+        let mut out = Vec::new();
+        for (labels, samples) in self
+            .data
+            .get(&key(vs))
+            .map(Vec::as_slice)
+            .unwrap_or_default()
+        {
+            let lo = samples.partition_point(|s| s.t <= te - range);
+            let hi = samples.partition_point(|s| s.t <= te);
+            let points: Vec<Sample> = samples[lo..hi]
+                .iter()
+                .filter(|s| !is_stale(s.v))
+                .copied()
+                .collect();
+            if !points.is_empty() {
+                out.push(RangeSeries {
+                    labels: labels.clone(),
+                    points,
+                });
+            }
+        }
+        out
+    }
+}

@@ -1,0 +1,787 @@
+//! PromQL functions over floats, following Prometheus 3.x semantics.
+
+use regex::Regex;
+use sextant_storage::{Labels, METRIC_NAME, Sample};
+
+use crate::aggregate::{KahanSum, quantile, variance};
+use crate::ast::Expr;
+use crate::engine::Eval;
+use crate::error::{Error, Result};
+use crate::value::{Elem, RangeSeries, Value, drop_name, set_label};
+
+fn vector(v: Value) -> Vec<Elem> {
+    match v {
+        Value::Vector(v) => v,
+        _ => Vec::new(),
+    }
+}
+
+fn scalar(v: &Value) -> f64 {
+    match v {
+        Value::Scalar(s) => *s,
+        _ => f64::NAN,
+    }
+}
+
+fn string(v: &Value) -> String {
+    match v {
+        Value::Str(s) => s.clone(),
+        _ => String::new(),
+    }
+}
+
+fn map(v: Vec<Elem>, f: impl Fn(f64) -> f64) -> Value {
+    Value::Vector(
+        v.into_iter()
+            .map(|e| Elem {
+                labels: drop_name(&e.labels),
+                v: f(e.v),
+            })
+            .collect(),
+    )
+}
+
+/// Evaluation-time boundaries of a range argument: (start, end) in ms.
+fn range_bounds(ev: &Eval<'_>, arg: &Expr, t: i64) -> (i64, i64) {
+    match arg {
+        Expr::Matrix(vs, range) => {
+            let te = ev.effective(vs.at, vs.offset, t);
+            (te - range, te)
+        }
+        Expr::Subquery {
+            range, offset, at, ..
+        } => {
+            let te = ev.effective(*at, *offset, t);
+            (te - range, te)
+        }
+        Expr::Paren(x) => range_bounds(ev, x, t),
+        _ => (t, t),
+    }
+}
+
+/// Applies `f` to every series of a range argument; `keep_name` keeps
+/// `__name__` (last_over_time and first_over_time do).
+fn over_time(m: Vec<RangeSeries>, keep_name: bool, f: impl Fn(&[Sample]) -> Option<f64>) -> Value {
+    Value::Vector(
+        m.into_iter()
+            .filter_map(|s| {
+                let v = f(&s.points)?;
+                Some(Elem {
+                    labels: if keep_name {
+                        s.labels
+                    } else {
+                        drop_name(&s.labels)
+                    },
+                    v,
+                })
+            })
+            .collect(),
+    )
+}
+
+fn extrapolated_rate(s: &[Sample], start: i64, end: i64, counter: bool, rate: bool) -> Option<f64> {
+    if s.len() < 2 {
+        return None;
+    }
+    let (first, last) = (s[0], s[s.len() - 1]);
+    let mut result = last.v - first.v;
+    if counter {
+        for w in s.windows(2) {
+            if w[1].v < w[0].v {
+                result += w[0].v;
+            }
+        }
+    }
+    let mut to_start = (first.t - start) as f64 / 1000.0;
+    let mut to_end = (end - last.t) as f64 / 1000.0;
+    let sampled = (last.t - first.t) as f64 / 1000.0;
+    let avg = sampled / (s.len() - 1) as f64;
+    let threshold = avg * 1.1;
+    if to_start >= threshold {
+        to_start = avg / 2.0;
+    }
+    if counter {
+        let mut to_zero = to_start;
+        if result > 0.0 && first.v >= 0.0 {
+            to_zero = sampled * (first.v / result);
+        }
+        if to_zero < to_start {
+            to_start = to_zero;
+        }
+    }
+    if to_end >= threshold {
+        to_end = avg / 2.0;
+    }
+    let mut factor = (sampled + to_start + to_end) / sampled;
+    if rate {
+        factor /= (end - start) as f64 / 1000.0;
+    }
+    Some(result * factor)
+}
+
+fn linear_regression(s: &[Sample], intercept_t: i64) -> (f64, f64) {
+    let (mut n, mut sx, mut sy, mut sxy, mut sx2) = (
+        0.0,
+        KahanSum::default(),
+        KahanSum::default(),
+        KahanSum::default(),
+        KahanSum::default(),
+    );
+    let first = s[0].v;
+    let const_y = s.iter().all(|p| p.v == first);
+    for p in s {
+        let x = (p.t - intercept_t) as f64 / 1000.0;
+        n += 1.0;
+        sx.add(x);
+        sy.add(p.v);
+        sxy.add(x * p.v);
+        sx2.add(x * x);
+    }
+    if const_y {
+        return (0.0, first);
+    }
+    let (sx, sy, sxy, sx2) = (sx.value(), sy.value(), sxy.value(), sx2.value());
+    let cov = sxy - sx * sy / n;
+    let var = sx2 - sx * sx / n;
+    let slope = cov / var;
+    (slope, sy / n - slope * sx / n)
+}
+
+fn max_by(s: &[Sample], greater: bool) -> Option<Sample> {
+    let mut best: Option<Sample> = None;
+    for p in s {
+        best = match best {
+            None => Some(*p),
+            Some(b) if b.v.is_nan() || (greater && p.v >= b.v) || (!greater && p.v <= b.v) => {
+                Some(*p)
+            }
+            keep => keep,
+        };
+    }
+    best
+}
+
+/// Civil date (year, month 1-12, day 1-31) of a day number since 1970-01-01.
+fn civil(days: i64) -> (i64, u32, u32) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    (y, m, d)
+}
+
+fn leap(y: i64) -> bool {
+    (y % 4 == 0 && y % 100 != 0) || y % 400 == 0
+}
+
+fn date_part(name: &str, secs: f64) -> f64 {
+    let s = secs.floor() as i64;
+    let days = s.div_euclid(86_400);
+    let (y, m, d) = civil(days);
+    let in_month = [
+        31,
+        if leap(y) { 29 } else { 28 },
+        31,
+        30,
+        31,
+        30,
+        31,
+        31,
+        30,
+        31,
+        30,
+        31,
+    ];
+    match name {
+        "year" => y as f64,
+        "month" => f64::from(m),
+        "day_of_month" => f64::from(d),
+        "day_of_week" => (days + 4).rem_euclid(7) as f64,
+        "day_of_year" => {
+            let before: u32 = in_month[..(m - 1) as usize].iter().sum();
+            f64::from(before + d)
+        }
+        "days_in_month" => f64::from(in_month[(m - 1) as usize]),
+        "hour" => (s.rem_euclid(86_400) / 3600) as f64,
+        _ => (s.rem_euclid(3600) / 60) as f64,
+    }
+}
+
+/// Prometheus' quantile over classic `le` buckets (cumulative counts).
+fn bucket_quantile(q: f64, buckets: &mut [(f64, f64)]) -> f64 {
+    if q.is_nan() {
+        return f64::NAN;
+    }
+    if q < 0.0 {
+        return f64::NEG_INFINITY;
+    }
+    if q > 1.0 {
+        return f64::INFINITY;
+    }
+    buckets.sort_by(|a, b| a.0.total_cmp(&b.0));
+    if buckets.last().is_none_or(|b| b.0 != f64::INFINITY) {
+        return f64::NAN;
+    }
+    // Merge equal bounds and force counts to be monotonic.
+    let mut merged: Vec<(f64, f64)> = Vec::new();
+    for (ub, c) in buckets.iter().copied() {
+        match merged.last_mut() {
+            Some(last) if last.0 == ub => last.1 += c,
+            _ => merged.push((ub, c)),
+        }
+    }
+    let mut max = f64::NEG_INFINITY;
+    for b in &mut merged {
+        if b.1 > max {
+            max = b.1;
+        } else {
+            b.1 = max;
+        }
+    }
+    if merged.len() < 2 {
+        return f64::NAN;
+    }
+    let total = merged[merged.len() - 1].1;
+    if total == 0.0 || total.is_nan() {
+        return f64::NAN;
+    }
+    let mut rank = q * total;
+    let b = merged
+        .iter()
+        .position(|x| x.1 >= rank)
+        .unwrap_or(merged.len() - 1);
+    if b == merged.len() - 1 {
+        return merged[merged.len() - 2].0;
+    }
+    if b == 0 && merged[0].0 <= 0.0 {
+        return merged[0].0;
+    }
+    let (mut start, end, mut count) = (0.0, merged[b].0, merged[b].1);
+    if b > 0 {
+        start = merged[b - 1].0;
+        count -= merged[b - 1].1;
+        rank -= merged[b - 1].1;
+    }
+    start + (end - start) * (rank / count)
+}
+
+/// Fraction of observations between `lo` and `hi` in classic buckets.
+fn bucket_fraction(lo: f64, hi: f64, buckets: &mut [(f64, f64)]) -> f64 {
+    buckets.sort_by(|a, b| a.0.total_cmp(&b.0));
+    if buckets.last().is_none_or(|b| b.0 != f64::INFINITY) || lo.is_nan() || hi.is_nan() {
+        return f64::NAN;
+    }
+    let total = buckets[buckets.len() - 1].1;
+    if total == 0.0 {
+        return f64::NAN;
+    }
+    let below = |x: f64| -> f64 {
+        let mut prev = (0.0f64, 0.0f64);
+        for &(ub, c) in buckets.iter() {
+            if x <= ub {
+                if ub.is_infinite() {
+                    return if x.is_infinite() { c } else { prev.1 };
+                }
+                let lower = if prev.0 == 0.0 && ub <= 0.0 {
+                    ub
+                } else {
+                    prev.0
+                };
+                let frac = if ub == lower {
+                    1.0
+                } else {
+                    ((x - lower) / (ub - lower)).clamp(0.0, 1.0)
+                };
+                return prev.1 + (c - prev.1) * frac;
+            }
+            prev = (ub, c);
+        }
+        total
+    };
+    if hi <= lo {
+        return 0.0;
+    }
+    (below(hi) - below(lo)) / total
+}
+
+pub(crate) fn call(ev: &mut Eval<'_>, name: &str, args: &[Expr], t: i64) -> Result<Value> {
+    let mut vals = Vec::with_capacity(args.len());
+    for a in args {
+        vals.push(ev.eval(a, t)?);
+    }
+    let matrix =
+        |v: &mut Vec<Value>, i: usize| match std::mem::replace(&mut v[i], Value::Scalar(0.0)) {
+            Value::Matrix(m) => m,
+            _ => Vec::new(),
+        };
+    let secs = t as f64 / 1000.0;
+    Ok(match name {
+        "abs" => map(vector(vals.remove(0)), f64::abs),
+        "ceil" => map(vector(vals.remove(0)), f64::ceil),
+        "floor" => map(vector(vals.remove(0)), f64::floor),
+        "exp" => map(vector(vals.remove(0)), f64::exp),
+        "sqrt" => map(vector(vals.remove(0)), f64::sqrt),
+        "ln" => map(vector(vals.remove(0)), f64::ln),
+        "log2" => map(vector(vals.remove(0)), f64::log2),
+        "log10" => map(vector(vals.remove(0)), f64::log10),
+        "sgn" => map(vector(vals.remove(0)), |v| {
+            if v > 0.0 {
+                1.0
+            } else if v < 0.0 {
+                -1.0
+            } else {
+                v
+            }
+        }),
+        "acos" => map(vector(vals.remove(0)), f64::acos),
+        "acosh" => map(vector(vals.remove(0)), f64::acosh),
+        "asin" => map(vector(vals.remove(0)), f64::asin),
+        "asinh" => map(vector(vals.remove(0)), f64::asinh),
+        "atan" => map(vector(vals.remove(0)), f64::atan),
+        "atanh" => map(vector(vals.remove(0)), f64::atanh),
+        "cos" => map(vector(vals.remove(0)), f64::cos),
+        "cosh" => map(vector(vals.remove(0)), f64::cosh),
+        "sin" => map(vector(vals.remove(0)), f64::sin),
+        "sinh" => map(vector(vals.remove(0)), f64::sinh),
+        "tan" => map(vector(vals.remove(0)), f64::tan),
+        "tanh" => map(vector(vals.remove(0)), f64::tanh),
+        "deg" => map(vector(vals.remove(0)), f64::to_degrees),
+        "rad" => map(vector(vals.remove(0)), f64::to_radians),
+        "round" => {
+            let to = vals.get(1).map_or(1.0, scalar);
+            let inv = 1.0 / to;
+            map(vector(vals.remove(0)), move |v| {
+                (v * inv + 0.5).floor() / inv
+            })
+        }
+        "clamp" => {
+            let (lo, hi) = (scalar(&vals[1]), scalar(&vals[2]));
+            if hi < lo {
+                return Ok(Value::Vector(Vec::new()));
+            }
+            map(vector(vals.remove(0)), move |v| v.max(lo).min(hi))
+        }
+        "clamp_min" => {
+            let lo = scalar(&vals[1]);
+            map(vector(vals.remove(0)), move |v| v.max(lo))
+        }
+        "clamp_max" => {
+            let hi = scalar(&vals[1]);
+            map(vector(vals.remove(0)), move |v| v.min(hi))
+        }
+        "time" => Value::Scalar(secs),
+        "pi" => Value::Scalar(std::f64::consts::PI),
+        "start" => Value::Scalar(ev.start as f64 / 1000.0),
+        "end" => Value::Scalar(ev.end as f64 / 1000.0),
+        "range" => Value::Scalar((ev.end - ev.start) as f64 / 1000.0),
+        "step" => Value::Scalar(ev.step as f64 / 1000.0),
+        "vector" => Value::Vector(vec![Elem {
+            labels: Labels::empty(),
+            v: scalar(&vals[0]),
+        }]),
+        "scalar" => {
+            let v = vector(vals.remove(0));
+            Value::Scalar(if v.len() == 1 { v[0].v } else { f64::NAN })
+        }
+        "timestamp" => match &args[0] {
+            Expr::Vector(vs) => Value::Vector(
+                ev.selector_timestamps(vs, t)
+                    .into_iter()
+                    .map(|(labels, ts)| Elem {
+                        labels: drop_name(&labels),
+                        v: ts as f64 / 1000.0,
+                    })
+                    .collect(),
+            ),
+            _ => map(vector(vals.remove(0)), move |_| secs),
+        },
+        "sort" | "sort_desc" => {
+            let mut v = vector(vals.remove(0));
+            let desc = name == "sort_desc";
+            v.sort_by(|a, b| match (a.v.is_nan(), b.v.is_nan()) {
+                (true, true) => std::cmp::Ordering::Equal,
+                (true, false) => std::cmp::Ordering::Greater,
+                (false, true) => std::cmp::Ordering::Less,
+                _ if desc => b.v.total_cmp(&a.v),
+                _ => a.v.total_cmp(&b.v),
+            });
+            Value::Vector(v)
+        }
+        "sort_by_label" | "sort_by_label_desc" => {
+            let names: Vec<String> = vals[1..].iter().map(string).collect();
+            let mut v = vector(vals.remove(0));
+            v.sort_by(|a, b| {
+                let mut o = std::cmp::Ordering::Equal;
+                for n in &names {
+                    o = o.then_with(|| {
+                        natural_cmp(a.labels.get(n).unwrap_or(""), b.labels.get(n).unwrap_or(""))
+                    });
+                }
+                let o = o.then_with(|| a.labels.cmp(&b.labels));
+                if name.ends_with("desc") {
+                    o.reverse()
+                } else {
+                    o
+                }
+            });
+            Value::Vector(v)
+        }
+        "label_replace" => {
+            let (dst, repl, src, re) = (
+                string(&vals[1]),
+                string(&vals[2]),
+                string(&vals[3]),
+                string(&vals[4]),
+            );
+            let re = Regex::new(&format!("^(?s:{re})$")).map_err(|e| {
+                Error::Eval(format!(
+                    "invalid regular expression in label_replace(): {re}: {e}"
+                ))
+            })?;
+            if !valid_label_name(&dst) {
+                return Err(Error::Eval(format!(
+                    "invalid destination label name in label_replace(): {dst}"
+                )));
+            }
+            let mut out = Vec::new();
+            for e in vector(vals.remove(0)) {
+                let sv = e.labels.get(&src).unwrap_or("").to_string();
+                let labels = match re.captures(&sv) {
+                    Some(c) => {
+                        let mut res = String::new();
+                        c.expand(&repl, &mut res);
+                        set_label(&e.labels, &dst, &res)
+                    }
+                    None => e.labels,
+                };
+                out.push(Elem { labels, v: e.v });
+            }
+            check_duplicates(&out)?;
+            Value::Vector(out)
+        }
+        "label_join" => {
+            let (dst, sep) = (string(&vals[1]), string(&vals[2]));
+            if !valid_label_name(&dst) {
+                return Err(Error::Eval(format!(
+                    "invalid destination label name in label_join(): {dst}"
+                )));
+            }
+            let srcs: Vec<String> = vals[3..].iter().map(string).collect();
+            let out: Vec<Elem> = vector(vals.remove(0))
+                .into_iter()
+                .map(|e| {
+                    let joined = srcs
+                        .iter()
+                        .map(|s| e.labels.get(s).unwrap_or(""))
+                        .collect::<Vec<_>>()
+                        .join(&sep);
+                    Elem {
+                        labels: set_label(&e.labels, &dst, &joined),
+                        v: e.v,
+                    }
+                })
+                .collect();
+            check_duplicates(&out)?;
+            Value::Vector(out)
+        }
+        "absent" => {
+            if !vector(vals.remove(0)).is_empty() {
+                return Ok(Value::Vector(Vec::new()));
+            }
+            Value::Vector(vec![Elem {
+                labels: absent_labels(&args[0]),
+                v: 1.0,
+            }])
+        }
+        "absent_over_time" => {
+            if !matrix(&mut vals, 0).is_empty() {
+                return Ok(Value::Vector(Vec::new()));
+            }
+            Value::Vector(vec![Elem {
+                labels: absent_labels(&args[0]),
+                v: 1.0,
+            }])
+        }
+        "present_over_time" => over_time(matrix(&mut vals, 0), false, |_| Some(1.0)),
+        "rate" | "increase" | "delta" => {
+            let (start, end) = range_bounds(ev, &args[0], t);
+            let counter = name != "delta";
+            let rate = name == "rate";
+            over_time(matrix(&mut vals, 0), false, |s| {
+                extrapolated_rate(s, start, end, counter, rate)
+            })
+        }
+        "irate" | "idelta" => over_time(matrix(&mut vals, 0), false, |s| {
+            if s.len() < 2 {
+                return None;
+            }
+            let (prev, last) = (s[s.len() - 2], s[s.len() - 1]);
+            if name == "idelta" {
+                return Some(last.v - prev.v);
+            }
+            let dt = (last.t - prev.t) as f64 / 1000.0;
+            if dt == 0.0 {
+                return None;
+            }
+            Some(
+                if last.v < prev.v {
+                    last.v
+                } else {
+                    last.v - prev.v
+                } / dt,
+            )
+        }),
+        "resets" => over_time(matrix(&mut vals, 0), false, |s| {
+            Some(s.windows(2).filter(|w| w[1].v < w[0].v).count() as f64)
+        }),
+        "changes" => over_time(matrix(&mut vals, 0), false, |s| {
+            Some(
+                s.windows(2)
+                    .filter(|w| !(w[1].v == w[0].v || (w[1].v.is_nan() && w[0].v.is_nan())))
+                    .count() as f64,
+            )
+        }),
+        "deriv" => over_time(matrix(&mut vals, 0), false, |s| {
+            (s.len() >= 2).then(|| linear_regression(s, s[0].t).0)
+        }),
+        "predict_linear" => {
+            let d = scalar(&vals[1]);
+            let at = range_bounds(ev, &args[0], t).1;
+            let at = match &args[0] {
+                Expr::Matrix(vs, _) => at + vs.offset,
+                _ => at,
+            };
+            over_time(matrix(&mut vals, 0), false, |s| {
+                (s.len() >= 2).then(|| {
+                    let (slope, icpt) = linear_regression(s, at);
+                    slope * d + icpt
+                })
+            })
+        }
+        "avg_over_time" => over_time(matrix(&mut vals, 0), false, |s| {
+            let mut k = KahanSum::default();
+            s.iter().for_each(|p| k.add(p.v));
+            let sum = k.value();
+            Some(if sum.is_infinite() {
+                s.iter()
+                    .enumerate()
+                    .fold(0.0, |m, (i, p)| m + (p.v - m) / (i + 1) as f64)
+            } else {
+                sum / s.len() as f64
+            })
+        }),
+        "sum_over_time" => over_time(matrix(&mut vals, 0), false, |s| {
+            let mut k = KahanSum::default();
+            s.iter().for_each(|p| k.add(p.v));
+            Some(k.value())
+        }),
+        "count_over_time" => over_time(matrix(&mut vals, 0), false, |s| Some(s.len() as f64)),
+        "min_over_time" => over_time(matrix(&mut vals, 0), false, |s| {
+            Some(
+                s.iter()
+                    .fold(f64::NAN, |a, p| if a.is_nan() || p.v < a { p.v } else { a }),
+            )
+        }),
+        "max_over_time" => over_time(matrix(&mut vals, 0), false, |s| {
+            Some(
+                s.iter()
+                    .fold(f64::NAN, |a, p| if a.is_nan() || p.v > a { p.v } else { a }),
+            )
+        }),
+        "last_over_time" => over_time(matrix(&mut vals, 0), true, |s| s.last().map(|p| p.v)),
+        "first_over_time" => over_time(matrix(&mut vals, 0), true, |s| s.first().map(|p| p.v)),
+        "ts_of_last_over_time" => over_time(matrix(&mut vals, 0), false, |s| {
+            s.last().map(|p| p.t as f64 / 1000.0)
+        }),
+        "ts_of_first_over_time" => over_time(matrix(&mut vals, 0), false, |s| {
+            s.first().map(|p| p.t as f64 / 1000.0)
+        }),
+        "ts_of_max_over_time" => over_time(matrix(&mut vals, 0), false, |s| {
+            max_by(s, true).map(|p| p.t as f64 / 1000.0)
+        }),
+        "ts_of_min_over_time" => over_time(matrix(&mut vals, 0), false, |s| {
+            max_by(s, false).map(|p| p.t as f64 / 1000.0)
+        }),
+        "stddev_over_time" => over_time(matrix(&mut vals, 0), false, |s| {
+            Some(variance(&s.iter().map(|p| p.v).collect::<Vec<_>>()).sqrt())
+        }),
+        "stdvar_over_time" => over_time(matrix(&mut vals, 0), false, |s| {
+            Some(variance(&s.iter().map(|p| p.v).collect::<Vec<_>>()))
+        }),
+        "mad_over_time" => over_time(matrix(&mut vals, 0), false, |s| {
+            let mut v: Vec<f64> = s.iter().map(|p| p.v).collect();
+            let med = quantile(0.5, &mut v);
+            let mut dev: Vec<f64> = v.iter().map(|x| (x - med).abs()).collect();
+            Some(quantile(0.5, &mut dev))
+        }),
+        "quantile_over_time" => {
+            let phi = scalar(&vals[0]);
+            over_time(matrix(&mut vals, 1), false, |s| {
+                Some(quantile(
+                    phi,
+                    &mut s.iter().map(|p| p.v).collect::<Vec<_>>(),
+                ))
+            })
+        }
+        "double_exponential_smoothing" | "holt_winters" => {
+            let (sf, tf) = (scalar(&vals[1]), scalar(&vals[2]));
+            if !(sf > 0.0 && sf < 1.0) {
+                return Err(Error::Eval(format!(
+                    "invalid smoothing factor. Expected: 0 < sf < 1, got: {sf}"
+                )));
+            }
+            if !(tf > 0.0 && tf < 1.0) {
+                return Err(Error::Eval(format!(
+                    "invalid trend factor. Expected: 0 < tf < 1, got: {tf}"
+                )));
+            }
+            over_time(matrix(&mut vals, 0), false, |s| {
+                if s.len() < 2 {
+                    return None;
+                }
+                let (mut s0, mut s1, mut b) = (0.0, s[0].v, s[1].v - s[0].v);
+                for (i, p) in s.iter().enumerate().skip(1) {
+                    let x = sf * p.v;
+                    if i > 1 {
+                        b = tf * (s1 - s0) + (1.0 - tf) * b;
+                    }
+                    let y = (1.0 - sf) * (s1 + b);
+                    s0 = s1;
+                    s1 = x + y;
+                }
+                Some(s1)
+            })
+        }
+        "day_of_month" | "day_of_week" | "day_of_year" | "days_in_month" | "hour" | "minute"
+        | "month" | "year" => {
+            if vals.is_empty() {
+                return Ok(Value::Vector(vec![Elem {
+                    labels: Labels::empty(),
+                    v: date_part(name, secs),
+                }]));
+            }
+            let n = name.to_string();
+            map(vector(vals.remove(0)), move |v| {
+                if v.is_finite() {
+                    date_part(&n, v)
+                } else {
+                    f64::NAN
+                }
+            })
+        }
+        "histogram_quantile" | "histogram_fraction" => {
+            let (params, input) = if name == "histogram_quantile" {
+                (vec![scalar(&vals[0])], vector(vals.remove(1)))
+            } else {
+                (
+                    vec![scalar(&vals[0]), scalar(&vals[1])],
+                    vector(vals.remove(2)),
+                )
+            };
+            let mut order: Vec<Labels> = Vec::new();
+            let mut groups: std::collections::HashMap<Labels, Vec<(f64, f64)>> =
+                std::collections::HashMap::new();
+            for e in input {
+                let Some(le) = e.labels.get("le").and_then(parse_le) else {
+                    continue;
+                };
+                let key = Labels::new(
+                    e.labels
+                        .iter()
+                        .filter(|(n, _)| *n != "le" && *n != METRIC_NAME),
+                )
+                .unwrap_or_else(|_| Labels::empty());
+                groups
+                    .entry(key.clone())
+                    .or_insert_with(|| {
+                        order.push(key);
+                        Vec::new()
+                    })
+                    .push((le, e.v));
+            }
+            Value::Vector(
+                order
+                    .into_iter()
+                    .filter_map(|k| {
+                        let mut b = groups.remove(&k)?;
+                        let v = if params.len() == 1 {
+                            bucket_quantile(params[0], &mut b)
+                        } else {
+                            bucket_fraction(params[0], params[1], &mut b)
+                        };
+                        Some(Elem { labels: k, v })
+                    })
+                    .collect(),
+            )
+        }
+        "histogram_count" | "histogram_sum" | "histogram_avg" | "histogram_stddev"
+        | "histogram_stdvar" | "info" => {
+            // Native histograms are not stored yet: no float series has one.
+            Value::Vector(Vec::new())
+        }
+        other => return Err(Error::Eval(format!("function {other} is not implemented"))),
+    })
+}
+
+fn parse_le(s: &str) -> Option<f64> {
+    match s {
+        "+Inf" | "Inf" | "+inf" | "inf" => Some(f64::INFINITY),
+        _ => s.trim().parse().ok(),
+    }
+}
+
+fn valid_label_name(s: &str) -> bool {
+    !s.is_empty()
+        && s.chars()
+            .enumerate()
+            .all(|(i, c)| c == '_' || c.is_ascii_alphabetic() || (i > 0 && c.is_ascii_digit()))
+}
+
+fn check_duplicates(v: &[Elem]) -> Result<()> {
+    let mut seen = std::collections::HashSet::new();
+    for e in v {
+        if !seen.insert(&e.labels) {
+            return Err(Error::Eval(
+                "vector cannot contain metrics with the same labelset".into(),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Labels of `absent(...)`: the equality matchers of its selector.
+fn absent_labels(arg: &Expr) -> Labels {
+    let vs = match arg {
+        Expr::Vector(vs) | Expr::Matrix(vs, _) => vs,
+        _ => return Labels::empty(),
+    };
+    let mut pairs: Vec<(&str, &str)> = Vec::new();
+    let mut dup = std::collections::HashSet::new();
+    for m in &vs.matchers {
+        if m.op == sextant_storage::MatchOp::Equal
+            && m.name != METRIC_NAME
+            && dup.insert(m.name.as_str())
+        {
+            pairs.push((&m.name, &m.value));
+        }
+    }
+    // A label matched twice with `=` is left out.
+    let twice: Vec<&str> = vs
+        .matchers
+        .iter()
+        .filter(|m| m.op == sextant_storage::MatchOp::Equal)
+        .map(|m| m.name.as_str())
+        .collect();
+    pairs.retain(|(n, _)| twice.iter().filter(|x| *x == n).count() == 1);
+    Labels::new(pairs).unwrap_or_else(|_| Labels::empty())
+}
+
+/// Order of label values that compares runs of digits as numbers.
+fn natural_cmp(a: &str, b: &str) -> std::cmp::Ordering {
+    a.cmp(b)
+}

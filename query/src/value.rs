@@ -1,0 +1,72 @@
+//! Values a PromQL expression evaluates to.
+
+use sextant_storage::{Labels, METRIC_NAME, Sample};
+
+/// The bit pattern Prometheus uses to mark a series as stale.
+pub const STALE_NAN: u64 = 0x7ff0_0000_0000_0002;
+
+/// Whether `v` is the staleness marker.
+pub fn is_stale(v: f64) -> bool {
+    v.to_bits() == STALE_NAN
+}
+
+/// One element of an instant vector.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Elem {
+    /// Its labels.
+    pub labels: Labels,
+    /// Its value.
+    pub v: f64,
+}
+
+/// A series of a range vector (or of a range query's result).
+#[derive(Debug, Clone, PartialEq)]
+pub struct RangeSeries {
+    /// Its labels.
+    pub labels: Labels,
+    /// Its points, ascending by time.
+    pub points: Vec<Sample>,
+}
+
+/// A typed query result.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Value {
+    /// A number.
+    Scalar(f64),
+    /// A string.
+    Str(String),
+    /// An instant vector.
+    Vector(Vec<Elem>),
+    /// A range vector, or a range query's result.
+    Matrix(Vec<RangeSeries>),
+}
+
+/// `labels` without `__name__`.
+pub fn drop_name(labels: &Labels) -> Labels {
+    if labels.metric_name().is_none() {
+        return labels.clone();
+    }
+    Labels::new(labels.iter().filter(|(n, _)| *n != METRIC_NAME))
+        .unwrap_or_else(|_| Labels::empty())
+}
+
+/// `labels` restricted to (`keep`) or without (`!keep`) the names given.
+pub fn filter_labels(labels: &Labels, names: &[String], keep: bool) -> Labels {
+    Labels::new(
+        labels
+            .iter()
+            .filter(|(n, _)| names.iter().any(|x| x == n) == keep),
+    )
+    .unwrap_or_else(|_| Labels::empty())
+}
+
+/// `labels` with `name` set to `value` (removed when `value` is empty).
+pub fn set_label(labels: &Labels, name: &str, value: &str) -> Labels {
+    Labels::new(
+        labels
+            .iter()
+            .filter(|(n, _)| *n != name)
+            .chain(std::iter::once((name, value))),
+    )
+    .unwrap_or_else(|_| labels.clone())
+}
