@@ -259,7 +259,7 @@ pub fn parse_duration(s: &str) -> Option<i64> {
         return Some(0);
     }
     let b = s.as_bytes();
-    let (mut i, mut total, mut last_unit) = (0, 0i64, usize::MAX);
+    let (mut i, mut total, mut last_unit) = (0, 0i64, None::<usize>);
     if b.is_empty() {
         return None;
     }
@@ -276,11 +276,10 @@ pub fn parse_duration(s: &str) -> Option<i64> {
             .filter(|(_, (u, _))| rest.starts_with(u) && !(*u == "m" && rest.starts_with("ms")))
             .max_by_key(|(_, (u, _))| u.len())?;
         // Units must go from largest to smallest, each at most once.
-        let rank = UNITS.len() - k;
-        if last_unit != usize::MAX && rank >= last_unit {
+        if last_unit.is_some_and(|l| k >= l) {
             return None;
         }
-        last_unit = rank;
+        last_unit = Some(k);
         total = total.checked_add(n.checked_mul(*mult)?)?;
         i = j + u.len();
     }

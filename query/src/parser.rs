@@ -794,6 +794,17 @@ mod tests {
     }
 
     #[test]
+    fn durations() {
+        use crate::lexer::parse_duration;
+        assert_eq!(parse_duration("1m30s"), Some(90_000));
+        assert_eq!(parse_duration("10s53ms"), Some(10_053));
+        assert_eq!(parse_duration("1h"), Some(3_600_000));
+        assert_eq!(parse_duration("30s1m"), None);
+        assert_eq!(parse_duration("1m1m"), None);
+        assert_eq!(parse_duration("5"), None);
+    }
+
+    #[test]
     fn errors_have_positions_and_prometheus_wording() {
         let e = parse("rate(x)").unwrap_err();
         assert_eq!(

@@ -534,19 +534,22 @@ pub fn run_script(text: &str) -> Result<Report, String> {
         if line.is_empty() || line.starts_with('#') {
             continue;
         }
-        let mut block = Vec::new();
-        while i < lines.len() && !lines[i].1.is_empty() && !lines[i].1.starts_with('#') {
-            block.push(lines[i]);
-            i += 1;
-        }
         let first = line
             .split_whitespace()
             .next()
             .unwrap_or("")
             .to_ascii_lowercase();
         if first == "clear" {
+            // `clear` owns no lines: the next line is a command of its own.
             r.clear()?;
-        } else if first.starts_with("load") {
+            continue;
+        }
+        let mut block = Vec::new();
+        while i < lines.len() && !lines[i].1.is_empty() && !lines[i].1.starts_with('#') {
+            block.push(lines[i]);
+            i += 1;
+        }
+        if first.starts_with("load") {
             let step = line
                 .split_whitespace()
                 .nth(1)
