@@ -48,13 +48,50 @@ pub(crate) fn quantile(phi: f64, values: &mut [f64]) -> f64 {
     if phi > 1.0 {
         return f64::INFINITY;
     }
-    values.sort_by(|a, b| a.total_cmp(b));
+    // NaN sorts before every number, as Go's sort.Float64s orders it.
+    values.sort_by(|a, b| match (a.is_nan(), b.is_nan()) {
+        (true, true) => std::cmp::Ordering::Equal,
+        (true, false) => std::cmp::Ordering::Less,
+        (false, true) => std::cmp::Ordering::Greater,
+        _ => a.total_cmp(b),
+    });
     let n = values.len() as f64;
     let rank = phi * (n - 1.0);
     let lo = rank.floor().max(0.0) as usize;
     let hi = (lo + 1).min(values.len() - 1);
     let w = rank - rank.floor();
     values[lo] * (1.0 - w) + values[hi] * w
+}
+
+/// The mean as Prometheus computes it: infinities decide the result (NaN
+/// when both signs occur); otherwise a compensated sum, or an incremental
+/// mean when that sum overflows.
+pub(crate) fn mean(values: &[f64]) -> f64 {
+    let (pos, neg) = (
+        values.contains(&f64::INFINITY),
+        values.contains(&f64::NEG_INFINITY),
+    );
+    if values.iter().any(|v| v.is_nan()) || (pos && neg) {
+        return f64::NAN;
+    }
+    if pos || neg {
+        return if pos {
+            f64::INFINITY
+        } else {
+            f64::NEG_INFINITY
+        };
+    }
+    let mut k = KahanSum::default();
+    values.iter().for_each(|v| k.add(*v));
+    let s = k.value();
+    if s.is_finite() {
+        return s / values.len() as f64;
+    }
+    let mut m = KahanSum::default();
+    for v in values {
+        m.add(v / values.len() as f64);
+    }
+    m.value()
 }
 
 /// Population variance by Welford's method.
@@ -106,6 +143,18 @@ pub(crate) fn eval(
             op.name()
         ))),
     };
+    if matches!(
+        op,
+        AggOp::Topk | AggOp::Bottomk | AggOp::Limitk | AggOp::LimitRatio
+    ) && scalar(&param)?.is_nan()
+    {
+        let what = if op == AggOp::LimitRatio {
+            "Ratio"
+        } else {
+            "Parameter"
+        };
+        return Err(Error::Eval(format!("{what} value is NaN")));
+    }
     // Groups in first-seen order.
     let mut order: Vec<Labels> = Vec::new();
     let mut groups: HashMap<Labels, Vec<Elem>> = HashMap::new();
@@ -143,20 +192,7 @@ pub(crate) fn eval(
                 values.iter().for_each(|v| k.add(*v));
                 k.value()
             }
-            AggOp::Avg => {
-                let mut k = KahanSum::default();
-                values.iter().for_each(|v| k.add(*v));
-                let s = k.value();
-                if s.is_infinite() {
-                    // Overflow: fall back to an incremental mean.
-                    values
-                        .iter()
-                        .enumerate()
-                        .fold(0.0, |m, (i, v)| m + (v - m) / (i + 1) as f64)
-                } else {
-                    s / values.len() as f64
-                }
-            }
+            AggOp::Avg => mean(&values),
             AggOp::Count | AggOp::CountValues => values.len() as f64,
             AggOp::Group => 1.0,
             AggOp::Min => values
@@ -172,12 +208,6 @@ pub(crate) fn eval(
             AggOp::Quantile => quantile(scalar(&param)?, &mut values.clone()),
             AggOp::Topk | AggOp::Bottomk | AggOp::Limitk => {
                 let k = scalar(&param)?;
-                if k.is_nan() {
-                    return Err(Error::Eval(format!(
-                        "Parameter value is NaN for {}",
-                        op.name()
-                    )));
-                }
                 let k = if k >= 1.0 {
                     k.min(els.len() as f64) as usize
                 } else {

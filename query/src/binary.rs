@@ -148,9 +148,13 @@ fn vector_vector(
         let sig = signature(&e.labels, m);
         if let Some(prev) = one_by_sig.get(&sig) {
             let which = if swapped { "left" } else { "right" };
+            let mut pair = [prom_string(&prev.labels), prom_string(&e.labels)];
+            pair.sort();
             return Err(Error::Eval(format!(
-                "found duplicate series for the match group {sig} on the {which} hand-side of the operation: [{}, {}];many-to-many matching not allowed: matching labels must be unique on one side",
-                prev.labels, e.labels
+                "found duplicate series for the match group {} on the {which} hand-side of the operation: [{}, {}];many-to-many matching not allowed: matching labels must be unique on one side",
+                prom_string(&sig),
+                pair[0],
+                pair[1]
             )));
         }
         one_by_sig.insert(sig, e);
@@ -163,6 +167,12 @@ fn vector_vector(
         let Some(o) = one_by_sig.get(&sig) else {
             continue;
         };
+        // Checked before a comparison filters anything out, as Prometheus does.
+        if side.is_none() && !seen_sigs.insert(sig.clone()) {
+            return Err(Error::Eval(
+                "multiple matches for labels: many-to-one matching must be explicit (group_left/group_right)".into(),
+            ));
+        }
         let (l, r) = if swapped { (o.v, e.v) } else { (e.v, o.v) };
         let (value, keep) = apply(op, l, r);
         let value = if op.is_comparison() {
@@ -176,11 +186,6 @@ fn vector_vector(
         } else {
             value
         };
-        if side.is_none() && !seen_sigs.insert(sig.clone()) {
-            return Err(Error::Eval(
-                "multiple matches for labels: many-to-one matching must be explicit (group_left/group_right)".into(),
-            ));
-        }
         let mut labels = e.labels.clone();
         if !op.is_comparison() || bool_mode {
             labels = drop_name(&labels);
@@ -203,4 +208,10 @@ fn vector_vector(
         out.push(Elem { labels, v: value });
     }
     Ok(out)
+}
+
+/// Labels as Prometheus prints them in errors: `{__name__="x", a="b"}`.
+fn prom_string(l: &Labels) -> String {
+    let pairs: Vec<String> = l.iter().map(|(n, v)| format!("{n}={v:?}")).collect();
+    format!("{{{}}}", pairs.join(", "))
 }

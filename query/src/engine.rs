@@ -215,15 +215,18 @@ impl Eval<'_> {
             Expr::Str(s) => Value::Str(s.clone()),
             Expr::Paren(x) => self.eval(x, t)?,
             Expr::Neg(x) => match self.eval(x, t)? {
-                Value::Scalar(v) => Value::Scalar(-v),
-                Value::Vector(v) => Value::Vector(
-                    v.into_iter()
+                Value::Vector(v) => {
+                    let v: Vec<Elem> = v
+                        .into_iter()
                         .map(|el| Elem {
                             labels: crate::value::drop_name(&el.labels),
                             v: -el.v,
                         })
-                        .collect(),
-                ),
+                        .collect();
+                    functions::check_duplicates(&v)?;
+                    Value::Vector(v)
+                }
+                Value::Scalar(v) => Value::Scalar(-v),
                 other => other,
             },
             Expr::Vector(vs) => Value::Vector(self.instant_selector(vs, t)),
@@ -268,7 +271,11 @@ impl Eval<'_> {
             } => {
                 let l = self.eval(lhs, t)?;
                 let r = self.eval(rhs, t)?;
-                binary::eval(*op, l, r, *bool_mode, matching.as_ref())?
+                let v = binary::eval(*op, l, r, *bool_mode, matching.as_ref())?;
+                if let Value::Vector(v) = &v {
+                    functions::check_duplicates(v)?;
+                }
+                v
             }
             Expr::Aggregate {
                 op,
@@ -286,7 +293,13 @@ impl Eval<'_> {
                 };
                 Value::Vector(aggregate::eval(*op, v, param, grouping, *without)?)
             }
-            Expr::Call { func, args } => functions::call(self, func, args, t)?,
+            Expr::Call { func, args } => {
+                let v = functions::call(self, func, args, t)?;
+                if let Value::Vector(v) = &v {
+                    functions::check_duplicates(v)?;
+                }
+                v
+            }
         })
     }
 

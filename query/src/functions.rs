@@ -3,7 +3,7 @@
 use regex::Regex;
 use sextant_storage::{Labels, METRIC_NAME, Sample};
 
-use crate::aggregate::{KahanSum, quantile, variance};
+use crate::aggregate::{KahanSum, mean, quantile, variance};
 use crate::ast::Expr;
 use crate::engine::Eval;
 use crate::error::{Error, Result};
@@ -375,6 +375,16 @@ pub(crate) fn call(ev: &mut Eval<'_>, name: &str, args: &[Expr], t: i64) -> Resu
             map(vector(vals.remove(0)), move |v| v.min(hi))
         }
         "time" => Value::Scalar(secs),
+        "min_of" | "max_of" => {
+            let (a, b) = (scalar(&vals[0]), scalar(&vals[1]));
+            Value::Scalar(if a.is_nan() || b.is_nan() {
+                f64::NAN
+            } else if (name == "min_of") == (a < b) {
+                a
+            } else {
+                b
+            })
+        }
         "pi" => Value::Scalar(std::f64::consts::PI),
         "start" => Value::Scalar(ev.start as f64 / 1000.0),
         "end" => Value::Scalar(ev.end as f64 / 1000.0),
@@ -551,11 +561,8 @@ pub(crate) fn call(ev: &mut Eval<'_>, name: &str, args: &[Expr], t: i64) -> Resu
         }),
         "predict_linear" => {
             let d = scalar(&vals[1]);
-            let at = range_bounds(ev, &args[0], t).1;
-            let at = match &args[0] {
-                Expr::Matrix(vs, _) => at + vs.offset,
-                _ => at,
-            };
+            // The intercept is at the evaluation time, even under `@`.
+            let at = t;
             over_time(matrix(&mut vals, 0), false, |s| {
                 (s.len() >= 2).then(|| {
                     let (slope, icpt) = linear_regression(s, at);
@@ -564,16 +571,7 @@ pub(crate) fn call(ev: &mut Eval<'_>, name: &str, args: &[Expr], t: i64) -> Resu
             })
         }
         "avg_over_time" => over_time(matrix(&mut vals, 0), false, |s| {
-            let mut k = KahanSum::default();
-            s.iter().for_each(|p| k.add(p.v));
-            let sum = k.value();
-            Some(if sum.is_infinite() {
-                s.iter()
-                    .enumerate()
-                    .fold(0.0, |m, (i, p)| m + (p.v - m) / (i + 1) as f64)
-            } else {
-                sum / s.len() as f64
-            })
+            Some(mean(&s.iter().map(|p| p.v).collect::<Vec<_>>()))
         }),
         "sum_over_time" => over_time(matrix(&mut vals, 0), false, |s| {
             let mut k = KahanSum::default();
@@ -742,7 +740,7 @@ fn valid_label_name(s: &str) -> bool {
             .all(|(i, c)| c == '_' || c.is_ascii_alphabetic() || (i > 0 && c.is_ascii_digit()))
 }
 
-fn check_duplicates(v: &[Elem]) -> Result<()> {
+pub(crate) fn check_duplicates(v: &[Elem]) -> Result<()> {
     let mut seen = std::collections::HashSet::new();
     for e in v {
         if !seen.insert(&e.labels) {
@@ -770,18 +768,38 @@ fn absent_labels(arg: &Expr) -> Labels {
             pairs.push((&m.name, &m.value));
         }
     }
-    // A label matched twice with `=` is left out.
-    let twice: Vec<&str> = vs
-        .matchers
-        .iter()
-        .filter(|m| m.op == sextant_storage::MatchOp::Equal)
-        .map(|m| m.name.as_str())
-        .collect();
+    // A label named by more than one matcher is left out.
+    let twice: Vec<&str> = vs.matchers.iter().map(|m| m.name.as_str()).collect();
     pairs.retain(|(n, _)| twice.iter().filter(|x| *x == n).count() == 1);
     Labels::new(pairs).unwrap_or_else(|_| Labels::empty())
 }
 
 /// Order of label values that compares runs of digits as numbers.
 fn natural_cmp(a: &str, b: &str) -> std::cmp::Ordering {
-    a.cmp(b)
+    let (mut x, mut y) = (a.as_bytes(), b.as_bytes());
+    while !x.is_empty() && !y.is_empty() {
+        if x[0].is_ascii_digit() && y[0].is_ascii_digit() {
+            let nx = x.iter().take_while(|c| c.is_ascii_digit()).count();
+            let ny = y.iter().take_while(|c| c.is_ascii_digit()).count();
+            let (dx, dy) = (&x[..nx], &y[..ny]);
+            let tx = dx.iter().skip_while(|c| **c == b'0').count();
+            let ty = dy.iter().skip_while(|c| **c == b'0').count();
+            let o = tx
+                .cmp(&ty)
+                .then_with(|| dx[nx - tx..].cmp(&dy[ny - ty..]))
+                .then(nx.cmp(&ny));
+            if o != std::cmp::Ordering::Equal {
+                return o;
+            }
+            x = &x[nx..];
+            y = &y[ny..];
+        } else {
+            if x[0] != y[0] {
+                return x[0].cmp(&y[0]);
+            }
+            x = &x[1..];
+            y = &y[1..];
+        }
+    }
+    x.len().cmp(&y.len())
 }

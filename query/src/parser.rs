@@ -415,6 +415,7 @@ impl Parser<'_> {
         self.next();
         let value = match self.next() {
             Tok::Number(n) => At::Time((n * 1000.0).round() as i64),
+            Tok::Duration(ms) => At::Time(ms),
             Tok::Sub => match self.next() {
                 Tok::Number(n) => At::Time((-n * 1000.0).round() as i64),
                 _ => {
@@ -495,7 +496,8 @@ impl Parser<'_> {
                 };
                 self.selector(Some(name), matchers, pos)
             }
-            Tok::Duration(_) => Err(ParseError::at(self.src, pos, "unexpected duration".into())),
+            // A duration where a number is expected means seconds (`1h` = 3600).
+            Tok::Duration(ms) => Ok(Expr::Number(ms as f64 / 1000.0)),
             Tok::Eof => Err(ParseError::at(
                 self.src,
                 pos,

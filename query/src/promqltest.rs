@@ -626,7 +626,11 @@ fn parse_eval(no: usize, header: &str, block: &[(usize, &str)]) -> Result<EvalCm
             } else if e == "ordered" {
                 ordered = true;
             } else if let Some(s) = e.strip_prefix("string ") {
-                string = Some(s.trim().trim_matches('"').to_string());
+                let s = s.trim();
+                string = Some(match parse(s) {
+                    Ok(Expr::Str(v)) => v,
+                    _ => s.trim_matches('"').to_string(),
+                });
             } else if let Some(r) = e.strip_prefix("range vector from ") {
                 let p: Vec<&str> = r.split_whitespace().collect();
                 if p.len() == 5 {

@@ -105,6 +105,7 @@ pub fn signature(name: &str) -> Option<Signature> {
         "vector" => sig(&[S], 0, V),
         "scalar" => sig(&[V], 0, S),
         "time" | "pi" => sig(&[], 0, S),
+        "min_of" | "max_of" => sig(&[S, S], 0, S),
         "start" | "end" | "range" | "step" => sig(&[], 0, S),
         "day_of_month" | "day_of_week" | "day_of_year" | "days_in_month" | "hour" | "minute"
         | "month" | "year" => sig(&[V], 1, V),
