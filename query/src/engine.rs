@@ -49,6 +49,8 @@ pub(crate) struct Eval<'a> {
     pub(crate) step: i64,
     pub(crate) opts: &'a EngineOptions,
     data: HashMap<usize, SeriesData>,
+    /// Warnings raised while evaluating (Prometheus' annotations).
+    pub(crate) warnings: std::collections::BTreeSet<String>,
 }
 
 fn key(vs: &VectorSelector) -> usize {
@@ -63,8 +65,15 @@ impl<'a> Engine<'a> {
 
     /// Evaluates `expr` at time `t` (ms).
     pub fn instant(&self, expr: &Expr, t: i64) -> Result<Value> {
+        Ok(self.instant_annotated(expr, t)?.0)
+    }
+
+    /// [`Engine::instant`], with the warnings raised on the way (as
+    /// Prometheus' `PromQL warning: ...` annotations).
+    pub fn instant_annotated(&self, expr: &Expr, t: i64) -> Result<(Value, Vec<String>)> {
         let mut ev = self.prepare(expr, t, t, 0)?;
-        ev.eval(expr, t)
+        let v = ev.eval(expr, t)?;
+        Ok((v, ev.warnings.into_iter().collect()))
     }
 
     /// Evaluates `expr` at every step from `start` to `end` (ms, inclusive);
@@ -132,6 +141,7 @@ impl<'a> Engine<'a> {
             step,
             opts: &self.opts,
             data,
+            warnings: Default::default(),
         })
     }
 }
@@ -205,6 +215,15 @@ fn collect<'e>(
 }
 
 impl Eval<'_> {
+    /// Prometheus' warning for a quantile parameter outside [0, 1].
+    pub(crate) fn warn_quantile(&mut self, phi: f64) {
+        if !(0.0..=1.0).contains(&phi) {
+            self.warnings.insert(format!(
+                "PromQL warning: quantile value should be between 0 and 1, got {phi}"
+            ));
+        }
+    }
+
     pub(crate) fn effective(&self, at: Option<At>, offset: i64, t: i64) -> i64 {
         at_time(at, self.start, self.end).unwrap_or(t) - offset
     }
@@ -288,6 +307,11 @@ impl Eval<'_> {
                     Some(p) => Some(self.eval(p, t)?),
                     None => None,
                 };
+                if *op == crate::ast::AggOp::Quantile
+                    && let Some(Value::Scalar(phi)) = &param
+                {
+                    self.warn_quantile(*phi);
+                }
                 let Value::Vector(v) = self.eval(expr, t)? else {
                     return Err(Error::Eval("aggregation over a non-vector".into()));
                 };

@@ -613,12 +613,16 @@ pub(crate) fn call(ev: &mut Eval<'_>, name: &str, args: &[Expr], t: i64) -> Resu
         }),
         "mad_over_time" => over_time(matrix(&mut vals, 0), false, |s| {
             let mut v: Vec<f64> = s.iter().map(|p| p.v).collect();
+            if v.iter().any(|x| x.is_nan()) {
+                return Some(f64::NAN);
+            }
             let med = quantile(0.5, &mut v);
             let mut dev: Vec<f64> = v.iter().map(|x| (x - med).abs()).collect();
             Some(quantile(0.5, &mut dev))
         }),
         "quantile_over_time" => {
             let phi = scalar(&vals[0]);
+            ev.warn_quantile(phi);
             over_time(matrix(&mut vals, 1), false, |s| {
                 Some(quantile(
                     phi,
@@ -686,6 +690,11 @@ pub(crate) fn call(ev: &mut Eval<'_>, name: &str, args: &[Expr], t: i64) -> Resu
                 std::collections::HashMap::new();
             for e in input {
                 let Some(le) = e.labels.get("le").and_then(parse_le) else {
+                    ev.warnings.insert(format!(
+                        "PromQL warning: bucket label \"le\" is missing or has a malformed value of \"{}\" for metric name \"{}\"",
+                        e.labels.get("le").unwrap_or(""),
+                        e.labels.metric_name().unwrap_or("")
+                    ));
                     continue;
                 };
                 let key = Labels::new(

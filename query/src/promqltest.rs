@@ -4,8 +4,6 @@
 //! `@` pinned on every selector at several evaluation times, and as a range
 //! query around the eval time.
 
-use std::collections::HashSet;
-
 use regex::Regex;
 use sextant_storage::{Db, Durability, Labels, MatchOp, Options, Sample, WriteBatch};
 
@@ -185,14 +183,16 @@ struct EvalCmd {
     expect: Expect,
     ordered: bool,
     range_vector: Option<(i64, i64, i64)>,
-    needs_annotations: bool,
+    warn: AnnotationExpect,
+    info: AnnotationExpect,
     needs_histograms: bool,
 }
 
 struct Runner {
     dir: tempfile::TempDir,
     db: Option<Db>,
-    histogram_metrics: HashSet<String>,
+    /// Series of the current block that hold native histogram samples.
+    histogram_series: Vec<Labels>,
     report: Report,
 }
 
@@ -211,7 +211,7 @@ impl Runner {
         self.db = None;
         self.dir = tempfile::tempdir().map_err(|e| e.to_string())?;
         self.db = Some(open_db(self.dir.path())?);
-        self.histogram_metrics.clear();
+        self.histogram_series.clear();
         Ok(())
     }
 
@@ -221,19 +221,27 @@ impl Runner {
             let (desc, vals) = split_series(line.trim());
             let labels = parse_labels(desc)?;
             let mut samples = Vec::new();
+            let mut histograms = false;
             for (k, slot) in parse_values(vals)?.into_iter().enumerate() {
                 match slot {
                     Slot::Float(v) => samples.push(Sample::new(k as i64 * step, v)),
-                    Slot::Histogram => {
-                        self.histogram_metrics
-                            .insert(labels.metric_name().unwrap_or("").to_string());
-                    }
+                    Slot::Histogram => histograms = true,
                     Slot::Empty => {}
                 }
             }
+            if histograms {
+                self.histogram_series.push(labels.clone());
+            }
             if nhcb && let Some(base) = labels.metric_name().and_then(|n| n.strip_suffix("_bucket"))
             {
-                self.histogram_metrics.insert(base.to_string());
+                // load_with_nhcb derives series `base` (without `le`) holding histograms.
+                let derived = Labels::new(
+                    labels
+                        .iter()
+                        .filter(|(n, _)| *n != "le")
+                        .map(|(n, v)| if n == "__name__" { (n, base) } else { (n, v) }),
+                );
+                self.histogram_series.extend(derived.ok());
             }
             batch.add(labels, samples);
         }
@@ -244,10 +252,8 @@ impl Runner {
 
     fn eval(&mut self, cmd: &EvalCmd) {
         let skip = cmd.needs_histograms
-            || self
-                .histogram_metrics
-                .iter()
-                .any(|m| !m.is_empty() && word_in(&cmd.query, m));
+            || uses_native_histogram_features(&cmd.query)
+            || self.selects_histograms(&cmd.query);
         if skip {
             self.report.skipped += 1;
             return;
@@ -263,12 +269,27 @@ impl Runner {
         }
     }
 
+    /// Whether any selector of `query` matches a series holding native
+    /// histograms: such evals need native histogram support (skipped).
+    fn selects_histograms(&self, query: &str) -> bool {
+        let Ok(expr) = parse(query) else { return false };
+        let mut selectors = Vec::new();
+        selectors_of(&expr, &mut selectors);
+        selectors.iter().any(|vs| {
+            self.histogram_series.iter().any(|l| {
+                vs.matchers
+                    .iter()
+                    .all(|m| m.matches(l.get(&m.name).unwrap_or("")))
+            })
+        })
+    }
+
     fn check(&self, cmd: &EvalCmd) -> Result<(), String> {
         let Some(db) = self.db.as_ref() else {
             return Err("no database".into());
         };
-        if cmd.needs_annotations {
-            return Err("annotations (warnings/infos) are not produced yet".into());
+        if cmd.info.wanted() {
+            return Err("info annotations are not produced yet".into());
         }
         let engine = Engine::new(
             db,
@@ -306,7 +327,18 @@ impl Runner {
             return Ok(());
         }
         let expr = parsed.map_err(|e| e.to_string())?;
-        let got = run(&expr, cmd.at)?;
+        let got = match cmd.range {
+            Some(_) => run(&expr, cmd.at)?,
+            None => {
+                let (v, warnings) = engine
+                    .instant_annotated(&expr, cmd.at)
+                    .map_err(|e| e.to_string())?;
+                cmd.warn
+                    .check(&warnings)
+                    .map_err(|e| format!("warnings: {e}"))?;
+                v
+            }
+        };
         self.compare(cmd, &got, cmd.range.is_some())
             .map_err(|e| format!("as written: {e}"))?;
         if cmd.range.is_some() {
@@ -476,16 +508,6 @@ impl Runner {
     }
 }
 
-fn word_in(text: &str, word: &str) -> bool {
-    text.match_indices(word).any(|(i, _)| {
-        let before = text[..i].chars().next_back();
-        let after = text[i + word.len()..].chars().next();
-        let ident =
-            |c: Option<char>| c.is_some_and(|c| c == '_' || c == ':' || c.is_ascii_alphanumeric());
-        !ident(before) && !ident(after)
-    })
-}
-
 /// Gives every selector and subquery without `@` an `@ t`; selectors inside
 /// a subquery are left alone (the subquery's `@` already fixes them).
 fn pin_at(e: &mut Expr, t: i64) {
@@ -519,7 +541,7 @@ pub fn run_script(text: &str) -> Result<Report, String> {
     let mut r = Runner {
         dir,
         db: Some(db),
-        histogram_metrics: HashSet::new(),
+        histogram_series: Vec::new(),
         report: Report::default(),
     };
     let lines: Vec<(usize, &str)> = text
@@ -580,7 +602,14 @@ fn parse_eval(no: usize, header: &str, block: &[(usize, &str)]) -> Result<EvalCm
     let (word, rest) = header.split_once(char::is_whitespace).ok_or("empty eval")?;
     let mut fail = word == "eval_fail";
     let ordered = word == "eval_ordered";
-    let mut needs_annotations = word == "eval_warn" || word == "eval_info";
+    let mut warn = AnnotationExpect {
+        any: word == "eval_warn",
+        ..Default::default()
+    };
+    let mut info = AnnotationExpect {
+        any: word == "eval_info",
+        ..Default::default()
+    };
     let rest = rest.trim();
     let (range, at, query) = if let Some(r) = rest.strip_prefix("instant at ") {
         let (t, q) = r
@@ -621,8 +650,16 @@ fn parse_eval(no: usize, header: &str, block: &[(usize, &str)]) -> Result<EvalCm
                 } else if let Some(r) = x.strip_prefix("regex:") {
                     re = Some(Regex::new(r.trim()).map_err(|e| e.to_string())?);
                 }
-            } else if e.starts_with("warn") || e.starts_with("info") {
-                needs_annotations = true;
+            } else if let Some(x) = e.strip_prefix("no_warn") {
+                let _ = x;
+                warn.none = true;
+            } else if let Some(x) = e.strip_prefix("no_info") {
+                let _ = x;
+                info.none = true;
+            } else if let Some(x) = e.strip_prefix("warn") {
+                warn.add(x)?;
+            } else if let Some(x) = e.strip_prefix("info") {
+                info.add(x)?;
             } else if e == "ordered" {
                 ordered = true;
             } else if let Some(s) = e.strip_prefix("string ") {
@@ -675,7 +712,109 @@ fn parse_eval(no: usize, header: &str, block: &[(usize, &str)]) -> Result<EvalCm
         expect,
         ordered,
         range_vector,
-        needs_annotations,
+        warn,
+        info,
         needs_histograms,
     })
+}
+
+/// `expect warn`/`expect info` lines of one eval, and how upstream checks
+/// them: with any such line, every annotation of that kind must match a
+/// line and every line an annotation; `expect no_*` forbids any.
+#[derive(Default)]
+struct AnnotationExpect {
+    any: bool,
+    none: bool,
+    patterns: Vec<(Option<String>, Option<Regex>)>,
+}
+
+impl AnnotationExpect {
+    fn add(&mut self, rest: &str) -> Result<(), String> {
+        self.any = true;
+        let rest = rest.trim();
+        if let Some(m) = rest.strip_prefix("msg:") {
+            self.patterns.push((Some(m.trim().to_string()), None));
+        } else if let Some(r) = rest.strip_prefix("regex:") {
+            self.patterns
+                .push((None, Some(Regex::new(r.trim()).map_err(|e| e.to_string())?)));
+        }
+        Ok(())
+    }
+
+    fn wanted(&self) -> bool {
+        self.any
+    }
+
+    /// `got` are messages without their source position; a pattern's
+    /// position suffix is not compared (the tree keeps no positions yet).
+    fn check(&self, got: &[String]) -> Result<(), String> {
+        if self.none && !got.is_empty() {
+            return Err(format!("expected none, got {got:?}"));
+        }
+        if !self.any {
+            return Ok(());
+        }
+        if got.is_empty() {
+            return Err("expected at least one, got none".into());
+        }
+        let strip = |s: &str| {
+            s.rsplit_once(" (")
+                .map_or(s.to_string(), |(m, _)| m.to_string())
+        };
+        let matches = |g: &str, (msg, re): &(Option<String>, Option<Regex>)| match (msg, re) {
+            (Some(m), _) => strip(m) == g,
+            (None, Some(r)) => r.is_match(&format!("{g} (1:1)")),
+            (None, None) => true,
+        };
+        if !self.patterns.is_empty() {
+            if let Some(g) = got
+                .iter()
+                .find(|g| !self.patterns.iter().any(|p| matches(g, p)))
+            {
+                return Err(format!("unexpected {g:?}"));
+            }
+            if self
+                .patterns
+                .iter()
+                .any(|p| !got.iter().any(|g| matches(g, p)))
+            {
+                return Err(format!("not all expected ones occurred: {got:?}"));
+            }
+        }
+        Ok(())
+    }
+}
+
+fn selectors_of<'e>(e: &'e Expr, out: &mut Vec<&'e crate::ast::VectorSelector>) {
+    match e {
+        Expr::Vector(vs) | Expr::Matrix(vs, _) => out.push(vs),
+        Expr::Subquery { expr, .. } | Expr::Paren(expr) | Expr::Neg(expr) => {
+            selectors_of(expr, out)
+        }
+        Expr::Binary { lhs, rhs, .. } => {
+            selectors_of(lhs, out);
+            selectors_of(rhs, out);
+        }
+        Expr::Aggregate { expr, param, .. } => {
+            selectors_of(expr, out);
+            if let Some(p) = param {
+                selectors_of(p, out);
+            }
+        }
+        Expr::Call { args, .. } => args.iter().for_each(|a| selectors_of(a, out)),
+        Expr::Number(_) | Expr::Str(_) => {}
+    }
+}
+
+/// Functions and operators that exist only for native histograms.
+fn uses_native_histogram_features(query: &str) -> bool {
+    const FUNCS: [&str; 6] = [
+        "histogram_count(",
+        "histogram_sum(",
+        "histogram_avg(",
+        "histogram_stddev(",
+        "histogram_stdvar(",
+        "histogram_quantiles(",
+    ];
+    FUNCS.iter().any(|f| query.contains(f)) || query.contains("</") || query.contains(">/")
 }
