@@ -15,8 +15,10 @@
 //!     let s = s?;
 //!     println!("{} has {} samples", s.labels, s.samples.len());
 //! }
+//! use sextant::QueryExt;
+//! let v = db.query_instant("sum by (job) (http_requests_total)", 1_700_000_000_000)?;
 //! db.close()?;
-//! # Ok::<(), sextant::Error>(())
+//! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
 pub use sextant_storage::{
@@ -24,6 +26,48 @@ pub use sextant_storage::{
     METRIC_NAME, MatchOp, Matcher, Options, Result, Sample, Series, SeriesSet, SeriesWrite, Stats,
     WriteBatch, WriteSummary,
 };
+
+pub use sextant_query::value::{Elem, RangeSeries, Value};
+pub use sextant_query::{EngineOptions, ParseError};
+
+/// PromQL on an embedded database: `use sextant::QueryExt` and call
+/// `db.query_instant(...)` / `db.query_range(...)`. Times are ms since the
+/// epoch; results are typed ([`Value`]: scalar, string, vector, matrix).
+pub trait QueryExt {
+    /// Evaluates `expr` at `t`.
+    fn query_instant(&self, expr: &str, t: i64)
+    -> std::result::Result<Value, sextant_query::Error>;
+    /// Evaluates `expr` at every `step` from `start` to `end`.
+    fn query_range(
+        &self,
+        expr: &str,
+        start: i64,
+        end: i64,
+        step: i64,
+    ) -> std::result::Result<Value, sextant_query::Error>;
+}
+
+impl QueryExt for Db {
+    fn query_instant(
+        &self,
+        expr: &str,
+        t: i64,
+    ) -> std::result::Result<Value, sextant_query::Error> {
+        let e = sextant_query::parse(expr)?;
+        sextant_query::Engine::new(self, EngineOptions::default()).instant(&e, t)
+    }
+
+    fn query_range(
+        &self,
+        expr: &str,
+        start: i64,
+        end: i64,
+        step: i64,
+    ) -> std::result::Result<Value, sextant_query::Error> {
+        let e = sextant_query::parse(expr)?;
+        sextant_query::Engine::new(self, EngineOptions::default()).range(&e, start, end, step)
+    }
+}
 
 /// Lower layers, for tools and tests that need them (fault injection, WAL
 /// inspection).

@@ -322,8 +322,43 @@ pub fn fmt_float(v: f64) -> String {
     }
 }
 
+/// A label name as PromQL reads it back: bare when it is an identifier,
+/// quoted otherwise (Prometheus 3 allows any UTF-8 name).
+fn label_name(s: &str) -> String {
+    let ident = !s.is_empty()
+        && s.chars()
+            .enumerate()
+            .all(|(i, c)| c == '_' || c.is_ascii_alphabetic() || (i > 0 && c.is_ascii_digit()));
+    if ident { s.to_string() } else { quote(s) }
+}
+
+fn label_list(names: &[String]) -> String {
+    names
+        .iter()
+        .map(|n| label_name(n))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Double-quotes a string with the escapes the PromQL lexer reads back.
 fn quote(s: &str) -> String {
-    format!("{s:?}")
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if (c as u32) < 0x20 || c as u32 == 0x7f => {
+                out.push_str(&format!("\\x{:02x}", c as u32))
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
 }
 
 impl fmt::Display for VectorSelector {
@@ -348,7 +383,7 @@ impl fmt::Display for VectorSelector {
                     MatchOp::Regex => "=~",
                     MatchOp::NotRegex => "!~",
                 };
-                write!(f, "{}{op}{}", m.name, quote(&m.value))?;
+                write!(f, "{}{op}{}", label_name(&m.name), quote(&m.value))?;
             }
             f.write_str("}")?;
         }
@@ -406,7 +441,7 @@ impl fmt::Display for Expr {
                             f,
                             " {}({})",
                             if m.on { "on" } else { "ignoring" },
-                            m.labels.join(", ")
+                            label_list(&m.labels)
                         )?;
                     }
                     if let Some((side, labels)) = &m.group {
@@ -415,7 +450,7 @@ impl fmt::Display for Expr {
                         } else {
                             "group_right"
                         };
-                        write!(f, " {s}({})", labels.join(", "))?;
+                        write!(f, " {s}({})", label_list(labels))?;
                     }
                 }
                 write!(f, " {rhs}")
@@ -433,7 +468,7 @@ impl fmt::Display for Expr {
                         f,
                         " {} ({})",
                         if *without { "without" } else { "by" },
-                        grouping.join(", ")
+                        label_list(grouping)
                     )?;
                 }
                 f.write_str(" (")?;
