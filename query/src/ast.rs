@@ -361,17 +361,38 @@ fn quote(s: &str) -> String {
     out
 }
 
+/// Words the parser reads as keywords where a binary operator may follow;
+/// a metric with such a name is printed as `{__name__="..."}`.
+const KEYWORDS: [&str; 12] = [
+    "and",
+    "or",
+    "unless",
+    "atan2",
+    "on",
+    "ignoring",
+    "group_left",
+    "group_right",
+    "by",
+    "without",
+    "bool",
+    "offset",
+];
+
 impl fmt::Display for VectorSelector {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let bare = self
+            .name
+            .as_deref()
+            .filter(|n| !KEYWORDS.contains(&n.to_ascii_lowercase().as_str()));
         let rest: Vec<&Matcher> = self
             .matchers
             .iter()
-            .filter(|m| !(self.name.is_some() && m.name == "__name__" && m.op == MatchOp::Equal))
+            .filter(|m| !(bare.is_some() && m.name == "__name__" && m.op == MatchOp::Equal))
             .collect();
-        if let Some(n) = &self.name {
+        if let Some(n) = bare {
             f.write_str(n)?;
         }
-        if !rest.is_empty() || self.name.is_none() {
+        if !rest.is_empty() || bare.is_none() {
             f.write_str("{")?;
             for (i, m) in rest.iter().enumerate() {
                 if i > 0 {
