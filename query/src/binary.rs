@@ -7,7 +7,7 @@ use sextant_storage::{Labels, METRIC_NAME};
 
 use crate::ast::{BinOp, Side, VectorMatching};
 use crate::error::{Error, Result};
-use crate::value::{Elem, Value, drop_name, filter_labels, set_label};
+use crate::value::{Elem, NameCache, Value, filter_labels, set_label};
 
 /// `lhs op rhs` on numbers: (value, keep) where `keep` is false for a
 /// comparison that does not hold.
@@ -40,6 +40,7 @@ pub(crate) fn eval(
     r: Value,
     bool_mode: bool,
     matching: Option<&VectorMatching>,
+    names: &mut NameCache,
 ) -> Result<Value> {
     match (l, r) {
         (Value::Scalar(a), Value::Scalar(b)) => {
@@ -50,18 +51,18 @@ pub(crate) fn eval(
                 v
             }))
         }
-        (Value::Vector(v), Value::Scalar(s)) => {
-            Ok(Value::Vector(vector_scalar(op, v, s, bool_mode, false)))
-        }
-        (Value::Scalar(s), Value::Vector(v)) => {
-            Ok(Value::Vector(vector_scalar(op, v, s, bool_mode, true)))
-        }
+        (Value::Vector(v), Value::Scalar(s)) => Ok(Value::Vector(vector_scalar(
+            op, v, s, bool_mode, false, names,
+        ))),
+        (Value::Scalar(s), Value::Vector(v)) => Ok(Value::Vector(vector_scalar(
+            op, v, s, bool_mode, true, names,
+        ))),
         (Value::Vector(a), Value::Vector(b)) => {
             let default = VectorMatching::default();
             let m = matching.unwrap_or(&default);
             Ok(Value::Vector(match op {
                 BinOp::And | BinOp::Or | BinOp::Unless => set_op(op, a, b, m),
-                _ => vector_vector(op, a, b, bool_mode, m)?,
+                _ => vector_vector(op, a, b, bool_mode, m, names)?,
             }))
         }
         _ => Err(Error::Eval(
@@ -70,7 +71,14 @@ pub(crate) fn eval(
     }
 }
 
-fn vector_scalar(op: BinOp, v: Vec<Elem>, s: f64, bool_mode: bool, scalar_left: bool) -> Vec<Elem> {
+fn vector_scalar(
+    op: BinOp,
+    v: Vec<Elem>,
+    s: f64,
+    bool_mode: bool,
+    scalar_left: bool,
+    names: &mut NameCache,
+) -> Vec<Elem> {
     let mut out = Vec::with_capacity(v.len());
     for el in v {
         let (a, b) = if scalar_left { (s, el.v) } else { (el.v, s) };
@@ -78,7 +86,7 @@ fn vector_scalar(op: BinOp, v: Vec<Elem>, s: f64, bool_mode: bool, scalar_left: 
         if op.is_comparison() {
             if bool_mode {
                 out.push(Elem {
-                    labels: drop_name(&el.labels),
+                    labels: names.drop_name(&el.labels),
                     v: bool_value(keep),
                 });
             } else if keep {
@@ -87,7 +95,7 @@ fn vector_scalar(op: BinOp, v: Vec<Elem>, s: f64, bool_mode: bool, scalar_left: 
             }
         } else {
             out.push(Elem {
-                labels: drop_name(&el.labels),
+                labels: names.drop_name(&el.labels),
                 v: value,
             });
         }
@@ -135,6 +143,7 @@ fn vector_vector(
     b: Vec<Elem>,
     bool_mode: bool,
     m: &VectorMatching,
+    names: &mut NameCache,
 ) -> Result<Vec<Elem>> {
     let side = m.group.as_ref().map(|(s, _)| *s);
     let include: &[String] = m.group.as_ref().map_or(&[], |(_, l)| l.as_slice());
@@ -188,7 +197,7 @@ fn vector_vector(
         };
         let mut labels = e.labels.clone();
         if !op.is_comparison() || bool_mode {
-            labels = drop_name(&labels);
+            labels = names.drop_name(&labels);
         }
         if side.is_none() {
             labels = if m.on {

@@ -51,6 +51,7 @@ pub(crate) struct Eval<'a> {
     data: HashMap<usize, SeriesData>,
     /// Warnings raised while evaluating (Prometheus' annotations).
     pub(crate) warnings: std::collections::BTreeSet<String>,
+    pub(crate) names: crate::value::NameCache,
 }
 
 fn key(vs: &VectorSelector) -> usize {
@@ -90,7 +91,7 @@ impl<'a> Engine<'a> {
             )));
         }
         let mut ev = self.prepare(expr, start, end, step)?;
-        let mut out: BTreeMap<Labels, Vec<Sample>> = BTreeMap::new();
+        let mut out: rustc_hash::FxHashMap<Labels, Vec<Sample>> = Default::default();
         let mut ts = start;
         while ts <= end {
             match ev.eval(expr, ts)? {
@@ -111,11 +112,12 @@ impl<'a> Engine<'a> {
             }
             ts += step;
         }
-        Ok(Value::Matrix(
-            out.into_iter()
-                .map(|(labels, points)| RangeSeries { labels, points })
-                .collect(),
-        ))
+        let mut series: Vec<RangeSeries> = out
+            .into_iter()
+            .map(|(labels, points)| RangeSeries { labels, points })
+            .collect();
+        series.sort_unstable_by(|a, b| a.labels.cmp(&b.labels));
+        Ok(Value::Matrix(series))
     }
 
     fn prepare(&self, expr: &Expr, start: i64, end: i64, step: i64) -> Result<Eval<'_>> {
@@ -142,6 +144,7 @@ impl<'a> Engine<'a> {
             opts: &self.opts,
             data,
             warnings: Default::default(),
+            names: Default::default(),
         })
     }
 }
@@ -238,7 +241,7 @@ impl Eval<'_> {
                     let v: Vec<Elem> = v
                         .into_iter()
                         .map(|el| Elem {
-                            labels: crate::value::drop_name(&el.labels),
+                            labels: self.names.drop_name(&el.labels),
                             v: -el.v,
                         })
                         .collect();
@@ -290,7 +293,7 @@ impl Eval<'_> {
             } => {
                 let l = self.eval(lhs, t)?;
                 let r = self.eval(rhs, t)?;
-                let v = binary::eval(*op, l, r, *bool_mode, matching.as_ref())?;
+                let v = binary::eval(*op, l, r, *bool_mode, matching.as_ref(), &mut self.names)?;
                 if let Value::Vector(v) = &v {
                     functions::check_duplicates(v)?;
                 }
@@ -375,11 +378,8 @@ impl Eval<'_> {
         {
             let lo = samples.partition_point(|s| s.t <= te - range);
             let hi = samples.partition_point(|s| s.t <= te);
-            let points: Vec<Sample> = samples[lo..hi]
-                .iter()
-                .filter(|s| !is_stale(s.v))
-                .copied()
-                .collect();
+            let mut points = Vec::with_capacity(hi - lo);
+            points.extend(samples[lo..hi].iter().filter(|s| !is_stale(s.v)));
             if !points.is_empty() {
                 out.push(RangeSeries {
                     labels: labels.clone(),

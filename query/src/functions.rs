@@ -7,7 +7,7 @@ use crate::aggregate::{KahanSum, mean, quantile, variance};
 use crate::ast::Expr;
 use crate::engine::Eval;
 use crate::error::{Error, Result};
-use crate::value::{Elem, RangeSeries, Value, drop_name, set_label};
+use crate::value::{Elem, NameCache, RangeSeries, Value, set_label};
 
 fn vector(v: Value) -> Vec<Elem> {
     match v {
@@ -30,11 +30,11 @@ fn string(v: &Value) -> String {
     }
 }
 
-fn map(v: Vec<Elem>, f: impl Fn(f64) -> f64) -> Value {
+fn map(names: &mut NameCache, v: Vec<Elem>, f: impl Fn(f64) -> f64) -> Value {
     Value::Vector(
         v.into_iter()
             .map(|e| Elem {
-                labels: drop_name(&e.labels),
+                labels: names.drop_name(&e.labels),
                 v: f(e.v),
             })
             .collect(),
@@ -61,7 +61,12 @@ fn range_bounds(ev: &Eval<'_>, arg: &Expr, t: i64) -> (i64, i64) {
 
 /// Applies `f` to every series of a range argument; `keep_name` keeps
 /// `__name__` (last_over_time and first_over_time do).
-fn over_time(m: Vec<RangeSeries>, keep_name: bool, f: impl Fn(&[Sample]) -> Option<f64>) -> Value {
+fn over_time(
+    names: &mut NameCache,
+    m: Vec<RangeSeries>,
+    keep_name: bool,
+    f: impl Fn(&[Sample]) -> Option<f64>,
+) -> Value {
     Value::Vector(
         m.into_iter()
             .filter_map(|s| {
@@ -70,7 +75,7 @@ fn over_time(m: Vec<RangeSeries>, keep_name: bool, f: impl Fn(&[Sample]) -> Opti
                     labels: if keep_name {
                         s.labels
                     } else {
-                        drop_name(&s.labels)
+                        names.drop_name(&s.labels)
                     },
                     v,
                 })
@@ -321,15 +326,15 @@ pub(crate) fn call(ev: &mut Eval<'_>, name: &str, args: &[Expr], t: i64) -> Resu
         };
     let secs = t as f64 / 1000.0;
     Ok(match name {
-        "abs" => map(vector(vals.remove(0)), f64::abs),
-        "ceil" => map(vector(vals.remove(0)), f64::ceil),
-        "floor" => map(vector(vals.remove(0)), f64::floor),
-        "exp" => map(vector(vals.remove(0)), f64::exp),
-        "sqrt" => map(vector(vals.remove(0)), f64::sqrt),
-        "ln" => map(vector(vals.remove(0)), f64::ln),
-        "log2" => map(vector(vals.remove(0)), f64::log2),
-        "log10" => map(vector(vals.remove(0)), f64::log10),
-        "sgn" => map(vector(vals.remove(0)), |v| {
+        "abs" => map(&mut ev.names, vector(vals.remove(0)), f64::abs),
+        "ceil" => map(&mut ev.names, vector(vals.remove(0)), f64::ceil),
+        "floor" => map(&mut ev.names, vector(vals.remove(0)), f64::floor),
+        "exp" => map(&mut ev.names, vector(vals.remove(0)), f64::exp),
+        "sqrt" => map(&mut ev.names, vector(vals.remove(0)), f64::sqrt),
+        "ln" => map(&mut ev.names, vector(vals.remove(0)), f64::ln),
+        "log2" => map(&mut ev.names, vector(vals.remove(0)), f64::log2),
+        "log10" => map(&mut ev.names, vector(vals.remove(0)), f64::log10),
+        "sgn" => map(&mut ev.names, vector(vals.remove(0)), |v| {
             if v > 0.0 {
                 1.0
             } else if v < 0.0 {
@@ -338,24 +343,24 @@ pub(crate) fn call(ev: &mut Eval<'_>, name: &str, args: &[Expr], t: i64) -> Resu
                 v
             }
         }),
-        "acos" => map(vector(vals.remove(0)), f64::acos),
-        "acosh" => map(vector(vals.remove(0)), f64::acosh),
-        "asin" => map(vector(vals.remove(0)), f64::asin),
-        "asinh" => map(vector(vals.remove(0)), f64::asinh),
-        "atan" => map(vector(vals.remove(0)), f64::atan),
-        "atanh" => map(vector(vals.remove(0)), f64::atanh),
-        "cos" => map(vector(vals.remove(0)), f64::cos),
-        "cosh" => map(vector(vals.remove(0)), f64::cosh),
-        "sin" => map(vector(vals.remove(0)), f64::sin),
-        "sinh" => map(vector(vals.remove(0)), f64::sinh),
-        "tan" => map(vector(vals.remove(0)), f64::tan),
-        "tanh" => map(vector(vals.remove(0)), f64::tanh),
-        "deg" => map(vector(vals.remove(0)), f64::to_degrees),
-        "rad" => map(vector(vals.remove(0)), f64::to_radians),
+        "acos" => map(&mut ev.names, vector(vals.remove(0)), f64::acos),
+        "acosh" => map(&mut ev.names, vector(vals.remove(0)), f64::acosh),
+        "asin" => map(&mut ev.names, vector(vals.remove(0)), f64::asin),
+        "asinh" => map(&mut ev.names, vector(vals.remove(0)), f64::asinh),
+        "atan" => map(&mut ev.names, vector(vals.remove(0)), f64::atan),
+        "atanh" => map(&mut ev.names, vector(vals.remove(0)), f64::atanh),
+        "cos" => map(&mut ev.names, vector(vals.remove(0)), f64::cos),
+        "cosh" => map(&mut ev.names, vector(vals.remove(0)), f64::cosh),
+        "sin" => map(&mut ev.names, vector(vals.remove(0)), f64::sin),
+        "sinh" => map(&mut ev.names, vector(vals.remove(0)), f64::sinh),
+        "tan" => map(&mut ev.names, vector(vals.remove(0)), f64::tan),
+        "tanh" => map(&mut ev.names, vector(vals.remove(0)), f64::tanh),
+        "deg" => map(&mut ev.names, vector(vals.remove(0)), f64::to_degrees),
+        "rad" => map(&mut ev.names, vector(vals.remove(0)), f64::to_radians),
         "round" => {
             let to = vals.get(1).map_or(1.0, scalar);
             let inv = 1.0 / to;
-            map(vector(vals.remove(0)), move |v| {
+            map(&mut ev.names, vector(vals.remove(0)), move |v| {
                 (v * inv + 0.5).floor() / inv
             })
         }
@@ -364,15 +369,17 @@ pub(crate) fn call(ev: &mut Eval<'_>, name: &str, args: &[Expr], t: i64) -> Resu
             if hi < lo {
                 return Ok(Value::Vector(Vec::new()));
             }
-            map(vector(vals.remove(0)), move |v| v.max(lo).min(hi))
+            map(&mut ev.names, vector(vals.remove(0)), move |v| {
+                v.max(lo).min(hi)
+            })
         }
         "clamp_min" => {
             let lo = scalar(&vals[1]);
-            map(vector(vals.remove(0)), move |v| v.max(lo))
+            map(&mut ev.names, vector(vals.remove(0)), move |v| v.max(lo))
         }
         "clamp_max" => {
             let hi = scalar(&vals[1]);
-            map(vector(vals.remove(0)), move |v| v.min(hi))
+            map(&mut ev.names, vector(vals.remove(0)), move |v| v.min(hi))
         }
         "time" => Value::Scalar(secs),
         "min_of" | "max_of" => {
@@ -403,12 +410,12 @@ pub(crate) fn call(ev: &mut Eval<'_>, name: &str, args: &[Expr], t: i64) -> Resu
                 ev.selector_timestamps(vs, t)
                     .into_iter()
                     .map(|(labels, ts)| Elem {
-                        labels: drop_name(&labels),
+                        labels: ev.names.drop_name(&labels),
                         v: ts as f64 / 1000.0,
                     })
                     .collect(),
             ),
-            _ => map(vector(vals.remove(0)), move |_| secs),
+            _ => map(&mut ev.names, vector(vals.remove(0)), move |_| secs),
         },
         "sort" | "sort_desc" => {
             let mut v = vector(vals.remove(0));
@@ -517,16 +524,16 @@ pub(crate) fn call(ev: &mut Eval<'_>, name: &str, args: &[Expr], t: i64) -> Resu
                 v: 1.0,
             }])
         }
-        "present_over_time" => over_time(matrix(&mut vals, 0), false, |_| Some(1.0)),
+        "present_over_time" => over_time(&mut ev.names, matrix(&mut vals, 0), false, |_| Some(1.0)),
         "rate" | "increase" | "delta" => {
             let (start, end) = range_bounds(ev, &args[0], t);
             let counter = name != "delta";
             let rate = name == "rate";
-            over_time(matrix(&mut vals, 0), false, |s| {
+            over_time(&mut ev.names, matrix(&mut vals, 0), false, |s| {
                 extrapolated_rate(s, start, end, counter, rate)
             })
         }
-        "irate" | "idelta" => over_time(matrix(&mut vals, 0), false, |s| {
+        "irate" | "idelta" => over_time(&mut ev.names, matrix(&mut vals, 0), false, |s| {
             if s.len() < 2 {
                 return None;
             }
@@ -546,72 +553,78 @@ pub(crate) fn call(ev: &mut Eval<'_>, name: &str, args: &[Expr], t: i64) -> Resu
                 } / dt,
             )
         }),
-        "resets" => over_time(matrix(&mut vals, 0), false, |s| {
+        "resets" => over_time(&mut ev.names, matrix(&mut vals, 0), false, |s| {
             Some(s.windows(2).filter(|w| w[1].v < w[0].v).count() as f64)
         }),
-        "changes" => over_time(matrix(&mut vals, 0), false, |s| {
+        "changes" => over_time(&mut ev.names, matrix(&mut vals, 0), false, |s| {
             Some(
                 s.windows(2)
                     .filter(|w| !(w[1].v == w[0].v || (w[1].v.is_nan() && w[0].v.is_nan())))
                     .count() as f64,
             )
         }),
-        "deriv" => over_time(matrix(&mut vals, 0), false, |s| {
+        "deriv" => over_time(&mut ev.names, matrix(&mut vals, 0), false, |s| {
             (s.len() >= 2).then(|| linear_regression(s, s[0].t).0)
         }),
         "predict_linear" => {
             let d = scalar(&vals[1]);
             // The intercept is at the evaluation time, even under `@`.
             let at = t;
-            over_time(matrix(&mut vals, 0), false, |s| {
+            over_time(&mut ev.names, matrix(&mut vals, 0), false, |s| {
                 (s.len() >= 2).then(|| {
                     let (slope, icpt) = linear_regression(s, at);
                     slope * d + icpt
                 })
             })
         }
-        "avg_over_time" => over_time(matrix(&mut vals, 0), false, |s| {
+        "avg_over_time" => over_time(&mut ev.names, matrix(&mut vals, 0), false, |s| {
             Some(mean(&s.iter().map(|p| p.v).collect::<Vec<_>>()))
         }),
-        "sum_over_time" => over_time(matrix(&mut vals, 0), false, |s| {
+        "sum_over_time" => over_time(&mut ev.names, matrix(&mut vals, 0), false, |s| {
             let mut k = KahanSum::default();
             s.iter().for_each(|p| k.add(p.v));
             Some(k.value())
         }),
-        "count_over_time" => over_time(matrix(&mut vals, 0), false, |s| Some(s.len() as f64)),
-        "min_over_time" => over_time(matrix(&mut vals, 0), false, |s| {
+        "count_over_time" => over_time(&mut ev.names, matrix(&mut vals, 0), false, |s| {
+            Some(s.len() as f64)
+        }),
+        "min_over_time" => over_time(&mut ev.names, matrix(&mut vals, 0), false, |s| {
             Some(
                 s.iter()
                     .fold(f64::NAN, |a, p| if a.is_nan() || p.v < a { p.v } else { a }),
             )
         }),
-        "max_over_time" => over_time(matrix(&mut vals, 0), false, |s| {
+        "max_over_time" => over_time(&mut ev.names, matrix(&mut vals, 0), false, |s| {
             Some(
                 s.iter()
                     .fold(f64::NAN, |a, p| if a.is_nan() || p.v > a { p.v } else { a }),
             )
         }),
-        "last_over_time" => over_time(matrix(&mut vals, 0), true, |s| s.last().map(|p| p.v)),
-        "first_over_time" => over_time(matrix(&mut vals, 0), true, |s| s.first().map(|p| p.v)),
-        "ts_of_last_over_time" => over_time(matrix(&mut vals, 0), false, |s| {
+        "last_over_time" => over_time(&mut ev.names, matrix(&mut vals, 0), true, |s| {
+            s.last().map(|p| p.v)
+        }),
+        "first_over_time" => over_time(&mut ev.names, matrix(&mut vals, 0), true, |s| {
+            s.first().map(|p| p.v)
+        }),
+        "ts_of_last_over_time" => over_time(&mut ev.names, matrix(&mut vals, 0), false, |s| {
             s.last().map(|p| p.t as f64 / 1000.0)
         }),
-        "ts_of_first_over_time" => over_time(matrix(&mut vals, 0), false, |s| {
+        "ts_of_first_over_time" => over_time(&mut ev.names, matrix(&mut vals, 0), false, |s| {
             s.first().map(|p| p.t as f64 / 1000.0)
         }),
-        "ts_of_max_over_time" => over_time(matrix(&mut vals, 0), false, |s| {
+        "ts_of_max_over_time" => over_time(&mut ev.names, matrix(&mut vals, 0), false, |s| {
             max_by(s, true).map(|p| p.t as f64 / 1000.0)
         }),
-        "ts_of_min_over_time" => over_time(matrix(&mut vals, 0), false, |s| {
+        "ts_of_min_over_time" => over_time(&mut ev.names, matrix(&mut vals, 0), false, |s| {
             max_by(s, false).map(|p| p.t as f64 / 1000.0)
         }),
-        "stddev_over_time" => over_time(matrix(&mut vals, 0), false, |s| {
+        "stddev_over_time" => over_time(&mut ev.names, matrix(&mut vals, 0), false, |s| {
             Some(variance(&s.iter().map(|p| p.v).collect::<Vec<_>>()).sqrt())
         }),
-        "stdvar_over_time" => over_time(matrix(&mut vals, 0), false, |s| {
+        "stdvar_over_time" => over_time(&mut ev.names, matrix(&mut vals, 0), false, |s| {
             Some(variance(&s.iter().map(|p| p.v).collect::<Vec<_>>()))
         }),
-        "mad_over_time" => over_time(matrix(&mut vals, 0), false, |s| {
+        "mad_over_time" => over_time(&mut ev.names, matrix(&mut vals, 0), false, |s| {
             let mut v: Vec<f64> = s.iter().map(|p| p.v).collect();
             if v.iter().any(|x| x.is_nan()) {
                 return Some(f64::NAN);
@@ -623,7 +636,7 @@ pub(crate) fn call(ev: &mut Eval<'_>, name: &str, args: &[Expr], t: i64) -> Resu
         "quantile_over_time" => {
             let phi = scalar(&vals[0]);
             ev.warn_quantile(phi);
-            over_time(matrix(&mut vals, 1), false, |s| {
+            over_time(&mut ev.names, matrix(&mut vals, 1), false, |s| {
                 Some(quantile(
                     phi,
                     &mut s.iter().map(|p| p.v).collect::<Vec<_>>(),
@@ -642,7 +655,7 @@ pub(crate) fn call(ev: &mut Eval<'_>, name: &str, args: &[Expr], t: i64) -> Resu
                     "invalid trend factor. Expected: 0 < tf < 1, got: {tf}"
                 )));
             }
-            over_time(matrix(&mut vals, 0), false, |s| {
+            over_time(&mut ev.names, matrix(&mut vals, 0), false, |s| {
                 if s.len() < 2 {
                     return None;
                 }
@@ -668,7 +681,7 @@ pub(crate) fn call(ev: &mut Eval<'_>, name: &str, args: &[Expr], t: i64) -> Resu
                 }]));
             }
             let n = name.to_string();
-            map(vector(vals.remove(0)), move |v| {
+            map(&mut ev.names, vector(vals.remove(0)), move |v| {
                 if v.is_finite() {
                     date_part(&n, v)
                 } else {
@@ -750,7 +763,7 @@ fn valid_label_name(s: &str) -> bool {
 }
 
 pub(crate) fn check_duplicates(v: &[Elem]) -> Result<()> {
-    let mut seen = std::collections::HashSet::new();
+    let mut seen = rustc_hash::FxHashSet::default();
     for e in v {
         if !seen.insert(&e.labels) {
             return Err(Error::Eval(

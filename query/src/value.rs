@@ -50,6 +50,22 @@ pub fn drop_name(labels: &Labels) -> Labels {
         .unwrap_or_else(|_| Labels::empty())
 }
 
+/// Per-query memo of [`drop_name`]: a range query drops the name of the
+/// same series at every step, and building a label set allocates.
+#[derive(Default)]
+pub(crate) struct NameCache(rustc_hash::FxHashMap<Labels, Labels>);
+
+impl NameCache {
+    pub(crate) fn drop_name(&mut self, labels: &Labels) -> Labels {
+        if let Some(l) = self.0.get(labels) {
+            return l.clone();
+        }
+        let l = drop_name(labels);
+        self.0.insert(labels.clone(), l.clone());
+        l
+    }
+}
+
 /// `labels` restricted to (`keep`) or without (`!keep`) the names given.
 pub fn filter_labels(labels: &Labels, names: &[String], keep: bool) -> Labels {
     Labels::new(
