@@ -4,7 +4,9 @@
 #![allow(missing_docs)] // criterion_group! generates undocumented functions
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use sextant::{Db, Engine, EngineOptions, HOUR_MS, Labels, Options, Sample, Value, WriteBatch, parse};
+use sextant::{
+    Db, Engine, EngineOptions, HOUR_MS, Labels, Options, Sample, Value, WriteBatch, parse,
+};
 
 const LE: [&str; 10] = [
     "0.005", "0.01", "0.025", "0.05", "0.1", "0.25", "0.5", "1", "2.5", "+Inf",
@@ -76,13 +78,21 @@ fn bench(c: &mut Criterion) {
     ] {
         // The whole range of 10k series is 57.6M samples: raise the limit as
         // the bench harness does for Prometheus (--query.max-samples).
-        let engine = Engine::new(&db, EngineOptions { max_samples: 500_000_000, ..EngineOptions::default() });
+        let engine = Engine::new(
+            &db,
+            EngineOptions {
+                max_samples: 500_000_000,
+                ..EngineOptions::default()
+            },
+        );
         let expr = parse(q).unwrap();
         g.bench_function(name, |b| {
-            b.iter(|| match engine.range(&expr, 0, 24 * HOUR_MS, STEP).unwrap() {
-                Value::Matrix(m) => assert!(!m.is_empty()),
-                other => panic!("{other:?}"),
-            })
+            b.iter(
+                || match engine.range(&expr, 0, 24 * HOUR_MS, STEP).unwrap() {
+                    Value::Matrix(m) => assert!(!m.is_empty()),
+                    other => panic!("{other:?}"),
+                },
+            )
         });
     }
     g.finish();

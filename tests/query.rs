@@ -60,3 +60,100 @@ fn instant_and_range_queries_return_typed_results() {
         "{err}"
     );
 }
+
+#[test]
+fn range_queries_across_chunks_equal_instant_queries_at_each_step() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = Db::open(
+        dir.path(),
+        Options {
+            background: false,
+            ..Options::default()
+        },
+    )
+    .unwrap();
+    let mut b = WriteBatch::default();
+    for s in 0..3 {
+        let l = Labels::new([("__name__", "c_total"), ("s", s.to_string().as_str())]).unwrap();
+        b.add(
+            l,
+            (0..=4 * 240)
+                .map(|i| Sample::new(i * 15_000, (i * (s + 1) + i % 7) as f64))
+                .collect(),
+        );
+    }
+    db.write(&b).unwrap();
+    db.flush().unwrap();
+    let (start, end, step) = (300_000, 4 * 3_600_000, 60_000);
+    for q in [
+        "sum by (s) (rate(c_total[5m]))",
+        "max_over_time(deriv(c_total[10m])[30m:1m])",
+        "c_total @ 300 - c_total",
+    ] {
+        let Value::Matrix(m) = db.query_range(q, start, end, step).unwrap() else {
+            panic!()
+        };
+        let mut t = start;
+        while t <= end {
+            let Value::Vector(v) = db.query_instant(q, t).unwrap() else {
+                panic!()
+            };
+            for el in &v {
+                let s = m
+                    .iter()
+                    .find(|s| s.labels == el.labels)
+                    .unwrap_or_else(|| panic!("{q}: {} missing at {t}", el.labels));
+                let p = s
+                    .points
+                    .iter()
+                    .find(|p| p.t == t)
+                    .unwrap_or_else(|| panic!("{q}: no point at {t}"));
+                assert!(
+                    (p.v - el.v).abs() <= 1e-9 * el.v.abs().max(1.0),
+                    "{q} at {t}: {} vs {}",
+                    p.v,
+                    el.v
+                );
+            }
+            let in_range = m
+                .iter()
+                .filter(|s| s.points.iter().any(|p| p.t == t))
+                .count();
+            assert_eq!(in_range, v.len(), "{q} at {t}");
+            t += step;
+        }
+    }
+}
+
+#[test]
+fn at_start_refers_to_the_query_start_in_every_chunk() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = Db::open(
+        dir.path(),
+        Options {
+            background: false,
+            ..Options::default()
+        },
+    )
+    .unwrap();
+    let mut b = WriteBatch::default();
+    let l = Labels::new([("__name__", "g")]).unwrap();
+    b.add(
+        l,
+        (0..=3 * 240)
+            .map(|i| Sample::new(i * 15_000, i as f64))
+            .collect(),
+    );
+    db.write(&b).unwrap();
+    let Value::Matrix(m) = db
+        .query_range("g @ start()", 60_000, 3 * 3_600_000, 60_000)
+        .unwrap()
+    else {
+        panic!()
+    };
+    assert_eq!(m[0].points.len(), 180);
+    assert!(
+        m[0].points.iter().all(|p| p.v == 4.0),
+        "value at 60 s is sample 4"
+    );
+}

@@ -72,7 +72,7 @@ impl<'a> Engine<'a> {
     /// [`Engine::instant`], with the warnings raised on the way (as
     /// Prometheus' `PromQL warning: ...` annotations).
     pub fn instant_annotated(&self, expr: &Expr, t: i64) -> Result<(Value, Vec<String>)> {
-        let mut ev = self.prepare(expr, t, t, 0)?;
+        let mut ev = self.prepare(expr, t, t, t, t, 0)?;
         let v = ev.eval(expr, t)?;
         Ok((v, ev.warnings.into_iter().collect()))
     }
@@ -90,27 +90,37 @@ impl<'a> Engine<'a> {
                 t.name()
             )));
         }
-        let mut ev = self.prepare(expr, start, end, step)?;
         let mut out: rustc_hash::FxHashMap<Labels, Vec<Sample>> = Default::default();
+        // Evaluate in chunks of at least an hour (or 60 steps), fetching each
+        // selector's window per chunk: memory follows the chunk and the
+        // result, not the whole range scanned.
+        let chunk = (3_600_000 / step).max(60) * step;
+        let mut names = crate::value::NameCache::default();
         let mut ts = start;
         while ts <= end {
-            match ev.eval(expr, ts)? {
-                Value::Scalar(v) => out
-                    .entry(Labels::empty())
-                    .or_default()
-                    .push(Sample::new(ts, v)),
-                Value::Vector(elems) => {
-                    for e in elems {
-                        out.entry(e.labels).or_default().push(Sample::new(ts, e.v));
+            let chunk_end = ts.saturating_add(chunk - step).min(end);
+            let mut ev = self.prepare(expr, ts, chunk_end, start, end, step)?;
+            ev.names = std::mem::take(&mut names);
+            while ts <= chunk_end {
+                match ev.eval(expr, ts)? {
+                    Value::Scalar(v) => out
+                        .entry(Labels::empty())
+                        .or_default()
+                        .push(Sample::new(ts, v)),
+                    Value::Vector(elems) => {
+                        for e in elems {
+                            out.entry(e.labels).or_default().push(Sample::new(ts, e.v));
+                        }
+                    }
+                    _ => {
+                        return Err(Error::Eval(
+                            "range query must return a scalar or an instant vector".into(),
+                        ));
                     }
                 }
-                _ => {
-                    return Err(Error::Eval(
-                        "range query must return a scalar or an instant vector".into(),
-                    ));
-                }
+                ts += step;
             }
-            ts += step;
+            names = std::mem::take(&mut ev.names);
         }
         let mut series: Vec<RangeSeries> = out
             .into_iter()
@@ -120,9 +130,19 @@ impl<'a> Engine<'a> {
         Ok(Value::Matrix(series))
     }
 
-    fn prepare(&self, expr: &Expr, start: i64, end: i64, step: i64) -> Result<Eval<'_>> {
+    /// Fetches the data of every selector for evaluations at times in
+    /// `[lo, hi]` of a query spanning `[start, end]`.
+    fn prepare(
+        &self,
+        expr: &Expr,
+        lo: i64,
+        hi: i64,
+        start: i64,
+        end: i64,
+        step: i64,
+    ) -> Result<Eval<'_>> {
         let mut windows: HashMap<usize, (i64, i64, &VectorSelector)> = HashMap::new();
-        collect(expr, start, end, start, end, &self.opts, &mut windows);
+        collect(expr, lo, hi, start, end, &self.opts, &mut windows);
         let mut data = HashMap::new();
         let mut total = 0usize;
         for (k, (lo, hi, vs)) in windows {
