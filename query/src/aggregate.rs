@@ -1,8 +1,6 @@
 //! Aggregation operators over the series of an instant vector, grouped by
 //! `by`/`without` labels.
 
-use std::collections::HashMap;
-
 use sextant_storage::{Labels, METRIC_NAME};
 
 use crate::ast::AggOp;
@@ -129,12 +127,17 @@ fn format_value(v: f64) -> String {
     }
 }
 
+/// Grouping keys already computed, per aggregation node and input series:
+/// a range query groups the same series at every step.
+pub(crate) type KeyCache = rustc_hash::FxHashMap<(usize, Labels), Labels>;
+
 pub(crate) fn eval(
     op: AggOp,
     input: Vec<Elem>,
     param: Option<Value>,
     grouping: &[String],
     without: bool,
+    (node, keys): (usize, &mut KeyCache),
 ) -> Result<Vec<Elem>> {
     let scalar = |p: &Option<Value>| match p {
         Some(Value::Scalar(v)) => Ok(*v),
@@ -157,9 +160,12 @@ pub(crate) fn eval(
     }
     // Groups in first-seen order.
     let mut order: Vec<Labels> = Vec::new();
-    let mut groups: HashMap<Labels, Vec<Elem>> = HashMap::new();
+    let mut groups: rustc_hash::FxHashMap<Labels, Vec<Elem>> = Default::default();
     for el in input {
-        let mut key = group_key(&el.labels, grouping, without);
+        let mut key = keys
+            .entry((node, el.labels.clone()))
+            .or_insert_with(|| group_key(&el.labels, grouping, without))
+            .clone();
         if op == AggOp::CountValues {
             let Some(Value::Str(label)) = &param else {
                 return Err(Error::Eval("count_values needs a string parameter".into()));

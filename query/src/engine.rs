@@ -52,6 +52,7 @@ pub(crate) struct Eval<'a> {
     /// Warnings raised while evaluating (Prometheus' annotations).
     pub(crate) warnings: std::collections::BTreeSet<String>,
     pub(crate) names: crate::value::NameCache,
+    pub(crate) group_keys: aggregate::KeyCache,
 }
 
 fn key(vs: &VectorSelector) -> usize {
@@ -96,11 +97,13 @@ impl<'a> Engine<'a> {
         // result, not the whole range scanned.
         let chunk = (3_600_000 / step).max(60) * step;
         let mut names = crate::value::NameCache::default();
+        let mut keys = aggregate::KeyCache::default();
         let mut ts = start;
         while ts <= end {
             let chunk_end = ts.saturating_add(chunk - step).min(end);
             let mut ev = self.prepare(expr, ts, chunk_end, start, end, step)?;
             ev.names = std::mem::take(&mut names);
+            ev.group_keys = std::mem::take(&mut keys);
             while ts <= chunk_end {
                 match ev.eval(expr, ts)? {
                     Value::Scalar(v) => out
@@ -121,6 +124,7 @@ impl<'a> Engine<'a> {
                 ts += step;
             }
             names = std::mem::take(&mut ev.names);
+            keys = std::mem::take(&mut ev.group_keys);
         }
         let mut series: Vec<RangeSeries> = out
             .into_iter()
@@ -165,6 +169,7 @@ impl<'a> Engine<'a> {
             data,
             warnings: Default::default(),
             names: Default::default(),
+            group_keys: Default::default(),
         })
     }
 }
@@ -338,7 +343,14 @@ impl Eval<'_> {
                 let Value::Vector(v) = self.eval(expr, t)? else {
                     return Err(Error::Eval("aggregation over a non-vector".into()));
                 };
-                Value::Vector(aggregate::eval(*op, v, param, grouping, *without)?)
+                Value::Vector(aggregate::eval(
+                    *op,
+                    v,
+                    param,
+                    grouping,
+                    *without,
+                    (e as *const Expr as usize, &mut self.group_keys),
+                )?)
             }
             Expr::Call { func, args } => {
                 let v = functions::call(self, func, args, t)?;
