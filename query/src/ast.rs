@@ -271,6 +271,36 @@ pub enum Expr {
     },
 }
 
+impl Expr {
+    /// The direct sub-expressions, left to right.
+    pub fn children(&self) -> Vec<&Expr> {
+        match self {
+            Expr::Subquery { expr, .. } | Expr::Paren(expr) | Expr::Neg(expr) => vec![expr],
+            Expr::Binary { lhs, rhs, .. } => vec![lhs, rhs],
+            Expr::Aggregate { expr, param, .. } => {
+                param.iter().map(|p| &**p).chain([&**expr]).collect()
+            }
+            Expr::Call { args, .. } => args.iter().collect(),
+            Expr::Number(_) | Expr::Str(_) | Expr::Vector(_) | Expr::Matrix(..) => Vec::new(),
+        }
+    }
+
+    /// [`Expr::children`], mutable.
+    pub fn children_mut(&mut self) -> Vec<&mut Expr> {
+        match self {
+            Expr::Subquery { expr, .. } | Expr::Paren(expr) | Expr::Neg(expr) => vec![expr],
+            Expr::Binary { lhs, rhs, .. } => vec![lhs, rhs],
+            Expr::Aggregate { expr, param, .. } => param
+                .iter_mut()
+                .map(|p| &mut **p)
+                .chain([&mut **expr])
+                .collect(),
+            Expr::Call { args, .. } => args.iter_mut().collect(),
+            Expr::Number(_) | Expr::Str(_) | Expr::Vector(_) | Expr::Matrix(..) => Vec::new(),
+        }
+    }
+}
+
 fn fmt_duration(f: &mut fmt::Formatter<'_>, ms: i64) -> fmt::Result {
     if ms == 0 {
         return f.write_str("0s");

@@ -222,23 +222,11 @@ fn collect<'e>(
             };
             collect(expr, l - offset - range, h - offset, qs, qe, opts, out);
         }
-        Expr::Paren(x) | Expr::Neg(x) => collect(x, lo, hi, qs, qe, opts, out),
-        Expr::Binary { lhs, rhs, .. } => {
-            collect(lhs, lo, hi, qs, qe, opts, out);
-            collect(rhs, lo, hi, qs, qe, opts, out);
-        }
-        Expr::Aggregate { expr, param, .. } => {
-            collect(expr, lo, hi, qs, qe, opts, out);
-            if let Some(p) = param {
-                collect(p, lo, hi, qs, qe, opts, out);
+        e => {
+            for c in e.children() {
+                collect(c, lo, hi, qs, qe, opts, out);
             }
         }
-        Expr::Call { args, .. } => {
-            for a in args {
-                collect(a, lo, hi, qs, qe, opts, out);
-            }
-        }
-        Expr::Number(_) | Expr::Str(_) => {}
     }
 }
 

@@ -613,22 +613,25 @@ impl Parser<'_> {
         Ok(false)
     }
 
+    /// `( expr, ... )`, the parentheses included.
+    fn call_args(&mut self) -> Result<Vec<Expr>, ParseError> {
+        self.expect(Tok::LParen, "\"(\"")?;
+        let mut args = Vec::new();
+        while *self.peek() != Tok::RParen {
+            args.push(self.expr(0)?);
+            if *self.peek() != Tok::Comma {
+                break;
+            }
+            self.next();
+        }
+        self.expect(Tok::RParen, "\")\"")?;
+        Ok(args)
+    }
+
     fn aggregate(&mut self, op: AggOp, pos: usize) -> Result<Expr, ParseError> {
         let (mut grouping, mut without) = (Vec::new(), false);
         let before = self.grouping(&mut grouping, &mut without)?;
-        self.expect(Tok::LParen, "\"(\"")?;
-        let mut args = Vec::new();
-        if *self.peek() != Tok::RParen {
-            loop {
-                args.push(self.expr(0)?);
-                if *self.peek() == Tok::Comma {
-                    self.next();
-                    continue;
-                }
-                break;
-            }
-        }
-        self.expect(Tok::RParen, "\")\"")?;
+        let mut args = self.call_args()?;
         if !before {
             self.grouping(&mut grouping, &mut without)?;
         }
@@ -690,19 +693,7 @@ impl Parser<'_> {
                 format!("unknown function with name \"{name}\""),
             ));
         };
-        self.next();
-        let mut args = Vec::new();
-        if *self.peek() != Tok::RParen {
-            loop {
-                args.push(self.expr(0)?);
-                if *self.peek() == Tok::Comma {
-                    self.next();
-                    continue;
-                }
-                break;
-            }
-        }
-        self.expect(Tok::RParen, "\")\"")?;
+        let args = self.call_args()?;
         let (min, max) = (
             sig.args.len() - sig.optional,
             if sig.variadic {

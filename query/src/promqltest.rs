@@ -518,20 +518,24 @@ fn pin_at(e: &mut Expr, t: i64) {
         Expr::Subquery { at, .. } => {
             at.get_or_insert(At::Time(t));
         }
-        Expr::Paren(x) | Expr::Neg(x) => pin_at(x, t),
-        Expr::Binary { lhs, rhs, .. } => {
-            pin_at(lhs, t);
-            pin_at(rhs, t);
-        }
-        Expr::Aggregate { expr, param, .. } => {
-            pin_at(expr, t);
-            if let Some(p) = param {
-                pin_at(p, t);
-            }
-        }
-        Expr::Call { args, .. } => args.iter_mut().for_each(|a| pin_at(a, t)),
-        Expr::Number(_) | Expr::Str(_) => {}
+        e => e.children_mut().into_iter().for_each(|c| pin_at(c, t)),
     }
+}
+
+impl Report {
+    /// Adds another script's counts (failures included).
+    pub fn merge(&mut self, other: Report) {
+        self.passed += other.passed;
+        self.failed += other.failed;
+        self.skipped += other.skipped;
+        self.failures.extend(other.failures);
+    }
+}
+
+/// Reads and runs one script file.
+pub fn run_file(path: &std::path::Path) -> Result<Report, String> {
+    let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    run_script(&text).map_err(|e| format!("{}: {e}", path.display()))
 }
 
 /// Runs one script.
@@ -788,21 +792,7 @@ impl AnnotationExpect {
 fn selectors_of<'e>(e: &'e Expr, out: &mut Vec<&'e crate::ast::VectorSelector>) {
     match e {
         Expr::Vector(vs) | Expr::Matrix(vs, _) => out.push(vs),
-        Expr::Subquery { expr, .. } | Expr::Paren(expr) | Expr::Neg(expr) => {
-            selectors_of(expr, out)
-        }
-        Expr::Binary { lhs, rhs, .. } => {
-            selectors_of(lhs, out);
-            selectors_of(rhs, out);
-        }
-        Expr::Aggregate { expr, param, .. } => {
-            selectors_of(expr, out);
-            if let Some(p) = param {
-                selectors_of(p, out);
-            }
-        }
-        Expr::Call { args, .. } => args.iter().for_each(|a| selectors_of(a, out)),
-        Expr::Number(_) | Expr::Str(_) => {}
+        e => e.children().into_iter().for_each(|c| selectors_of(c, out)),
     }
 }
 

@@ -4,7 +4,7 @@
 
 use std::path::Path;
 
-use sextant_query::promqltest::run_script;
+use sextant_query::promqltest::{Report, run_file};
 
 /// Evals passing today; raise it as the engine improves.
 const MIN_PASSED: usize = 777;
@@ -25,10 +25,9 @@ fn prometheus_test_scripts() {
         .filter(|p| p.extension().is_some_and(|x| x == "test"))
         .collect();
     files.sort();
-    let (mut passed, mut failed, mut skipped) = (0, 0, 0);
+    let mut total = Report::default();
     for f in files {
-        let r = run_script(&std::fs::read_to_string(&f).unwrap())
-            .unwrap_or_else(|e| panic!("{}: {e}", f.display()));
+        let r = run_file(&f).unwrap_or_else(|e| panic!("{e}"));
         println!(
             "{}: {} passed, {} failed, {} skipped",
             f.display(),
@@ -36,10 +35,9 @@ fn prometheus_test_scripts() {
             r.failed,
             r.skipped
         );
-        passed += r.passed;
-        failed += r.failed;
-        skipped += r.skipped;
+        total.merge(r);
     }
+    let (passed, failed, skipped) = (total.passed, total.failed, total.skipped);
     println!("promql scripts: {passed} passed, {failed} failed, {skipped} skipped");
     assert!(
         passed >= MIN_PASSED,

@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 
 use clap::Args;
-use sextant_query::promqltest::run_script;
+use sextant_query::promqltest::{Report, run_file};
 
 use super::{CliError, CliResult};
 
@@ -20,13 +20,9 @@ pub struct PromqlTestArgs {
 }
 
 pub fn run(a: &PromqlTestArgs) -> CliResult {
-    let (mut passed, mut failed, mut skipped) = (0, 0, 0);
+    let mut total = Report::default();
     for f in &a.files {
-        let text = std::fs::read_to_string(f).map_err(|source| CliError::Io {
-            path: f.display().to_string(),
-            source,
-        })?;
-        let r = run_script(&text).map_err(|e| CliError::Usage(format!("{}: {e}", f.display())))?;
+        let r = run_file(f).map_err(CliError::Usage)?;
         println!(
             "{}: {} passed, {} failed, {} skipped",
             f.display(),
@@ -39,10 +35,11 @@ pub fn run(a: &PromqlTestArgs) -> CliResult {
                 println!("  {}:{line}: {q}\n      {why}", f.display());
             }
         }
-        passed += r.passed;
-        failed += r.failed;
-        skipped += r.skipped;
+        total.merge(r);
     }
-    println!("{passed} passed, {failed} failed, {skipped} skipped");
+    println!(
+        "{} passed, {} failed, {} skipped",
+        total.passed, total.failed, total.skipped
+    );
     Ok(())
 }
