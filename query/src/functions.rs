@@ -324,6 +324,23 @@ pub(crate) fn call(ev: &mut Eval<'_>, name: &str, args: &[Expr], t: i64) -> Resu
             Value::Matrix(m) => m,
             _ => Vec::new(),
         };
+    if let Some(at) = matrix_arg(name) {
+        let params: Vec<f64> = vals
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| *i != at)
+            .map(|(_, v)| scalar(v))
+            .collect();
+        if name == "quantile_over_time" {
+            ev.warn_quantile(params[0]);
+        }
+        let (f, keep_name) = range_function(name, &params)?;
+        let (start, end) = range_bounds(ev, &args[at], t);
+        let m = matrix(&mut vals, at);
+        return Ok(over_time(&mut ev.names, m, keep_name, |s| {
+            f(s, start, end, t)
+        }));
+    }
     let secs = t as f64 / 1000.0;
     Ok(match name {
         "abs" => map(&mut ev.names, vector(vals.remove(0)), f64::abs),
@@ -524,154 +541,6 @@ pub(crate) fn call(ev: &mut Eval<'_>, name: &str, args: &[Expr], t: i64) -> Resu
                 v: 1.0,
             }])
         }
-        "present_over_time" => over_time(&mut ev.names, matrix(&mut vals, 0), false, |_| Some(1.0)),
-        "rate" | "increase" | "delta" => {
-            let (start, end) = range_bounds(ev, &args[0], t);
-            let counter = name != "delta";
-            let rate = name == "rate";
-            over_time(&mut ev.names, matrix(&mut vals, 0), false, |s| {
-                extrapolated_rate(s, start, end, counter, rate)
-            })
-        }
-        "irate" | "idelta" => over_time(&mut ev.names, matrix(&mut vals, 0), false, |s| {
-            if s.len() < 2 {
-                return None;
-            }
-            let (prev, last) = (s[s.len() - 2], s[s.len() - 1]);
-            if name == "idelta" {
-                return Some(last.v - prev.v);
-            }
-            let dt = (last.t - prev.t) as f64 / 1000.0;
-            if dt == 0.0 {
-                return None;
-            }
-            Some(
-                if last.v < prev.v {
-                    last.v
-                } else {
-                    last.v - prev.v
-                } / dt,
-            )
-        }),
-        "resets" => over_time(&mut ev.names, matrix(&mut vals, 0), false, |s| {
-            Some(s.windows(2).filter(|w| w[1].v < w[0].v).count() as f64)
-        }),
-        "changes" => over_time(&mut ev.names, matrix(&mut vals, 0), false, |s| {
-            Some(
-                s.windows(2)
-                    .filter(|w| !(w[1].v == w[0].v || (w[1].v.is_nan() && w[0].v.is_nan())))
-                    .count() as f64,
-            )
-        }),
-        "deriv" => over_time(&mut ev.names, matrix(&mut vals, 0), false, |s| {
-            (s.len() >= 2).then(|| linear_regression(s, s[0].t).0)
-        }),
-        "predict_linear" => {
-            let d = scalar(&vals[1]);
-            // The intercept is at the evaluation time, even under `@`.
-            let at = t;
-            over_time(&mut ev.names, matrix(&mut vals, 0), false, |s| {
-                (s.len() >= 2).then(|| {
-                    let (slope, icpt) = linear_regression(s, at);
-                    slope * d + icpt
-                })
-            })
-        }
-        "avg_over_time" => over_time(&mut ev.names, matrix(&mut vals, 0), false, |s| {
-            Some(mean(&s.iter().map(|p| p.v).collect::<Vec<_>>()))
-        }),
-        "sum_over_time" => over_time(&mut ev.names, matrix(&mut vals, 0), false, |s| {
-            let mut k = KahanSum::default();
-            s.iter().for_each(|p| k.add(p.v));
-            Some(k.value())
-        }),
-        "count_over_time" => over_time(&mut ev.names, matrix(&mut vals, 0), false, |s| {
-            Some(s.len() as f64)
-        }),
-        "min_over_time" => over_time(&mut ev.names, matrix(&mut vals, 0), false, |s| {
-            Some(
-                s.iter()
-                    .fold(f64::NAN, |a, p| if a.is_nan() || p.v < a { p.v } else { a }),
-            )
-        }),
-        "max_over_time" => over_time(&mut ev.names, matrix(&mut vals, 0), false, |s| {
-            Some(
-                s.iter()
-                    .fold(f64::NAN, |a, p| if a.is_nan() || p.v > a { p.v } else { a }),
-            )
-        }),
-        "last_over_time" => over_time(&mut ev.names, matrix(&mut vals, 0), true, |s| {
-            s.last().map(|p| p.v)
-        }),
-        "first_over_time" => over_time(&mut ev.names, matrix(&mut vals, 0), true, |s| {
-            s.first().map(|p| p.v)
-        }),
-        "ts_of_last_over_time" => over_time(&mut ev.names, matrix(&mut vals, 0), false, |s| {
-            s.last().map(|p| p.t as f64 / 1000.0)
-        }),
-        "ts_of_first_over_time" => over_time(&mut ev.names, matrix(&mut vals, 0), false, |s| {
-            s.first().map(|p| p.t as f64 / 1000.0)
-        }),
-        "ts_of_max_over_time" => over_time(&mut ev.names, matrix(&mut vals, 0), false, |s| {
-            max_by(s, true).map(|p| p.t as f64 / 1000.0)
-        }),
-        "ts_of_min_over_time" => over_time(&mut ev.names, matrix(&mut vals, 0), false, |s| {
-            max_by(s, false).map(|p| p.t as f64 / 1000.0)
-        }),
-        "stddev_over_time" => over_time(&mut ev.names, matrix(&mut vals, 0), false, |s| {
-            Some(variance(&s.iter().map(|p| p.v).collect::<Vec<_>>()).sqrt())
-        }),
-        "stdvar_over_time" => over_time(&mut ev.names, matrix(&mut vals, 0), false, |s| {
-            Some(variance(&s.iter().map(|p| p.v).collect::<Vec<_>>()))
-        }),
-        "mad_over_time" => over_time(&mut ev.names, matrix(&mut vals, 0), false, |s| {
-            let mut v: Vec<f64> = s.iter().map(|p| p.v).collect();
-            if v.iter().any(|x| x.is_nan()) {
-                return Some(f64::NAN);
-            }
-            let med = quantile(0.5, &mut v);
-            let mut dev: Vec<f64> = v.iter().map(|x| (x - med).abs()).collect();
-            Some(quantile(0.5, &mut dev))
-        }),
-        "quantile_over_time" => {
-            let phi = scalar(&vals[0]);
-            ev.warn_quantile(phi);
-            over_time(&mut ev.names, matrix(&mut vals, 1), false, |s| {
-                Some(quantile(
-                    phi,
-                    &mut s.iter().map(|p| p.v).collect::<Vec<_>>(),
-                ))
-            })
-        }
-        "double_exponential_smoothing" | "holt_winters" => {
-            let (sf, tf) = (scalar(&vals[1]), scalar(&vals[2]));
-            if !(sf > 0.0 && sf < 1.0) {
-                return Err(Error::Eval(format!(
-                    "invalid smoothing factor. Expected: 0 < sf < 1, got: {sf}"
-                )));
-            }
-            if !(tf > 0.0 && tf < 1.0) {
-                return Err(Error::Eval(format!(
-                    "invalid trend factor. Expected: 0 < tf < 1, got: {tf}"
-                )));
-            }
-            over_time(&mut ev.names, matrix(&mut vals, 0), false, |s| {
-                if s.len() < 2 {
-                    return None;
-                }
-                let (mut s0, mut s1, mut b) = (0.0, s[0].v, s[1].v - s[0].v);
-                for (i, p) in s.iter().enumerate().skip(1) {
-                    let x = sf * p.v;
-                    if i > 1 {
-                        b = tf * (s1 - s0) + (1.0 - tf) * b;
-                    }
-                    let y = (1.0 - sf) * (s1 + b);
-                    s0 = s1;
-                    s1 = x + y;
-                }
-                Some(s1)
-            })
-        }
         "day_of_month" | "day_of_week" | "day_of_year" | "days_in_month" | "hour" | "minute"
         | "month" | "year" => {
             if vals.is_empty() {
@@ -746,6 +615,165 @@ pub(crate) fn call(ev: &mut Eval<'_>, name: &str, args: &[Expr], t: i64) -> Resu
         }
         other => return Err(Error::Eval(format!("function {other} is not implemented"))),
     })
+}
+
+/// Position of the range-vector argument of a function over windows.
+pub(crate) fn matrix_arg(name: &str) -> Option<usize> {
+    match name {
+        "quantile_over_time" => Some(1),
+        "present_over_time"
+        | "rate"
+        | "increase"
+        | "delta"
+        | "irate"
+        | "idelta"
+        | "resets"
+        | "changes"
+        | "deriv"
+        | "predict_linear"
+        | "avg_over_time"
+        | "sum_over_time"
+        | "count_over_time"
+        | "min_over_time"
+        | "max_over_time"
+        | "last_over_time"
+        | "first_over_time"
+        | "ts_of_last_over_time"
+        | "ts_of_first_over_time"
+        | "ts_of_max_over_time"
+        | "ts_of_min_over_time"
+        | "stddev_over_time"
+        | "stdvar_over_time"
+        | "mad_over_time"
+        | "double_exponential_smoothing"
+        | "holt_winters" => Some(0),
+        _ => None,
+    }
+}
+
+/// A function of one window: (samples, window start, window end,
+/// evaluation time) → value, or `None` for no output.
+pub(crate) type RangeFn = Box<dyn Fn(&[Sample], i64, i64, i64) -> Option<f64>>;
+
+/// The window function `name` with its scalar `params` (in argument
+/// order, the range vector left out), and whether it keeps `__name__`.
+/// Both the per-step evaluator and the per-series range path use it.
+pub(crate) fn range_function(name: &str, params: &[f64]) -> Result<(RangeFn, bool)> {
+    let p = |i: usize| params.get(i).copied().unwrap_or(f64::NAN);
+    let values = |s: &[Sample]| s.iter().map(|p| p.v).collect::<Vec<_>>();
+    let f: RangeFn = match name {
+        "present_over_time" => Box::new(|_, _, _, _| Some(1.0)),
+        "rate" => Box::new(|s, a, b, _| extrapolated_rate(s, a, b, true, true)),
+        "increase" => Box::new(|s, a, b, _| extrapolated_rate(s, a, b, true, false)),
+        "delta" => Box::new(|s, a, b, _| extrapolated_rate(s, a, b, false, false)),
+        "irate" | "idelta" => {
+            let delta = name == "idelta";
+            Box::new(move |s, _, _, _| {
+                let [.., prev, last] = s else { return None };
+                if delta {
+                    return Some(last.v - prev.v);
+                }
+                let dt = (last.t - prev.t) as f64 / 1000.0;
+                (dt != 0.0).then(|| if last.v < prev.v { last.v } else { last.v - prev.v } / dt)
+            })
+        }
+        "resets" => {
+            Box::new(|s, _, _, _| Some(s.windows(2).filter(|w| w[1].v < w[0].v).count() as f64))
+        }
+        "changes" => Box::new(|s, _, _, _| {
+            Some(
+                s.windows(2)
+                    .filter(|w| !(w[1].v == w[0].v || (w[1].v.is_nan() && w[0].v.is_nan())))
+                    .count() as f64,
+            )
+        }),
+        "deriv" => Box::new(|s, _, _, _| (s.len() >= 2).then(|| linear_regression(s, s[0].t).0)),
+        "predict_linear" => {
+            let d = p(0);
+            // The intercept is at the evaluation time, even under `@`.
+            Box::new(move |s, _, _, t| {
+                (s.len() >= 2).then(|| {
+                    let (slope, icpt) = linear_regression(s, t);
+                    slope * d + icpt
+                })
+            })
+        }
+        "avg_over_time" => Box::new(move |s, _, _, _| Some(mean(&values(s)))),
+        "sum_over_time" => Box::new(|s, _, _, _| {
+            let mut k = KahanSum::default();
+            s.iter().for_each(|p| k.add(p.v));
+            Some(k.value())
+        }),
+        "count_over_time" => Box::new(|s, _, _, _| Some(s.len() as f64)),
+        "min_over_time" => Box::new(|s, _, _, _| {
+            Some(
+                s.iter()
+                    .fold(f64::NAN, |a, p| if a.is_nan() || p.v < a { p.v } else { a }),
+            )
+        }),
+        "max_over_time" => Box::new(|s, _, _, _| {
+            Some(
+                s.iter()
+                    .fold(f64::NAN, |a, p| if a.is_nan() || p.v > a { p.v } else { a }),
+            )
+        }),
+        "last_over_time" => Box::new(|s, _, _, _| s.last().map(|p| p.v)),
+        "first_over_time" => Box::new(|s, _, _, _| s.first().map(|p| p.v)),
+        "ts_of_last_over_time" => Box::new(|s, _, _, _| s.last().map(|p| p.t as f64 / 1000.0)),
+        "ts_of_first_over_time" => Box::new(|s, _, _, _| s.first().map(|p| p.t as f64 / 1000.0)),
+        "ts_of_max_over_time" => {
+            Box::new(|s, _, _, _| max_by(s, true).map(|p| p.t as f64 / 1000.0))
+        }
+        "ts_of_min_over_time" => {
+            Box::new(|s, _, _, _| max_by(s, false).map(|p| p.t as f64 / 1000.0))
+        }
+        "stddev_over_time" => Box::new(move |s, _, _, _| Some(variance(&values(s)).sqrt())),
+        "stdvar_over_time" => Box::new(move |s, _, _, _| Some(variance(&values(s)))),
+        "mad_over_time" => Box::new(move |s, _, _, _| {
+            let mut v = values(s);
+            if v.iter().any(|x| x.is_nan()) {
+                return Some(f64::NAN);
+            }
+            let med = quantile(0.5, &mut v);
+            let mut dev: Vec<f64> = v.iter().map(|x| (x - med).abs()).collect();
+            Some(quantile(0.5, &mut dev))
+        }),
+        "quantile_over_time" => {
+            let phi = p(0);
+            Box::new(move |s, _, _, _| Some(quantile(phi, &mut values(s))))
+        }
+        "double_exponential_smoothing" | "holt_winters" => {
+            let (sf, tf) = (p(0), p(1));
+            if !(sf > 0.0 && sf < 1.0) {
+                return Err(Error::Eval(format!(
+                    "invalid smoothing factor. Expected: 0 < sf < 1, got: {sf}"
+                )));
+            }
+            if !(tf > 0.0 && tf < 1.0) {
+                return Err(Error::Eval(format!(
+                    "invalid trend factor. Expected: 0 < tf < 1, got: {tf}"
+                )));
+            }
+            Box::new(move |s, _, _, _| {
+                if s.len() < 2 {
+                    return None;
+                }
+                let (mut s0, mut s1, mut b) = (0.0, s[0].v, s[1].v - s[0].v);
+                for (i, p) in s.iter().enumerate().skip(1) {
+                    let x = sf * p.v;
+                    if i > 1 {
+                        b = tf * (s1 - s0) + (1.0 - tf) * b;
+                    }
+                    let y = (1.0 - sf) * (s1 + b);
+                    s0 = s1;
+                    s1 = x + y;
+                }
+                Some(s1)
+            })
+        }
+        other => return Err(Error::Eval(format!("{other} is not a range function"))),
+    };
+    Ok((f, matches!(name, "last_over_time" | "first_over_time")))
 }
 
 fn parse_le(s: &str) -> Option<f64> {
