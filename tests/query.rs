@@ -82,6 +82,16 @@ fn range_queries_across_chunks_equal_instant_queries_at_each_step() {
                 .collect(),
         );
     }
+    // A series with staleness markers and a gap.
+    let stale = f64::from_bits(0x7ff0_0000_0000_0002);
+    let l = Labels::new([("__name__", "c_total"), ("s", "stale")]).unwrap();
+    b.add(
+        l,
+        (0..=4 * 240)
+            .filter(|i| !(300..400).contains(i))
+            .map(|i| Sample::new(i * 15_000, if i % 50 == 7 { stale } else { i as f64 }))
+            .collect(),
+    );
     db.write(&b).unwrap();
     db.flush().unwrap();
     let (start, end, step) = (300_000, 4 * 3_600_000, 60_000);
@@ -89,6 +99,16 @@ fn range_queries_across_chunks_equal_instant_queries_at_each_step() {
         "sum by (s) (rate(c_total[5m]))",
         "max_over_time(deriv(c_total[10m])[30m:1m])",
         "c_total @ 300 - c_total",
+        "rate(c_total[5m])",
+        "sum(last_over_time(c_total[2m] @ 600))",
+        "count(changes(c_total[3m] offset 1m))",
+        "avg by (s) (quantile_over_time(0.9, c_total[10m]))",
+        "max(predict_linear(c_total[10m], 300))",
+        "stddev without (s) (increase(c_total[7m]))",
+        "last_over_time(c_total[1m])",
+        "histogram_quantile(0.9, sum by (s) (rate(c_total[5m])))",
+        "sum(rate(c_total[5m])) / count(rate(c_total[5m]))",
+        "topk(2, rate(c_total[5m]))",
     ] {
         let Value::Matrix(m) = db.query_range(q, start, end, step).unwrap() else {
             panic!()

@@ -103,7 +103,33 @@ pub(crate) fn variance(values: &[f64]) -> f64 {
     m2 / values.len() as f64
 }
 
-fn group_key(labels: &Labels, grouping: &[String], without: bool) -> Labels {
+/// The value of an aggregation that needs nothing but the group's values
+/// (in input order); `None` for the others (topk, quantile, …).
+pub(crate) fn simple(op: AggOp, values: &[f64]) -> Option<f64> {
+    Some(match op {
+        AggOp::Sum => {
+            let mut k = KahanSum::default();
+            values.iter().for_each(|v| k.add(*v));
+            k.value()
+        }
+        AggOp::Avg => mean(values),
+        AggOp::Count | AggOp::CountValues => values.len() as f64,
+        AggOp::Group => 1.0,
+        AggOp::Min => values
+            .iter()
+            .copied()
+            .fold(f64::NAN, |a, v| if a.is_nan() || v < a { v } else { a }),
+        AggOp::Max => values
+            .iter()
+            .copied()
+            .fold(f64::NAN, |a, v| if a.is_nan() || v > a { v } else { a }),
+        AggOp::Stdvar => variance(values),
+        AggOp::Stddev => variance(values).sqrt(),
+        _ => return None,
+    })
+}
+
+pub(crate) fn group_key(labels: &Labels, grouping: &[String], without: bool) -> Labels {
     if without {
         let mut drop = grouping.to_vec();
         drop.push(METRIC_NAME.to_string());
@@ -193,24 +219,15 @@ pub(crate) fn eval(
         };
         let values: Vec<f64> = els.iter().map(|e| e.v).collect();
         let v = match op {
-            AggOp::Sum => {
-                let mut k = KahanSum::default();
-                values.iter().for_each(|v| k.add(*v));
-                k.value()
-            }
-            AggOp::Avg => mean(&values),
-            AggOp::Count | AggOp::CountValues => values.len() as f64,
-            AggOp::Group => 1.0,
-            AggOp::Min => values
-                .iter()
-                .copied()
-                .fold(f64::NAN, |a, v| if a.is_nan() || v < a { v } else { a }),
-            AggOp::Max => values
-                .iter()
-                .copied()
-                .fold(f64::NAN, |a, v| if a.is_nan() || v > a { v } else { a }),
-            AggOp::Stdvar => variance(&values),
-            AggOp::Stddev => variance(&values).sqrt(),
+            AggOp::Sum
+            | AggOp::Avg
+            | AggOp::Count
+            | AggOp::CountValues
+            | AggOp::Group
+            | AggOp::Min
+            | AggOp::Max
+            | AggOp::Stdvar
+            | AggOp::Stddev => simple(op, &values).unwrap_or(f64::NAN),
             AggOp::Quantile => quantile(scalar(&param)?, &mut values.clone()),
             AggOp::Topk | AggOp::Bottomk | AggOp::Limitk => {
                 let k = scalar(&param)?;

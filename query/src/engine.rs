@@ -53,6 +53,9 @@ pub(crate) struct Eval<'a> {
     pub(crate) warnings: std::collections::BTreeSet<String>,
     pub(crate) names: crate::value::NameCache,
     pub(crate) group_keys: aggregate::KeyCache,
+    /// Results of subtrees evaluated series by series for all steps of the
+    /// current chunk: node → (first step, vector per step).
+    pub(crate) precomputed: rustc_hash::FxHashMap<usize, (i64, Vec<Vec<Elem>>)>,
 }
 
 fn key(vs: &VectorSelector) -> usize {
@@ -104,6 +107,17 @@ impl<'a> Engine<'a> {
             let mut ev = self.prepare(expr, ts, chunk_end, start, end, step)?;
             ev.names = std::mem::take(&mut names);
             ev.group_keys = std::mem::take(&mut keys);
+            ev.precompute(expr, ts, chunk_end, step)?;
+            if let Some((from, per_step)) = ev.precomputed.remove(&(expr as *const Expr as usize)) {
+                // The whole query was evaluated series by series.
+                for (k, elems) in per_step.into_iter().enumerate() {
+                    let t = from + k as i64 * step;
+                    for e in elems {
+                        out.entry(e.labels).or_default().push(Sample::new(t, e.v));
+                    }
+                }
+                ts = chunk_end + step;
+            }
             while ts <= chunk_end {
                 match ev.eval(expr, ts)? {
                     Value::Scalar(v) => out
@@ -170,6 +184,7 @@ impl<'a> Engine<'a> {
             warnings: Default::default(),
             names: Default::default(),
             group_keys: Default::default(),
+            precomputed: Default::default(),
         })
     }
 }
@@ -245,6 +260,14 @@ impl Eval<'_> {
     }
 
     pub(crate) fn eval(&mut self, e: &Expr, t: i64) -> Result<Value> {
+        if let Some((from, per_step)) = self.precomputed.get(&(e as *const Expr as usize))
+            && t >= *from
+            && self.step > 0
+            && (t - from) % self.step == 0
+            && let Some(v) = per_step.get(((t - from) / self.step) as usize)
+        {
+            return Ok(Value::Vector(v.clone()));
+        }
         Ok(match e {
             Expr::Number(v) => Value::Scalar(*v),
             Expr::Str(s) => Value::Str(s.clone()),
@@ -385,6 +408,14 @@ impl Eval<'_> {
                 let s = *samples.get(i.checked_sub(1)?)?;
                 (s.t > te - lookback && !is_stale(s.v)).then_some((labels, s))
             })
+    }
+
+    /// The fetched series of a selector.
+    pub(crate) fn series_data(&self, vs: &VectorSelector) -> &[(Labels, Vec<Sample>)] {
+        self.data
+            .get(&key(vs))
+            .map(Vec::as_slice)
+            .unwrap_or_default()
     }
 
     fn range_selector(&self, vs: &VectorSelector, range: i64, t: i64) -> Vec<RangeSeries> {

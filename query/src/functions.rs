@@ -579,12 +579,19 @@ pub(crate) fn call(ev: &mut Eval<'_>, name: &str, args: &[Expr], t: i64) -> Resu
                     ));
                     continue;
                 };
-                let key = Labels::new(
-                    e.labels
-                        .iter()
-                        .filter(|(n, _)| *n != "le" && *n != METRIC_NAME),
-                )
-                .unwrap_or_else(|_| Labels::empty());
+                // Memoised per call node: a range query meets each series at every step.
+                let key = ev
+                    .group_keys
+                    .entry((args.as_ptr() as usize, e.labels.clone()))
+                    .or_insert_with(|| {
+                        Labels::new(
+                            e.labels
+                                .iter()
+                                .filter(|(n, _)| *n != "le" && *n != METRIC_NAME),
+                        )
+                        .unwrap_or_else(|_| Labels::empty())
+                    })
+                    .clone();
                 groups
                     .entry(key.clone())
                     .or_insert_with(|| {
@@ -653,7 +660,10 @@ pub(crate) fn matrix_arg(name: &str) -> Option<usize> {
 
 /// A function of one window: (samples, window start, window end,
 /// evaluation time) → value, or `None` for no output.
-pub(crate) type RangeFn = Box<dyn Fn(&[Sample], i64, i64, i64) -> Option<f64>>;
+pub(crate) type WindowFn = dyn Fn(&[Sample], i64, i64, i64) -> Option<f64>;
+
+/// A boxed [`WindowFn`].
+pub(crate) type RangeFn = Box<WindowFn>;
 
 /// The window function `name` with its scalar `params` (in argument
 /// order, the range vector left out), and whether it keeps `__name__`.

@@ -16,6 +16,7 @@ mod aggregate;
 mod binary;
 mod engine;
 mod functions;
+mod range_series;
 pub mod value;
 
 pub use engine::{Engine, EngineOptions};
