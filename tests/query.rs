@@ -177,3 +177,59 @@ fn at_start_refers_to_the_query_start_in_every_chunk() {
         "value at 60 s is sample 4"
     );
 }
+
+#[test]
+fn query_limits_give_clear_errors() {
+    use sextant::{Engine, EngineOptions, parse};
+    let dir = tempfile::tempdir().unwrap();
+    let db = Db::open(
+        dir.path(),
+        Options {
+            background: false,
+            ..Options::default()
+        },
+    )
+    .unwrap();
+    let mut b = WriteBatch::default();
+    for s in 0..5 {
+        let l = Labels::new([("__name__", "m"), ("s", s.to_string().as_str())]).unwrap();
+        b.add(
+            l,
+            (0..100)
+                .map(|i| Sample::new(i * 15_000, i as f64))
+                .collect(),
+        );
+    }
+    db.write(&b).unwrap();
+    let e = parse("sum(rate(m[5m]))").unwrap();
+    let limited = |opts: EngineOptions| {
+        Engine::new(&db, opts)
+            .range(&e, 0, 1_500_000, 15_000)
+            .unwrap_err()
+            .to_string()
+    };
+    let err = limited(EngineOptions {
+        max_series: 4,
+        ..EngineOptions::default()
+    });
+    assert!(
+        err.contains("more than 4 series") && err.contains("max_series"),
+        "{err}"
+    );
+    let err = limited(EngineOptions {
+        max_samples: 100,
+        ..EngineOptions::default()
+    });
+    assert!(err.contains("too many samples"), "{err}");
+    let err = limited(EngineOptions {
+        timeout: Some(std::time::Duration::ZERO),
+        ..EngineOptions::default()
+    });
+    assert!(err.contains("timed out"), "{err}");
+    // Within the limits the same query works.
+    assert!(
+        Engine::new(&db, EngineOptions::default())
+            .range(&e, 0, 1_500_000, 15_000)
+            .is_ok()
+    );
+}

@@ -23,6 +23,10 @@ pub struct EngineOptions {
     pub default_subquery_step_ms: i64,
     /// Most samples a query may hold at once.
     pub max_samples: usize,
+    /// Most series a query may select (all selectors together).
+    pub max_series: usize,
+    /// Longest a query may run (Prometheus' default: 2 minutes).
+    pub timeout: Option<std::time::Duration>,
 }
 
 impl Default for EngineOptions {
@@ -31,6 +35,8 @@ impl Default for EngineOptions {
             lookback_ms: 300_000,
             default_subquery_step_ms: 60_000,
             max_samples: 50_000_000,
+            max_series: 1_000_000,
+            timeout: Some(std::time::Duration::from_secs(120)),
         }
     }
 }
@@ -49,6 +55,8 @@ pub(crate) struct Eval<'a> {
     pub(crate) step: i64,
     pub(crate) opts: &'a EngineOptions,
     data: HashMap<usize, SeriesData>,
+    /// When the query must stop (its timeout).
+    pub(crate) deadline: Option<std::time::Instant>,
     /// Warnings raised while evaluating (Prometheus' annotations).
     pub(crate) warnings: std::collections::BTreeSet<String>,
     pub(crate) names: crate::value::NameCache,
@@ -101,10 +109,13 @@ impl<'a> Engine<'a> {
         let chunk = (3_600_000 / step).max(60) * step;
         let mut names = crate::value::NameCache::default();
         let mut keys = aggregate::KeyCache::default();
+        let deadline = self.opts.timeout.map(|t| std::time::Instant::now() + t);
         let mut ts = start;
         while ts <= end {
             let chunk_end = ts.saturating_add(chunk - step).min(end);
             let mut ev = self.prepare(expr, ts, chunk_end, start, end, step)?;
+            ev.deadline = deadline;
+            ev.check_deadline()?;
             ev.names = std::mem::take(&mut names);
             ev.group_keys = std::mem::take(&mut keys);
             ev.precompute(expr, ts, chunk_end, step)?;
@@ -119,6 +130,7 @@ impl<'a> Engine<'a> {
                 ts = chunk_end + step;
             }
             while ts <= chunk_end {
+                ev.check_deadline()?;
                 match ev.eval(expr, ts)? {
                     Value::Scalar(v) => out
                         .entry(Labels::empty())
@@ -162,7 +174,7 @@ impl<'a> Engine<'a> {
         let mut windows: HashMap<usize, (i64, i64, &VectorSelector)> = HashMap::new();
         collect(expr, lo, hi, start, end, &self.opts, &mut windows);
         let mut data = HashMap::new();
-        let mut total = 0usize;
+        let (mut total, mut series_total) = (0usize, 0usize);
         for (k, (lo, hi, vs)) in windows {
             let mut series = Vec::new();
             for s in self.db.select(&vs.matchers, lo, hi)? {
@@ -170,6 +182,13 @@ impl<'a> Engine<'a> {
                 total += s.samples.len();
                 if total > self.opts.max_samples {
                     return Err(Error::Limit("query processing would load too many samples into memory in query execution".into()));
+                }
+                series_total += 1;
+                if series_total > self.opts.max_series {
+                    return Err(Error::Limit(format!(
+                        "query selects more than {} series; narrow its selectors or raise max_series",
+                        self.opts.max_series
+                    )));
                 }
                 series.push((s.labels, s.samples));
             }
@@ -182,6 +201,7 @@ impl<'a> Engine<'a> {
             opts: &self.opts,
             data,
             warnings: Default::default(),
+            deadline: self.opts.timeout.map(|t| std::time::Instant::now() + t),
             names: Default::default(),
             group_keys: Default::default(),
             precomputed: Default::default(),
@@ -246,6 +266,16 @@ fn collect<'e>(
 }
 
 impl Eval<'_> {
+    /// Fails once the query has run past its timeout.
+    pub(crate) fn check_deadline(&self) -> Result<()> {
+        match self.deadline {
+            Some(d) if std::time::Instant::now() > d => Err(Error::Limit(
+                "query timed out in expression evaluation (raise the query timeout or narrow the query)".into(),
+            )),
+            _ => Ok(()),
+        }
+    }
+
     /// Prometheus' warning for a quantile parameter outside [0, 1].
     pub(crate) fn warn_quantile(&mut self, phi: f64) {
         if !(0.0..=1.0).contains(&phi) {
@@ -305,6 +335,7 @@ impl Eval<'_> {
                 }
                 let mut out: BTreeMap<Labels, Vec<Sample>> = BTreeMap::new();
                 while ts <= te {
+                    self.check_deadline()?;
                     if let Value::Vector(v) = self.eval(expr, ts)? {
                         for el in v {
                             out.entry(el.labels)
