@@ -11,7 +11,12 @@ use crate::types::{ValueType, signature};
 /// Parses a PromQL expression.
 pub fn parse(src: &str) -> Result<Expr, ParseError> {
     let toks = lex(src)?;
-    let mut p = Parser { src, toks, i: 0 };
+    let mut p = Parser {
+        src,
+        toks,
+        i: 0,
+        depth: 0,
+    };
     if p.peek() == &Tok::Eof {
         return Err(p.err_here("no expression found in input"));
     }
@@ -43,10 +48,15 @@ pub fn value_type(e: &Expr) -> ValueType {
     }
 }
 
+/// Deepest nesting of sub-expressions accepted: deeper input would only
+/// exhaust the stack (of a server thread, too), never serve a real query.
+const MAX_DEPTH: usize = 256;
+
 struct Parser<'a> {
     src: &'a str,
     toks: Vec<Token>,
     i: usize,
+    depth: usize,
 }
 
 impl Parser<'_> {
@@ -128,6 +138,18 @@ impl Parser<'_> {
     }
 
     fn expr(&mut self, min_prec: u8) -> Result<Expr, ParseError> {
+        self.depth += 1;
+        let res = self.expr_inner(min_prec);
+        self.depth -= 1;
+        res
+    }
+
+    fn expr_inner(&mut self, min_prec: u8) -> Result<Expr, ParseError> {
+        if self.depth > MAX_DEPTH {
+            return Err(self.err_here(&format!(
+                "query is nested too deeply (more than {MAX_DEPTH} levels)"
+            )));
+        }
         let mut lhs = self.unary()?;
         while let Some(op) = self.binop() {
             let prec = op.precedence();
@@ -784,6 +806,26 @@ mod tests {
             parse("a / on(x) group_left(y) b").unwrap().to_string(),
             "a / on(x) group_left(y) b"
         );
+    }
+
+    #[test]
+    fn deep_nesting_is_an_error_not_a_stack_overflow() {
+        let deep = format!("{}1{}", "(".repeat(100_000), ")".repeat(100_000));
+        assert!(
+            parse(&deep)
+                .unwrap_err()
+                .message
+                .contains("nested too deeply")
+        );
+        let unary = format!("{}1", "-".repeat(100_000));
+        assert!(
+            parse(&unary)
+                .unwrap_err()
+                .message
+                .contains("nested too deeply")
+        );
+        let ok = format!("{}1{}", "(".repeat(100), ")".repeat(100));
+        assert!(parse(&ok).is_ok());
     }
 
     #[test]
