@@ -53,8 +53,7 @@ impl QueryExt for Db {
         expr: &str,
         t: i64,
     ) -> std::result::Result<Value, sextant_query::Error> {
-        let e = sextant_query::parse(expr)?;
-        sextant_query::Engine::new(self, EngineOptions::default()).instant(&e, t)
+        Engine::new(self, EngineOptions::default()).instant(&parse(expr)?, t)
     }
 
     fn query_range(
@@ -64,8 +63,7 @@ impl QueryExt for Db {
         end: i64,
         step: i64,
     ) -> std::result::Result<Value, sextant_query::Error> {
-        let e = sextant_query::parse(expr)?;
-        sextant_query::Engine::new(self, EngineOptions::default()).range(&e, start, end, step)
+        Engine::new(self, EngineOptions::default()).range(&parse(expr)?, start, end, step)
     }
 }
 

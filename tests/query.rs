@@ -2,17 +2,21 @@
 
 use sextant::{Db, Labels, Options, QueryExt, Sample, Value, WriteBatch};
 
-#[test]
-fn instant_and_range_queries_return_typed_results() {
-    let dir = tempfile::tempdir().unwrap();
-    let db = Db::open(
-        dir.path(),
+fn open(dir: &std::path::Path) -> Db {
+    Db::open(
+        dir,
         Options {
             background: false,
             ..Options::default()
         },
     )
-    .unwrap();
+    .unwrap()
+}
+
+#[test]
+fn instant_and_range_queries_return_typed_results() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = open(dir.path());
     let mut b = WriteBatch::default();
     for (job, per_step) in [("a", 1.0), ("b", 3.0)] {
         let l = Labels::new([("__name__", "req_total"), ("job", job)]).unwrap();
@@ -64,14 +68,7 @@ fn instant_and_range_queries_return_typed_results() {
 #[test]
 fn range_queries_across_chunks_equal_instant_queries_at_each_step() {
     let dir = tempfile::tempdir().unwrap();
-    let db = Db::open(
-        dir.path(),
-        Options {
-            background: false,
-            ..Options::default()
-        },
-    )
-    .unwrap();
+    let db = open(dir.path());
     let mut b = WriteBatch::default();
     for s in 0..3 {
         let l = Labels::new([("__name__", "c_total"), ("s", s.to_string().as_str())]).unwrap();
@@ -148,14 +145,7 @@ fn range_queries_across_chunks_equal_instant_queries_at_each_step() {
 #[test]
 fn at_start_refers_to_the_query_start_in_every_chunk() {
     let dir = tempfile::tempdir().unwrap();
-    let db = Db::open(
-        dir.path(),
-        Options {
-            background: false,
-            ..Options::default()
-        },
-    )
-    .unwrap();
+    let db = open(dir.path());
     let mut b = WriteBatch::default();
     let l = Labels::new([("__name__", "g")]).unwrap();
     b.add(
@@ -182,14 +172,7 @@ fn at_start_refers_to_the_query_start_in_every_chunk() {
 fn query_limits_give_clear_errors() {
     use sextant::{Engine, EngineOptions, parse};
     let dir = tempfile::tempdir().unwrap();
-    let db = Db::open(
-        dir.path(),
-        Options {
-            background: false,
-            ..Options::default()
-        },
-    )
-    .unwrap();
+    let db = open(dir.path());
     let mut b = WriteBatch::default();
     for s in 0..5 {
         let l = Labels::new([("__name__", "m"), ("s", s.to_string().as_str())]).unwrap();

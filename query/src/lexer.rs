@@ -45,6 +45,16 @@ pub(crate) struct Token {
     pub(crate) pos: usize,
 }
 
+/// Operators of two characters, tried before the one-character ones.
+const TWO_CHAR: [(&[u8; 2], Tok); 6] = [
+    (b"==", Tok::Eql),
+    (b"=~", Tok::ReMatch),
+    (b"!=", Tok::Neq),
+    (b"!~", Tok::ReNotMatch),
+    (b"<=", Tok::Lte),
+    (b">=", Tok::Gte),
+];
+
 pub(crate) fn lex(src: &str) -> Result<Vec<Token>, ParseError> {
     let b = src.as_bytes();
     let mut out = Vec::new();
@@ -52,7 +62,14 @@ pub(crate) fn lex(src: &str) -> Result<Vec<Token>, ParseError> {
     while i < b.len() {
         let c = b[i];
         let start = i;
-        let two = |x: u8| b.get(i + 1) == Some(&x);
+        if let Some((_, tok)) = TWO_CHAR.iter().find(|(op, _)| b[i..].starts_with(&op[..])) {
+            out.push(Token {
+                tok: tok.clone(),
+                pos: start,
+            });
+            i += 2;
+            continue;
+        }
         let tok = match c {
             b' ' | b'\t' | b'\n' | b'\r' => {
                 i += 1;
@@ -79,32 +96,8 @@ pub(crate) fn lex(src: &str) -> Result<Vec<Token>, ParseError> {
             b'/' => Tok::Div,
             b'%' => Tok::Mod,
             b'^' => Tok::Pow,
-            b'=' if two(b'=') => {
-                i += 1;
-                Tok::Eql
-            }
-            b'=' if two(b'~') => {
-                i += 1;
-                Tok::ReMatch
-            }
             b'=' => Tok::Assign,
-            b'!' if two(b'=') => {
-                i += 1;
-                Tok::Neq
-            }
-            b'!' if two(b'~') => {
-                i += 1;
-                Tok::ReNotMatch
-            }
-            b'<' if two(b'=') => {
-                i += 1;
-                Tok::Lte
-            }
             b'<' => Tok::Lss,
-            b'>' if two(b'=') => {
-                i += 1;
-                Tok::Gte
-            }
             b'>' => Tok::Gtr,
             b'"' | b'\'' | b'`' => {
                 let (s, end) = string(src, i)?;
