@@ -9,14 +9,20 @@
 //!   are created.
 //! * [`BlockPostings`]: the immutable postings of one block, with its
 //!   serialised form ([`BlockPostings::encode`]/[`BlockPostings::decode`]).
+//! * [`text`]: the tokenizer, query language and Tantivy index for full-text
+//!   search of log bodies.
+//! * [`Bloom`]: a filter that lets a lookup skip blocks lacking a key.
 
 #![cfg_attr(not(test), deny(clippy::unwrap_used))]
 
+mod bloom;
 mod error;
 mod matcher;
 mod postings;
+pub mod text;
 mod varint;
 
+pub use bloom::Bloom;
 pub use error::{Error, Result};
 pub use matcher::{MatchOp, Matcher};
 pub use postings::{BlockPostings, MemPostings, Postings, select};

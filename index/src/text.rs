@@ -1,0 +1,10 @@
+//! Full-text search of log bodies: one tokenizer and one query meaning for
+//! the head's in-memory postings and the blocks' Tantivy indexes.
+
+mod index;
+mod query;
+mod tokenize;
+
+pub use index::{TextIndex, TextIndexWriter};
+pub use query::{TermSource, TextQuery};
+pub use tokenize::{MAX_TOKEN_LEN, Token, for_each_token, index_tokens, normalize, parts};

@@ -1,0 +1,354 @@
+//! Full-text queries over log bodies, with one meaning whether they run on
+//! the head's in-memory postings or on a block's Tantivy index.
+//!
+//! Syntax (whitespace between clauses means AND):
+//!
+//! ```text
+//! query  = or
+//! or     = and { "OR" and }
+//! and    = unary { unary }
+//! unary  = [ "-" ] atom                 -- "-" negates
+//! atom   = word                         -- a token, e.g. timeout, 10.0.0.1
+//!        | word "*"                     -- a token starting with word
+//!        | '"' text '"'                 -- parts of text, consecutive
+//!        | "/" regex "/"                -- a token the regex matches fully
+//!        | "(" or ")"
+//! ```
+//!
+//! A word is tokenized like the log line. When it is one group (`user_id`,
+//! `10.0.0.1`) or one part (`timeout`) it matches lines holding that token;
+//! when it has several groups (`status=503`) it means the phrase of its
+//! parts. Matching ignores case.
+
+use regex::Regex;
+use roaring::RoaringBitmap;
+
+use super::tokenize::{Token, for_each_token, normalize, parts};
+use crate::error::{Error, Result};
+
+/// A parsed text query.
+#[derive(Debug, Clone)]
+pub enum TextQuery {
+    /// Lines with this normalised token.
+    Term(String),
+    /// Lines whose parts contain these normalised parts consecutively.
+    Phrase(Vec<String>),
+    /// Lines with a token starting with this normalised prefix.
+    Prefix(String),
+    /// Lines with a token the regex matches fully (case-insensitively).
+    Regex(Regex),
+    /// All of these.
+    And(Vec<TextQuery>),
+    /// Any of these.
+    Or(Vec<TextQuery>),
+    /// Lines not matching this.
+    Not(Box<TextQuery>),
+}
+
+/// Where a query finds the rows holding a token: the head's postings or a
+/// block's Tantivy index.
+pub trait TermSource {
+    /// Every row.
+    fn all_rows(&self) -> RoaringBitmap;
+    /// Rows holding exactly this normalised token.
+    fn term_rows(&self, token: &str) -> Result<RoaringBitmap>;
+    /// Rows holding any token for which `pred` is true.
+    fn rows_where(&self, pred: &dyn Fn(&str) -> bool) -> Result<RoaringBitmap>;
+}
+
+impl TextQuery {
+    /// Parses the syntax in the module documentation.
+    pub fn parse(src: &str) -> Result<TextQuery> {
+        let mut p = Parser { src, pos: 0 };
+        let q = p.or()?;
+        p.skip_ws();
+        if p.pos < src.len() {
+            return Err(p.error("unexpected `)`"));
+        }
+        Ok(q)
+    }
+
+    /// Rows that may match, and whether they all do. Phrases are answered
+    /// by the rows holding all their parts; the caller then checks those
+    /// rows with [`TextQuery::matches`].
+    pub fn candidates(&self, src: &dyn TermSource) -> Result<(RoaringBitmap, bool)> {
+        Ok(match self {
+            TextQuery::Term(t) => (src.term_rows(t)?, true),
+            TextQuery::Prefix(p) => (src.rows_where(&|t| t.starts_with(p.as_str()))?, true),
+            TextQuery::Regex(r) => (src.rows_where(&|t| r.is_match(t))?, true),
+            TextQuery::Phrase(ps) => {
+                let mut acc: Option<RoaringBitmap> = None;
+                for p in ps {
+                    let rows = src.term_rows(p)?;
+                    acc = Some(match acc {
+                        Some(a) => a & rows,
+                        None => rows,
+                    });
+                }
+                (acc.unwrap_or_else(|| src.all_rows()), ps.len() <= 1)
+            }
+            TextQuery::And(qs) => {
+                let mut acc: Option<RoaringBitmap> = None;
+                let mut exact = true;
+                for q in qs {
+                    let (rows, e) = q.candidates(src)?;
+                    exact &= e;
+                    let next = match acc {
+                        Some(a) => a & rows,
+                        None => rows,
+                    };
+                    if next.is_empty() {
+                        return Ok((next, true));
+                    }
+                    acc = Some(next);
+                }
+                (acc.unwrap_or_else(|| src.all_rows()), exact)
+            }
+            TextQuery::Or(qs) => {
+                let mut acc = RoaringBitmap::new();
+                let mut exact = true;
+                for q in qs {
+                    let (rows, e) = q.candidates(src)?;
+                    exact &= e;
+                    acc |= rows;
+                }
+                (acc, exact)
+            }
+            TextQuery::Not(q) => match q.candidates(src)? {
+                (rows, true) => (src.all_rows() - rows, true),
+                (_, false) => (src.all_rows(), false),
+            },
+        })
+    }
+
+    /// Whether one line matches (the exact meaning every index agrees with).
+    pub fn matches(&self, line: &str) -> bool {
+        let mut tokens = Vec::new();
+        let mut buf = String::new();
+        for_each_token(line, |t| {
+            let (Token::Part(s) | Token::Group(s)) = t;
+            tokens.push(normalize(s, &mut buf).to_string());
+        });
+        let line_parts = parts(line);
+        self.eval_line(&tokens, &line_parts)
+    }
+
+    fn eval_line(&self, tokens: &[String], line_parts: &[String]) -> bool {
+        match self {
+            TextQuery::Term(t) => tokens.iter().any(|x| x == t),
+            TextQuery::Prefix(p) => tokens.iter().any(|x| x.starts_with(p.as_str())),
+            TextQuery::Regex(r) => tokens.iter().any(|x| r.is_match(x)),
+            TextQuery::Phrase(ps) => {
+                ps.is_empty() || line_parts.windows(ps.len()).any(|w| w == ps.as_slice())
+            }
+            TextQuery::And(qs) => qs.iter().all(|q| q.eval_line(tokens, line_parts)),
+            TextQuery::Or(qs) => qs.iter().any(|q| q.eval_line(tokens, line_parts)),
+            TextQuery::Not(q) => !q.eval_line(tokens, line_parts),
+        }
+    }
+}
+
+/// The query for a bare word: its token if it is one group, else the
+/// phrase of its parts.
+fn word_query(word: &str) -> TextQuery {
+    let mut groups = 0;
+    let mut last = None;
+    let mut buf = String::new();
+    for_each_token(word, |t| match t {
+        Token::Part(p) => {
+            groups += 1;
+            last = Some(normalize(p, &mut buf).to_string());
+        }
+        Token::Group(g) => {
+            // Its parts were counted one by one: count the group once.
+            groups -= parts(g).len() - 1;
+            last = Some(normalize(g, &mut buf).to_string());
+        }
+    });
+    match (groups, last) {
+        (1, Some(t)) => TextQuery::Term(t),
+        _ => TextQuery::Phrase(parts(word)),
+    }
+}
+
+struct Parser<'a> {
+    src: &'a str,
+    pos: usize,
+}
+
+impl Parser<'_> {
+    fn error(&self, what: &str) -> Error {
+        Error::TextQuery {
+            query: self.src.to_string(),
+            pos: self.pos,
+            reason: what.to_string(),
+        }
+    }
+
+    fn skip_ws(&mut self) {
+        let rest = &self.src[self.pos..];
+        self.pos += rest.len() - rest.trim_start().len();
+    }
+
+    fn peek(&self) -> Option<char> {
+        self.src[self.pos..].chars().next()
+    }
+
+    fn at_or(&self) -> bool {
+        let rest = &self.src[self.pos..];
+        rest.starts_with("OR") && rest[2..].chars().next().is_none_or(char::is_whitespace)
+    }
+
+    fn or(&mut self) -> Result<TextQuery> {
+        let mut alts = vec![self.and()?];
+        loop {
+            self.skip_ws();
+            if !self.at_or() {
+                break;
+            }
+            self.pos += 2;
+            alts.push(self.and()?);
+        }
+        Ok(if alts.len() == 1 {
+            alts.remove(0)
+        } else {
+            TextQuery::Or(alts)
+        })
+    }
+
+    fn and(&mut self) -> Result<TextQuery> {
+        let mut all = Vec::new();
+        loop {
+            self.skip_ws();
+            match self.peek() {
+                None | Some(')') => break,
+                _ if self.at_or() => break,
+                _ => all.push(self.unary()?),
+            }
+        }
+        match all.len() {
+            0 => Err(self.error("expected a word, \"phrase\", /regex/ or (group)")),
+            1 => Ok(all.remove(0)),
+            _ => Ok(TextQuery::And(all)),
+        }
+    }
+
+    fn unary(&mut self) -> Result<TextQuery> {
+        if self.peek() == Some('-') {
+            self.pos += 1;
+            return Ok(TextQuery::Not(Box::new(self.atom()?)));
+        }
+        self.atom()
+    }
+
+    fn atom(&mut self) -> Result<TextQuery> {
+        match self.peek() {
+            Some('(') => {
+                self.pos += 1;
+                let q = self.or()?;
+                self.skip_ws();
+                if self.peek() != Some(')') {
+                    return Err(self.error("missing `)`"));
+                }
+                self.pos += 1;
+                Ok(q)
+            }
+            Some('"') => {
+                let body = self.delimited('"')?;
+                Ok(TextQuery::Phrase(parts(&body)))
+            }
+            Some('/') => {
+                let start = self.pos;
+                let body = self.delimited('/')?;
+                Regex::new(&format!("^(?i:{body})$"))
+                    .map(TextQuery::Regex)
+                    .map_err(|e| {
+                        self.pos = start;
+                        self.error(&format!("invalid regex: {e}"))
+                    })
+            }
+            _ => {
+                let rest = &self.src[self.pos..];
+                let end = rest
+                    .find(|c: char| c.is_whitespace() || c == '(' || c == ')')
+                    .unwrap_or(rest.len());
+                let word = &rest[..end];
+                self.pos += end;
+                if let Some(prefix) = word.strip_suffix('*') {
+                    let mut buf = String::new();
+                    let p = normalize(prefix, &mut buf).to_string();
+                    if p.is_empty() {
+                        return Err(self.error("a prefix needs at least one character"));
+                    }
+                    return Ok(TextQuery::Prefix(p));
+                }
+                Ok(word_query(word))
+            }
+        }
+    }
+
+    /// Text up to the closing `delim` (a backslash escapes it).
+    fn delimited(&mut self, delim: char) -> Result<String> {
+        let open = self.pos;
+        self.pos += 1;
+        let mut out = String::new();
+        let mut chars = self.src[self.pos..].char_indices();
+        while let Some((i, c)) = chars.next() {
+            if c == '\\' {
+                if let Some((_, n)) = chars.next() {
+                    if n != delim {
+                        out.push('\\');
+                    }
+                    out.push(n);
+                }
+                continue;
+            }
+            if c == delim {
+                self.pos += i + 1;
+                return Ok(out);
+            }
+            out.push(c);
+        }
+        self.pos = open;
+        Err(self.error(&format!("unclosed `{delim}`")))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn m(q: &str, line: &str) -> bool {
+        TextQuery::parse(q).unwrap().matches(line)
+    }
+
+    #[test]
+    fn semantics() {
+        let line = "ERROR payment: connection refused to db-1 at 10.0.0.7:5432 status=503";
+        assert!(m("error", line));
+        assert!(m("ERROR refused", line));
+        assert!(m("\"connection refused\"", line));
+        assert!(!m("\"refused connection\"", line));
+        assert!(m("10.0.0.7:5432", line));
+        assert!(m("10.0.0.7:5432 5432", line));
+        assert!(!m("10.0.0.8", line));
+        assert!(m("status=503", line));
+        assert!(m("conn*", line));
+        assert!(m("/5\\d\\d/", line));
+        assert!(!m("/5\\d/", line));
+        assert!(m("timeout OR refused", line));
+        assert!(!m("error -refused", line));
+        assert!(m("(timeout OR refused) -warn", line));
+        assert!(m("DB-1", line));
+    }
+
+    #[test]
+    fn parse_errors_have_positions() {
+        for (q, pos) in [("\"open", 0), ("a (b", 4), ("/[/", 0), ("", 0), ("a )", 2)] {
+            match TextQuery::parse(q) {
+                Err(Error::TextQuery { pos: p, .. }) => assert_eq!(p, pos, "{q}"),
+                other => panic!("{q}: {other:?}"),
+            }
+        }
+    }
+}

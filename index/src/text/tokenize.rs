@@ -1,0 +1,149 @@
+//! The tokenizer for machine text: log lines full of identifiers, numbers,
+//! IP addresses, paths, UUIDs and status codes.
+//!
+//! A line is split at whitespace and punctuation that never sits inside a
+//! value (`= , ; " ' ( ) [ ] { } < > | ! ? * & # $ ^ \` and such). Each
+//! piece is a *group*; leading and trailing joiners (`. _ - / : @ + ~ %`)
+//! are stripped from it. A group is cut at the joiners into *parts*, the
+//! runs of letters and digits. Every part is a token, and so is every
+//! group of two or more parts, so `10.0.0.1`, `user_id`,
+//! `550e8400-e29b-41d4-a716-446655440000` and `api/v1/orders` are found
+//! whole and by any of their parts. Tokens are lowercased.
+
+/// Tokens longer than this many bytes are not indexed (a part that long is
+/// a blob, not a word; its group may still be).
+pub const MAX_TOKEN_LEN: usize = 128;
+
+/// Characters that join parts into one group.
+fn is_joiner(c: char) -> bool {
+    matches!(c, '.' | '_' | '-' | '/' | ':' | '@' | '+' | '~' | '%')
+}
+
+/// A token of a line, in order of appearance.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Token<'a> {
+    /// A run of letters and digits (not lowercased yet).
+    Part(&'a str),
+    /// A group of two or more parts joined by joiners (not lowercased yet).
+    Group(&'a str),
+}
+
+/// Calls `f` with each token of `text`: for every group first its parts,
+/// then the group itself when it has two or more parts.
+pub fn for_each_token<'a>(text: &'a str, mut f: impl FnMut(Token<'a>)) {
+    let mut rest = text;
+    while !rest.is_empty() {
+        // Skip to the start of a group: a letter or digit.
+        let Some(start) = rest.find(char::is_alphanumeric) else {
+            return;
+        };
+        rest = &rest[start..];
+        let end = rest
+            .find(|c: char| !(c.is_alphanumeric() || is_joiner(c)))
+            .unwrap_or(rest.len());
+        let group = rest[..end].trim_end_matches(is_joiner);
+        rest = &rest[end..];
+        let mut parts = 0;
+        for part in group.split(is_joiner).filter(|p| !p.is_empty()) {
+            parts += 1;
+            if part.len() <= MAX_TOKEN_LEN {
+                f(Token::Part(part));
+            }
+        }
+        if parts > 1 && group.len() <= MAX_TOKEN_LEN {
+            f(Token::Group(group));
+        }
+    }
+}
+
+/// Lowercases a token into `buf` (reused between calls) and returns it.
+pub fn normalize<'b>(token: &str, buf: &'b mut String) -> &'b str {
+    buf.clear();
+    if token.is_ascii() {
+        buf.push_str(token);
+        buf.make_ascii_lowercase();
+    } else {
+        buf.extend(token.chars().flat_map(char::to_lowercase));
+    }
+    buf.as_str()
+}
+
+/// The distinct normalised tokens of `text`, for indexing.
+pub fn index_tokens(text: &str) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    let mut buf = String::new();
+    for_each_token(text, |t| {
+        let (Token::Part(s) | Token::Group(s)) = t;
+        out.push(normalize(s, &mut buf).to_string());
+    });
+    out.sort_unstable();
+    out.dedup();
+    out
+}
+
+/// The normalised parts of `text` in order (for phrase matching).
+pub fn parts(text: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut buf = String::new();
+    for_each_token(text, |t| {
+        if let Token::Part(s) = t {
+            out.push(normalize(s, &mut buf).to_string());
+        }
+    });
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn machine_text() {
+        let toks = index_tokens(
+            "GET /api/v1/orders?id=42 from 10.0.0.1:8080 user_id=Bob \
+             req=550e8400-e29b-41d4-a716-446655440000 status=503 took 1.5ms.",
+        );
+        for want in [
+            "get",
+            "api/v1/orders",
+            "api",
+            "v1",
+            "orders",
+            "id",
+            "42",
+            "10.0.0.1:8080",
+            "10",
+            "8080",
+            "user_id",
+            "user",
+            "bob",
+            "550e8400-e29b-41d4-a716-446655440000",
+            "446655440000",
+            "503",
+            "1.5ms",
+            "5ms",
+        ] {
+            assert!(toks.iter().any(|t| t == want), "missing {want}: {toks:?}");
+        }
+        assert!(!toks.iter().any(|t| t.ends_with('.') || t.starts_with('/')));
+    }
+
+    #[test]
+    fn parts_in_order_and_unicode() {
+        assert_eq!(parts("Connection REFUSED: peer=db-1"), [
+            "connection",
+            "refused",
+            "peer",
+            "db",
+            "1"
+        ]);
+        assert_eq!(index_tokens("Ünïcode ÄRGER"), ["ärger", "ünïcode"]);
+        assert!(index_tokens("  ... !!! ").is_empty());
+    }
+
+    #[test]
+    fn long_tokens_skipped() {
+        let blob = "a".repeat(MAX_TOKEN_LEN + 1);
+        assert_eq!(index_tokens(&format!("{blob} ok")), ["ok"]);
+    }
+}
