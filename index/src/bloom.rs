@@ -57,7 +57,8 @@ impl Bloom {
     /// False when `key` was certainly not added.
     pub fn may_contain(&self, key: &[u8]) -> bool {
         let nbits = self.words.len() as u64 * 64;
-        positions(key, self.k, nbits).all(|bit| self.words[(bit / 64) as usize] & (1 << (bit % 64)) != 0)
+        positions(key, self.k, nbits)
+            .all(|bit| self.words[(bit / 64) as usize] & (1 << (bit % 64)) != 0)
     }
 
     /// Appends the serialised filter.

@@ -6,5 +6,5 @@ mod query;
 mod tokenize;
 
 pub use index::{TextIndex, TextIndexWriter};
-pub use query::{TermSource, TextQuery};
+pub use query::{FIELD_MARK, TermSource, TextQuery};
 pub use tokenize::{MAX_TOKEN_LEN, Token, for_each_token, index_tokens, normalize, parts};

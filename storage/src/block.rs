@@ -5,18 +5,25 @@
 //! view; `chunks` is memory-mapped and every frame is checked on read.
 
 mod file;
+mod frames;
+mod logs;
 mod meta;
+mod records;
+mod spans;
+mod traces;
 mod writer;
 
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 
 use sextant_index::{BlockPostings, Matcher, get_uvarint};
-use sextant_wal::{Mapped, Vfs};
+use sextant_wal::Vfs;
 
 pub(crate) use file::unseal;
+use frames::{FrameReader, MAX_FRAME_RAW};
+pub(crate) use logs::BlockLogs;
 pub use meta::BlockMeta;
-use sextant_wal::masked_crc;
+pub(crate) use spans::BlockSpans;
 pub(crate) use writer::{BlockWriter, Compression};
 
 use crate::codec::{Sample, chunk, unzigzag};
@@ -30,9 +37,6 @@ pub(crate) const SERIES: &str = "series";
 pub(crate) const POSTINGS: &str = "postings";
 pub(crate) const EXEMPLARS: &str = "exemplars";
 pub(crate) const CHUNKS: &str = "chunks";
-
-/// Largest raw frame a reader accepts.
-const MAX_FRAME_RAW: usize = 16 << 20;
 
 pub(crate) fn block_dir(blocks: &Path, seq: u64) -> PathBuf {
     blocks.join(format!("{seq:020}"))
@@ -88,14 +92,6 @@ struct SeriesEntry {
     chunks: Range<u32>,
 }
 
-#[derive(Debug, Clone, Copy)]
-struct Frame {
-    offset: usize,
-    raw_len: u32,
-    comp_len: u32,
-    crc: u32,
-}
-
 /// An open block.
 #[derive(Debug)]
 pub struct Block {
@@ -105,8 +101,9 @@ pub struct Block {
     chunk_refs: Vec<ChunkRef>,
     postings: BlockPostings,
     exemplars: Vec<(u32, Exemplar)>,
-    chunks: Mapped,
-    frames: Vec<Frame>,
+    chunks: FrameReader,
+    logs: Option<BlockLogs>,
+    spans: Option<BlockSpans>,
     bytes: u64,
 }
 
@@ -139,18 +136,29 @@ impl Block {
             Ok(_) => Vec::new(),
             Err(e) => return Err(Error::Corrupt(format!("{}: exemplars: {e}", dir.display()))),
         };
-        let cp = dir.join(CHUNKS);
-        let chunks = vfs.map(&cp).map_err(|e| Error::io("mmap", &cp, e))?;
-        let body_len = unseal(&chunks, b"SXCK", &cp, false)?.len();
-        let frames = scan_frames(&chunks[file::HEADER_LEN..file::HEADER_LEN + body_len], &cp)?;
-        let (series, chunk_refs) = parse_series(&series_raw, frames.len(), &dir.join(SERIES))?;
+        let chunks = FrameReader::open(vfs, &dir.join(CHUNKS), b"SXCK")?;
+        let (series, chunk_refs) = parse_series(&series_raw, chunks.len(), &dir.join(SERIES))?;
         if series.len() as u64 != meta.series {
             return Err(Error::Corrupt(format!(
                 "{}: series count differs from meta",
                 dir.display()
             )));
         }
-        let bytes = bytes + chunks.len() as u64;
+        let logs = if meta.logs > 0 {
+            Some(BlockLogs::open(vfs, dir)?)
+        } else {
+            None
+        };
+        let spans = if meta.spans > 0 {
+            Some(BlockSpans::open(vfs, dir)?)
+        } else {
+            None
+        };
+        let bytes = bytes
+            + chunks.file_len()
+            + logs.as_ref().map_or(0, BlockLogs::file_bytes)
+            + spans.as_ref().map_or(0, BlockSpans::file_bytes)
+            + dir_bytes(&dir.join(logs::LOGS_TEXT));
         Ok(Block {
             dir: dir.to_path_buf(),
             meta,
@@ -159,7 +167,8 @@ impl Block {
             postings,
             exemplars,
             chunks,
-            frames,
+            logs,
+            spans,
             bytes,
         })
     }
@@ -181,7 +190,7 @@ impl Block {
 
     /// Bytes of its chunks file alone.
     pub fn chunk_bytes(&self) -> u64 {
-        self.chunks.len() as u64
+        self.chunks.file_len()
     }
 
     pub(crate) fn overlaps(&self, start: i64, end: i64) -> bool {
@@ -251,29 +260,37 @@ impl Block {
 
     fn frame<'c>(&self, n: u32, cache: &'c mut FrameCache) -> Result<&'c [u8]> {
         if cache.frame != Some(n) {
-            let f = *self
-                .frames
-                .get(n as usize)
-                .ok_or_else(|| self.corrupt("frame index"))?;
-            let comp = &self.chunks[f.offset..f.offset + f.comp_len as usize];
-            if masked_crc(&[comp]) != f.crc {
-                return Err(self.corrupt(&format!("chunk frame {n} checksum mismatch")));
-            }
-            cache.data = zstd::bulk::decompress(comp, f.raw_len as usize)
-                .map_err(|e| self.corrupt(&format!("frame {n}: zstd: {e}")))?;
+            cache.frame = None;
+            self.chunks.read_into(n, &mut cache.data)?;
             cache.frame = Some(n);
         }
         Ok(&cache.data)
     }
 
     fn corrupt(&self, what: &str) -> Error {
-        Error::Corrupt(format!("{}: {what}", self.dir.join(CHUNKS).display()))
+        self.chunks.corrupt(what)
     }
 
-    /// Re-reads every file and checks every checksum and chunk (for
+    /// The block's logs, if it has any.
+    pub(crate) fn logs(&self) -> Option<&BlockLogs> {
+        self.logs.as_ref()
+    }
+
+    /// The block's spans, if it has any.
+    pub(crate) fn spans(&self) -> Option<&BlockSpans> {
+        self.spans.as_ref()
+    }
+
+    /// Re-reads every file and checks every checksum, chunk and record (for
     /// `sextant stats --verify` and tests).
     pub fn verify(&self) -> Result<()> {
-        unseal(&self.chunks, b"SXCK", &self.dir.join(CHUNKS), true)?;
+        self.chunks.verify()?;
+        if let Some(l) = &self.logs {
+            l.verify()?;
+        }
+        if let Some(s) = &self.spans {
+            s.verify()?;
+        }
         let mut cache = FrameCache::default();
         for idx in 0..self.num_series() {
             self.samples(idx, i64::MIN, i64::MAX, &mut cache)?;
@@ -282,31 +299,13 @@ impl Block {
     }
 }
 
-fn scan_frames(body: &[u8], path: &Path) -> Result<Vec<Frame>> {
-    let mut frames = Vec::new();
-    let mut pos = 0;
-    while pos < body.len() {
-        let head = body
-            .get(pos..pos + 12)
-            .ok_or_else(|| Error::Corrupt(format!("{}: truncated frame header", path.display())))?;
-        let word = |i: usize| u32::from_le_bytes([head[i], head[i + 1], head[i + 2], head[i + 3]]);
-        let f = Frame {
-            offset: file::HEADER_LEN + pos + 12,
-            raw_len: word(0),
-            comp_len: word(4),
-            crc: word(8),
-        };
-        pos += 12 + f.comp_len as usize;
-        if pos > body.len() || f.raw_len as usize > MAX_FRAME_RAW {
-            return Err(Error::Corrupt(format!(
-                "{}: frame {} out of bounds",
-                path.display(),
-                frames.len()
-            )));
-        }
-        frames.push(f);
-    }
-    Ok(frames)
+/// Bytes of the files directly in `dir` (0 if it does not exist).
+fn dir_bytes(dir: &Path) -> u64 {
+    std::fs::read_dir(dir).map_or(0, |rd| {
+        rd.filter_map(|e| e.ok()?.metadata().ok())
+            .map(|m| m.len())
+            .sum()
+    })
 }
 
 fn parse_series(

@@ -7,10 +7,14 @@
 //!   coded as deltas or deltas-of-deltas; otherwise XOR byte planes.
 //!   Byte alignment lets zstd over a block's frames find the repetition that
 //!   bit packing hides (measured in `docs/decisions.md`).
+//! * [`records`]: column-wise frames of log records and spans, shared by
+//!   the WAL and the blocks' record files.
 
 pub(crate) mod bits;
 pub mod chunk;
+pub mod cursor;
 pub mod gorilla;
+pub mod records;
 
 /// A sample: millisecond timestamp and float value (NaN, ±Inf and the
 /// Prometheus staleness marker included, bit for bit).

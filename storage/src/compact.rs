@@ -13,10 +13,13 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 use crate::block::{Block, BlockMeta, BlockWriter, Compression, FrameCache, remove_block_dirs};
+use crate::codec::records::encode_frame;
 use crate::db::{Db, Inner, sort_blocks};
 use crate::error::Result;
 use crate::exemplar::Exemplar;
+use crate::head::spans::sort_for_block;
 use crate::labels::Labels;
+use crate::model::{LogRecord, Span};
 use crate::select::merge_samples;
 
 /// zstd level of compacted blocks: they are written once and read for
@@ -80,6 +83,7 @@ impl Inner {
 
     pub(crate) fn compact(&self, force: bool) -> Result<()> {
         let _m = self.maintenance.lock();
+        self.check_writable()?;
         loop {
             let blocks = Arc::clone(&self.blocks.read());
             let Some((group, level)) = self.plan(&blocks, force) else {
@@ -133,6 +137,9 @@ impl Inner {
             ex.dedup_by(|a, b| a.t == b.t && a.trace_id == b.trace_id && a.span_id == b.span_id);
             w.add(labels, &merge_samples(parts), &ex)?;
         }
+        let (logs, spans) = merge_records(&sorted)?;
+        w.add_logs(&logs)?;
+        w.add_spans(&spans)?;
         let meta = match w.finish() {
             Ok(m) => m,
             Err(e) => {
@@ -208,6 +215,31 @@ impl Inner {
         tracing::info!(blocks = gone.len(), "retention deleted blocks");
         Ok(gone.len())
     }
+}
+
+/// Logs (time order) and spans (block order) of the parents, in memory,
+/// without the copies a crash could have left in two parents.
+fn merge_records(parents: &[&Arc<Block>]) -> Result<(Vec<LogRecord>, Vec<Span>)> {
+    let mut logs = Vec::new();
+    let mut spans = Vec::new();
+    for b in parents {
+        if let Some(l) = b.logs() {
+            logs.extend(l.all()?);
+        }
+        if let Some(s) = b.spans() {
+            spans.extend(s.all()?);
+        }
+    }
+    logs.sort_by_key(|r| r.time_ns);
+    let mut seen = std::collections::HashSet::new();
+    logs.retain(|r| {
+        let mut key = Vec::new();
+        encode_frame(std::slice::from_ref(r), &mut key);
+        seen.insert(key)
+    });
+    sort_for_block(&mut spans);
+    spans.dedup_by(|a, b| a.trace_id == b.trace_id && a.span_id == b.span_id);
+    Ok((logs, spans))
 }
 
 impl Db {

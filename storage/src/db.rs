@@ -173,6 +173,8 @@ impl Db {
                             }
                         }
                     }
+                    WalRecord::Logs(v) => head.add_logs(v),
+                    WalRecord::Spans(v) => head.add_spans(v),
                 }
                 Ok(())
             },
@@ -389,6 +391,26 @@ fn load_blocks(vfs: &dyn Vfs, blocks_dir: &Path) -> Result<Vec<Arc<Block>>> {
             blocks.push(Arc::new(Block::open(vfs, &p)?));
         }
     }
+    // Blocks of a flush that did not complete: their data is replayed from
+    // the WAL, so keeping them would store it twice.
+    let covered = blocks
+        .iter()
+        .map(|b| b.meta().wal_replay_from)
+        .max()
+        .unwrap_or(0);
+    let unfinished: Vec<&Path> = blocks
+        .iter()
+        .filter(|b| b.meta().flush_segment > covered)
+        .map(|b| b.dir())
+        .collect();
+    if !unfinished.is_empty() {
+        tracing::warn!(
+            blocks = unfinished.len(),
+            "removing blocks of an interrupted flush (the WAL holds their data)"
+        );
+        remove_block_dirs(vfs, blocks_dir, &unfinished)?;
+    }
+    blocks.retain(|b| b.meta().flush_segment <= covered);
     let replaced: std::collections::HashSet<u64> = blocks
         .iter()
         .flat_map(|b| b.meta().parents.clone())
@@ -466,7 +488,9 @@ impl Inner {
     }
 
     pub(crate) fn needs_flush(&self, head: &Head) -> bool {
-        if head.num_samples() >= self.opts.max_head_samples {
+        if head.num_samples() >= self.opts.max_head_samples
+            || head.logs.bytes() + head.spans.bytes() >= self.opts.max_head_record_bytes
+        {
             return true;
         }
         head.time_range().is_some_and(|(lo, hi)| {

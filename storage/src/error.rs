@@ -20,6 +20,10 @@ pub enum Error {
     /// A label set is not acceptable.
     #[error("invalid labels: {0}")]
     InvalidLabels(String),
+    /// A log record or span is not acceptable (nothing of its batch was
+    /// stored).
+    #[error("invalid record: {0}")]
+    InvalidRecord(String),
     /// A label matcher is not acceptable.
     #[error(transparent)]
     Matcher(#[from] sextant_index::Error),

@@ -12,11 +12,9 @@
 //! covered; the others keep the previous mark. A crash between two blocks
 //! of one flush therefore replays the whole frozen head again instead of
 //! deleting segments whose data is in a block not yet written.
-//!
-//! Only the last block of a flush records that segments below S are
-//! covered; the others keep the previous mark. A crash between two blocks
-//! of one flush therefore replays the whole frozen head again instead of
-//! deleting segments whose data is in a block not yet written.
+//! Every block of the flush records S as its `flush_segment`; open deletes
+//! blocks of a flush whose last block never landed, so that replay does
+//! not store their data twice.
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -43,7 +41,7 @@ impl Inner {
         self.check_writable()?;
         let (old, segment) = {
             let mut head = self.head.write();
-            if head.num_series() == 0 {
+            if head.is_empty() {
                 return Ok(());
             }
             let segment = match self.wal.rotate() {
@@ -99,7 +97,7 @@ impl Inner {
         let Some((lo, hi)) = head.time_range() else {
             return Ok(Vec::new());
         };
-        let partitions: BTreeSet<i64> = if lo.div_euclid(range) == hi.div_euclid(range) {
+        let mut partitions: BTreeSet<i64> = if lo.div_euclid(range) == hi.div_euclid(range) {
             BTreeSet::from([lo.div_euclid(range)])
         } else {
             // Only partitions that hold data: a stray sample far away must
@@ -119,6 +117,8 @@ impl Inner {
             }
             set
         };
+        partitions.extend(head.logs.partitions(range));
+        partitions.extend(head.spans.partitions(range));
         let covered_before = self
             .blocks
             .read()
@@ -140,6 +140,7 @@ impl Inner {
                 } else {
                     covered_before
                 },
+                flush_segment: segment,
                 ..BlockMeta::default()
             };
             let mut w = BlockWriter::new(
@@ -151,6 +152,8 @@ impl Inner {
             for s in &series {
                 w.add(&s.labels, &s.samples(start, end), &s.exemplars(start, end))?;
             }
+            w.add_logs(&head.logs.range_ms(start, end))?;
+            w.add_spans(&head.spans.range_ms(start, end))?;
             if w.is_empty() {
                 w.discard()?;
                 continue;

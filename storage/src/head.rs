@@ -1,7 +1,9 @@
 //! The head: the mutable, in-memory part of the database that every write
 //! lands in, until a flush turns it into immutable blocks.
 
+mod logs;
 mod series;
+pub(crate) mod spans;
 
 use std::hash::{Hash, Hasher};
 use std::sync::Arc;
@@ -11,10 +13,20 @@ use parking_lot::RwLock;
 use rustc_hash::{FxHashMap, FxHasher};
 use sextant_index::{Matcher, MemPostings, Postings};
 
+pub(crate) use logs::HeadLogs;
 pub(crate) use series::MemSeries;
+pub(crate) use spans::HeadSpans;
 
 use crate::error::{Error, Result};
 use crate::labels::Labels;
+use crate::model::{LogRecord, Span};
+
+fn min_max(ts: impl Iterator<Item = i64>) -> Option<(i64, i64)> {
+    ts.fold(None, |acc, t| match acc {
+        None => Some((t, t)),
+        Some((lo, hi)) => Some((lo.min(t), hi.max(t))),
+    })
+}
 
 const SHARDS: usize = 32;
 
@@ -30,6 +42,10 @@ pub(crate) struct Head {
     max_t: AtomicI64,
     samples: AtomicU64,
     max_series: usize,
+    /// Log records of the head.
+    pub(crate) logs: HeadLogs,
+    /// Spans of the head.
+    pub(crate) spans: HeadSpans,
 }
 
 impl std::fmt::Debug for Head {
@@ -48,6 +64,8 @@ impl Head {
             max_t: AtomicI64::new(i64::MIN),
             samples: AtomicU64::new(0),
             max_series,
+            logs: HeadLogs::default(),
+            spans: HeadSpans::default(),
         }
     }
 
@@ -132,6 +150,27 @@ impl Head {
 
     pub(crate) fn num_series(&self) -> usize {
         self.by_id.read().len()
+    }
+
+    /// Adds log records (already logged) and widens the time range.
+    pub(crate) fn add_logs(&self, rows: Vec<LogRecord>) {
+        if let Some((lo, hi)) = min_max(rows.iter().map(LogRecord::time_ms)) {
+            self.note_time(lo, hi);
+        }
+        self.logs.append(rows);
+    }
+
+    /// Adds spans (already logged) and widens the time range.
+    pub(crate) fn add_spans(&self, rows: Vec<Span>) {
+        if let Some((lo, hi)) = min_max(rows.iter().map(Span::start_ms)) {
+            self.note_time(lo, hi);
+        }
+        self.spans.append(rows);
+    }
+
+    /// True when the head holds no series, logs or spans.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.num_series() == 0 && self.logs.len() == 0 && self.spans.len() == 0
     }
 
     /// Series matching `matchers`, sorted by labels.

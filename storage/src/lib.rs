@@ -1,10 +1,14 @@
-//! Sextant's storage engine for metrics: a write-ahead-logged in-memory
-//! head, flushed into immutable, time-partitioned, compressed blocks that
-//! are compacted into larger ranges and deleted by retention.
+//! Sextant's storage engine for metrics, logs and spans: a
+//! write-ahead-logged in-memory head, flushed into immutable,
+//! time-partitioned, compressed blocks that are compacted into larger
+//! ranges and deleted by retention — the three signals together.
 //!
-//! Data model (Prometheus'): a series is a sorted label set including
-//! `__name__`; samples are (i64 ms, f64), the staleness NaN included; each
-//! series may carry exemplars that point at traces.
+//! Metrics follow Prometheus' model: a series is a sorted label set
+//! including `__name__`; samples are (i64 ms, f64), the staleness NaN
+//! included; each series may carry exemplars that point at traces. Logs
+//! and spans follow OpenTelemetry's ([`LogRecord`], [`Span`]); logs are
+//! searchable by full text and fields ([`LogSearch`]), spans by fields
+//! ([`SpanSearch`]), and both by trace id.
 //!
 //! Start at [`Db`]; `docs/architecture.md` walks the write and read paths
 //! and lists every fsync in crash order, `docs/format.md` every byte.
@@ -20,8 +24,12 @@ mod exemplar;
 mod flush;
 mod head;
 mod labels;
+mod logs;
+mod model;
 mod options;
 mod select;
+mod signals;
+mod spans;
 mod stats;
 pub mod walrec;
 
@@ -31,7 +39,15 @@ pub use db::{Db, SeriesWrite, WriteBatch, WriteSummary};
 pub use error::{Error, Result};
 pub use exemplar::Exemplar;
 pub use labels::{Labels, METRIC_NAME};
+pub use logs::{LogSearch, MAX_FIELD_VALUE_LEN, level_of};
+pub use model::{
+    AnyValue, Attributes, LogRecord, RecordLimits, SERVICE_NAME, Span, SpanEvent, SpanId, SpanKind,
+    SpanLink, StatusCode, TraceId, hex, parse_trace_id, service_of,
+};
 pub use options::{Durability, HOUR_MS, LabelLimits, Options};
 pub use select::{Series, SeriesSet};
+pub use sextant_index::text::TextQuery;
 pub use sextant_index::{MatchOp, Matcher};
+pub use signals::RecordSummary;
+pub use spans::{SPAN_FIELDS, SpanSearch, Trace};
 pub use stats::{BlockStats, Stats};

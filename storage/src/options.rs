@@ -4,6 +4,8 @@ use std::time::Duration;
 
 pub use sextant_wal::Durability;
 
+use crate::model::RecordLimits;
+
 /// Hour in milliseconds.
 pub const HOUR_MS: i64 = 3_600_000;
 
@@ -32,6 +34,11 @@ pub struct Options {
     pub max_series: usize,
     /// Samples in the head that trigger a flush (bounds head memory).
     pub max_head_samples: u64,
+    /// Bytes of log records and spans in the head (with their in-memory
+    /// postings) that trigger a flush.
+    pub max_head_record_bytes: usize,
+    /// Limits and normalisation of written logs and spans.
+    pub record_limits: RecordLimits,
     /// Run flush, compaction and retention in a background thread.
     pub background: bool,
     /// Limits on label sets, so one bad client cannot bloat the index.
@@ -71,6 +78,8 @@ impl Default for Options {
             max_bytes: None,
             max_series: 10_000_000,
             max_head_samples: 200_000_000,
+            max_head_record_bytes: 512 << 20,
+            record_limits: RecordLimits::default(),
             background: true,
             limits: LabelLimits::default(),
         }

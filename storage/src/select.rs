@@ -33,8 +33,8 @@ enum Source {
 
 /// The sources of the data at one moment: later sources win.
 pub(crate) struct Snapshot {
-    blocks: Arc<Vec<Arc<Block>>>,
-    heads: Vec<Arc<Head>>,
+    pub(crate) blocks: Arc<Vec<Arc<Block>>>,
+    pub(crate) heads: Vec<Arc<Head>>,
 }
 
 impl Snapshot {

@@ -23,6 +23,10 @@ pub struct Stats {
     pub head_samples: u64,
     /// Estimated heap bytes of the head(s).
     pub head_bytes: u64,
+    /// Log records in the head(s).
+    pub head_logs: u64,
+    /// Spans in the head(s).
+    pub head_spans: u64,
     /// Every block, oldest first.
     pub blocks: Vec<BlockStats>,
     /// Bytes of WAL segments.
@@ -58,7 +62,9 @@ impl Db {
             let (samples, bytes) = h.footprint();
             s.head_series += h.num_series() as u64;
             s.head_samples += samples;
-            s.head_bytes += bytes as u64;
+            s.head_bytes += (bytes + h.logs.bytes() + h.spans.bytes()) as u64;
+            s.head_logs += h.logs.len() as u64;
+            s.head_spans += h.spans.len() as u64;
         }
         s.blocks = snap_blocks
             .iter()

@@ -3,11 +3,14 @@
 //! written; a flush rotates the log, so every segment's ids refer to series
 //! records in the same or an earlier segment after the last rotation.
 
-use sextant_index::{get_uvarint, put_uvarint};
+use sextant_index::put_uvarint;
 
+use crate::codec::cursor::Cursor;
+use crate::codec::records::decode_frame;
 use crate::codec::{Sample, unzigzag, zigzag};
 use crate::exemplar::Exemplar;
 use crate::labels::Labels;
+use crate::model::{LogRecord, Span};
 
 /// New head series: `(id, labels)*`.
 pub const SERIES: u8 = 1;
@@ -15,6 +18,11 @@ pub const SERIES: u8 = 1;
 pub const SAMPLES: u8 = 2;
 /// Exemplars: `(id, t, f64, trace, span, labels)*`.
 pub const EXEMPLARS: u8 = 3;
+
+/// Log records: one column frame (`codec::records`).
+pub const LOGS: u8 = 4;
+/// Spans: one column frame (`codec::records`).
+pub const SPANS: u8 = 5;
 
 /// A decoded record.
 #[derive(Debug, PartialEq)]
@@ -25,6 +33,10 @@ pub enum WalRecord {
     Samples(Vec<(u32, Sample)>),
     /// Exemplars by head series id.
     Exemplars(Vec<(u32, Exemplar)>),
+    /// Log records.
+    Logs(Vec<LogRecord>),
+    /// Spans.
+    Spans(Vec<Span>),
 }
 
 pub(crate) fn encode_series(out: &mut Vec<u8>, id: u32, labels: &Labels) {
@@ -55,47 +67,10 @@ pub(crate) fn encode_exemplar(out: &mut Vec<u8>, id: u32, e: &Exemplar) {
     out.extend_from_slice(e.labels.as_bytes());
 }
 
-struct Cursor<'a> {
-    buf: &'a [u8],
-    pos: usize,
-}
-
-impl<'a> Cursor<'a> {
-    fn uvarint(&mut self) -> Result<u64, String> {
-        get_uvarint(self.buf, &mut self.pos).ok_or_else(|| "truncated varint".to_string())
-    }
-    fn id(&mut self) -> Result<u32, String> {
-        u32::try_from(self.uvarint()?).map_err(|_| "series id out of range".to_string())
-    }
-    fn bytes(&mut self, n: usize) -> Result<&'a [u8], String> {
-        let end = self.pos.checked_add(n).ok_or("length overflow")?;
-        let b = self.buf.get(self.pos..end).ok_or("truncated record")?;
-        self.pos = end;
-        Ok(b)
-    }
-    fn array<const N: usize>(&mut self) -> Result<[u8; N], String> {
-        let b = self.bytes(N)?;
-        b.try_into().map_err(|_| "truncated record".to_string())
-    }
-    fn f64(&mut self) -> Result<f64, String> {
-        Ok(f64::from_bits(u64::from_le_bytes(self.array()?)))
-    }
-    fn labels(&mut self) -> Result<Labels, String> {
-        let n = usize::try_from(self.uvarint()?).map_err(|_| "length")?;
-        Labels::decode(self.bytes(n)?).map_err(|e| e.to_string())
-    }
-    fn done(&self) -> bool {
-        self.pos >= self.buf.len()
-    }
-}
-
 /// Decodes a record of the storage engine. Bad bytes give an error message,
 /// never a panic, and allocations stay proportional to the input.
 pub fn decode(typ: u8, payload: &[u8]) -> Result<WalRecord, String> {
-    let mut c = Cursor {
-        buf: payload,
-        pos: 0,
-    };
+    let mut c = Cursor::new(payload);
     match typ {
         SERIES => {
             let mut out = Vec::new();
@@ -144,6 +119,8 @@ pub fn decode(typ: u8, payload: &[u8]) -> Result<WalRecord, String> {
             }
             Ok(WalRecord::Exemplars(out))
         }
+        LOGS => Ok(WalRecord::Logs(decode_frame(payload)?)),
+        SPANS => Ok(WalRecord::Spans(decode_frame(payload)?)),
         other => Err(format!("unknown record type {other}")),
     }
 }
@@ -163,7 +140,7 @@ mod tests {
         }
 
         #[test]
-        fn garbage_never_panics(typ in 1u8..5, bytes in proptest::collection::vec(any::<u8>(), 0..200)) {
+        fn garbage_never_panics(typ in 1u8..7, bytes in proptest::collection::vec(any::<u8>(), 0..200)) {
             let _ = decode(typ, &bytes);
         }
     }

@@ -2,7 +2,7 @@
 //!
 //! Only postings are stored: the body field is indexed with document ids
 //! alone (no frequencies, no positions, nothing stored), pre-tokenized by
-//! [`super::tokenize`], and a `row` fast field maps Tantivy's documents to
+//! [`super::index_tokens`], and a `row` fast field maps Tantivy's documents to
 //! the block's log rows. Phrases are answered by intersecting the postings
 //! of their parts and checking the candidate lines, which keeps the index
 //! a fraction of the text's size.
@@ -12,14 +12,11 @@ use std::path::Path;
 use roaring::RoaringBitmap;
 use tantivy::directory::MmapDirectory;
 use tantivy::indexer::NoMergePolicy;
-use tantivy::schema::{
-    FAST, Field, IndexRecordOption, Schema, TextFieldIndexing, TextOptions,
-};
+use tantivy::schema::{FAST, Field, IndexRecordOption, Schema, TextFieldIndexing, TextOptions};
 use tantivy::tokenizer::{PreTokenizedString, Token};
 use tantivy::{DocSet, Index, IndexWriter, SegmentReader, TERMINATED, TantivyDocument};
 
 use super::query::TermSource;
-use super::tokenize::index_tokens;
 use crate::error::{Error, Result};
 
 const BODY: &str = "body";
@@ -71,9 +68,10 @@ impl TextIndexWriter {
         })
     }
 
-    /// Indexes the next row's text.
-    pub fn add(&mut self, text: &str) -> Result<()> {
-        let tokens = index_tokens(text)
+    /// Indexes the next row's terms (its body's [`index_tokens`] and any
+    /// field terms).
+    pub fn add(&mut self, terms: Vec<String>) -> Result<()> {
+        let tokens = terms
             .into_iter()
             .enumerate()
             .map(|(position, text)| Token {
@@ -157,6 +155,7 @@ impl TextIndex {
     fn for_each_segment_term(
         &self,
         token: Option<&str>,
+        prefix: &str,
         pred: &dyn Fn(&str) -> bool,
     ) -> Result<RoaringBitmap> {
         let mut out = RoaringBitmap::new();
@@ -166,8 +165,16 @@ impl TextIndex {
             if let Some(t) = token {
                 infos.extend(inv.terms().get(t.as_bytes()).map_err(text_err)?);
             } else {
-                let mut stream = inv.terms().stream().map_err(text_err)?;
+                let mut stream = inv
+                    .terms()
+                    .range()
+                    .ge(prefix.as_bytes())
+                    .into_stream()
+                    .map_err(text_err)?;
                 while stream.advance() {
+                    if !stream.key().starts_with(prefix.as_bytes()) {
+                        break;
+                    }
                     if std::str::from_utf8(stream.key()).is_ok_and(pred) {
                         infos.push(stream.value().clone());
                     }
@@ -204,11 +211,11 @@ impl TermSource for TextIndex {
     }
 
     fn term_rows(&self, token: &str) -> Result<RoaringBitmap> {
-        self.for_each_segment_term(Some(token), &|_| true)
+        self.for_each_segment_term(Some(token), "", &|_| true)
     }
 
-    fn rows_where(&self, pred: &dyn Fn(&str) -> bool) -> Result<RoaringBitmap> {
-        self.for_each_segment_term(None, pred)
+    fn rows_where(&self, prefix: &str, pred: &dyn Fn(&str) -> bool) -> Result<RoaringBitmap> {
+        self.for_each_segment_term(None, prefix, pred)
     }
 }
 
@@ -228,7 +235,7 @@ mod tests {
         ];
         let mut w = TextIndexWriter::create(dir.path()).unwrap();
         for l in lines {
-            w.add(l).unwrap();
+            w.add(crate::text::index_tokens(l)).unwrap();
         }
         w.finish().unwrap();
         let idx = TextIndex::open(dir.path()).unwrap();

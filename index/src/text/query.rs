@@ -26,6 +26,11 @@ use roaring::RoaringBitmap;
 use super::tokenize::{Token, for_each_token, normalize, parts};
 use crate::error::{Error, Result};
 
+/// Terms starting with this character are not body tokens but fields of
+/// the row (`\u{1}service=checkout`): the tokenizer never produces it, and
+/// regexes over tokens skip such terms.
+pub const FIELD_MARK: char = '\u{1}';
+
 /// A parsed text query.
 #[derive(Debug, Clone)]
 pub enum TextQuery {
@@ -52,8 +57,9 @@ pub trait TermSource {
     fn all_rows(&self) -> RoaringBitmap;
     /// Rows holding exactly this normalised token.
     fn term_rows(&self, token: &str) -> Result<RoaringBitmap>;
-    /// Rows holding any token for which `pred` is true.
-    fn rows_where(&self, pred: &dyn Fn(&str) -> bool) -> Result<RoaringBitmap>;
+    /// Rows holding any term that starts with `prefix` and for which
+    /// `pred` (given the whole term) is true.
+    fn rows_where(&self, prefix: &str, pred: &dyn Fn(&str) -> bool) -> Result<RoaringBitmap>;
 }
 
 impl TextQuery {
@@ -74,8 +80,11 @@ impl TextQuery {
     pub fn candidates(&self, src: &dyn TermSource) -> Result<(RoaringBitmap, bool)> {
         Ok(match self {
             TextQuery::Term(t) => (src.term_rows(t)?, true),
-            TextQuery::Prefix(p) => (src.rows_where(&|t| t.starts_with(p.as_str()))?, true),
-            TextQuery::Regex(r) => (src.rows_where(&|t| r.is_match(t))?, true),
+            TextQuery::Prefix(p) => (src.rows_where(p, &|_| true)?, true),
+            TextQuery::Regex(r) => (
+                src.rows_where("", &|t| !t.starts_with(FIELD_MARK) && r.is_match(t))?,
+                true,
+            ),
             TextQuery::Phrase(ps) => {
                 let mut acc: Option<RoaringBitmap> = None;
                 for p in ps {

@@ -130,13 +130,10 @@ mod tests {
 
     #[test]
     fn parts_in_order_and_unicode() {
-        assert_eq!(parts("Connection REFUSED: peer=db-1"), [
-            "connection",
-            "refused",
-            "peer",
-            "db",
-            "1"
-        ]);
+        assert_eq!(
+            parts("Connection REFUSED: peer=db-1"),
+            ["connection", "refused", "peer", "db", "1"]
+        );
         assert_eq!(index_tokens("Ünïcode ÄRGER"), ["ärger", "ünïcode"]);
         assert!(index_tokens("  ... !!! ").is_empty());
     }

@@ -11,9 +11,9 @@ pub struct BlockMeta {
     /// Sequence number: unique, increasing. On equal timestamps the sample
     /// of the higher sequence wins (it was written later).
     pub seq: u64,
-    /// Oldest sample timestamp (ms).
+    /// Oldest timestamp of a sample, exemplar, log or span start (ms).
     pub min_t: i64,
-    /// Newest sample timestamp (ms).
+    /// Newest such timestamp (ms).
     pub max_t: i64,
     /// Series in the block.
     pub series: u64,
@@ -30,6 +30,16 @@ pub struct BlockMeta {
     /// Sequences of the blocks this one replaces (compaction); if any of
     /// them is still on disk at open, it is deleted.
     pub parents: Vec<u64>,
+    /// Log records in the block.
+    pub logs: u64,
+    /// Spans in the block.
+    pub spans: u64,
+    /// For a flushed block, the WAL segment its flush started (the frozen
+    /// head's records are all below it). Open deletes a flushed block
+    /// whose flush never completed (`flush_segment` above every block's
+    /// `wal_replay_from`): its data is replayed from the WAL instead, so a
+    /// crash mid-flush stores nothing twice. 0 for compacted blocks.
+    pub flush_segment: u64,
 }
 
 impl BlockMeta {
@@ -52,6 +62,9 @@ impl BlockMeta {
         for p in &self.parents {
             put_uvarint(&mut out, *p);
         }
+        for v in [self.logs, self.spans, self.flush_segment] {
+            put_uvarint(&mut out, v);
+        }
         out
     }
 
@@ -71,6 +84,7 @@ impl BlockMeta {
             level: u32::try_from(next()?).map_err(|_| Error::Corrupt("block level".into()))?,
             wal_replay_from: next()?,
             parents: Vec::new(),
+            ..BlockMeta::default()
         };
         let n = next()?;
         if n > buf.len() as u64 {
@@ -78,6 +92,12 @@ impl BlockMeta {
         }
         for _ in 0..n {
             m.parents.push(next()?);
+        }
+        m.logs = next()?;
+        m.spans = next()?;
+        m.flush_segment = next()?;
+        if pos != buf.len() {
+            return Err(Error::Corrupt("block meta: trailing bytes".into()));
         }
         Ok(m)
     }

@@ -3,15 +3,17 @@
 use std::path::{Path, PathBuf};
 
 use sextant_index::{BlockPostings, put_uvarint};
-use sextant_wal::{FileWrite, Vfs};
+use sextant_wal::Vfs;
 
-use super::file::{self, FOOTER_LEN, HEADER_LEN};
+use super::file;
+use super::frames::FrameWriter;
 use super::meta::BlockMeta;
 use super::{CHUNKS, EXEMPLARS, META, POSTINGS, SERIES, block_dir, tmp_dir};
 use crate::codec::{Sample, chunk, zigzag};
 use crate::error::{Error, Result};
 use crate::exemplar::Exemplar;
 use crate::labels::Labels;
+use crate::model::{LogRecord, Span};
 use crate::walrec;
 
 /// Most samples in one block chunk.
@@ -31,11 +33,8 @@ pub(crate) struct BlockWriter<'a> {
     tmp: PathBuf,
     meta: BlockMeta,
     compression: Compression,
-    chunks: Box<dyn FileWrite>,
-    chunks_crc: u32,
-    chunks_len: u64,
+    chunks: FrameWriter,
     frame: Vec<u8>,
-    frame_no: u32,
     series: Vec<u8>,
     labels: Vec<Labels>,
     exemplars: Vec<u8>,
@@ -54,20 +53,11 @@ impl<'a> BlockWriter<'a> {
         let _ = vfs.remove_dir_all(&tmp);
         vfs.create_dir_all(&tmp)
             .map_err(|e| Error::io("create dir", &tmp, e))?;
-        let path = tmp.join(CHUNKS);
-        let mut chunks = vfs
-            .create(&path)
-            .map_err(|e| Error::io("create", &path, e))?;
-        let h = file::header(b"SXCK");
-        chunks
-            .write_all(&h)
-            .map_err(|e| Error::io("write", &path, e))?;
+        let chunks = FrameWriter::create(vfs, &tmp.join(CHUNKS), b"SXCK", compression.level)?;
         Ok(BlockWriter {
             vfs,
             blocks_dir: blocks_dir.to_path_buf(),
-            chunks_crc: crc32c::crc32c(&h),
             chunks,
-            chunks_len: 0,
             tmp,
             meta: BlockMeta {
                 min_t: i64::MAX,
@@ -76,7 +66,6 @@ impl<'a> BlockWriter<'a> {
             },
             compression,
             frame: Vec::with_capacity(FRAME_RAW * 2),
-            frame_no: 0,
             series: Vec::new(),
             labels: Vec::new(),
             exemplars: Vec::new(),
@@ -111,7 +100,7 @@ impl<'a> BlockWriter<'a> {
             chunk::encode(c, &mut self.frame);
             put_uvarint(&mut self.series, zigzag(min_t));
             put_uvarint(&mut self.series, max_t.wrapping_sub(min_t) as u64);
-            put_uvarint(&mut self.series, u64::from(self.frame_no));
+            put_uvarint(&mut self.series, u64::from(self.chunks.frames()));
             put_uvarint(&mut self.series, offset as u64);
             put_uvarint(&mut self.series, (self.frame.len() - offset) as u64);
             self.meta.min_t = self.meta.min_t.min(min_t);
@@ -129,8 +118,39 @@ impl<'a> BlockWriter<'a> {
         Ok(())
     }
 
+    /// Adds the block's log records, in time order (once per block).
+    pub(crate) fn add_logs(&mut self, rows: &[LogRecord]) -> Result<()> {
+        if rows.is_empty() {
+            return Ok(());
+        }
+        super::logs::write(self.vfs, &self.tmp, rows, self.compression.level)?;
+        for r in rows {
+            self.note_time(r.time_ms());
+        }
+        self.meta.logs = rows.len() as u64;
+        Ok(())
+    }
+
+    /// Adds the block's spans, in block order (once per block).
+    pub(crate) fn add_spans(&mut self, rows: &[Span]) -> Result<()> {
+        if rows.is_empty() {
+            return Ok(());
+        }
+        super::spans::write(self.vfs, &self.tmp, rows, self.compression.level)?;
+        for s in rows {
+            self.note_time(s.start_ms());
+        }
+        self.meta.spans = rows.len() as u64;
+        Ok(())
+    }
+
+    fn note_time(&mut self, t: i64) {
+        self.meta.min_t = self.meta.min_t.min(t);
+        self.meta.max_t = self.meta.max_t.max(t);
+    }
+
     pub(crate) fn is_empty(&self) -> bool {
-        self.labels.is_empty()
+        self.labels.is_empty() && self.meta.logs == 0 && self.meta.spans == 0
     }
 
     /// Abandons the block, removing its temporary directory.
@@ -145,22 +165,8 @@ impl<'a> BlockWriter<'a> {
         if self.frame.is_empty() {
             return Ok(());
         }
-        let comp = zstd::bulk::compress(&self.frame, self.compression.level)
-            .map_err(|e| Error::Corrupt(format!("zstd: {e}")))?;
-        let mut head = [0u8; 12];
-        head[..4].copy_from_slice(&(self.frame.len() as u32).to_le_bytes());
-        head[4..8].copy_from_slice(&(comp.len() as u32).to_le_bytes());
-        head[8..].copy_from_slice(&sextant_wal::masked_crc(&[&comp]).to_le_bytes());
-        let path = self.tmp.join(CHUNKS);
-        for part in [&head[..], &comp] {
-            self.chunks
-                .write_all(part)
-                .map_err(|e| Error::io("write", &path, e))?;
-            self.chunks_crc = crc32c::crc32c_append(self.chunks_crc, part);
-            self.chunks_len += part.len() as u64;
-        }
+        self.chunks.write(&self.frame)?;
         self.frame.clear();
-        self.frame_no += 1;
         Ok(())
     }
 
@@ -168,16 +174,7 @@ impl<'a> BlockWriter<'a> {
     /// renames the directory into place. Returns the final meta.
     pub(crate) fn finish(mut self) -> Result<BlockMeta> {
         self.flush_frame()?;
-        let path = self.tmp.join(CHUNKS);
-        let crc = sextant_wal::mask_crc(self.chunks_crc);
-        let footer = file::footer(b"SXCK", self.chunks_len, crc);
-        self.chunks
-            .write_all(&footer)
-            .map_err(|e| Error::io("write", &path, e))?;
-        self.chunks
-            .sync()
-            .map_err(|e| Error::io("fsync", &path, e))?;
-        debug_assert!(self.chunks_len + (HEADER_LEN + FOOTER_LEN) as u64 > 0);
+        self.chunks.finish()?;
 
         let level = self.compression.level;
         let mut series = Vec::new();

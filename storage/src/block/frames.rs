@@ -1,0 +1,172 @@
+//! Files of zstd-compressed frames: a block's `chunks`, `logs` and `spans`.
+//!
+//! ```text
+//! header | (raw_len u32le | comp_len u32le | crc u32le | zstd bytes)* | footer
+//! ```
+//!
+//! `crc` is the masked CRC32C of the compressed bytes, checked on every
+//! read; the footer's CRC covers the whole file and is checked by
+//! `stats --verify`. Files are written as a stream and fsynced at the end.
+
+use std::path::{Path, PathBuf};
+
+use sextant_wal::{FileWrite, Mapped, Vfs, masked_crc};
+
+use super::file::{self, HEADER_LEN};
+use crate::error::{Error, Result};
+
+/// Largest raw frame a reader accepts.
+pub(crate) const MAX_FRAME_RAW: usize = 16 << 20;
+
+/// Writes a frame file.
+pub(crate) struct FrameWriter {
+    file: Box<dyn FileWrite>,
+    path: PathBuf,
+    magic: [u8; 4],
+    crc: u32,
+    len: u64,
+    frames: u32,
+    level: i32,
+}
+
+impl FrameWriter {
+    pub(crate) fn create(vfs: &dyn Vfs, path: &Path, magic: &[u8; 4], level: i32) -> Result<Self> {
+        let mut f = vfs.create(path).map_err(|e| Error::io("create", path, e))?;
+        let h = file::header(magic);
+        f.write_all(&h).map_err(|e| Error::io("write", path, e))?;
+        Ok(FrameWriter {
+            file: f,
+            path: path.to_path_buf(),
+            magic: *magic,
+            crc: crc32c::crc32c(&h),
+            len: 0,
+            frames: 0,
+            level,
+        })
+    }
+
+    /// Frames written so far (the number the next frame gets).
+    pub(crate) fn frames(&self) -> u32 {
+        self.frames
+    }
+
+    /// Compresses and appends one frame.
+    pub(crate) fn write(&mut self, raw: &[u8]) -> Result<()> {
+        let comp = zstd::bulk::compress(raw, self.level)
+            .map_err(|e| Error::Corrupt(format!("zstd: {e}")))?;
+        let mut head = [0u8; 12];
+        head[..4].copy_from_slice(&(raw.len() as u32).to_le_bytes());
+        head[4..8].copy_from_slice(&(comp.len() as u32).to_le_bytes());
+        head[8..].copy_from_slice(&masked_crc(&[&comp]).to_le_bytes());
+        for part in [&head[..], &comp] {
+            self.file
+                .write_all(part)
+                .map_err(|e| Error::io("write", &self.path, e))?;
+            self.crc = crc32c::crc32c_append(self.crc, part);
+            self.len += part.len() as u64;
+        }
+        self.frames += 1;
+        Ok(())
+    }
+
+    /// Writes the footer and fsyncs.
+    pub(crate) fn finish(mut self) -> Result<()> {
+        let footer = file::footer(&self.magic, self.len, sextant_wal::mask_crc(self.crc));
+        self.file
+            .write_all(&footer)
+            .map_err(|e| Error::io("write", &self.path, e))?;
+        self.file
+            .sync()
+            .map_err(|e| Error::io("fsync", &self.path, e))
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Frame {
+    offset: usize,
+    raw_len: u32,
+    comp_len: u32,
+    crc: u32,
+}
+
+/// A memory-mapped frame file.
+#[derive(Debug)]
+pub(crate) struct FrameReader {
+    map: Mapped,
+    frames: Vec<Frame>,
+    path: PathBuf,
+    magic: [u8; 4],
+}
+
+impl FrameReader {
+    /// Maps the file and indexes its frames (header and footer checked; the
+    /// whole-file checksum only by [`FrameReader::verify`]).
+    pub(crate) fn open(vfs: &dyn Vfs, path: &Path, magic: &[u8; 4]) -> Result<Self> {
+        let map = vfs.map(path).map_err(|e| Error::io("mmap", path, e))?;
+        let body_len = file::unseal(&map, magic, path, false)?.len();
+        let body = &map[HEADER_LEN..HEADER_LEN + body_len];
+        let mut frames = Vec::new();
+        let mut pos = 0;
+        while pos < body.len() {
+            let head = body.get(pos..pos + 12).ok_or_else(|| {
+                Error::Corrupt(format!("{}: truncated frame header", path.display()))
+            })?;
+            let word =
+                |i: usize| u32::from_le_bytes([head[i], head[i + 1], head[i + 2], head[i + 3]]);
+            let f = Frame {
+                offset: HEADER_LEN + pos + 12,
+                raw_len: word(0),
+                comp_len: word(4),
+                crc: word(8),
+            };
+            pos += 12 + f.comp_len as usize;
+            if pos > body.len() || f.raw_len as usize > MAX_FRAME_RAW {
+                return Err(Error::Corrupt(format!(
+                    "{}: frame {} out of bounds",
+                    path.display(),
+                    frames.len()
+                )));
+            }
+            frames.push(f);
+        }
+        Ok(FrameReader {
+            map,
+            frames,
+            path: path.to_path_buf(),
+            magic: *magic,
+        })
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.frames.len()
+    }
+
+    /// Bytes of the file.
+    pub(crate) fn file_len(&self) -> u64 {
+        self.map.len() as u64
+    }
+
+    pub(crate) fn corrupt(&self, what: &str) -> Error {
+        Error::Corrupt(format!("{}: {what}", self.path.display()))
+    }
+
+    /// Checks and decompresses frame `n` into `out`.
+    pub(crate) fn read_into(&self, n: u32, out: &mut Vec<u8>) -> Result<()> {
+        let f = *self
+            .frames
+            .get(n as usize)
+            .ok_or_else(|| self.corrupt("frame index"))?;
+        let comp = &self.map[f.offset..f.offset + f.comp_len as usize];
+        if masked_crc(&[comp]) != f.crc {
+            return Err(self.corrupt(&format!("frame {n} checksum mismatch")));
+        }
+        *out = zstd::bulk::decompress(comp, f.raw_len as usize)
+            .map_err(|e| self.corrupt(&format!("frame {n}: zstd: {e}")))?;
+        Ok(())
+    }
+
+    /// Checks the whole-file checksum.
+    pub(crate) fn verify(&self) -> Result<()> {
+        file::unseal(&self.map, &self.magic, &self.path, true).map(|_| ())
+    }
+}

@@ -1,0 +1,186 @@
+//! Record files: a block's logs or spans in zstd frames of column-encoded
+//! rows, plus the frame index (row count and time range of each frame)
+//! that the block keeps in a small sealed file next to it.
+//!
+//! ```text
+//! frame index = count uvarint | (rows uvarint | min_ns i64le | max_ns i64le) * count
+//! ```
+
+use std::marker::PhantomData;
+use std::path::Path;
+
+use sextant_index::{RoaringBitmap, put_uvarint};
+use sextant_wal::Vfs;
+
+use super::frames::{FrameReader, FrameWriter};
+use crate::codec::cursor::Cursor;
+use crate::codec::records::{Columnar, decode_frame, encode_frame};
+use crate::error::Result;
+
+/// Writes `rows` as a record file at `path`, `per_frame` rows per frame;
+/// returns the frame index (`time` gives the time each frame's range is of).
+pub(crate) fn write<T: Columnar>(
+    vfs: &dyn Vfs,
+    path: &Path,
+    magic: &[u8; 4],
+    rows: &[T],
+    per_frame: usize,
+    level: i32,
+    time: impl Fn(&T) -> i64,
+) -> Result<Vec<u8>> {
+    let mut frames = FrameWriter::create(vfs, path, magic, level)?;
+    let mut idx = Vec::new();
+    let mut raw = Vec::new();
+    put_uvarint(&mut idx, rows.len().div_ceil(per_frame) as u64);
+    for part in rows.chunks(per_frame) {
+        raw.clear();
+        encode_frame(part, &mut raw);
+        frames.write(&raw)?;
+        put_uvarint(&mut idx, part.len() as u64);
+        let (lo, hi) = part
+            .iter()
+            .map(&time)
+            .fold((i64::MAX, i64::MIN), |(lo, hi), t| (lo.min(t), hi.max(t)));
+        idx.extend_from_slice(&lo.to_le_bytes());
+        idx.extend_from_slice(&hi.to_le_bytes());
+    }
+    frames.finish()?;
+    Ok(idx)
+}
+
+#[derive(Debug, Clone, Copy)]
+struct FrameInfo {
+    first_row: u32,
+    rows: u32,
+    min_ns: i64,
+    max_ns: i64,
+}
+
+/// An opened record file.
+#[derive(Debug)]
+pub(crate) struct RecordFile<T> {
+    frames: FrameReader,
+    info: Vec<FrameInfo>,
+    _rows: PhantomData<T>,
+}
+
+impl<T: Columnar + Clone> RecordFile<T> {
+    /// Maps the file at `path`; `index` starts with its frame index.
+    /// Returns the file and the bytes of `index` used.
+    pub(crate) fn open(
+        vfs: &dyn Vfs,
+        path: &Path,
+        magic: &[u8; 4],
+        index: &[u8],
+    ) -> Result<(Self, usize)> {
+        let frames = FrameReader::open(vfs, path, magic)?;
+        let (info, used) =
+            parse_index(index).map_err(|e| frames.corrupt(&format!("frame index: {e}")))?;
+        if info.len() != frames.len() {
+            return Err(frames.corrupt("frame count differs from the frame index"));
+        }
+        Ok((
+            RecordFile {
+                frames,
+                info,
+                _rows: PhantomData,
+            },
+            used,
+        ))
+    }
+
+    /// Rows in the file.
+    pub(crate) fn rows(&self) -> u32 {
+        self.info.last().map_or(0, |f| f.first_row + f.rows)
+    }
+
+    fn frame(&self, n: usize) -> Result<Vec<T>> {
+        let mut raw = Vec::new();
+        self.frames.read_into(n as u32, &mut raw)?;
+        let rows: Vec<T> =
+            decode_frame(&raw).map_err(|e| self.frames.corrupt(&format!("frame {n}: {e}")))?;
+        if rows.len() != self.info[n].rows as usize {
+            return Err(self.frames.corrupt(&format!("frame {n}: row count")));
+        }
+        Ok(rows)
+    }
+
+    /// Removes from `rows` the frames whose time range misses `[start, end]`.
+    pub(crate) fn prune(&self, rows: &mut RoaringBitmap, start: i64, end: i64) {
+        for f in &self.info {
+            if f.max_ns < start || f.min_ns > end {
+                rows.remove_range(f.first_row..f.first_row + f.rows);
+            }
+        }
+    }
+
+    /// The rows given (in frame order, either direction) that `accept`
+    /// takes, stopping after `limit`.
+    pub(crate) fn fetch(
+        &self,
+        rows: impl Iterator<Item = u32>,
+        accept: impl Fn(&T) -> bool,
+        limit: usize,
+    ) -> Result<Vec<T>> {
+        let mut out = Vec::new();
+        let mut cached: Option<(usize, Vec<T>)> = None;
+        for row in rows {
+            if out.len() >= limit {
+                break;
+            }
+            let n = self.info.partition_point(|f| f.first_row + f.rows <= row);
+            if cached.as_ref().is_none_or(|(c, _)| *c != n) {
+                if n >= self.info.len() {
+                    return Err(self.frames.corrupt(&format!("row {row} out of range")));
+                }
+                cached = Some((n, self.frame(n)?));
+            }
+            if let Some((_, recs)) = &cached
+                && let Some(r) = recs.get((row - self.info[n].first_row) as usize)
+                && accept(r)
+            {
+                out.push(r.clone());
+            }
+        }
+        Ok(out)
+    }
+
+    /// Every row, in file order.
+    pub(crate) fn all(&self) -> Result<Vec<T>> {
+        let mut out = Vec::with_capacity(self.rows() as usize);
+        for n in 0..self.info.len() {
+            out.extend(self.frame(n)?);
+        }
+        Ok(out)
+    }
+
+    pub(crate) fn file_len(&self) -> u64 {
+        self.frames.file_len()
+    }
+
+    /// Checks the file checksum and decodes every frame.
+    pub(crate) fn verify(&self) -> Result<()> {
+        self.frames.verify()?;
+        self.all().map(|_| ())
+    }
+}
+
+fn parse_index(buf: &[u8]) -> std::result::Result<(Vec<FrameInfo>, usize), String> {
+    let mut c = Cursor::new(buf);
+    let n = c.count()?;
+    let mut out = Vec::with_capacity(n);
+    let mut first_row = 0u32;
+    for _ in 0..n {
+        let rows = u32::try_from(c.uvarint()?).map_err(|_| "row count")?;
+        let min_ns = i64::from_le_bytes(c.array()?);
+        let max_ns = i64::from_le_bytes(c.array()?);
+        out.push(FrameInfo {
+            first_row,
+            rows,
+            min_ns,
+            max_ns,
+        });
+        first_row = first_row.checked_add(rows).ok_or("row count overflow")?;
+    }
+    Ok((out, buf.len() - c.remaining()))
+}

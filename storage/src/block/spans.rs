@@ -1,0 +1,112 @@
+//! A block's spans: `spans` (record file ordered by trace, so a trace is
+//! read from one or two frames), `spans.idx` (its frame index, then the
+//! postings of the span fields) and `spans.traces` (trace table).
+
+use std::path::Path;
+
+use sextant_index::BlockPostings;
+use sextant_wal::Vfs;
+
+use super::file;
+use super::records::{self, RecordFile};
+use super::traces::{self, TraceTable};
+use crate::error::{Error, Result};
+use crate::model::{Span, TraceId};
+use crate::spans::{SpanSearch, newest_first, span_labels};
+
+pub(crate) const SPANS: &str = "spans";
+pub(crate) const SPANS_IDX: &str = "spans.idx";
+pub(crate) const SPANS_TRACES: &str = "spans.traces";
+
+/// Spans per frame: a trace lookup decompresses about one frame.
+const ROWS_PER_FRAME: usize = 512;
+
+/// Writes the span files of a block into `dir`; `rows` in block order
+/// (see `head::spans::sort_for_block`).
+pub(crate) fn write(vfs: &dyn Vfs, dir: &Path, rows: &[Span], level: i32) -> Result<()> {
+    let mut idx = records::write(
+        vfs,
+        &dir.join(SPANS),
+        b"SXSP",
+        rows,
+        ROWS_PER_FRAME,
+        level,
+        |s| s.start_ns,
+    )?;
+    let labels: Vec<_> = rows.iter().map(span_labels).collect();
+    let postings = BlockPostings::build(
+        labels
+            .iter()
+            .map(|l| l.iter().map(|(k, v)| (*k, v.as_str()))),
+    );
+    idx.extend_from_slice(&postings.encode());
+    file::write_durable(
+        vfs,
+        &dir.join(SPANS_IDX),
+        &file::seal(b"SXSI", &file::compress(&idx, level)?),
+    )?;
+    let trace_rows = rows
+        .iter()
+        .enumerate()
+        .map(|(i, s)| (s.trace_id, i as u32))
+        .collect();
+    file::write_durable(
+        vfs,
+        &dir.join(SPANS_TRACES),
+        &traces::encode(trace_rows, b"SXST"),
+    )
+}
+
+/// The opened spans of a block.
+#[derive(Debug)]
+pub(crate) struct BlockSpans {
+    file: RecordFile<Span>,
+    postings: BlockPostings,
+    traces: TraceTable,
+}
+
+impl BlockSpans {
+    pub(crate) fn open(vfs: &dyn Vfs, dir: &Path) -> Result<Self> {
+        let idx_path = dir.join(SPANS_IDX);
+        let raw = vfs
+            .read(&idx_path)
+            .map_err(|e| Error::io("read", &idx_path, e))?;
+        let body = file::decompress(file::unseal(&raw, b"SXSI", &idx_path, true)?, &idx_path)?;
+        let (file, used) = RecordFile::open(vfs, &dir.join(SPANS), b"SXSP", &body)?;
+        let postings = BlockPostings::decode(&body[used..])
+            .map_err(|e| Error::Corrupt(format!("{}: {e}", idx_path.display())))?;
+        Ok(BlockSpans {
+            file,
+            postings,
+            traces: TraceTable::open(vfs, &dir.join(SPANS_TRACES), b"SXST")?,
+        })
+    }
+
+    pub(crate) fn search(&self, q: &SpanSearch) -> Result<Vec<Span>> {
+        let mut rows = sextant_index::select(&self.postings, &q.indexed());
+        self.file.prune(&mut rows, q.start_ns, q.end_ns);
+        // Rows are in trace order, not time order: check every candidate.
+        let mut out = self.file.fetch(rows.iter(), |s| q.accepts(s), usize::MAX)?;
+        newest_first(&mut out, q.limit);
+        Ok(out)
+    }
+
+    pub(crate) fn trace(&self, id: &TraceId) -> Result<Vec<Span>> {
+        self.file
+            .fetch(self.traces.rows(id).into_iter(), |_| true, usize::MAX)
+    }
+
+    /// Every span in block order.
+    pub(crate) fn all(&self) -> Result<Vec<Span>> {
+        self.file.all()
+    }
+
+    pub(crate) fn file_bytes(&self) -> u64 {
+        self.file.file_len() + self.traces.file_len()
+    }
+
+    pub(crate) fn verify(&self) -> Result<()> {
+        self.traces.verify()?;
+        self.file.verify()
+    }
+}

@@ -1,0 +1,456 @@
+//! Frames of log records and spans, laid out column by column: each field
+//! goes to its own column, so zstd over a frame sees timestamps next to
+//! timestamps and service names next to service names. The WAL logs a
+//! frame as one record; a block's record file holds zstd-compressed frames.
+//!
+//! ```text
+//! frame  = rows uvarint | ncols uvarint | len uvarint * ncols | column bytes…
+//! value  = tag u8 | payload        (0 str, 1 bool, 2 int, 3 double,
+//!                                   4 bytes, 5 array, 6 map)
+//! ```
+//!
+//! Field-to-column assignments are in `docs/format.md`. Decoding checks
+//! every length and count against the bytes present, limits nesting to
+//! [`MAX_VALUE_DEPTH`] and requires each column to be consumed exactly.
+
+use sextant_index::put_uvarint;
+
+use super::cursor::Cursor;
+use super::{unzigzag, zigzag};
+use crate::model::{
+    AnyValue, Attributes, LogRecord, MAX_VALUE_DEPTH, Span, SpanEvent, SpanKind, SpanLink,
+    StatusCode,
+};
+
+/// A record type stored in column frames.
+pub trait Columnar: Sized {
+    /// Number of columns.
+    const COLS: usize;
+    /// Appends `rows` to the columns.
+    fn encode(rows: &[Self], cols: &mut [Vec<u8>]);
+    /// Reads `n` rows from the column cursors.
+    #[doc(hidden)]
+    fn decode_rows(n: usize, cols: &mut [Cursor<'_>]) -> Result<Vec<Self>, String>;
+}
+
+/// Encodes `rows` as one frame, appended to `out`.
+pub fn encode_frame<T: Columnar>(rows: &[T], out: &mut Vec<u8>) {
+    let mut cols = vec![Vec::new(); T::COLS];
+    T::encode(rows, &mut cols);
+    put_uvarint(out, rows.len() as u64);
+    put_uvarint(out, T::COLS as u64);
+    for c in &cols {
+        put_uvarint(out, c.len() as u64);
+    }
+    for c in &cols {
+        out.extend_from_slice(c);
+    }
+}
+
+/// Decodes a frame; bad bytes give an error, never a panic, and memory
+/// stays proportional to the input.
+pub fn decode_frame<T: Columnar>(buf: &[u8]) -> Result<Vec<T>, String> {
+    let mut c = Cursor::new(buf);
+    let rows = c.count()?;
+    let ncols = c.uvarint()?;
+    if ncols != T::COLS as u64 {
+        return Err(format!("frame has {ncols} columns, expected {}", T::COLS));
+    }
+    let mut lens = Vec::with_capacity(T::COLS);
+    for _ in 0..T::COLS {
+        lens.push(usize::try_from(c.uvarint()?).map_err(|_| "column length")?);
+    }
+    let mut cols = Vec::with_capacity(T::COLS);
+    for len in lens {
+        cols.push(Cursor::new(c.bytes(len)?));
+    }
+    if !c.done() {
+        return Err("trailing bytes after the columns".into());
+    }
+    let out = T::decode_rows(rows, &mut cols)?;
+    if cols.iter().any(|c| !c.done()) {
+        return Err("column has bytes left over".into());
+    }
+    Ok(out)
+}
+
+fn put_str(out: &mut Vec<u8>, s: &[u8]) {
+    put_uvarint(out, s.len() as u64);
+    out.extend_from_slice(s);
+}
+
+fn put_value(out: &mut Vec<u8>, v: &AnyValue) {
+    match v {
+        AnyValue::Str(s) => {
+            out.push(0);
+            put_str(out, s.as_bytes());
+        }
+        AnyValue::Bool(b) => out.extend_from_slice(&[1, u8::from(*b)]),
+        AnyValue::Int(i) => {
+            out.push(2);
+            put_uvarint(out, zigzag(*i));
+        }
+        AnyValue::Double(d) => {
+            out.push(3);
+            out.extend_from_slice(&d.to_bits().to_le_bytes());
+        }
+        AnyValue::Bytes(b) => {
+            out.push(4);
+            put_str(out, b);
+        }
+        AnyValue::Array(vs) => {
+            out.push(5);
+            put_uvarint(out, vs.len() as u64);
+            for v in vs {
+                put_value(out, v);
+            }
+        }
+        AnyValue::Map(kvs) => {
+            out.push(6);
+            put_attrs(out, kvs);
+        }
+    }
+}
+
+fn put_attrs(out: &mut Vec<u8>, attrs: &Attributes) {
+    put_uvarint(out, attrs.len() as u64);
+    for (k, v) in attrs {
+        put_str(out, k.as_bytes());
+        put_value(out, v);
+    }
+}
+
+fn get_value(c: &mut Cursor<'_>, depth: usize) -> Result<AnyValue, String> {
+    if depth > MAX_VALUE_DEPTH {
+        return Err("value nested too deeply".into());
+    }
+    Ok(match c.u8()? {
+        0 => AnyValue::Str(c.str()?),
+        1 => AnyValue::Bool(c.u8()? != 0),
+        2 => AnyValue::Int(unzigzag(c.uvarint()?)),
+        3 => AnyValue::Double(c.f64()?),
+        4 => AnyValue::Bytes(c.blob()?.to_vec()),
+        5 => {
+            let n = c.count()?;
+            let mut vs = Vec::with_capacity(n);
+            for _ in 0..n {
+                vs.push(get_value(c, depth + 1)?);
+            }
+            AnyValue::Array(vs)
+        }
+        6 => AnyValue::Map(get_attrs(c, depth + 1)?),
+        t => return Err(format!("unknown value tag {t}")),
+    })
+}
+
+fn get_attrs(c: &mut Cursor<'_>, depth: usize) -> Result<Attributes, String> {
+    let n = c.count()?;
+    let mut out = Vec::with_capacity(n);
+    for _ in 0..n {
+        out.push((c.str()?, get_value(c, depth)?));
+    }
+    Ok(out)
+}
+
+/// Columns of a log frame.
+mod log_col {
+    pub const TIME: usize = 0;
+    pub const OBSERVED: usize = 1;
+    pub const SEVERITY: usize = 2;
+    pub const BODY: usize = 3;
+    pub const ATTRS: usize = 4;
+    pub const RESOURCE: usize = 5;
+    pub const TRACE: usize = 6;
+}
+
+impl Columnar for LogRecord {
+    const COLS: usize = 7;
+
+    fn encode(rows: &[Self], cols: &mut [Vec<u8>]) {
+        use log_col::*;
+        let mut prev = 0i64;
+        for r in rows {
+            put_uvarint(&mut cols[TIME], zigzag(r.time_ns.wrapping_sub(prev)));
+            prev = r.time_ns;
+            put_uvarint(
+                &mut cols[OBSERVED],
+                zigzag(r.observed_ns.wrapping_sub(r.time_ns)),
+            );
+            cols[SEVERITY].push(r.severity);
+            put_str(&mut cols[SEVERITY], r.severity_text.as_bytes());
+            put_value(&mut cols[BODY], &r.body);
+            put_attrs(&mut cols[ATTRS], &r.attributes);
+            put_attrs(&mut cols[RESOURCE], &r.resource);
+            cols[TRACE].extend_from_slice(&r.trace_id);
+            cols[TRACE].extend_from_slice(&r.span_id);
+            put_uvarint(&mut cols[TRACE], u64::from(r.flags));
+        }
+    }
+
+    fn decode_rows(n: usize, c: &mut [Cursor<'_>]) -> Result<Vec<Self>, String> {
+        use log_col::*;
+        let mut out = Vec::with_capacity(n.min(c[TIME].remaining()));
+        let mut prev = 0i64;
+        for _ in 0..n {
+            let time_ns = prev.wrapping_add(unzigzag(c[TIME].uvarint()?));
+            prev = time_ns;
+            out.push(LogRecord {
+                time_ns,
+                observed_ns: time_ns.wrapping_add(unzigzag(c[OBSERVED].uvarint()?)),
+                severity: c[SEVERITY].u8()?,
+                severity_text: c[SEVERITY].str()?,
+                body: get_value(&mut c[BODY], 0)?,
+                attributes: get_attrs(&mut c[ATTRS], 0)?,
+                resource: get_attrs(&mut c[RESOURCE], 0)?,
+                trace_id: c[TRACE].array()?,
+                span_id: c[TRACE].array()?,
+                flags: u32::try_from(c[TRACE].uvarint()?).map_err(|_| "log flags")?,
+            });
+        }
+        Ok(out)
+    }
+}
+
+/// Columns of a span frame.
+mod span_col {
+    pub const TRACE: usize = 0;
+    pub const IDS: usize = 1;
+    pub const NAME: usize = 2;
+    pub const STATUS: usize = 3;
+    pub const START: usize = 4;
+    pub const DURATION: usize = 5;
+    pub const ATTRS: usize = 6;
+    pub const RESOURCE: usize = 7;
+    pub const EVENTS: usize = 8;
+}
+
+impl Columnar for Span {
+    const COLS: usize = 9;
+
+    fn encode(rows: &[Self], cols: &mut [Vec<u8>]) {
+        use span_col::*;
+        let mut prev = 0i64;
+        for s in rows {
+            cols[TRACE].extend_from_slice(&s.trace_id);
+            cols[IDS].extend_from_slice(&s.span_id);
+            cols[IDS].extend_from_slice(&s.parent_span_id);
+            put_str(&mut cols[NAME], s.name.as_bytes());
+            cols[STATUS].extend_from_slice(&[s.kind as u8, s.status as u8]);
+            put_str(&mut cols[STATUS], s.status_message.as_bytes());
+            put_uvarint(&mut cols[START], zigzag(s.start_ns.wrapping_sub(prev)));
+            prev = s.start_ns;
+            put_uvarint(
+                &mut cols[DURATION],
+                s.end_ns.wrapping_sub(s.start_ns) as u64,
+            );
+            put_attrs(&mut cols[ATTRS], &s.attributes);
+            put_attrs(&mut cols[RESOURCE], &s.resource);
+            let ev = &mut cols[EVENTS];
+            put_uvarint(ev, s.events.len() as u64);
+            for e in &s.events {
+                put_uvarint(ev, zigzag(e.time_ns.wrapping_sub(s.start_ns)));
+                put_str(ev, e.name.as_bytes());
+                put_attrs(ev, &e.attributes);
+            }
+            put_uvarint(ev, s.links.len() as u64);
+            for l in &s.links {
+                ev.extend_from_slice(&l.trace_id);
+                ev.extend_from_slice(&l.span_id);
+                put_attrs(ev, &l.attributes);
+            }
+        }
+    }
+
+    fn decode_rows(n: usize, c: &mut [Cursor<'_>]) -> Result<Vec<Self>, String> {
+        use span_col::*;
+        let mut out = Vec::with_capacity(n.min(c[TRACE].remaining() / 16));
+        let mut prev = 0i64;
+        for _ in 0..n {
+            let trace_id = c[TRACE].array()?;
+            let span_id = c[IDS].array()?;
+            let parent_span_id = c[IDS].array()?;
+            let name = c[NAME].str()?;
+            let kind = SpanKind::from_u8(c[STATUS].u8()?);
+            let status = StatusCode::from_u8(c[STATUS].u8()?);
+            let status_message = c[STATUS].str()?;
+            let start_ns = prev.wrapping_add(unzigzag(c[START].uvarint()?));
+            prev = start_ns;
+            let end_ns = start_ns.wrapping_add(c[DURATION].uvarint()? as i64);
+            let attributes = get_attrs(&mut c[ATTRS], 0)?;
+            let resource = get_attrs(&mut c[RESOURCE], 0)?;
+            let ev = &mut c[EVENTS];
+            let ne = ev.count()?;
+            let mut events = Vec::with_capacity(ne);
+            for _ in 0..ne {
+                events.push(SpanEvent {
+                    time_ns: start_ns.wrapping_add(unzigzag(ev.uvarint()?)),
+                    name: ev.str()?,
+                    attributes: get_attrs(ev, 0)?,
+                });
+            }
+            let nl = ev.count()?;
+            let mut links = Vec::with_capacity(nl);
+            for _ in 0..nl {
+                links.push(SpanLink {
+                    trace_id: ev.array()?,
+                    span_id: ev.array()?,
+                    attributes: get_attrs(ev, 0)?,
+                });
+            }
+            out.push(Span {
+                trace_id,
+                span_id,
+                parent_span_id,
+                name,
+                kind,
+                start_ns,
+                end_ns,
+                status,
+                status_message,
+                attributes,
+                resource,
+                events,
+                links,
+            });
+        }
+        Ok(out)
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    pub(crate) fn value() -> impl Strategy<Value = AnyValue> {
+        let leaf = prop_oneof![
+            ".{0,12}".prop_map(AnyValue::Str),
+            any::<bool>().prop_map(AnyValue::Bool),
+            any::<i64>().prop_map(AnyValue::Int),
+            any::<u64>().prop_map(|b| AnyValue::Double(f64::from_bits(b))),
+            proptest::collection::vec(any::<u8>(), 0..8).prop_map(AnyValue::Bytes),
+        ];
+        leaf.prop_recursive(3, 16, 4, |inner| {
+            prop_oneof![
+                proptest::collection::vec(inner.clone(), 0..4).prop_map(AnyValue::Array),
+                proptest::collection::vec(("[a-z.]{0,6}", inner), 0..4).prop_map(AnyValue::Map),
+            ]
+        })
+    }
+
+    pub(crate) fn attrs() -> impl Strategy<Value = Attributes> {
+        proptest::collection::vec(("[a-z._]{0,8}", value()), 0..4)
+    }
+
+    pub(crate) fn log() -> impl Strategy<Value = LogRecord> {
+        (
+            (any::<i64>(), any::<i64>(), 0u8..=24, "[A-Z]{0,5}"),
+            (value(), attrs(), attrs()),
+            (any::<[u8; 16]>(), any::<[u8; 8]>(), any::<u32>()),
+        )
+            .prop_map(|((t, o, sev, st), (body, a, r), (tr, sp, fl))| LogRecord {
+                time_ns: t,
+                observed_ns: o,
+                severity: sev,
+                severity_text: st,
+                body,
+                attributes: a,
+                resource: r,
+                trace_id: tr,
+                span_id: sp,
+                flags: fl,
+            })
+    }
+
+    pub(crate) fn span() -> impl Strategy<Value = Span> {
+        (
+            (
+                any::<[u8; 16]>(),
+                any::<[u8; 8]>(),
+                any::<[u8; 8]>(),
+                ".{0,10}",
+            ),
+            (0u8..6, 0u8..3, ".{0,6}", any::<i64>(), any::<i64>()),
+            (attrs(), attrs()),
+            proptest::collection::vec((any::<i64>(), "[a-z]{0,5}", attrs()), 0..3),
+            proptest::collection::vec((any::<[u8; 16]>(), any::<[u8; 8]>(), attrs()), 0..2),
+        )
+            .prop_map(
+                |((tr, sp, par, name), (k, st, msg, s, e), (a, r), ev, ln)| Span {
+                    trace_id: tr,
+                    span_id: sp,
+                    parent_span_id: par,
+                    name,
+                    kind: SpanKind::from_u8(k),
+                    status: StatusCode::from_u8(st),
+                    status_message: msg,
+                    start_ns: s,
+                    end_ns: e,
+                    attributes: a,
+                    resource: r,
+                    events: ev
+                        .into_iter()
+                        .map(|(t, n, a)| SpanEvent {
+                            time_ns: t,
+                            name: n,
+                            attributes: a,
+                        })
+                        .collect(),
+                    links: ln
+                        .into_iter()
+                        .map(|(t, s, a)| SpanLink {
+                            trace_id: t,
+                            span_id: s,
+                            attributes: a,
+                        })
+                        .collect(),
+                },
+            )
+    }
+
+    /// Equality that compares doubles bit for bit (NaN round trips).
+    fn same<T: std::fmt::Debug>(a: &T, b: &T) -> bool {
+        format!("{a:?}") == format!("{b:?}")
+    }
+
+    proptest! {
+        #[test]
+        fn logs_round_trip(rows in proptest::collection::vec(log(), 0..8)) {
+            let mut buf = Vec::new();
+            encode_frame(&rows, &mut buf);
+            let back: Vec<LogRecord> = decode_frame(&buf).unwrap();
+            prop_assert!(same(&rows, &back));
+        }
+
+        #[test]
+        fn spans_round_trip(rows in proptest::collection::vec(span(), 0..8)) {
+            let mut buf = Vec::new();
+            encode_frame(&rows, &mut buf);
+            let back: Vec<Span> = decode_frame(&buf).unwrap();
+            prop_assert!(same(&rows, &back));
+        }
+
+        #[test]
+        fn damaged_frames_never_panic(rows in proptest::collection::vec(span(), 1..4), cut in any::<usize>(), flip in any::<(usize, u8)>()) {
+            let mut buf = Vec::new();
+            encode_frame(&rows, &mut buf);
+            let _ = decode_frame::<Span>(&buf[..cut % buf.len()]);
+            let i = flip.0 % buf.len();
+            buf[i] ^= flip.1 | 1;
+            let _ = decode_frame::<Span>(&buf);
+            let _ = decode_frame::<LogRecord>(&buf);
+        }
+    }
+
+    #[test]
+    fn deep_nesting_is_refused() {
+        let mut buf = Vec::new();
+        for _ in 0..100 {
+            buf.extend_from_slice(&[5, 1]);
+        }
+        buf.push(1);
+        buf.push(0);
+        let mut c = Cursor::new(&buf);
+        assert!(get_value(&mut c, 0).is_err());
+    }
+}

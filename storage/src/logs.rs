@@ -1,0 +1,149 @@
+//! Log search: what a query means, shared by the head and the blocks.
+//!
+//! Every log row is indexed under its body's tokens and under *field
+//! terms* `\u{1}name=value` for `service` (the resource's `service.name`),
+//! `level` (from the severity number, else the lowercased severity text)
+//! and every attribute and resource attribute whose value is a scalar of
+//! at most [`MAX_FIELD_VALUE_LEN`] bytes. Matchers on fields run on those
+//! terms with Prometheus semantics (a matcher accepting `""` also accepts
+//! rows without the field); the text query runs on the body tokens.
+
+use sextant_index::text::{FIELD_MARK, TermSource, TextQuery, index_tokens};
+use sextant_index::{MatchOp, Matcher, RoaringBitmap};
+
+use crate::error::Result;
+use crate::model::{AnyValue, LogRecord, TraceId};
+
+/// Longer attribute values are stored but not indexed as field terms.
+pub const MAX_FIELD_VALUE_LEN: usize = 256;
+
+/// A log search: rows in `[start_ns, end_ns]` matching every matcher and
+/// the text query, newest first, at most `limit`.
+#[derive(Debug, Clone)]
+pub struct LogSearch {
+    /// Field matchers (`service`, `level`, attribute names).
+    pub matchers: Vec<Matcher>,
+    /// Full-text query on the body (syntax in [`TextQuery`]).
+    pub text: Option<TextQuery>,
+    /// Oldest time, ns (inclusive).
+    pub start_ns: i64,
+    /// Newest time, ns (inclusive).
+    pub end_ns: i64,
+    /// Most rows returned.
+    pub limit: usize,
+}
+
+impl Default for LogSearch {
+    fn default() -> Self {
+        LogSearch {
+            matchers: Vec::new(),
+            text: None,
+            start_ns: i64::MIN,
+            end_ns: i64::MAX,
+            limit: 100,
+        }
+    }
+}
+
+/// The level name of a severity number (OpenTelemetry ranges).
+pub fn level_of(severity: u8, text: &str) -> String {
+    match severity {
+        1..=4 => "trace",
+        5..=8 => "debug",
+        9..=12 => "info",
+        13..=16 => "warn",
+        17..=20 => "error",
+        21..=24 => "fatal",
+        _ => return text.to_ascii_lowercase(),
+    }
+    .to_string()
+}
+
+fn field_term(name: &str, value: &str) -> String {
+    format!("{FIELD_MARK}{name}={value}")
+}
+
+/// Every term a log row is indexed under.
+pub(crate) fn log_terms(r: &LogRecord) -> Vec<String> {
+    let mut terms = index_tokens(&r.body.to_text());
+    terms.push(field_term("service", &r.service()));
+    terms.push(field_term("level", &level_of(r.severity, &r.severity_text)));
+    for (k, v) in r.attributes.iter().chain(&r.resource) {
+        if matches!(v, AnyValue::Array(_) | AnyValue::Map(_)) {
+            continue;
+        }
+        let v = v.to_text();
+        if v.len() <= MAX_FIELD_VALUE_LEN {
+            terms.push(field_term(k, &v));
+        }
+    }
+    terms.sort_unstable();
+    terms.dedup();
+    terms
+}
+
+fn matcher_rows(src: &dyn TermSource, m: &Matcher) -> Result<RoaringBitmap> {
+    let prefix = field_term(&m.name, "");
+    if m.op == MatchOp::Equal && !m.value.is_empty() {
+        return Ok(src.term_rows(&field_term(&m.name, &m.value))?);
+    }
+    let value_of = |t: &str| t[prefix.len()..].to_string();
+    if m.matches_empty() {
+        let rejected = src.rows_where(&prefix, &|t| !m.matches(&value_of(t)))?;
+        Ok(src.all_rows() - rejected)
+    } else {
+        Ok(src.rows_where(&prefix, &|t| m.matches(&value_of(t)))?)
+    }
+}
+
+impl LogSearch {
+    /// Rows of `src` that may match, and whether they all do (when not,
+    /// [`LogSearch::accepts`] decides).
+    pub(crate) fn candidates(&self, src: &dyn TermSource) -> Result<(RoaringBitmap, bool)> {
+        let mut acc: Option<RoaringBitmap> = None;
+        let mut exact = true;
+        for m in &self.matchers {
+            let rows = matcher_rows(src, m)?;
+            acc = Some(acc.map_or(rows.clone(), |a| a & rows));
+        }
+        if let Some(t) = &self.text {
+            let (rows, e) = t.candidates(src)?;
+            exact &= e;
+            acc = Some(acc.map_or(rows.clone(), |a| a & rows));
+        }
+        Ok((acc.unwrap_or_else(|| src.all_rows()), exact))
+    }
+
+    /// Whether a candidate row matches: its time is in range and, when the
+    /// candidates were not exact, its body matches the text query.
+    pub(crate) fn accepts(&self, r: &LogRecord, exact: bool) -> bool {
+        r.time_ns >= self.start_ns
+            && r.time_ns <= self.end_ns
+            && (exact
+                || self
+                    .text
+                    .as_ref()
+                    .is_none_or(|t| t.matches(&r.body.to_text())))
+    }
+}
+
+/// Sorts rows newest first (ties: by trace and span id, so answers are
+/// deterministic) and keeps `limit`.
+pub(crate) fn newest_first(rows: &mut Vec<LogRecord>, limit: usize) {
+    rows.sort_by(|a, b| {
+        b.time_ns
+            .cmp(&a.time_ns)
+            .then_with(|| a.trace_id.cmp(&b.trace_id))
+            .then_with(|| a.span_id.cmp(&b.span_id))
+    });
+    rows.truncate(limit);
+}
+
+/// The trace ids rows carry, with their row numbers (zero ids left out).
+pub(crate) fn trace_rows(rows: &[LogRecord]) -> Vec<(TraceId, u32)> {
+    rows.iter()
+        .enumerate()
+        .filter(|(_, r)| r.trace_id != [0; 16])
+        .map(|(i, r)| (r.trace_id, i as u32))
+        .collect()
+}

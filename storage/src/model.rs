@@ -1,0 +1,459 @@
+//! Logs and spans, after the OpenTelemetry data model, and the checks and
+//! normalisations every write applies to them.
+
+use crate::error::{Error, Result};
+
+/// W3C trace id; all zeros means "none".
+pub type TraceId = [u8; 16];
+/// W3C span id; all zeros means "none".
+pub type SpanId = [u8; 8];
+
+/// Deepest nesting of arrays and maps in a value.
+pub const MAX_VALUE_DEPTH: usize = 32;
+
+/// An attribute value or log body (OpenTelemetry `AnyValue`).
+#[derive(Debug, Clone, PartialEq)]
+pub enum AnyValue {
+    /// A string.
+    Str(String),
+    /// A boolean.
+    Bool(bool),
+    /// A signed integer.
+    Int(i64),
+    /// A float (NaN and infinities kept).
+    Double(f64),
+    /// Raw bytes (a body that is not UTF-8 lands here).
+    Bytes(Vec<u8>),
+    /// A list of values.
+    Array(Vec<AnyValue>),
+    /// Key-value pairs, in the order given.
+    Map(Vec<(String, AnyValue)>),
+}
+
+impl Default for AnyValue {
+    fn default() -> Self {
+        AnyValue::Str(String::new())
+    }
+}
+
+impl From<&str> for AnyValue {
+    fn from(s: &str) -> Self {
+        AnyValue::Str(s.to_string())
+    }
+}
+
+impl AnyValue {
+    /// The value as text: strings as they are, bytes as lossy UTF-8,
+    /// scalars formatted, arrays and maps as JSON. Log search and attribute
+    /// matchers see this form.
+    pub fn to_text(&self) -> std::borrow::Cow<'_, str> {
+        match self {
+            AnyValue::Str(s) => s.as_str().into(),
+            AnyValue::Bytes(b) => String::from_utf8_lossy(b),
+            AnyValue::Bool(b) => b.to_string().into(),
+            AnyValue::Int(i) => i.to_string().into(),
+            AnyValue::Double(d) => d.to_string().into(),
+            AnyValue::Array(_) | AnyValue::Map(_) => {
+                let mut s = String::new();
+                self.write_json(&mut s);
+                s.into()
+            }
+        }
+    }
+
+    fn write_json(&self, out: &mut String) {
+        use std::fmt::Write;
+        match self {
+            AnyValue::Array(vs) => {
+                out.push('[');
+                for (i, v) in vs.iter().enumerate() {
+                    if i > 0 {
+                        out.push(',');
+                    }
+                    v.write_json(out);
+                }
+                out.push(']');
+            }
+            AnyValue::Map(kvs) => {
+                out.push('{');
+                for (i, (k, v)) in kvs.iter().enumerate() {
+                    if i > 0 {
+                        out.push(',');
+                    }
+                    let _ = write!(out, "{k:?}:");
+                    v.write_json(out);
+                }
+                out.push('}');
+            }
+            AnyValue::Str(s) => {
+                let _ = write!(out, "{s:?}");
+            }
+            AnyValue::Bytes(_) => {
+                let _ = write!(out, "{:?}", self.to_text());
+            }
+            other => out.push_str(&other.to_text()),
+        }
+    }
+
+    fn depth(&self) -> usize {
+        match self {
+            AnyValue::Array(vs) => 1 + vs.iter().map(AnyValue::depth).max().unwrap_or(0),
+            AnyValue::Map(kvs) => 1 + kvs.iter().map(|(_, v)| v.depth()).max().unwrap_or(0),
+            _ => 0,
+        }
+    }
+
+    /// Cuts strings and bytes longer than `max` bytes (strings at a
+    /// character boundary); returns how many were cut.
+    fn truncate(&mut self, max: usize) -> usize {
+        match self {
+            AnyValue::Str(s) if s.len() > max => {
+                let mut end = max;
+                while !s.is_char_boundary(end) {
+                    end -= 1;
+                }
+                s.truncate(end);
+                1
+            }
+            AnyValue::Bytes(b) if b.len() > max => {
+                b.truncate(max);
+                1
+            }
+            AnyValue::Array(vs) => vs.iter_mut().map(|v| v.truncate(max)).sum(),
+            AnyValue::Map(kvs) => kvs.iter_mut().map(|(_, v)| v.truncate(max)).sum(),
+            _ => 0,
+        }
+    }
+}
+
+/// Attributes: key-value pairs in the order given.
+pub type Attributes = Vec<(String, AnyValue)>;
+
+/// The resource attribute naming the service.
+pub const SERVICE_NAME: &str = "service.name";
+
+/// `service.name` of a resource; OpenTelemetry's `unknown_service` if unset.
+pub fn service_of(resource: &Attributes) -> std::borrow::Cow<'_, str> {
+    resource
+        .iter()
+        .find(|(k, _)| k == SERVICE_NAME)
+        .map_or("unknown_service".into(), |(_, v)| v.to_text())
+}
+
+/// A log record.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct LogRecord {
+    /// When the event happened, ns since the epoch (0: use `observed_ns`).
+    pub time_ns: i64,
+    /// When a collector saw it, ns since the epoch.
+    pub observed_ns: i64,
+    /// OpenTelemetry severity number, 0 (unset) to 24.
+    pub severity: u8,
+    /// Severity as the source wrote it (`ERROR`, `warn`, …).
+    pub severity_text: String,
+    /// The message: usually a string, possibly structured.
+    pub body: AnyValue,
+    /// Attributes of the event.
+    pub attributes: Attributes,
+    /// Attributes of the producer (`service.name`, `host.name`, …).
+    pub resource: Attributes,
+    /// Trace of the request that logged it (zeros: none).
+    pub trace_id: TraceId,
+    /// Span that logged it (zeros: none).
+    pub span_id: SpanId,
+    /// W3C trace flags.
+    pub flags: u32,
+}
+
+impl LogRecord {
+    /// The producing service.
+    pub fn service(&self) -> std::borrow::Cow<'_, str> {
+        service_of(&self.resource)
+    }
+
+    /// Milliseconds since the epoch (the time partitions are in ms).
+    pub fn time_ms(&self) -> i64 {
+        self.time_ns.div_euclid(1_000_000)
+    }
+}
+
+/// Span kind (OpenTelemetry numbering).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, PartialOrd, Ord, Hash)]
+#[repr(u8)]
+pub enum SpanKind {
+    /// Not given.
+    #[default]
+    Unspecified = 0,
+    /// Internal operation.
+    Internal = 1,
+    /// Server side of a request.
+    Server = 2,
+    /// Client side of a request.
+    Client = 3,
+    /// Sends a message.
+    Producer = 4,
+    /// Receives a message.
+    Consumer = 5,
+}
+
+impl SpanKind {
+    /// From the OpenTelemetry number (unknown numbers: `Unspecified`).
+    pub fn from_u8(v: u8) -> SpanKind {
+        match v {
+            1 => SpanKind::Internal,
+            2 => SpanKind::Server,
+            3 => SpanKind::Client,
+            4 => SpanKind::Producer,
+            5 => SpanKind::Consumer,
+            _ => SpanKind::Unspecified,
+        }
+    }
+
+    /// Lowercase name used by filters (`server`, `client`, …).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SpanKind::Unspecified => "unspecified",
+            SpanKind::Internal => "internal",
+            SpanKind::Server => "server",
+            SpanKind::Client => "client",
+            SpanKind::Producer => "producer",
+            SpanKind::Consumer => "consumer",
+        }
+    }
+}
+
+/// Span status code (OpenTelemetry numbering).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, PartialOrd, Ord, Hash)]
+#[repr(u8)]
+pub enum StatusCode {
+    /// Not set.
+    #[default]
+    Unset = 0,
+    /// Explicitly successful.
+    Ok = 1,
+    /// Failed.
+    Error = 2,
+}
+
+impl StatusCode {
+    /// From the OpenTelemetry number (unknown numbers: `Unset`).
+    pub fn from_u8(v: u8) -> StatusCode {
+        match v {
+            1 => StatusCode::Ok,
+            2 => StatusCode::Error,
+            _ => StatusCode::Unset,
+        }
+    }
+
+    /// Lowercase name used by filters (`unset`, `ok`, `error`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StatusCode::Unset => "unset",
+            StatusCode::Ok => "ok",
+            StatusCode::Error => "error",
+        }
+    }
+}
+
+/// A timed event inside a span.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct SpanEvent {
+    /// ns since the epoch.
+    pub time_ns: i64,
+    /// Event name (`exception`, …).
+    pub name: String,
+    /// Its attributes.
+    pub attributes: Attributes,
+}
+
+/// A link from a span to another span (possibly of another trace).
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct SpanLink {
+    /// Linked trace.
+    pub trace_id: TraceId,
+    /// Linked span.
+    pub span_id: SpanId,
+    /// Its attributes.
+    pub attributes: Attributes,
+}
+
+/// A span: one operation of a trace.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Span {
+    /// The trace (never all zeros).
+    pub trace_id: TraceId,
+    /// This span (never all zeros).
+    pub span_id: SpanId,
+    /// The parent span (zeros: a root).
+    pub parent_span_id: SpanId,
+    /// Operation name.
+    pub name: String,
+    /// Kind of operation.
+    pub kind: SpanKind,
+    /// Start, ns since the epoch.
+    pub start_ns: i64,
+    /// End, ns since the epoch (not before the start).
+    pub end_ns: i64,
+    /// Outcome.
+    pub status: StatusCode,
+    /// Message of the status (usually of an error).
+    pub status_message: String,
+    /// Attributes of the operation.
+    pub attributes: Attributes,
+    /// Attributes of the producer (`service.name`, …).
+    pub resource: Attributes,
+    /// Timed events.
+    pub events: Vec<SpanEvent>,
+    /// Links to other spans.
+    pub links: Vec<SpanLink>,
+}
+
+impl Span {
+    /// The producing service.
+    pub fn service(&self) -> std::borrow::Cow<'_, str> {
+        service_of(&self.resource)
+    }
+
+    /// Duration in ns.
+    pub fn duration_ns(&self) -> i64 {
+        self.end_ns.saturating_sub(self.start_ns)
+    }
+
+    /// Start in ms since the epoch (the time partitions are in ms).
+    pub fn start_ms(&self) -> i64 {
+        self.start_ns.div_euclid(1_000_000)
+    }
+}
+
+/// Limits and normalisation applied to written logs and spans.
+#[derive(Debug, Clone, Copy)]
+pub struct RecordLimits {
+    /// Longer attribute values (strings, bytes) are cut to this many bytes.
+    pub max_attr_value_len: usize,
+    /// Longer log bodies are cut to this many bytes.
+    pub max_body_len: usize,
+    /// Most attributes per record, resource included; more is an error.
+    pub max_attributes: usize,
+}
+
+impl Default for RecordLimits {
+    fn default() -> Self {
+        RecordLimits {
+            max_attr_value_len: 16 * 1024,
+            max_body_len: 1 << 20,
+            max_attributes: 256,
+        }
+    }
+}
+
+fn check_attrs(what: &str, attrs: &mut Attributes, lim: &RecordLimits) -> Result<usize> {
+    if attrs.len() > lim.max_attributes {
+        return Err(Error::InvalidRecord(format!(
+            "{what} has {} attributes, over the limit of {} (`limits.max_attributes`)",
+            attrs.len(),
+            lim.max_attributes
+        )));
+    }
+    let mut cut = 0;
+    for (k, v) in attrs.iter_mut() {
+        if v.depth() > MAX_VALUE_DEPTH {
+            return Err(Error::InvalidRecord(format!(
+                "{what}: attribute {k:?} nests deeper than {MAX_VALUE_DEPTH} levels"
+            )));
+        }
+        cut += v.truncate(lim.max_attr_value_len);
+    }
+    Ok(cut)
+}
+
+impl LogRecord {
+    /// Checks and normalises the record for storage: a zero time takes the
+    /// observed time; over-long values are cut (counted in the result).
+    pub(crate) fn normalize(&mut self, lim: &RecordLimits) -> Result<usize> {
+        if self.time_ns == 0 {
+            self.time_ns = self.observed_ns;
+        }
+        if self.time_ns == 0 {
+            return Err(Error::InvalidRecord(
+                "log record has neither a time nor an observed time".into(),
+            ));
+        }
+        if self.severity > 24 {
+            return Err(Error::InvalidRecord(format!(
+                "log severity number {} is outside 0..=24",
+                self.severity
+            )));
+        }
+        if self.body.depth() > MAX_VALUE_DEPTH {
+            return Err(Error::InvalidRecord(format!(
+                "log body nests deeper than {MAX_VALUE_DEPTH} levels"
+            )));
+        }
+        let mut cut = self.body.truncate(lim.max_body_len);
+        cut += check_attrs("log record", &mut self.attributes, lim)?;
+        cut += check_attrs("log resource", &mut self.resource, lim)?;
+        Ok(cut)
+    }
+}
+
+impl Span {
+    /// Checks and normalises the span for storage (see [`RecordLimits`]).
+    pub(crate) fn normalize(&mut self, lim: &RecordLimits) -> Result<usize> {
+        let id = hex(&self.span_id);
+        if self.trace_id == [0; 16] {
+            return Err(Error::InvalidRecord(format!(
+                "span {id} ({:?}) has an all-zero trace id",
+                self.name
+            )));
+        }
+        if self.span_id == [0; 8] {
+            return Err(Error::InvalidRecord(format!(
+                "span {:?} of trace {} has an all-zero span id",
+                self.name,
+                hex(&self.trace_id)
+            )));
+        }
+        if self.end_ns < self.start_ns {
+            return Err(Error::InvalidRecord(format!(
+                "span {id} ({:?}) ends ({}) before it starts ({})",
+                self.name, self.end_ns, self.start_ns
+            )));
+        }
+        let mut cut = 0;
+        for s in [&mut self.name, &mut self.status_message] {
+            cut += usize::from(s.len() > lim.max_attr_value_len);
+            let mut v = AnyValue::Str(std::mem::take(s));
+            v.truncate(lim.max_attr_value_len);
+            if let AnyValue::Str(t) = v {
+                *s = t;
+            }
+        }
+        cut += check_attrs("span", &mut self.attributes, lim)?;
+        cut += check_attrs("span resource", &mut self.resource, lim)?;
+        for e in &mut self.events {
+            cut += check_attrs("span event", &mut e.attributes, lim)?;
+        }
+        for l in &mut self.links {
+            cut += check_attrs("span link", &mut l.attributes, lim)?;
+        }
+        Ok(cut)
+    }
+}
+
+/// Lowercase hex of an id.
+pub fn hex(id: &[u8]) -> String {
+    id.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Parses a hex trace id (32 digits).
+pub fn parse_trace_id(s: &str) -> Result<TraceId> {
+    let bad = || Error::InvalidRecord(format!("trace id {s:?} is not 32 hex digits"));
+    if s.len() != 32 {
+        return Err(bad());
+    }
+    let mut out = [0u8; 16];
+    for (i, o) in out.iter_mut().enumerate() {
+        *o = u8::from_str_radix(s.get(2 * i..2 * i + 2).ok_or_else(bad)?, 16).map_err(|_| bad())?;
+    }
+    Ok(out)
+}

@@ -1,0 +1,212 @@
+//! Logs and spans on the database: the write path (checked, normalised,
+//! logged, then applied to the head) and the reads that merge the head,
+//! heads being flushed and the blocks.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+
+use crate::block::Block;
+use crate::codec::records::{Columnar, encode_frame};
+use crate::db::Db;
+use crate::error::{Error, Result};
+use crate::head::Head;
+use crate::logs::{LogSearch, newest_first};
+use crate::model::{LogRecord, Span, TraceId};
+use crate::spans::{self, SpanSearch, Trace};
+use crate::walrec;
+
+/// What a write of logs or spans stored.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RecordSummary {
+    /// Records stored.
+    pub stored: usize,
+    /// Values cut to the configured limits (`RecordLimits`).
+    pub truncated: usize,
+}
+
+/// Rows per WAL record: a frame of them stays far below the record limit.
+const ROWS_PER_RECORD: usize = 256;
+
+impl Db {
+    /// Checks, normalises, logs and stores log records. A record that is
+    /// not acceptable fails the whole batch with
+    /// [`Error::InvalidRecord`]; nothing of it is stored.
+    pub fn write_logs(&self, mut rows: Vec<LogRecord>) -> Result<RecordSummary> {
+        let lim = self.inner.opts.record_limits;
+        let mut truncated = 0;
+        for r in &mut rows {
+            truncated += r.normalize(&lim)?;
+        }
+        self.log_and_apply(walrec::LOGS, rows, Head::add_logs)
+            .map(|stored| RecordSummary { stored, truncated })
+    }
+
+    /// Checks, normalises, logs and stores spans (all-zero ids and spans
+    /// that end before they start are refused, failing the batch).
+    pub fn write_spans(&self, mut rows: Vec<Span>) -> Result<RecordSummary> {
+        let lim = self.inner.opts.record_limits;
+        let mut truncated = 0;
+        for s in &mut rows {
+            truncated += s.normalize(&lim)?;
+        }
+        self.log_and_apply(walrec::SPANS, rows, Head::add_spans)
+            .map(|stored| RecordSummary { stored, truncated })
+    }
+
+    fn log_and_apply<T: Columnar>(
+        &self,
+        typ: u8,
+        rows: Vec<T>,
+        apply: fn(&Head, Vec<T>),
+    ) -> Result<usize> {
+        self.inner.check_writable()?;
+        if rows.is_empty() {
+            return Ok(0);
+        }
+        let max = self.inner.wal.max_record_len();
+        let mut payloads = Vec::new();
+        let mut pending: &[T] = &rows;
+        while !pending.is_empty() {
+            let mut n = pending.len().min(ROWS_PER_RECORD);
+            loop {
+                let mut buf = Vec::new();
+                encode_frame(&pending[..n], &mut buf);
+                if buf.len() <= max {
+                    payloads.push(buf);
+                    break;
+                }
+                if n == 1 {
+                    return Err(Error::InvalidRecord(format!(
+                        "one record encodes to {} bytes, over the WAL record limit of {max}",
+                        buf.len()
+                    )));
+                }
+                n /= 2;
+            }
+            pending = &pending[n..];
+        }
+        let records: Vec<(u8, &[u8])> = payloads.iter().map(|p| (typ, p.as_slice())).collect();
+        let head_guard = self.inner.head.read();
+        if let Err(e) = self.inner.wal.append(&records) {
+            self.inner.poison(&e);
+            return Err(e.into());
+        }
+        let n = rows.len();
+        apply(&head_guard, rows);
+        let head = Arc::clone(&head_guard);
+        drop(head_guard);
+        if self.inner.needs_flush(&head) {
+            self.inner.wake();
+        }
+        Ok(n)
+    }
+
+    /// Heads (current and being flushed) and the blocks overlapping
+    /// `[start_ns, end_ns]`, newest block first.
+    fn sources(&self, start_ns: i64, end_ns: i64) -> (Vec<Arc<Head>>, Vec<Arc<Block>>) {
+        let snap = self.snapshot();
+        let (lo, hi) = (start_ns.div_euclid(1_000_000), end_ns.div_euclid(1_000_000));
+        let mut blocks: Vec<Arc<Block>> = snap
+            .blocks
+            .iter()
+            .filter(|b| b.overlaps(lo, hi))
+            .cloned()
+            .collect();
+        blocks.sort_by_key(|b| std::cmp::Reverse((b.meta().max_t, b.meta().seq)));
+        (snap.heads, blocks)
+    }
+
+    /// Log records matching `q`, newest first: searched in the head (as
+    /// soon as a write returns) and in every block of the time range.
+    pub fn search_logs(&self, q: &LogSearch) -> Result<Vec<LogRecord>> {
+        let (heads, blocks) = self.sources(q.start_ns, q.end_ns);
+        let mut out = Vec::new();
+        for h in &heads {
+            out.extend(h.logs.search(q)?);
+        }
+        for b in &blocks {
+            let Some(logs) = b.logs() else { continue };
+            // Blocks come newest first: once `limit` rows are newer than
+            // everything in this block, older blocks cannot contribute.
+            if out.len() >= q.limit {
+                newest_first(&mut out, q.limit);
+                let oldest_ms = out.last().map_or(i64::MIN, LogRecord::time_ms);
+                if b.meta().max_t < oldest_ms {
+                    break;
+                }
+            }
+            out.extend(logs.search(q)?);
+        }
+        dedup_logs(&mut out);
+        newest_first(&mut out, q.limit);
+        Ok(out)
+    }
+
+    /// Log records of a trace, oldest first, from the head and every block
+    /// (no time window: a trace is found wherever it is stored).
+    pub fn trace_logs(&self, trace: &TraceId) -> Result<Vec<LogRecord>> {
+        let (heads, blocks) = self.sources(i64::MIN, i64::MAX);
+        let mut out = Vec::new();
+        for h in &heads {
+            out.extend(h.logs.trace(trace));
+        }
+        for b in &blocks {
+            if let Some(logs) = b.logs() {
+                out.extend(logs.trace(trace)?);
+            }
+        }
+        dedup_logs(&mut out);
+        newest_first(&mut out, usize::MAX);
+        out.reverse();
+        Ok(out)
+    }
+
+    /// Spans matching `q`, newest first.
+    pub fn find_spans(&self, q: &SpanSearch) -> Result<Vec<Span>> {
+        let (heads, blocks) = self.sources(q.start_ns, q.end_ns);
+        let mut out = Vec::new();
+        for h in &heads {
+            out.extend(h.spans.search(q));
+        }
+        for b in &blocks {
+            if let Some(s) = b.spans() {
+                out.extend(s.search(q)?);
+            }
+        }
+        dedup_spans(&mut out);
+        spans::newest_first(&mut out, q.limit);
+        Ok(out)
+    }
+
+    /// The whole trace as a tree, from the head and every block (no time
+    /// window); `None` when no span of it is stored.
+    pub fn trace(&self, trace: &TraceId) -> Result<Option<Trace>> {
+        let (heads, blocks) = self.sources(i64::MIN, i64::MAX);
+        let mut out = Vec::new();
+        for h in &heads {
+            out.extend(h.spans.trace(trace));
+        }
+        for b in &blocks {
+            if let Some(s) = b.spans() {
+                out.extend(s.trace(trace)?);
+            }
+        }
+        Ok((!out.is_empty()).then(|| Trace::build(out)))
+    }
+}
+
+/// Drops records present twice (a flush finishing during a read shows its
+/// head and its block; a crash mid-flush is cleaned up at open instead).
+fn dedup_logs(rows: &mut Vec<LogRecord>) {
+    let mut seen = HashSet::new();
+    rows.retain(|r| {
+        let mut key = Vec::new();
+        encode_frame(std::slice::from_ref(r), &mut key);
+        seen.insert(key)
+    });
+}
+
+fn dedup_spans(rows: &mut Vec<Span>) {
+    let mut seen = HashSet::new();
+    rows.retain(|s| seen.insert((s.trace_id, s.span_id)));
+}

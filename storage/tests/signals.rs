@@ -1,0 +1,380 @@
+//! Logs and spans end to end: write, search in the head, flush, compact,
+//! reopen — the same answers from every stage — plus bad records.
+
+mod common;
+
+use common::opts;
+use sextant_storage::{
+    AnyValue, Db, Error, HOUR_MS, LogRecord, LogSearch, MatchOp, Matcher, Span, SpanKind,
+    SpanSearch, StatusCode, TextQuery,
+};
+
+const NS_PER_MS: i64 = 1_000_000;
+const SERVICES: [&str; 3] = ["checkout", "payment", "db"];
+
+fn trace_id(i: u64) -> [u8; 16] {
+    let mut t = [0u8; 16];
+    t[..8].copy_from_slice(&(i + 1).to_le_bytes());
+    t[8..].copy_from_slice(&0x5eed_u64.wrapping_mul(i + 7).to_le_bytes());
+    t
+}
+
+fn span_id(trace: u64, n: u64) -> [u8; 8] {
+    (trace * 16 + n + 1).to_le_bytes()
+}
+
+fn resource(svc: &str) -> Vec<(String, AnyValue)> {
+    vec![
+        ("service.name".into(), svc.into()),
+        ("host.name".into(), format!("{svc}-host").as_str().into()),
+    ]
+}
+
+/// `n` traces spread over 5 hours (3 block partitions): checkout → payment
+/// → db, with one log per span; every 10th trace fails in the database.
+fn data(n: u64) -> (Vec<LogRecord>, Vec<Span>) {
+    let (mut logs, mut spans) = (Vec::new(), Vec::new());
+    for i in 0..n {
+        let t0 = (i as i64 * 5 * HOUR_MS / n as i64) * NS_PER_MS + 17;
+        let failed = i % 10 == 3;
+        for (depth, svc) in SERVICES.iter().enumerate() {
+            let d = depth as u64;
+            let start = t0 + depth as i64 * 1_000_000;
+            let dur = if failed { 900_000_000 } else { 20_000_000 } / (d as i64 + 1);
+            spans.push(Span {
+                trace_id: trace_id(i),
+                span_id: span_id(i, d),
+                parent_span_id: if d == 0 { [0; 8] } else { span_id(i, d - 1) },
+                name: format!("{svc} /op{}", i % 3),
+                kind: if d == 2 {
+                    SpanKind::Client
+                } else {
+                    SpanKind::Server
+                },
+                start_ns: start,
+                end_ns: start + dur,
+                status: if failed && d == 2 {
+                    StatusCode::Error
+                } else {
+                    StatusCode::Unset
+                },
+                status_message: String::new(),
+                attributes: vec![("http.route".into(), format!("/op{}", i % 3).as_str().into())],
+                resource: resource(svc),
+                events: vec![],
+                links: vec![],
+            });
+            let (sev, body) = if failed && d == 2 {
+                (
+                    17,
+                    format!(
+                        "ERROR query failed: connection refused to 10.0.0.{} after {}ms req_id={i}",
+                        i % 4,
+                        dur / NS_PER_MS
+                    ),
+                )
+            } else {
+                (
+                    9,
+                    format!(
+                        "INFO {svc} handled /op{} in {}ms req_id={i}",
+                        i % 3,
+                        dur / NS_PER_MS
+                    ),
+                )
+            };
+            logs.push(LogRecord {
+                time_ns: start + 500,
+                observed_ns: start + 900,
+                severity: sev,
+                severity_text: if sev == 17 { "ERROR" } else { "INFO" }.into(),
+                body: AnyValue::Str(body),
+                attributes: vec![("attempt".into(), AnyValue::Int((i % 2) as i64))],
+                resource: resource(svc),
+                trace_id: trace_id(i),
+                span_id: span_id(i, d),
+                flags: 1,
+            });
+        }
+    }
+    (logs, spans)
+}
+
+fn queries() -> Vec<LogSearch> {
+    let q = |m: Vec<Matcher>, text: Option<&str>, limit| LogSearch {
+        matchers: m,
+        text: text.map(|t| TextQuery::parse(t).unwrap()),
+        limit,
+        ..LogSearch::default()
+    };
+    vec![
+        q(vec![], Some("refused"), 1000),
+        q(vec![], Some("\"connection refused\" 10.0.0.3"), 1000),
+        q(vec![Matcher::equal("service", "payment")], None, 7),
+        q(vec![Matcher::equal("level", "error")], Some("query*"), 1000),
+        q(
+            vec![Matcher::new(MatchOp::Regex, "service", "check.*|db").unwrap()],
+            Some("-handled"),
+            1000,
+        ),
+        q(
+            vec![
+                Matcher::equal("attempt", "1"),
+                Matcher::equal("host.name", "db-host"),
+            ],
+            None,
+            1000,
+        ),
+        q(
+            vec![Matcher::new(MatchOp::NotEqual, "level", "info").unwrap()],
+            Some("/req_id/"),
+            1000,
+        ),
+        LogSearch {
+            start_ns: HOUR_MS * NS_PER_MS,
+            end_ns: 2 * HOUR_MS * NS_PER_MS,
+            ..q(vec![], Some("INFO"), 50)
+        },
+    ]
+}
+
+fn span_queries() -> Vec<SpanSearch> {
+    vec![
+        SpanSearch {
+            matchers: vec![Matcher::equal("status", "error")],
+            limit: 1000,
+            ..SpanSearch::default()
+        },
+        SpanSearch {
+            matchers: vec![Matcher::equal("service", "checkout")],
+            min_duration_ns: Some(500_000_000),
+            limit: 1000,
+            ..SpanSearch::default()
+        },
+        SpanSearch {
+            matchers: vec![
+                Matcher::equal("kind", "server"),
+                Matcher::equal("http.route", "/op1"),
+            ],
+            start_ns: 2 * HOUR_MS * NS_PER_MS,
+            end_ns: 3 * HOUR_MS * NS_PER_MS,
+            limit: 10,
+            ..SpanSearch::default()
+        },
+    ]
+}
+
+type Answers = (Vec<Vec<LogRecord>>, Vec<Vec<Span>>, Vec<String>);
+
+fn answers(db: &Db, traces: u64) -> Answers {
+    let logs = queries()
+        .iter()
+        .map(|q| db.search_logs(q).unwrap())
+        .collect();
+    let spans = span_queries()
+        .iter()
+        .map(|q| db.find_spans(q).unwrap())
+        .collect();
+    let mut trees = Vec::new();
+    for i in (0..traces).step_by(37) {
+        let t = db.trace(&trace_id(i)).unwrap().unwrap();
+        let names: Vec<String> = t.spans.iter().map(|s| s.name.clone()).collect();
+        let logs = db.trace_logs(&trace_id(i)).unwrap();
+        trees.push(format!(
+            "{names:?} {:?} {:?} {}",
+            t.parents,
+            t.roots(),
+            logs.len()
+        ));
+    }
+    (logs, spans, trees)
+}
+
+#[test]
+fn same_answers_from_head_blocks_compaction_and_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    let n = 600;
+    let (logs, spans) = data(n);
+    let db = Db::open(dir.path(), opts()).unwrap();
+    for chunk in logs.chunks(500) {
+        db.write_logs(chunk.to_vec()).unwrap();
+    }
+    for chunk in spans.chunks(500) {
+        db.write_spans(chunk.to_vec()).unwrap();
+    }
+    let head = answers(&db, n);
+
+    // Expected values, computed from the data itself.
+    let failed = (0..n).filter(|i| i % 10 == 3).count();
+    assert_eq!(head.0[0].len(), failed);
+    assert!(head.0[0].windows(2).all(|w| w[0].time_ns >= w[1].time_ns));
+    assert_eq!(
+        head.0[1].len(),
+        (0..n).filter(|i| i % 10 == 3 && i % 4 == 3).count()
+    );
+    assert_eq!(head.0[2].len(), 7);
+    assert_eq!(head.0[2][0], logs[logs.len() - 2]);
+    assert_eq!(head.0[3].len(), failed);
+    assert_eq!(head.0[4].len(), failed);
+    assert_eq!(head.0[5].len(), (n / 2) as usize);
+    assert_eq!(head.0[6].len(), failed);
+    assert_eq!(head.0[7].len(), 50);
+    assert!(
+        head.0[7]
+            .iter()
+            .all(|r| r.time_ns < 2 * HOUR_MS * NS_PER_MS)
+    );
+    assert_eq!(head.1[0].len(), failed);
+    assert_eq!(head.1[1].len(), failed);
+    assert_eq!(head.1[2].len(), 10);
+    assert!(head.2[0].starts_with(
+        "[\"checkout /op0\", \"payment /op0\", \"db /op0\"] [None, Some(0), Some(1)] [0] 3"
+    ));
+
+    db.flush().unwrap();
+    assert!(db.stats().blocks.len() >= 3);
+    assert_eq!(answers(&db, n), head, "after flush");
+    db.compact().unwrap();
+    assert_eq!(answers(&db, n), head, "after compaction");
+    db.close().unwrap();
+    drop(db);
+    let db = Db::open(dir.path(), opts()).unwrap();
+    assert_eq!(answers(&db, n), head, "after reopen");
+    for b in db.stats().blocks {
+        assert!(b.meta.logs > 0 && b.meta.spans > 0, "{b:?}");
+        let block =
+            sextant_storage::Block::open(&sextant_wal::StdFs, &block_dir(&db, b.meta.seq)).unwrap();
+        block.verify().unwrap();
+    }
+}
+
+#[test]
+fn records_survive_reopen_from_the_wal_and_are_visible_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let (logs, spans) = data(40);
+    {
+        let db = Db::open(dir.path(), opts()).unwrap();
+        for (l, s) in logs.iter().zip(&spans) {
+            db.write_logs(vec![l.clone()]).unwrap();
+            db.write_spans(vec![s.clone()]).unwrap();
+            // Searchable as soon as the write returns.
+            let found = db
+                .search_logs(&LogSearch {
+                    text: Some(TextQuery::parse(&format!("req_id={}", body_id(l))).unwrap()),
+                    limit: 100,
+                    ..LogSearch::default()
+                })
+                .unwrap();
+            assert!(found.contains(l));
+            assert!(db.trace(&s.trace_id).unwrap().unwrap().spans.contains(s));
+        }
+    }
+    let db = Db::open(dir.path(), opts()).unwrap();
+    let all = db
+        .search_logs(&LogSearch {
+            limit: 1000,
+            ..LogSearch::default()
+        })
+        .unwrap();
+    assert_eq!(all.len(), logs.len());
+    let all = db
+        .find_spans(&SpanSearch {
+            limit: 1000,
+            ..SpanSearch::default()
+        })
+        .unwrap();
+    assert_eq!(all.len(), spans.len());
+}
+
+fn block_dir(db: &Db, seq: u64) -> std::path::PathBuf {
+    db.dir().join("blocks").join(format!("{seq:020}"))
+}
+
+fn body_id(l: &LogRecord) -> String {
+    l.body.to_text().rsplit('=').next().unwrap().to_string()
+}
+
+#[test]
+fn bad_records_are_refused_or_normalised() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = Db::open(dir.path(), opts()).unwrap();
+    let (logs, spans) = data(3);
+    db.write_logs(logs.clone()).unwrap();
+    db.write_spans(spans.clone()).unwrap();
+
+    let bad_span = |f: &dyn Fn(&mut Span)| {
+        let mut s = spans[0].clone();
+        f(&mut s);
+        // One bad span fails the batch: the good one beside it is not stored.
+        let mut good = spans[1].clone();
+        good.span_id = [9; 8];
+        match db.write_spans(vec![good, s]) {
+            Err(Error::InvalidRecord(msg)) => msg,
+            other => panic!("{other:?}"),
+        }
+    };
+    assert!(bad_span(&|s| s.trace_id = [0; 16]).contains("all-zero trace id"));
+    assert!(bad_span(&|s| s.span_id = [0; 8]).contains("all-zero span id"));
+    assert!(bad_span(&|s| s.end_ns = s.start_ns - 1).contains("ends"));
+    let mut deep = AnyValue::Int(1);
+    for _ in 0..40 {
+        deep = AnyValue::Array(vec![deep]);
+    }
+    let deep2 = deep.clone();
+    assert!(bad_span(&move |s| s.attributes.push(("x".into(), deep2.clone()))).contains("nests"));
+    let mut rec = logs[0].clone();
+    rec.time_ns = 0;
+    rec.observed_ns = 0;
+    assert!(matches!(
+        db.write_logs(vec![rec]),
+        Err(Error::InvalidRecord(_))
+    ));
+    let mut rec = logs[0].clone();
+    rec.severity = 99;
+    assert!(matches!(
+        db.write_logs(vec![rec]),
+        Err(Error::InvalidRecord(_))
+    ));
+
+    // Normalised: huge values cut, a body of invalid UTF-8 kept as bytes
+    // (and searchable through its lossy text), a zero time takes the
+    // observed time.
+    let mut rec = logs[0].clone();
+    rec.time_ns = 0;
+    rec.attributes
+        .push(("big".into(), AnyValue::Str("é".repeat(20_000))));
+    rec.body = AnyValue::Bytes(b"bytes \xff\xfe marker77".to_vec());
+    let sum = db.write_logs(vec![rec.clone()]).unwrap();
+    assert_eq!((sum.stored, sum.truncated), (1, 1));
+    let found = db
+        .search_logs(&LogSearch {
+            text: Some(TextQuery::parse("marker77").unwrap()),
+            ..LogSearch::default()
+        })
+        .unwrap();
+    assert_eq!(found.len(), 1);
+    assert_eq!(found[0].time_ns, rec.observed_ns);
+    assert_eq!(found[0].body, rec.body);
+    let AnyValue::Str(big) = &found[0].attributes.last().unwrap().1 else {
+        panic!()
+    };
+    assert_eq!(big.len(), 16 * 1024);
+
+    // Nothing stored before was lost, across a flush too.
+    db.flush().unwrap();
+    let all = db
+        .search_logs(&LogSearch {
+            limit: 100,
+            ..LogSearch::default()
+        })
+        .unwrap();
+    assert_eq!(all.len(), logs.len() + 1);
+    let all = db
+        .find_spans(&SpanSearch {
+            limit: 100,
+            ..SpanSearch::default()
+        })
+        .unwrap();
+    assert_eq!(all.len(), spans.len());
+    assert!(TextQuery::parse("\"unclosed").is_err());
+}
