@@ -1,7 +1,8 @@
 //! Sextant: an embedded observability database.
 //!
 //! This crate is the embedding facade: everything a Rust service needs to
-//! store and query metrics in-process, re-exported from the engine crates.
+//! store and query metrics, logs and spans in-process, re-exported from
+//! the engine crates.
 //!
 //! ```no_run
 //! use sextant::{Db, Labels, Matcher, Options, Sample, WriteBatch};
@@ -17,14 +18,26 @@
 //! }
 //! use sextant::QueryExt;
 //! let v = db.query_instant("sum by (job) (http_requests_total)", 1_700_000_000_000)?;
+//! let errors = db.search_logs(&sextant::LogSearch {
+//!     matchers: vec![Matcher::equal("service", "checkout"), Matcher::equal("level", "error")],
+//!     text: Some(sextant::TextQuery::parse("\"connection refused\" OR timeout")?),
+//!     ..Default::default()
+//! })?;
+//! for log in &errors {
+//!     if let Some(trace) = db.trace(&log.trace_id)? {
+//!         println!("{} spans in the trace of {:?}", trace.spans.len(), log.body);
+//!     }
+//! }
 //! db.close()?;
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
 pub use sextant_storage::{
-    Block, BlockMeta, BlockStats, Db, Durability, Error, Exemplar, HOUR_MS, LabelLimits, Labels,
-    METRIC_NAME, MatchOp, Matcher, Options, Result, Sample, Series, SeriesSet, SeriesWrite, Stats,
-    WriteBatch, WriteSummary,
+    AnyValue, Attributes, Block, BlockMeta, BlockStats, Db, Durability, Error, Exemplar, HOUR_MS,
+    LabelLimits, Labels, LogRecord, LogSearch, METRIC_NAME, MatchOp, Matcher, Options,
+    RecordLimits, RecordSummary, Result, SERVICE_NAME, Sample, Series, SeriesSet, SeriesWrite,
+    Span, SpanEvent, SpanId, SpanKind, SpanLink, SpanSearch, Stats, StatusCode, TextQuery, Trace,
+    TraceId, WriteBatch, WriteSummary, hex, parse_trace_id,
 };
 
 pub use sextant_query::value::{Elem, RangeSeries, Value};
