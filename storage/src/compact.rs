@@ -113,6 +113,7 @@ impl Inner {
             meta,
             Compression {
                 level: COMPACT_LEVEL,
+                records: COMPACT_LEVEL,
             },
         )?;
         // (labels, rank) of every series of every parent, merged by labels.
@@ -138,8 +139,8 @@ impl Inner {
             w.add(labels, &merge_samples(parts), &ex)?;
         }
         let (logs, spans) = merge_records(&sorted)?;
-        w.add_logs(&logs)?;
-        w.add_spans(&spans)?;
+        w.add_logs(&logs.iter().collect::<Vec<_>>())?;
+        w.add_spans(&spans.iter().collect::<Vec<_>>())?;
         let meta = match w.finish() {
             Ok(m) => m,
             Err(e) => {

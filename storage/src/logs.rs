@@ -140,7 +140,7 @@ pub(crate) fn newest_first(rows: &mut Vec<LogRecord>, limit: usize) {
 }
 
 /// The trace ids rows carry, with their row numbers (zero ids left out).
-pub(crate) fn trace_rows(rows: &[LogRecord]) -> Vec<(TraceId, u32)> {
+pub(crate) fn trace_rows(rows: &[&LogRecord]) -> Vec<(TraceId, u32)> {
     rows.iter()
         .enumerate()
         .filter(|(_, r)| r.trace_id != [0; 16])

@@ -6,6 +6,8 @@
 //! span's attributes, then its resource attributes (an absent attribute
 //! is the empty string, as in Prometheus).
 
+use std::borrow::Cow;
+
 use sextant_index::Matcher;
 
 use crate::model::{Span, SpanId, TraceId};
@@ -45,12 +47,12 @@ impl Default for SpanSearch {
 }
 
 /// The postings labels of a span.
-pub(crate) fn span_labels(s: &Span) -> [(&'static str, String); 4] {
+pub(crate) fn span_labels(s: &Span) -> [(&'static str, Cow<'_, str>); 4] {
     [
-        ("service", s.service().into_owned()),
-        ("name", s.name.clone()),
-        ("kind", s.kind.as_str().to_string()),
-        ("status", s.status.as_str().to_string()),
+        ("service", s.service()),
+        ("name", Cow::Borrowed(&s.name)),
+        ("kind", Cow::Borrowed(s.kind.as_str())),
+        ("status", Cow::Borrowed(s.status.as_str())),
     ]
 }
 

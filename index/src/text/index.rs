@@ -1,9 +1,12 @@
 //! A block's full-text index of log bodies, kept by Tantivy.
 //!
-//! Only postings are stored: the body field is indexed with document ids
-//! alone (no frequencies, no positions, nothing stored), pre-tokenized by
-//! [`super::index_tokens`], and a `row` fast field maps Tantivy's documents to
-//! the block's log rows. Phrases are answered by intersecting the postings
+//! Only postings are stored: the terms field is indexed with document ids
+//! alone (no frequencies, positions, field norms or stored values). Each
+//! document's value is its terms, already produced by
+//! [`super::index_tokens`] and the caller's field terms, joined by NUL; the
+//! `sextant_terms` tokenizer only splits at NUL, so Tantivy indexes exactly
+//! the terms the head indexes. A `row` fast field maps Tantivy's documents
+//! to the block's log rows. Phrases are answered by intersecting the postings
 //! of their parts and checking the candidate lines, which keeps the index
 //! a fraction of the text's size.
 
@@ -13,7 +16,7 @@ use roaring::RoaringBitmap;
 use tantivy::directory::MmapDirectory;
 use tantivy::indexer::NoMergePolicy;
 use tantivy::schema::{FAST, Field, IndexRecordOption, Schema, TextFieldIndexing, TextOptions};
-use tantivy::tokenizer::{PreTokenizedString, Token};
+use tantivy::tokenizer::{TextAnalyzer, Token, TokenStream, Tokenizer};
 use tantivy::{DocSet, Index, IndexWriter, SegmentReader, TERMINATED, TantivyDocument};
 
 use super::query::TermSource;
@@ -21,6 +24,46 @@ use crate::error::{Error, Result};
 
 const BODY: &str = "body";
 const ROW: &str = "row";
+const TOKENIZER: &str = "sextant_terms";
+
+/// Splits a document value at NUL: the value is the row's terms.
+#[derive(Clone, Default)]
+struct TermSplitter;
+
+struct TermStream<'a> {
+    rest: std::str::Split<'a, char>,
+    token: Token,
+}
+
+impl Tokenizer for TermSplitter {
+    type TokenStream<'a> = TermStream<'a>;
+    fn token_stream<'a>(&'a mut self, text: &'a str) -> TermStream<'a> {
+        TermStream {
+            rest: text.split('\0'),
+            token: Token::default(),
+        }
+    }
+}
+
+impl TokenStream for TermStream<'_> {
+    fn advance(&mut self) -> bool {
+        for t in self.rest.by_ref() {
+            if !t.is_empty() {
+                self.token.text.clear();
+                self.token.text.push_str(t);
+                self.token.position = self.token.position.wrapping_add(1);
+                return true;
+            }
+        }
+        false
+    }
+    fn token(&self) -> &Token {
+        &self.token
+    }
+    fn token_mut(&mut self) -> &mut Token {
+        &mut self.token
+    }
+}
 /// Indexing memory before Tantivy writes a segment.
 const WRITER_MEMORY: usize = 64 << 20;
 
@@ -34,7 +77,8 @@ fn schema() -> (Schema, Field, Field) {
         BODY,
         TextOptions::default().set_indexing_options(
             TextFieldIndexing::default()
-                .set_tokenizer("raw")
+                .set_tokenizer(TOKENIZER)
+                .set_fieldnorms(false)
                 .set_index_option(IndexRecordOption::Basic),
         ),
     );
@@ -56,6 +100,9 @@ impl TextIndexWriter {
         let (schema, body, row_field) = schema();
         let directory = MmapDirectory::open(dir).map_err(text_err)?;
         let index = Index::create(directory, schema, Default::default()).map_err(text_err)?;
+        index
+            .tokenizers()
+            .register(TOKENIZER, TextAnalyzer::from(TermSplitter));
         let writer: IndexWriter = index
             .writer_with_num_threads(1, WRITER_MEMORY)
             .map_err(text_err)?;
@@ -68,26 +115,16 @@ impl TextIndexWriter {
         })
     }
 
-    /// Indexes the next row's terms (its body's [`index_tokens`] and any
-    /// field terms).
-    pub fn add(&mut self, terms: Vec<String>) -> Result<()> {
-        let tokens = terms
-            .into_iter()
-            .enumerate()
-            .map(|(position, text)| Token {
-                position,
-                text,
-                ..Token::default()
-            })
-            .collect();
+    /// Indexes the next row's terms (its body's [`super::index_tokens`]
+    /// and any field terms; terms holding NUL are skipped).
+    pub fn add(&mut self, terms: &[String]) -> Result<()> {
+        let mut value = String::with_capacity(terms.iter().map(|t| t.len() + 1).sum());
+        for t in terms.iter().filter(|t| !t.contains('\0')) {
+            value.push_str(t);
+            value.push('\0');
+        }
         let mut doc = TantivyDocument::new();
-        doc.add_pre_tokenized_text(
-            self.body,
-            PreTokenizedString {
-                text: String::new(),
-                tokens,
-            },
-        );
+        doc.add_text(self.body, value);
         doc.add_u64(self.row_field, self.next_row);
         self.next_row += 1;
         self.writer.add_document(doc).map_err(text_err)?;
@@ -235,7 +272,7 @@ mod tests {
         ];
         let mut w = TextIndexWriter::create(dir.path()).unwrap();
         for l in lines {
-            w.add(crate::text::index_tokens(l)).unwrap();
+            w.add(&crate::text::index_tokens(l)).unwrap();
         }
         w.finish().unwrap();
         let idx = TextIndex::open(dir.path()).unwrap();

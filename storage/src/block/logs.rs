@@ -28,7 +28,7 @@ fn text_err(e: sextant_index::Error) -> Error {
 }
 
 /// Writes the log files of a block into `dir`; `rows` in time order.
-pub(crate) fn write(vfs: &dyn Vfs, dir: &Path, rows: &[LogRecord], level: i32) -> Result<()> {
+pub(crate) fn write(vfs: &dyn Vfs, dir: &Path, rows: &[&LogRecord], level: i32) -> Result<()> {
     let idx = records::write(
         vfs,
         &dir.join(LOGS),
@@ -36,7 +36,7 @@ pub(crate) fn write(vfs: &dyn Vfs, dir: &Path, rows: &[LogRecord], level: i32) -
         rows,
         ROWS_PER_FRAME,
         level,
-        |r| r.time_ns,
+        |r: &LogRecord| r.time_ns,
     )?;
     file::write_durable(vfs, &dir.join(LOGS_IDX), &file::seal(b"SXLI", &idx))?;
     file::write_durable(
@@ -49,7 +49,7 @@ pub(crate) fn write(vfs: &dyn Vfs, dir: &Path, rows: &[LogRecord], level: i32) -
         .map_err(|e| Error::io("create dir", &text_dir, e))?;
     let mut w = TextIndexWriter::create(&text_dir).map_err(text_err)?;
     for r in rows {
-        w.add(log_terms(r)).map_err(text_err)?;
+        w.add(&log_terms(r)).map_err(text_err)?;
     }
     w.finish().map_err(text_err)?;
     vfs.sync_dir(&text_dir)

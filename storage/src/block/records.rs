@@ -6,6 +6,7 @@
 //! frame index = count uvarint | (rows uvarint | min_ns i64le | max_ns i64le) * count
 //! ```
 
+use std::borrow::Borrow;
 use std::marker::PhantomData;
 use std::path::Path;
 
@@ -19,11 +20,11 @@ use crate::error::Result;
 
 /// Writes `rows` as a record file at `path`, `per_frame` rows per frame;
 /// returns the frame index (`time` gives the time each frame's range is of).
-pub(crate) fn write<T: Columnar>(
+pub(crate) fn write<T: Columnar, R: Borrow<T>>(
     vfs: &dyn Vfs,
     path: &Path,
     magic: &[u8; 4],
-    rows: &[T],
+    rows: &[R],
     per_frame: usize,
     level: i32,
     time: impl Fn(&T) -> i64,
@@ -34,12 +35,12 @@ pub(crate) fn write<T: Columnar>(
     put_uvarint(&mut idx, rows.len().div_ceil(per_frame) as u64);
     for part in rows.chunks(per_frame) {
         raw.clear();
-        encode_frame(part, &mut raw);
+        encode_frame::<T, R>(part, &mut raw);
         frames.write(&raw)?;
         put_uvarint(&mut idx, part.len() as u64);
         let (lo, hi) = part
             .iter()
-            .map(&time)
+            .map(|r| time(r.borrow()))
             .fold((i64::MAX, i64::MIN), |(lo, hi), t| (lo.min(t), hi.max(t)));
         idx.extend_from_slice(&lo.to_le_bytes());
         idx.extend_from_slice(&hi.to_le_bytes());

@@ -23,7 +23,7 @@ const ROWS_PER_FRAME: usize = 512;
 
 /// Writes the span files of a block into `dir`; `rows` in block order
 /// (see `head::spans::sort_for_block`).
-pub(crate) fn write(vfs: &dyn Vfs, dir: &Path, rows: &[Span], level: i32) -> Result<()> {
+pub(crate) fn write(vfs: &dyn Vfs, dir: &Path, rows: &[&Span], level: i32) -> Result<()> {
     let mut idx = records::write(
         vfs,
         &dir.join(SPANS),
@@ -31,14 +31,10 @@ pub(crate) fn write(vfs: &dyn Vfs, dir: &Path, rows: &[Span], level: i32) -> Res
         rows,
         ROWS_PER_FRAME,
         level,
-        |s| s.start_ns,
+        |s: &Span| s.start_ns,
     )?;
-    let labels: Vec<_> = rows.iter().map(span_labels).collect();
-    let postings = BlockPostings::build(
-        labels
-            .iter()
-            .map(|l| l.iter().map(|(k, v)| (*k, v.as_str()))),
-    );
+    let labels: Vec<_> = rows.iter().map(|s| span_labels(s)).collect();
+    let postings = BlockPostings::build(labels.iter().map(|l| l.iter().map(|(k, v)| (*k, &**v))));
     idx.extend_from_slice(&postings.encode());
     file::write_durable(
         vfs,

@@ -24,7 +24,10 @@ pub(crate) const FRAME_RAW: usize = 128 << 10;
 /// How hard to compress: flushes favour speed, compactions size.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Compression {
+    /// zstd level of chunks and the small files.
     pub(crate) level: i32,
+    /// zstd level of log and span record files.
+    pub(crate) records: i32,
 }
 
 pub(crate) struct BlockWriter<'a> {
@@ -119,11 +122,11 @@ impl<'a> BlockWriter<'a> {
     }
 
     /// Adds the block's log records, in time order (once per block).
-    pub(crate) fn add_logs(&mut self, rows: &[LogRecord]) -> Result<()> {
+    pub(crate) fn add_logs(&mut self, rows: &[&LogRecord]) -> Result<()> {
         if rows.is_empty() {
             return Ok(());
         }
-        super::logs::write(self.vfs, &self.tmp, rows, self.compression.level)?;
+        super::logs::write(self.vfs, &self.tmp, rows, self.compression.records)?;
         for r in rows {
             self.note_time(r.time_ms());
         }
@@ -132,11 +135,11 @@ impl<'a> BlockWriter<'a> {
     }
 
     /// Adds the block's spans, in block order (once per block).
-    pub(crate) fn add_spans(&mut self, rows: &[Span]) -> Result<()> {
+    pub(crate) fn add_spans(&mut self, rows: &[&Span]) -> Result<()> {
         if rows.is_empty() {
             return Ok(());
         }
-        super::spans::write(self.vfs, &self.tmp, rows, self.compression.level)?;
+        super::spans::write(self.vfs, &self.tmp, rows, self.compression.records)?;
         for s in rows {
             self.note_time(s.start_ms());
         }

@@ -13,6 +13,8 @@
 //! every length and count against the bytes present, limits nesting to
 //! [`MAX_VALUE_DEPTH`] and requires each column to be consumed exactly.
 
+use std::borrow::Borrow;
+
 use sextant_index::put_uvarint;
 
 use super::cursor::Cursor;
@@ -27,14 +29,14 @@ pub trait Columnar: Sized {
     /// Number of columns.
     const COLS: usize;
     /// Appends `rows` to the columns.
-    fn encode(rows: &[Self], cols: &mut [Vec<u8>]);
+    fn encode<R: Borrow<Self>>(rows: &[R], cols: &mut [Vec<u8>]);
     /// Reads `n` rows from the column cursors.
     #[doc(hidden)]
     fn decode_rows(n: usize, cols: &mut [Cursor<'_>]) -> Result<Vec<Self>, String>;
 }
 
 /// Encodes `rows` as one frame, appended to `out`.
-pub fn encode_frame<T: Columnar>(rows: &[T], out: &mut Vec<u8>) {
+pub fn encode_frame<T: Columnar, R: Borrow<T>>(rows: &[R], out: &mut Vec<u8>) {
     let mut cols = vec![Vec::new(); T::COLS];
     T::encode(rows, &mut cols);
     put_uvarint(out, rows.len() as u64);
@@ -166,10 +168,11 @@ mod log_col {
 impl Columnar for LogRecord {
     const COLS: usize = 7;
 
-    fn encode(rows: &[Self], cols: &mut [Vec<u8>]) {
+    fn encode<R: Borrow<Self>>(rows: &[R], cols: &mut [Vec<u8>]) {
         use log_col::*;
         let mut prev = 0i64;
         for r in rows {
+            let r = r.borrow();
             put_uvarint(&mut cols[TIME], zigzag(r.time_ns.wrapping_sub(prev)));
             prev = r.time_ns;
             put_uvarint(
@@ -227,10 +230,11 @@ mod span_col {
 impl Columnar for Span {
     const COLS: usize = 9;
 
-    fn encode(rows: &[Self], cols: &mut [Vec<u8>]) {
+    fn encode<R: Borrow<Self>>(rows: &[R], cols: &mut [Vec<u8>]) {
         use span_col::*;
         let mut prev = 0i64;
         for s in rows {
+            let s = s.borrow();
             cols[TRACE].extend_from_slice(&s.trace_id);
             cols[IDS].extend_from_slice(&s.span_id);
             cols[IDS].extend_from_slice(&s.parent_span_id);

@@ -91,18 +91,22 @@ impl HeadLogs {
         })
     }
 
-    /// Records with `start <= time_ms <= end`, oldest first (for flush).
-    pub(crate) fn range_ms(&self, start: i64, end: i64) -> Vec<LogRecord> {
-        let mut out: Vec<LogRecord> = self
-            .inner
-            .read()
+    /// Calls `f` with the records with `start <= time_ms <= end`, oldest
+    /// first (for flush), without copying them.
+    pub(crate) fn with_range<R>(
+        &self,
+        start: i64,
+        end: i64,
+        f: impl FnOnce(&[&LogRecord]) -> R,
+    ) -> R {
+        let g = self.inner.read();
+        let mut rows: Vec<&LogRecord> = g
             .rows
             .iter()
             .filter(|r| (start..=end).contains(&r.time_ms()))
-            .cloned()
             .collect();
-        out.sort_by_key(|r| r.time_ns);
-        out
+        rows.sort_by_key(|r| r.time_ns);
+        f(&rows)
     }
 
     /// Time partitions (`time_ms / range`) holding records.

@@ -36,7 +36,7 @@ impl HeadSpans {
             let row = g.rows.len() as u32;
             let labels = span_labels(&s);
             self.postings
-                .add(row, labels.iter().map(|(k, v)| (*k, v.as_str())));
+                .add(row, labels.iter().map(|(k, v)| (*k, &**v)));
             g.bytes += span_bytes(&s);
             g.traces.entry(s.trace_id).or_default().push(row);
             g.rows.push(s);
@@ -71,19 +71,17 @@ impl HeadSpans {
         })
     }
 
-    /// Spans with `start <= start_ms <= end`, by trace then start (the
-    /// block order).
-    pub(crate) fn range_ms(&self, start: i64, end: i64) -> Vec<Span> {
-        let mut out: Vec<Span> = self
-            .inner
-            .read()
+    /// Calls `f` with the spans with `start <= start_ms <= end`, by trace
+    /// then start (the block order), without copying them.
+    pub(crate) fn with_range<R>(&self, start: i64, end: i64, f: impl FnOnce(&[&Span]) -> R) -> R {
+        let g = self.inner.read();
+        let mut rows: Vec<&Span> = g
             .rows
             .iter()
             .filter(|s| (start..=end).contains(&s.start_ms()))
-            .cloned()
             .collect();
-        sort_for_block(&mut out);
-        out
+        sort_for_block(&mut rows);
+        f(&rows)
     }
 
     pub(crate) fn partitions(&self, range: i64) -> Vec<i64> {
@@ -101,8 +99,9 @@ impl HeadSpans {
 }
 
 /// Block order of spans: by trace, so a trace's spans are neighbours.
-pub(crate) fn sort_for_block(spans: &mut [Span]) {
+pub(crate) fn sort_for_block<S: std::borrow::Borrow<Span>>(spans: &mut [S]) {
     spans.sort_by(|a, b| {
+        let (a, b) = (a.borrow(), b.borrow());
         (a.trace_id, a.start_ns, a.span_id).cmp(&(b.trace_id, b.start_ns, b.span_id))
     });
 }
