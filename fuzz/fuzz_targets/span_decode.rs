@@ -3,18 +3,9 @@
 //! whatever decodes re-encodes to a frame that decodes to the same rows.
 #![no_main]
 
+mod common;
+
 use libfuzzer_sys::fuzz_target;
-use sextant_storage::codec::records::{Columnar, decode_frame, encode_frame};
 use sextant_storage::Span;
 
-fn round_trip<T: Columnar + std::fmt::Debug>(data: &[u8]) {
-    if let Ok(rows) = decode_frame::<T>(data) {
-        let mut again = Vec::new();
-        encode_frame(&rows, &mut again);
-        let back = decode_frame::<T>(&again).expect("re-encoded frame decodes");
-        // Debug output compares doubles bit for bit (NaN included).
-        assert_eq!(format!("{rows:?}"), format!("{back:?}"));
-    }
-}
-
-fuzz_target!(|data: &[u8]| round_trip::<Span>(data));
+fuzz_target!(|data: &[u8]| common::round_trip::<Span>(data));

@@ -156,8 +156,8 @@ impl Block {
         };
         let bytes = bytes
             + chunks.file_len()
-            + logs.as_ref().map_or(0, BlockLogs::file_bytes)
-            + spans.as_ref().map_or(0, BlockSpans::file_bytes)
+            + logs.as_ref().map_or(0, |l| l.records.file_bytes())
+            + spans.as_ref().map_or(0, |s| s.records.file_bytes())
             + dir_bytes(&dir.join(logs::LOGS_TEXT));
         Ok(Block {
             dir: dir.to_path_buf(),
@@ -286,10 +286,10 @@ impl Block {
     pub fn verify(&self) -> Result<()> {
         self.chunks.verify()?;
         if let Some(l) = &self.logs {
-            l.verify()?;
+            l.records.verify()?;
         }
         if let Some(s) = &self.spans {
-            s.verify()?;
+            s.records.verify()?;
         }
         let mut cache = FrameCache::default();
         for idx in 0..self.num_series() {

@@ -13,11 +13,10 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 use crate::block::{Block, BlockMeta, BlockWriter, Compression, FrameCache, remove_block_dirs};
-use crate::codec::records::encode_frame;
 use crate::db::{Db, Inner, sort_blocks};
 use crate::error::Result;
 use crate::exemplar::Exemplar;
-use crate::head::spans::sort_for_block;
+use crate::head::rows::Record;
 use crate::labels::Labels;
 use crate::model::{LogRecord, Span};
 use crate::select::merge_samples;
@@ -225,21 +224,16 @@ fn merge_records(parents: &[&Arc<Block>]) -> Result<(Vec<LogRecord>, Vec<Span>)>
     let mut spans = Vec::new();
     for b in parents {
         if let Some(l) = b.logs() {
-            logs.extend(l.all()?);
+            logs.extend(l.records.all()?);
         }
         if let Some(s) = b.spans() {
-            spans.extend(s.all()?);
+            spans.extend(s.records.all()?);
         }
     }
     logs.sort_by_key(|r| r.time_ns);
-    let mut seen = std::collections::HashSet::new();
-    logs.retain(|r| {
-        let mut key = Vec::new();
-        encode_frame(std::slice::from_ref(r), &mut key);
-        seen.insert(key)
-    });
-    sort_for_block(&mut spans);
-    spans.dedup_by(|a, b| a.trace_id == b.trace_id && a.span_id == b.span_id);
+    crate::logs::dedup(&mut logs);
+    spans.sort_by(Span::block_order);
+    crate::spans::dedup(&mut spans);
     Ok((logs, spans))
 }
 

@@ -2,8 +2,9 @@
 //! lands in, until a flush turns it into immutable blocks.
 
 mod logs;
+pub(crate) mod rows;
 mod series;
-pub(crate) mod spans;
+mod spans;
 
 use std::hash::{Hash, Hasher};
 use std::sync::Arc;

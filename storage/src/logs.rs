@@ -11,6 +11,7 @@
 use sextant_index::text::{FIELD_MARK, TermSource, TextQuery, index_tokens};
 use sextant_index::{MatchOp, Matcher, RoaringBitmap};
 
+use crate::codec::records::encode_frame;
 use crate::error::Result;
 use crate::model::{AnyValue, LogRecord, TraceId};
 
@@ -146,4 +147,16 @@ pub(crate) fn trace_rows(rows: &[&LogRecord]) -> Vec<(TraceId, u32)> {
         .filter(|(_, r)| r.trace_id != [0; 16])
         .map(|(i, r)| (r.trace_id, i as u32))
         .collect()
+}
+
+/// Drops records present twice, keeping the first (a flush finishing
+/// during a read shows a record in its head and its block; compaction may
+/// meet a record in two parents).
+pub(crate) fn dedup(rows: &mut Vec<LogRecord>) {
+    let mut seen = std::collections::HashSet::new();
+    rows.retain(|r| {
+        let mut key = Vec::new();
+        encode_frame::<LogRecord, _>(std::slice::from_ref(r), &mut key);
+        seen.insert(key)
+    });
 }

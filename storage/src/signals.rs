@@ -2,7 +2,6 @@
 //! logged, then applied to the head) and the reads that merge the head,
 //! heads being flushed and the blocks.
 
-use std::collections::HashSet;
 use std::sync::Arc;
 
 use crate::block::Block;
@@ -137,7 +136,7 @@ impl Db {
             }
             out.extend(logs.search(q)?);
         }
-        dedup_logs(&mut out);
+        crate::logs::dedup(&mut out);
         newest_first(&mut out, q.limit);
         Ok(out)
     }
@@ -152,10 +151,10 @@ impl Db {
         }
         for b in &blocks {
             if let Some(logs) = b.logs() {
-                out.extend(logs.trace(trace)?);
+                out.extend(logs.records.trace(trace)?);
             }
         }
-        dedup_logs(&mut out);
+        crate::logs::dedup(&mut out);
         newest_first(&mut out, usize::MAX);
         out.reverse();
         Ok(out)
@@ -173,7 +172,7 @@ impl Db {
                 out.extend(s.search(q)?);
             }
         }
-        dedup_spans(&mut out);
+        crate::spans::dedup(&mut out);
         spans::newest_first(&mut out, q.limit);
         Ok(out)
     }
@@ -188,25 +187,9 @@ impl Db {
         }
         for b in &blocks {
             if let Some(s) = b.spans() {
-                out.extend(s.trace(trace)?);
+                out.extend(s.records.trace(trace)?);
             }
         }
         Ok((!out.is_empty()).then(|| Trace::build(out)))
     }
-}
-
-/// Drops records present twice (a flush finishing during a read shows its
-/// head and its block; a crash mid-flush is cleaned up at open instead).
-fn dedup_logs(rows: &mut Vec<LogRecord>) {
-    let mut seen = HashSet::new();
-    rows.retain(|r| {
-        let mut key = Vec::new();
-        encode_frame(std::slice::from_ref(r), &mut key);
-        seen.insert(key)
-    });
-}
-
-fn dedup_spans(rows: &mut Vec<Span>) {
-    let mut seen = HashSet::new();
-    rows.retain(|s| seen.insert((s.trace_id, s.span_id)));
 }

@@ -147,3 +147,9 @@ impl Trace {
             .collect()
     }
 }
+
+/// Drops spans present twice (same trace and span id), keeping the first.
+pub(crate) fn dedup(spans: &mut Vec<Span>) {
+    let mut seen = std::collections::HashSet::new();
+    spans.retain(|s| seen.insert((s.trace_id, s.span_id)));
+}

@@ -9,7 +9,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use clap::Subcommand;
-use sextant_storage::Durability;
+use sextant_storage::{Db, Durability, Options};
 
 use super::{CliError, CliResult};
 
@@ -70,17 +70,30 @@ fn rss_bytes() -> u64 {
         .map_or(0, |kb| kb * 1024)
 }
 
-/// A temporary database directory inside `data_dir`, removed on drop.
-fn scratch_dir(data_dir: &Path, prefix: &str) -> Result<tempfile::TempDir, CliError> {
+/// A database in a temporary directory inside `data_dir` (removed when
+/// the returned guard drops), without background work, with the WAL
+/// durability `sync` names.
+fn scratch_db(
+    data_dir: &Path,
+    prefix: &str,
+    sync: &str,
+) -> Result<(tempfile::TempDir, Db), CliError> {
     let io = |source| CliError::Io {
         path: data_dir.display().to_string(),
         source,
     };
     std::fs::create_dir_all(data_dir).map_err(io)?;
-    tempfile::Builder::new()
+    let dir = tempfile::Builder::new()
         .prefix(prefix)
         .tempdir_in(data_dir)
-        .map_err(io)
+        .map_err(io)?;
+    let opts = Options {
+        durability: durability(sync)?,
+        background: false,
+        ..Options::default()
+    };
+    let db = Db::open(dir.path(), opts)?;
+    Ok((dir, db))
 }
 
 /// The `q`-quantile of sorted durations, in ms.

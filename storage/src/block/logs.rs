@@ -8,11 +8,11 @@ use sextant_index::text::{TextIndex, TextIndexWriter};
 use sextant_wal::Vfs;
 
 use super::file;
-use super::records::{self, RecordFile};
+use super::records::{self, RecordFile, Records};
 use super::traces::{self, TraceTable};
 use crate::error::{Error, Result};
 use crate::logs::{LogSearch, log_terms, newest_first, trace_rows};
-use crate::model::{LogRecord, TraceId};
+use crate::model::LogRecord;
 
 pub(crate) const LOGS: &str = "logs";
 pub(crate) const LOGS_IDX: &str = "logs.idx";
@@ -59,8 +59,7 @@ pub(crate) fn write(vfs: &dyn Vfs, dir: &Path, rows: &[&LogRecord], level: i32) 
 /// The opened logs of a block.
 #[derive(Debug)]
 pub(crate) struct BlockLogs {
-    file: RecordFile<LogRecord>,
-    traces: TraceTable,
+    pub(crate) records: Records<LogRecord>,
     text: TextIndex,
 }
 
@@ -82,9 +81,9 @@ impl BlockLogs {
                 file.rows()
             )));
         }
+        let traces = TraceTable::open(vfs, &dir.join(LOGS_TRACES), b"SXLT")?;
         Ok(BlockLogs {
-            file,
-            traces: TraceTable::open(vfs, &dir.join(LOGS_TRACES), b"SXLT")?,
+            records: Records::new(file, traces),
             text,
         })
     }
@@ -92,33 +91,11 @@ impl BlockLogs {
     /// Matching records, newest first.
     pub(crate) fn search(&self, q: &LogSearch) -> Result<Vec<LogRecord>> {
         let (mut rows, exact) = q.candidates(&self.text)?;
-        self.file.prune(&mut rows, q.start_ns, q.end_ns);
+        let file = &self.records.file;
+        file.prune(&mut rows, q.start_ns, q.end_ns);
         // Rows are in time order: the newest matches come first from the end.
-        let mut out = self
-            .file
-            .fetch(rows.iter().rev(), |r| q.accepts(r, exact), q.limit)?;
+        let mut out = file.fetch(rows.iter().rev(), |r| q.accepts(r, exact), q.limit)?;
         newest_first(&mut out, q.limit);
         Ok(out)
-    }
-
-    /// Records of a trace.
-    pub(crate) fn trace(&self, id: &TraceId) -> Result<Vec<LogRecord>> {
-        self.file
-            .fetch(self.traces.rows(id).into_iter(), |_| true, usize::MAX)
-    }
-
-    /// Every record, in time order.
-    pub(crate) fn all(&self) -> Result<Vec<LogRecord>> {
-        self.file.all()
-    }
-
-    /// Bytes of the record file and trace table.
-    pub(crate) fn file_bytes(&self) -> u64 {
-        self.file.file_len() + self.traces.file_len()
-    }
-
-    pub(crate) fn verify(&self) -> Result<()> {
-        self.traces.verify()?;
-        self.file.verify()
     }
 }

@@ -14,9 +14,11 @@ use sextant_index::{RoaringBitmap, put_uvarint};
 use sextant_wal::Vfs;
 
 use super::frames::{FrameReader, FrameWriter};
+use super::traces::TraceTable;
 use crate::codec::cursor::Cursor;
 use crate::codec::records::{Columnar, decode_frame, encode_frame};
 use crate::error::Result;
+use crate::model::TraceId;
 
 /// Writes `rows` as a record file at `path`, `per_frame` rows per frame;
 /// returns the frame index (`time` gives the time each frame's range is of).
@@ -163,6 +165,40 @@ impl<T: Columnar + Clone> RecordFile<T> {
     pub(crate) fn verify(&self) -> Result<()> {
         self.frames.verify()?;
         self.all().map(|_| ())
+    }
+}
+
+/// A block's logs or spans: the record file and the trace table over it.
+#[derive(Debug)]
+pub(crate) struct Records<T> {
+    pub(crate) file: RecordFile<T>,
+    traces: TraceTable,
+}
+
+impl<T: Columnar + Clone> Records<T> {
+    pub(crate) fn new(file: RecordFile<T>, traces: TraceTable) -> Self {
+        Records { file, traces }
+    }
+
+    /// Rows of a trace, in file order.
+    pub(crate) fn trace(&self, id: &TraceId) -> Result<Vec<T>> {
+        self.file
+            .fetch(self.traces.rows(id).into_iter(), |_| true, usize::MAX)
+    }
+
+    /// Every row, in file order.
+    pub(crate) fn all(&self) -> Result<Vec<T>> {
+        self.file.all()
+    }
+
+    /// Bytes of the record file and trace table.
+    pub(crate) fn file_bytes(&self) -> u64 {
+        self.file.file_len() + self.traces.file_len()
+    }
+
+    pub(crate) fn verify(&self) -> Result<()> {
+        self.traces.verify()?;
+        self.file.verify()
     }
 }
 

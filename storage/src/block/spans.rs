@@ -8,10 +8,10 @@ use sextant_index::BlockPostings;
 use sextant_wal::Vfs;
 
 use super::file;
-use super::records::{self, RecordFile};
+use super::records::{self, RecordFile, Records};
 use super::traces::{self, TraceTable};
 use crate::error::{Error, Result};
-use crate::model::{Span, TraceId};
+use crate::model::Span;
 use crate::spans::{SpanSearch, newest_first, span_labels};
 
 pub(crate) const SPANS: &str = "spans";
@@ -19,10 +19,10 @@ pub(crate) const SPANS_IDX: &str = "spans.idx";
 pub(crate) const SPANS_TRACES: &str = "spans.traces";
 
 /// Spans per frame: a trace lookup decompresses about one frame.
-const ROWS_PER_FRAME: usize = 512;
+const ROWS_PER_FRAME: usize = 128;
 
 /// Writes the span files of a block into `dir`; `rows` in block order
-/// (see `head::spans::sort_for_block`).
+/// (`Record::block_order`: by trace).
 pub(crate) fn write(vfs: &dyn Vfs, dir: &Path, rows: &[&Span], level: i32) -> Result<()> {
     let mut idx = records::write(
         vfs,
@@ -56,9 +56,8 @@ pub(crate) fn write(vfs: &dyn Vfs, dir: &Path, rows: &[&Span], level: i32) -> Re
 /// The opened spans of a block.
 #[derive(Debug)]
 pub(crate) struct BlockSpans {
-    file: RecordFile<Span>,
+    pub(crate) records: Records<Span>,
     postings: BlockPostings,
-    traces: TraceTable,
 }
 
 impl BlockSpans {
@@ -71,38 +70,20 @@ impl BlockSpans {
         let (file, used) = RecordFile::open(vfs, &dir.join(SPANS), b"SXSP", &body)?;
         let postings = BlockPostings::decode(&body[used..])
             .map_err(|e| Error::Corrupt(format!("{}: {e}", idx_path.display())))?;
+        let traces = TraceTable::open(vfs, &dir.join(SPANS_TRACES), b"SXST")?;
         Ok(BlockSpans {
-            file,
+            records: Records::new(file, traces),
             postings,
-            traces: TraceTable::open(vfs, &dir.join(SPANS_TRACES), b"SXST")?,
         })
     }
 
     pub(crate) fn search(&self, q: &SpanSearch) -> Result<Vec<Span>> {
         let mut rows = sextant_index::select(&self.postings, &q.indexed());
-        self.file.prune(&mut rows, q.start_ns, q.end_ns);
+        let file = &self.records.file;
+        file.prune(&mut rows, q.start_ns, q.end_ns);
         // Rows are in trace order, not time order: check every candidate.
-        let mut out = self.file.fetch(rows.iter(), |s| q.accepts(s), usize::MAX)?;
+        let mut out = file.fetch(rows.iter(), |s| q.accepts(s), usize::MAX)?;
         newest_first(&mut out, q.limit);
         Ok(out)
-    }
-
-    pub(crate) fn trace(&self, id: &TraceId) -> Result<Vec<Span>> {
-        self.file
-            .fetch(self.traces.rows(id).into_iter(), |_| true, usize::MAX)
-    }
-
-    /// Every span in block order.
-    pub(crate) fn all(&self) -> Result<Vec<Span>> {
-        self.file.all()
-    }
-
-    pub(crate) fn file_bytes(&self) -> u64 {
-        self.file.file_len() + self.traces.file_len()
-    }
-
-    pub(crate) fn verify(&self) -> Result<()> {
-        self.traces.verify()?;
-        self.file.verify()
     }
 }

@@ -1,36 +1,47 @@
-//! Log records of the head with in-memory postings, so a record is
+//! Log records of the head with in-memory term postings, so a record is
 //! searchable as soon as its write is acknowledged.
+
+use std::cmp::Ordering;
 
 use parking_lot::RwLock;
 use rustc_hash::FxHashMap;
 use sextant_index::RoaringBitmap;
 use sextant_index::text::TermSource;
 
+use super::rows::{Record, Rows};
 use crate::error::Result;
 use crate::logs::{LogSearch, log_terms, newest_first};
 use crate::model::{LogRecord, TraceId};
 
+impl Record for LogRecord {
+    fn trace(&self) -> TraceId {
+        self.trace_id
+    }
+    fn time_ms(&self) -> i64 {
+        LogRecord::time_ms(self)
+    }
+    fn block_order(a: &Self, b: &Self) -> Ordering {
+        a.time_ns.cmp(&b.time_ns)
+    }
+    fn heap_bytes(&self) -> usize {
+        std::mem::size_of::<LogRecord>()
+            + self.body.to_text().len()
+            + self.severity_text.len()
+            + (self.attributes.len() + self.resource.len()) * 64
+    }
+}
+
 #[derive(Default)]
 struct Inner {
-    rows: Vec<LogRecord>,
+    rows: Rows<LogRecord>,
     /// Term → rows holding it, ascending.
     terms: FxHashMap<Box<str>, Vec<u32>>,
-    traces: FxHashMap<TraceId, Vec<u32>>,
-    /// Rough bytes held (records, terms, postings), for the flush trigger.
-    bytes: usize,
 }
 
 /// The head's logs.
 #[derive(Default)]
 pub(crate) struct HeadLogs {
     inner: RwLock<Inner>,
-}
-
-fn record_bytes(r: &LogRecord) -> usize {
-    std::mem::size_of::<LogRecord>()
-        + r.body.to_text().len()
-        + r.severity_text.len()
-        + (r.attributes.len() + r.resource.len()) * 64
 }
 
 impl HeadLogs {
@@ -40,24 +51,21 @@ impl HeadLogs {
         let mut g = self.inner.write();
         let inner = &mut *g;
         for (r, ts) in records.into_iter().zip(terms) {
-            let row = inner.rows.len() as u32;
-            inner.bytes += record_bytes(&r);
+            let row = inner.rows.push(r);
+            let mut bytes = 0;
             for t in ts {
                 match inner.terms.get_mut(t.as_str()) {
                     Some(rows) => {
                         rows.push(row);
-                        inner.bytes += 4;
+                        bytes += 4;
                     }
                     None => {
-                        inner.bytes += t.len() + 64;
+                        bytes += t.len() + 64;
                         inner.terms.insert(t.into_boxed_str(), vec![row]);
                     }
                 }
             }
-            if r.trace_id != [0; 16] {
-                inner.traces.entry(r.trace_id).or_default().push(row);
-            }
-            inner.rows.push(r);
+            inner.rows.add_bytes(bytes);
         }
     }
 
@@ -66,7 +74,7 @@ impl HeadLogs {
     }
 
     pub(crate) fn bytes(&self) -> usize {
-        self.inner.read().bytes
+        self.inner.read().rows.bytes()
     }
 
     /// Matching records, newest first.
@@ -75,7 +83,7 @@ impl HeadLogs {
         let (rows, exact) = q.candidates(&*g)?;
         let mut out: Vec<LogRecord> = rows
             .iter()
-            .map(|r| &g.rows[r as usize])
+            .map(|r| &g.rows.rows[r as usize])
             .filter(|r| q.accepts(r, exact))
             .cloned()
             .collect();
@@ -85,10 +93,7 @@ impl HeadLogs {
 
     /// Records of a trace.
     pub(crate) fn trace(&self, id: &TraceId) -> Vec<LogRecord> {
-        let g = self.inner.read();
-        g.traces.get(id).map_or_else(Vec::new, |rows| {
-            rows.iter().map(|r| g.rows[*r as usize].clone()).collect()
-        })
+        self.inner.read().rows.trace(id)
     }
 
     /// Calls `f` with the records with `start <= time_ms <= end`, oldest
@@ -99,28 +104,12 @@ impl HeadLogs {
         end: i64,
         f: impl FnOnce(&[&LogRecord]) -> R,
     ) -> R {
-        let g = self.inner.read();
-        let mut rows: Vec<&LogRecord> = g
-            .rows
-            .iter()
-            .filter(|r| (start..=end).contains(&r.time_ms()))
-            .collect();
-        rows.sort_by_key(|r| r.time_ns);
-        f(&rows)
+        f(&self.inner.read().rows.in_range(start, end))
     }
 
     /// Time partitions (`time_ms / range`) holding records.
     pub(crate) fn partitions(&self, range: i64) -> Vec<i64> {
-        let mut p: Vec<i64> = self
-            .inner
-            .read()
-            .rows
-            .iter()
-            .map(|r| r.time_ms().div_euclid(range))
-            .collect();
-        p.sort_unstable();
-        p.dedup();
-        p
+        self.inner.read().rows.partitions(range)
     }
 }
 

@@ -1,59 +1,64 @@
-//! Spans of the head with in-memory postings and a trace map.
+//! Spans of the head with in-memory label postings and a trace map.
+
+use std::cmp::Ordering;
 
 use parking_lot::RwLock;
-use rustc_hash::FxHashMap;
 use sextant_index::MemPostings;
 
+use super::rows::{Record, Rows};
 use crate::model::{Span, TraceId};
 use crate::spans::{SpanSearch, newest_first, span_labels};
 
-#[derive(Default)]
-struct Inner {
-    rows: Vec<Span>,
-    traces: FxHashMap<TraceId, Vec<u32>>,
-    bytes: usize,
+impl Record for Span {
+    fn trace(&self) -> TraceId {
+        self.trace_id
+    }
+    fn time_ms(&self) -> i64 {
+        self.start_ms()
+    }
+    /// By trace, so a trace's spans are neighbours in a block.
+    fn block_order(a: &Self, b: &Self) -> Ordering {
+        (a.trace_id, a.start_ns, a.span_id).cmp(&(b.trace_id, b.start_ns, b.span_id))
+    }
+    fn heap_bytes(&self) -> usize {
+        std::mem::size_of::<Span>()
+            + self.name.len()
+            + self.status_message.len()
+            + (self.attributes.len() + self.resource.len()) * 64
+            + self.events.len() * 96
+    }
 }
 
 /// The head's spans.
 #[derive(Default)]
 pub(crate) struct HeadSpans {
-    inner: RwLock<Inner>,
+    rows: RwLock<Rows<Span>>,
     postings: MemPostings,
-}
-
-fn span_bytes(s: &Span) -> usize {
-    std::mem::size_of::<Span>()
-        + s.name.len()
-        + s.status_message.len()
-        + (s.attributes.len() + s.resource.len()) * 64
-        + s.events.len() * 96
 }
 
 impl HeadSpans {
     pub(crate) fn append(&self, spans: Vec<Span>) {
-        let mut g = self.inner.write();
+        let mut g = self.rows.write();
         for s in spans {
-            let row = g.rows.len() as u32;
             let labels = span_labels(&s);
+            let row = g.len() as u32;
             self.postings
                 .add(row, labels.iter().map(|(k, v)| (*k, &**v)));
-            g.bytes += span_bytes(&s);
-            g.traces.entry(s.trace_id).or_default().push(row);
-            g.rows.push(s);
+            g.push(s);
         }
     }
 
     pub(crate) fn len(&self) -> usize {
-        self.inner.read().rows.len()
+        self.rows.read().len()
     }
 
     pub(crate) fn bytes(&self) -> usize {
-        self.inner.read().bytes
+        self.rows.read().bytes()
     }
 
     pub(crate) fn search(&self, q: &SpanSearch) -> Vec<Span> {
         let rows = sextant_index::select(&self.postings, &q.indexed());
-        let g = self.inner.read();
+        let g = self.rows.read();
         let mut out: Vec<Span> = rows
             .iter()
             .filter_map(|r| g.rows.get(r as usize))
@@ -65,43 +70,16 @@ impl HeadSpans {
     }
 
     pub(crate) fn trace(&self, id: &TraceId) -> Vec<Span> {
-        let g = self.inner.read();
-        g.traces.get(id).map_or_else(Vec::new, |rows| {
-            rows.iter().map(|r| g.rows[*r as usize].clone()).collect()
-        })
+        self.rows.read().trace(id)
     }
 
-    /// Calls `f` with the spans with `start <= start_ms <= end`, by trace
-    /// then start (the block order), without copying them.
+    /// Calls `f` with the spans with `start <= start_ms <= end`, in block
+    /// order, without copying them.
     pub(crate) fn with_range<R>(&self, start: i64, end: i64, f: impl FnOnce(&[&Span]) -> R) -> R {
-        let g = self.inner.read();
-        let mut rows: Vec<&Span> = g
-            .rows
-            .iter()
-            .filter(|s| (start..=end).contains(&s.start_ms()))
-            .collect();
-        sort_for_block(&mut rows);
-        f(&rows)
+        f(&self.rows.read().in_range(start, end))
     }
 
     pub(crate) fn partitions(&self, range: i64) -> Vec<i64> {
-        let mut p: Vec<i64> = self
-            .inner
-            .read()
-            .rows
-            .iter()
-            .map(|s| s.start_ms().div_euclid(range))
-            .collect();
-        p.sort_unstable();
-        p.dedup();
-        p
+        self.rows.read().partitions(range)
     }
-}
-
-/// Block order of spans: by trace, so a trace's spans are neighbours.
-pub(crate) fn sort_for_block<S: std::borrow::Borrow<Span>>(spans: &mut [S]) {
-    spans.sort_by(|a, b| {
-        let (a, b) = (a.borrow(), b.borrow());
-        (a.trace_id, a.start_ns, a.span_id).cmp(&(b.trace_id, b.start_ns, b.span_id))
-    });
 }

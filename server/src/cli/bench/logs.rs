@@ -10,9 +10,9 @@ use std::time::{Duration, Instant};
 
 use clap::Args;
 use serde_json::json;
-use sextant_storage::{AnyValue, Db, LogRecord, LogSearch, Options, TextQuery};
+use sextant_storage::{AnyValue, LogRecord, LogSearch, TextQuery};
 
-use super::{cpu_seconds, durability, quantile_ms, scratch_dir, tree_bytes};
+use super::{cpu_seconds, quantile_ms, scratch_db, tree_bytes};
 use crate::cli::{CliError, CliResult};
 
 /// Options of `sextant bench logs`.
@@ -128,13 +128,7 @@ pub fn run(data_dir: &Path, a: LogsArgs) -> CliResult {
             "--lines, --batch, --services and --hours must be positive".into(),
         ));
     }
-    let dir = scratch_dir(data_dir, "bench-logs-")?;
-    let opts = Options {
-        durability: durability(&a.sync)?,
-        background: false,
-        ..Options::default()
-    };
-    let db = Db::open(dir.path(), opts)?;
+    let (dir, db) = scratch_db(data_dir, "bench-logs-", &a.sync)?;
     let step = (a.hours * 3_600_000_000_000 / a.lines) as i64;
     let mut rng = fastrand::Rng::with_seed(42);
     let (mut raw_bytes, mut gen_time) = (0u64, Duration::ZERO);

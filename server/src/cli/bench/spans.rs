@@ -11,9 +11,9 @@ use std::time::{Duration, Instant};
 
 use clap::Args;
 use serde_json::json;
-use sextant_storage::{AnyValue, Db, Options, Span, SpanKind, StatusCode};
+use sextant_storage::{AnyValue, Span, SpanKind, StatusCode};
 
-use super::{cpu_seconds, durability, quantile_ms, scratch_dir, tree_bytes};
+use super::{cpu_seconds, quantile_ms, scratch_db, tree_bytes};
 use crate::cli::{CliError, CliResult};
 
 /// Options of `sextant bench spans`.
@@ -123,13 +123,7 @@ pub fn run(data_dir: &Path, a: SpansArgs) -> CliResult {
             "--spans, --batch, --services and --days must be positive".into(),
         ));
     }
-    let dir = scratch_dir(data_dir, "bench-spans-")?;
-    let opts = Options {
-        durability: durability(&a.sync)?,
-        background: false,
-        ..Options::default()
-    };
-    let db = Db::open(dir.path(), opts)?;
+    let (dir, db) = scratch_db(data_dir, "bench-spans-", &a.sync)?;
     let traces = (a.spans / 8).max(1);
     let step = (a.days * 86_400_000_000_000 / traces) as i64;
     let two_hours = 2 * 3_600_000_000_000i64;

@@ -7,9 +7,9 @@ use std::time::Instant;
 
 use clap::Args;
 use serde_json::json;
-use sextant_storage::{Db, Labels, Options, Sample, SeriesWrite, WriteBatch};
+use sextant_storage::{Labels, Sample, SeriesWrite, WriteBatch};
 
-use super::{cpu_seconds, durability, rss_bytes, scratch_dir};
+use super::{cpu_seconds, rss_bytes, scratch_db};
 use crate::cli::{CliError, CliResult};
 
 /// Options of `sextant bench write`.
@@ -82,13 +82,8 @@ pub fn run(data_dir: &Path, a: WriteArgs) -> CliResult {
             "--series, --batch and --threads must be positive".into(),
         ));
     }
-    let dir = scratch_dir(data_dir, "bench-write-")?;
-    let opts = Options {
-        durability: durability(&a.sync)?,
-        background: false,
-        ..Options::default()
-    };
-    let db = Arc::new(Db::open(dir.path(), opts)?);
+    let (_dir, db) = scratch_db(data_dir, "bench-write-", &a.sync)?;
+    let db = Arc::new(db);
     let labels: Arc<Vec<Labels>> = Arc::new((0..a.series).map(series_labels).collect());
     let rss0 = rss_bytes();
     let (cpu0, t0) = (cpu_seconds(), Instant::now());
