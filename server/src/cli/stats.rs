@@ -46,7 +46,8 @@ pub fn run(data_dir: &Path, args: &StatsArgs) -> CliResult {
                 json!({
                     "seq": b.meta.seq, "min_t": b.meta.min_t, "max_t": b.meta.max_t, "level": b.meta.level,
                     "series": b.meta.series, "samples": b.meta.samples, "chunks": b.meta.chunks,
-                    "exemplars": b.meta.exemplars, "bytes": b.bytes, "chunk_bytes": b.chunk_bytes,
+                    "exemplars": b.meta.exemplars, "logs": b.meta.logs, "spans": b.meta.spans,
+                    "bytes": b.bytes, "chunk_bytes": b.chunk_bytes,
                     "bytes_per_sample": per(b.bytes, b.meta.samples),
                 })
             })
@@ -57,6 +58,9 @@ pub fn run(data_dir: &Path, args: &StatsArgs) -> CliResult {
             "block_bytes": stats.block_bytes(), "block_samples": stats.block_samples(),
             "wal_bytes": stats.wal_bytes, "head_series": stats.head_series,
             "head_samples": stats.head_samples, "head_bytes": stats.head_bytes,
+            "head_logs": stats.head_logs, "head_spans": stats.head_spans,
+            "logs": stats.head_logs + stats.blocks.iter().map(|b| b.meta.logs).sum::<u64>(),
+            "spans": stats.head_spans + stats.blocks.iter().map(|b| b.meta.spans).sum::<u64>(),
             "verified": args.verify, "blocks": blocks,
         });
         println!("{out}");
@@ -66,22 +70,38 @@ pub fn run(data_dir: &Path, args: &StatsArgs) -> CliResult {
             per(bytes, samples)
         );
         println!(
-            "head: {} series, {} samples, ~{} bytes in memory; WAL {} bytes",
-            stats.head_series, stats.head_samples, stats.head_bytes, stats.wal_bytes
+            "head: {} series, {} samples, {} logs, {} spans, ~{} bytes in memory; WAL {} bytes",
+            stats.head_series,
+            stats.head_samples,
+            stats.head_logs,
+            stats.head_spans,
+            stats.head_bytes,
+            stats.wal_bytes
         );
         println!(
-            "{:>8} {:>15} {:>15} {:>5} {:>9} {:>12} {:>12} {:>9}",
-            "block", "min_t", "max_t", "level", "series", "samples", "bytes", "B/sample"
+            "{:>8} {:>15} {:>15} {:>5} {:>9} {:>12} {:>10} {:>10} {:>12} {:>9}",
+            "block",
+            "min_t",
+            "max_t",
+            "level",
+            "series",
+            "samples",
+            "logs",
+            "spans",
+            "bytes",
+            "B/sample"
         );
         for b in &stats.blocks {
             println!(
-                "{:>8} {:>15} {:>15} {:>5} {:>9} {:>12} {:>12} {:>9.3}",
+                "{:>8} {:>15} {:>15} {:>5} {:>9} {:>12} {:>10} {:>10} {:>12} {:>9.3}",
                 b.meta.seq,
                 b.meta.min_t,
                 b.meta.max_t,
                 b.meta.level,
                 b.meta.series,
                 b.meta.samples,
+                b.meta.logs,
+                b.meta.spans,
                 b.bytes,
                 per(b.bytes, b.meta.samples)
             );
