@@ -115,6 +115,26 @@ impl Db {
         (snap.heads, blocks)
     }
 
+    /// What `head` and `block` give for every head and every block
+    /// overlapping `[start_ns, end_ns]`, concatenated.
+    fn gather<T>(
+        &self,
+        start_ns: i64,
+        end_ns: i64,
+        head: impl Fn(&Head) -> Result<Vec<T>>,
+        block: impl Fn(&Block) -> Result<Vec<T>>,
+    ) -> Result<Vec<T>> {
+        let (heads, blocks) = self.sources(start_ns, end_ns);
+        let mut out = Vec::new();
+        for h in &heads {
+            out.extend(head(h)?);
+        }
+        for b in &blocks {
+            out.extend(block(b)?);
+        }
+        Ok(out)
+    }
+
     /// Log records matching `q`, newest first: searched in the head (as
     /// soon as a write returns) and in every block of the time range.
     pub fn search_logs(&self, q: &LogSearch) -> Result<Vec<LogRecord>> {
@@ -144,16 +164,12 @@ impl Db {
     /// Log records of a trace, oldest first, from the head and every block
     /// (no time window: a trace is found wherever it is stored).
     pub fn trace_logs(&self, trace: &TraceId) -> Result<Vec<LogRecord>> {
-        let (heads, blocks) = self.sources(i64::MIN, i64::MAX);
-        let mut out = Vec::new();
-        for h in &heads {
-            out.extend(h.logs.trace(trace));
-        }
-        for b in &blocks {
-            if let Some(logs) = b.logs() {
-                out.extend(logs.records.trace(trace)?);
-            }
-        }
+        let mut out = self.gather(
+            i64::MIN,
+            i64::MAX,
+            |h| Ok(h.logs.trace(trace)),
+            |b| b.logs().map_or(Ok(Vec::new()), |l| l.records.trace(trace)),
+        )?;
         crate::logs::dedup(&mut out);
         newest_first(&mut out, usize::MAX);
         out.reverse();
@@ -162,16 +178,12 @@ impl Db {
 
     /// Spans matching `q`, newest first.
     pub fn find_spans(&self, q: &SpanSearch) -> Result<Vec<Span>> {
-        let (heads, blocks) = self.sources(q.start_ns, q.end_ns);
-        let mut out = Vec::new();
-        for h in &heads {
-            out.extend(h.spans.search(q));
-        }
-        for b in &blocks {
-            if let Some(s) = b.spans() {
-                out.extend(s.search(q)?);
-            }
-        }
+        let mut out = self.gather(
+            q.start_ns,
+            q.end_ns,
+            |h| Ok(h.spans.search(q)),
+            |b| b.spans().map_or(Ok(Vec::new()), |s| s.search(q)),
+        )?;
         crate::spans::dedup(&mut out);
         spans::newest_first(&mut out, q.limit);
         Ok(out)
@@ -180,16 +192,12 @@ impl Db {
     /// The whole trace as a tree, from the head and every block (no time
     /// window); `None` when no span of it is stored.
     pub fn trace(&self, trace: &TraceId) -> Result<Option<Trace>> {
-        let (heads, blocks) = self.sources(i64::MIN, i64::MAX);
-        let mut out = Vec::new();
-        for h in &heads {
-            out.extend(h.spans.trace(trace));
-        }
-        for b in &blocks {
-            if let Some(s) = b.spans() {
-                out.extend(s.records.trace(trace)?);
-            }
-        }
+        let out = self.gather(
+            i64::MIN,
+            i64::MAX,
+            |h| Ok(h.spans.trace(trace)),
+            |b| b.spans().map_or(Ok(Vec::new()), |s| s.records.trace(trace)),
+        )?;
         Ok((!out.is_empty()).then(|| Trace::build(out)))
     }
 }

@@ -117,3 +117,15 @@ fn tree_bytes(dir: &Path) -> u64 {
             .sum()
     })
 }
+
+/// Prints a benchmark's figures: one JSON line, or indented JSON for people.
+fn print_summary(summary: &serde_json::Value, one_line: bool) {
+    if one_line {
+        println!("{summary}");
+    } else {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(summary).unwrap_or_default()
+        );
+    }
+}

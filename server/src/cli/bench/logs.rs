@@ -12,7 +12,7 @@ use clap::Args;
 use serde_json::json;
 use sextant_storage::{AnyValue, LogRecord, LogSearch, TextQuery};
 
-use super::{cpu_seconds, quantile_ms, scratch_db, tree_bytes};
+use super::{cpu_seconds, print_summary, quantile_ms, scratch_db, tree_bytes};
 use crate::cli::{CliError, CliResult};
 
 /// Options of `sextant bench logs`.
@@ -227,14 +227,7 @@ pub fn run(data_dir: &Path, a: LogsArgs) -> CliResult {
         "query_p50_ms": quantile_ms(&all, 0.5), "query_p99_ms": quantile_ms(&all, 0.99),
         "queries": results,
     });
-    if a.json {
-        println!("{summary}");
-    } else {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&summary).unwrap_or_default()
-        );
-    }
+    print_summary(&summary, a.json);
     db.close()?;
     Ok(())
 }

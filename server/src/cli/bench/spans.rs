@@ -13,7 +13,7 @@ use clap::Args;
 use serde_json::json;
 use sextant_storage::{AnyValue, Span, SpanKind, StatusCode};
 
-use super::{cpu_seconds, quantile_ms, scratch_db, tree_bytes};
+use super::{cpu_seconds, print_summary, quantile_ms, scratch_db, tree_bytes};
 use crate::cli::{CliError, CliResult};
 
 /// Options of `sextant bench spans`.
@@ -196,14 +196,7 @@ pub fn run(data_dir: &Path, a: SpansArgs) -> CliResult {
         "missing_trace_p50_ms": quantile_ms(&misses, 0.5),
         "missing_trace_p99_ms": quantile_ms(&misses, 0.99),
     });
-    if a.json {
-        println!("{summary}");
-    } else {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&summary).unwrap_or_default()
-        );
-    }
+    print_summary(&summary, a.json);
     db.close()?;
     Ok(())
 }
