@@ -285,6 +285,20 @@ impl Expr {
         }
     }
 
+    /// Every selector in the expression, left to right (what a query
+    /// reads: for exemplar lookups and test-data checks).
+    pub fn selectors(&self) -> Vec<&VectorSelector> {
+        fn walk<'e>(e: &'e Expr, out: &mut Vec<&'e VectorSelector>) {
+            match e {
+                Expr::Vector(vs) | Expr::Matrix(vs, _) => out.push(vs),
+                e => e.children().into_iter().for_each(|c| walk(c, out)),
+            }
+        }
+        let mut out = Vec::new();
+        walk(self, &mut out);
+        out
+    }
+
     /// [`Expr::children`], mutable.
     pub fn children_mut(&mut self) -> Vec<&mut Expr> {
         match self {

@@ -273,9 +273,7 @@ impl Runner {
     /// histograms: such evals need native histogram support (skipped).
     fn selects_histograms(&self, query: &str) -> bool {
         let Ok(expr) = parse(query) else { return false };
-        let mut selectors = Vec::new();
-        selectors_of(&expr, &mut selectors);
-        selectors.iter().any(|vs| {
+        expr.selectors().iter().any(|vs| {
             self.histogram_series.iter().any(|l| {
                 vs.matchers
                     .iter()
@@ -786,13 +784,6 @@ impl AnnotationExpect {
             }
         }
         Ok(())
-    }
-}
-
-fn selectors_of<'e>(e: &'e Expr, out: &mut Vec<&'e crate::ast::VectorSelector>) {
-    match e {
-        Expr::Vector(vs) | Expr::Matrix(vs, _) => out.push(vs),
-        e => e.children().into_iter().for_each(|c| selectors_of(c, out)),
     }
 }
 

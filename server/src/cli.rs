@@ -40,3 +40,19 @@ pub enum CliError {
 
 /// Result of a subcommand.
 pub type CliResult = Result<(), CliError>;
+
+/// Parses a durability setting: `always`, `never` or `interval:MS`.
+pub fn parse_durability(what: &str, s: &str) -> Result<sextant_storage::Durability, CliError> {
+    use sextant_storage::Durability;
+    match s {
+        "always" => Ok(Durability::Always),
+        "never" => Ok(Durability::Never),
+        _ => s
+            .strip_prefix("interval:")
+            .and_then(|ms| ms.parse().ok())
+            .map(|ms| Durability::Interval(std::time::Duration::from_millis(ms)))
+            .ok_or_else(|| {
+                CliError::Usage(format!("{what} {s:?}: expected always, never or interval:MS"))
+            }),
+    }
+}

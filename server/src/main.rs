@@ -2,6 +2,7 @@
 
 mod cli;
 mod openmetrics;
+mod serve;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -26,6 +27,9 @@ struct Args {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Run the server: OTLP over gRPC (4317) and HTTP (4318), the
+    /// Prometheus HTTP API and remote_write (9090), on loopback by default.
+    Serve(serve::ServeArgs),
     /// Backfill data from a file.
     Import {
         #[command(subcommand)]
@@ -54,6 +58,7 @@ fn main() -> ExitCode {
         .init();
     let args = Args::parse();
     let res = match args.command {
+        Command::Serve(a) => serve::run(&args.data_dir, a),
         Command::Import { format } => cli::import::run(&args.data_dir, format),
         Command::Stats(a) => cli::stats::run(&args.data_dir, &a),
         Command::Repair => cli::repair::run(&args.data_dir),

@@ -225,6 +225,14 @@ impl Db {
     /// out-of-order window are rejected with [`Error::OutOfOrder`] after the
     /// rest of the batch is stored; duplicates of a timestamp overwrite it.
     pub fn write(&self, batch: &WriteBatch) -> Result<WriteSummary> {
+        self.write_limited(batch, usize::MAX)
+    }
+
+    /// [`Db::write`], refusing the whole batch with
+    /// [`Error::TooManyNewSeries`] if it would create more than
+    /// `max_new_series` head series: a server's guard against a client that
+    /// floods it with label sets (a cardinality explosion).
+    pub fn write_limited(&self, batch: &WriteBatch, max_new_series: usize) -> Result<WriteSummary> {
         self.inner.check_writable()?;
         for s in &batch.series {
             self.inner.check_labels(&s.labels)?;
@@ -234,6 +242,19 @@ impl Db {
         }
         let head_guard = self.inner.head.read();
         let head = Arc::clone(&head_guard);
+        if max_new_series < batch.series.len() {
+            let new = batch
+                .series
+                .iter()
+                .filter(|s| !head.contains(&s.labels))
+                .count();
+            if new > max_new_series {
+                return Err(Error::TooManyNewSeries {
+                    new,
+                    limit: max_new_series,
+                });
+            }
+        }
         let mut summary = WriteSummary::default();
         let mut series_rec = Vec::new();
         let mut samples: Vec<(u32, Sample)> = Vec::with_capacity(batch.num_samples());
@@ -326,6 +347,12 @@ impl Db {
             });
         }
         Ok(summary)
+    }
+
+    /// Whether writes are accepted: an error if the database was closed or
+    /// is read-only after a failed write or flush (a server's readiness).
+    pub fn check_writable(&self) -> Result<()> {
+        self.inner.check_writable()
     }
 
     /// The directory of the database.

@@ -56,6 +56,19 @@ pub enum Error {
         /// The configured limit.
         limit: usize,
     },
+    /// One write would create more series than its caller allows; nothing
+    /// of it was stored.
+    #[error(
+        "the write would create {new} new series, over the limit of {limit} per write; \
+         nothing of it was stored (send fewer new series per request, or raise \
+         `max_series_per_write`)"
+    )]
+    TooManyNewSeries {
+        /// Series the write would have created.
+        new: usize,
+        /// The caller's limit.
+        limit: usize,
+    },
     /// An earlier write, fsync or flush failed: the database is read-only
     /// until reopened (reopening replays the log and recovers).
     #[error("database is read-only after an earlier failure ({0}); reopen it to recover")]

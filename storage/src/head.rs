@@ -78,6 +78,11 @@ impl Head {
 
     /// The series with these labels, creating it if needed; `true` when it
     /// was created (the caller logs a series record for it).
+    /// Whether the head holds the series.
+    pub(crate) fn contains(&self, labels: &Labels) -> bool {
+        self.shard(labels).read().contains_key(labels)
+    }
+
     pub(crate) fn get_or_create(&self, labels: &Labels) -> Result<(Arc<MemSeries>, bool)> {
         let shard = self.shard(labels);
         if let Some(s) = shard.read().get(labels) {

@@ -9,7 +9,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use clap::Subcommand;
-use sextant_storage::{Db, Durability, Options};
+use sextant_storage::{Db, Options};
 
 use super::{CliError, CliResult};
 
@@ -32,22 +32,6 @@ pub fn run(data_dir: &Path, what: Bench) -> CliResult {
         Bench::Write(a) => write::run(data_dir, a),
         Bench::Logs(a) => logs::run(data_dir, a),
         Bench::Spans(a) => spans::run(data_dir, a),
-    }
-}
-
-fn durability(s: &str) -> Result<Durability, CliError> {
-    match s {
-        "always" => Ok(Durability::Always),
-        "never" => Ok(Durability::Never),
-        _ => s
-            .strip_prefix("interval:")
-            .and_then(|ms| ms.parse().ok())
-            .map(|ms| Durability::Interval(Duration::from_millis(ms)))
-            .ok_or_else(|| {
-                CliError::Usage(format!(
-                    "--sync {s:?}: expected always, never or interval:MS"
-                ))
-            }),
     }
 }
 
@@ -88,7 +72,7 @@ fn scratch_db(
         .tempdir_in(data_dir)
         .map_err(io)?;
     let opts = Options {
-        durability: durability(sync)?,
+        durability: crate::cli::parse_durability("--sync", sync)?,
         background: false,
         ..Options::default()
     };

@@ -1,0 +1,160 @@
+//! Request bodies and parameters: size limits before and after
+//! decompression (the guard against compression bombs), gzip and snappy,
+//! and Prometheus-style parameters from the query string and form bodies.
+
+use std::io::Read;
+
+use axum::body::Body;
+use axum::http::{HeaderMap, Uri, header};
+
+use super::error::{ApiError, ApiResult, Kind};
+
+/// Reads a whole body, refusing more than `max` bytes.
+pub async fn read(body: Body, max: usize) -> ApiResult<Vec<u8>> {
+    axum::body::to_bytes(body, max)
+        .await
+        .map(|b| b.to_vec())
+        .map_err(|_| {
+            ApiError::new(
+                Kind::TooLarge,
+                format!(
+                    "request body over the limit of {max} bytes (or the connection failed); \
+                     send smaller batches or raise --max-body-bytes"
+                ),
+            )
+        })
+}
+
+/// Undoes `Content-Encoding: gzip` (or `identity`/none), refusing output
+/// beyond `max` bytes.
+pub fn decode_content_encoding(headers: &HeaderMap, body: Vec<u8>, max: usize) -> ApiResult<Vec<u8>> {
+    let enc = headers
+        .get(header::CONTENT_ENCODING)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("identity")
+        .trim()
+        .to_ascii_lowercase();
+    match enc.as_str() {
+        "" | "identity" => Ok(body),
+        "gzip" | "x-gzip" => gunzip(&body, max),
+        other => Err(ApiError::new(
+            Kind::UnsupportedMedia,
+            format!("unsupported Content-Encoding {other:?}: send gzip or no encoding"),
+        )),
+    }
+}
+
+/// Decompresses gzip, refusing output beyond `max` bytes.
+pub fn gunzip(data: &[u8], max: usize) -> ApiResult<Vec<u8>> {
+    let mut out = Vec::new();
+    flate2::read::MultiGzDecoder::new(data)
+        .take(max as u64 + 1)
+        .read_to_end(&mut out)
+        .map_err(|e| ApiError::bad(format!("malformed gzip body: {e}")))?;
+    if out.len() > max {
+        return Err(too_big_decompressed(max));
+    }
+    Ok(out)
+}
+
+/// Decompresses a snappy block (remote_write), checking the length it
+/// announces against `max` before allocating anything.
+pub fn unsnappy(data: &[u8], max: usize) -> ApiResult<Vec<u8>> {
+    let len = snap::raw::decompress_len(data)
+        .map_err(|e| ApiError::bad(format!("malformed snappy body: {e}")))?;
+    if len > max {
+        return Err(too_big_decompressed(max));
+    }
+    snap::raw::Decoder::new()
+        .decompress_vec(data)
+        .map_err(|e| ApiError::bad(format!("malformed snappy body: {e}")))
+}
+
+fn too_big_decompressed(max: usize) -> ApiError {
+    ApiError::new(
+        Kind::TooLarge,
+        format!(
+            "decompressed body over the limit of {max} bytes; send smaller batches or raise \
+             --max-decompressed-bytes"
+        ),
+    )
+}
+
+/// The media type of a request, lower-cased, without parameters.
+pub fn media_type(headers: &HeaderMap) -> String {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase()
+}
+
+/// Request parameters: the URL's query string plus, for form POSTs, the
+/// body's (Prometheus reads both).
+#[derive(Debug, Default)]
+pub struct Params(Vec<(String, String)>);
+
+impl Params {
+    /// Collects parameters of a request.
+    pub async fn from_request(uri: &Uri, headers: &HeaderMap, body: Body) -> ApiResult<Params> {
+        let mut pairs: Vec<(String, String)> = uri
+            .query()
+            .map(|q| form_urlencoded::parse(q.as_bytes()).into_owned().collect())
+            .unwrap_or_default();
+        if media_type(headers) == "application/x-www-form-urlencoded" {
+            let bytes = read(body, 16 << 20).await?;
+            pairs.extend(form_urlencoded::parse(&bytes).into_owned());
+        }
+        Ok(Params(pairs))
+    }
+
+    /// The first value of `name`.
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.0
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// Every value of `name` (for `match[]`).
+    pub fn all(&self, name: &str) -> Vec<&str> {
+        self.0
+            .iter()
+            .filter(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_snappy_block_announcing_gigabytes_is_refused_before_allocating() {
+        // Varint length 0xFFFFFFFF, then garbage: decompress_vec would ask
+        // for 4 GiB.
+        let bomb = [0xff, 0xff, 0xff, 0xff, 0x0f, 0x00];
+        let e = unsnappy(&bomb, 1 << 20).unwrap_err();
+        assert_eq!(e.kind, Kind::TooLarge, "{e}");
+        let ok = snap::raw::Encoder::new().compress_vec(b"hello").unwrap();
+        assert_eq!(unsnappy(&ok, 10).unwrap(), b"hello");
+        assert_eq!(unsnappy(&ok[..ok.len() - 1], 10).unwrap_err().kind, Kind::BadData);
+    }
+
+    #[test]
+    fn gzip_output_is_capped() {
+        use std::io::Write;
+        let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+        enc.write_all(&vec![0u8; 1 << 20]).unwrap();
+        let gz = enc.finish().unwrap();
+        assert!(gz.len() < 5000);
+        assert_eq!(gunzip(&gz, 1000).unwrap_err().kind, Kind::TooLarge);
+        assert_eq!(gunzip(&gz, 1 << 20).unwrap().len(), 1 << 20);
+        assert_eq!(gunzip(b"not gzip", 100).unwrap_err().kind, Kind::BadData);
+    }
+}

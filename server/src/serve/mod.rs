@@ -1,0 +1,103 @@
+//! `sextant serve`: the database behind OTLP (gRPC and HTTP), the
+//! Prometheus HTTP API with remote_write, and admin endpoints.
+//!
+//! The storage engine is synchronous; handlers run engine calls on
+//! Tokio's blocking pool ([`state::State::blocking`]) so slow fsyncs or
+//! queries never stall the network threads.
+
+mod body;
+pub mod config;
+mod error;
+mod grpc;
+mod http;
+mod ingest;
+mod otlp;
+mod otlp_http;
+mod prom_api;
+mod prom_json;
+mod remote_write;
+mod self_metrics;
+mod state;
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+
+use sextant_storage::Db;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+use crate::cli::{CliError, CliResult};
+pub use config::ServeArgs;
+
+/// Runs the server until SIGINT or SIGTERM, then stops the listeners,
+/// waits for requests in flight and closes the database (syncing the WAL).
+pub fn run(data_dir: &Path, args: ServeArgs) -> CliResult {
+    let cfg = args.resolve(data_dir)?;
+    let db = Arc::new(Db::open(&cfg.data_dir, cfg.db.clone())?);
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("sextant-io")
+        .build()
+        .map_err(|e| CliError::Usage(format!("cannot start the async runtime: {e}")))?;
+    let st = state::State::new(Arc::clone(&db), cfg.clone());
+    let res = rt.block_on(serve(st, &cfg));
+    rt.shutdown_timeout(std::time::Duration::from_secs(10));
+    db.close()?;
+    eprintln!("sextant: stopped; WAL synced and closed");
+    res
+}
+
+async fn bind(what: &str, addr: SocketAddr) -> Result<TcpListener, CliError> {
+    let l = TcpListener::bind(addr)
+        .await
+        .map_err(|e| CliError::Usage(format!("cannot listen on {addr} ({what}): {e}")))?;
+    let local = l.local_addr().map_err(|e| CliError::Usage(e.to_string()))?;
+    // One line per listener on stdout, so scripts and tests that asked
+    // for port 0 learn the port.
+    println!("sextant: {what} listening on {local}");
+    Ok(l)
+}
+
+async fn serve(st: Arc<state::State>, cfg: &config::Config) -> CliResult {
+    let http_l = bind("http", cfg.http_addr).await?;
+    let otlp_l = bind("otlp-http", cfg.otlp_http_addr).await?;
+    let grpc_l = bind("grpc", cfg.grpc_addr).await?;
+    println!("sextant: serving data dir {}", cfg.data_dir.display());
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let stopped = move || {
+        let mut rx = stop_rx.clone();
+        async move {
+            let _ = rx.wait_for(|s| *s).await;
+        }
+    };
+    let http = axum::serve(http_l, http::prometheus(Arc::clone(&st)))
+        .with_graceful_shutdown(stopped());
+    let otlp = axum::serve(otlp_l, http::otlp(Arc::clone(&st))).with_graceful_shutdown(stopped());
+    let grpc = grpc::serve(Arc::clone(&st), grpc_l, stopped());
+    tokio::spawn(async move {
+        shutdown_signal().await;
+        eprintln!("sextant: shutting down");
+        let _ = stop_tx.send(true);
+    });
+    let (a, b, c) = tokio::join!(http, otlp, grpc);
+    a.and(b)
+        .map_err(|e| CliError::Usage(format!("http server failed: {e}")))?;
+    c.map_err(|e| CliError::Usage(format!("grpc server failed: {e}")))?;
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = match signal(SignalKind::terminate()) {
+        Ok(s) => s,
+        Err(_) => {
+            let _ = tokio::signal::ctrl_c().await;
+            return;
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+}

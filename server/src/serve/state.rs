@@ -1,0 +1,111 @@
+//! What every request handler shares: the database, the resolved settings,
+//! the query slots and the server's own metrics.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use parking_lot::Mutex;
+use sextant_storage::Db;
+use tokio::sync::Semaphore;
+
+use super::config::Config;
+use super::otlp::metrics::DeltaTotals;
+use super::error::{ApiError, ApiResult, Kind};
+use super::self_metrics::SelfMetrics;
+
+/// Type, help and unit of a metric family, as remote_write and OTLP send
+/// them (served by `/api/v1/metadata`; kept in memory, newest wins).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MetricMeta {
+    /// `counter`, `gauge`, `histogram`, `summary`, …
+    pub kind: String,
+    /// Description.
+    pub help: String,
+    /// Unit.
+    pub unit: String,
+}
+
+/// Shared server state.
+pub struct State {
+    /// The database.
+    pub db: Arc<Db>,
+    /// Settings.
+    pub cfg: Config,
+    /// One permit per concurrently running query.
+    queries: Semaphore,
+    /// Counters and histograms for `/metrics`.
+    pub metrics: SelfMetrics,
+    /// Metric metadata by family name.
+    pub metadata: Mutex<BTreeMap<String, MetricMeta>>,
+    /// Running totals of OTLP delta sums and histograms.
+    pub delta_totals: DeltaTotals,
+}
+
+impl State {
+    /// State over an open database.
+    pub fn new(db: Arc<Db>, cfg: Config) -> Arc<State> {
+        Arc::new(State {
+            db,
+            queries: Semaphore::new(cfg.max_concurrent_queries),
+            cfg,
+            metrics: SelfMetrics::default(),
+            metadata: Mutex::new(BTreeMap::new()),
+            delta_totals: DeltaTotals::default(),
+        })
+    }
+
+    /// Runs blocking engine work off the async threads.
+    pub async fn blocking<T, F>(self: &Arc<Self>, f: F) -> ApiResult<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&State) -> ApiResult<T> + Send + 'static,
+    {
+        let me = Arc::clone(self);
+        tokio::task::spawn_blocking(move || f(&me))
+            .await
+            .map_err(|e| ApiError::new(Kind::Internal, format!("request task failed: {e}")))?
+    }
+
+    /// Runs a query in one of the query slots, waiting for a slot at most
+    /// the query timeout, and records its latency.
+    pub async fn query<T, F>(self: &Arc<Self>, f: F) -> ApiResult<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&State) -> ApiResult<T> + Send + 'static,
+    {
+        let wait = self.cfg.query.timeout.unwrap_or(Duration::from_secs(120));
+        let _permit = match tokio::time::timeout(wait, self.queries.acquire()).await {
+            Ok(Ok(p)) => p,
+            _ => {
+                return Err(ApiError::new(
+                    Kind::TooManyRequests,
+                    format!(
+                        "all {} query slots stayed busy for {wait:?}; retry later or raise \
+                         --max-concurrent-queries",
+                        self.cfg.max_concurrent_queries
+                    ),
+                ));
+            }
+        };
+        let t0 = Instant::now();
+        let res = self.blocking(f).await;
+        self.metrics.query.observe(t0.elapsed());
+        if res.is_err() {
+            self.metrics
+                .query_failed
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
+        res
+    }
+
+    /// Records metadata of metric families.
+    pub fn note_metadata(&self, items: impl IntoIterator<Item = (String, MetricMeta)>) {
+        let mut m = self.metadata.lock();
+        for (name, meta) in items {
+            if m.get(&name) != Some(&meta) {
+                m.insert(name, meta);
+            }
+        }
+    }
+}
