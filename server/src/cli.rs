@@ -52,7 +52,9 @@ pub fn parse_durability(what: &str, s: &str) -> Result<sextant_storage::Durabili
             .and_then(|ms| ms.parse().ok())
             .map(|ms| Durability::Interval(std::time::Duration::from_millis(ms)))
             .ok_or_else(|| {
-                CliError::Usage(format!("{what} {s:?}: expected always, never or interval:MS"))
+                CliError::Usage(format!(
+                    "{what} {s:?}: expected always, never or interval:MS"
+                ))
             }),
     }
 }

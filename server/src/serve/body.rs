@@ -27,7 +27,11 @@ pub async fn read(body: Body, max: usize) -> ApiResult<Vec<u8>> {
 
 /// Undoes `Content-Encoding: gzip` (or `identity`/none), refusing output
 /// beyond `max` bytes.
-pub fn decode_content_encoding(headers: &HeaderMap, body: Vec<u8>, max: usize) -> ApiResult<Vec<u8>> {
+pub fn decode_content_encoding(
+    headers: &HeaderMap,
+    body: Vec<u8>,
+    max: usize,
+) -> ApiResult<Vec<u8>> {
     let enc = headers
         .get(header::CONTENT_ENCODING)
         .and_then(|v| v.to_str().ok())
@@ -143,7 +147,10 @@ mod tests {
         assert_eq!(e.kind, Kind::TooLarge, "{e}");
         let ok = snap::raw::Encoder::new().compress_vec(b"hello").unwrap();
         assert_eq!(unsnappy(&ok, 10).unwrap(), b"hello");
-        assert_eq!(unsnappy(&ok[..ok.len() - 1], 10).unwrap_err().kind, Kind::BadData);
+        assert_eq!(
+            unsnappy(&ok[..ok.len() - 1], 10).unwrap_err().kind,
+            Kind::BadData
+        );
     }
 
     #[test]

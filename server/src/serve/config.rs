@@ -126,7 +126,7 @@ impl ServeArgs {
         let mut query = EngineOptions::default();
         if let Some(t) = &self.query_timeout {
             query.timeout = Some(Duration::from_millis(
-                duration_ms("--query-timeout", t)? as u64,
+                duration_ms("--query-timeout", t)? as u64
             ));
         }
         if let Some(n) = self.query_max_samples {
@@ -176,7 +176,11 @@ impl ServeArgs {
 fn duration_ms(what: &str, s: &str) -> Result<i64, CliError> {
     sextant_query::parse_duration(s)
         .filter(|&ms| ms > 0)
-        .ok_or_else(|| CliError::Usage(format!("{what} {s:?}: expected a duration like 15d, 2h or 30s")))
+        .ok_or_else(|| {
+            CliError::Usage(format!(
+                "{what} {s:?}: expected a duration like 15d, 2h or 30s"
+            ))
+        })
 }
 
 #[cfg(test)]

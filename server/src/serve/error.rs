@@ -111,9 +111,7 @@ impl From<sextant_storage::Error> for ApiError {
             | E::InvalidRecord(_)
             | E::Matcher(_)
             | E::OutOfOrder { .. }
-            | E::TooManyNewSeries { .. } => {
-                Kind::BadData
-            }
+            | E::TooManyNewSeries { .. } => Kind::BadData,
             E::TooManySeries { .. } => Kind::TooManyRequests,
             E::Poisoned(_) | E::Closed => Kind::Unavailable,
             _ => Kind::Internal,

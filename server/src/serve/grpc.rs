@@ -41,7 +41,9 @@ impl TraceService for Otlp {
         &self,
         req: Request<ExportTraceServiceRequest>,
     ) -> Result<Response<ExportTraceServiceResponse>, Status> {
-        Ok(Response::new(ingest::traces(&self.0, req.into_inner()).await?))
+        Ok(Response::new(
+            ingest::traces(&self.0, req.into_inner()).await?,
+        ))
     }
 }
 
@@ -51,7 +53,9 @@ impl MetricsService for Otlp {
         &self,
         req: Request<ExportMetricsServiceRequest>,
     ) -> Result<Response<ExportMetricsServiceResponse>, Status> {
-        Ok(Response::new(ingest::metrics(&self.0, req.into_inner()).await?))
+        Ok(Response::new(
+            ingest::metrics(&self.0, req.into_inner()).await?,
+        ))
     }
 }
 
@@ -61,7 +65,9 @@ impl LogsService for Otlp {
         &self,
         req: Request<ExportLogsServiceRequest>,
     ) -> Result<Response<ExportLogsServiceResponse>, Status> {
-        Ok(Response::new(ingest::logs(&self.0, req.into_inner()).await?))
+        Ok(Response::new(
+            ingest::logs(&self.0, req.into_inner()).await?,
+        ))
     }
 }
 

@@ -13,7 +13,7 @@ use axum::routing::{get, post};
 
 use super::error::{ApiError, ApiResult, Kind};
 use super::state::State;
-use super::{otlp_http, prom_api, remote_write};
+use super::{otlp_http, prom_api, remote_write, signals_api};
 
 /// The Prometheus-compatible API on `--http-addr`.
 pub fn prometheus(st: Arc<State>) -> Router {
@@ -23,8 +23,14 @@ pub fn prometheus(st: Arc<State>) -> Router {
             "/api/v1/query_range",
             get(prom_api::query_range).post(prom_api::query_range),
         )
-        .route("/api/v1/series", get(prom_api::series).post(prom_api::series))
-        .route("/api/v1/labels", get(prom_api::labels).post(prom_api::labels))
+        .route(
+            "/api/v1/series",
+            get(prom_api::series).post(prom_api::series),
+        )
+        .route(
+            "/api/v1/labels",
+            get(prom_api::labels).post(prom_api::labels),
+        )
         .route("/api/v1/label/{name}/values", get(prom_api::label_values))
         .route(
             "/api/v1/query_exemplars",
@@ -32,6 +38,11 @@ pub fn prometheus(st: Arc<State>) -> Router {
         )
         .route("/api/v1/metadata", get(prom_api::metadata))
         .route("/api/v1/status/buildinfo", get(prom_api::buildinfo))
+        .route("/api/v1/sextant/traces/{id}", get(signals_api::trace))
+        .route(
+            "/api/v1/sextant/logs",
+            get(signals_api::logs).post(signals_api::logs),
+        )
         .route("/api/v1/write", post(remote_write::write))
         .route("/api/v1/admin/flush", post(flush))
         .route("/api/v1/admin/compact", post(compact))
@@ -103,7 +114,10 @@ async fn not_found() -> ApiError {
 async fn self_metrics(AxState(st): AxState<Arc<State>>) -> ApiResult<Response> {
     let text = st.blocking(|st| Ok(st.metrics.render(&st.db))).await?;
     Ok((
-        [(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
         text,
     )
         .into_response())

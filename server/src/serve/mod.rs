@@ -17,6 +17,7 @@ mod prom_api;
 mod prom_json;
 mod remote_write;
 mod self_metrics;
+mod signals_api;
 mod state;
 
 use std::net::SocketAddr;
@@ -71,8 +72,8 @@ async fn serve(st: Arc<state::State>, cfg: &config::Config) -> CliResult {
             let _ = rx.wait_for(|s| *s).await;
         }
     };
-    let http = axum::serve(http_l, http::prometheus(Arc::clone(&st)))
-        .with_graceful_shutdown(stopped());
+    let http =
+        axum::serve(http_l, http::prometheus(Arc::clone(&st))).with_graceful_shutdown(stopped());
     let otlp = axum::serve(otlp_l, http::otlp(Arc::clone(&st))).with_graceful_shutdown(stopped());
     let grpc = grpc::serve(Arc::clone(&st), grpc_l, stopped());
     tokio::spawn(async move {

@@ -43,18 +43,32 @@ enum Encoding {
 }
 
 async fn traces(AxState(st): AxState<Arc<State>>, headers: HeaderMap, b: Body) -> Response {
-    handle(&st, &headers, b, |st, req| async move { ingest::traces(&st, req).await }).await
+    handle(&st, &headers, b, |st, req| async move {
+        ingest::traces(&st, req).await
+    })
+    .await
 }
 
 async fn metrics(AxState(st): AxState<Arc<State>>, headers: HeaderMap, b: Body) -> Response {
-    handle(&st, &headers, b, |st, req| async move { ingest::metrics(&st, req).await }).await
+    handle(&st, &headers, b, |st, req| async move {
+        ingest::metrics(&st, req).await
+    })
+    .await
 }
 
 async fn logs(AxState(st): AxState<Arc<State>>, headers: HeaderMap, b: Body) -> Response {
-    handle(&st, &headers, b, |st, req| async move { ingest::logs(&st, req).await }).await
+    handle(&st, &headers, b, |st, req| async move {
+        ingest::logs(&st, req).await
+    })
+    .await
 }
 
-async fn handle<Req, Resp, F, Fut>(st: &Arc<State>, headers: &HeaderMap, b: Body, store: F) -> Response
+async fn handle<Req, Resp, F, Fut>(
+    st: &Arc<State>,
+    headers: &HeaderMap,
+    b: Body,
+    store: F,
+) -> Response
 where
     Req: Message + Default + DeserializeOwned,
     Resp: Message + Serialize,

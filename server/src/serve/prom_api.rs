@@ -29,7 +29,12 @@ pub fn json(body: String) -> Response {
 }
 
 /// `GET|POST /api/v1/query`
-pub async fn query(AxState(st): St, uri: Uri, headers: HeaderMap, body: Body) -> ApiResult<Response> {
+pub async fn query(
+    AxState(st): St,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Body,
+) -> ApiResult<Response> {
     let p = Params::from_request(&uri, &headers, body).await?;
     let expr = parse_query(&p)?;
     let t = match p.get("time") {
@@ -83,7 +88,12 @@ pub async fn query_range(
 }
 
 /// `GET|POST /api/v1/series`
-pub async fn series(AxState(st): St, uri: Uri, headers: HeaderMap, body: Body) -> ApiResult<Response> {
+pub async fn series(
+    AxState(st): St,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Body,
+) -> ApiResult<Response> {
     let p = Params::from_request(&uri, &headers, body).await?;
     let sets = match_sets(&p)?;
     if sets.is_empty() {
@@ -115,7 +125,12 @@ pub async fn series(AxState(st): St, uri: Uri, headers: HeaderMap, body: Body) -
 }
 
 /// `GET|POST /api/v1/labels`
-pub async fn labels(AxState(st): St, uri: Uri, headers: HeaderMap, body: Body) -> ApiResult<Response> {
+pub async fn labels(
+    AxState(st): St,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Body,
+) -> ApiResult<Response> {
     let p = Params::from_request(&uri, &headers, body).await?;
     let sets = match_sets(&p)?;
     let (start, end) = time_range(&p)?;
@@ -214,7 +229,12 @@ pub async fn query_exemplars(
 }
 
 /// `GET /api/v1/metadata`
-pub async fn metadata(AxState(st): St, uri: Uri, headers: HeaderMap, body: Body) -> ApiResult<Response> {
+pub async fn metadata(
+    AxState(st): St,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Body,
+) -> ApiResult<Response> {
     let p = Params::from_request(&uri, &headers, body).await?;
     let limit = limit(&p)?;
     let metric = p.get("metric").filter(|m| !m.is_empty());
@@ -231,7 +251,10 @@ pub async fn metadata(AxState(st): St, uri: Uri, headers: HeaderMap, body: Body)
             serde_json::json!([{"type": m.kind, "help": m.help, "unit": m.unit}]),
         );
     }
-    Ok(json(success(&serde_json::Value::Object(data).to_string(), &[])))
+    Ok(json(success(
+        &serde_json::Value::Object(data).to_string(),
+        &[],
+    )))
 }
 
 /// `GET /api/v1/status/buildinfo`
@@ -296,7 +319,9 @@ fn limit(p: &Params) -> ApiResult<Option<usize>> {
     match p.get("limit") {
         None | Some("0") | Some("") => Ok(None),
         Some(s) => s.parse().map(Some).map_err(|_| {
-            ApiError::bad(format!("invalid parameter \"limit\": {s:?} is not a number"))
+            ApiError::bad(format!(
+                "invalid parameter \"limit\": {s:?} is not a number"
+            ))
         }),
     }
 }
@@ -382,11 +407,20 @@ mod tests {
 
     #[test]
     fn times_parse_as_prometheus_parses_them() {
-        assert_eq!(parse_time("t", "1435781451.781").unwrap(), 1_435_781_451_781);
+        assert_eq!(
+            parse_time("t", "1435781451.781").unwrap(),
+            1_435_781_451_781
+        );
         assert_eq!(parse_time("t", "1").unwrap(), 1000);
         assert_eq!(parse_time("t", "-1.5").unwrap(), -1500);
-        assert_eq!(parse_time("t", "2015-07-01T20:10:51.781Z").unwrap(), 1_435_781_451_781);
-        assert_eq!(parse_time("t", "2015-07-01T22:10:51+02:00").unwrap(), 1_435_781_451_000);
+        assert_eq!(
+            parse_time("t", "2015-07-01T20:10:51.781Z").unwrap(),
+            1_435_781_451_781
+        );
+        assert_eq!(
+            parse_time("t", "2015-07-01T22:10:51+02:00").unwrap(),
+            1_435_781_451_000
+        );
         for bad in ["NaN", "Inf", "", "yesterday", "1e300"] {
             let e = parse_time("time", bad).unwrap_err().to_string();
             assert!(e.contains("invalid parameter \"time\""), "{e}");

@@ -143,8 +143,11 @@ async fn handle(st: &Arc<State>, headers: &HeaderMap, b: Body) -> ApiResult<()> 
         }));
         let summary = st.db.write_limited(&batch, st.cfg.max_series_per_write)?;
         let m = &st.metrics;
-        m.remote_write.samples.fetch_add(summary.samples as u64, Relaxed);
-        m.series_created.fetch_add(summary.series_created as u64, Relaxed);
+        m.remote_write
+            .samples
+            .fetch_add(summary.samples as u64, Relaxed);
+        m.series_created
+            .fetch_add(summary.series_created as u64, Relaxed);
         if histograms > 0 {
             return Err(ApiError::bad(format!(
                 "{histograms} native histogram sample(s) dropped: Sextant stores classic \
@@ -302,12 +305,27 @@ mod tests {
 
         let mut bad = req.clone();
         bad.timeseries[0].labels[1].value.clear();
-        assert!(to_batch(&bad).unwrap_err().message.contains("no metric name"));
+        assert!(
+            to_batch(&bad)
+                .unwrap_err()
+                .message
+                .contains("no metric name")
+        );
         let mut bad = req.clone();
         bad.timeseries[0].samples[0].timestamp = -1;
-        assert!(to_batch(&bad).unwrap_err().message.contains("negative timestamp"));
+        assert!(
+            to_batch(&bad)
+                .unwrap_err()
+                .message
+                .contains("negative timestamp")
+        );
         let mut bad = req;
         bad.timeseries[0].labels.push(label("job", "b"));
-        assert!(to_batch(&bad).unwrap_err().message.contains("duplicate label"));
+        assert!(
+            to_batch(&bad)
+                .unwrap_err()
+                .message
+                .contains("duplicate label")
+        );
     }
 }

@@ -24,7 +24,10 @@ impl Histogram {
     /// Records one observation.
     pub fn observe(&self, d: Duration) {
         let s = d.as_secs_f64();
-        let i = BUCKETS.iter().position(|&b| s <= b).unwrap_or(BUCKETS.len());
+        let i = BUCKETS
+            .iter()
+            .position(|&b| s <= b)
+            .unwrap_or(BUCKETS.len());
         self.counts[i].fetch_add(1, Relaxed);
         self.sum_us.fetch_add(d.as_micros() as u64, Relaxed);
     }
@@ -103,7 +106,8 @@ impl SelfMetrics {
                 .render(&mut out, "sextant_ingest_duration_seconds", &l);
         }
         let _ = writeln!(out, "# TYPE sextant_query_duration_seconds histogram");
-        self.query.render(&mut out, "sextant_query_duration_seconds", "");
+        self.query
+            .render(&mut out, "sextant_query_duration_seconds", "");
         let _ = writeln!(out, "# TYPE sextant_query_failed_total counter");
         let _ = writeln!(
             out,

@@ -10,8 +10,8 @@ use sextant_storage::Db;
 use tokio::sync::Semaphore;
 
 use super::config::Config;
-use super::otlp::metrics::DeltaTotals;
 use super::error::{ApiError, ApiResult, Kind};
+use super::otlp::metrics::DeltaTotals;
 use super::self_metrics::SelfMetrics;
 
 /// Type, help and unit of a metric family, as remote_write and OTLP send

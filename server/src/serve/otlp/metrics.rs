@@ -75,7 +75,12 @@ struct Base {
 
 impl Base {
     /// The series `name{base, point attributes, extra}`.
-    fn series(&self, name: &str, attrs: &[KeyValue], extra: &[(&str, String)]) -> ApiResult<Labels> {
+    fn series(
+        &self,
+        name: &str,
+        attrs: &[KeyValue],
+        extra: &[(&str, String)],
+    ) -> ApiResult<Labels> {
         let mut pairs: Vec<(String, String)> = Vec::with_capacity(attrs.len() + 6);
         for kv in attrs {
             let n = label_name(&kv.key);
@@ -89,7 +94,12 @@ impl Base {
                 None => pairs.push((n, v)),
             }
         }
-        for (n, v) in self.pairs.iter().map(|(n, v)| (n.as_str(), v)).chain(extra.iter().map(|(n, v)| (*n, v))) {
+        for (n, v) in self
+            .pairs
+            .iter()
+            .map(|(n, v)| (n.as_str(), v))
+            .chain(extra.iter().map(|(n, v)| (*n, v)))
+        {
             pairs.retain(|(k, _)| k != n);
             pairs.push((n.to_string(), v.clone()));
         }
@@ -120,7 +130,8 @@ pub fn convert(req: &ExportMetricsServiceRequest, totals: &DeltaTotals) -> ApiRe
                     base.pairs.push(("otel_scope_name".into(), s.name.clone()));
                 }
                 if !s.version.is_empty() {
-                    base.pairs.push(("otel_scope_version".into(), s.version.clone()));
+                    base.pairs
+                        .push(("otel_scope_version".into(), s.version.clone()));
                 }
             }
             for m in &sm.metrics {
@@ -132,7 +143,8 @@ pub fn convert(req: &ExportMetricsServiceRequest, totals: &DeltaTotals) -> ApiRe
             pairs.push(("job".into(), job));
             pairs.push(("instance".into(), instance));
             pairs.push(("__name__".into(), "target_info".into()));
-            let labels = Labels::new(pairs).map_err(|e| ApiError::bad(format!("target_info: {e}")))?;
+            let labels =
+                Labels::new(pairs).map_err(|e| ApiError::bad(format!("target_info: {e}")))?;
             out.push(labels, newest, 1.0, Vec::new());
         }
     }
@@ -150,11 +162,20 @@ fn identity(res: &[KeyValue]) -> ApiResult<(String, String, Vec<(String, String)
             .unwrap_or_default()
     };
     let (ns, name) = (get("service.namespace"), get("service.name"));
-    let job = if ns.is_empty() { name } else { format!("{ns}/{name}") };
+    let job = if ns.is_empty() {
+        name
+    } else {
+        format!("{ns}/{name}")
+    };
     let instance = get("service.instance.id");
     let info = attrs
         .iter()
-        .filter(|(n, _)| !matches!(n.as_str(), "service.name" | "service.namespace" | "service.instance.id"))
+        .filter(|(n, _)| {
+            !matches!(
+                n.as_str(),
+                "service.name" | "service.namespace" | "service.instance.id"
+            )
+        })
         .map(|(n, v)| (label_name(n), v.to_text().into_owned()))
         .collect();
     Ok((job, instance, info))
@@ -174,7 +195,11 @@ fn metric(out: &mut Converted, base: &Base, m: &Metric, totals: &DeltaTotals) ->
         }
         Data::Sum(s) => {
             let delta = s.aggregation_temporality == AggregationTemporality::Delta as i32;
-            let flavour = if s.is_monotonic { Flavour::Counter } else { Flavour::Gauge };
+            let flavour = if s.is_monotonic {
+                Flavour::Counter
+            } else {
+                Flavour::Gauge
+            };
             let name = metric_name(&m.name, &m.unit, flavour);
             for p in &s.data_points {
                 newest = newest.max(number(out, base, &name, p, Some(delta), totals)?);
@@ -185,7 +210,9 @@ fn metric(out: &mut Converted, base: &Base, m: &Metric, totals: &DeltaTotals) ->
             let delta = h.aggregation_temporality == AggregationTemporality::Delta as i32;
             let name = metric_name(&m.name, &m.unit, Flavour::Other);
             for p in &h.data_points {
-                let Some(t) = time_ms(out, p.time_unix_nano) else { continue };
+                let Some(t) = time_ms(out, p.time_unix_nano) else {
+                    continue;
+                };
                 newest = newest.max(t);
                 let stale = p.flags & NO_RECORDED_VALUE != 0;
                 let acc = |l: &Labels, v: f64| {
@@ -199,13 +226,29 @@ fn metric(out: &mut Converted, base: &Base, m: &Metric, totals: &DeltaTotals) ->
                 };
                 let ex = exemplars(&p.exemplars)?;
                 let mut cum = 0u64;
-                let bounds = p.explicit_bounds.iter().map(|b| bound(*b)).chain(["+Inf".to_string()]);
+                let bounds = p
+                    .explicit_bounds
+                    .iter()
+                    .map(|b| bound(*b))
+                    .chain(["+Inf".to_string()]);
                 for (i, le) in bounds.enumerate() {
                     cum += p.bucket_counts.get(i).copied().unwrap_or(0);
                     let upper = p.explicit_bounds.get(i).copied().unwrap_or(f64::INFINITY);
-                    let lower = if i == 0 { f64::NEG_INFINITY } else { p.explicit_bounds[i - 1] };
-                    let mine = ex.iter().filter(|e| e.value > lower && e.value <= upper).cloned().collect();
-                    let count = if i == p.explicit_bounds.len() { p.count } else { cum };
+                    let lower = if i == 0 {
+                        f64::NEG_INFINITY
+                    } else {
+                        p.explicit_bounds[i - 1]
+                    };
+                    let mine = ex
+                        .iter()
+                        .filter(|e| e.value > lower && e.value <= upper)
+                        .cloned()
+                        .collect();
+                    let count = if i == p.explicit_bounds.len() {
+                        p.count
+                    } else {
+                        cum
+                    };
                     let l = base.series(&format!("{name}_bucket"), &p.attributes, &[("le", le)])?;
                     let v = acc(&l, count as f64);
                     out.push(l, t, v, mine);
@@ -224,12 +267,15 @@ fn metric(out: &mut Converted, base: &Base, m: &Metric, totals: &DeltaTotals) ->
         Data::Summary(s) => {
             let name = metric_name(&m.name, &m.unit, Flavour::Other);
             for p in &s.data_points {
-                let Some(t) = time_ms(out, p.time_unix_nano) else { continue };
+                let Some(t) = time_ms(out, p.time_unix_nano) else {
+                    continue;
+                };
                 newest = newest.max(t);
                 let stale = p.flags & NO_RECORDED_VALUE != 0;
                 let val = |v: f64| if stale { f64::from_bits(STALE_NAN) } else { v };
                 for q in &p.quantile_values {
-                    let l = base.series(&name, &p.attributes, &[("quantile", bound(q.quantile))])?;
+                    let l =
+                        base.series(&name, &p.attributes, &[("quantile", bound(q.quantile))])?;
                     out.push(l, t, val(q.value), Vec::new());
                 }
                 let l = base.series(&format!("{name}_sum"), &p.attributes, &[])?;
@@ -270,7 +316,9 @@ fn number(
     delta: Option<bool>,
     totals: &DeltaTotals,
 ) -> ApiResult<i64> {
-    let Some(t) = time_ms(out, p.time_unix_nano) else { return Ok(0) };
+    let Some(t) = time_ms(out, p.time_unix_nano) else {
+        return Ok(0);
+    };
     let labels = base.series(name, &p.attributes, &[])?;
     let raw = match p.value {
         Some(number_data_point::Value::AsDouble(d)) => d,
@@ -444,10 +492,25 @@ mod tests {
     #[test]
     fn names_follow_the_compatibility_rules() {
         let cases = [
-            ("http.server.duration", "ms", Flavour::Other, "http_server_duration_milliseconds"),
-            ("http.server.requests", "{request}", Flavour::Counter, "http_server_requests_total"),
+            (
+                "http.server.duration",
+                "ms",
+                Flavour::Other,
+                "http_server_duration_milliseconds",
+            ),
+            (
+                "http.server.requests",
+                "{request}",
+                Flavour::Counter,
+                "http_server_requests_total",
+            ),
             ("requests_total", "1", Flavour::Counter, "requests_total"),
-            ("cpu.utilization", "1", Flavour::Gauge, "cpu_utilization_ratio"),
+            (
+                "cpu.utilization",
+                "1",
+                Flavour::Gauge,
+                "cpu_utilization_ratio",
+            ),
             ("net.io", "By/s", Flavour::Gauge, "net_io_bytes_per_second"),
             ("latency_seconds", "s", Flavour::Gauge, "latency_seconds"),
             ("bytes.sent", "By", Flavour::Counter, "bytes_sent_total"),

@@ -36,7 +36,10 @@ pub fn resource_with_scope(
             out.push(("otel.scope.name".into(), AnyValue::Str(s.name.clone())));
         }
         if !s.version.is_empty() {
-            out.push(("otel.scope.version".into(), AnyValue::Str(s.version.clone())));
+            out.push((
+                "otel.scope.version".into(),
+                AnyValue::Str(s.version.clone()),
+            ));
         }
     }
     Ok(out)

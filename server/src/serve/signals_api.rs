@@ -1,0 +1,166 @@
+//! Reading logs and traces over HTTP, in OTLP's JSON field names: a trace
+//! by id and a log search (selector plus text query), until the unified
+//! query language arrives.
+
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::extract::{Path, State as AxState};
+use axum::http::{HeaderMap, Uri};
+use axum::response::Response;
+use serde_json::{Value as Json, json};
+use sextant_query::ast::Expr;
+use sextant_query::parse;
+use sextant_storage::{
+    AnyValue, Attributes, LogRecord, LogSearch, Span, TextQuery, hex, parse_trace_id,
+};
+
+use super::body::Params;
+use super::error::{ApiError, ApiResult, Kind};
+use super::prom_api::{json, parse_time};
+use super::prom_json::success;
+use super::state::State;
+
+/// Most log rows one search returns.
+const MAX_LOG_LIMIT: usize = 10_000;
+
+/// `GET /api/v1/sextant/traces/{trace_id}`: every span of the trace, by
+/// start time, each with the index of its parent.
+pub async fn trace(
+    AxState(st): AxState<Arc<State>>,
+    Path(id): Path<String>,
+) -> ApiResult<Response> {
+    let tid = parse_trace_id(&id).map_err(|e| ApiError::bad(e.to_string()))?;
+    let body = st
+        .query(move |st| {
+            let Some(t) = st.db.trace(&tid)? else {
+                return Err(ApiError::new(
+                    Kind::NotFound,
+                    format!("trace {id} not found"),
+                ));
+            };
+            let spans: Vec<Json> = t
+                .spans
+                .iter()
+                .zip(&t.parents)
+                .map(|(s, parent)| {
+                    let mut j = span_json(s);
+                    j["parentIndex"] = json!(parent);
+                    j
+                })
+                .collect();
+            Ok(success(
+                &json!({"traceId": id, "spans": spans}).to_string(),
+                &[],
+            ))
+        })
+        .await?;
+    Ok(json(body))
+}
+
+/// `GET|POST /api/v1/sextant/logs?match[]={service="x"}&q=TEXT&start&end&limit`:
+/// newest first.
+pub async fn logs(
+    AxState(st): AxState<Arc<State>>,
+    uri: Uri,
+    headers: HeaderMap,
+    b: Body,
+) -> ApiResult<Response> {
+    let p = Params::from_request(&uri, &headers, b).await?;
+    let mut search = LogSearch::default();
+    if let Some(sel) = p.get("match[]") {
+        match parse(sel)? {
+            Expr::Vector(vs) => search.matchers = vs.matchers,
+            _ => {
+                return Err(ApiError::bad(format!(
+                    "match[] {sel:?} is not a selector like {{service=\"checkout\"}}"
+                )));
+            }
+        }
+    }
+    if let Some(q) = p.get("q").filter(|q| !q.is_empty()) {
+        search.text = Some(TextQuery::parse(q).map_err(|e| ApiError::bad(format!("q: {e}")))?);
+    }
+    if let Some(s) = p.get("start") {
+        search.start_ns = parse_time("start", s)?.saturating_mul(1_000_000);
+    }
+    if let Some(s) = p.get("end") {
+        search.end_ns = parse_time("end", s)?
+            .saturating_mul(1_000_000)
+            .saturating_add(999_999);
+    }
+    if let Some(l) = p.get("limit") {
+        search.limit = l
+            .parse::<usize>()
+            .ok()
+            .filter(|l| (1..=MAX_LOG_LIMIT).contains(l))
+            .ok_or_else(|| ApiError::bad(format!("limit {l:?}: expected 1..={MAX_LOG_LIMIT}")))?;
+    }
+    let body = st
+        .query(move |st| {
+            let rows: Vec<Json> = st.db.search_logs(&search)?.iter().map(log_json).collect();
+            Ok(success(&Json::Array(rows).to_string(), &[]))
+        })
+        .await?;
+    Ok(json(body))
+}
+
+fn span_json(s: &Span) -> Json {
+    json!({
+        "traceId": hex(&s.trace_id),
+        "spanId": hex(&s.span_id),
+        "parentSpanId": if s.parent_span_id == [0; 8] { String::new() } else { hex(&s.parent_span_id) },
+        "service": s.service(),
+        "name": s.name,
+        "kind": s.kind.as_str(),
+        "startTimeUnixNano": s.start_ns.to_string(),
+        "endTimeUnixNano": s.end_ns.to_string(),
+        "durationNano": s.duration_ns().to_string(),
+        "status": {"code": s.status.as_str(), "message": s.status_message},
+        "attributes": attrs_json(&s.attributes),
+        "resource": attrs_json(&s.resource),
+        "events": s.events.iter().map(|e| json!({
+            "timeUnixNano": e.time_ns.to_string(),
+            "name": e.name,
+            "attributes": attrs_json(&e.attributes),
+        })).collect::<Vec<_>>(),
+        "links": s.links.iter().map(|l| json!({
+            "traceId": hex(&l.trace_id),
+            "spanId": hex(&l.span_id),
+            "attributes": attrs_json(&l.attributes),
+        })).collect::<Vec<_>>(),
+    })
+}
+
+fn log_json(r: &LogRecord) -> Json {
+    json!({
+        "timeUnixNano": r.time_ns.to_string(),
+        "observedTimeUnixNano": r.observed_ns.to_string(),
+        "severityNumber": r.severity,
+        "severityText": r.severity_text,
+        "service": r.service(),
+        "body": value_json(&r.body),
+        "attributes": attrs_json(&r.attributes),
+        "resource": attrs_json(&r.resource),
+        "traceId": if r.trace_id == [0; 16] { String::new() } else { hex(&r.trace_id) },
+        "spanId": if r.span_id == [0; 8] { String::new() } else { hex(&r.span_id) },
+        "flags": r.flags,
+    })
+}
+
+fn attrs_json(a: &Attributes) -> Json {
+    Json::Object(a.iter().map(|(k, v)| (k.clone(), value_json(v))).collect())
+}
+
+fn value_json(v: &AnyValue) -> Json {
+    match v {
+        AnyValue::Str(s) => json!(s),
+        AnyValue::Bool(b) => json!(b),
+        AnyValue::Int(i) => json!(i),
+        AnyValue::Double(d) if d.is_finite() => json!(d),
+        AnyValue::Double(d) => json!(d.to_string()),
+        AnyValue::Bytes(b) => json!(hex(b)),
+        AnyValue::Array(a) => Json::Array(a.iter().map(value_json).collect()),
+        AnyValue::Map(m) => attrs_json(m),
+    }
+}

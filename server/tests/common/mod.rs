@@ -1,0 +1,149 @@
+//! Starts the real `sextant serve` binary on loopback with free ports and
+//! a temporary data directory, and talks to it over HTTP.
+
+#![allow(dead_code)] // each test binary uses a different part
+
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+/// A running server.
+pub struct Server {
+    child: Option<Child>,
+    pub dir: tempfile::TempDir,
+    pub http: SocketAddr,
+    pub otlp_http: SocketAddr,
+    pub grpc: SocketAddr,
+    pub args: Vec<String>,
+}
+
+impl Server {
+    /// Starts a server with extra flags.
+    pub fn start(extra: &[&str]) -> Server {
+        let dir = tempfile::tempdir().unwrap();
+        Server::start_in(dir, extra)
+    }
+
+    /// Starts a server on an existing data directory.
+    pub fn start_in(dir: tempfile::TempDir, extra: &[&str]) -> Server {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_sextant"));
+        cmd.arg("--data-dir")
+            .arg(dir.path())
+            .args([
+                "serve",
+                "--http-addr",
+                "127.0.0.1:0",
+                "--grpc-addr",
+                "127.0.0.1:0",
+            ])
+            .args(["--otlp-http-addr", "127.0.0.1:0"])
+            .args(extra)
+            .env_remove("SEXTANT_CONFIG")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit());
+        let mut child = cmd.spawn().expect("start sextant serve");
+        let out = BufReader::new(child.stdout.take().unwrap());
+        let (mut http, mut otlp_http, mut grpc) = (None, None, None);
+        let mut lines = out.lines();
+        while http.is_none() || otlp_http.is_none() || grpc.is_none() {
+            let line = lines
+                .next()
+                .expect("server exited before listening")
+                .unwrap();
+            let addr = || {
+                line.rsplit(' ')
+                    .next()
+                    .unwrap()
+                    .parse::<SocketAddr>()
+                    .unwrap()
+            };
+            if line.starts_with("sextant: http listening") {
+                http = Some(addr());
+            } else if line.starts_with("sextant: otlp-http listening") {
+                otlp_http = Some(addr());
+            } else if line.starts_with("sextant: grpc listening") {
+                grpc = Some(addr());
+            }
+        }
+        // Keep draining stdout so the server never blocks on a full pipe.
+        std::thread::spawn(move || lines.for_each(drop));
+        Server {
+            child: Some(child),
+            dir,
+            http: http.unwrap(),
+            otlp_http: otlp_http.unwrap(),
+            grpc: grpc.unwrap(),
+            args: extra.iter().map(|s| s.to_string()).collect(),
+        }
+    }
+
+    /// `http://ADDR` of the Prometheus API.
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.http)
+    }
+
+    /// Sends SIGTERM and waits: the exit must be clean (flush and close).
+    pub fn stop(mut self) -> tempfile::TempDir {
+        let mut child = self.child.take().unwrap();
+        let status = Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+        let exit = child.wait().unwrap();
+        assert!(exit.success(), "server exited with {exit}");
+        let dir = tempfile::tempdir().unwrap();
+        std::mem::replace(&mut self.dir, dir)
+    }
+
+    /// GET, returning status and body parsed as JSON.
+    pub fn get_json(&self, path_and_query: &str) -> (u16, serde_json::Value) {
+        let r = client().get(self.url(path_and_query)).send().unwrap();
+        let status = r.status().as_u16();
+        let text = r.text().unwrap();
+        let v = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{e}: {text}"));
+        (status, v)
+    }
+
+    /// An instant query's `data.result`, asserting success.
+    pub fn query(&self, q: &str, t: f64) -> Vec<serde_json::Value> {
+        let (status, v) = self.get_json(&format!("/api/v1/query?query={}&time={t}", enc(q)));
+        assert_eq!(status, 200, "{q}: {v}");
+        assert_eq!(v["status"], "success");
+        v["data"]["result"].as_array().unwrap().clone()
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+/// A blocking HTTP client with a timeout (tests end by themselves).
+pub fn client() -> reqwest::blocking::Client {
+    reqwest::blocking::Client::builder()
+        .timeout(Duration::from_secs(60))
+        .build()
+        .unwrap()
+}
+
+/// Percent-encodes a query parameter.
+pub fn enc(s: &str) -> String {
+    form_urlencoded::byte_serialize(s.as_bytes()).collect()
+}
+
+/// Polls `f` until it returns `Some` (at most 60 s).
+pub fn eventually<T>(what: &str, mut f: impl FnMut() -> Option<T>) -> T {
+    for _ in 0..600 {
+        if let Some(v) = f() {
+            return v;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    panic!("timed out waiting for {what}");
+}

@@ -1,0 +1,369 @@
+//! The OpenTelemetry Rust SDK's own OTLP exporters (gRPC with gzip,
+//! HTTP/protobuf, HTTP/JSON) send traces, metrics and logs to a real
+//! `sextant serve`; everything is read back through the HTTP query APIs
+//! and compared field by field.
+
+mod common;
+
+use common::{Server, client, enc, eventually};
+use opentelemetry::logs::{AnyValue, LogRecord as _, Logger as _, LoggerProvider as _, Severity};
+use opentelemetry::metrics::MeterProvider as _;
+use opentelemetry::trace::{
+    Span as _, SpanKind, Status, TraceContextExt, Tracer as _, TracerProvider as _,
+};
+use opentelemetry::{Context, KeyValue};
+use opentelemetry_otlp::{LogExporter, MetricExporter, Protocol, SpanExporter, WithExportConfig};
+use opentelemetry_sdk::Resource;
+use opentelemetry_sdk::logs::SdkLoggerProvider;
+use opentelemetry_sdk::metrics::SdkMeterProvider;
+use opentelemetry_sdk::trace::SdkTracerProvider;
+use serde_json::Value;
+
+#[derive(Clone, Copy, Debug)]
+enum Transport {
+    Grpc,
+    HttpProtobuf,
+    HttpJson,
+}
+
+struct Exporters {
+    spans: SpanExporter,
+    metrics: MetricExporter,
+    logs: LogExporter,
+}
+
+fn exporters(s: &Server, t: Transport) -> Exporters {
+    use opentelemetry_otlp::WithTonicConfig;
+    match t {
+        Transport::Grpc => {
+            let ep = format!("http://{}", s.grpc);
+            let gz = opentelemetry_otlp::Compression::Gzip;
+            Exporters {
+                spans: SpanExporter::builder()
+                    .with_tonic()
+                    .with_endpoint(&ep)
+                    .with_compression(gz)
+                    .build()
+                    .unwrap(),
+                metrics: MetricExporter::builder()
+                    .with_tonic()
+                    .with_endpoint(&ep)
+                    .with_compression(gz)
+                    .build()
+                    .unwrap(),
+                logs: LogExporter::builder()
+                    .with_tonic()
+                    .with_endpoint(&ep)
+                    .with_compression(gz)
+                    .build()
+                    .unwrap(),
+            }
+        }
+        Transport::HttpProtobuf | Transport::HttpJson => {
+            use opentelemetry_otlp::WithHttpConfig;
+            let p = match t {
+                Transport::HttpJson => Protocol::HttpJson,
+                _ => Protocol::HttpBinary,
+            };
+            let ep = |path: &str| format!("http://{}{path}", s.otlp_http);
+            let gz = opentelemetry_otlp::Compression::Gzip;
+            Exporters {
+                spans: SpanExporter::builder()
+                    .with_http()
+                    .with_protocol(p)
+                    .with_endpoint(ep("/v1/traces"))
+                    .with_compression(gz)
+                    .build()
+                    .unwrap(),
+                metrics: MetricExporter::builder()
+                    .with_http()
+                    .with_protocol(p)
+                    .with_endpoint(ep("/v1/metrics"))
+                    .build()
+                    .unwrap(),
+                logs: LogExporter::builder()
+                    .with_http()
+                    .with_protocol(p)
+                    .with_endpoint(ep("/v1/logs"))
+                    .build()
+                    .unwrap(),
+            }
+        }
+    }
+}
+
+fn resource(service: &str) -> Resource {
+    Resource::builder()
+        .with_service_name(service.to_string())
+        .with_attributes([
+            KeyValue::new("service.instance.id", "pod-1"),
+            KeyValue::new("deployment.environment", "test"),
+        ])
+        .build()
+}
+
+/// Sends one trace (server span with a failing client child), one error
+/// log inside it, a counter, a histogram and a gauge; returns the trace id.
+fn send_all(s: &Server, t: Transport, service: &str) -> String {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    // Tonic channels spawn their workers on the runtime entered here.
+    let _guard = rt.enter();
+    let ex = exporters(s, t);
+
+    let tp = SdkTracerProvider::builder()
+        .with_simple_exporter(ex.spans)
+        .with_resource(resource(service))
+        .build();
+    let tracer = tp.tracer("otlp-test");
+    let mut root = tracer
+        .span_builder("GET /checkout")
+        .with_kind(SpanKind::Server)
+        .with_attributes([
+            KeyValue::new("http.route", "/checkout"),
+            KeyValue::new("http.status_code", 500),
+        ])
+        .start(&tracer);
+    let trace_id = root.span_context().trace_id();
+    let root_id = root.span_context().span_id();
+    root.set_status(Status::error("payment failed"));
+    let cx = Context::current().with_remote_span_context(root.span_context().clone());
+    let mut child = tracer
+        .span_builder("POST payments")
+        .with_kind(SpanKind::Client)
+        .with_attributes([
+            KeyValue::new("peer.service", "payments"),
+            KeyValue::new("retry", true),
+        ])
+        .start_with_context(&tracer, &cx);
+    child.add_event("retrying", vec![KeyValue::new("attempt", 2)]);
+    let child_id = child.span_context().span_id();
+
+    let lp = SdkLoggerProvider::builder()
+        .with_simple_exporter(ex.logs)
+        .with_resource(resource(service))
+        .build();
+    let logger = lp.logger("otlp-test");
+    let mut rec = logger.create_log_record();
+    rec.set_body(AnyValue::from("payment declined: card expired".to_string()));
+    rec.set_severity_number(Severity::Error);
+    rec.set_severity_text("ERROR");
+    rec.set_timestamp(std::time::SystemTime::now());
+    rec.add_attribute("order_id", 4711);
+    rec.set_trace_context(trace_id, child_id, None);
+    logger.emit(rec);
+
+    child.set_status(Status::error("card expired"));
+    child.end();
+    root.end();
+
+    let mp = SdkMeterProvider::builder()
+        .with_periodic_exporter(ex.metrics)
+        .with_resource(resource(service))
+        .build();
+    let meter = mp.meter("otlp-test");
+    let requests = meter
+        .u64_counter("http.server.requests")
+        .with_unit("{request}")
+        .with_description("Requests served")
+        .build();
+    requests.add(3, &[KeyValue::new("http.route", "/checkout")]);
+    requests.add(4, &[KeyValue::new("http.route", "/cart")]);
+    let latency = meter
+        .f64_histogram("http.server.duration")
+        .with_unit("ms")
+        .with_boundaries(vec![10.0, 100.0, 1000.0])
+        .build();
+    for v in [5.0, 50.0, 60.0, 5000.0] {
+        latency.record(v, &[KeyValue::new("http.route", "/checkout")]);
+    }
+    let queue = meter.i64_gauge("queue.depth").build();
+    queue.record(17, &[]);
+
+    tp.force_flush().unwrap();
+    lp.force_flush().unwrap();
+    mp.force_flush().unwrap();
+    tp.shutdown().unwrap();
+    lp.shutdown().unwrap();
+    mp.shutdown().unwrap();
+    let _ = root_id;
+    trace_id.to_string()
+}
+
+fn attr<'a>(v: &'a Value, k: &str) -> &'a Value {
+    &v["attributes"][k]
+}
+
+fn check_round_trip(t: Transport) {
+    let s = Server::start(&[]);
+    let service = format!("checkout-{t:?}").to_lowercase();
+    let trace_id = send_all(&s, t, &service);
+
+    // Traces: both spans, parent link, kinds, status, attributes, events.
+    let (status, v) = s.get_json(&format!("/api/v1/sextant/traces/{trace_id}"));
+    assert_eq!(status, 200, "{v}");
+    let spans = v["data"]["spans"].as_array().unwrap();
+    assert_eq!(spans.len(), 2, "{v}");
+    let root = spans.iter().find(|s| s["name"] == "GET /checkout").unwrap();
+    let child = spans.iter().find(|s| s["name"] == "POST payments").unwrap();
+    assert_eq!(root["traceId"], trace_id);
+    assert_eq!(root["parentSpanId"], "");
+    assert_eq!(child["parentSpanId"], root["spanId"]);
+    assert_eq!(root["kind"], "server");
+    assert_eq!(child["kind"], "client");
+    assert_eq!(root["service"], service);
+    assert_eq!(root["status"]["code"], "error");
+    assert_eq!(root["status"]["message"], "payment failed");
+    assert_eq!(attr(root, "http.route"), "/checkout");
+    assert_eq!(attr(root, "http.status_code"), 500);
+    assert_eq!(attr(child, "retry"), true);
+    assert_eq!(child["events"][0]["name"], "retrying");
+    assert_eq!(child["events"][0]["attributes"]["attempt"], 2);
+    assert_eq!(root["resource"]["service.instance.id"], "pod-1");
+    let start: i64 = root["startTimeUnixNano"].as_str().unwrap().parse().unwrap();
+    let end: i64 = root["endTimeUnixNano"].as_str().unwrap().parse().unwrap();
+    assert!(start > 1_600_000_000_000_000_000 && end >= start);
+
+    // Logs: the error log of the trace, by service and by text.
+    let sel = enc(&format!("{{service=\"{service}\",level=\"error\"}}"));
+    let (status, v) = s.get_json(&format!("/api/v1/sextant/logs?match[]={sel}&q=expired"));
+    assert_eq!(status, 200, "{v}");
+    let logs = v["data"].as_array().unwrap();
+    assert_eq!(logs.len(), 1, "{v}");
+    let log = &logs[0];
+    assert_eq!(log["body"], "payment declined: card expired");
+    assert_eq!(log["severityNumber"], 17);
+    assert_eq!(log["severityText"], "ERROR");
+    assert_eq!(log["traceId"], trace_id);
+    assert_eq!(log["spanId"], child["spanId"]);
+    assert_eq!(attr(log, "order_id"), 4711);
+    assert_eq!(log["resource"]["service.name"], service);
+
+    // Metrics, as the Prometheus-compatibility rules name them.
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs_f64();
+    let job = format!("job=\"{service}\"");
+    let value = |q: &str| -> Vec<(String, String)> {
+        let mut out: Vec<(String, String)> = s
+            .query(q, now)
+            .iter()
+            .map(|r| {
+                (
+                    r["metric"].to_string(),
+                    r["value"][1].as_str().unwrap().to_string(),
+                )
+            })
+            .collect();
+        out.sort();
+        out
+    };
+    let counter = value(&format!("http_server_requests_total{{{job}}}"));
+    assert_eq!(counter.len(), 2, "{counter:?}");
+    assert!(
+        counter[0].0.contains("\"http_route\":\"/cart\"") && counter[0].1 == "4",
+        "{counter:?}"
+    );
+    assert!(
+        counter[1].0.contains("\"instance\":\"pod-1\"") && counter[1].1 == "3",
+        "{counter:?}"
+    );
+    assert!(
+        counter[1].0.contains("\"otel_scope_name\":\"otlp-test\""),
+        "{counter:?}"
+    );
+    let buckets = value(&format!(
+        "http_server_duration_milliseconds_bucket{{{job}}}"
+    ));
+    let by_le: Vec<(bool, &str)> = ["\"10\"", "\"100\"", "\"1000\"", "\"+Inf\""]
+        .iter()
+        .map(|le| {
+            let b = buckets
+                .iter()
+                .find(|(m, _)| m.contains(&format!("\"le\":{le}")))
+                .unwrap();
+            (true, b.1.as_str())
+        })
+        .collect();
+    assert_eq!(
+        by_le.iter().map(|b| b.1).collect::<Vec<_>>(),
+        ["1", "3", "3", "4"]
+    );
+    assert_eq!(
+        value(&format!("http_server_duration_milliseconds_count{{{job}}}"))[0].1,
+        "4"
+    );
+    assert_eq!(
+        value(&format!("http_server_duration_milliseconds_sum{{{job}}}"))[0].1,
+        "5115"
+    );
+    assert_eq!(value(&format!("queue_depth{{{job}}}"))[0].1, "17");
+    let info = value(&format!("target_info{{{job}}}"));
+    assert!(
+        info[0].0.contains("\"deployment_environment\":\"test\""),
+        "{info:?}"
+    );
+    let (status, v) = s.get_json("/api/v1/metadata?metric=http_server_requests_total");
+    assert_eq!(status, 200);
+    assert_eq!(
+        v["data"]["http_server_requests_total"][0]["type"],
+        "counter"
+    );
+    assert_eq!(
+        v["data"]["http_server_requests_total"][0]["help"],
+        "Requests served"
+    );
+
+    // A clean stop, a restart: everything is still there (WAL replay).
+    let dir = s.stop();
+    let s = Server::start_in(dir, &[]);
+    let (status, v) = s.get_json(&format!("/api/v1/sextant/traces/{trace_id}"));
+    assert_eq!(
+        (status, v["data"]["spans"].as_array().unwrap().len()),
+        (200, 2)
+    );
+    assert_eq!(value_after_restart(&s, &job, now), "17");
+}
+
+fn value_after_restart(s: &Server, job: &str, now: f64) -> String {
+    s.query(&format!("queue_depth{{{job}}}"), now)[0]["value"][1]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
+#[test]
+fn otlp_grpc_exporter_round_trip() {
+    check_round_trip(Transport::Grpc);
+}
+
+#[test]
+fn otlp_http_protobuf_exporter_round_trip() {
+    check_round_trip(Transport::HttpProtobuf);
+}
+
+#[test]
+fn otlp_http_json_exporter_round_trip() {
+    check_round_trip(Transport::HttpJson);
+}
+
+#[test]
+fn health_and_self_metrics() {
+    let s = Server::start(&[]);
+    let r = client().get(s.url("/healthz")).send().unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    let r = client().get(s.url("/readyz")).send().unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    let text = eventually("self metrics", || {
+        client().get(s.url("/metrics")).send().ok()?.text().ok()
+    });
+    assert!(
+        text.contains("# TYPE sextant_ingest_requests_total counter"),
+        "{text}"
+    );
+    assert!(text.contains("sextant_head_series "), "{text}");
+}
