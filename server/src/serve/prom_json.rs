@@ -104,7 +104,7 @@ pub fn timestamp(out: &mut String, t: i64) {
     }
     let a = t.unsigned_abs();
     let _ = write!(out, "{}", a / 1000);
-    if a % 1000 != 0 {
+    if !a.is_multiple_of(1000) {
         let _ = write!(out, ".{:03}", a % 1000);
     }
 }

@@ -151,8 +151,11 @@ pub fn convert(req: &ExportMetricsServiceRequest, totals: &DeltaTotals) -> ApiRe
     Ok(out)
 }
 
+/// Label pairs, in the order they were found.
+type Pairs = Vec<(String, String)>;
+
 /// `job`, `instance` and the `target_info` labels of a resource.
-fn identity(res: &[KeyValue]) -> ApiResult<(String, String, Vec<(String, String)>)> {
+fn identity(res: &[KeyValue]) -> ApiResult<(String, String, Pairs)> {
     let attrs = attributes(res)?;
     let get = |k: &str| {
         attrs
@@ -397,10 +400,10 @@ fn metric_name(name: &str, unit: &str, flavour: Flavour) -> String {
     if let Some(word) = main.filter(|w| !tokens.contains(w)) {
         tokens.push(word);
     }
-    if let Some(word) = per.map(|p| format!("per_{p}")) {
-        if !tokens.join("_").ends_with(&word) {
-            tokens.extend(word.split('_').map(str::to_string));
-        }
+    if let Some(word) = per.map(|p| format!("per_{p}"))
+        && !tokens.join("_").ends_with(&word)
+    {
+        tokens.extend(word.split('_').map(str::to_string));
     }
     if flavour == Flavour::Gauge && unit == "1" && tokens.last().is_none_or(|t| t != "ratio") {
         tokens.push("ratio".into());
