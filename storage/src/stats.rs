@@ -31,6 +31,8 @@ pub struct Stats {
     pub blocks: Vec<BlockStats>,
     /// Bytes of WAL segments.
     pub wal_bytes: u64,
+    /// WAL fsyncs since open and their total time.
+    pub wal_sync: sextant_wal::SyncStats,
 }
 
 impl Stats {
@@ -74,6 +76,7 @@ impl Db {
                 chunk_bytes: b.chunk_bytes(),
             })
             .collect();
+        s.wal_sync = self.inner.wal.sync_stats();
         s.wal_bytes = std::fs::read_dir(self.inner.dir.join("wal"))
             .map(|rd| {
                 rd.filter_map(|e| e.ok()?.metadata().ok())

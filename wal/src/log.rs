@@ -4,8 +4,9 @@
 use std::mem;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use parking_lot::{Condvar, Mutex};
 
@@ -96,6 +97,18 @@ struct Inner {
     cond: Condvar,
     /// Wakes the interval syncer early, on close.
     stop: Condvar,
+    /// fsyncs of segment data, and their total duration in µs.
+    fsyncs: AtomicU64,
+    fsync_us: AtomicU64,
+}
+
+/// fsync counters of a log, for monitoring its latency.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SyncStats {
+    /// fsyncs of segment data since the log was opened.
+    pub fsyncs: u64,
+    /// Their total duration, µs.
+    pub fsync_us: u64,
 }
 
 /// A segmented write-ahead log. `Send + Sync`: many threads append at once
@@ -192,6 +205,8 @@ impl Wal {
             state: Mutex::new(state),
             cond: Condvar::new(),
             stop: Condvar::new(),
+            fsyncs: AtomicU64::new(0),
+            fsync_us: AtomicU64::new(0),
         });
         // Make the first segment exist on disk before anyone relies on it.
         let target = inner.state.lock().appended;
@@ -293,6 +308,15 @@ impl Wal {
     pub fn sync(&self) -> Result<()> {
         let target = self.inner.state.lock().appended;
         self.inner.drive(target, true)
+    }
+
+    /// fsync count and total time since open (group commit makes one fsync
+    /// serve many appends).
+    pub fn sync_stats(&self) -> SyncStats {
+        SyncStats {
+            fsyncs: self.inner.fsyncs.load(Ordering::Relaxed),
+            fsync_us: self.inner.fsync_us.load(Ordering::Relaxed),
+        }
     }
 
     /// The segment that appends currently go to.
@@ -523,8 +547,12 @@ impl Inner {
             }
         }
         if sync && let Some((s, f)) = file.as_mut() {
+            let t0 = Instant::now();
             f.sync()
                 .map_err(|e| Error::io("fsync", segment::segment_path(&self.dir, *s), e))?;
+            self.fsyncs.fetch_add(1, Ordering::Relaxed);
+            self.fsync_us
+                .fetch_add(t0.elapsed().as_micros() as u64, Ordering::Relaxed);
         }
         Ok(())
     }

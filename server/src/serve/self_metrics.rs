@@ -135,6 +135,14 @@ impl SelfMetrics {
         for (name, v) in gauges {
             let _ = writeln!(out, "# TYPE {name} gauge\n{name} {v}");
         }
+        // Average fsync latency = rate(seconds) / rate(fsyncs).
+        let _ = writeln!(
+            out,
+            "# TYPE sextant_wal_fsyncs_total counter\nsextant_wal_fsyncs_total {}\n\
+             # TYPE sextant_wal_fsync_seconds_total counter\nsextant_wal_fsync_seconds_total {}",
+            s.wal_sync.fsyncs,
+            s.wal_sync.fsync_us as f64 / 1e6
+        );
         out
     }
 }
