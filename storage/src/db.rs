@@ -486,6 +486,12 @@ impl Inner {
 
     fn check_labels(&self, labels: &Labels) -> Result<()> {
         let lim = &self.opts.limits;
+        // A pair takes at least 4 bytes: short label sets pass every limit
+        // without being walked (the common case, on the write hot path).
+        let len = labels.as_bytes().len();
+        if len <= lim.max_name_len.min(lim.max_value_len) && len / 4 <= lim.max_labels {
+            return Ok(());
+        }
         let mut n = 0;
         for (name, value) in labels.iter_bytes() {
             n += 1;

@@ -2,6 +2,7 @@
 //! as comparable figures (CPU-µs per unit of work besides wall time).
 
 mod logs;
+mod remote_write;
 mod spans;
 mod write;
 
@@ -25,6 +26,9 @@ pub enum Bench {
     /// Ingest traces spread over days of blocks, then time trace-by-id
     /// lookups.
     Spans(spans::SpansArgs),
+    /// Feed pre-encoded remote_write requests (from the bench harness'
+    /// dataset cache) through the server's decode and write path.
+    RemoteWrite(remote_write::RemoteWriteArgs),
 }
 
 pub fn run(data_dir: &Path, what: Bench) -> CliResult {
@@ -32,6 +36,7 @@ pub fn run(data_dir: &Path, what: Bench) -> CliResult {
         Bench::Write(a) => write::run(data_dir, a),
         Bench::Logs(a) => logs::run(data_dir, a),
         Bench::Spans(a) => spans::run(data_dir, a),
+        Bench::RemoteWrite(a) => remote_write::run(data_dir, a),
     }
 }
 

@@ -5,9 +5,9 @@
 //! Tokio's blocking pool ([`state::State::blocking`]) so slow fsyncs or
 //! queries never stall the network threads.
 
-mod body;
+pub mod body;
 pub mod config;
-mod error;
+pub mod error;
 mod grpc;
 mod http;
 mod ingest;
@@ -15,10 +15,11 @@ mod otlp;
 mod otlp_http;
 mod prom_api;
 mod prom_json;
-mod remote_write;
+pub mod remote_write;
 mod self_metrics;
 mod signals_api;
-mod state;
+pub mod state;
+mod wire;
 
 use std::net::SocketAddr;
 use std::path::Path;

@@ -1,7 +1,9 @@
 //! Prometheus remote_write 1.0: a snappy-compressed `WriteRequest`
-//! protobuf, turned into one [`WriteBatch`]. The messages are declared here
-//! (a handful of fields) rather than generated.
+//! protobuf, turned into one [`WriteBatch`]. The top level is walked
+//! without copying (labels are the hot part); the rare exemplar and
+//! metadata messages are declared here for prost.
 
+use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 use std::sync::atomic::Ordering::Relaxed;
 use std::time::Instant;
@@ -10,41 +12,16 @@ use axum::body::Body;
 use axum::extract::State as AxState;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
+
+use parking_lot::RwLock;
 use prost::Message;
+use rustc_hash::{FxHashMap, FxHasher};
 use sextant_storage::{Exemplar, Labels, Sample, SeriesWrite, WriteBatch};
 
 use super::body;
 use super::error::{ApiError, ApiResult, Kind};
 use super::state::{MetricMeta, State};
-
-/// `prometheus.WriteRequest`.
-#[derive(Clone, PartialEq, Message)]
-pub struct WriteRequest {
-    /// The series.
-    #[prost(message, repeated, tag = "1")]
-    pub timeseries: Vec<TimeSeries>,
-    /// Metric family metadata.
-    #[prost(message, repeated, tag = "3")]
-    pub metadata: Vec<MetricMetadata>,
-}
-
-/// `prometheus.TimeSeries`.
-#[derive(Clone, PartialEq, Message)]
-pub struct TimeSeries {
-    /// Labels, `__name__` included.
-    #[prost(message, repeated, tag = "1")]
-    pub labels: Vec<Label>,
-    /// Float samples.
-    #[prost(message, repeated, tag = "2")]
-    pub samples: Vec<PbSample>,
-    /// Exemplars.
-    #[prost(message, repeated, tag = "3")]
-    pub exemplars: Vec<PbExemplar>,
-    /// Native histogram samples: kept as raw bytes only to count them, as
-    /// Sextant does not store native histograms.
-    #[prost(bytes = "vec", repeated, tag = "4")]
-    pub histograms: Vec<Vec<u8>>,
-}
+use super::wire::{Value, Wire};
 
 /// `prometheus.Label`.
 #[derive(Clone, PartialEq, Message)]
@@ -55,17 +32,6 @@ pub struct Label {
     /// Value.
     #[prost(string, tag = "2")]
     pub value: String,
-}
-
-/// `prometheus.Sample`.
-#[derive(Clone, PartialEq, Message)]
-pub struct PbSample {
-    /// Value.
-    #[prost(double, tag = "1")]
-    pub value: f64,
-    /// Milliseconds since the epoch.
-    #[prost(int64, tag = "2")]
-    pub timestamp: i64,
 }
 
 /// `prometheus.Exemplar`.
@@ -129,18 +95,12 @@ async fn handle(st: &Arc<State>, headers: &HeaderMap, b: Body) -> ApiResult<()> 
     let raw = body::read(b, st.cfg.max_body_bytes).await?;
     let max = st.cfg.max_decompressed_bytes;
     st.blocking(move |st| {
-        let bytes = body::unsnappy(&raw, max)?;
-        let req = WriteRequest::decode(bytes.as_slice())
-            .map_err(|e| ApiError::bad(format!("malformed remote_write protobuf: {e}")))?;
-        let (batch, histograms) = to_batch(&req)?;
-        st.note_metadata(req.metadata.iter().map(|m| {
-            let meta = MetricMeta {
-                kind: metric_type(m.kind).into(),
-                help: m.help.clone(),
-                unit: m.unit.clone(),
-            };
-            (m.metric_family_name.clone(), meta)
-        }));
+        let Decoded {
+            batch,
+            metadata,
+            histograms,
+        } = decode(&raw, max, &st.label_cache)?;
+        st.note_metadata(metadata);
         let summary = st.db.write_limited(&batch, st.cfg.max_series_per_write)?;
         let m = &st.metrics;
         m.remote_write
@@ -159,43 +119,227 @@ async fn handle(st: &Arc<State>, headers: &HeaderMap, b: Body) -> ApiResult<()> 
     .await
 }
 
-/// Converts a request, checking every series before anything is stored.
-/// Returns the batch and the number of native histogram samples skipped.
-pub fn to_batch(req: &WriteRequest) -> ApiResult<(WriteBatch, usize)> {
-    let mut batch = WriteBatch::default();
-    let mut histograms = 0;
-    for ts in &req.timeseries {
-        let labels = series_labels(&ts.labels)?;
-        let mut samples = Vec::with_capacity(ts.samples.len());
-        for s in &ts.samples {
-            check_time(&labels, s.timestamp)?;
-            samples.push(Sample::new(s.timestamp, s.value));
-        }
-        let mut exemplars = Vec::with_capacity(ts.exemplars.len());
-        for e in &ts.exemplars {
-            check_time(&labels, e.timestamp)?;
-            exemplars.push(exemplar(e)?);
-        }
-        histograms += ts.histograms.len();
-        batch.series.push(SeriesWrite {
-            labels,
-            samples,
-            exemplars,
-        });
-    }
-    Ok((batch, histograms))
+/// A decoded request.
+pub struct Decoded {
+    /// The series and samples.
+    pub batch: WriteBatch,
+    /// Metadata per metric family.
+    pub metadata: Vec<(String, MetricMeta)>,
+    /// Native histogram samples skipped.
+    pub histograms: usize,
 }
 
-fn series_labels(pairs: &[Label]) -> ApiResult<Labels> {
-    let labels = Labels::new(pairs.iter().map(|l| (&l.name, &l.value)))
-        .map_err(|e| ApiError::bad(format!("{e} in series {}", show(pairs))))?;
+/// Label sets by the exact bytes of their encoded `Label` fields. Senders
+/// encode a series' labels identically every time, so a hit skips UTF-8
+/// checks, sorting and allocation. Sharded; a shard is emptied when it
+/// outgrows its share of the bound.
+pub struct LabelCache {
+    shards: Vec<RwLock<FxHashMap<Box<[u8]>, Labels>>>,
+    per_shard: usize,
+}
+
+impl LabelCache {
+    /// A cache of at most about `max` label sets.
+    pub fn new(max: usize) -> Self {
+        const SHARDS: usize = 16;
+        LabelCache {
+            shards: (0..SHARDS)
+                .map(|_| RwLock::new(FxHashMap::default()))
+                .collect(),
+            per_shard: max / SHARDS + 1,
+        }
+    }
+
+    fn shard(&self, key: &[u8]) -> &RwLock<FxHashMap<Box<[u8]>, Labels>> {
+        let mut h = FxHasher::default();
+        key.hash(&mut h);
+        &self.shards[(h.finish() >> 40) as usize % self.shards.len()]
+    }
+
+    fn get(&self, key: &[u8]) -> Option<Labels> {
+        self.shard(key).read().get(key).cloned()
+    }
+
+    fn insert(&self, key: &[u8], labels: &Labels) {
+        let mut m = self.shard(key).write();
+        if m.len() >= self.per_shard {
+            m.clear();
+        }
+        m.insert(key.into(), labels.clone());
+    }
+}
+
+/// Decodes a snappy-compressed `WriteRequest`, checking every series
+/// before anything is stored.
+pub fn decode(raw: &[u8], max: usize, cache: &LabelCache) -> ApiResult<Decoded> {
+    let bytes = body::unsnappy(raw, max)?;
+    let malformed = |e: String| ApiError::bad(format!("malformed remote_write protobuf: {e}"));
+    let mut out = Decoded {
+        batch: WriteBatch::default(),
+        metadata: Vec::new(),
+        histograms: 0,
+    };
+    let mut scratch = Scratch::default();
+    let mut w = Wire::new(&bytes);
+    while let Some((field, v)) = w.next_field().map_err(malformed)? {
+        match (field, v) {
+            (1, Value::Bytes(ts)) => {
+                let s =
+                    series(ts, cache, &mut scratch, &mut out.histograms).map_err(|e| match e {
+                        SeriesError::Wire(e) => malformed(e),
+                        SeriesError::Api(e) => e,
+                    })?;
+                out.batch.series.push(s);
+            }
+            (3, Value::Bytes(m)) => {
+                let m = MetricMetadata::decode(m).map_err(|e| malformed(e.to_string()))?;
+                let meta = MetricMeta {
+                    kind: metric_type(m.kind).into(),
+                    help: m.help,
+                    unit: m.unit,
+                };
+                out.metadata.push((m.metric_family_name, meta));
+            }
+            _ => {}
+        }
+    }
+    Ok(out)
+}
+
+/// Buffers reused from one series to the next.
+#[derive(Default)]
+struct Scratch<'a> {
+    /// The encoded `Label` fields: the cache key.
+    key: Vec<u8>,
+    /// The `Label` messages.
+    label_msgs: Vec<&'a [u8]>,
+}
+
+enum SeriesError {
+    Wire(String),
+    Api(ApiError),
+}
+
+impl From<String> for SeriesError {
+    fn from(e: String) -> Self {
+        SeriesError::Wire(e)
+    }
+}
+
+impl From<ApiError> for SeriesError {
+    fn from(e: ApiError) -> Self {
+        SeriesError::Api(e)
+    }
+}
+
+/// One `TimeSeries`. `key` is scratch space for the label bytes.
+fn series<'a>(
+    ts: &'a [u8],
+    cache: &LabelCache,
+    scratch: &mut Scratch<'a>,
+    histograms: &mut usize,
+) -> Result<SeriesWrite, SeriesError> {
+    let Scratch { key, label_msgs } = scratch;
+    key.clear();
+    label_msgs.clear();
+    let mut samples = Vec::with_capacity(1);
+    let mut exemplars = Vec::new();
+    let mut w = Wire::new(ts);
+    loop {
+        let at = w.pos();
+        let Some((field, v)) = w.next_field()? else {
+            break;
+        };
+        match (field, v) {
+            (1, Value::Bytes(l)) => {
+                key.extend_from_slice(&ts[at..w.pos()]);
+                label_msgs.push(l);
+            }
+            (2, Value::Bytes(s)) => samples.push(sample(s)?),
+            (3, Value::Bytes(e)) => {
+                exemplars.push(PbExemplar::decode(e).map_err(|e| SeriesError::Wire(e.to_string()))?)
+            }
+            (4, Value::Bytes(_)) => *histograms += 1,
+            _ => {}
+        }
+    }
+    let labels = match cache.get(key) {
+        Some(l) => l,
+        None => {
+            let l = series_labels(label_msgs)?;
+            cache.insert(key, &l);
+            l
+        }
+    };
+    for s in &samples {
+        check_time(&labels, s.t)?;
+    }
+    let exemplars = exemplars
+        .iter()
+        .map(|e| {
+            check_time(&labels, e.timestamp)?;
+            exemplar(e)
+        })
+        .collect::<ApiResult<_>>()?;
+    Ok(SeriesWrite {
+        labels,
+        samples,
+        exemplars,
+    })
+}
+
+fn sample(b: &[u8]) -> Result<Sample, String> {
+    let (mut t, mut v) = (0i64, 0f64);
+    let mut w = Wire::new(b);
+    while let Some((field, val)) = w.next_field()? {
+        match (field, val) {
+            (1, Value::Fixed64(bits)) => v = f64::from_bits(bits),
+            (2, Value::Varint(x)) => t = x as i64,
+            _ => {}
+        }
+    }
+    Ok(Sample::new(t, v))
+}
+
+/// Label pairs from encoded `Label` messages, checked: UTF-8, a metric
+/// name, no empty or duplicate names.
+fn series_labels(msgs: &[&[u8]]) -> Result<Labels, SeriesError> {
+    let mut pairs: Vec<(&str, &str)> = Vec::with_capacity(msgs.len());
+    for m in msgs {
+        let (mut name, mut value) = (&b""[..], &b""[..]);
+        let mut w = Wire::new(m);
+        while let Some((field, v)) = w.next_field()? {
+            match (field, v) {
+                (1, Value::Bytes(b)) => name = b,
+                (2, Value::Bytes(b)) => value = b,
+                _ => {}
+            }
+        }
+        pairs.push((utf8(name, "name")?, utf8(value, "value")?));
+    }
+    let show = || {
+        let inner: Vec<String> = pairs.iter().map(|(n, v)| format!("{n}={v:?}")).collect();
+        format!("{{{}}}", inner.join(", "))
+    };
+    let labels = Labels::new(pairs.iter().copied())
+        .map_err(|e| ApiError::bad(format!("{e} in series {}", show())))?;
     if labels.metric_name().is_none() {
         return Err(ApiError::bad(format!(
             "series {} has no metric name: every series needs a non-empty __name__ label",
-            show(pairs)
-        )));
+            show()
+        ))
+        .into());
     }
     Ok(labels)
+}
+
+fn utf8<'a>(b: &'a [u8], what: &str) -> ApiResult<&'a str> {
+    std::str::from_utf8(b).map_err(|_| {
+        ApiError::bad(format!(
+            "label {what} {:?} is not valid UTF-8",
+            String::from_utf8_lossy(b)
+        ))
+    })
 }
 
 fn check_time(labels: &Labels, t: i64) -> ApiResult<()> {
@@ -242,14 +386,6 @@ fn decode_hex(s: &str, out: &mut [u8]) -> bool {
     true
 }
 
-fn show(pairs: &[Label]) -> String {
-    let inner: Vec<String> = pairs
-        .iter()
-        .map(|l| format!("{}={:?}", l.name, l.value))
-        .collect();
-    format!("{{{}}}", inner.join(", "))
-}
-
 fn metric_type(v: i32) -> &'static str {
     match v {
         1 => "counter",
@@ -267,11 +403,44 @@ fn metric_type(v: i32) -> &'static str {
 mod tests {
     use super::*;
 
+    #[derive(Clone, PartialEq, Message)]
+    struct WriteRequest {
+        #[prost(message, repeated, tag = "1")]
+        timeseries: Vec<TimeSeries>,
+    }
+
+    #[derive(Clone, PartialEq, Message)]
+    struct TimeSeries {
+        #[prost(message, repeated, tag = "1")]
+        labels: Vec<Label>,
+        #[prost(message, repeated, tag = "2")]
+        samples: Vec<PbSample>,
+        #[prost(message, repeated, tag = "3")]
+        exemplars: Vec<PbExemplar>,
+        #[prost(bytes = "vec", repeated, tag = "4")]
+        histograms: Vec<Vec<u8>>,
+    }
+
+    #[derive(Clone, PartialEq, Message)]
+    struct PbSample {
+        #[prost(double, tag = "1")]
+        value: f64,
+        #[prost(int64, tag = "2")]
+        timestamp: i64,
+    }
+
     fn label(n: &str, v: &str) -> Label {
         Label {
             name: n.into(),
             value: v.into(),
         }
+    }
+
+    fn run(req: &WriteRequest, cache: &LabelCache) -> ApiResult<Decoded> {
+        let raw = snap::raw::Encoder::new()
+            .compress_vec(&req.encode_to_vec())
+            .unwrap();
+        decode(&raw, 1 << 20, cache)
     }
 
     #[test]
@@ -293,39 +462,84 @@ mod tests {
                 }],
                 histograms: vec![vec![1, 2]],
             }],
-            metadata: vec![],
         };
-        let (batch, hist) = to_batch(&req).unwrap();
-        assert_eq!(hist, 1);
-        let s = &batch.series[0];
-        assert_eq!(s.labels.to_string(), "{__name__=\"up\", job=\"api\"}");
-        assert!(s.samples[0].v.is_nan());
-        assert_eq!(s.exemplars[0].trace_id[15], 0x10);
-        assert_eq!(s.exemplars[0].labels.get("user"), Some("x"));
+        let cache = LabelCache::new(100);
+        for _ in 0..2 {
+            // The second round is served from the label cache.
+            let d = run(&req, &cache).unwrap();
+            assert_eq!(d.histograms, 1);
+            let s = &d.batch.series[0];
+            assert_eq!(s.labels.to_string(), "up{job=\"api\"}");
+            assert!(s.samples[0].v.is_nan());
+            assert_eq!(s.samples[0].t, 5);
+            assert_eq!(s.exemplars[0].trace_id[15], 0x10);
+            assert_eq!(s.exemplars[0].labels.get("user"), Some("x"));
+        }
 
-        let mut bad = req.clone();
-        bad.timeseries[0].labels[1].value.clear();
-        assert!(
-            to_batch(&bad)
-                .unwrap_err()
-                .message
-                .contains("no metric name")
-        );
-        let mut bad = req.clone();
-        bad.timeseries[0].samples[0].timestamp = -1;
-        assert!(
-            to_batch(&bad)
-                .unwrap_err()
-                .message
-                .contains("negative timestamp")
-        );
-        let mut bad = req;
-        bad.timeseries[0].labels.push(label("job", "b"));
-        assert!(
-            to_batch(&bad)
-                .unwrap_err()
-                .message
-                .contains("duplicate label")
-        );
+        type Change = fn(&mut TimeSeries);
+        let cases: [(Change, &str); 4] = [
+            (|ts| ts.labels[1].value.clear(), "no metric name"),
+            (|ts| ts.samples[0].timestamp = -1, "negative timestamp"),
+            (|ts| ts.labels.push(label("job", "b")), "duplicate label"),
+            (|ts| ts.labels.push(label("", "b")), "empty label name"),
+        ];
+        for (change, needle) in cases {
+            let mut bad = req.clone();
+            change(&mut bad.timeseries[0]);
+            let e = run(&bad, &cache).err().unwrap();
+            assert!(e.message.contains(needle), "{e}");
+        }
+    }
+
+    proptest::proptest! {
+        /// Whatever prost encodes, the borrowing decoder reads back.
+        #[test]
+        fn decoder_agrees_with_prost(
+            series in proptest::collection::vec(
+                (proptest::collection::vec(("[a-z_]{1,8}", "\\PC{0,12}"), 0..5),
+                 proptest::collection::vec((0i64..1i64 << 50, proptest::num::f64::ANY), 0..4)),
+                0..6)
+        ) {
+            let req = WriteRequest {
+                timeseries: series
+                    .iter()
+                    .map(|(labels, samples)| TimeSeries {
+                        labels: std::iter::once(label("__name__", "m"))
+                            .chain(labels.iter().map(|(n, v)| label(&format!("l_{n}"), v)))
+                            .collect(),
+                        samples: samples
+                            .iter()
+                            .map(|&(t, v)| PbSample { value: v, timestamp: t })
+                            .collect(),
+                        exemplars: vec![],
+                        histograms: vec![],
+                    })
+                    .collect(),
+            };
+            let got = run(&req, &LabelCache::new(10));
+            // The oracle is prost's reading of the same bytes (proto3 does
+            // not encode a default value such as -0.0).
+            let req = WriteRequest::decode(req.encode_to_vec().as_slice()).unwrap();
+            let want: Result<Vec<Labels>, _> = req
+                .timeseries
+                .iter()
+                .map(|ts| Labels::new(ts.labels.iter().map(|l| (&l.name, &l.value))))
+                .collect();
+            match (got, want) {
+                (Ok(d), Ok(want)) => {
+                    proptest::prop_assert_eq!(d.batch.series.len(), want.len());
+                    for ((s, w), ts) in d.batch.series.iter().zip(&want).zip(&req.timeseries) {
+                        proptest::prop_assert_eq!(&s.labels, w);
+                        proptest::prop_assert_eq!(s.samples.len(), ts.samples.len());
+                        for (a, b) in s.samples.iter().zip(&ts.samples) {
+                            proptest::prop_assert_eq!(a.t, b.timestamp);
+                            proptest::prop_assert_eq!(a.v.to_bits(), b.value.to_bits());
+                        }
+                    }
+                }
+                (Err(_), Err(_)) => {}
+                (got, want) => proptest::prop_assert!(false, "{:?} vs {:?}", got.err(), want.err()),
+            }
+        }
     }
 }

@@ -12,7 +12,11 @@ use tokio::sync::Semaphore;
 use super::config::Config;
 use super::error::{ApiError, ApiResult, Kind};
 use super::otlp::metrics::DeltaTotals;
+use super::remote_write::LabelCache;
 use super::self_metrics::SelfMetrics;
+
+/// Label sets the remote_write cache keeps (~300 bytes each).
+const LABEL_CACHE_SIZE: usize = 2_000_000;
 
 /// Type, help and unit of a metric family, as remote_write and OTLP send
 /// them (served by `/api/v1/metadata`; kept in memory, newest wins).
@@ -40,6 +44,8 @@ pub struct State {
     pub metadata: Mutex<BTreeMap<String, MetricMeta>>,
     /// Running totals of OTLP delta sums and histograms.
     pub delta_totals: DeltaTotals,
+    /// remote_write label sets by their encoded bytes.
+    pub label_cache: LabelCache,
 }
 
 impl State {
@@ -52,6 +58,7 @@ impl State {
             metrics: SelfMetrics::default(),
             metadata: Mutex::new(BTreeMap::new()),
             delta_totals: DeltaTotals::default(),
+            label_cache: LabelCache::new(LABEL_CACHE_SIZE),
         })
     }
 
