@@ -147,3 +147,93 @@ pub fn eventually<T>(what: &str, mut f: impl FnMut() -> Option<T>) -> T {
     }
     panic!("timed out waiting for {what}");
 }
+
+/// A hand-rolled protobuf writer for remote_write bodies, so tests can
+/// send exactly the bytes they mean (including malformed ones).
+pub mod pb {
+    fn varint(out: &mut Vec<u8>, mut v: u64) {
+        while v >= 0x80 {
+            out.push(v as u8 | 0x80);
+            v >>= 7;
+        }
+        out.push(v as u8);
+    }
+
+    /// A length-delimited field.
+    pub fn bytes(out: &mut Vec<u8>, tag: u32, b: &[u8]) {
+        varint(out, (tag as u64) << 3 | 2);
+        varint(out, b.len() as u64);
+        out.extend_from_slice(b);
+    }
+
+    /// A double field.
+    pub fn double(out: &mut Vec<u8>, tag: u32, v: f64) {
+        varint(out, (tag as u64) << 3 | 1);
+        out.extend_from_slice(&v.to_le_bytes());
+    }
+
+    /// An int64 field.
+    pub fn int64(out: &mut Vec<u8>, tag: u32, v: i64) {
+        varint(out, (tag as u64) << 3);
+        varint(out, v as u64);
+    }
+
+    /// A `TimeSeries` with raw label bytes and `(t, v)` samples.
+    pub fn series(labels: &[(&[u8], &[u8])], samples: &[(i64, f64)]) -> Vec<u8> {
+        let mut ts = Vec::new();
+        for (n, v) in labels {
+            let mut l = Vec::new();
+            bytes(&mut l, 1, n);
+            bytes(&mut l, 2, v);
+            bytes(&mut ts, 1, &l);
+        }
+        for (t, v) in samples {
+            let mut s = Vec::new();
+            double(&mut s, 1, *v);
+            int64(&mut s, 2, *t);
+            bytes(&mut ts, 2, &s);
+        }
+        ts
+    }
+
+    /// A snappy-compressed `WriteRequest` of the given series.
+    pub fn write_request(series: &[Vec<u8>]) -> Vec<u8> {
+        let mut req = Vec::new();
+        for s in series {
+            bytes(&mut req, 1, s);
+        }
+        snap::raw::Encoder::new().compress_vec(&req).unwrap()
+    }
+}
+
+/// POSTs a remote_write body; returns status and response text.
+pub fn remote_write(s: &Server, body: Vec<u8>) -> (u16, String) {
+    let r = client()
+        .post(s.url("/api/v1/write"))
+        .header("Content-Type", "application/x-protobuf")
+        .header("Content-Encoding", "snappy")
+        .header("X-Prometheus-Remote-Write-Version", "0.1.0")
+        .body(body)
+        .send()
+        .unwrap();
+    (r.status().as_u16(), r.text().unwrap())
+}
+
+/// Whether a Debian `prometheus` tool is installed; outside CI a missing
+/// one skips the test with a notice, in CI it fails it.
+pub fn have_tool(name: &str) -> bool {
+    let found = Command::new(name)
+        .arg("--version")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if !found {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "{name} is missing in CI: .ci/run installs Debian's prometheus package"
+        );
+        eprintln!("NOTICE: {name} not installed (apt-get install prometheus); test skipped");
+    }
+    found
+}
