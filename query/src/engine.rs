@@ -181,12 +181,18 @@ impl<'a> Engine<'a> {
                 let s = s?;
                 total += s.samples.len();
                 if total > self.opts.max_samples {
-                    return Err(Error::Limit("query processing would load too many samples into memory in query execution".into()));
+                    return Err(Error::Limit(format!(
+                        "query processing would load too many samples into memory in query \
+                         execution (more than {}); narrow its selectors or time range, or raise \
+                         max_samples (sextant serve: --query-max-samples)",
+                        self.opts.max_samples
+                    )));
                 }
                 series_total += 1;
                 if series_total > self.opts.max_series {
                     return Err(Error::Limit(format!(
-                        "query selects more than {} series; narrow its selectors or raise max_series",
+                        "query selects more than {} series; narrow its selectors or raise \
+                         max_series (sextant serve: --query-max-series)",
                         self.opts.max_series
                     )));
                 }

@@ -1,6 +1,9 @@
 //! The gRPC listener: OpenTelemetry's collector services for traces,
-//! metrics and logs (gzip accepted, the bearer token checked) and the
-//! standard health service.
+//! metrics and logs and Sextant's `sextant.v1.Query` (gzip accepted, the
+//! bearer token checked), the standard health service, and server
+//! reflection for `sextant.v1` and health so `grpcurl` needs no `.proto`
+//! files. (The OTLP services are not listed there: `opentelemetry-proto`
+//! ships generated code without its descriptors.)
 
 use std::sync::Arc;
 
@@ -29,6 +32,8 @@ use tonic::{Request, Response, Status};
 
 use super::http::constant_time_eq;
 use super::ingest;
+use super::query_grpc::pb::query_server::QueryServer;
+use super::query_grpc::{DESCRIPTOR_SET, QueryService};
 use super::state::State;
 
 /// Implements the three OTLP collector services over the shared state.
@@ -95,7 +100,7 @@ impl tonic::service::Interceptor for Auth {
 }
 
 /// The gRPC router.
-fn router(st: &Arc<State>) -> Router {
+fn router(st: &Arc<State>) -> Result<Router, tonic_reflection::server::Error> {
     let otlp = Otlp(Arc::clone(st));
     let auth = Auth(st.cfg.auth_token.as_deref().map(Arc::from));
     let max = st.cfg.max_decompressed_bytes;
@@ -104,9 +109,9 @@ fn router(st: &Arc<State>) -> Router {
     // before the listener binds.
     drop(reporter);
     macro_rules! otlp_service {
-        ($server:ident) => {
+        ($server:ident, $svc:expr) => {
             InterceptedService::new(
-                $server::new(otlp.clone())
+                $server::new($svc)
                     .accept_compressed(CompressionEncoding::Gzip)
                     .send_compressed(CompressionEncoding::Gzip)
                     .max_decoding_message_size(max),
@@ -114,11 +119,30 @@ fn router(st: &Arc<State>) -> Router {
             )
         };
     }
-    tonic::transport::Server::builder()
+    let query = QueryServer::new(QueryService(Arc::clone(st)))
+        .accept_compressed(CompressionEncoding::Gzip)
+        .send_compressed(CompressionEncoding::Gzip)
+        .max_decoding_message_size(max);
+    Ok(tonic::transport::Server::builder()
         .add_service(health)
-        .add_service(otlp_service!(TraceServiceServer))
-        .add_service(otlp_service!(MetricsServiceServer))
-        .add_service(otlp_service!(LogsServiceServer))
+        .add_service(otlp_service!(TraceServiceServer, otlp.clone()))
+        .add_service(otlp_service!(MetricsServiceServer, otlp.clone()))
+        .add_service(otlp_service!(LogsServiceServer, otlp.clone()))
+        .add_service(InterceptedService::new(query, auth.clone()))
+        .add_service(InterceptedService::new(reflection()?, auth)))
+}
+
+/// Reflection (v1) over the descriptors of `sextant.v1` and health.
+fn reflection() -> Result<
+    tonic_reflection::server::v1::ServerReflectionServer<
+        impl tonic_reflection::server::v1::ServerReflection,
+    >,
+    tonic_reflection::server::Error,
+> {
+    tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .build_v1()
 }
 
 /// Serves gRPC on `listener` until `shutdown` completes.
@@ -126,8 +150,10 @@ pub async fn serve(
     st: Arc<State>,
     listener: tokio::net::TcpListener,
     shutdown: impl std::future::Future<Output = ()> + Send,
-) -> Result<(), tonic::transport::Error> {
+) -> Result<(), String> {
     router(&st)
+        .map_err(|e| format!("reflection descriptors: {e}"))?
         .serve_with_incoming_shutdown(TcpIncoming::from(listener), shutdown)
         .await
+        .map_err(|e| e.to_string())
 }

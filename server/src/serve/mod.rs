@@ -15,6 +15,7 @@ mod otlp;
 mod otlp_http;
 mod prom_api;
 mod prom_json;
+mod query_grpc;
 pub mod remote_write;
 mod self_metrics;
 mod signals_api;

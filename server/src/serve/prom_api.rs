@@ -62,20 +62,7 @@ pub async fn query_range(
     let start = parse_time("start", required(&p, "start")?)?;
     let end = parse_time("end", required(&p, "end")?)?;
     let step = parse_duration("step", required(&p, "step")?)?;
-    if end < start {
-        return Err(ApiError::bad("end timestamp must not be before start time"));
-    }
-    if step <= 0 {
-        return Err(ApiError::bad(
-            "zero or negative query resolution step widths are not accepted. Try a positive integer",
-        ));
-    }
-    if (end - start) / step > MAX_POINTS {
-        return Err(ApiError::bad(
-            "exceeded maximum resolution of 11,000 points per timeseries. Try decreasing the \
-             query resolution (?step=XX)",
-        ));
-    }
+    check_range(start, end, step)?;
     let expr = parse_query(&p)?;
     let opts = engine_options(&st, &p)?;
     let body = st
@@ -103,12 +90,7 @@ pub async fn series(
     let limit = limit(&p)?;
     let body = st
         .query(move |st| {
-            let mut all: Vec<Labels> = Vec::new();
-            for m in &sets {
-                all.extend(st.db.series(m, start, end)?);
-            }
-            all.sort();
-            all.dedup();
+            let mut all = matching_series(st, &sets, start, end)?;
             let warnings = truncate(&mut all, limit);
             let mut out = String::from("[");
             for (i, l) in all.iter().enumerate() {
@@ -271,6 +253,25 @@ pub async fn buildinfo() -> Response {
     json(success(&data.to_string(), &[]))
 }
 
+/// A range query's bounds, checked as Prometheus checks them.
+pub fn check_range(start: i64, end: i64, step: i64) -> ApiResult<()> {
+    if end < start {
+        return Err(ApiError::bad("end timestamp must not be before start time"));
+    }
+    if step <= 0 {
+        return Err(ApiError::bad(
+            "zero or negative query resolution step widths are not accepted. Try a positive integer",
+        ));
+    }
+    if (end - start) / step > MAX_POINTS {
+        return Err(ApiError::bad(
+            "exceeded maximum resolution of 11,000 points per timeseries. Try decreasing the \
+             query resolution (?step=XX)",
+        ));
+    }
+    Ok(())
+}
+
 fn required<'p>(p: &'p Params, name: &str) -> ApiResult<&'p str> {
     p.get(name)
         .ok_or_else(|| ApiError::bad(format!("invalid parameter \"{name}\": missing")))
@@ -283,26 +284,38 @@ fn parse_query(p: &Params) -> ApiResult<Expr> {
 /// The server's engine options, with a shorter `timeout` if the request
 /// asks for one.
 fn engine_options(st: &State, p: &Params) -> ApiResult<EngineOptions> {
+    let asked = match p.get("timeout") {
+        Some(t) => Some(Duration::from_millis(
+            parse_duration("timeout", t)?.max(1) as u64
+        )),
+        None => None,
+    };
+    Ok(options_with_timeout(st, asked))
+}
+
+/// The server's engine options; a client may shorten the timeout, never
+/// lengthen it.
+pub fn options_with_timeout(st: &State, asked: Option<Duration>) -> EngineOptions {
     let mut opts = st.cfg.query.clone();
-    if let Some(t) = p.get("timeout") {
-        let ms = parse_duration("timeout", t)?;
-        let asked = Duration::from_millis(ms.max(1) as u64);
+    if let Some(asked) = asked {
         opts.timeout = Some(opts.timeout.map_or(asked, |max| max.min(asked)));
     }
-    Ok(opts)
+    opts
 }
 
 /// `match[]` selectors, each parsed to its matchers.
 fn match_sets(p: &Params) -> ApiResult<Vec<Vec<Matcher>>> {
-    p.all("match[]")
-        .into_iter()
-        .map(|s| match parse(s)? {
-            Expr::Vector(vs) => Ok(vs.matchers),
-            _ => Err(ApiError::bad(format!(
-                "invalid parameter \"match[]\": {s:?} is not a series selector"
-            ))),
-        })
-        .collect()
+    p.all("match[]").into_iter().map(selector).collect()
+}
+
+/// The matchers of a series selector such as `up{job="api"}`.
+pub fn selector(s: &str) -> ApiResult<Vec<Matcher>> {
+    match parse(s)? {
+        Expr::Vector(vs) => Ok(vs.matchers),
+        _ => Err(ApiError::bad(format!(
+            "invalid parameter \"match[]\": {s:?} is not a series selector"
+        ))),
+    }
 }
 
 fn time_range(p: &Params) -> ApiResult<(i64, i64)> {
@@ -326,7 +339,24 @@ fn limit(p: &Params) -> ApiResult<Option<usize>> {
     }
 }
 
-fn truncate<T>(v: &mut Vec<T>, limit: Option<usize>) -> Vec<String> {
+/// The label sets matching any of `sets`, sorted, each once.
+pub fn matching_series(
+    st: &State,
+    sets: &[Vec<Matcher>],
+    start: i64,
+    end: i64,
+) -> ApiResult<Vec<Labels>> {
+    let mut all: Vec<Labels> = Vec::new();
+    for m in sets {
+        all.extend(st.db.series(m, start, end)?);
+    }
+    all.sort();
+    all.dedup();
+    Ok(all)
+}
+
+/// Cuts `v` to `limit` items; the warning Prometheus gives when it did.
+pub fn truncate<T>(v: &mut Vec<T>, limit: Option<usize>) -> Vec<String> {
     match limit {
         Some(l) if v.len() > l => {
             v.truncate(l);
@@ -338,7 +368,7 @@ fn truncate<T>(v: &mut Vec<T>, limit: Option<usize>) -> Vec<String> {
 
 /// Names or values from each `match[]` set (all series without one),
 /// merged and sorted.
-fn union(
+pub fn union(
     sets: &[Vec<Matcher>],
     f: impl Fn(&[Matcher]) -> sextant_storage::Result<Vec<String>>,
 ) -> ApiResult<Vec<String>> {
@@ -360,7 +390,8 @@ fn string_list(mut v: Vec<String>, limit: Option<usize>) -> String {
     )
 }
 
-fn now_ms() -> i64 {
+/// The wall clock, milliseconds since the epoch.
+pub fn now_ms() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as i64)

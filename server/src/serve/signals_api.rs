@@ -12,7 +12,8 @@ use serde_json::{Value as Json, json};
 use sextant_query::ast::Expr;
 use sextant_query::parse;
 use sextant_storage::{
-    AnyValue, Attributes, LogRecord, LogSearch, Span, TextQuery, hex, parse_trace_id,
+    AnyValue, Attributes, LogRecord, LogSearch, Span, TextQuery, Trace, TraceId, hex,
+    parse_trace_id,
 };
 
 use super::body::Params;
@@ -33,12 +34,7 @@ pub async fn trace(
     let tid = parse_trace_id(&id).map_err(|e| ApiError::bad(e.to_string()))?;
     let body = st
         .query(move |st| {
-            let Some(t) = st.db.trace(&tid)? else {
-                return Err(ApiError::new(
-                    Kind::NotFound,
-                    format!("trace {id} not found"),
-                ));
-            };
+            let t = find_trace(st, &tid)?;
             let spans: Vec<Json> = t
                 .spans
                 .iter()
@@ -56,6 +52,16 @@ pub async fn trace(
         })
         .await?;
     Ok(json(body))
+}
+
+/// A whole trace, or NOT_FOUND.
+pub fn find_trace(st: &State, id: &TraceId) -> ApiResult<Trace> {
+    st.db.trace(id)?.ok_or_else(|| {
+        ApiError::new(
+            Kind::NotFound,
+            format!("trace {} not found: no span of it is stored", hex(id)),
+        )
+    })
 }
 
 /// `GET|POST /api/v1/sextant/logs?match[]={service="x"}&q=TEXT&start&end&limit`:
