@@ -401,3 +401,54 @@ fn grpc_refuses_invalid_records_with_invalid_argument() {
     assert_eq!(status, 200, "{v}");
     assert_intact(&s);
 }
+
+/// Reads one `name value` line of `/metrics`.
+fn self_metric(s: &Server, name: &str) -> f64 {
+    let text = client()
+        .get(s.url("/metrics"))
+        .send()
+        .unwrap()
+        .text()
+        .unwrap();
+    text.lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+        .unwrap_or_else(|| panic!("{name} not in /metrics"))
+}
+
+#[test]
+fn writes_beyond_the_slots_wait_then_get_a_retryable_503() {
+    use std::io::Read;
+    let s = Server::start(&["--max-concurrent-writes", "1", "--max-write-wait", "300ms"]);
+    // A sender that stalls halfway through its body holds the only slot.
+    let body = pb::write_request(&[pb::series(&[(b"__name__", b"slow")], &[(T0, 1.0)])]);
+    let mut slow = std::net::TcpStream::connect(s.http).unwrap();
+    write!(
+        slow,
+        "POST /api/v1/write HTTP/1.1\r\nHost: sextant\r\nContent-Type: application/x-protobuf\r\n\
+         Content-Encoding: snappy\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    )
+    .unwrap();
+    let half = body.len() / 2;
+    slow.write_all(&body[..half]).unwrap();
+    common::eventually("the slow write to take the slot", || {
+        (self_metric(&s, "sextant_writes_in_progress") == 1.0).then_some(())
+    });
+    // The next write waits --max-write-wait, then is told to retry.
+    let (status, text) = remote_write(
+        &s,
+        pb::write_request(&[pb::series(&[(b"__name__", b"fast")], &[(T0, 1.0)])]),
+    );
+    assert_eq!(status, 503, "{text}");
+    assert!(text.contains("--max-concurrent-writes"), "{text}");
+    assert_eq!(self_metric(&s, "sextant_writes_refused_total"), 1.0);
+    // The stalled body completes: it is stored, and the slot frees up.
+    slow.write_all(&body[half..]).unwrap();
+    let mut reply = String::new();
+    slow.read_to_string(&mut reply).unwrap();
+    assert!(reply.starts_with("HTTP/1.1 204"), "{reply}");
+    good_write(&s);
+    assert_intact(&s);
+    assert_eq!(s.query("slow", (T0 / 1000) as f64).len(), 1);
+    assert_eq!(self_metric(&s, "sextant_writes_in_progress"), 0.0);
+}

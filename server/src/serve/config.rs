@@ -60,6 +60,14 @@ pub struct ServeArgs {
     /// Most series one query may select. Default: 1,000,000.
     #[arg(long, env = "SEXTANT_QUERY_MAX_SERIES")]
     pub query_max_series: Option<usize>,
+    /// Write requests decoded and stored at once (backpressure: the rest
+    /// wait with their bodies unread). Default: 2× CPUs, at least 4.
+    #[arg(long, env = "SEXTANT_MAX_CONCURRENT_WRITES")]
+    pub max_concurrent_writes: Option<usize>,
+    /// Longest a write waits for a slot before it is answered 503 /
+    /// UNAVAILABLE, which remote_write and OTLP senders retry (`30s`).
+    #[arg(long, env = "SEXTANT_MAX_WRITE_WAIT")]
+    pub max_write_wait: Option<String>,
     /// Most series one write request may create. Default: 100,000.
     #[arg(long, env = "SEXTANT_MAX_SERIES_PER_WRITE")]
     pub max_series_per_write: Option<usize>,
@@ -91,6 +99,10 @@ pub struct Config {
     pub max_decompressed_bytes: usize,
     /// Concurrent queries.
     pub max_concurrent_queries: usize,
+    /// Write requests in progress at once.
+    pub max_concurrent_writes: usize,
+    /// Longest wait for a write slot.
+    pub max_write_wait: Duration,
     /// Series one write may create.
     pub max_series_per_write: usize,
 }
@@ -135,6 +147,10 @@ impl ServeArgs {
         if let Some(n) = self.query_max_series {
             query.max_series = n;
         }
+        let max_write_wait = match &self.max_write_wait {
+            Some(w) => Duration::from_millis(duration_ms("--max-write-wait", w)?.max(1) as u64),
+            None => Duration::from_secs(30),
+        };
         let cpus = std::thread::available_parallelism().map_or(2, |n| n.get());
         Ok(Config {
             data_dir: data_dir.to_path_buf(),
@@ -147,6 +163,11 @@ impl ServeArgs {
             max_body_bytes: self.max_body_bytes.unwrap_or(64 << 20),
             max_decompressed_bytes: self.max_decompressed_bytes.unwrap_or(256 << 20),
             max_concurrent_queries: self.max_concurrent_queries.unwrap_or(2 * cpus).max(1),
+            max_concurrent_writes: self
+                .max_concurrent_writes
+                .unwrap_or((2 * cpus).max(4))
+                .max(1),
+            max_write_wait,
             max_series_per_write: self.max_series_per_write.unwrap_or(100_000),
         })
     }
@@ -167,6 +188,8 @@ impl ServeArgs {
             query_timeout: self.query_timeout.or(file.query_timeout),
             query_max_samples: self.query_max_samples.or(file.query_max_samples),
             query_max_series: self.query_max_series.or(file.query_max_series),
+            max_concurrent_writes: self.max_concurrent_writes.or(file.max_concurrent_writes),
+            max_write_wait: self.max_write_wait.or(file.max_write_wait),
             max_series_per_write: self.max_series_per_write.or(file.max_series_per_write),
             max_series: self.max_series.or(file.max_series),
         }

@@ -46,6 +46,7 @@ impl TraceService for Otlp {
         &self,
         req: Request<ExportTraceServiceRequest>,
     ) -> Result<Response<ExportTraceServiceResponse>, Status> {
+        let _slot = self.0.write_slot().await?;
         Ok(Response::new(
             ingest::traces(&self.0, req.into_inner()).await?,
         ))
@@ -58,6 +59,7 @@ impl MetricsService for Otlp {
         &self,
         req: Request<ExportMetricsServiceRequest>,
     ) -> Result<Response<ExportMetricsServiceResponse>, Status> {
+        let _slot = self.0.write_slot().await?;
         Ok(Response::new(
             ingest::metrics(&self.0, req.into_inner()).await?,
         ))
@@ -70,6 +72,7 @@ impl LogsService for Otlp {
         &self,
         req: Request<ExportLogsServiceRequest>,
     ) -> Result<Response<ExportLogsServiceResponse>, Status> {
+        let _slot = self.0.write_slot().await?;
         Ok(Response::new(
             ingest::logs(&self.0, req.into_inner()).await?,
         ))

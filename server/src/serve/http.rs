@@ -112,7 +112,9 @@ async fn not_found() -> ApiError {
 }
 
 async fn self_metrics(AxState(st): AxState<Arc<State>>) -> ApiResult<Response> {
-    let text = st.blocking(|st| Ok(st.metrics.render(&st.db))).await?;
+    let text = st
+        .blocking(|st| Ok(st.metrics.render(&st.db, st.writes_in_progress())))
+        .await?;
     Ok((
         [(
             header::CONTENT_TYPE,

@@ -90,6 +90,7 @@ where
         }
     };
     let res = async {
+        let _slot = st.write_slot().await?;
         let raw = body::read(b, st.cfg.max_body_bytes).await?;
         let bytes = body::decode_content_encoding(headers, raw, st.cfg.max_decompressed_bytes)?;
         let req: Req = match enc {

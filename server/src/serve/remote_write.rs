@@ -92,6 +92,7 @@ async fn handle(st: &Arc<State>, headers: &HeaderMap, b: Body) -> ApiResult<()> 
             format!("remote_write expects Content-Type application/x-protobuf, got {media:?}"),
         ));
     }
+    let _slot = st.write_slot().await?;
     let raw = body::read(b, st.cfg.max_body_bytes).await?;
     let max = st.cfg.max_decompressed_bytes;
     st.blocking(move |st| {

@@ -77,11 +77,14 @@ pub struct SelfMetrics {
     pub query_failed: AtomicU64,
     /// Series created by writes.
     pub series_created: AtomicU64,
+    /// Writes answered 503 because no write slot freed up in time.
+    pub writes_refused: AtomicU64,
 }
 
 impl SelfMetrics {
-    /// The text exposition of all metrics plus the engine's state.
-    pub fn render(&self, db: &Db) -> String {
+    /// The text exposition of all metrics plus the engine's state and
+    /// the write slots in use (saturation: ingest outrunning the disk).
+    pub fn render(&self, db: &Db, writes_in_progress: usize) -> String {
         let mut out = String::new();
         let protocols = [("remote_write", &self.remote_write), ("otlp", &self.otlp)];
         type Field = fn(&Ingest) -> &AtomicU64;
@@ -108,18 +111,14 @@ impl SelfMetrics {
         let _ = writeln!(out, "# TYPE sextant_query_duration_seconds histogram");
         self.query
             .render(&mut out, "sextant_query_duration_seconds", "");
-        let _ = writeln!(out, "# TYPE sextant_query_failed_total counter");
-        let _ = writeln!(
-            out,
-            "sextant_query_failed_total {}",
-            self.query_failed.load(Relaxed)
-        );
-        let _ = writeln!(out, "# TYPE sextant_series_created_total counter");
-        let _ = writeln!(
-            out,
-            "sextant_series_created_total {}",
-            self.series_created.load(Relaxed)
-        );
+        let plain = [
+            ("sextant_query_failed_total", &self.query_failed),
+            ("sextant_series_created_total", &self.series_created),
+            ("sextant_writes_refused_total", &self.writes_refused),
+        ];
+        for (name, v) in plain {
+            let _ = writeln!(out, "# TYPE {name} counter\n{name} {}", v.load(Relaxed));
+        }
         let s = db.stats();
         let gauges = [
             ("sextant_head_series", s.head_series),
@@ -131,6 +130,7 @@ impl SelfMetrics {
             ("sextant_block_bytes", s.block_bytes()),
             ("sextant_block_samples", s.block_samples()),
             ("sextant_wal_bytes", s.wal_bytes),
+            ("sextant_writes_in_progress", writes_in_progress as u64),
         ];
         for (name, v) in gauges {
             let _ = writeln!(out, "# TYPE {name} gauge\n{name} {v}");

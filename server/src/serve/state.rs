@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
 use sextant_storage::Db;
-use tokio::sync::Semaphore;
+use tokio::sync::{Semaphore, SemaphorePermit};
 
 use super::config::Config;
 use super::error::{ApiError, ApiResult, Kind};
@@ -38,6 +38,8 @@ pub struct State {
     pub cfg: Config,
     /// One permit per concurrently running query.
     queries: Semaphore,
+    /// Write slots: see [`State::write_slot`].
+    writes: Semaphore,
     /// Counters and histograms for `/metrics`.
     pub metrics: SelfMetrics,
     /// Metric metadata by family name.
@@ -54,6 +56,7 @@ impl State {
         Arc::new(State {
             db,
             queries: Semaphore::new(cfg.max_concurrent_queries),
+            writes: Semaphore::new(cfg.max_concurrent_writes),
             cfg,
             metrics: SelfMetrics::default(),
             metadata: Mutex::new(BTreeMap::new()),
@@ -104,6 +107,39 @@ impl State {
                 .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         }
         res
+    }
+
+    /// Waits for one of `--max-concurrent-writes` slots; a write request
+    /// takes it before its body is read. When ingest outruns the disk,
+    /// requests queue here with their bodies unread (the senders' TCP
+    /// windows fill: backpressure), so memory stays bounded by the slots
+    /// times the body limits. After `--max-write-wait` the answer is 503 /
+    /// UNAVAILABLE, which remote_write and OTLP senders retry.
+    pub async fn write_slot(&self) -> ApiResult<SemaphorePermit<'_>> {
+        let wait = self.cfg.max_write_wait;
+        match tokio::time::timeout(wait, self.writes.acquire()).await {
+            Ok(Ok(p)) => Ok(p),
+            _ => {
+                self.metrics
+                    .writes_refused
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                Err(ApiError::new(
+                    Kind::Unavailable,
+                    format!(
+                        "all {} write slots stayed busy for {wait:?}: ingest is outrunning the \
+                         disk; retry with backoff, or raise --max-concurrent-writes",
+                        self.cfg.max_concurrent_writes
+                    ),
+                ))
+            }
+        }
+    }
+
+    /// Write slots taken now.
+    pub fn writes_in_progress(&self) -> usize {
+        self.cfg
+            .max_concurrent_writes
+            .saturating_sub(self.writes.available_permits())
     }
 
     /// Records metadata of metric families.
