@@ -7,7 +7,7 @@ mod common;
 
 use std::process::Command;
 
-use common::{Server, client, eventually, have_tool, pb, remote_write};
+use common::{Server, eventually, have_tool, pb, remote_write};
 
 const T0: i64 = 1_700_000_000_000;
 
@@ -101,18 +101,39 @@ fn promtool_query_instant_and_range() {
 
 #[test]
 fn prometheus_remote_writes_its_scrapes_into_sextant() {
-    if !have_tool("prometheus") {
-        return;
+    if have_tool("prometheus") {
+        prometheus_round_trip(&Server::start(&[]));
     }
-    let s = Server::start(&[]);
+}
+
+#[test]
+fn prometheus_scrapes_and_remote_writes_over_tls() {
+    if have_tool("prometheus") {
+        prometheus_round_trip(&Server::start_tls(&[]));
+    }
+}
+
+/// A real Prometheus scrapes Sextant's `/metrics` and remote_writes the
+/// samples and metadata back into it, over TLS (checking the certificate
+/// against the test CA) when the server has one.
+fn prometheus_round_trip(s: &Server) {
     let work = tempfile::tempdir().unwrap();
+    let (scheme, tls) = match &s.ca_pem {
+        Some(ca) => {
+            let ca_file = work.path().join("ca.pem");
+            std::fs::write(&ca_file, ca).unwrap();
+            let tls = format!("    tls_config:\n      ca_file: {}\n", ca_file.display());
+            ("https", tls)
+        }
+        None => ("http", String::new()),
+    };
     let config = work.path().join("prometheus.yml");
     std::fs::write(
         &config,
         format!(
             "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\n\
-             scrape_configs:\n  - job_name: sextant\n    static_configs:\n      - targets: ['{http}']\n\
-             remote_write:\n  - url: http://{http}/api/v1/write\n    queue_config:\n      batch_send_deadline: 1s\n      min_backoff: 100ms\n    metadata_config:\n      send_interval: 1s\n",
+             scrape_configs:\n  - job_name: sextant\n    scheme: {scheme}\n{tls}    static_configs:\n      - targets: ['{http}']\n\
+             remote_write:\n  - url: {scheme}://{http}/api/v1/write\n{tls}    queue_config:\n      batch_send_deadline: 1s\n      min_backoff: 100ms\n    metadata_config:\n      send_interval: 1s\n",
             http = s.http
         ),
     )
@@ -163,6 +184,5 @@ fn prometheus_remote_writes_its_scrapes_into_sextant() {
     assert_eq!(meta, "counter");
     let _ = prom.kill();
     let _ = prom.wait();
-    let r = client().get(s.url("/readyz")).send().unwrap();
-    assert_eq!(r.status().as_u16(), 200);
+    assert_eq!(s.get_json("/api/v1/labels").0, 200);
 }

@@ -9,6 +9,7 @@ use std::time::Duration;
 use sextant_query::EngineOptions;
 use sextant_storage::{Durability, Options};
 
+use super::tls::Tls;
 use crate::cli::{CliError, parse_durability};
 
 /// Settings of `sextant serve`. Every flag has an environment variable and
@@ -21,7 +22,8 @@ pub struct ServeArgs {
     #[arg(long, env = "SEXTANT_CONFIG")]
     #[serde(skip)]
     pub config: Option<PathBuf>,
-    /// gRPC listener: OTLP collector services, health. Port 0 picks a free port.
+    /// gRPC listener: OTLP collector services, sextant.v1.Query, health,
+    /// reflection. Port 0 picks a free port.
     #[arg(long, env = "SEXTANT_GRPC_ADDR")]
     pub grpc_addr: Option<SocketAddr>,
     /// OTLP/HTTP listener (`/v1/traces`, `/v1/metrics`, `/v1/logs`).
@@ -41,6 +43,13 @@ pub struct ServeArgs {
     /// Unset: no authentication (loopback defaults).
     #[arg(long, env = "SEXTANT_AUTH_TOKEN", hide_env_values = true)]
     pub auth_token: Option<String>,
+    /// PEM certificate chain: with --tls-key, every listener speaks TLS
+    /// (HTTPS, gRPC over TLS). Unset: plain text (loopback defaults).
+    #[arg(long, env = "SEXTANT_TLS_CERT")]
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key (PKCS#8, PKCS#1 or SEC1) of --tls-cert.
+    #[arg(long, env = "SEXTANT_TLS_KEY")]
+    pub tls_key: Option<PathBuf>,
     /// Largest request body accepted, compressed, in bytes. Default: 64 MiB.
     #[arg(long, env = "SEXTANT_MAX_BODY_BYTES")]
     pub max_body_bytes: Option<usize>,
@@ -93,6 +102,8 @@ pub struct Config {
     pub query: EngineOptions,
     /// Required bearer token.
     pub auth_token: Option<String>,
+    /// Certificate and key, when the listeners speak TLS.
+    pub tls: Option<Tls>,
     /// Body limit before decompression.
     pub max_body_bytes: usize,
     /// Body limit after decompression.
@@ -151,6 +162,15 @@ impl ServeArgs {
             Some(w) => Duration::from_millis(duration_ms("--max-write-wait", w)?.max(1) as u64),
             None => Duration::from_secs(30),
         };
+        let tls = match (&self.tls_cert, &self.tls_key) {
+            (Some(c), Some(k)) => Some(Tls::load(c, k)?),
+            (None, None) => None,
+            _ => {
+                return Err(CliError::Usage(
+                    "TLS needs both tls_cert and tls_key (--tls-cert, --tls-key)".into(),
+                ));
+            }
+        };
         let cpus = std::thread::available_parallelism().map_or(2, |n| n.get());
         Ok(Config {
             data_dir: data_dir.to_path_buf(),
@@ -160,6 +180,7 @@ impl ServeArgs {
             db,
             query,
             auth_token: self.auth_token.filter(|t| !t.is_empty()),
+            tls,
             max_body_bytes: self.max_body_bytes.unwrap_or(64 << 20),
             max_decompressed_bytes: self.max_decompressed_bytes.unwrap_or(256 << 20),
             max_concurrent_queries: self.max_concurrent_queries.unwrap_or(2 * cpus).max(1),
@@ -182,6 +203,8 @@ impl ServeArgs {
             durability: self.durability.or(file.durability),
             retention: self.retention.or(file.retention),
             auth_token: self.auth_token.or(file.auth_token),
+            tls_cert: self.tls_cert.or(file.tls_cert),
+            tls_key: self.tls_key.or(file.tls_key),
             max_body_bytes: self.max_body_bytes.or(file.max_body_bytes),
             max_decompressed_bytes: self.max_decompressed_bytes.or(file.max_decompressed_bytes),
             max_concurrent_queries: self.max_concurrent_queries.or(file.max_concurrent_queries),

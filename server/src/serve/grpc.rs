@@ -102,8 +102,8 @@ impl tonic::service::Interceptor for Auth {
     }
 }
 
-/// The gRPC router.
-fn router(st: &Arc<State>) -> Result<Router, tonic_reflection::server::Error> {
+/// The gRPC router, over TLS when configured.
+fn router(st: &Arc<State>) -> Result<Router, String> {
     let otlp = Otlp(Arc::clone(st));
     let auth = Auth(st.cfg.auth_token.as_deref().map(Arc::from));
     let max = st.cfg.max_decompressed_bytes;
@@ -126,13 +126,20 @@ fn router(st: &Arc<State>) -> Result<Router, tonic_reflection::server::Error> {
         .accept_compressed(CompressionEncoding::Gzip)
         .send_compressed(CompressionEncoding::Gzip)
         .max_decoding_message_size(max);
-    Ok(tonic::transport::Server::builder()
+    let mut server = tonic::transport::Server::builder();
+    if let Some(tls) = &st.cfg.tls {
+        server = server
+            .tls_config(tls.grpc_config())
+            .map_err(|e| format!("TLS: {e}"))?;
+    }
+    let reflection = reflection().map_err(|e| format!("reflection descriptors: {e}"))?;
+    Ok(server
         .add_service(health)
         .add_service(otlp_service!(TraceServiceServer, otlp.clone()))
         .add_service(otlp_service!(MetricsServiceServer, otlp.clone()))
         .add_service(otlp_service!(LogsServiceServer, otlp.clone()))
         .add_service(InterceptedService::new(query, auth.clone()))
-        .add_service(InterceptedService::new(reflection()?, auth)))
+        .add_service(InterceptedService::new(reflection, auth)))
 }
 
 /// Reflection (v1) over the descriptors of `sextant.v1` and health.
@@ -154,8 +161,7 @@ pub async fn serve(
     listener: tokio::net::TcpListener,
     shutdown: impl std::future::Future<Output = ()> + Send,
 ) -> Result<(), String> {
-    router(&st)
-        .map_err(|e| format!("reflection descriptors: {e}"))?
+    router(&st)?
         .serve_with_incoming_shutdown(TcpIncoming::from(listener), shutdown)
         .await
         .map_err(|e| e.to_string())

@@ -20,6 +20,7 @@ pub mod remote_write;
 mod self_metrics;
 mod signals_api;
 pub mod state;
+pub mod tls;
 mod wire;
 
 use std::net::SocketAddr;
@@ -74,9 +75,14 @@ async fn serve(st: Arc<state::State>, cfg: &config::Config) -> CliResult {
             let _ = rx.wait_for(|s| *s).await;
         }
     };
-    let http =
-        axum::serve(http_l, http::prometheus(Arc::clone(&st))).with_graceful_shutdown(stopped());
-    let otlp = axum::serve(otlp_l, http::otlp(Arc::clone(&st))).with_graceful_shutdown(stopped());
+    let tls = cfg.tls.as_ref().map(tls::Tls::http_config).transpose()?;
+    let http = serve_http(
+        http_l,
+        http::prometheus(Arc::clone(&st)),
+        tls.clone(),
+        stopped(),
+    );
+    let otlp = serve_http(otlp_l, http::otlp(Arc::clone(&st)), tls, stopped());
     let grpc = grpc::serve(Arc::clone(&st), grpc_l, stopped());
     tokio::spawn(async move {
         shutdown_signal().await;
@@ -88,6 +94,23 @@ async fn serve(st: Arc<state::State>, cfg: &config::Config) -> CliResult {
         .map_err(|e| CliError::Usage(format!("http server failed: {e}")))?;
     c.map_err(|e| CliError::Usage(format!("grpc server failed: {e}")))?;
     Ok(())
+}
+
+/// Serves `app` on `l`, over TLS when configured, until `shutdown`.
+async fn serve_http(
+    l: TcpListener,
+    app: axum::Router,
+    tls: Option<Arc<tokio_rustls::rustls::ServerConfig>>,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    match tls {
+        Some(cfg) => {
+            axum::serve(tls::TlsListener::new(l, cfg)?, app)
+                .with_graceful_shutdown(shutdown)
+                .await
+        }
+        None => axum::serve(l, app).with_graceful_shutdown(shutdown).await,
+    }
 }
 
 async fn shutdown_signal() {

@@ -16,6 +16,8 @@ pub struct Server {
     pub otlp_http: SocketAddr,
     pub grpc: SocketAddr,
     pub args: Vec<String>,
+    /// The CA (self-signed certificate) when the server speaks TLS.
+    pub ca_pem: Option<Vec<u8>>,
 }
 
 impl Server {
@@ -23,6 +25,24 @@ impl Server {
     pub fn start(extra: &[&str]) -> Server {
         let dir = tempfile::tempdir().unwrap();
         Server::start_in(dir, extra)
+    }
+
+    /// Starts a server with TLS on every listener, with a fresh
+    /// self-signed certificate for `localhost` and 127.0.0.1.
+    pub fn start_tls(extra: &[&str]) -> Server {
+        let dir = tempfile::tempdir().unwrap();
+        let ck = rcgen::generate_simple_self_signed(vec!["localhost".into(), "127.0.0.1".into()])
+            .unwrap();
+        let cert = dir.path().join("cert.pem");
+        let key = dir.path().join("key.pem");
+        std::fs::write(&cert, ck.cert.pem()).unwrap();
+        std::fs::write(&key, ck.signing_key.serialize_pem()).unwrap();
+        let (cert, key) = (cert.display().to_string(), key.display().to_string());
+        let mut args = vec!["--tls-cert", cert.as_str(), "--tls-key", key.as_str()];
+        args.extend_from_slice(extra);
+        let mut s = Server::start_in(dir, &args);
+        s.ca_pem = Some(ck.cert.pem().into_bytes());
+        s
     }
 
     /// Starts a server on an existing data directory.
@@ -75,6 +95,7 @@ impl Server {
             otlp_http: otlp_http.unwrap(),
             grpc: grpc.unwrap(),
             args: extra.iter().map(|s| s.to_string()).collect(),
+            ca_pem: None,
         }
     }
 
@@ -97,11 +118,16 @@ impl Server {
         std::mem::replace(&mut self.dir, dir)
     }
 
-    /// GET, returning status and body parsed as JSON.
+    /// GET, returning status and body parsed as JSON (over HTTPS when
+    /// the server speaks TLS).
     pub fn get_json(&self, path_and_query: &str) -> (u16, serde_json::Value) {
-        let r = client().get(self.url(path_and_query)).send().unwrap();
-        let status = r.status().as_u16();
-        let text = r.text().unwrap();
+        let (status, text) = match &self.ca_pem {
+            Some(ca) => https(self.http, ca, "GET", path_and_query, b""),
+            None => {
+                let r = client().get(self.url(path_and_query)).send().unwrap();
+                (r.status().as_u16(), r.text().unwrap())
+            }
+        };
         let v = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{e}: {text}"));
         (status, v)
     }
@@ -236,4 +262,59 @@ pub fn have_tool(name: &str) -> bool {
         eprintln!("NOTICE: {name} not installed (apt-get install prometheus); test skipped");
     }
     found
+}
+
+/// One HTTP/1.1 request over TLS, trusting only `ca_pem` and checking the
+/// name `localhost`; returns status and body.
+pub fn https(
+    addr: SocketAddr,
+    ca_pem: &[u8],
+    method: &str,
+    path: &str,
+    body: &[u8],
+) -> (u16, String) {
+    use rustls_pki_types::pem::PemObject;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio_rustls::rustls;
+    let mut roots = rustls::RootCertStore::empty();
+    for c in rustls_pki_types::CertificateDer::pem_slice_iter(ca_pem) {
+        roots.add(c.unwrap()).unwrap();
+    }
+    let cfg = rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    let connector = tokio_rustls::TlsConnector::from(std::sync::Arc::new(cfg));
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let raw = rt.block_on(async {
+        let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+        let name = rustls_pki_types::ServerName::try_from("localhost").unwrap();
+        let mut tls = connector.connect(name, tcp).await.unwrap();
+        let head = format!(
+            "{method} {path} HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n\
+             Content-Length: {}\r\nConnection: close\r\n\r\n",
+            body.len()
+        );
+        tls.write_all(head.as_bytes()).await.unwrap();
+        tls.write_all(body).await.unwrap();
+        let mut out = Vec::new();
+        // A peer may close without close_notify after a full response.
+        let _ = tokio::time::timeout(Duration::from_secs(60), tls.read_to_end(&mut out)).await;
+        String::from_utf8_lossy(&out).into_owned()
+    });
+    let status = raw
+        .get(9..12)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("no HTTP status in {raw:?}"));
+    let body = raw
+        .split_once("\r\n\r\n")
+        .map_or("", |(_, b)| b)
+        .to_string();
+    (status, body)
 }
