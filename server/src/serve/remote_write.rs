@@ -3,7 +3,7 @@
 //! without copying (labels are the hot part); the rare exemplar and
 //! metadata messages are declared here for prost.
 
-use std::hash::{Hash, Hasher};
+use std::hash::Hasher;
 use std::sync::Arc;
 use std::sync::atomic::Ordering::Relaxed;
 use std::time::Instant;
@@ -130,12 +130,15 @@ pub struct Decoded {
     pub histograms: usize,
 }
 
-/// Label sets by the exact bytes of their encoded `Label` fields. Senders
-/// encode a series' labels identically every time, so a hit skips UTF-8
-/// checks, sorting and allocation. Sharded; a shard is emptied when it
-/// outgrows its share of the bound.
+/// Label sets by a hash of their encoded `Label` fields. Senders encode a
+/// series' labels identically every time, so a hit skips UTF-8 checks,
+/// sorting and allocation. Only the hash is kept (the label bytes live
+/// once, in the `Labels`); a hit is confirmed by comparing the request's
+/// fields with the cached pairs, so a hash collision, or a sender whose
+/// label order differs from the sorted one, takes the full check instead.
+/// Sharded; a shard is emptied when it outgrows its share of the bound.
 pub struct LabelCache {
-    shards: Vec<RwLock<FxHashMap<Box<[u8]>, Labels>>>,
+    shards: Vec<RwLock<FxHashMap<u64, Labels>>>,
     per_shard: usize,
 }
 
@@ -151,23 +154,63 @@ impl LabelCache {
         }
     }
 
-    fn shard(&self, key: &[u8]) -> &RwLock<FxHashMap<Box<[u8]>, Labels>> {
-        let mut h = FxHasher::default();
-        key.hash(&mut h);
-        &self.shards[(h.finish() >> 40) as usize % self.shards.len()]
+    fn shard(&self, key: u64) -> &RwLock<FxHashMap<u64, Labels>> {
+        &self.shards[(key >> 40) as usize % self.shards.len()]
     }
 
-    fn get(&self, key: &[u8]) -> Option<Labels> {
-        self.shard(key).read().get(key).cloned()
+    /// The cached label set of `key`, if it has exactly the pairs `msgs`.
+    fn get(&self, key: u64, msgs: &[&[u8]]) -> Option<Labels> {
+        let labels = self.shard(key).read().get(&key).cloned()?;
+        same_pairs(msgs, &labels).then_some(labels)
     }
 
-    fn insert(&self, key: &[u8], labels: &Labels) {
+    fn insert(&self, key: u64, labels: &Labels) {
         let mut m = self.shard(key).write();
         if m.len() >= self.per_shard {
             m.clear();
         }
-        m.insert(key.into(), labels.clone());
+        m.insert(key, labels.clone());
     }
+}
+
+/// Whether the encoded `Label` messages are exactly `labels`' pairs, in
+/// order (a sorted, valid set: no check of the bytes is needed on a match).
+fn same_pairs(msgs: &[&[u8]], labels: &Labels) -> bool {
+    let mut pairs = labels.iter();
+    for m in msgs {
+        let Ok((name, value)) = label_fields(m) else {
+            return false;
+        };
+        match pairs.next() {
+            Some((n, v)) if n.as_bytes() == name && v.as_bytes() == value => {}
+            _ => return false,
+        }
+    }
+    pairs.next().is_none()
+}
+
+/// Name and value of one encoded `Label`.
+fn label_fields(m: &[u8]) -> Result<(&[u8], &[u8]), String> {
+    // What every sender writes: field 1 then field 2, each under 128
+    // bytes (one-byte lengths). Read directly; anything else is walked.
+    if let [0x0a, n, rest @ ..] = m
+        && *n < 0x80
+        && let Some((name, [0x12, v, value @ ..])) = rest.split_at_checked(usize::from(*n))
+        && *v < 0x80
+        && value.len() == usize::from(*v)
+    {
+        return Ok((name, value));
+    }
+    let (mut name, mut value) = (&b""[..], &b""[..]);
+    let mut w = Wire::new(m);
+    while let Some((field, v)) = w.next_field()? {
+        match (field, v) {
+            (1, Value::Bytes(b)) => name = b,
+            (2, Value::Bytes(b)) => value = b,
+            _ => {}
+        }
+    }
+    Ok((name, value))
 }
 
 /// Decodes a snappy-compressed `WriteRequest`, checking every series
@@ -210,8 +253,6 @@ pub fn decode(raw: &[u8], max: usize, cache: &LabelCache) -> ApiResult<Decoded> 
 /// Buffers reused from one series to the next.
 #[derive(Default)]
 struct Scratch<'a> {
-    /// The encoded `Label` fields: the cache key.
-    key: Vec<u8>,
     /// The `Label` messages.
     label_msgs: Vec<&'a [u8]>,
 }
@@ -233,16 +274,18 @@ impl From<ApiError> for SeriesError {
     }
 }
 
-/// One `TimeSeries`. `key` is scratch space for the label bytes.
+/// One `TimeSeries`.
 fn series<'a>(
     ts: &'a [u8],
     cache: &LabelCache,
     scratch: &mut Scratch<'a>,
     histograms: &mut usize,
 ) -> Result<SeriesWrite, SeriesError> {
-    let Scratch { key, label_msgs } = scratch;
-    key.clear();
+    let label_msgs = &mut scratch.label_msgs;
     label_msgs.clear();
+    // The cache key: a hash of the encoded Label fields, tag and length
+    // included, as they go by.
+    let mut key = FxHasher::default();
     let mut samples = Vec::with_capacity(1);
     let mut exemplars = Vec::new();
     let mut w = Wire::new(ts);
@@ -253,7 +296,7 @@ fn series<'a>(
         };
         match (field, v) {
             (1, Value::Bytes(l)) => {
-                key.extend_from_slice(&ts[at..w.pos()]);
+                key.write(&ts[at..w.pos()]);
                 label_msgs.push(l);
             }
             (2, Value::Bytes(s)) => samples.push(sample(s)?),
@@ -264,7 +307,8 @@ fn series<'a>(
             _ => {}
         }
     }
-    let labels = match cache.get(key) {
+    let key = key.finish();
+    let labels = match cache.get(key, label_msgs) {
         Some(l) => l,
         None => {
             let l = series_labels(label_msgs)?;
@@ -307,15 +351,7 @@ fn sample(b: &[u8]) -> Result<Sample, String> {
 fn series_labels(msgs: &[&[u8]]) -> Result<Labels, SeriesError> {
     let mut pairs: Vec<(&str, &str)> = Vec::with_capacity(msgs.len());
     for m in msgs {
-        let (mut name, mut value) = (&b""[..], &b""[..]);
-        let mut w = Wire::new(m);
-        while let Some((field, v)) = w.next_field()? {
-            match (field, v) {
-                (1, Value::Bytes(b)) => name = b,
-                (2, Value::Bytes(b)) => value = b,
-                _ => {}
-            }
-        }
+        let (name, value) = label_fields(m)?;
         pairs.push((utf8(name, "name")?, utf8(value, "value")?));
     }
     let show = || {
@@ -490,6 +526,41 @@ mod tests {
             let e = run(&bad, &cache).err().unwrap();
             assert!(e.message.contains(needle), "{e}");
         }
+    }
+
+    #[test]
+    fn a_cache_hit_needs_the_exact_pairs() {
+        let enc = |pairs: &[(&str, &str)]| -> Vec<Vec<u8>> {
+            pairs
+                .iter()
+                .map(|(n, v)| label(n, v).encode_to_vec())
+                .collect()
+        };
+        let set = Labels::new([("__name__", "up"), ("job", "a")]).unwrap();
+        let check = |pairs: &[(&str, &str)]| {
+            let msgs = enc(pairs);
+            let refs: Vec<&[u8]> = msgs.iter().map(Vec::as_slice).collect();
+            same_pairs(&refs, &set)
+        };
+        assert!(check(&[("__name__", "up"), ("job", "a")]));
+        // Another set under a colliding hash, another order, a subset or a
+        // superset: all fall back to the full check.
+        assert!(!check(&[("__name__", "up"), ("job", "b")]));
+        assert!(!check(&[("job", "a"), ("__name__", "up")]));
+        assert!(!check(&[("__name__", "up")]));
+        assert!(!check(&[("__name__", "up"), ("job", "a"), ("x", "y")]));
+    }
+
+    #[test]
+    fn label_fields_fast_path_agrees_with_the_walk() {
+        let long = "v".repeat(300);
+        for (n, v) in [("job", "a"), ("__name__", ""), ("k", long.as_str())] {
+            let m = label(n, v).encode_to_vec();
+            assert_eq!(label_fields(&m).unwrap(), (n.as_bytes(), v.as_bytes()));
+        }
+        // Value before name, and an unknown field: the walk reads them.
+        let m = [0x12, 1, b'v', 0x4a, 1, b'x', 0x0a, 1, b'n'];
+        assert_eq!(label_fields(&m).unwrap(), (&b"n"[..], &b"v"[..]));
     }
 
     proptest::proptest! {

@@ -34,6 +34,12 @@ impl BitWriter {
     pub(crate) fn bits(&mut self, v: u64, mut n: u8) {
         while n > 0 {
             if self.free == 0 {
+                if self.buf.len() == self.buf.capacity() {
+                    // Grow by an eighth, not by doubling: the head holds one
+                    // open chunk per series, and doubling left up to half
+                    // of each unused (~500 bytes a series).
+                    self.buf.reserve_exact((self.buf.len() / 8).max(32));
+                }
                 self.buf.push(0);
                 self.free = 8;
             }

@@ -109,7 +109,9 @@ pub fn run(data_dir: &Path, a: RemoteWriteArgs) -> CliResult {
         "samples_per_sec": (samples as f64 / wall).round(),
         "cpu_us_per_sample": cpu * 1e6 / samples.max(1) as f64,
         "decode_us_per_sample": decode_s * 1e6 / samples.max(1) as f64,
+        // The requests are held in memory by the bench, not by a server.
         "rss_mib": rss_bytes() / (1 << 20),
+        "rss_mib_without_requests": rss_bytes().saturating_sub(requests.capacity() as u64) / (1 << 20),
         "wal_bytes": tree_bytes(dir.path()),
     });
     print_summary(&summary, a.json);
