@@ -34,6 +34,24 @@ impl Deref for Mapped {
     }
 }
 
+impl Mapped {
+    /// Drops the mapping's resident pages from the process: they stay in
+    /// the page cache and fault back in when read. For a file whose
+    /// metadata was just walked through the mapping (which maps the
+    /// kernel's large folios around every byte touched) but whose bulk is
+    /// read later, and only in parts.
+    pub fn release_pages(&self) {
+        if let Mapped::Map(m) = self {
+            // SAFETY: the mapping is read-only and file-backed (an `Mmap`,
+            // never `MmapMut`), so MADV_DONTNEED discards no data: the next
+            // read refaults the same bytes from the file. No reference into
+            // the mapping is invalidated; its contents do not change.
+            #[allow(unsafe_code)]
+            let _ = unsafe { m.unchecked_advise(memmap2::UncheckedAdvice::DontNeed) };
+        }
+    }
+}
+
 impl fmt::Debug for Mapped {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "Mapped({} bytes)", self.len())

@@ -136,6 +136,9 @@ impl FrameReader {
             }
             frames.push(f);
         }
+        // The walk touched every frame header; keep none of it resident
+        // (queries read a few frames each).
+        map.release_pages();
         Ok(FrameReader {
             map,
             frames,
