@@ -43,11 +43,7 @@ pub enum Value {
 
 /// `labels` without `__name__`.
 pub fn drop_name(labels: &Labels) -> Labels {
-    if labels.metric_name().is_none() {
-        return labels.clone();
-    }
-    Labels::new(labels.iter().filter(|(n, _)| *n != METRIC_NAME))
-        .unwrap_or_else(|_| Labels::empty())
+    labels.retain(|n| n != METRIC_NAME)
 }
 
 /// Per-query memo of [`drop_name`]: a range query drops the name of the
@@ -68,12 +64,7 @@ impl NameCache {
 
 /// `labels` restricted to (`keep`) or without (`!keep`) the names given.
 pub fn filter_labels(labels: &Labels, names: &[String], keep: bool) -> Labels {
-    Labels::new(
-        labels
-            .iter()
-            .filter(|(n, _)| names.iter().any(|x| x == n) == keep),
-    )
-    .unwrap_or_else(|_| Labels::empty())
+    labels.retain(|n| names.iter().any(|x| x == n) == keep)
 }
 
 /// `labels` with `name` set to `value` (removed when `value` is empty).

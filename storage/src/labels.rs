@@ -102,7 +102,42 @@ impl Labels {
 
     /// Value of label `name`, if present.
     pub fn get(&self, name: &str) -> Option<&str> {
-        self.iter().find(|(n, _)| *n == name).map(|(_, v)| v)
+        // Pairs are sorted by name: compare bytes, stop once past it, and
+        // convert only the value returned (grouping calls this per series).
+        for (n, v) in self.iter_bytes() {
+            match n.cmp(name.as_bytes()) {
+                Ordering::Less => {}
+                Ordering::Equal => return std::str::from_utf8(v).ok(),
+                Ordering::Greater => return None,
+            }
+        }
+        None
+    }
+
+    /// The pairs whose name `keep` accepts. A subset of a sorted, valid set
+    /// is sorted and valid: the kept pairs' encoded bytes are copied as they
+    /// are, in one pass with one allocation (no UTF-8 checks, no sort), for
+    /// the per-series label edits of query evaluation.
+    pub fn retain(&self, mut keep: impl FnMut(&str) -> bool) -> Labels {
+        let buf: &[u8] = &self.0;
+        let mut out = Vec::with_capacity(buf.len());
+        let mut pos = 0;
+        while pos < buf.len() {
+            let start = pos;
+            let (Some(name), Some(_)) = (take_bytes(buf, &mut pos), take_bytes(buf, &mut pos))
+            else {
+                break;
+            };
+            // Names were checked when the set was built; a name `keep`
+            // cannot see is kept out.
+            if std::str::from_utf8(name).is_ok_and(&mut keep) {
+                out.extend_from_slice(&buf[start..pos]);
+            }
+        }
+        if out.len() == buf.len() {
+            return self.clone();
+        }
+        Labels(out.into())
     }
 
     /// The metric name (`__name__`), if present.
@@ -211,6 +246,34 @@ mod tests {
         assert_eq!(Labels::decode(l.as_bytes()).unwrap(), l);
         assert!(Labels::new([("a", "1"), ("a", "2")]).is_err());
         assert!(Labels::new([("", "1")]).is_err());
+    }
+
+    proptest::proptest! {
+        /// `retain` (a byte copy of the kept pairs) builds the same set as
+        /// `new` over the kept pairs.
+        #[test]
+        fn retain_agrees_with_new(
+            pairs in proptest::collection::btree_map("[a-z_]{1,4}", "\\PC{1,4}", 0..8),
+            drop in proptest::collection::vec("[a-z_]{1,4}", 0..4),
+        ) {
+            let l = Labels::new(pairs.iter()).unwrap();
+            let keep = |n: &str| !drop.iter().any(|d| d == n);
+            let want = Labels::new(l.iter().filter(|(n, _)| keep(n))).unwrap();
+            proptest::prop_assert_eq!(l.retain(keep), want);
+        }
+
+        /// `get` (a sorted byte scan) agrees with a plain search of the pairs.
+        #[test]
+        fn get_agrees_with_a_linear_search(
+            pairs in proptest::collection::btree_map("[a-z_]{1,4}", "\\PC{1,4}", 0..8),
+            probe in "[a-z_]{1,4}",
+        ) {
+            let l = Labels::new(pairs.iter()).unwrap();
+            for name in pairs.keys().chain([&probe]) {
+                let want = l.iter().find(|(n, _)| n == name).map(|(_, v)| v);
+                proptest::prop_assert_eq!(l.get(name), want);
+            }
+        }
     }
 
     #[test]
