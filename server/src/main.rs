@@ -1,8 +1,6 @@
 //! `sextant`: the server and its command-line tools.
 
-mod cli;
-mod openmetrics;
-mod serve;
+use sextant_server::{cli, serve};
 
 use std::path::PathBuf;
 use std::process::ExitCode;

@@ -31,6 +31,7 @@ pub enum Bench {
     RemoteWrite(remote_write::RemoteWriteArgs),
 }
 
+/// Runs one benchmark, in a scratch database under `data_dir`.
 pub fn run(data_dir: &Path, what: Bench) -> CliResult {
     match what {
         Bench::Write(a) => write::run(data_dir, a),

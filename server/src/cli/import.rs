@@ -30,6 +30,7 @@ const BATCH: usize = 20_000;
 /// Samples in the head before the importer flushes it to blocks.
 const FLUSH_EVERY: u64 = 40_000_000;
 
+/// Imports a file into the database at `data_dir`, then flushes and compacts.
 pub fn run(data_dir: &Path, format: Format) -> CliResult {
     let Format::Openmetrics { file, no_compact } = format;
     let opts = Options {

@@ -19,6 +19,7 @@ pub struct PromqlTestArgs {
     verbose: bool,
 }
 
+/// Runs the test scripts and prints per-file counts and the totals line.
 pub fn run(a: &PromqlTestArgs) -> CliResult {
     let mut total = Report::default();
     for f in &a.files {

@@ -6,6 +6,8 @@ use sextant_wal::{StdFs, Vfs, Wal};
 
 use super::CliResult;
 
+/// Truncates a damaged WAL at its first bad record and moves corrupt
+/// blocks aside.
 pub fn run(data_dir: &Path) -> CliResult {
     match Wal::repair(&data_dir.join("wal"), &StdFs)? {
         Some((segment, offset)) => println!(

@@ -19,6 +19,7 @@ pub struct StatsArgs {
     verify: bool,
 }
 
+/// Prints the database's statistics, optionally verifying every checksum.
 pub fn run(data_dir: &Path, args: &StatsArgs) -> CliResult {
     let db = Db::open(
         data_dir,
