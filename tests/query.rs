@@ -216,3 +216,34 @@ fn query_limits_give_clear_errors() {
             .is_ok()
     );
 }
+
+#[test]
+fn times_evaluation_cannot_represent_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = open(dir.path());
+    let l = Labels::new([("__name__", "up")]).unwrap();
+    let mut b = WriteBatch::default();
+    b.add(l, vec![Sample::new(60_000, 1.0)]);
+    db.write(&b).unwrap();
+    for (expr, t) in [
+        ("up", i64::MIN),
+        ("up", i64::MAX),
+        ("rate(up[5m] offset 1y)", i64::MIN + 1),
+        ("up offset 290000000y", 60_000),
+    ] {
+        let e = db.query_instant(expr, t).unwrap_err();
+        assert!(
+            matches!(e, sextant_query::Error::OutOfRange(_)),
+            "{expr} at {t}: {e}"
+        );
+    }
+    let e = db
+        .query_range("up", i64::MAX - 10, i64::MAX, 1)
+        .unwrap_err();
+    assert!(matches!(e, sextant_query::Error::OutOfRange(_)), "{e}");
+    // Ordinary times still evaluate.
+    let Value::Vector(v) = db.query_instant("up", 60_000).unwrap() else {
+        panic!()
+    };
+    assert_eq!(v.len(), 1);
+}

@@ -84,6 +84,7 @@ impl<'a> Engine<'a> {
     /// [`Engine::instant`], with the warnings raised on the way (as
     /// Prometheus' `PromQL warning: ...` annotations).
     pub fn instant_annotated(&self, expr: &Expr, t: i64) -> Result<(Value, Vec<String>)> {
+        check_times(expr, self.opts.lookback_ms, &[t])?;
         let mut ev = self.prepare(expr, t, t, t, t, 0)?;
         let v = ev.eval(expr, t)?;
         Ok((v, ev.warnings.into_iter().collect()))
@@ -95,6 +96,7 @@ impl<'a> Engine<'a> {
         if step <= 0 {
             return Err(Error::Eval("zero or negative query resolution step widths are not accepted. Try a positive integer".into()));
         }
+        check_times(expr, self.opts.lookback_ms, &[start, end, step])?;
         let t = crate::parser::value_type(expr);
         if t != crate::types::ValueType::Scalar && t != crate::types::ValueType::Vector {
             return Err(Error::Eval(format!(
@@ -106,7 +108,7 @@ impl<'a> Engine<'a> {
         // Evaluate in chunks of at least an hour (or 60 steps), fetching each
         // selector's window per chunk: memory follows the chunk and the
         // result, not the whole range scanned.
-        let chunk = (3_600_000 / step).max(60) * step;
+        let chunk = (3_600_000 / step).max(60).saturating_mul(step);
         let mut names = crate::value::NameCache::default();
         let mut keys = aggregate::KeyCache::default();
         let deadline = self.opts.timeout.map(|t| std::time::Instant::now() + t);
@@ -477,4 +479,76 @@ impl Eval<'_> {
         }
         out
     }
+}
+
+/// Largest evaluation time, `@` time and query reach, ms (2^60, about 36
+/// million years). With each bounded so, every sum and difference of
+/// times, offsets and ranges formed during evaluation stays inside `i64`.
+const MAX_TIME_MS: u64 = 1 << 60;
+
+/// Refuses a query whose times could overflow evaluation: the given
+/// instants (and range step), every `@` time, and the query's reach (the
+/// largest sum of offsets, ranges, subquery steps and the lookback along
+/// one path of the tree) must each be within [`MAX_TIME_MS`].
+fn check_times(expr: &Expr, lookback_ms: i64, times: &[i64]) -> Result<()> {
+    let mut ats = Vec::new();
+    let reach = reach(expr, lookback_ms.unsigned_abs(), &mut ats);
+    for t in times.iter().chain(&ats) {
+        if t.unsigned_abs() > MAX_TIME_MS {
+            return Err(Error::OutOfRange(format!(
+                "time {t} ms is outside the supported range of \u{b1}{MAX_TIME_MS} ms \
+                 (about 36 million years around 1970)"
+            )));
+        }
+    }
+    if reach > MAX_TIME_MS {
+        return Err(Error::OutOfRange(format!(
+            "the query's offsets and ranges reach back {reach} ms, more than the supported \
+             {MAX_TIME_MS} ms; use smaller offsets or ranges"
+        )));
+    }
+    Ok(())
+}
+
+/// The largest saturating sum of offsets and ranges along one path from
+/// `e` down; `@` times met on the way are pushed to `ats`.
+fn reach(e: &Expr, lookback: u64, ats: &mut Vec<i64>) -> u64 {
+    let mut note_at = |at: &Option<At>| {
+        if let Some(At::Time(t)) = at {
+            ats.push(*t);
+        }
+    };
+    let own = match e {
+        Expr::Vector(vs) => {
+            note_at(&vs.at);
+            vs.offset.unsigned_abs().saturating_add(lookback)
+        }
+        Expr::Matrix(vs, range) => {
+            note_at(&vs.at);
+            vs.offset
+                .unsigned_abs()
+                .saturating_add(range.unsigned_abs())
+        }
+        Expr::Subquery {
+            range,
+            step,
+            offset,
+            at,
+            ..
+        } => {
+            note_at(at);
+            offset
+                .unsigned_abs()
+                .saturating_add(range.unsigned_abs())
+                .saturating_add(step.unwrap_or(0).unsigned_abs())
+        }
+        _ => 0,
+    };
+    let below = e
+        .children()
+        .into_iter()
+        .map(|c| reach(c, lookback, ats))
+        .max()
+        .unwrap_or(0);
+    own.saturating_add(below)
 }

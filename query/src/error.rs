@@ -32,6 +32,9 @@ pub enum Error {
     /// Evaluation failed (the message is Prometheus' where it has one).
     #[error("{0}")]
     Eval(String),
+    /// A time, offset or range outside what evaluation can represent.
+    #[error("{0}")]
+    OutOfRange(String),
     /// A query limit was hit.
     #[error("{0}")]
     Limit(String),

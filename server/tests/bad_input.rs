@@ -221,6 +221,25 @@ fn query_api_errors_have_prometheus_shapes() {
             "11,000 points",
         ),
         (
+            // end - start does not fit in an i64.
+            "/api/v1/query_range?query=up&start=-9000000000000000&end=9000000000000000&step=1000000000000",
+            400,
+            "bad_data",
+            "11,000 points",
+        ),
+        (
+            "/api/v1/query?query=up&time=9000000000000000",
+            400,
+            "bad_data",
+            "supported range",
+        ),
+        (
+            "/api/v1/query?query=up%20offset%20290000000y&time=1700000000",
+            400,
+            "bad_data",
+            "offsets and ranges",
+        ),
+        (
             "/api/v1/query_range?query=up&end=100&step=1",
             400,
             "bad_data",

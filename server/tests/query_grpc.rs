@@ -519,3 +519,42 @@ fn with_token<T>(msg: T, token: &str) -> tonic::Request<T> {
         .insert("authorization", format!("Bearer {token}").parse().unwrap());
     r
 }
+
+#[test]
+fn times_that_would_overflow_are_refused_and_the_server_keeps_serving() {
+    let s = Server::start(&[]);
+    load(&s, 1);
+    rt().block_on(async {
+        let mut c = QueryClient::new(connect(&s).await);
+        for req in [
+            range("reqs_total", i64::MIN, i64::MAX, 1_000_000_000_000_000_000),
+            range("reqs_total", i64::MAX - 10, i64::MAX, 1),
+            instant("reqs_total", i64::MIN),
+            instant("reqs_total", i64::MAX),
+            instant("rate(reqs_total[5m] offset 1y)", i64::MIN + 1),
+            instant("rate(reqs_total[5m] offset 290000000y)", T0),
+            instant(
+                "max_over_time((max_over_time(reqs_total[200000000y:1y]))[200000000y:1y])",
+                T0,
+            ),
+        ] {
+            let expr = req.expr.clone();
+            let e = run(&mut c, req).await.unwrap_err();
+            assert_eq!(e.code(), Code::InvalidArgument, "{expr}: {e:?}");
+            assert!(e.message().contains("supported"), "{expr}: {}", e.message());
+        }
+        // The largest `@` the parser accepts evaluates (to nothing).
+        let frames = run(&mut c, instant("reqs_total @ 9000000000000", T0))
+            .await
+            .unwrap();
+        assert_eq!(frames.len(), 2, "{frames:?}");
+        // Still serving, with the data intact.
+        let frames = run(&mut c, instant("count(reqs_total)", T0 + 60_000))
+            .await
+            .unwrap();
+        assert_eq!(
+            series_of(&frames),
+            [(String::new(), vec![(T0 + 60_000, 3.0)])]
+        );
+    });
+}

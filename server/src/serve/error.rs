@@ -127,6 +127,7 @@ impl From<sextant_query::Error> for ApiError {
             E::Parse(p) => ApiError::bad(p.to_string()),
             E::Storage(s) => s.into(),
             E::Eval(m) => ApiError::new(Kind::Execution, m),
+            E::OutOfRange(m) => ApiError::bad(m),
             E::Limit(m) => ApiError::new(Kind::Timeout, m),
             other => ApiError::new(Kind::Internal, other.to_string()),
         }

@@ -263,7 +263,8 @@ pub fn check_range(start: i64, end: i64, step: i64) -> ApiResult<()> {
             "zero or negative query resolution step widths are not accepted. Try a positive integer",
         ));
     }
-    if (end - start) / step > MAX_POINTS {
+    // In i128: the bounds may be any i64 (gRPC takes them as they come).
+    if (i128::from(end) - i128::from(start)) / i128::from(step) > i128::from(MAX_POINTS) {
         return Err(ApiError::bad(
             "exceeded maximum resolution of 11,000 points per timeseries. Try decreasing the \
              query resolution (?step=XX)",
