@@ -2,6 +2,8 @@
 //! the remote_write hot path (millions of label strings a second must not
 //! each become a `String`).
 
+use sextant_index::get_uvarint;
+
 /// One field's payload.
 #[derive(Debug, Clone, Copy)]
 pub enum Value<'a> {
@@ -33,19 +35,9 @@ impl<'a> Wire<'a> {
     }
 
     fn varint(&mut self) -> Result<u64, String> {
-        let mut v = 0u64;
-        for shift in (0..64).step_by(7) {
-            let b = *self
-                .buf
-                .get(self.pos)
-                .ok_or_else(|| format!("truncated varint at byte {}", self.pos))?;
-            self.pos += 1;
-            v |= u64::from(b & 0x7f) << shift;
-            if b < 0x80 {
-                return Ok(v);
-            }
-        }
-        Err(format!("varint longer than 10 bytes at byte {}", self.pos))
+        let at = self.pos;
+        get_uvarint(self.buf, &mut self.pos)
+            .ok_or_else(|| format!("truncated or over-long varint at byte {at}"))
     }
 
     fn take(&mut self, n: usize) -> Result<&'a [u8], String> {
