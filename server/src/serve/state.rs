@@ -85,18 +85,15 @@ impl State {
         F: FnOnce(&State) -> ApiResult<T> + Send + 'static,
     {
         let wait = self.cfg.query.timeout.unwrap_or(Duration::from_secs(120));
-        let _permit = match tokio::time::timeout(wait, self.queries.acquire()).await {
-            Ok(Ok(p)) => p,
-            _ => {
-                return Err(ApiError::new(
-                    Kind::TooManyRequests,
-                    format!(
-                        "all {} query slots stayed busy for {wait:?}; retry later or raise \
-                         --max-concurrent-queries",
-                        self.cfg.max_concurrent_queries
-                    ),
-                ));
-            }
+        let Some(_permit) = permit(&self.queries, wait).await else {
+            return Err(ApiError::new(
+                Kind::TooManyRequests,
+                format!(
+                    "all {} query slots stayed busy for {wait:?}; retry later or raise \
+                     --max-concurrent-queries",
+                    self.cfg.max_concurrent_queries
+                ),
+            ));
         };
         let t0 = Instant::now();
         let res = self.blocking(f).await;
@@ -117,22 +114,20 @@ impl State {
     /// UNAVAILABLE, which remote_write and OTLP senders retry.
     pub async fn write_slot(&self) -> ApiResult<SemaphorePermit<'_>> {
         let wait = self.cfg.max_write_wait;
-        match tokio::time::timeout(wait, self.writes.acquire()).await {
-            Ok(Ok(p)) => Ok(p),
-            _ => {
-                self.metrics
-                    .writes_refused
-                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                Err(ApiError::new(
-                    Kind::Unavailable,
-                    format!(
-                        "all {} write slots stayed busy for {wait:?}: ingest is outrunning the \
-                         disk; retry with backoff, or raise --max-concurrent-writes",
-                        self.cfg.max_concurrent_writes
-                    ),
-                ))
-            }
-        }
+        let Some(p) = permit(&self.writes, wait).await else {
+            self.metrics
+                .writes_refused
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            return Err(ApiError::new(
+                Kind::Unavailable,
+                format!(
+                    "all {} write slots stayed busy for {wait:?}: ingest is outrunning the \
+                     disk; retry with backoff, or raise --max-concurrent-writes",
+                    self.cfg.max_concurrent_writes
+                ),
+            ));
+        };
+        Ok(p)
     }
 
     /// Write slots taken now.
@@ -151,4 +146,9 @@ impl State {
             }
         }
     }
+}
+
+/// A permit of `sem`, waiting at most `wait`; `None` if none freed up.
+async fn permit(sem: &Semaphore, wait: Duration) -> Option<SemaphorePermit<'_>> {
+    tokio::time::timeout(wait, sem.acquire()).await.ok()?.ok()
 }
