@@ -75,7 +75,7 @@ async fn serve(st: Arc<state::State>, cfg: &config::Config) -> CliResult {
             let _ = rx.wait_for(|s| *s).await;
         }
     };
-    let tls = cfg.tls.as_ref().map(tls::Tls::http_config).transpose()?;
+    let tls = cfg.tls.as_ref().map(tls::Tls::http_config);
     let http = serve_http(
         http_l,
         http::prometheus(Arc::clone(&st)),

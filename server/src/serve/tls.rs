@@ -33,6 +33,8 @@ pub struct Tls {
     key: PathBuf,
     cert_pem: Vec<u8>,
     key_pem: Vec<u8>,
+    /// Built once at start, shared by both HTTP listeners.
+    http: Arc<ServerConfig>,
 }
 
 impl std::fmt::Debug for Tls {
@@ -56,37 +58,20 @@ impl Tls {
                 source,
             })
         };
-        let tls = Tls {
+        let (cert_pem, key_pem) = (read(cert)?, read(key)?);
+        let http = http_config(cert, &cert_pem, key, &key_pem)?;
+        Ok(Tls {
             cert: cert.to_path_buf(),
             key: key.to_path_buf(),
-            cert_pem: read(cert)?,
-            key_pem: read(key)?,
-        };
-        tls.http_config()?;
-        Ok(tls)
+            cert_pem,
+            key_pem,
+            http,
+        })
     }
 
     /// The rustls configuration of the HTTP listeners (HTTP/1.1).
-    pub fn http_config(&self) -> Result<Arc<ServerConfig>, CliError> {
-        let bad = |what: &Path, e: &dyn std::fmt::Display| {
-            CliError::Usage(format!("TLS: {}: {e}", what.display()))
-        };
-        let chain = CertificateDer::pem_slice_iter(&self.cert_pem)
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(|e| bad(&self.cert, &e))?;
-        if chain.is_empty() {
-            return Err(bad(&self.cert, &"no CERTIFICATE block in the file"));
-        }
-        let key = PrivateKeyDer::from_pem_slice(&self.key_pem).map_err(|e| bad(&self.key, &e))?;
-        let provider = Arc::new(tokio_rustls::rustls::crypto::ring::default_provider());
-        let mut cfg = ServerConfig::builder_with_provider(provider)
-            .with_safe_default_protocol_versions()
-            .map_err(|e| bad(&self.cert, &e))?
-            .with_no_client_auth()
-            .with_single_cert(chain, key)
-            .map_err(|e| bad(&self.key, &e))?;
-        cfg.alpn_protocols = vec![b"http/1.1".to_vec()];
-        Ok(Arc::new(cfg))
+    pub fn http_config(&self) -> Arc<ServerConfig> {
+        Arc::clone(&self.http)
     }
 
     /// The same identity for tonic's acceptor on the gRPC listener.
@@ -94,6 +79,35 @@ impl Tls {
         let id = tonic::transport::Identity::from_pem(&self.cert_pem, &self.key_pem);
         tonic::transport::ServerTlsConfig::new().identity(id)
     }
+}
+
+/// Parses the PEM files and builds the HTTP listeners' configuration;
+/// errors name the file at fault.
+fn http_config(
+    cert: &Path,
+    cert_pem: &[u8],
+    key: &Path,
+    key_pem: &[u8],
+) -> Result<Arc<ServerConfig>, CliError> {
+    let bad = |what: &Path, e: &dyn std::fmt::Display| {
+        CliError::Usage(format!("TLS: {}: {e}", what.display()))
+    };
+    let chain = CertificateDer::pem_slice_iter(cert_pem)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| bad(cert, &e))?;
+    if chain.is_empty() {
+        return Err(bad(cert, &"no CERTIFICATE block in the file"));
+    }
+    let key_der = PrivateKeyDer::from_pem_slice(key_pem).map_err(|e| bad(key, &e))?;
+    let provider = Arc::new(tokio_rustls::rustls::crypto::ring::default_provider());
+    let mut cfg = ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| bad(cert, &e))?
+        .with_no_client_auth()
+        .with_single_cert(chain, key_der)
+        .map_err(|e| bad(key, &e))?;
+    cfg.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(Arc::new(cfg))
 }
 
 /// An axum listener over TLS. A background task accepts TCP connections
