@@ -223,16 +223,18 @@ pub fn decode(raw: &[u8], max: usize, cache: &LabelCache) -> ApiResult<Decoded> 
         metadata: Vec::new(),
         histograms: 0,
     };
-    let mut scratch = Scratch::default();
+    // The Label messages of one series, reused from series to series.
+    let mut label_msgs = Vec::new();
     let mut w = Wire::new(&bytes);
     while let Some((field, v)) = w.next_field().map_err(malformed)? {
         match (field, v) {
             (1, Value::Bytes(ts)) => {
-                let s =
-                    series(ts, cache, &mut scratch, &mut out.histograms).map_err(|e| match e {
+                let s = series(ts, cache, &mut label_msgs, &mut out.histograms).map_err(
+                    |e| match e {
                         SeriesError::Wire(e) => malformed(e),
                         SeriesError::Api(e) => e,
-                    })?;
+                    },
+                )?;
                 out.batch.series.push(s);
             }
             (3, Value::Bytes(m)) => {
@@ -248,13 +250,6 @@ pub fn decode(raw: &[u8], max: usize, cache: &LabelCache) -> ApiResult<Decoded> 
         }
     }
     Ok(out)
-}
-
-/// Buffers reused from one series to the next.
-#[derive(Default)]
-struct Scratch<'a> {
-    /// The `Label` messages.
-    label_msgs: Vec<&'a [u8]>,
 }
 
 enum SeriesError {
@@ -278,10 +273,9 @@ impl From<ApiError> for SeriesError {
 fn series<'a>(
     ts: &'a [u8],
     cache: &LabelCache,
-    scratch: &mut Scratch<'a>,
+    label_msgs: &mut Vec<&'a [u8]>,
     histograms: &mut usize,
 ) -> Result<SeriesWrite, SeriesError> {
-    let label_msgs = &mut scratch.label_msgs;
     label_msgs.clear();
     // The cache key: a hash of the encoded Label fields, tag and length
     // included, as they go by.
