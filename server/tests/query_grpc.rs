@@ -327,6 +327,29 @@ fn errors_carry_codes_and_say_what_to_change() {
             "{}",
             e.message()
         );
+        let e = c
+            .label_values(pb::LabelValuesRequest {
+                name: String::new(),
+                filter: None,
+            })
+            .await
+            .unwrap_err();
+        assert_eq!(e.code(), Code::InvalidArgument);
+        assert!(
+            e.message().contains("label name is empty"),
+            "{}",
+            e.message()
+        );
+        let e = c
+            .label_names(pb::LabelsRequest {
+                start_ms: T0,
+                end_ms: T0 - 1,
+                ..Default::default()
+            })
+            .await
+            .unwrap_err();
+        assert_eq!(e.code(), Code::InvalidArgument);
+        assert!(e.message().contains("before start_ms"), "{}", e.message());
     });
 }
 

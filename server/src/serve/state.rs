@@ -46,7 +46,7 @@ pub struct State {
     pub metadata: Mutex<BTreeMap<String, MetricMeta>>,
     /// Running totals of OTLP delta sums and histograms.
     pub delta_totals: DeltaTotals,
-    /// remote_write label sets by their encoded bytes.
+    /// remote_write label sets by a hash of their encoded label fields.
     pub label_cache: LabelCache,
 }
 
