@@ -1,10 +1,13 @@
-//! The PromQL syntax tree and its printer. Printing gives PromQL that parses
+//! The syntax tree (PromQL, plus the signal selectors of [`crate::signal`])
+//! and its printer. Printing gives PromQL that parses
 //! back to the same tree (checked by a property test), which the test-script
 //! runner relies on when it rewrites queries with `@`.
 
 use std::fmt;
 
 use sextant_storage::{MatchOp, Matcher};
+
+use crate::signal::Signal;
 
 /// Binary operators, in PromQL precedence classes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -269,6 +272,14 @@ pub enum Expr {
         /// Arguments.
         args: Vec<Expr>,
     },
+    /// `logs(...)` or `spans(...)`, with `[range]` when written.
+    Signal {
+        /// The selector (boxed: it is larger than the other variants, and
+        /// the recursive parser's frames hold several expressions).
+        signal: Box<Signal>,
+        /// Range, ms: records in `(t - range, t]`.
+        range: Option<i64>,
+    },
 }
 
 impl Expr {
@@ -281,7 +292,11 @@ impl Expr {
                 param.iter().map(|p| &**p).chain([&**expr]).collect()
             }
             Expr::Call { args, .. } => args.iter().collect(),
-            Expr::Number(_) | Expr::Str(_) | Expr::Vector(_) | Expr::Matrix(..) => Vec::new(),
+            Expr::Number(_)
+            | Expr::Str(_)
+            | Expr::Vector(_)
+            | Expr::Matrix(..)
+            | Expr::Signal { .. } => Vec::new(),
         }
     }
 
@@ -310,12 +325,16 @@ impl Expr {
                 .chain([&mut **expr])
                 .collect(),
             Expr::Call { args, .. } => args.iter_mut().collect(),
-            Expr::Number(_) | Expr::Str(_) | Expr::Vector(_) | Expr::Matrix(..) => Vec::new(),
+            Expr::Number(_)
+            | Expr::Str(_)
+            | Expr::Vector(_)
+            | Expr::Matrix(..)
+            | Expr::Signal { .. } => Vec::new(),
         }
     }
 }
 
-fn fmt_duration(f: &mut fmt::Formatter<'_>, ms: i64) -> fmt::Result {
+pub(crate) fn fmt_duration(f: &mut fmt::Formatter<'_>, ms: i64) -> fmt::Result {
     if ms == 0 {
         return f.write_str("0s");
     }
@@ -376,7 +395,7 @@ fn label_name(s: &str) -> String {
     if ident { s.to_string() } else { quote(s) }
 }
 
-fn label_list(names: &[String]) -> String {
+pub(crate) fn label_list(names: &[String]) -> String {
     names
         .iter()
         .map(|n| label_name(n))
@@ -385,7 +404,7 @@ fn label_list(names: &[String]) -> String {
 }
 
 /// Double-quotes a string with the escapes the PromQL lexer reads back.
-fn quote(s: &str) -> String {
+pub(crate) fn quote(s: &str) -> String {
     let mut out = String::with_capacity(s.len() + 2);
     out.push('"');
     for c in s.chars() {
@@ -438,22 +457,28 @@ impl fmt::Display for VectorSelector {
         }
         if !rest.is_empty() || bare.is_none() {
             f.write_str("{")?;
-            for (i, m) in rest.iter().enumerate() {
-                if i > 0 {
-                    f.write_str(", ")?;
-                }
-                let op = match m.op {
-                    MatchOp::Equal => "=",
-                    MatchOp::NotEqual => "!=",
-                    MatchOp::Regex => "=~",
-                    MatchOp::NotRegex => "!~",
-                };
-                write!(f, "{}{op}{}", label_name(&m.name), quote(&m.value))?;
-            }
+            fmt_matchers(f, &rest)?;
             f.write_str("}")?;
         }
         Ok(())
     }
+}
+
+/// Matchers as written between braces, comma-separated.
+pub(crate) fn fmt_matchers(f: &mut fmt::Formatter<'_>, ms: &[&Matcher]) -> fmt::Result {
+    for (i, m) in ms.iter().enumerate() {
+        if i > 0 {
+            f.write_str(", ")?;
+        }
+        let op = match m.op {
+            MatchOp::Equal => "=",
+            MatchOp::NotEqual => "!=",
+            MatchOp::Regex => "=~",
+            MatchOp::NotRegex => "!~",
+        };
+        write!(f, "{}{op}{}", label_name(&m.name), quote(&m.value))?;
+    }
+    Ok(())
 }
 
 impl fmt::Display for Expr {
@@ -541,6 +566,15 @@ impl fmt::Display for Expr {
                     write!(f, "{p}, ")?;
                 }
                 write!(f, "{expr})")
+            }
+            Expr::Signal { signal, range } => {
+                write!(f, "{signal}")?;
+                if let Some(r) = range {
+                    f.write_str("[")?;
+                    fmt_duration(f, *r)?;
+                    f.write_str("]")?;
+                }
+                Ok(())
             }
             Expr::Call { func, args } => {
                 write!(f, "{func}(")?;

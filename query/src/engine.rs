@@ -12,6 +12,8 @@ use crate::ast::{At, Expr, VectorSelector};
 use crate::binary;
 use crate::error::{Error, Result};
 use crate::functions;
+use crate::parser::{is_signal, value_type};
+use crate::signal::eval::SignalState;
 use crate::value::{Elem, RangeSeries, Value, is_stale};
 
 /// Settings of the evaluator.
@@ -27,6 +29,8 @@ pub struct EngineOptions {
     pub max_series: usize,
     /// Longest a query may run (Prometheus' default: 2 minutes).
     pub timeout: Option<std::time::Duration>,
+    /// Most whole traces one `trace`/`traces`/`exemplar_traces` returns.
+    pub max_traces: usize,
 }
 
 impl Default for EngineOptions {
@@ -37,6 +41,7 @@ impl Default for EngineOptions {
             max_samples: 50_000_000,
             max_series: 1_000_000,
             timeout: Some(std::time::Duration::from_secs(120)),
+            max_traces: 100,
         }
     }
 }
@@ -50,6 +55,7 @@ pub struct Engine<'a> {
 type SeriesData = Vec<(Labels, Vec<Sample>)>;
 
 pub(crate) struct Eval<'a> {
+    pub(crate) db: &'a Db,
     pub(crate) start: i64,
     pub(crate) end: i64,
     pub(crate) step: i64,
@@ -64,6 +70,21 @@ pub(crate) struct Eval<'a> {
     /// Results of subtrees evaluated series by series for all steps of the
     /// current chunk: node → (first step, vector per step).
     pub(crate) precomputed: rustc_hash::FxHashMap<usize, (i64, Vec<Vec<Elem>>)>,
+    /// Windows and records of signal selectors.
+    pub(crate) signals: SignalState,
+}
+
+/// What the pre-pass gathers: each selector's window, each signal
+/// selector's window, and the window of signal selectors written without
+/// a range (`None`: the lookback before each evaluation time).
+struct Windows<'e> {
+    selectors: HashMap<usize, (i64, i64, &'e VectorSelector)>,
+    signals: HashMap<usize, (i64, i64)>,
+    bare: Option<(i64, i64)>,
+}
+
+fn signal_node(e: &Expr) -> usize {
+    crate::signal::eval::node(e)
 }
 
 fn key(vs: &VectorSelector) -> usize {
@@ -85,8 +106,18 @@ impl<'a> Engine<'a> {
     /// Prometheus' `PromQL warning: ...` annotations).
     pub fn instant_annotated(&self, expr: &Expr, t: i64) -> Result<(Value, Vec<String>)> {
         check_times(expr, self.opts.lookback_ms, &[t])?;
-        let mut ev = self.prepare(expr, t, t, t, t, 0)?;
+        let mut ev = self.prepare(expr, t, t, t, t, 0, None)?;
         let v = ev.eval(expr, t)?;
+        Ok((v, ev.warnings.into_iter().collect()))
+    }
+
+    /// Evaluates `expr` once at `end`, with every log and span selector
+    /// written without a range reading `(start, end]`: how queries whose
+    /// result is records (logs, spans, traces) run over a time range.
+    pub fn records(&self, expr: &Expr, start: i64, end: i64) -> Result<(Value, Vec<String>)> {
+        check_times(expr, self.opts.lookback_ms, &[start, end])?;
+        let mut ev = self.prepare(expr, end, end, start, end, 0, Some((start, end)))?;
+        let v = ev.eval(expr, end)?;
         Ok((v, ev.warnings.into_iter().collect()))
     }
 
@@ -115,7 +146,7 @@ impl<'a> Engine<'a> {
         let mut ts = start;
         while ts <= end {
             let chunk_end = ts.saturating_add(chunk - step).min(end);
-            let mut ev = self.prepare(expr, ts, chunk_end, start, end, step)?;
+            let mut ev = self.prepare(expr, ts, chunk_end, start, end, step, None)?;
             ev.deadline = deadline;
             ev.check_deadline()?;
             ev.names = std::mem::take(&mut names);
@@ -163,7 +194,9 @@ impl<'a> Engine<'a> {
     }
 
     /// Fetches the data of every selector for evaluations at times in
-    /// `[lo, hi]` of a query spanning `[start, end]`.
+    /// `[lo, hi]` of a query spanning `[start, end]` (signal selectors are
+    /// read when first evaluated, over the windows found here).
+    #[allow(clippy::too_many_arguments)]
     fn prepare(
         &self,
         expr: &Expr,
@@ -172,12 +205,17 @@ impl<'a> Engine<'a> {
         start: i64,
         end: i64,
         step: i64,
+        bare: Option<(i64, i64)>,
     ) -> Result<Eval<'_>> {
-        let mut windows: HashMap<usize, (i64, i64, &VectorSelector)> = HashMap::new();
+        let mut windows = Windows {
+            selectors: HashMap::new(),
+            signals: HashMap::new(),
+            bare,
+        };
         collect(expr, lo, hi, start, end, &self.opts, &mut windows);
         let mut data = HashMap::new();
         let (mut total, mut series_total) = (0usize, 0usize);
-        for (k, (lo, hi, vs)) in windows {
+        for (k, (lo, hi, vs)) in windows.selectors {
             let mut series = Vec::new();
             for s in self.db.select(&vs.matchers, lo, hi)? {
                 let s = s?;
@@ -203,6 +241,11 @@ impl<'a> Engine<'a> {
             data.insert(k, series);
         }
         Ok(Eval {
+            db: self.db,
+            signals: SignalState {
+                windows: windows.signals,
+                ..SignalState::default()
+            },
             start,
             end,
             step,
@@ -234,7 +277,7 @@ fn collect<'e>(
     qs: i64,
     qe: i64,
     opts: &EngineOptions,
-    out: &mut HashMap<usize, (i64, i64, &'e VectorSelector)>,
+    out: &mut Windows<'e>,
 ) {
     let mut add = |vs: &'e VectorSelector, back: i64| {
         let (l, h) = match at_time(vs.at, qs, qe) {
@@ -245,13 +288,25 @@ fn collect<'e>(
             l.saturating_sub(vs.offset).saturating_sub(back),
             h.saturating_sub(vs.offset),
         );
-        let entry = out.entry(key(vs)).or_insert((w.0, w.1, vs));
+        let entry = out.selectors.entry(key(vs)).or_insert((w.0, w.1, vs));
         entry.0 = entry.0.min(w.0);
         entry.1 = entry.1.max(w.1);
     };
     match e {
         Expr::Vector(vs) => add(vs, opts.lookback_ms),
         Expr::Matrix(vs, range) => add(vs, *range),
+        Expr::Signal { range, .. } => {
+            let w = match (range, out.bare) {
+                (Some(r), _) => (lo.saturating_sub(*r), hi),
+                (None, Some(b)) => b,
+                (None, None) => (lo.saturating_sub(opts.lookback_ms), hi),
+            };
+            let entry = out.signals.entry(signal_node(e)).or_insert(w);
+            entry.0 = entry.0.min(w.0);
+            entry.1 = entry.1.max(w.1);
+        }
+        // Exemplar lookups read exemplars, not samples.
+        Expr::Call { func, .. } if func == "exemplar_traces" => {}
         Expr::Subquery {
             expr,
             range,
@@ -358,6 +413,34 @@ impl Eval<'_> {
                         .map(|(labels, points)| RangeSeries { labels, points })
                         .collect(),
                 )
+            }
+            Expr::Signal { .. } => self.signal_value(e, t)?,
+            Expr::Binary {
+                op,
+                lhs,
+                rhs,
+                matching,
+                ..
+            } if is_signal(value_type(lhs)) => self.join(*op, lhs, rhs, matching.as_ref(), t)?,
+            Expr::Aggregate {
+                op,
+                expr: inner,
+                param: Some(p),
+                ..
+            } if is_signal(value_type(inner)) => {
+                let Value::Scalar(k) = self.eval(p, t)? else {
+                    return Err(Error::Eval("aggregation parameter must be a number".into()));
+                };
+                let v = self.eval(inner, t)?;
+                crate::signal::eval::aggregate(*op, k, v)?
+            }
+            Expr::Call { func, args } if crate::signal::derive::is_derived(args) => {
+                self.derived_call(func, args, t)?
+            }
+            Expr::Call { func, args }
+                if matches!(func.as_str(), "trace" | "traces" | "exemplar_traces") =>
+            {
+                self.trace_call(func, args, t)?
             }
             Expr::Binary {
                 op,
@@ -529,6 +612,7 @@ fn reach(e: &Expr, lookback: u64, ats: &mut Vec<i64>) -> u64 {
                 .unsigned_abs()
                 .saturating_add(range.unsigned_abs())
         }
+        Expr::Signal { range, .. } => range.map_or(lookback, i64::unsigned_abs),
         Expr::Subquery {
             range,
             step,

@@ -35,6 +35,10 @@ pub(crate) enum Tok {
     Div,
     Mod,
     Pow,
+    /// `|`, `|=` and `|~`: lexed only inside `logs(...)`/`spans(...)`.
+    Pipe,
+    PipeEq,
+    PipeRe,
     Eof,
 }
 
@@ -59,9 +63,37 @@ pub(crate) fn lex(src: &str) -> Result<Vec<Token>, ParseError> {
     let b = src.as_bytes();
     let mut out = Vec::new();
     let mut i = 0;
+    // Parenthesis depth, and the depths at which a `logs(`/`spans(` opened:
+    // inside one, `|` operators and dotted attribute names are tokens;
+    // elsewhere the lexer reads PromQL exactly as before.
+    let mut depth = 0usize;
+    let mut signals: Vec<usize> = Vec::new();
     while i < b.len() {
         let c = b[i];
         let start = i;
+        let in_signal = !signals.is_empty();
+        if in_signal && c == b'|' {
+            let (tok, len) = match b.get(i + 1) {
+                Some(b'=') => (Tok::PipeEq, 2),
+                Some(b'~') => (Tok::PipeRe, 2),
+                _ => (Tok::Pipe, 1),
+            };
+            out.push(Token { tok, pos: start });
+            i += len;
+            continue;
+        }
+        if c == b'(' {
+            depth += 1;
+            if matches!(out.last(), Some(Token { tok: Tok::Ident(w), .. }) if w == "logs" || w == "spans")
+            {
+                signals.push(depth);
+            }
+        } else if c == b')' {
+            if signals.last() == Some(&depth) {
+                signals.pop();
+            }
+            depth = depth.saturating_sub(1);
+        }
         if let Some((_, tok)) = TWO_CHAR.iter().find(|(op, _)| b[i..].starts_with(&op[..])) {
             out.push(Token {
                 tok: tok.clone(),
@@ -116,7 +148,14 @@ pub(crate) fn lex(src: &str) -> Result<Vec<Token>, ParseError> {
             }
             c if c == b'_' || c.is_ascii_alphabetic() => {
                 let mut j = i;
-                while j < b.len() && (b[j] == b'_' || b[j] == b':' || b[j].is_ascii_alphanumeric())
+                while j < b.len()
+                    && (b[j] == b'_'
+                        || b[j] == b':'
+                        || b[j].is_ascii_alphanumeric()
+                        || (in_signal
+                            && b[j] == b'.'
+                            && b.get(j + 1)
+                                .is_some_and(|c| *c == b'_' || c.is_ascii_alphabetic())))
                 {
                     j += 1;
                 }

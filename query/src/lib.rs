@@ -1,7 +1,7 @@
-//! Sextant's query language: PromQL today (parser, printer, evaluator over
-//! `storage`, and a runner for Prometheus' own test scripts), with the
-//! cross-signal extensions of issue 6 to come. Parsing is separate from
-//! evaluation so the extended language can reuse both.
+//! Sextant's query language: PromQL (parser, printer, evaluator over
+//! `storage`, and a runner for Prometheus' own test scripts) extended with
+//! log and span selectors, records → series functions, trace lookups and
+//! joins across signals ([`signal`]; docs/query-language.md).
 
 pub mod ast;
 mod error;
@@ -17,6 +17,7 @@ mod binary;
 mod engine;
 mod functions;
 mod range_series;
+pub mod signal;
 pub mod value;
 
 pub use engine::{Engine, EngineOptions};

@@ -6,7 +6,10 @@ use sextant_storage::{MatchOp, Matcher};
 use crate::ast::{AggOp, At, BinOp, Expr, Side, VectorMatching, VectorSelector};
 use crate::error::ParseError;
 use crate::lexer::{Tok, Token, lex};
+use crate::signal::Signal;
 use crate::types::{ValueType, signature};
+
+mod signal;
 
 /// Parses a PromQL expression.
 pub fn parse(src: &str) -> Result<Expr, ParseError> {
@@ -36,6 +39,7 @@ pub fn value_type(e: &Expr) -> ValueType {
         Expr::Vector(_) => ValueType::Vector,
         Expr::Matrix(..) | Expr::Subquery { .. } => ValueType::Matrix,
         Expr::Paren(e) | Expr::Neg(e) => value_type(e),
+        Expr::Binary { lhs, .. } if is_signal(value_type(lhs)) => value_type(lhs),
         Expr::Binary { lhs, rhs, .. } => {
             if value_type(lhs) == ValueType::Scalar && value_type(rhs) == ValueType::Scalar {
                 ValueType::Scalar
@@ -43,9 +47,20 @@ pub fn value_type(e: &Expr) -> ValueType {
                 ValueType::Vector
             }
         }
+        Expr::Aggregate { expr, .. } if is_signal(value_type(expr)) => value_type(expr),
         Expr::Aggregate { .. } => ValueType::Vector,
         Expr::Call { func, .. } => signature(func).map_or(ValueType::Vector, |s| s.ret),
+        Expr::Signal { range: Some(_), .. } => ValueType::Matrix,
+        Expr::Signal { signal, .. } => match **signal {
+            Signal::Logs(_) => ValueType::Logs,
+            Signal::Spans(_) => ValueType::Spans,
+        },
     }
+}
+
+/// Whether values of this type are records (logs, spans, traces).
+pub(crate) fn is_signal(t: ValueType) -> bool {
+    matches!(t, ValueType::Logs | ValueType::Spans | ValueType::Traces)
 }
 
 /// Deepest nesting of sub-expressions accepted: deeper input would only
@@ -188,6 +203,16 @@ impl Parser<'_> {
     ) -> Result<Expr, ParseError> {
         let (lt, rt) = (value_type(&lhs), value_type(&rhs));
         let err = |m: &str| ParseError::at(self.src, pos, m.to_string());
+        if is_signal(lt) || is_signal(rt) {
+            crate::signal::join::check(op, lt, rt, matching.as_ref()).map_err(|m| err(&m))?;
+            return Ok(Expr::Binary {
+                op,
+                lhs: Box::new(lhs),
+                rhs: Box::new(rhs),
+                bool_mode,
+                matching,
+            });
+        }
         for t in [lt, rt] {
             if t != ValueType::Scalar && t != ValueType::Vector {
                 return Err(err(
@@ -376,6 +401,22 @@ impl Parser<'_> {
         }
         self.expect(Tok::RBracket, "\"]\"")?;
         match e {
+            Expr::Signal {
+                signal,
+                range: None,
+            } => {
+                if range <= 0 {
+                    return Err(ParseError::at(
+                        self.src,
+                        pos,
+                        "range selector must be positive".into(),
+                    ));
+                }
+                Ok(Expr::Signal {
+                    signal,
+                    range: Some(range),
+                })
+            }
             Expr::Vector(vs) if vs.offset == 0 && vs.at.is_none() => {
                 if range <= 0 {
                     return Err(ParseError::at(
@@ -501,6 +542,9 @@ impl Parser<'_> {
                 self.selector(None, matchers, pos)
             }
             Tok::Ident(name) => {
+                if (name == "logs" || name == "spans") && *self.peek() == Tok::LParen {
+                    return self.signal(name == "logs");
+                }
                 if let Some(op) = AggOp::from_name(&name.to_ascii_lowercase())
                     && (*self.peek() == Tok::LParen
                         || self.keyword("by")
@@ -670,6 +714,22 @@ impl Parser<'_> {
         }
         let expr = args.pop().unwrap_or(Expr::Number(0.0));
         let param = args.pop().map(Box::new);
+        if is_signal(value_type(&expr)) {
+            crate::signal::eval::check_aggregate(
+                op,
+                value_type(&expr),
+                param.as_deref(),
+                &grouping,
+            )
+            .map_err(|m| ParseError::at(self.src, pos, m))?;
+            return Ok(Expr::Aggregate {
+                op,
+                expr: Box::new(expr),
+                param,
+                grouping,
+                without,
+            });
+        }
         if value_type(&expr) != ValueType::Vector {
             return Err(ParseError::at(
                 self.src,
@@ -758,6 +818,8 @@ impl Parser<'_> {
                 ));
             }
         }
+        crate::signal::derive::check_call(&name, &args)
+            .map_err(|m| ParseError::at(self.src, pos, m))?;
         Ok(Expr::Call { func: name, args })
     }
 }

@@ -11,6 +11,12 @@ pub enum ValueType {
     Matrix,
     /// A string.
     String,
+    /// Log records (`logs(...)`).
+    Logs,
+    /// Spans (`spans(...)`).
+    Spans,
+    /// Whole traces (`trace(...)`, `traces(...)`).
+    Traces,
 }
 
 impl ValueType {
@@ -21,6 +27,9 @@ impl ValueType {
             ValueType::Vector => "instant vector",
             ValueType::Matrix => "range vector",
             ValueType::String => "string",
+            ValueType::Logs => "log stream",
+            ValueType::Spans => "span set",
+            ValueType::Traces => "trace list",
         }
     }
 }
@@ -110,6 +119,11 @@ pub fn signature(name: &str) -> Option<Signature> {
         "day_of_month" | "day_of_week" | "day_of_year" | "days_in_month" | "hour" | "minute"
         | "month" | "year" => sig(&[V], 1, V),
         "info" => sig(&[V, V], 1, V),
+        // Sextant's cross-signal functions (docs/query-language.md).
+        "bytes_over_time" | "bytes_rate" | "error_ratio" => sig(&[M], 0, V),
+        "trace" => sig(&[Str], 0, ValueType::Traces),
+        "traces" => sig(&[ValueType::Spans], 0, ValueType::Traces),
+        "exemplar_traces" => sig(&[M], 0, ValueType::Traces),
         _ => return None,
     })
 }

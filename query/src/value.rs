@@ -1,6 +1,6 @@
-//! Values a PromQL expression evaluates to.
+//! Values an expression evaluates to: PromQL's, and records.
 
-use sextant_storage::{Labels, METRIC_NAME, Sample};
+use sextant_storage::{Labels, LogRecord, METRIC_NAME, Sample, Span, Trace};
 
 /// The bit pattern Prometheus uses to mark a series as stale.
 pub const STALE_NAN: u64 = 0x7ff0_0000_0000_0002;
@@ -39,6 +39,12 @@ pub enum Value {
     Vector(Vec<Elem>),
     /// A range vector, or a range query's result.
     Matrix(Vec<RangeSeries>),
+    /// Log records, newest first.
+    Logs(Vec<LogRecord>),
+    /// Spans, newest first (by duration after `topk`/`bottomk`).
+    Spans(Vec<Span>),
+    /// Whole traces.
+    Traces(Vec<Trace>),
 }
 
 /// `labels` without `__name__`.

@@ -113,6 +113,7 @@ fn instant(expr: &str, t: i64) -> pb::RunRequest {
         expr: expr.into(),
         at: Some(pb::run_request::At::Instant(pb::Instant { time_ms: t })),
         timeout_ms: 0,
+        limit: 0,
     }
 }
 
@@ -125,6 +126,7 @@ fn range(expr: &str, start: i64, end: i64, step: i64) -> pb::RunRequest {
             step_ms: step,
         })),
         timeout_ms: 0,
+        limit: 0,
     }
 }
 

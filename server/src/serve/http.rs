@@ -38,6 +38,10 @@ pub fn prometheus(st: Arc<State>) -> Router {
         )
         .route("/api/v1/metadata", get(prom_api::metadata))
         .route("/api/v1/status/buildinfo", get(prom_api::buildinfo))
+        .route(
+            "/api/v1/sextant/query",
+            get(signals_api::query).post(signals_api::query),
+        )
         .route("/api/v1/sextant/traces/{id}", get(signals_api::trace))
         .route(
             "/api/v1/sextant/logs",

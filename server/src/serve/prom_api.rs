@@ -10,6 +10,7 @@ use axum::extract::{Path, State as AxState};
 use axum::http::{HeaderMap, Uri, header};
 use axum::response::{IntoResponse, Response};
 use sextant_query::ast::Expr;
+use sextant_query::types::ValueType;
 use sextant_query::{Engine, EngineOptions, parse};
 use sextant_storage::{Labels, Matcher, hex};
 
@@ -36,7 +37,7 @@ pub async fn query(
     body: Body,
 ) -> ApiResult<Response> {
     let p = Params::from_request(&uri, &headers, body).await?;
-    let expr = parse_query(&p)?;
+    let expr = promql_query(&p)?;
     let t = match p.get("time") {
         Some(s) => parse_time("time", s)?,
         None => now_ms(),
@@ -63,7 +64,7 @@ pub async fn query_range(
     let end = parse_time("end", required(&p, "end")?)?;
     let step = parse_duration("step", required(&p, "step")?)?;
     check_range(start, end, step)?;
-    let expr = parse_query(&p)?;
+    let expr = promql_query(&p)?;
     let opts = engine_options(&st, &p)?;
     let body = st
         .query(move |st| {
@@ -278,13 +279,29 @@ fn required<'p>(p: &'p Params, name: &str) -> ApiResult<&'p str> {
         .ok_or_else(|| ApiError::bad(format!("invalid parameter \"{name}\": missing")))
 }
 
-fn parse_query(p: &Params) -> ApiResult<Expr> {
+/// The `query` parameter, parsed.
+pub fn parse_query(p: &Params) -> ApiResult<Expr> {
     Ok(parse(p.get("query").unwrap_or(""))?)
+}
+
+/// The `query` parameter, which must give a PromQL result: records (logs,
+/// spans, traces) have no place in Prometheus' JSON.
+fn promql_query(p: &Params) -> ApiResult<Expr> {
+    let e = parse_query(p)?;
+    let t = sextant_query::value_type(&e);
+    if matches!(t, ValueType::Logs | ValueType::Spans | ValueType::Traces) {
+        return Err(ApiError::bad(format!(
+            "the query returns a {}, which the Prometheus API cannot carry; send it to \
+             /api/v1/sextant/query",
+            t.name()
+        )));
+    }
+    Ok(e)
 }
 
 /// The server's engine options, with a shorter `timeout` if the request
 /// asks for one.
-fn engine_options(st: &State, p: &Params) -> ApiResult<EngineOptions> {
+pub fn engine_options(st: &State, p: &Params) -> ApiResult<EngineOptions> {
     let asked = match p.get("timeout") {
         Some(t) => Some(Duration::from_millis(
             parse_duration("timeout", t)?.max(1) as u64

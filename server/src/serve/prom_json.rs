@@ -49,6 +49,11 @@ pub fn query_data(v: &Value, t: i64) -> String {
             }
             out.push(']');
         }
+        // The Prometheus endpoints refuse record queries before running
+        // them; the unified endpoint writes records itself.
+        Value::Logs(_) | Value::Spans(_) | Value::Traces(_) => {
+            out.push_str("{\"resultType\":\"records\",\"result\":[]}");
+        }
         Value::Matrix(series) => {
             out.push_str("{\"resultType\":\"matrix\",\"result\":[");
             for (i, s) in series.iter().enumerate() {

@@ -1,5 +1,5 @@
-//! `sextant.v1.Query` (`proto/sextant/v1/query.proto`): PromQL with typed,
-//! streamed results, label and series metadata, and traces by id, for
+//! `sextant.v1.Query` (`proto/sextant/v1/query.proto`): the query language
+//! (PromQL plus records) with typed, streamed results, label and series metadata, and traces by id, for
 //! programs that want numbers rather than Prometheus' JSON. Parameters are
 //! checked exactly as the HTTP API checks them (shared helpers), and every
 //! call runs in a query slot like an HTTP query.
@@ -7,9 +7,10 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use sextant_query::types::ValueType;
 use sextant_query::value::Value;
 use sextant_query::{Engine, parse};
-use sextant_storage::{AnyValue, Attributes, Labels, Matcher, Span, TraceId};
+use sextant_storage::{AnyValue, Attributes, Labels, LogRecord, Matcher, Span, Trace, TraceId};
 use tonic::{Request, Response, Status};
 
 use super::error::{ApiError, ApiResult};
@@ -37,6 +38,12 @@ pub const DESCRIPTOR_SET: &[u8] =
 /// default message limit of gRPC clients for typical label sets.
 const SERIES_PER_FRAME: usize = 1_000;
 
+/// Most log records or spans in one frame.
+const RECORDS_PER_FRAME: usize = 500;
+
+/// Most traces in one frame.
+const TRACES_PER_FRAME: usize = 20;
+
 /// The service over the shared state.
 pub struct QueryService(pub Arc<State>);
 
@@ -51,23 +58,42 @@ impl Query for QueryService {
         let opts = options_with_timeout(&self.0, asked);
         let at =
             r.at.unwrap_or(At::Instant(pb::Instant { time_ms: now_ms() }));
+        let records = matches!(
+            sextant_query::value_type(&expr),
+            ValueType::Logs | ValueType::Spans | ValueType::Traces
+        );
         if let At::Range(g) = &at {
-            check_range(g.start_ms, g.end_ms, g.step_ms)?;
+            if records {
+                if g.end_ms < g.start_ms {
+                    return Err(ApiError::bad("end_ms is before start_ms").into());
+                }
+            } else {
+                check_range(g.start_ms, g.end_ms, g.step_ms)?;
+            }
         }
+        let limit = match r.limit {
+            0 => 100,
+            n => usize::try_from(n).unwrap_or(usize::MAX),
+        };
         let frames = self
             .0
             .query(move |st| {
                 let engine = Engine::new(&st.db, opts);
-                Ok(match at {
+                let (v, t, warnings) = match at {
                     At::Instant(i) => {
                         let (v, warnings) = engine.instant_annotated(&expr, i.time_ms)?;
-                        Frames::new(v, i.time_ms, warnings)
+                        (v, i.time_ms, warnings)
+                    }
+                    At::Range(g) if records => {
+                        let (v, warnings) = engine.records(&expr, g.start_ms, g.end_ms)?;
+                        (v, g.end_ms, warnings)
                     }
                     At::Range(g) => {
                         let v = engine.range(&expr, g.start_ms, g.end_ms, g.step_ms)?;
-                        Frames::new(v, g.start_ms, Vec::new())
+                        (v, g.start_ms, Vec::new())
                     }
-                })
+                };
+                Ok(Frames::new(v, t, warnings, limit))
             })
             .await?;
         Ok(Response::new(tokio_stream::iter(frames)))
@@ -145,16 +171,7 @@ impl Query for QueryService {
         })?;
         let out = self
             .0
-            .query(move |st| {
-                let t = find_trace(st, &id)?;
-                let spans = t
-                    .spans
-                    .iter()
-                    .zip(&t.parents)
-                    .map(|(s, parent)| span(s, parent.map(|p| p as u32)))
-                    .collect();
-                Ok(pb::TraceReply { spans })
-            })
+            .query(move |st| Ok(trace(&find_trace(st, &id)?)))
             .await?;
         Ok(Response::new(out))
     }
@@ -211,6 +228,9 @@ pub struct Frames {
     warnings: Vec<String>,
     series: u64,
     points: u64,
+    records: u64,
+    /// Most records sent.
+    limit: usize,
 }
 
 /// What a [`Frames`] sends next.
@@ -223,7 +243,18 @@ enum Stage {
 }
 
 impl Frames {
-    fn new(value: Value, t: i64, warnings: Vec<String>) -> Frames {
+    fn new(value: Value, t: i64, mut warnings: Vec<String>, limit: usize) -> Frames {
+        let total = match &value {
+            Value::Logs(r) => r.len(),
+            Value::Spans(s) => s.len(),
+            Value::Traces(t) => t.len(),
+            _ => 0,
+        };
+        if total > limit {
+            warnings.push(format!(
+                "{total} records matched; the first {limit} are sent (raise RunRequest.limit)"
+            ));
+        }
         Frames {
             value,
             t,
@@ -231,7 +262,52 @@ impl Frames {
             warnings,
             series: 0,
             points: 0,
+            records: 0,
+            limit,
         }
+    }
+
+    /// The next frame of records, from record `from` on.
+    fn records(&mut self, from: usize) -> (Option<Frame>, Stage) {
+        let room = self.limit.saturating_sub(from);
+        let (frame, n) = match &self.value {
+            Value::Logs(rows) => {
+                let b: Vec<pb::LogRecord> = rows
+                    .iter()
+                    .skip(from)
+                    .take(RECORDS_PER_FRAME.min(room))
+                    .map(log_record)
+                    .collect();
+                let n = b.len();
+                (Frame::Logs(pb::LogBatch { records: b }), n)
+            }
+            Value::Spans(spans) => {
+                let b: Vec<pb::Span> = spans
+                    .iter()
+                    .skip(from)
+                    .take(RECORDS_PER_FRAME.min(room))
+                    .map(|s| span(s, None))
+                    .collect();
+                let n = b.len();
+                (Frame::Spans(pb::SpanBatch { spans: b }), n)
+            }
+            Value::Traces(traces) => {
+                let b: Vec<pb::TraceReply> = traces
+                    .iter()
+                    .skip(from)
+                    .take(TRACES_PER_FRAME.min(room))
+                    .map(trace)
+                    .collect();
+                let n = b.len();
+                (Frame::Traces(pb::TraceBatch { traces: b }), n)
+            }
+            _ => return (None, Stage::Trailer),
+        };
+        if n == 0 {
+            return (None, Stage::Trailer);
+        }
+        self.records += n as u64;
+        (Some(frame), Stage::Body(from + n))
     }
 
     /// The next body frame and the stage after it.
@@ -262,6 +338,7 @@ impl Frames {
                 timestamps_ms: s.points.iter().map(|p| p.t).collect(),
                 values: s.points.iter().map(|p| p.v).collect(),
             }),
+            Value::Logs(_) | Value::Spans(_) | Value::Traces(_) => return self.records(from),
         };
         if batch.is_empty() {
             return (None, Stage::Trailer);
@@ -295,6 +372,9 @@ impl Iterator for Frames {
                         Value::Str(_) => pb::ResultType::String,
                         Value::Vector(_) => pb::ResultType::Vector,
                         Value::Matrix(_) => pb::ResultType::Matrix,
+                        Value::Logs(_) => pb::ResultType::Logs,
+                        Value::Spans(_) => pb::ResultType::Spans,
+                        Value::Traces(_) => pb::ResultType::Traces,
                     };
                     let header = Frame::Header(pb::Header {
                         result_type: result_type as i32,
@@ -307,6 +387,7 @@ impl Iterator for Frames {
                         warnings: std::mem::take(&mut self.warnings),
                         series: self.series,
                         points: self.points,
+                        records: self.records,
                     });
                     (Some(trailer), Stage::Done)
                 }
@@ -329,16 +410,44 @@ fn labels(l: &Labels) -> Vec<pb::Label> {
         .collect()
 }
 
-fn span(s: &Span, parent_index: Option<u32>) -> pb::Span {
-    let parent = if s.parent_span_id == [0; 8] {
+fn trace(t: &Trace) -> pb::TraceReply {
+    let spans = t
+        .spans
+        .iter()
+        .zip(&t.parents)
+        .map(|(s, parent)| span(s, parent.map(|p| p as u32)))
+        .collect();
+    pb::TraceReply { spans }
+}
+
+/// An id as bytes, empty when all zeros (none).
+fn id_bytes(id: &[u8]) -> Vec<u8> {
+    if id.iter().all(|b| *b == 0) {
         Vec::new()
     } else {
-        s.parent_span_id.to_vec()
-    };
+        id.to_vec()
+    }
+}
+
+fn log_record(r: &LogRecord) -> pb::LogRecord {
+    pb::LogRecord {
+        time_unix_nano: r.time_ns.max(0) as u64,
+        severity_number: u32::from(r.severity),
+        severity_text: r.severity_text.clone(),
+        body: r.body.to_text().into_owned(),
+        service: r.service().into_owned(),
+        attributes: key_values(&r.attributes),
+        resource: key_values(&r.resource),
+        trace_id: id_bytes(&r.trace_id),
+        span_id: id_bytes(&r.span_id),
+    }
+}
+
+fn span(s: &Span, parent_index: Option<u32>) -> pb::Span {
     pb::Span {
         trace_id: s.trace_id.to_vec(),
         span_id: s.span_id.to_vec(),
-        parent_span_id: parent,
+        parent_span_id: id_bytes(&s.parent_span_id),
         parent_index,
         name: s.name.clone(),
         kind: s.kind.as_str().into(),

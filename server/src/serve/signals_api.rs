@@ -1,6 +1,7 @@
-//! Reading logs and traces over HTTP, in OTLP's JSON field names: a trace
-//! by id and a log search (selector plus text query), until the unified
-//! query language arrives.
+//! Reading logs and traces over HTTP, in OTLP's JSON field names: the
+//! unified query endpoint (`/api/v1/sextant/query`: PromQL plus log and
+//! span selectors, records → series, joins and traces), a trace by id and
+//! a log search (selector plus text query).
 
 use std::sync::Arc;
 
@@ -10,7 +11,9 @@ use axum::http::{HeaderMap, Uri};
 use axum::response::Response;
 use serde_json::{Value as Json, json};
 use sextant_query::ast::Expr;
-use sextant_query::parse;
+use sextant_query::types::ValueType;
+use sextant_query::value::Value;
+use sextant_query::{Engine, parse};
 use sextant_storage::{
     AnyValue, Attributes, LogRecord, LogSearch, Span, TextQuery, Trace, TraceId, hex,
     parse_trace_id,
@@ -18,12 +21,136 @@ use sextant_storage::{
 
 use super::body::Params;
 use super::error::{ApiError, ApiResult, Kind};
-use super::prom_api::{json, parse_time};
-use super::prom_json::success;
+use super::prom_api::{
+    check_range, engine_options, json, now_ms, parse_duration, parse_query, parse_time,
+};
+use super::prom_json::{query_data, success};
 use super::state::State;
 
 /// Most log rows one search returns.
 const MAX_LOG_LIMIT: usize = 10_000;
+
+/// Records one unified query returns unless `limit` says otherwise.
+const DEFAULT_RECORD_LIMIT: usize = 100;
+
+/// `GET|POST /api/v1/sextant/query?query=Q[&time=T | &start=S&end=E[&step=D]][&limit=N]`:
+/// any expression of the language. A PromQL result (scalar, vector,
+/// matrix) has Prometheus' JSON shape; records come as
+/// `{"resultType":"logs"|"spans"|"traces","result":[...]}`, newest first,
+/// at most `limit` (a warning says when more matched). Records over
+/// `start`..`end` come from selectors written without a range; at `time`
+/// alone, from the 5-minute lookback (or the selector's `[range]`).
+pub async fn query(
+    AxState(st): AxState<Arc<State>>,
+    uri: Uri,
+    headers: HeaderMap,
+    b: Body,
+) -> ApiResult<Response> {
+    let p = Params::from_request(&uri, &headers, b).await?;
+    let expr = parse_query(&p)?;
+    let opts = engine_options(&st, &p)?;
+    let limit = match p.get("limit") {
+        None => DEFAULT_RECORD_LIMIT,
+        Some(l) => l
+            .parse::<usize>()
+            .ok()
+            .filter(|l| (1..=MAX_LOG_LIMIT).contains(l))
+            .ok_or_else(|| ApiError::bad(format!("limit {l:?}: expected 1..={MAX_LOG_LIMIT}")))?,
+    };
+    let window = match (p.get("start"), p.get("end")) {
+        (Some(s), Some(e)) => Some((parse_time("start", s)?, parse_time("end", e)?)),
+        (None, None) => None,
+        _ => return Err(ApiError::bad("give both start and end, or neither")),
+    };
+    let t = match p.get("time") {
+        Some(s) => parse_time("time", s)?,
+        None => now_ms(),
+    };
+    let records = matches!(
+        sextant_query::value_type(&expr),
+        ValueType::Logs | ValueType::Spans | ValueType::Traces
+    );
+    let step = match (window, records, p.get("step")) {
+        (Some(_), false, Some(s)) => Some(parse_duration("step", s)?),
+        (Some(_), false, None) => {
+            return Err(ApiError::bad(
+                "a range query of a PromQL result needs step (e.g. step=60s)",
+            ));
+        }
+        _ => None,
+    };
+    let body = st
+        .query(move |st| {
+            let engine = Engine::new(&st.db, opts);
+            let (v, mut warnings, at) = match (window, step) {
+                (Some((start, end)), Some(step)) => {
+                    check_range(start, end, step)?;
+                    (engine.range(&expr, start, end, step)?, Vec::new(), start)
+                }
+                (Some((start, end)), None) => {
+                    let (v, w) = engine.records(&expr, start, end)?;
+                    (v, w, end)
+                }
+                (None, _) => {
+                    let (v, w) = engine.instant_annotated(&expr, t)?;
+                    (v, w, t)
+                }
+            };
+            let data = match &v {
+                Value::Logs(_) | Value::Spans(_) | Value::Traces(_) => {
+                    records_data(&v, limit, &mut warnings)
+                }
+                _ => query_data(&v, at),
+            };
+            Ok(success(&data, &warnings))
+        })
+        .await?;
+    Ok(json(body))
+}
+
+/// `{"resultType":..., "result":[...]}` of records, at most `limit`.
+fn records_data(v: &Value, limit: usize, warnings: &mut Vec<String>) -> String {
+    let (kind, total, rows): (&str, usize, Vec<Json>) = match v {
+        Value::Logs(rows) => (
+            "logs",
+            rows.len(),
+            rows.iter().take(limit).map(log_json).collect(),
+        ),
+        Value::Spans(spans) => (
+            "spans",
+            spans.len(),
+            spans.iter().take(limit).map(span_json).collect(),
+        ),
+        Value::Traces(traces) => (
+            "traces",
+            traces.len(),
+            traces.iter().take(limit).map(trace_json).collect(),
+        ),
+        _ => ("", 0, Vec::new()),
+    };
+    if total > limit {
+        warnings.push(format!(
+            "{total} {kind} matched; the first {limit} are returned (raise limit, up to \
+             {MAX_LOG_LIMIT})"
+        ));
+    }
+    json!({"resultType": kind, "result": rows}).to_string()
+}
+
+/// A trace: its id and spans by start time, each with its parent's index.
+fn trace_json(t: &Trace) -> Json {
+    let spans: Vec<Json> = t
+        .spans
+        .iter()
+        .zip(&t.parents)
+        .map(|(s, parent)| {
+            let mut j = span_json(s);
+            j["parentIndex"] = json!(parent);
+            j
+        })
+        .collect();
+    json!({"traceId": t.id().map(|id| hex(&id)).unwrap_or_default(), "spans": spans})
+}
 
 /// `GET /api/v1/sextant/traces/{trace_id}`: every span of the trace, by
 /// start time, each with the index of its parent.
@@ -35,20 +162,7 @@ pub async fn trace(
     let body = st
         .query(move |st| {
             let t = find_trace(st, &tid)?;
-            let spans: Vec<Json> = t
-                .spans
-                .iter()
-                .zip(&t.parents)
-                .map(|(s, parent)| {
-                    let mut j = span_json(s);
-                    j["parentIndex"] = json!(parent);
-                    j
-                })
-                .collect();
-            Ok(success(
-                &json!({"traceId": id, "spans": spans}).to_string(),
-                &[],
-            ))
+            Ok(success(&trace_json(&t).to_string(), &[]))
         })
         .await?;
     Ok(json(body))

@@ -1,0 +1,457 @@
+//! Reading signal selectors: pushing their filters into the storage
+//! searches (label postings, the full-text index, time pruning of blocks),
+//! checking what the indexes cannot answer in memory, and resolving span
+//! structure within whole traces.
+
+use std::collections::HashMap;
+
+use rustc_hash::FxHashSet;
+use sextant_storage::{
+    AnyValue, LogRecord, LogSearch, Matcher, Span, SpanSearch, TextQuery, Trace, TraceId, level_of,
+};
+
+use crate::ast::{AggOp, Expr};
+use crate::engine::Eval;
+use crate::error::{Error, Result};
+use crate::signal::{LineFilter, LogSelector, Relation, Signal, SpanCond, SpanSelector};
+use crate::types::ValueType;
+use crate::value::Value;
+
+/// Most traces a structural span selector opens (each is read whole).
+pub const MAX_STRUCTURAL_TRACES: usize = 10_000;
+
+/// What the evaluator keeps of signal selectors: the window each must
+/// cover (from the pre-pass) and what was read for it, by node.
+#[derive(Default)]
+pub(crate) struct SignalState {
+    pub(crate) windows: HashMap<usize, (i64, i64)>,
+    pub(crate) fetched: HashMap<usize, std::rc::Rc<Fetched>>,
+    pub(crate) derived: HashMap<(usize, u8), std::rc::Rc<super::derive::DerivedSet>>,
+}
+
+/// Records of one selector over its whole window, oldest first.
+pub(crate) enum Fetched {
+    Logs(Vec<LogRecord>),
+    Spans(Vec<Span>),
+}
+
+pub(crate) fn node(e: &Expr) -> usize {
+    e as *const Expr as usize
+}
+
+/// The value of an attribute among `attrs` then `resource`, as text.
+fn attr<'r>(
+    attrs: &'r [(String, AnyValue)],
+    resource: &'r [(String, AnyValue)],
+    name: &str,
+) -> Option<std::borrow::Cow<'r, str>> {
+    attrs
+        .iter()
+        .chain(resource)
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.to_text())
+}
+
+/// A log field or attribute by name: `service`, `level`, or an attribute.
+pub(crate) fn log_field<'r>(r: &'r LogRecord, name: &str) -> Option<std::borrow::Cow<'r, str>> {
+    match name {
+        "service" => Some(r.service()),
+        "level" => Some(level_of(r.severity, &r.severity_text).into()),
+        _ => attr(&r.attributes, &r.resource, name),
+    }
+}
+
+/// A span field or attribute by name: `service`, `name`, `kind`,
+/// `status`, or an attribute.
+pub(crate) fn span_field<'s>(s: &'s Span, name: &str) -> Option<std::borrow::Cow<'s, str>> {
+    match name {
+        "service" => Some(s.service()),
+        "name" => Some(s.name.as_str().into()),
+        "kind" => Some(s.kind.as_str().into()),
+        "status" => Some(s.status.as_str().into()),
+        _ => attr(&s.attributes, &s.resource, name),
+    }
+}
+
+fn all_match<'r>(
+    ms: &[Matcher],
+    field: impl Fn(&str) -> Option<std::borrow::Cow<'r, str>>,
+) -> bool {
+    ms.iter()
+        .all(|m| m.matches(field(&m.name).as_deref().unwrap_or("")))
+}
+
+impl LineFilter {
+    fn accepts(&self, body: &str) -> bool {
+        match self {
+            LineFilter::Contains(s) => body.contains(s.as_str()),
+            LineFilter::NotContains(s) => !body.contains(s.as_str()),
+            // Patterns were checked when parsed.
+            LineFilter::Regex(re) => regex::Regex::new(re).is_ok_and(|r| r.is_match(body)),
+            LineFilter::NotRegex(re) => regex::Regex::new(re).is_ok_and(|r| !r.is_match(body)),
+        }
+    }
+}
+
+impl LogSelector {
+    /// Whether a record matches every matcher and line filter.
+    pub(crate) fn accepts(&self, r: &LogRecord) -> bool {
+        if !all_match(&self.matchers, |n| log_field(r, n)) {
+            return false;
+        }
+        if self.filters.is_empty() {
+            return true;
+        }
+        let body = r.body.to_text();
+        self.filters.iter().all(|f| f.accepts(&body))
+    }
+
+    /// A full-text query every line holding the `|=` texts matches: the
+    /// whole words inside each text (a word at a text's edge may be part of
+    /// a longer token in the line, so it is left out). Lines it selects are
+    /// then checked exactly.
+    fn text_prefilter(&self) -> Option<TextQuery> {
+        let mut words = Vec::new();
+        for f in &self.filters {
+            let LineFilter::Contains(s) = f else { continue };
+            let pieces: Vec<&str> = s.split(' ').collect();
+            for (i, w) in pieces.iter().enumerate() {
+                let inner = (i > 0 || s.starts_with(' ')) && (i + 1 < pieces.len());
+                if inner && !w.is_empty() && w.chars().all(|c| c.is_ascii_alphanumeric()) {
+                    words.push(w.to_string());
+                }
+            }
+        }
+        (!words.is_empty())
+            .then(|| TextQuery::parse(&words.join(" ")).ok())
+            .flatten()
+    }
+}
+
+impl SpanCond {
+    /// Whether a span meets every matcher and duration bound.
+    pub(crate) fn accepts(&self, s: &Span) -> bool {
+        let (lo, hi) = self.duration_bounds_ns();
+        let d = s.duration_ns();
+        lo.is_none_or(|lo| d >= lo)
+            && hi.is_none_or(|hi| d <= hi)
+            && all_match(&self.matchers, |n| span_field(s, n))
+    }
+
+    fn search(&self, start_ns: i64, end_ns: i64, limit: usize) -> SpanSearch {
+        let (min_duration_ns, max_duration_ns) = self.duration_bounds_ns();
+        SpanSearch {
+            matchers: self.matchers.clone(),
+            min_duration_ns,
+            max_duration_ns,
+            start_ns,
+            end_ns,
+            limit,
+        }
+    }
+}
+
+fn too_many(what: &str, limit: usize) -> Error {
+    Error::Limit(format!(
+        "the {what} selector reads more than {limit} records; narrow its matchers or the time \
+         range, or raise max_samples (sextant serve: --query-max-samples)"
+    ))
+}
+
+/// ms window → ns bounds, inclusive of both ends of `(lo, hi]`.
+fn ns_window(lo: i64, hi: i64) -> (i64, i64) {
+    (
+        lo.saturating_add(1).saturating_mul(1_000_000),
+        hi.saturating_mul(1_000_000).saturating_add(999_999),
+    )
+}
+
+impl Eval<'_> {
+    /// The records of a signal node over the window the pre-pass gave it,
+    /// read once per evaluation chunk.
+    pub(crate) fn fetched(&mut self, e: &Expr) -> Result<std::rc::Rc<Fetched>> {
+        let k = node(e);
+        if let Some(f) = self.signals.fetched.get(&k) {
+            return Ok(f.clone());
+        }
+        let Expr::Signal { signal, .. } = e else {
+            return Err(Error::Eval("not a signal selector".into()));
+        };
+        let (lo, hi) = self.signals.windows.get(&k).copied().unwrap_or((0, -1));
+        let (start_ns, end_ns) = ns_window(lo, hi);
+        let limit = self.opts.max_samples;
+        let f = match &**signal {
+            Signal::Logs(sel) => Fetched::Logs(self.read_logs(sel, start_ns, end_ns, limit)?),
+            Signal::Spans(sel) => Fetched::Spans(self.read_spans(sel, start_ns, end_ns, limit)?),
+        };
+        let f = std::rc::Rc::new(f);
+        self.signals.fetched.insert(k, f.clone());
+        Ok(f)
+    }
+
+    fn read_logs(
+        &self,
+        sel: &LogSelector,
+        start_ns: i64,
+        end_ns: i64,
+        limit: usize,
+    ) -> Result<Vec<LogRecord>> {
+        let q = LogSearch {
+            matchers: sel.matchers.clone(),
+            text: sel.text_prefilter(),
+            start_ns,
+            end_ns,
+            limit: limit.saturating_add(1),
+        };
+        let mut rows = self.db.search_logs(&q)?;
+        if rows.len() > limit {
+            return Err(too_many("log", limit));
+        }
+        rows.retain(|r| sel.accepts(r));
+        rows.reverse();
+        Ok(rows)
+    }
+
+    fn read_spans(
+        &self,
+        sel: &SpanSelector,
+        start_ns: i64,
+        end_ns: i64,
+        limit: usize,
+    ) -> Result<Vec<Span>> {
+        let mut first =
+            self.db
+                .find_spans(&sel.first.search(start_ns, end_ns, limit.saturating_add(1)))?;
+        if first.len() > limit {
+            return Err(too_many("span", limit));
+        }
+        if sel.steps.is_empty() {
+            first.reverse();
+            return Ok(first);
+        }
+        let mut ids: Vec<TraceId> = first.iter().map(|s| s.trace_id).collect();
+        ids.sort_unstable();
+        ids.dedup();
+        if ids.len() > MAX_STRUCTURAL_TRACES {
+            return Err(Error::Limit(format!(
+                "the structural span selector would open {} traces, more than \
+                 {MAX_STRUCTURAL_TRACES}; narrow its first condition or the time range",
+                ids.len()
+            )));
+        }
+        let mut out = Vec::new();
+        for id in ids {
+            self.check_deadline()?;
+            if let Some(t) = self.db.trace(&id)? {
+                out.extend(structural(&t, sel));
+            }
+        }
+        out.sort_by(|a, b| a.start_ns.cmp(&b.start_ns).then(a.span_id.cmp(&b.span_id)));
+        Ok(out)
+    }
+
+    /// Every trace of `ids`, in the order given, at most `limit`.
+    pub(crate) fn read_traces(&self, ids: &[TraceId], limit: usize) -> Result<Vec<Trace>> {
+        let mut out = Vec::new();
+        for id in ids.iter().take(limit) {
+            self.check_deadline()?;
+            if let Some(t) = self.db.trace(id)? {
+                out.push(t);
+            }
+        }
+        Ok(out)
+    }
+
+    /// A signal node's value at `t`: its records in `(t - range, t]`, or in
+    /// its whole window when it has no range, newest first.
+    pub(crate) fn signal_value(&mut self, e: &Expr, t: i64) -> Result<Value> {
+        let Expr::Signal { range, .. } = e else {
+            return Err(Error::Eval("not a signal selector".into()));
+        };
+        let f = self.fetched(e)?;
+        let (lo, hi) = match range {
+            Some(r) => (t - r, t),
+            None => (i64::MIN, i64::MAX),
+        };
+        Ok(match &*f {
+            Fetched::Logs(rows) => Value::Logs(
+                rows.iter()
+                    .rev()
+                    .filter(|r| r.time_ms() > lo && r.time_ms() <= hi)
+                    .cloned()
+                    .collect(),
+            ),
+            Fetched::Spans(spans) => Value::Spans(
+                spans
+                    .iter()
+                    .rev()
+                    .filter(|s| s.start_ms() > lo && s.start_ms() <= hi)
+                    .cloned()
+                    .collect(),
+            ),
+        })
+    }
+
+    /// `trace("id")`, `traces(spans)` and `exemplar_traces(metric[range])`.
+    pub(crate) fn trace_call(&mut self, func: &str, args: &[Expr], t: i64) -> Result<Value> {
+        let limit = self.opts.max_traces;
+        let ids: Vec<TraceId> = match (func, args) {
+            ("trace", [Expr::Str(id)]) => {
+                vec![sextant_storage::parse_trace_id(id).map_err(|e| Error::Eval(e.to_string()))?]
+            }
+            ("traces", [arg]) => {
+                let Value::Spans(spans) = self.eval(arg, t)? else {
+                    return Err(Error::Eval("traces() takes a span set".into()));
+                };
+                first_seen(spans.iter().map(|s| s.trace_id))
+            }
+            ("exemplar_traces", [Expr::Matrix(vs, range)]) => {
+                let te = self.effective(vs.at, vs.offset, t);
+                let mut ex: Vec<(i64, TraceId)> = self
+                    .db
+                    .exemplars(&vs.matchers, te - range + 1, te)?
+                    .into_iter()
+                    .flat_map(|(_, e)| e.into_iter().map(|e| (e.t, e.trace_id)))
+                    .filter(|(_, id)| *id != [0; 16])
+                    .collect();
+                ex.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
+                first_seen(ex.into_iter().map(|(_, id)| id))
+            }
+            _ => return Err(Error::Eval(format!("bad arguments to {func}()"))),
+        };
+        if ids.len() > limit {
+            self.warnings.insert(format!(
+                "{func}() found {} traces and returns the first {limit} (raise max_traces)",
+                ids.len()
+            ));
+        }
+        Ok(Value::Traces(self.read_traces(&ids, limit)?))
+    }
+}
+
+/// Ids in first-seen order, without repeats.
+fn first_seen(ids: impl Iterator<Item = TraceId>) -> Vec<TraceId> {
+    let mut seen = FxHashSet::default();
+    ids.filter(|id| seen.insert(*id)).collect()
+}
+
+/// The spans of trace `t` that `sel` selects: each step keeps the spans
+/// meeting its condition that stand in its relation to a span kept by the
+/// step before.
+pub(crate) fn structural(t: &Trace, sel: &SpanSelector) -> Vec<Span> {
+    let n = t.spans.len();
+    let mut keep: Vec<bool> = t.spans.iter().map(|s| sel.first.accepts(s)).collect();
+    for (rel, cond) in &sel.steps {
+        let mut next = vec![false; n];
+        for (i, s) in t.spans.iter().enumerate() {
+            if !cond.accepts(s) {
+                continue;
+            }
+            next[i] = match rel {
+                Relation::Child => t.parents[i].is_some_and(|p| keep[p]),
+                Relation::Descendant => {
+                    let mut p = t.parents[i];
+                    let mut found = false;
+                    let mut hops = 0;
+                    while let Some(j) = p {
+                        if keep[j] {
+                            found = true;
+                            break;
+                        }
+                        hops += 1;
+                        if hops > n {
+                            break;
+                        }
+                        p = t.parents[j];
+                    }
+                    found
+                }
+                Relation::Parent => (0..n).any(|c| keep[c] && t.parents[c] == Some(i)),
+                Relation::Ancestor => (0..n).any(|c| {
+                    let mut p = t.parents[c];
+                    let mut hops = 0;
+                    while let Some(j) = p {
+                        if j == i {
+                            return keep[c];
+                        }
+                        hops += 1;
+                        if hops > n {
+                            break;
+                        }
+                        p = t.parents[j];
+                    }
+                    false
+                }),
+            };
+        }
+        keep = next;
+    }
+    t.spans
+        .iter()
+        .zip(keep)
+        .filter(|(_, k)| *k)
+        .map(|(s, _)| s.clone())
+        .collect()
+}
+
+/// Checks an aggregation over records: `topk`/`bottomk` rank spans by
+/// duration, `limitk` keeps the newest records; no grouping.
+pub(crate) fn check_aggregate(
+    op: AggOp,
+    t: ValueType,
+    param: Option<&Expr>,
+    grouping: &[String],
+) -> std::result::Result<(), String> {
+    let ok = match op {
+        AggOp::Topk | AggOp::Bottomk => t == ValueType::Spans,
+        AggOp::Limitk => t == ValueType::Spans || t == ValueType::Logs,
+        _ => false,
+    };
+    if !ok {
+        return Err(format!(
+            "{} cannot aggregate a {}: over spans use topk/bottomk (by duration) or limitk, over \
+             logs limitk; for numbers, turn records into series first, e.g. \
+             sum by (service) (count_over_time(spans({{...}})[5m]))",
+            op.name(),
+            t.name()
+        ));
+    }
+    if !grouping.is_empty() {
+        return Err(format!("{} over records takes no by/without", op.name()));
+    }
+    match param.map(crate::parser::value_type) {
+        Some(ValueType::Scalar) => Ok(()),
+        _ => Err(format!(
+            "{} takes a number first, e.g. {}(5, spans({{}}))",
+            op.name(),
+            op.name()
+        )),
+    }
+}
+
+/// `topk`, `bottomk` or `limitk` over records (given newest first).
+pub(crate) fn aggregate(op: AggOp, k: f64, v: Value) -> Result<Value> {
+    if !k.is_finite() || k < 0.0 {
+        return Err(Error::Eval(format!(
+            "{}: k must be a non-negative number, got {k}",
+            op.name()
+        )));
+    }
+    let k = k as usize;
+    Ok(match v {
+        Value::Spans(mut spans) => {
+            match op {
+                AggOp::Topk => spans.sort_by_key(|s| std::cmp::Reverse(s.duration_ns())),
+                AggOp::Bottomk => spans.sort_by_key(Span::duration_ns),
+                _ => {}
+            }
+            spans.truncate(k);
+            Value::Spans(spans)
+        }
+        Value::Logs(mut rows) => {
+            rows.truncate(k);
+            Value::Logs(rows)
+        }
+        other => other,
+    })
+}

@@ -1,0 +1,256 @@
+//! Joins between records: `L and on(trace_id) R` keeps the records of L
+//! whose trace also holds a record of R, `unless` those whose trace does
+//! not, `on(span_id)` pairs a log with the span that wrote it; `or` is the
+//! union of two selections of one kind. PromQL's set operators, with
+//! records in place of series.
+//!
+//! Planning: R is evaluated first. When it names few traces, L is not
+//! searched at all but read by trace id (each block's trace-id bitmap and
+//! bloom filter), then checked against L's selector; otherwise L is read
+//! by its own search and intersected.
+
+use rustc_hash::FxHashSet;
+use sextant_storage::{LogRecord, Span, TraceId};
+
+use super::eval::{node, structural};
+use crate::ast::{BinOp, Expr, VectorMatching};
+use crate::engine::Eval;
+use crate::error::{Error, Result};
+use crate::signal::Signal;
+use crate::types::ValueType;
+use crate::value::Value;
+
+/// Most distinct traces of R for which L is read by trace id instead of
+/// by its own search.
+const LOOKUP_MAX_TRACES: usize = 2_000;
+
+/// The join key named by `on(...)`.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Key {
+    Trace,
+    Span,
+}
+
+fn key_of(m: Option<&VectorMatching>) -> Option<Key> {
+    match m {
+        Some(m) if m.on && m.group.is_none() && m.labels.len() == 1 => match m.labels[0].as_str() {
+            "trace_id" => Some(Key::Trace),
+            "span_id" => Some(Key::Span),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+/// Parse-time checks of a binary operation with records on either side.
+pub(crate) fn check(
+    op: BinOp,
+    lt: ValueType,
+    rt: ValueType,
+    m: Option<&VectorMatching>,
+) -> std::result::Result<(), String> {
+    let records = |t| t == ValueType::Logs || t == ValueType::Spans;
+    if !records(lt) || !records(rt) {
+        return Err(format!(
+            "a {} and a {} do not combine with \"{}\"; records join records (logs(...) and \
+             on(trace_id) spans(...)), and metrics compare with series derived from records, \
+             e.g. rate(spans({{...}})[5m])",
+            lt.name(),
+            rt.name(),
+            format!("{op:?}").to_lowercase()
+        ));
+    }
+    match op {
+        BinOp::And | BinOp::Unless => {
+            if key_of(m).is_none() {
+                return Err(format!(
+                    "\"{}\" between records needs on(trace_id) or on(span_id)",
+                    format!("{op:?}").to_lowercase()
+                ));
+            }
+            Ok(())
+        }
+        BinOp::Or if lt == rt && m.is_none() => Ok(()),
+        BinOp::Or => Err("\"or\" joins two selections of the same kind, without on(...)".into()),
+        _ => Err(format!(
+            "records combine only with and, unless and or, not \"{}\"",
+            format!("{op:?}").to_lowercase()
+        )),
+    }
+}
+
+/// A record's join keys.
+trait Keyed {
+    fn trace_id(&self) -> TraceId;
+    fn span_id(&self) -> [u8; 8];
+    fn time_ms(&self) -> i64;
+}
+
+impl Keyed for LogRecord {
+    fn trace_id(&self) -> TraceId {
+        self.trace_id
+    }
+    fn span_id(&self) -> [u8; 8] {
+        self.span_id
+    }
+    fn time_ms(&self) -> i64 {
+        LogRecord::time_ms(self)
+    }
+}
+
+impl Keyed for Span {
+    fn trace_id(&self) -> TraceId {
+        self.trace_id
+    }
+    fn span_id(&self) -> [u8; 8] {
+        self.span_id
+    }
+    fn time_ms(&self) -> i64 {
+        self.start_ms()
+    }
+}
+
+/// The keys of R: trace ids, and span ids (as trace id + span id).
+#[derive(Default)]
+struct Keys {
+    traces: FxHashSet<TraceId>,
+    spans: FxHashSet<(TraceId, [u8; 8])>,
+}
+
+impl Keys {
+    fn of<T: Keyed>(rows: &[T]) -> Keys {
+        let mut k = Keys::default();
+        for r in rows {
+            if r.trace_id() != [0; 16] {
+                k.traces.insert(r.trace_id());
+                k.spans.insert((r.trace_id(), r.span_id()));
+            }
+        }
+        k
+    }
+
+    fn holds<T: Keyed>(&self, key: Key, r: &T) -> bool {
+        match key {
+            Key::Trace => self.traces.contains(&r.trace_id()),
+            Key::Span => self.spans.contains(&(r.trace_id(), r.span_id())),
+        }
+    }
+}
+
+fn keep<T: Keyed>(rows: Vec<T>, keys: &Keys, key: Key, and: bool) -> Vec<T> {
+    rows.into_iter()
+        .filter(|r| keys.holds(key, r) == and)
+        .collect()
+}
+
+/// Newest first, ties by trace and span id; no record twice.
+fn newest_first<T: Keyed>(rows: &mut Vec<T>) {
+    rows.sort_by(|a, b| {
+        b.time_ms()
+            .cmp(&a.time_ms())
+            .then_with(|| a.trace_id().cmp(&b.trace_id()))
+            .then_with(|| a.span_id().cmp(&b.span_id()))
+    });
+    rows.dedup_by(|a, b| {
+        a.trace_id() == b.trace_id() && a.span_id() == b.span_id() && a.time_ms() == b.time_ms()
+    });
+}
+
+impl Eval<'_> {
+    /// `lhs op rhs` over records at time `t`.
+    pub(crate) fn join(
+        &mut self,
+        op: BinOp,
+        lhs: &Expr,
+        rhs: &Expr,
+        m: Option<&VectorMatching>,
+        t: i64,
+    ) -> Result<Value> {
+        let r = self.eval(rhs, t)?;
+        if op == BinOp::Or {
+            return Ok(match (self.eval(lhs, t)?, r) {
+                (Value::Logs(mut a), Value::Logs(b)) => {
+                    a.extend(b);
+                    newest_first(&mut a);
+                    Value::Logs(a)
+                }
+                (Value::Spans(mut a), Value::Spans(b)) => {
+                    a.extend(b);
+                    newest_first(&mut a);
+                    Value::Spans(a)
+                }
+                _ => return Err(Error::Eval("\"or\" of records of two kinds".into())),
+            });
+        }
+        let key = key_of(m).ok_or_else(|| Error::Eval("join without on(trace_id)".into()))?;
+        let keys = match &r {
+            Value::Logs(rows) => Keys::of(rows),
+            Value::Spans(spans) => Keys::of(spans),
+            _ => return Err(Error::Eval("join with a non-record operand".into())),
+        };
+        let and = op == BinOp::And;
+        let l = match self.lookup(lhs, &keys, t, and)? {
+            Some(v) => v,
+            None => self.eval(lhs, t)?,
+        };
+        Ok(match l {
+            Value::Logs(rows) => Value::Logs(keep(rows, &keys, key, and)),
+            Value::Spans(spans) => Value::Spans(keep(spans, &keys, key, and)),
+            _ => return Err(Error::Eval("join with a non-record operand".into())),
+        })
+    }
+
+    /// L read by R's trace ids, when L is a selector, the join keeps
+    /// matches (`and`) and R names few traces; `None` otherwise.
+    fn lookup(&mut self, lhs: &Expr, keys: &Keys, t: i64, and: bool) -> Result<Option<Value>> {
+        let Expr::Signal { signal, range } = lhs else {
+            return Ok(None);
+        };
+        if !and || keys.traces.len() > LOOKUP_MAX_TRACES {
+            return Ok(None);
+        }
+        let (lo, hi) = match range {
+            Some(r) => (t - r, t),
+            None => self
+                .signals
+                .windows
+                .get(&node(lhs))
+                .copied()
+                .unwrap_or((0, -1)),
+        };
+        let mut ids: Vec<&TraceId> = keys.traces.iter().collect();
+        ids.sort_unstable();
+        let inside = |ms: i64| ms > lo && ms <= hi;
+        Ok(Some(match &**signal {
+            Signal::Logs(sel) => {
+                let mut rows = Vec::new();
+                for id in ids {
+                    self.check_deadline()?;
+                    rows.extend(
+                        self.db
+                            .trace_logs(id)?
+                            .into_iter()
+                            .filter(|r| inside(r.time_ms()) && sel.accepts(r)),
+                    );
+                }
+                newest_first(&mut rows);
+                Value::Logs(rows)
+            }
+            Signal::Spans(sel) => {
+                let mut spans = Vec::new();
+                for id in ids {
+                    self.check_deadline()?;
+                    if let Some(tr) = self.db.trace(id)? {
+                        spans.extend(
+                            structural(&tr, sel)
+                                .into_iter()
+                                .filter(|s| inside(s.start_ms())),
+                        );
+                    }
+                }
+                newest_first(&mut spans);
+                Value::Spans(spans)
+            }
+        }))
+    }
+}
