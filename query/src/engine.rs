@@ -12,7 +12,7 @@ use crate::ast::{At, Expr, VectorSelector};
 use crate::binary;
 use crate::error::{Error, Result};
 use crate::functions;
-use crate::parser::{is_signal, value_type};
+use crate::parser::record_type;
 use crate::signal::eval::SignalState;
 use crate::value::{Elem, RangeSeries, Value, is_stale};
 
@@ -421,18 +421,27 @@ impl Eval<'_> {
                 rhs,
                 matching,
                 ..
-            } if is_signal(value_type(lhs)) => self.join(*op, lhs, rhs, matching.as_ref(), t)?,
+            } if record_type(lhs).is_some() => self.join(*op, lhs, rhs, matching.as_ref(), t)?,
             Expr::Aggregate {
                 op,
                 expr: inner,
-                param: Some(p),
+                param,
+                grouping,
                 ..
-            } if is_signal(value_type(inner)) => {
-                let Value::Scalar(k) = self.eval(p, t)? else {
-                    return Err(Error::Eval("aggregation parameter must be a number".into()));
+            } if record_type(inner).is_some() => {
+                let p = match param {
+                    Some(p) => match self.eval(p, t)? {
+                        Value::Scalar(k) => Some(k),
+                        _ => {
+                            return Err(Error::Eval(
+                                "aggregation parameter must be a number".into(),
+                            ));
+                        }
+                    },
+                    None => None,
                 };
                 let v = self.eval(inner, t)?;
-                crate::signal::eval::aggregate(*op, k, v)?
+                crate::signal::eval::aggregate(*op, p, grouping, v)?
             }
             Expr::Call { func, args } if crate::signal::derive::is_derived(args) => {
                 self.derived_call(func, args, t)?

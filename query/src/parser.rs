@@ -39,7 +39,9 @@ pub fn value_type(e: &Expr) -> ValueType {
         Expr::Vector(_) => ValueType::Vector,
         Expr::Matrix(..) | Expr::Subquery { .. } => ValueType::Matrix,
         Expr::Paren(e) | Expr::Neg(e) => value_type(e),
-        Expr::Binary { lhs, .. } if is_signal(value_type(lhs)) => value_type(lhs),
+        Expr::Binary { lhs, .. } if record_type(lhs).is_some() => {
+            record_type(lhs).unwrap_or(ValueType::Vector)
+        }
         Expr::Binary { lhs, rhs, .. } => {
             if value_type(lhs) == ValueType::Scalar && value_type(rhs) == ValueType::Scalar {
                 ValueType::Scalar
@@ -47,7 +49,12 @@ pub fn value_type(e: &Expr) -> ValueType {
                 ValueType::Vector
             }
         }
-        Expr::Aggregate { expr, .. } if is_signal(value_type(expr)) => value_type(expr),
+        Expr::Aggregate { op, expr, .. }
+            if matches!(op, AggOp::Topk | AggOp::Bottomk | AggOp::Limitk)
+                && record_type(expr).is_some() =>
+        {
+            record_type(expr).unwrap_or(ValueType::Vector)
+        }
         Expr::Aggregate { .. } => ValueType::Vector,
         Expr::Call { func, .. } => signature(func).map_or(ValueType::Vector, |s| s.ret),
         Expr::Signal { range: Some(_), .. } => ValueType::Matrix,
@@ -55,6 +62,20 @@ pub fn value_type(e: &Expr) -> ValueType {
             Signal::Logs(_) => ValueType::Logs,
             Signal::Spans(_) => ValueType::Spans,
         },
+    }
+}
+
+/// The record type `e` yields where records are expected (a join's side,
+/// an aggregation's operand, `traces`' argument): a log or span selector
+/// with or without `[range]`, or an expression of record type.
+pub(crate) fn record_type(e: &Expr) -> Option<ValueType> {
+    match e {
+        Expr::Signal { signal, .. } => Some(match **signal {
+            Signal::Logs(_) => ValueType::Logs,
+            Signal::Spans(_) => ValueType::Spans,
+        }),
+        Expr::Paren(x) => record_type(x),
+        e => Some(value_type(e)).filter(|t| is_signal(*t)),
     }
 }
 
@@ -203,8 +224,10 @@ impl Parser<'_> {
     ) -> Result<Expr, ParseError> {
         let (lt, rt) = (value_type(&lhs), value_type(&rhs));
         let err = |m: &str| ParseError::at(self.src, pos, m.to_string());
-        if is_signal(lt) || is_signal(rt) {
-            crate::signal::join::check(op, lt, rt, matching.as_ref()).map_err(|m| err(&m))?;
+        let (lr, rr) = (record_type(&lhs), record_type(&rhs));
+        if lr.is_some() || rr.is_some() {
+            crate::signal::join::check(op, lr.unwrap_or(lt), rr.unwrap_or(rt), matching.as_ref())
+                .map_err(|m| err(&m))?;
             return Ok(Expr::Binary {
                 op,
                 lhs: Box::new(lhs),
@@ -714,14 +737,9 @@ impl Parser<'_> {
         }
         let expr = args.pop().unwrap_or(Expr::Number(0.0));
         let param = args.pop().map(Box::new);
-        if is_signal(value_type(&expr)) {
-            crate::signal::eval::check_aggregate(
-                op,
-                value_type(&expr),
-                param.as_deref(),
-                &grouping,
-            )
-            .map_err(|m| ParseError::at(self.src, pos, m))?;
+        if let Some(t) = record_type(&expr) {
+            crate::signal::eval::check_aggregate(op, t, param.as_deref(), &grouping, without)
+                .map_err(|m| ParseError::at(self.src, pos, m))?;
             return Ok(Expr::Aggregate {
                 op,
                 expr: Box::new(expr),
@@ -805,7 +823,10 @@ impl Parser<'_> {
         }
         for (i, a) in args.iter().enumerate() {
             let want = sig.args[i.min(sig.args.len() - 1)];
-            let got = value_type(a);
+            let got = match record_type(a) {
+                Some(t) if is_signal(want) => t,
+                _ => value_type(a),
+            };
             if got != want {
                 return Err(ParseError::at(
                     self.src,

@@ -232,6 +232,26 @@ fn check_all(db: &Db) {
     assert!(span_names(&v).iter().all(|(_, s)| s == "db"));
     assert_eq!(span_names(&v).len(), failing().len());
 
+    // Records aggregated into vectors, ranged selectors in joins.
+    assert_eq!(
+        instant(db, r#"count by (service) (spans({status="error"})[1h])"#),
+        vec![(r#"[("service", "db")]"#.to_string(), 6.0)]
+    );
+    assert_eq!(
+        instant(
+            db,
+            r#"count by (service) (logs({}) and on(trace_id) spans({status="error"})[1h])"#
+        ),
+        ["checkout", "db", "payment"]
+            .iter()
+            .map(|s| (format!(r#"[("service", "{s}")]"#), 6.0))
+            .collect::<Vec<_>>()
+    );
+    assert_eq!(
+        instant(db, r#"max by (name) (spans({service="checkout"})[1h])"#),
+        vec![(r#"[("name", "checkout.op")]"#.to_string(), 0.9)]
+    );
+
     // Ranking and traces.
     let v = records(db, r#"topk(2, spans({service="checkout"}))"#);
     let top: Vec<u64> = span_names(&v).into_iter().map(|(i, _)| i).collect();
@@ -303,7 +323,9 @@ fn malformed_queries_say_where_and_how() {
         (r#"spans({service="x"} | count)"#, "expected \"by(...)\""),
         (r#"rate(logs({})[5m]) + logs({})"#, "do not combine"),
         (r#"logs({}) and spans({})"#, "needs on(trace_id)"),
-        (r#"sum(spans({}))"#, "cannot aggregate a span set"),
+        (r#"stddev(spans({}))"#, "cannot aggregate a span set"),
+        (r#"sum(logs({}))"#, "cannot aggregate a log stream"),
+        (r#"topk by (service) (3, spans({}))"#, "takes no by/without"),
         (r#"error_ratio(logs({})[5m])"#, "does not take a log range"),
         (r#"bytes_rate(up[5m])"#, "takes a log range"),
         (r#"irate(spans({})[5m])"#, "does not take a span range"),

@@ -1,7 +1,9 @@
 //! The `sextant` binary's code as a library: the server (`serve`), the
-//! command-line tools (`cli`) and the OpenMetrics reader, so integration
-//! tests and fuzz targets can reach the request decoders directly.
+//! demo system (`demo`), the command-line tools (`cli`) and the
+//! OpenMetrics reader, so integration tests and fuzz targets can reach the
+//! request decoders and the simulator directly.
 
 pub mod cli;
+pub mod demo;
 pub mod openmetrics;
 pub mod serve;

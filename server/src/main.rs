@@ -1,6 +1,6 @@
 //! `sextant`: the server and its command-line tools.
 
-use sextant_server::{cli, serve};
+use sextant_server::{cli, demo, serve};
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -34,6 +34,10 @@ enum Command {
     /// Run the server: OTLP over gRPC (4317) and HTTP (4318), the
     /// Prometheus HTTP API and remote_write (9090), on loopback by default.
     Serve(Box<serve::ServeArgs>),
+    /// Run the server with a simulated 26-service system feeding it
+    /// metrics, logs and traces (history first, then live), optionally
+    /// with an injected fault.
+    Demo(Box<demo::DemoArgs>),
     /// Backfill data from a file.
     Import {
         #[command(subcommand)]
@@ -63,6 +67,7 @@ fn main() -> ExitCode {
     let args = Args::parse();
     let res = match args.command {
         Command::Serve(a) => serve::run(&args.data_dir, *a),
+        Command::Demo(a) => demo::run(&args.data_dir, *a),
         Command::Import { format } => cli::import::run(&args.data_dir, format),
         Command::Stats(a) => cli::stats::run(&args.data_dir, &a),
         Command::Repair => cli::repair::run(&args.data_dir),

@@ -394,33 +394,48 @@ pub(crate) fn structural(t: &Trace, sel: &SpanSelector) -> Vec<Span> {
         .collect()
 }
 
-/// Checks an aggregation over records: `topk`/`bottomk` rank spans by
-/// duration, `limitk` keeps the newest records; no grouping.
+/// Checks an aggregation over records. `topk`/`bottomk` rank spans by
+/// duration and `limitk` keeps the newest records (records out);
+/// `count by (...)` counts records and `sum`/`avg`/`min`/`max`/`quantile`
+/// `by (...)` aggregate span durations in seconds (a vector out), grouped
+/// by fields and attributes.
 pub(crate) fn check_aggregate(
     op: AggOp,
     t: ValueType,
     param: Option<&Expr>,
     grouping: &[String],
+    without: bool,
 ) -> std::result::Result<(), String> {
+    let spans = t == ValueType::Spans;
     let ok = match op {
-        AggOp::Topk | AggOp::Bottomk => t == ValueType::Spans,
-        AggOp::Limitk => t == ValueType::Spans || t == ValueType::Logs,
+        AggOp::Topk | AggOp::Bottomk => spans,
+        AggOp::Limitk | AggOp::Count => spans || t == ValueType::Logs,
+        AggOp::Sum | AggOp::Avg | AggOp::Min | AggOp::Max | AggOp::Quantile => spans,
         _ => false,
     };
     if !ok {
         return Err(format!(
-            "{} cannot aggregate a {}: over spans use topk/bottomk (by duration) or limitk, over \
-             logs limitk; for numbers, turn records into series first, e.g. \
-             sum by (service) (count_over_time(spans({{...}})[5m]))",
+            "{} cannot aggregate a {}: spans take topk, bottomk, limitk (records out) and count, \
+             sum, avg, min, max, quantile of durations (by fields, a vector out); logs take \
+             limitk and count",
             op.name(),
             t.name()
         ));
     }
-    if !grouping.is_empty() {
-        return Err(format!("{} over records takes no by/without", op.name()));
+    let ranking = matches!(op, AggOp::Topk | AggOp::Bottomk | AggOp::Limitk);
+    if without || (ranking && !grouping.is_empty()) {
+        return Err(format!(
+            "{} over records takes {}",
+            op.name(),
+            if ranking {
+                "no by/without"
+            } else {
+                "by (...), not without"
+            }
+        ));
     }
-    match param.map(crate::parser::value_type) {
-        Some(ValueType::Scalar) => Ok(()),
+    match (op.has_param(), param.map(crate::parser::value_type)) {
+        (true, Some(ValueType::Scalar)) | (false, None) => Ok(()),
         _ => Err(format!(
             "{} takes a number first, e.g. {}(5, spans({{}}))",
             op.name(),
@@ -429,29 +444,81 @@ pub(crate) fn check_aggregate(
     }
 }
 
-/// `topk`, `bottomk` or `limitk` over records (given newest first).
-pub(crate) fn aggregate(op: AggOp, k: f64, v: Value) -> Result<Value> {
-    if !k.is_finite() || k < 0.0 {
-        return Err(Error::Eval(format!(
-            "{}: k must be a non-negative number, got {k}",
-            op.name()
-        )));
-    }
-    let k = k as usize;
-    Ok(match v {
-        Value::Spans(mut spans) => {
-            match op {
-                AggOp::Topk => spans.sort_by_key(|s| std::cmp::Reverse(s.duration_ns())),
-                AggOp::Bottomk => spans.sort_by_key(Span::duration_ns),
-                _ => {}
+/// An aggregation over records (given newest first).
+pub(crate) fn aggregate(
+    op: AggOp,
+    param: Option<f64>,
+    grouping: &[String],
+    v: Value,
+) -> Result<Value> {
+    let k = param.unwrap_or(f64::NAN);
+    if matches!(op, AggOp::Topk | AggOp::Bottomk | AggOp::Limitk) {
+        if !k.is_finite() || k < 0.0 {
+            return Err(Error::Eval(format!(
+                "{}: k must be a non-negative number, got {k}",
+                op.name()
+            )));
+        }
+        let k = k as usize;
+        return Ok(match v {
+            Value::Spans(mut spans) => {
+                match op {
+                    AggOp::Topk => spans.sort_by_key(|s| std::cmp::Reverse(s.duration_ns())),
+                    AggOp::Bottomk => spans.sort_by_key(Span::duration_ns),
+                    _ => {}
+                }
+                spans.truncate(k);
+                Value::Spans(spans)
             }
-            spans.truncate(k);
-            Value::Spans(spans)
+            Value::Logs(mut rows) => {
+                rows.truncate(k);
+                Value::Logs(rows)
+            }
+            other => other,
+        });
+    }
+    // Group key → durations (s) of its spans, or one 0 per log record.
+    let mut groups: std::collections::BTreeMap<Vec<(String, String)>, Vec<f64>> =
+        Default::default();
+    let key = |field: &dyn Fn(&str) -> Option<String>| -> Vec<(String, String)> {
+        grouping
+            .iter()
+            .filter_map(|n| Some((n.clone(), field(n).filter(|v| !v.is_empty())?)))
+            .collect()
+    };
+    match &v {
+        Value::Spans(spans) => {
+            for s in spans {
+                let k = key(&|n| span_field(s, n).map(|v| v.into_owned()));
+                groups
+                    .entry(k)
+                    .or_default()
+                    .push(s.duration_ns() as f64 / 1e9);
+            }
         }
-        Value::Logs(mut rows) => {
-            rows.truncate(k);
-            Value::Logs(rows)
+        Value::Logs(rows) => {
+            for r in rows {
+                let k = key(&|n| log_field(r, n).map(|v| v.into_owned()));
+                groups.entry(k).or_default().push(0.0);
+            }
         }
-        other => other,
-    })
+        _ => return Err(Error::Eval("aggregation over a non-record value".into())),
+    }
+    let mut out = Vec::with_capacity(groups.len());
+    for (labels, mut vals) in groups {
+        let v = match op {
+            AggOp::Count => vals.len() as f64,
+            AggOp::Sum => vals.iter().sum(),
+            AggOp::Avg => crate::aggregate::mean(&vals),
+            AggOp::Min => vals.iter().copied().fold(f64::INFINITY, f64::min),
+            AggOp::Max => vals.iter().copied().fold(f64::NEG_INFINITY, f64::max),
+            AggOp::Quantile => crate::aggregate::quantile(k, &mut vals),
+            _ => continue,
+        };
+        let labels =
+            sextant_storage::Labels::new(labels.iter().map(|(n, v)| (n.as_str(), v.as_str())))
+                .map_err(|e| Error::Eval(e.to_string()))?;
+        out.push(crate::value::Elem { labels, v });
+    }
+    Ok(Value::Vector(out))
 }

@@ -37,6 +37,27 @@ pub use config::ServeArgs;
 /// Runs the server until SIGINT or SIGTERM, then stops the listeners,
 /// waits for requests in flight and closes the database (syncing the WAL).
 pub fn run(data_dir: &Path, args: ServeArgs) -> CliResult {
+    run_with(data_dir, args, |_| async {})
+}
+
+/// The addresses a running server listens on.
+#[derive(Debug, Clone, Copy)]
+pub struct Listening {
+    /// gRPC: OTLP, sextant.v1.Query, health, reflection.
+    pub grpc: SocketAddr,
+    /// OTLP/HTTP.
+    pub otlp_http: SocketAddr,
+    /// The Prometheus-compatible HTTP API.
+    pub http: SocketAddr,
+}
+
+/// [`run`], with `side` started on the server's runtime once every
+/// listener is bound (how `sextant demo` feeds the server it runs).
+pub fn run_with<F, Fut>(data_dir: &Path, args: ServeArgs, side: F) -> CliResult
+where
+    F: FnOnce(Listening) -> Fut,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
     let cfg = args.resolve(data_dir)?;
     let db = Arc::new(Db::open(&cfg.data_dir, cfg.db.clone())?);
     let rt = tokio::runtime::Builder::new_multi_thread()
@@ -45,7 +66,7 @@ pub fn run(data_dir: &Path, args: ServeArgs) -> CliResult {
         .build()
         .map_err(|e| CliError::Usage(format!("cannot start the async runtime: {e}")))?;
     let st = state::State::new(Arc::clone(&db), cfg.clone());
-    let res = rt.block_on(serve(st, &cfg));
+    let res = rt.block_on(serve(st, &cfg, side));
     rt.shutdown_timeout(std::time::Duration::from_secs(10));
     db.close()?;
     eprintln!("sextant: stopped; WAL synced and closed");
@@ -63,10 +84,20 @@ async fn bind(what: &str, addr: SocketAddr) -> Result<TcpListener, CliError> {
     Ok(l)
 }
 
-async fn serve(st: Arc<state::State>, cfg: &config::Config) -> CliResult {
+async fn serve<F, Fut>(st: Arc<state::State>, cfg: &config::Config, side: F) -> CliResult
+where
+    F: FnOnce(Listening) -> Fut,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
     let http_l = bind("http", cfg.http_addr).await?;
     let otlp_l = bind("otlp-http", cfg.otlp_http_addr).await?;
     let grpc_l = bind("grpc", cfg.grpc_addr).await?;
+    let addr = |l: &TcpListener| l.local_addr().map_err(|e| CliError::Usage(e.to_string()));
+    tokio::spawn(side(Listening {
+        grpc: addr(&grpc_l)?,
+        otlp_http: addr(&otlp_l)?,
+        http: addr(&http_l)?,
+    }));
     println!("sextant: serving data dir {}", cfg.data_dir.display());
     let (stop_tx, stop_rx) = watch::channel(false);
     let stopped = move || {

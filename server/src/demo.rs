@@ -1,0 +1,296 @@
+//! `sextant demo`: a simulated 26-service brokerage fed through a server's
+//! real OTLP/gRPC ingest — the server this command starts, or one at
+//! `--target`. It backfills history quickly, then feeds live data every
+//! second, optionally with a fault injected at one service.
+
+pub mod otlp;
+pub mod season;
+pub mod sim;
+pub mod topology;
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use crate::cli::{CliError, CliResult};
+use crate::serve::{self, ServeArgs};
+use sim::{Fault, FaultKind, Sim};
+
+/// Options of `sextant demo`.
+#[derive(clap::Args, Debug, Clone)]
+pub struct DemoArgs {
+    /// Feed the server whose OTLP/gRPC listener is at this address
+    /// (`http://127.0.0.1:4317`) instead of starting one.
+    #[arg(long)]
+    pub target: Option<String>,
+    /// History to backfill before going live (`24h`, `7d`; `0s`: none).
+    #[arg(long, default_value = "1h")]
+    pub backfill: String,
+    /// Stop after the backfill instead of feeding live data.
+    #[arg(long)]
+    pub no_live: bool,
+    /// Root requests per second at normal market-hours load (the open
+    /// bursts to ~3.5×, nights drop to ~0.1×).
+    #[arg(long, default_value_t = 5.0)]
+    pub rate: f64,
+    /// Seed of the simulation: the same seed and times give the same data.
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
+    /// A fault to inject, `KIND:SERVICE`; KIND is slow-database,
+    /// failing-dependency, bad-deploy or resource-exhaustion (e.g.
+    /// `slow-database:ledger-db`, `failing-dependency:payments`).
+    #[arg(long)]
+    pub fault: Option<String>,
+    /// When the fault starts, relative to now (`-15m`: fifteen minutes ago).
+    #[arg(long, default_value = "-15m", allow_hyphen_values = true)]
+    pub fault_start: String,
+    /// How long the fault lasts.
+    #[arg(long, default_value = "1h")]
+    pub fault_duration: String,
+    /// The simulated present, ms since the epoch (default: the clock), so
+    /// a run can be reproduced exactly.
+    #[arg(long)]
+    pub now_ms: Option<i64>,
+    /// The server's settings (when no --target is given).
+    #[command(flatten)]
+    pub serve: ServeArgs,
+}
+
+/// Simulated time fed per export during the backfill.
+const BACKFILL_STEP_MS: i64 = 60_000;
+
+fn duration_ms(what: &str, s: &str) -> Result<i64, CliError> {
+    let (neg, rest) = match s.strip_prefix('-') {
+        Some(r) => (true, r),
+        None => (false, s),
+    };
+    let ms = if rest == "0" || rest == "0s" {
+        Some(0)
+    } else {
+        sextant_query::parse_duration(rest)
+    };
+    ms.map(|ms| if neg { -ms } else { ms }).ok_or_else(|| {
+        CliError::Usage(format!(
+            "{what} {s:?}: expected a duration like 15m, -15m or 24h"
+        ))
+    })
+}
+
+/// What the demo will do, resolved from its arguments.
+#[derive(Debug, Clone)]
+pub struct Plan {
+    /// Seed.
+    pub seed: u64,
+    /// Root requests per second at load 1.
+    pub rate: f64,
+    /// The fault, if any.
+    pub faults: Vec<Fault>,
+    /// Backfill from here (ms since the epoch, whole seconds).
+    pub from_ms: i64,
+    /// The present when the demo started.
+    pub now_ms: i64,
+    /// Whether to go on live after the backfill.
+    pub live: bool,
+}
+
+impl Plan {
+    /// Resolves `args` at `now_ms`.
+    pub fn new(args: &DemoArgs, now_ms: i64) -> Result<Plan, CliError> {
+        let now_ms = now_ms - now_ms.rem_euclid(1000);
+        let backfill = duration_ms("--backfill", &args.backfill)?.max(0);
+        let faults = match &args.fault {
+            None => Vec::new(),
+            Some(f) => {
+                let (kind, service) = f.split_once(':').ok_or_else(|| {
+                    CliError::Usage(format!("--fault {f:?}: expected KIND:SERVICE"))
+                })?;
+                let kind = FaultKind::parse(kind).ok_or_else(|| {
+                    CliError::Usage(format!(
+                        "--fault {f:?}: unknown kind {kind:?}; use slow-database, \
+                         failing-dependency, bad-deploy or resource-exhaustion"
+                    ))
+                })?;
+                if !topology::services().contains(&service) {
+                    return Err(CliError::Usage(format!(
+                        "--fault {f:?}: no service {service:?}; services: {}",
+                        topology::services().join(", ")
+                    )));
+                }
+                let start_ms = now_ms + duration_ms("--fault-start", &args.fault_start)?;
+                let len = duration_ms("--fault-duration", &args.fault_duration)?.max(1);
+                vec![Fault {
+                    kind,
+                    service: service.into(),
+                    start_ms,
+                    end_ms: start_ms + len,
+                }]
+            }
+        };
+        if !(args.rate > 0.0 && args.rate <= 10_000.0) {
+            return Err(CliError::Usage(format!(
+                "--rate {}: expected a number of requests per second in (0, 10000]",
+                args.rate
+            )));
+        }
+        Ok(Plan {
+            seed: args.seed,
+            rate: args.rate,
+            faults,
+            from_ms: now_ms - backfill,
+            now_ms,
+            live: !args.no_live,
+        })
+    }
+}
+
+fn wall_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
+/// Feeds `plan` to the OTLP/gRPC server at `addr`: the backfill, then
+/// (when live) one second at a time as the clock moves. `resume` is where
+/// an earlier demo on the same data stopped feeding; nothing before it is
+/// sent again. Progress is saved to `marker` when given.
+pub async fn feed(
+    addr: &str,
+    plan: Plan,
+    resume: Option<i64>,
+    marker: Option<PathBuf>,
+) -> CliResult {
+    let mut sender = None;
+    for _ in 0..50 {
+        match otlp::Sender::connect(addr).await {
+            Ok(s) => {
+                sender = Some(s);
+                break;
+            }
+            Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
+        }
+    }
+    let mut sender = sender.ok_or_else(|| CliError::Usage(format!("cannot connect to {addr}")))?;
+    let start = resume.map_or(plan.from_ms, |r| r.max(plan.from_ms));
+    let mut sim = Sim::new(plan.seed, plan.rate, plan.faults.clone());
+    let mut t = start;
+    let (mut spans, mut logs) = (0usize, 0usize);
+    let began = std::time::Instant::now();
+    let save = |t: i64| {
+        if let Some(m) = &marker {
+            let _ = write_marker(m, t);
+        }
+    };
+    while t < plan.now_ms {
+        let next = (t + BACKFILL_STEP_MS).min(plan.now_ms);
+        let b = sim.run(t, next);
+        spans += b.spans.len();
+        logs += b.logs.len();
+        sender
+            .send(&b, start)
+            .await
+            .map_err(|e| CliError::Usage(format!("the server refused demo data: {e}")))?;
+        t = next;
+        save(t);
+    }
+    if plan.now_ms > start {
+        println!(
+            "sextant demo: backfilled {} of history ({spans} spans, {logs} log records) in {:.1}s",
+            human((plan.now_ms - start) / 1000),
+            began.elapsed().as_secs_f64()
+        );
+    }
+    if !plan.live {
+        return Ok(());
+    }
+    let offset = plan.now_ms - wall_ms();
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    loop {
+        tick.tick().await;
+        let now = wall_ms() + offset;
+        let now = now - now.rem_euclid(1000);
+        if now <= t {
+            continue;
+        }
+        let b = sim.run(t, now);
+        if let Err(e) = sender.send(&b, start).await {
+            eprintln!("sextant demo: send failed ({e}); retrying next second");
+            continue;
+        }
+        t = now;
+        save(t);
+    }
+}
+
+fn human(secs: i64) -> String {
+    if secs >= 3600 {
+        format!("{:.1}h", secs as f64 / 3600.0)
+    } else {
+        format!("{}m{}s", secs / 60, secs % 60)
+    }
+}
+
+const MARKER: &str = "demo-fed-until";
+
+fn write_marker(path: &Path, t: i64) -> std::io::Result<()> {
+    let tmp = path.with_extension("tmp");
+    std::fs::write(&tmp, t.to_string())?;
+    std::fs::rename(&tmp, path)
+}
+
+fn read_marker(path: &Path) -> Option<i64> {
+    std::fs::read_to_string(path).ok()?.trim().parse().ok()
+}
+
+/// Runs the demo: starts a server on `data_dir` and feeds it, or feeds
+/// `--target`.
+pub fn run(data_dir: &Path, args: DemoArgs) -> CliResult {
+    let plan = Plan::new(&args, args.now_ms.unwrap_or_else(wall_ms))?;
+    print_plan(&plan);
+    if let Some(target) = args.target.clone() {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| CliError::Usage(format!("cannot start the async runtime: {e}")))?;
+        return rt.block_on(feed(&target, plan, None, None));
+    }
+    // The marker lives beside the data: a demo restarted on the same data
+    // resumes where the last one stopped instead of sending the same
+    // times again (cumulative counters would go back in time).
+    std::fs::create_dir_all(data_dir).map_err(|e| CliError::Io {
+        path: data_dir.display().to_string(),
+        source: e,
+    })?;
+    let marker = data_dir.join(MARKER);
+    let resume = read_marker(&marker);
+    serve::run_with(
+        data_dir,
+        args.serve,
+        move |l: serve::Listening| async move {
+            let addr = format!("http://{}", l.grpc);
+            println!(
+                "sextant demo: query it at http://{}/api/v1/sextant/query or /api/v1/query",
+                l.http
+            );
+            if let Err(e) = feed(&addr, plan, resume, Some(marker)).await {
+                eprintln!("sextant demo: {e}");
+            }
+        },
+    )
+}
+
+fn print_plan(plan: &Plan) {
+    println!(
+        "sextant demo: {} services, {} requests/s at market-hours load, seed {}",
+        topology::services().len(),
+        plan.rate,
+        plan.seed
+    );
+    for f in &plan.faults {
+        println!(
+            "sextant demo: fault {:?} at {} from {} for {}",
+            f.kind,
+            f.service,
+            f.start_ms,
+            human((f.end_ms - f.start_ms) / 1000)
+        );
+    }
+}
