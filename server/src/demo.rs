@@ -8,7 +8,7 @@ pub mod season;
 pub mod sim;
 pub mod topology;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 
 use crate::cli::{CliError, CliResult};
@@ -151,13 +151,8 @@ fn wall_ms() -> i64 {
 /// Feeds `plan` to the OTLP/gRPC server at `addr`: the backfill, then
 /// (when live) one second at a time as the clock moves. `resume` is where
 /// an earlier demo on the same data stopped feeding; nothing before it is
-/// sent again. Progress is saved to `marker` when given.
-pub async fn feed(
-    addr: &str,
-    plan: Plan,
-    resume: Option<i64>,
-    marker: Option<PathBuf>,
-) -> CliResult {
+/// sent again.
+pub async fn feed(addr: &str, plan: Plan, resume: Option<i64>) -> CliResult {
     let mut sender = None;
     for _ in 0..50 {
         match otlp::Sender::connect(addr).await {
@@ -174,11 +169,6 @@ pub async fn feed(
     let mut t = start;
     let (mut spans, mut logs) = (0usize, 0usize);
     let began = std::time::Instant::now();
-    let save = |t: i64| {
-        if let Some(m) = &marker {
-            let _ = write_marker(m, t);
-        }
-    };
     while t < plan.now_ms {
         let next = (t + BACKFILL_STEP_MS).min(plan.now_ms);
         let b = sim.run(t, next);
@@ -189,7 +179,6 @@ pub async fn feed(
             .await
             .map_err(|e| CliError::Usage(format!("the server refused demo data: {e}")))?;
         t = next;
-        save(t);
     }
     if plan.now_ms > start {
         println!(
@@ -216,7 +205,6 @@ pub async fn feed(
             continue;
         }
         t = now;
-        save(t);
     }
 }
 
@@ -228,16 +216,20 @@ fn human(secs: i64) -> String {
     }
 }
 
-const MARKER: &str = "demo-fed-until";
-
-fn write_marker(path: &Path, t: i64) -> std::io::Result<()> {
-    let tmp = path.with_extension("tmp");
-    std::fs::write(&tmp, t.to_string())?;
-    std::fs::rename(&tmp, path)
-}
-
-fn read_marker(path: &Path) -> Option<i64> {
-    std::fs::read_to_string(path).ok()?.trim().parse().ok()
+/// Where an earlier demo on this database stopped: the newest scrape of
+/// its request counter (the metrics are sent last in each batch), rounded
+/// up to the next second.
+fn fed_until(db: &sextant_storage::Db) -> Option<i64> {
+    let m = [sextant_storage::Matcher::equal(
+        sextant_storage::METRIC_NAME,
+        "http_server_requests_total",
+    )];
+    let newest = db
+        .select(&m, i64::MIN, i64::MAX)
+        .ok()?
+        .filter_map(|s| s.ok()?.samples.last().map(|x| x.t))
+        .max()?;
+    Some(newest - newest.rem_euclid(1000) + 1000)
 }
 
 /// Runs the demo: starts a server on `data_dir` and feeds it, or feeds
@@ -250,27 +242,22 @@ pub fn run(data_dir: &Path, args: DemoArgs) -> CliResult {
             .enable_all()
             .build()
             .map_err(|e| CliError::Usage(format!("cannot start the async runtime: {e}")))?;
-        return rt.block_on(feed(&target, plan, None, None));
+        return rt.block_on(feed(&target, plan, None));
     }
-    // The marker lives beside the data: a demo restarted on the same data
-    // resumes where the last one stopped instead of sending the same
-    // times again (cumulative counters would go back in time).
-    std::fs::create_dir_all(data_dir).map_err(|e| CliError::Io {
-        path: data_dir.display().to_string(),
-        source: e,
-    })?;
-    let marker = data_dir.join(MARKER);
-    let resume = read_marker(&marker);
     serve::run_with(
         data_dir,
         args.serve,
         move |l: serve::Listening| async move {
             let addr = format!("http://{}", l.grpc);
+            // A demo restarted on the same data resumes where the last one
+            // stopped instead of sending the same times again (cumulative
+            // counters would go back in time).
+            let resume = fed_until(&l.db);
             println!(
                 "sextant demo: query it at http://{}/api/v1/sextant/query or /api/v1/query",
                 l.http
             );
-            if let Err(e) = feed(&addr, plan, resume, Some(marker)).await {
+            if let Err(e) = feed(&addr, plan, resume).await {
                 eprintln!("sextant demo: {e}");
             }
         },

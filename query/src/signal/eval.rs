@@ -243,7 +243,11 @@ impl Eval<'_> {
         for id in ids {
             self.check_deadline()?;
             if let Some(t) = self.db.trace(&id)? {
-                out.extend(structural(&t, sel));
+                out.extend(
+                    structural(&t, sel)
+                        .into_iter()
+                        .filter(|s| s.start_ns >= start_ns && s.start_ns <= end_ns),
+                );
             }
         }
         out.sort_by(|a, b| a.start_ns.cmp(&b.start_ns).then(a.span_id.cmp(&b.span_id)));

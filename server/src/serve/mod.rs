@@ -40,9 +40,11 @@ pub fn run(data_dir: &Path, args: ServeArgs) -> CliResult {
     run_with(data_dir, args, |_| async {})
 }
 
-/// The addresses a running server listens on.
-#[derive(Debug, Clone, Copy)]
+/// A running server: its database and the addresses it listens on.
+#[derive(Debug, Clone)]
 pub struct Listening {
+    /// The database it serves.
+    pub db: Arc<Db>,
     /// gRPC: OTLP, sextant.v1.Query, health, reflection.
     pub grpc: SocketAddr,
     /// OTLP/HTTP.
@@ -94,6 +96,7 @@ where
     let grpc_l = bind("grpc", cfg.grpc_addr).await?;
     let addr = |l: &TcpListener| l.local_addr().map_err(|e| CliError::Usage(e.to_string()));
     tokio::spawn(side(Listening {
+        db: Arc::clone(&st.db),
         grpc: addr(&grpc_l)?,
         otlp_http: addr(&otlp_l)?,
         http: addr(&http_l)?,
