@@ -1,10 +1,13 @@
 //! The printer and the parser agree: `parse(print(ast)) == ast` for
-//! generated well-typed trees (with the parentheses that precedence needs,
+//! generated well-typed trees of PromQL and of the signal extensions (with the parentheses that precedence needs,
 //! as parsing keeps them).
 
 use proptest::prelude::*;
 use sextant_query::ast::{AggOp, At, BinOp, Expr, Side, VectorMatching, VectorSelector};
 use sextant_query::parse;
+use sextant_query::signal::{
+    DurationCmp, LineFilter, LogSelector, Relation, Signal, SpanCond, SpanSelector,
+};
 use sextant_storage::{MatchOp, Matcher};
 
 fn selector() -> impl Strategy<Value = VectorSelector> {
@@ -51,6 +54,136 @@ fn selector() -> impl Strategy<Value = VectorSelector> {
             offset: off * 90_000,
             at,
         }
+    })
+}
+
+fn field_matcher() -> impl Strategy<Value = Matcher> {
+    (
+        prop::sample::select(vec!["service", "level", "http.route", "with space", "name"]),
+        prop::sample::select(vec![
+            MatchOp::Equal,
+            MatchOp::NotEqual,
+            MatchOp::Regex,
+            MatchOp::NotRegex,
+        ]),
+        prop::sample::select(vec!["checkout", "err.*", "", "q\"uote"]),
+    )
+        .prop_map(|(n, op, v)| Matcher::new(op, n, v).unwrap())
+}
+
+fn by_clause() -> impl Strategy<Value = Vec<String>> {
+    prop::collection::vec(
+        prop::sample::select(vec!["http.route".to_string(), "route".to_string()]),
+        0..2,
+    )
+}
+
+fn log_selector() -> impl Strategy<Value = LogSelector> {
+    let filter = (
+        0u8..4,
+        prop::sample::select(vec!["timeout", "a\"b", "5\\d+", "ünï"]),
+    )
+        .prop_map(|(k, t)| {
+            let t = t.to_string();
+            match k {
+                0 => LineFilter::Contains(t),
+                1 => LineFilter::NotContains(t),
+                2 => LineFilter::Regex(t),
+                _ => LineFilter::NotRegex(t),
+            }
+        });
+    (
+        prop::collection::vec(field_matcher(), 0..3),
+        prop::collection::vec(filter, 0..3),
+        by_clause(),
+    )
+        .prop_map(|(matchers, filters, by)| LogSelector {
+            matchers,
+            filters,
+            by,
+        })
+}
+
+fn span_cond() -> impl Strategy<Value = SpanCond> {
+    let cmp = prop::sample::select(vec![
+        DurationCmp::Gtr,
+        DurationCmp::Gte,
+        DurationCmp::Lss,
+        DurationCmp::Lte,
+    ]);
+    (
+        prop::collection::vec(field_matcher(), 0..3),
+        prop::collection::vec((cmp, 1i64..5000), 0..2),
+    )
+        .prop_map(|(matchers, durations)| SpanCond {
+            matchers,
+            durations,
+        })
+}
+
+fn span_selector() -> impl Strategy<Value = SpanSelector> {
+    let rel = prop::sample::select(vec![
+        Relation::Child,
+        Relation::Descendant,
+        Relation::Parent,
+        Relation::Ancestor,
+    ]);
+    (
+        span_cond(),
+        prop::collection::vec((rel, span_cond()), 0..3),
+        by_clause(),
+    )
+        .prop_map(|(first, steps, by)| SpanSelector { first, steps, by })
+}
+
+fn signal(logs: bool, range: Option<i64>) -> BoxedStrategy<Expr> {
+    let sig = if logs {
+        log_selector().prop_map(Signal::Logs).boxed()
+    } else {
+        span_selector().prop_map(Signal::Spans).boxed()
+    };
+    sig.prop_map(move |s| Expr::Signal {
+        signal: Box::new(s),
+        range,
+    })
+    .boxed()
+}
+
+/// Expressions whose value is records: selectors, joins, rankings.
+fn record_expr() -> impl Strategy<Value = Expr> {
+    let leaf = prop_oneof![
+        signal(true, None),
+        signal(false, None),
+        (1i64..60).prop_flat_map(|m| signal(false, Some(m * 60_000))),
+    ];
+    leaf.prop_recursive(3, 12, 2, |inner| {
+        prop_oneof![
+            (
+                prop::sample::select(vec![BinOp::And, BinOp::Unless]),
+                inner.clone(),
+                inner.clone(),
+                prop::sample::select(vec!["trace_id", "span_id"])
+            )
+                .prop_map(|(op, l, r, key)| binary(
+                    op,
+                    l,
+                    r,
+                    false,
+                    Some(VectorMatching {
+                        on: true,
+                        labels: vec![key.into()],
+                        group: None
+                    })
+                )),
+            (1u32..9, inner.clone()).prop_map(|(k, e)| Expr::Aggregate {
+                op: AggOp::Limitk,
+                expr: Box::new(e),
+                param: Some(Box::new(Expr::Number(f64::from(k)))),
+                grouping: vec![],
+                without: false
+            }),
+            inner.prop_map(paren),
+        ]
     })
 }
 
@@ -129,6 +262,25 @@ fn vector_expr() -> impl Strategy<Value = Expr> {
         (-1e6f64..1e6, selector(), 1i64..50).prop_map(|(q, vs, r)| Expr::Call {
             func: "quantile_over_time".into(),
             args: vec![Expr::Number(q), Expr::Matrix(vs, r * 1000)],
+        }),
+        (1i64..60)
+            .prop_flat_map(|m| signal(false, Some(m * 60_000)))
+            .prop_map(|s| Expr::Call {
+                func: "error_ratio".into(),
+                args: vec![s],
+            }),
+        (1i64..60)
+            .prop_flat_map(|m| signal(true, Some(m * 60_000)))
+            .prop_map(|s| Expr::Call {
+                func: "count_over_time".into(),
+                args: vec![s],
+            }),
+        record_expr().prop_map(|e| Expr::Aggregate {
+            op: AggOp::Count,
+            expr: Box::new(e),
+            param: None,
+            grouping: vec!["service".into()],
+            without: false
         }),
     ];
     leaf.prop_recursive(4, 24, 3, |inner| {
@@ -259,6 +411,13 @@ fn vector_expr() -> impl Strategy<Value = Expr> {
 
 proptest! {
     #![proptest_config(ProptestConfig { cases: 2000, ..ProptestConfig::default() })]
+
+    #[test]
+    fn records_parse_print_round_trip(e in record_expr()) {
+        let text = e.to_string();
+        let back = parse(&text).map_err(|err| TestCaseError::fail(format!("{text}: {err}")))?;
+        prop_assert_eq!(back, e, "{}", text);
+    }
 
     #[test]
     fn parse_print_round_trip(e in vector_expr()) {
