@@ -15,6 +15,12 @@ pub enum CliError {
     /// The WAL tools refused.
     #[error(transparent)]
     Wal(#[from] sextant_wal::Error),
+    /// A query did not parse.
+    #[error(transparent)]
+    QueryParse(#[from] sextant_query::ParseError),
+    /// A query failed.
+    #[error(transparent)]
+    Query(#[from] sextant_query::Error),
     /// Reading an input file failed.
     #[error("{path}: {source}")]
     Io {

@@ -3,6 +3,7 @@
 //! `--target`. It backfills history quickly, then feeds live data every
 //! second, optionally with a fault injected at one service.
 
+pub mod cookbook;
 pub mod otlp;
 pub mod season;
 pub mod sim;

@@ -11,8 +11,9 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use common::{Server, enc};
 use serde_json::Value as Json;
+use sextant_server::demo::cookbook::{DOC, entries, incident};
 use sextant_server::demo::season::days_from_civil;
-use sextant_server::demo::sim::{Batch, Fault, FaultKind, Sim};
+use sextant_server::demo::sim::{Batch, Fault, Sim};
 use sextant_server::demo::{Plan, feed};
 use sextant_storage::{LogRecord, Span, StatusCode, hex};
 
@@ -25,21 +26,7 @@ fn now_ms() -> i64 {
 const MIN: i64 = 60_000;
 
 fn faults() -> Vec<Fault> {
-    let now = now_ms();
-    vec![
-        Fault {
-            kind: FaultKind::SlowDatabase,
-            service: "ledger-db".into(),
-            start_ms: now - 20 * MIN,
-            end_ms: now + 40 * MIN,
-        },
-        Fault {
-            kind: FaultKind::FailingDependency,
-            service: "compliance".into(),
-            start_ms: now - 20 * MIN,
-            end_ms: now + 40 * MIN,
-        },
-    ]
+    incident(now_ms())
 }
 
 fn plan() -> Plan {
@@ -51,35 +38,6 @@ fn plan() -> Plan {
         now_ms: now_ms(),
         live: false,
     }
-}
-
-/// The cookbook's queries, by number, from the documentation.
-fn cookbook() -> Vec<(usize, String, String)> {
-    let doc = std::fs::read_to_string(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../docs/query-language.md"
-    ))
-    .unwrap();
-    let book = &doc[doc.find("\n## Cookbook").expect("a Cookbook section")..];
-    let mut out = Vec::new();
-    let mut title = None;
-    let mut lines = book.lines();
-    while let Some(l) = lines.next() {
-        if let Some(t) = l.strip_prefix("### ") {
-            title = Some(t.to_string());
-        } else if l.trim() == "```sextant" {
-            let q: Vec<&str> = lines.by_ref().take_while(|l| l.trim() != "```").collect();
-            let t = title.take().expect("a heading before each query");
-            let n: usize = t
-                .split('.')
-                .next()
-                .unwrap()
-                .parse()
-                .expect("numbered headings");
-            out.push((n, t, q.join("\n")));
-        }
-    }
-    out
 }
 
 struct Fixture {
@@ -507,17 +465,11 @@ fn check(f: &Fixture, n: usize, q: &str) {
 
 #[test]
 fn every_cookbook_query_returns_the_expected_rows() {
-    let book = cookbook();
+    let book = entries(DOC);
     assert!(book.len() >= 10, "{} cookbook queries", book.len());
-    let numbers: Vec<usize> = book.iter().map(|(n, ..)| *n).collect();
-    assert_eq!(
-        numbers,
-        (1..=book.len()).collect::<Vec<_>>(),
-        "numbered 1.."
-    );
     let f = Fixture::start();
-    for (n, title, q) in &book {
-        eprintln!("cookbook {title}");
-        check(&f, *n, q);
+    for e in &book {
+        eprintln!("cookbook {}", e.title);
+        check(&f, e.number, &e.query);
     }
 }

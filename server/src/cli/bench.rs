@@ -1,6 +1,7 @@
 //! `sextant bench`: throughput and latency of the storage engine, printed
 //! as comparable figures (CPU-µs per unit of work besides wall time).
 
+mod cookbook;
 mod logs;
 mod remote_write;
 mod spans;
@@ -29,6 +30,9 @@ pub enum Bench {
     /// Feed pre-encoded remote_write requests (from the bench harness'
     /// dataset cache) through the server's decode and write path.
     RemoteWrite(remote_write::RemoteWriteArgs),
+    /// Run the incident cookbook's queries over a day of demo data fed
+    /// through a server's OTLP ingest.
+    Cookbook(cookbook::CookbookArgs),
 }
 
 /// Runs one benchmark, in a scratch database under `data_dir`.
@@ -38,6 +42,7 @@ pub fn run(data_dir: &Path, what: Bench) -> CliResult {
         Bench::Logs(a) => logs::run(data_dir, a),
         Bench::Spans(a) => spans::run(data_dir, a),
         Bench::RemoteWrite(a) => remote_write::run(data_dir, a),
+        Bench::Cookbook(a) => cookbook::run(data_dir, a),
     }
 }
 

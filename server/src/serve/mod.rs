@@ -51,6 +51,8 @@ pub struct Listening {
     pub otlp_http: SocketAddr,
     /// The Prometheus-compatible HTTP API.
     pub http: SocketAddr,
+    /// Sending `true` shuts the server down, as SIGTERM does.
+    pub stop: Arc<watch::Sender<bool>>,
 }
 
 /// [`run`], with `side` started on the server's runtime once every
@@ -95,14 +97,16 @@ where
     let otlp_l = bind("otlp-http", cfg.otlp_http_addr).await?;
     let grpc_l = bind("grpc", cfg.grpc_addr).await?;
     let addr = |l: &TcpListener| l.local_addr().map_err(|e| CliError::Usage(e.to_string()));
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let stop_tx = Arc::new(stop_tx);
     tokio::spawn(side(Listening {
         db: Arc::clone(&st.db),
         grpc: addr(&grpc_l)?,
         otlp_http: addr(&otlp_l)?,
         http: addr(&http_l)?,
+        stop: Arc::clone(&stop_tx),
     }));
     println!("sextant: serving data dir {}", cfg.data_dir.display());
-    let (stop_tx, stop_rx) = watch::channel(false);
     let stopped = move || {
         let mut rx = stop_rx.clone();
         async move {
