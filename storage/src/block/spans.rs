@@ -1,4 +1,5 @@
-//! A block's spans: `spans` (record file ordered by trace, so a trace is
+//! A block's spans: `spans` (record file ordered by start minute, then
+//! trace: a time range reads the frames of its minutes and a trace is
 //! read from one or two frames), `spans.idx` (its frame index, then the
 //! postings of the span fields) and `spans.traces` (trace table).
 
@@ -22,7 +23,7 @@ pub(crate) const SPANS_TRACES: &str = "spans.traces";
 const ROWS_PER_FRAME: usize = 128;
 
 /// Writes the span files of a block into `dir`; `rows` in block order
-/// (`Record::block_order`: by trace).
+/// (`Record::block_order`: by start minute, then trace).
 pub(crate) fn write(vfs: &dyn Vfs, dir: &Path, rows: &[&Span], level: i32) -> Result<()> {
     let mut idx = records::write(
         vfs,
@@ -81,7 +82,7 @@ impl BlockSpans {
         let mut rows = sextant_index::select(&self.postings, &q.indexed());
         let file = &self.records.file;
         file.prune(&mut rows, q.start_ns, q.end_ns);
-        // Rows are in trace order, not time order: check every candidate.
+        // Within a frame rows are by trace, not time: check every candidate.
         let mut out = file.fetch(rows.iter(), |s| q.accepts(s), usize::MAX)?;
         newest_first(&mut out, q.limit);
         Ok(out)
