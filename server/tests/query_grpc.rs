@@ -583,3 +583,97 @@ fn times_that_would_overflow_are_refused_and_the_server_keeps_serving() {
         );
     });
 }
+
+#[test]
+fn run_streams_records_of_the_query_language() {
+    let s = Server::start(&[]);
+    load_trace(&s);
+    rt().block_on(async {
+        let mut c = QueryClient::new(connect(&s).await);
+        let over = |expr: &str, limit: u64| pb::RunRequest {
+            expr: expr.into(),
+            at: Some(pb::run_request::At::Range(pb::Range {
+                start_ms: T0 - 1,
+                end_ms: T0 + 60_000,
+                step_ms: 0,
+            })),
+            timeout_ms: 0,
+            limit,
+        };
+        let header = |f: &Frame| match f {
+            Frame::Header(h) => h.result_type,
+            other => panic!("not a header: {other:?}"),
+        };
+        // Spans, newest first, with a trailer counting them.
+        let frames = run(&mut c, over(r#"spans({service="checkout"})"#, 0))
+            .await
+            .unwrap();
+        assert_eq!(header(&frames[0]), pb::ResultType::Spans as i32);
+        let Frame::Spans(b) = &frames[1] else {
+            panic!("{:?}", frames[1])
+        };
+        let names: Vec<&str> = b.spans.iter().map(|s| s.name.as_str()).collect();
+        assert_eq!(names, ["db", "cart.load", "GET /cart"]);
+        let Some(Frame::Trailer(t)) = frames.last() else {
+            panic!("no trailer")
+        };
+        assert_eq!(t.records, 3);
+        // The limit caps what is sent and says so.
+        let frames = run(&mut c, over(r#"spans({})"#, 2)).await.unwrap();
+        let Frame::Spans(b) = &frames[1] else {
+            panic!()
+        };
+        assert_eq!(b.spans.len(), 2);
+        let Some(Frame::Trailer(t)) = frames.last() else {
+            panic!()
+        };
+        assert!(
+            t.warnings[0].contains("3 records matched"),
+            "{:?}",
+            t.warnings
+        );
+        // Structure, then whole traces with parent indexes.
+        let frames = run(
+            &mut c,
+            over(r#"traces(spans({name="cart.load"} > {status="error"}))"#, 0),
+        )
+        .await
+        .unwrap();
+        assert_eq!(header(&frames[0]), pb::ResultType::Traces as i32);
+        let Frame::Traces(b) = &frames[1] else {
+            panic!()
+        };
+        assert_eq!(b.traces.len(), 1);
+        let parents: Vec<Option<u32>> = b.traces[0].spans.iter().map(|s| s.parent_index).collect();
+        assert_eq!(parents, [None, Some(0), Some(1)]);
+        // Records → series come as ordinary series frames.
+        let frames = run(
+            &mut c,
+            pb::RunRequest {
+                expr: r#"sum by (service) (count_over_time(spans({})[1m]))"#.into(),
+                at: Some(pb::run_request::At::Instant(pb::Instant {
+                    time_ms: T0 + 30_000,
+                })),
+                timeout_ms: 0,
+                limit: 0,
+            },
+        )
+        .await
+        .unwrap();
+        assert_eq!(header(&frames[0]), pb::ResultType::Vector as i32);
+        assert_eq!(
+            series_of(&frames),
+            vec![("service=checkout".to_string(), vec![(T0 + 30_000, 3.0)])]
+        );
+        // Malformed: INVALID_ARGUMENT with position and hint.
+        let e = run(&mut c, over(r#"spans({duration = 5})"#, 0))
+            .await
+            .unwrap_err();
+        assert_eq!(e.code(), Code::InvalidArgument);
+        assert!(
+            e.message().contains("expected a quoted string"),
+            "{}",
+            e.message()
+        );
+    });
+}
