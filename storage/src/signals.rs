@@ -176,6 +176,22 @@ impl Db {
         Ok(out)
     }
 
+    /// The log records of every trace of `ids`, oldest first: one read of
+    /// each block for all of them (a frame holding several of the traces
+    /// is decompressed once), for joins that start from many traces.
+    pub fn traces_logs(&self, ids: &[TraceId]) -> Result<Vec<LogRecord>> {
+        let mut out = self.gather(
+            i64::MIN,
+            i64::MAX,
+            |h| Ok(h.logs.traces(ids)),
+            |b| b.logs().map_or(Ok(Vec::new()), |l| l.records.traces(ids)),
+        )?;
+        crate::logs::dedup(&mut out);
+        newest_first(&mut out, usize::MAX);
+        out.reverse();
+        Ok(out)
+    }
+
     /// Spans matching `q`, newest first.
     pub fn find_spans(&self, q: &SpanSearch) -> Result<Vec<Span>> {
         let mut out = self.gather(
@@ -199,5 +215,24 @@ impl Db {
             |b| b.spans().map_or(Ok(Vec::new()), |s| s.records.trace(trace)),
         )?;
         Ok((!out.is_empty()).then(|| Trace::build(out)))
+    }
+
+    /// The whole traces of `ids` that are stored, in the order of `ids`,
+    /// read together (see [`Db::traces_logs`]).
+    pub fn traces(&self, ids: &[TraceId]) -> Result<Vec<Trace>> {
+        let spans = self.gather(
+            i64::MIN,
+            i64::MAX,
+            |h| Ok(h.spans.traces(ids)),
+            |b| b.spans().map_or(Ok(Vec::new()), |s| s.records.traces(ids)),
+        )?;
+        let mut by_trace: rustc_hash::FxHashMap<TraceId, Vec<Span>> = Default::default();
+        for s in spans {
+            by_trace.entry(s.trace_id).or_default().push(s);
+        }
+        Ok(ids
+            .iter()
+            .filter_map(|id| by_trace.remove(id).map(Trace::build))
+            .collect())
     }
 }

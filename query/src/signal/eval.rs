@@ -20,6 +20,10 @@ use crate::value::Value;
 /// Most traces a structural span selector opens (each is read whole).
 pub const MAX_STRUCTURAL_TRACES: usize = 10_000;
 
+/// Traces read together (one pass over the blocks; the deadline is checked
+/// between passes).
+pub(crate) const TRACES_PER_READ: usize = 500;
+
 /// What the evaluator keeps of signal selectors: the window each must
 /// cover (from the pre-pass) and what was read for it, by node.
 #[derive(Default)]
@@ -240,9 +244,9 @@ impl Eval<'_> {
             )));
         }
         let mut out = Vec::new();
-        for id in ids {
+        for chunk in ids.chunks(TRACES_PER_READ) {
             self.check_deadline()?;
-            if let Some(t) = self.db.trace(&id)? {
+            for t in self.db.traces(chunk)? {
                 out.extend(
                     structural(&t, sel)
                         .into_iter()
@@ -257,11 +261,9 @@ impl Eval<'_> {
     /// Every trace of `ids`, in the order given, at most `limit`.
     pub(crate) fn read_traces(&self, ids: &[TraceId], limit: usize) -> Result<Vec<Trace>> {
         let mut out = Vec::new();
-        for id in ids.iter().take(limit) {
+        for chunk in ids[..ids.len().min(limit)].chunks(TRACES_PER_READ) {
             self.check_deadline()?;
-            if let Some(t) = self.db.trace(id)? {
-                out.push(t);
-            }
+            out.extend(self.db.traces(chunk)?);
         }
         Ok(out)
     }

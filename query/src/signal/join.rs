@@ -12,7 +12,7 @@
 use rustc_hash::FxHashSet;
 use sextant_storage::{LogRecord, Span, TraceId};
 
-use super::eval::{node, structural};
+use super::eval::{TRACES_PER_READ, node, structural};
 use crate::ast::{BinOp, Expr, VectorMatching};
 use crate::engine::Eval;
 use crate::error::{Error, Result};
@@ -218,17 +218,17 @@ impl Eval<'_> {
                 .copied()
                 .unwrap_or((0, -1)),
         };
-        let mut ids: Vec<&TraceId> = keys.traces.iter().collect();
+        let mut ids: Vec<TraceId> = keys.traces.iter().copied().collect();
         ids.sort_unstable();
         let inside = |ms: i64| ms > lo && ms <= hi;
         Ok(Some(match &**signal {
             Signal::Logs(sel) => {
                 let mut rows = Vec::new();
-                for id in ids {
+                for chunk in ids.chunks(TRACES_PER_READ) {
                     self.check_deadline()?;
                     rows.extend(
                         self.db
-                            .trace_logs(id)?
+                            .traces_logs(chunk)?
                             .into_iter()
                             .filter(|r| inside(r.time_ms()) && sel.accepts(r)),
                     );
@@ -238,9 +238,9 @@ impl Eval<'_> {
             }
             Signal::Spans(sel) => {
                 let mut spans = Vec::new();
-                for id in ids {
+                for chunk in ids.chunks(TRACES_PER_READ) {
                     self.check_deadline()?;
-                    if let Some(tr) = self.db.trace(id)? {
+                    for tr in self.db.traces(chunk)? {
                         spans.extend(
                             structural(&tr, sel)
                                 .into_iter()

@@ -186,6 +186,16 @@ impl<T: Columnar + Clone> Records<T> {
             .fetch(self.traces.rows(id).into_iter(), |_| true, usize::MAX)
     }
 
+    /// The rows of all of `ids`, in file order: each frame holding any of
+    /// them is decompressed once, however many of the traces it holds.
+    pub(crate) fn traces(&self, ids: &[TraceId]) -> Result<Vec<T>> {
+        let mut rows = RoaringBitmap::new();
+        for id in ids {
+            rows.extend(self.traces.rows(id));
+        }
+        self.file.fetch(rows.iter(), |_| true, usize::MAX)
+    }
+
     /// Every row, in file order.
     pub(crate) fn all(&self) -> Result<Vec<T>> {
         self.file.all()

@@ -96,6 +96,10 @@ impl HeadLogs {
         self.inner.read().rows.trace(id)
     }
 
+    pub(crate) fn traces(&self, ids: &[TraceId]) -> Vec<LogRecord> {
+        self.inner.read().rows.traces(ids)
+    }
+
     /// Calls `f` with the records with `start <= time_ms <= end`, oldest
     /// first (for flush), without copying them.
     pub(crate) fn with_range<R>(

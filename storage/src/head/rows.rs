@@ -70,6 +70,11 @@ impl<T: Record> Rows<T> {
         })
     }
 
+    /// The records of all of `ids`.
+    pub(crate) fn traces(&self, ids: &[TraceId]) -> Vec<T> {
+        ids.iter().flat_map(|id| self.trace(id)).collect()
+    }
+
     /// Records with `start <= time_ms <= end`, in block order.
     pub(crate) fn in_range(&self, start: i64, end: i64) -> Vec<&T> {
         let mut out: Vec<&T> = self

@@ -84,6 +84,10 @@ impl HeadSpans {
         self.rows.read().trace(id)
     }
 
+    pub(crate) fn traces(&self, ids: &[TraceId]) -> Vec<Span> {
+        self.rows.read().traces(ids)
+    }
+
     /// Calls `f` with the spans with `start <= start_ms <= end`, in block
     /// order, without copying them.
     pub(crate) fn with_range<R>(&self, start: i64, end: i64, f: impl FnOnce(&[&Span]) -> R) -> R {
