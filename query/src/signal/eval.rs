@@ -111,18 +111,24 @@ impl LogSelector {
     }
 
     /// A full-text query every line holding the `|=` texts matches: the
-    /// whole words inside each text (a word at a text's edge may be part of
-    /// a longer token in the line, so it is left out). Lines it selects are
-    /// then checked exactly.
+    /// whole words inside each text, and the last word as a prefix (the
+    /// line's token may go on after it; the first word may be the end of a
+    /// longer token, so it is left out). Lines it selects are then checked
+    /// exactly.
     fn text_prefilter(&self) -> Option<TextQuery> {
         let mut words = Vec::new();
         for f in &self.filters {
             let LineFilter::Contains(s) = f else { continue };
             let pieces: Vec<&str> = s.split(' ').collect();
             for (i, w) in pieces.iter().enumerate() {
-                let inner = (i > 0 || s.starts_with(' ')) && (i + 1 < pieces.len());
-                if inner && !w.is_empty() && w.chars().all(|c| c.is_ascii_alphanumeric()) {
+                let starts_token = i > 0 || s.starts_with(' ');
+                if !starts_token || w.is_empty() || !w.chars().all(|c| c.is_ascii_alphanumeric()) {
+                    continue;
+                }
+                if i + 1 < pieces.len() {
                     words.push(w.to_string());
+                } else {
+                    words.push(format!("{w}*"));
                 }
             }
         }
@@ -247,11 +253,9 @@ impl Eval<'_> {
         for chunk in ids.chunks(TRACES_PER_READ) {
             self.check_deadline()?;
             for t in self.db.traces(chunk)? {
-                out.extend(
-                    structural(&t, sel)
-                        .into_iter()
-                        .filter(|s| s.start_ns >= start_ns && s.start_ns <= end_ns),
-                );
+                out.extend(structural(t, sel, |s| {
+                    s.start_ns >= start_ns && s.start_ns <= end_ns
+                }));
             }
         }
         out.sort_by(|a, b| a.start_ns.cmp(&b.start_ns).then(a.span_id.cmp(&b.span_id)));
@@ -341,10 +345,10 @@ fn first_seen(ids: impl Iterator<Item = TraceId>) -> Vec<TraceId> {
     ids.filter(|id| seen.insert(*id)).collect()
 }
 
-/// The spans of trace `t` that `sel` selects: each step keeps the spans
-/// meeting its condition that stand in its relation to a span kept by the
-/// step before.
-pub(crate) fn structural(t: &Trace, sel: &SpanSelector) -> Vec<Span> {
+/// The spans of trace `t` that `sel` selects and `also` accepts, moved out
+/// of it: each step keeps the spans meeting its condition that stand in
+/// its relation to a span kept by the step before.
+pub(crate) fn structural(t: Trace, sel: &SpanSelector, also: impl Fn(&Span) -> bool) -> Vec<Span> {
     let n = t.spans.len();
     let mut keep: Vec<bool> = t.spans.iter().map(|s| sel.first.accepts(s)).collect();
     for (rel, cond) in &sel.steps {
@@ -393,10 +397,10 @@ pub(crate) fn structural(t: &Trace, sel: &SpanSelector) -> Vec<Span> {
         keep = next;
     }
     t.spans
-        .iter()
+        .into_iter()
         .zip(keep)
-        .filter(|(_, k)| *k)
-        .map(|(s, _)| s.clone())
+        .filter(|(s, k)| *k && also(s))
+        .map(|(s, _)| s)
         .collect()
 }
 

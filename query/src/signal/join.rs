@@ -189,7 +189,7 @@ impl Eval<'_> {
             _ => return Err(Error::Eval("join with a non-record operand".into())),
         };
         let and = op == BinOp::And;
-        let l = match self.lookup(lhs, &keys, t, and)? {
+        let l = match self.lookup(lhs, &keys, key, t, and)? {
             Some(v) => v,
             None => self.eval(lhs, t)?,
         };
@@ -202,7 +202,14 @@ impl Eval<'_> {
 
     /// L read by R's trace ids, when L is a selector, the join keeps
     /// matches (`and`) and R names few traces; `None` otherwise.
-    fn lookup(&mut self, lhs: &Expr, keys: &Keys, t: i64, and: bool) -> Result<Option<Value>> {
+    fn lookup(
+        &mut self,
+        lhs: &Expr,
+        keys: &Keys,
+        key: Key,
+        t: i64,
+        and: bool,
+    ) -> Result<Option<Value>> {
         let Expr::Signal { signal, range } = lhs else {
             return Ok(None);
         };
@@ -227,10 +234,9 @@ impl Eval<'_> {
                 for chunk in ids.chunks(TRACES_PER_READ) {
                     self.check_deadline()?;
                     rows.extend(
-                        self.db
-                            .traces_logs(chunk)?
-                            .into_iter()
-                            .filter(|r| inside(r.time_ms()) && sel.accepts(r)),
+                        self.db.traces_logs(chunk)?.into_iter().filter(|r| {
+                            inside(r.time_ms()) && sel.accepts(r) && keys.holds(key, r)
+                        }),
                     );
                 }
                 newest_first(&mut rows);
@@ -241,11 +247,9 @@ impl Eval<'_> {
                 for chunk in ids.chunks(TRACES_PER_READ) {
                     self.check_deadline()?;
                     for tr in self.db.traces(chunk)? {
-                        spans.extend(
-                            structural(&tr, sel)
-                                .into_iter()
-                                .filter(|s| inside(s.start_ms())),
-                        );
+                        spans.extend(structural(tr, sel, |s| {
+                            inside(s.start_ms()) && keys.holds(key, s)
+                        }));
                     }
                 }
                 newest_first(&mut spans);

@@ -67,7 +67,7 @@ pub(crate) struct RecordFile<T> {
     _rows: PhantomData<T>,
 }
 
-impl<T: Columnar + Clone> RecordFile<T> {
+impl<T: Columnar + Clone + Default> RecordFile<T> {
     /// Maps the file at `path`; `index` starts with its frame index.
     /// Returns the file and the bytes of `index` used.
     pub(crate) fn open(
@@ -117,8 +117,9 @@ impl<T: Columnar + Clone> RecordFile<T> {
         }
     }
 
-    /// The rows given (in frame order, either direction) that `accept`
-    /// takes, stopping after `limit`.
+    /// The rows given (in frame order, either direction, each once) that
+    /// `accept` takes, stopping after `limit`. Accepted records are moved
+    /// out of the decoded frame, not copied.
     pub(crate) fn fetch(
         &self,
         rows: impl Iterator<Item = u32>,
@@ -138,11 +139,11 @@ impl<T: Columnar + Clone> RecordFile<T> {
                 }
                 cached = Some((n, self.frame(n)?));
             }
-            if let Some((_, recs)) = &cached
-                && let Some(r) = recs.get((row - self.info[n].first_row) as usize)
+            if let Some((_, recs)) = &mut cached
+                && let Some(r) = recs.get_mut((row - self.info[n].first_row) as usize)
                 && accept(r)
             {
-                out.push(r.clone());
+                out.push(std::mem::take(r));
             }
         }
         Ok(out)
@@ -175,7 +176,7 @@ pub(crate) struct Records<T> {
     traces: TraceTable,
 }
 
-impl<T: Columnar + Clone> Records<T> {
+impl<T: Columnar + Clone + Default> Records<T> {
     pub(crate) fn new(file: RecordFile<T>, traces: TraceTable) -> Self {
         Records { file, traces }
     }

@@ -34,6 +34,10 @@ pub struct CookbookArgs {
     /// Runs of each query.
     #[arg(long, default_value_t = 40)]
     runs: usize,
+    /// Keep the fed database in this directory, and when it already holds
+    /// one from an earlier run, time the queries on it without feeding.
+    #[arg(long)]
+    keep: Option<std::path::PathBuf>,
     /// Print one JSON object.
     #[arg(long)]
     json: bool,
@@ -56,12 +60,23 @@ pub fn run(data_dir: &Path, a: CookbookArgs) -> CliResult {
         path: data_dir.display().to_string(),
         source,
     };
+    let now = incident_ms();
+    if let Some(k) = a.keep.as_ref().filter(|k| k.join("blocks").is_dir()) {
+        let db = Db::open(k, sextant_storage::Options::default())?;
+        let summary = measure(&db, now, a.runs, 0.0)?;
+        db.close()?;
+        print_summary(&summary, a.json);
+        return Ok(());
+    }
     std::fs::create_dir_all(data_dir).map_err(io)?;
-    let dir = tempfile::Builder::new()
+    let scratch = tempfile::Builder::new()
         .prefix("bench-cookbook")
         .tempdir_in(data_dir)
         .map_err(io)?;
-    let now = incident_ms();
+    let dir = a
+        .keep
+        .clone()
+        .unwrap_or_else(|| scratch.path().to_path_buf());
     let plan = Plan {
         seed: 42,
         rate: a.rate,
@@ -80,7 +95,7 @@ pub fn run(data_dir: &Path, a: CookbookArgs) -> CliResult {
     };
     let outcome = Arc::new(parking_lot::Mutex::new(None));
     let out = Arc::clone(&outcome);
-    serve::run_with(dir.path(), args, move |l: serve::Listening| async move {
+    serve::run_with(&dir, args, move |l: serve::Listening| async move {
         let began = Instant::now();
         let fed = feed(&format!("http://{}", l.grpc), plan, None).await;
         let ingest_s = began.elapsed().as_secs_f64();
