@@ -1,5 +1,7 @@
-//! The PromQL parser on arbitrary text: never panics, and whatever parses
-//! prints to text that parses back to the same tree.
+//! The query parser (PromQL and the log/span extensions) on arbitrary
+//! text: never panics, and whatever parses prints to text that parses back
+//! to the same tree. Run with `-dict=fuzz/dict/query.dict` so the fuzzer
+//! reaches the extensions' tokens.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
