@@ -825,6 +825,9 @@ impl Parser<'_> {
             let want = sig.args[i.min(sig.args.len() - 1)];
             let got = match record_type(a) {
                 Some(t) if is_signal(want) => t,
+                // The metric expression whose exemplars are wanted may be
+                // a bare range selector too.
+                _ if name == "exemplar_traces" && value_type(a) == ValueType::Matrix => want,
                 _ => value_type(a),
             };
             if got != want {

@@ -123,7 +123,8 @@ pub fn signature(name: &str) -> Option<Signature> {
         "bytes_over_time" | "bytes_rate" | "error_ratio" => sig(&[M], 0, V),
         "trace" => sig(&[Str], 0, ValueType::Traces),
         "traces" => sig(&[ValueType::Spans], 0, ValueType::Traces),
-        "exemplar_traces" => sig(&[M], 0, ValueType::Traces),
+        // Takes an instant vector or a range selector (see the parser).
+        "exemplar_traces" => sig(&[V], 0, ValueType::Traces),
         _ => return None,
     })
 }

@@ -232,6 +232,26 @@ fn check_all(db: &Db) {
     assert!(span_names(&v).iter().all(|(_, s)| s == "db"));
     assert_eq!(span_names(&v).len(), failing().len());
 
+    // The more selective left side first, the right read in its traces.
+    let v = records(
+        db,
+        r#"spans({service="db", status="error"}) and on(trace_id) logs({service="checkout"})"#,
+    );
+    assert_eq!(span_names(&v).len(), failing().len());
+    let v = records(
+        db,
+        r#"spans({service="db", status="error"}) unless on(span_id) logs({level="error"})"#,
+    );
+    assert!(
+        span_names(&v).is_empty(),
+        "every failing db span logged its error"
+    );
+    let v = records(
+        db,
+        r#"spans({service="db", status="error"}) unless on(span_id) logs({level="info"})"#,
+    );
+    assert_eq!(span_names(&v).len(), failing().len());
+
     // Records aggregated into vectors, ranged selectors in joins.
     assert_eq!(
         instant(db, r#"count by (service) (spans({status="error"})[1h])"#),
@@ -334,4 +354,48 @@ fn malformed_queries_say_where_and_how() {
         assert!(err.contains(want), "{q}: {err}");
         assert!(err.contains("1:"), "{q}: no position in {err}");
     }
+}
+
+#[test]
+fn structured_bodies_match_by_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = Db::open(dir.path(), Options::default()).unwrap();
+    let row = |user: &str, code: i64| LogRecord {
+        time_ns: T0 * MS,
+        severity: 9,
+        body: AnyValue::Map(vec![
+            ("user".into(), user.into()),
+            (
+                "http".into(),
+                AnyValue::Map(vec![("status".into(), AnyValue::Int(code))]),
+            ),
+        ]),
+        resource: vec![("service.name".into(), "api".into())],
+        ..LogRecord::default()
+    };
+    db.write_logs(vec![row("alice", 200), row("bob", 503), row("carol", 502)])
+        .unwrap();
+    let users = |q: &str| {
+        let Value::Logs(rows) = records(&db, q) else {
+            panic!("{q}")
+        };
+        let mut u: Vec<String> = rows
+            .iter()
+            .map(|r| match &r.body {
+                AnyValue::Map(m) => m[0].1.to_text().into_owned(),
+                _ => String::new(),
+            })
+            .collect();
+        u.sort();
+        u
+    };
+    assert_eq!(users(r#"logs({body.user="bob"})"#), ["bob"]);
+    assert_eq!(
+        users(r#"logs({body.http.status=~"5.."})"#),
+        ["bob", "carol"]
+    );
+    assert_eq!(
+        users(r#"logs({body.missing=""})"#),
+        ["alice", "bob", "carol"]
+    );
 }

@@ -85,11 +85,11 @@ pub(crate) fn check_call(func: &str, args: &[Expr]) -> std::result::Result<(), S
                 "error_ratio() takes a span range, e.g. error_ratio(spans({service=\"api\"})[5m])"
                     .into(),
             ),
-            "exemplar_traces" if !matches!(args.first(), Some(Expr::Matrix(..))) => {
-                Err("exemplar_traces() takes a range selector, e.g. \
+            "exemplar_traces" if args.first().is_none_or(|a| a.selectors().is_empty()) => Err(
+                "exemplar_traces() takes a metric expression or range selector, e.g. \
                  exemplar_traces(http_requests_total{code=~\"5..\"}[15m])"
-                    .into())
-            }
+                    .into(),
+            ),
             _ => Ok(()),
         },
     }

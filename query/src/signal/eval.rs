@@ -56,13 +56,28 @@ fn attr<'r>(
         .map(|(_, v)| v.to_text())
 }
 
-/// A log field or attribute by name: `service`, `level`, or an attribute.
+/// A log field or attribute by name: `service`, `level`, `body.KEY` (a
+/// key of a structured body, dots going down nested maps), or an attribute.
 pub(crate) fn log_field<'r>(r: &'r LogRecord, name: &str) -> Option<std::borrow::Cow<'r, str>> {
     match name {
         "service" => Some(r.service()),
         "level" => Some(level_of(r.severity, &r.severity_text).into()),
-        _ => attr(&r.attributes, &r.resource, name),
+        _ => match name.strip_prefix("body.") {
+            Some(path) => body_field(&r.body, path),
+            None => attr(&r.attributes, &r.resource, name),
+        },
     }
+}
+
+/// The value at `path` (`a` or `a.b`) in a structured log body.
+fn body_field<'r>(body: &'r AnyValue, path: &str) -> Option<std::borrow::Cow<'r, str>> {
+    let AnyValue::Map(m) = body else { return None };
+    if let Some((_, v)) = m.iter().find(|(k, _)| k == path) {
+        return Some(v.to_text());
+    }
+    let (head, rest) = path.split_once('.')?;
+    let (_, v) = m.iter().find(|(k, _)| k == head)?;
+    body_field(v, rest)
 }
 
 /// A span field or attribute by name: `service`, `name`, `kind`,
@@ -207,7 +222,13 @@ impl Eval<'_> {
         limit: usize,
     ) -> Result<Vec<LogRecord>> {
         let q = LogSearch {
-            matchers: sel.matchers.clone(),
+            // Structured-body keys are not indexed: checked on the rows.
+            matchers: sel
+                .matchers
+                .iter()
+                .filter(|m| !m.name.starts_with("body."))
+                .cloned()
+                .collect(),
             text: sel.text_prefilter(),
             start_ns,
             end_ns,
@@ -315,15 +336,20 @@ impl Eval<'_> {
                 };
                 first_seen(spans.iter().map(|s| s.trace_id))
             }
-            ("exemplar_traces", [Expr::Matrix(vs, range)]) => {
-                let te = self.effective(vs.at, vs.offset, t);
-                let mut ex: Vec<(i64, TraceId)> = self
-                    .db
-                    .exemplars(&vs.matchers, te - range + 1, te)?
-                    .into_iter()
-                    .flat_map(|(_, e)| e.into_iter().map(|e| (e.t, e.trace_id)))
-                    .filter(|(_, id)| *id != [0; 16])
-                    .collect();
+            ("exemplar_traces", [arg]) => {
+                let mut reads = Vec::new();
+                windows(arg, self.opts.lookback_ms, 0, &mut reads);
+                let mut ex: Vec<(i64, TraceId)> = Vec::new();
+                for (vs, back) in reads {
+                    let te = self.effective(vs.at, vs.offset, t);
+                    ex.extend(
+                        self.db
+                            .exemplars(&vs.matchers, te - back + 1, te)?
+                            .into_iter()
+                            .flat_map(|(_, e)| e.into_iter().map(|e| (e.t, e.trace_id)))
+                            .filter(|(_, id)| *id != [0; 16]),
+                    );
+                }
                 ex.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
                 first_seen(ex.into_iter().map(|(_, id)| id))
             }
@@ -336,6 +362,26 @@ impl Eval<'_> {
             ));
         }
         Ok(Value::Traces(self.read_traces(&ids, limit)?))
+    }
+}
+
+/// Every metric selector of `e` with how far back from its evaluation
+/// time it reads (its range, or the lookback; enclosing subqueries add
+/// theirs): the windows whose exemplars are "behind" the expression.
+fn windows<'e>(
+    e: &'e Expr,
+    lookback: i64,
+    extra: i64,
+    out: &mut Vec<(&'e crate::ast::VectorSelector, i64)>,
+) {
+    match e {
+        Expr::Vector(vs) => out.push((vs, lookback + extra)),
+        Expr::Matrix(vs, r) => out.push((vs, r + extra)),
+        Expr::Subquery { expr, range, .. } => windows(expr, lookback, extra + range, out),
+        e => e
+            .children()
+            .into_iter()
+            .for_each(|c| windows(c, lookback, extra, out)),
     }
 }
 

@@ -4,10 +4,12 @@
 //! union of two selections of one kind. PromQL's set operators, with
 //! records in place of series.
 //!
-//! Planning: R is evaluated first. When it names few traces, L is not
-//! searched at all but read by trace id (each block's trace-id bitmap and
-//! bloom filter), then checked against L's selector; otherwise L is read
-//! by its own search and intersected.
+//! Planning: the side that looks more selective (more conditions; a
+//! ranking or a nested join counts as most) is evaluated first, and when
+//! it names few traces the other side is not searched at all but read by
+//! trace id (each block's trace-id table behind its bloom filter), then
+//! checked against its own selector; otherwise both are read by their own
+//! searches and intersected.
 
 use rustc_hash::FxHashSet;
 use sextant_storage::{LogRecord, Span, TraceId};
@@ -76,6 +78,23 @@ pub(crate) fn check(
             "records combine only with and, unless and or, not \"{}\"",
             format!("{op:?}").to_lowercase()
         )),
+    }
+}
+
+/// How selective a join operand looks: the conditions of a selector (line
+/// filters and structure count double); anything else is taken as already
+/// narrow (a ranking, another join), so it goes first.
+fn weight(e: &Expr) -> usize {
+    match e {
+        Expr::Signal { signal, .. } => match &**signal {
+            Signal::Logs(l) => l.matchers.len() + 2 * l.filters.len(),
+            Signal::Spans(s) => {
+                let cond = |c: &crate::signal::SpanCond| c.matchers.len() + c.durations.len();
+                cond(&s.first) + s.steps.iter().map(|(_, c)| 2 + cond(c)).sum::<usize>()
+            }
+        },
+        Expr::Paren(x) => weight(x),
+        _ => usize::MAX,
     }
 }
 
@@ -166,6 +185,9 @@ impl Eval<'_> {
         m: Option<&VectorMatching>,
         t: i64,
     ) -> Result<Value> {
+        if op != BinOp::Or && weight(lhs) > weight(rhs) {
+            return self.join_from_left(op, lhs, rhs, m, t);
+        }
         let r = self.eval(rhs, t)?;
         if op == BinOp::Or {
             return Ok(match (self.eval(lhs, t)?, r) {
@@ -197,6 +219,40 @@ impl Eval<'_> {
             Value::Logs(rows) => Value::Logs(keep(rows, &keys, key, and)),
             Value::Spans(spans) => Value::Spans(keep(spans, &keys, key, and)),
             _ => return Err(Error::Eval("join with a non-record operand".into())),
+        })
+    }
+
+    /// `lhs op rhs` when L looks the more selective: L is evaluated first
+    /// and R read only in L's traces (all a join can use of R).
+    fn join_from_left(
+        &mut self,
+        op: BinOp,
+        lhs: &Expr,
+        rhs: &Expr,
+        m: Option<&VectorMatching>,
+        t: i64,
+    ) -> Result<Value> {
+        let key = key_of(m).ok_or_else(|| Error::Eval("join without on(trace_id)".into()))?;
+        let l = self.eval(lhs, t)?;
+        let traces = match &l {
+            Value::Logs(rows) => Keys::of(rows),
+            Value::Spans(spans) => Keys::of(spans),
+            _ => return Err(Error::Eval("join with a non-record operand".into())),
+        };
+        let r = match self.lookup(rhs, &traces, Key::Trace, t, true)? {
+            Some(v) => v,
+            None => self.eval(rhs, t)?,
+        };
+        let keys = match &r {
+            Value::Logs(rows) => Keys::of(rows),
+            Value::Spans(spans) => Keys::of(spans),
+            _ => return Err(Error::Eval("join with a non-record operand".into())),
+        };
+        let and = op == BinOp::And;
+        Ok(match l {
+            Value::Logs(rows) => Value::Logs(keep(rows, &keys, key, and)),
+            Value::Spans(spans) => Value::Spans(keep(spans, &keys, key, and)),
+            other => other,
         })
     }
 
