@@ -472,4 +472,33 @@ fn every_cookbook_query_returns_the_expected_rows() {
         eprintln!("cookbook {}", e.title);
         check(&f, e.number, &e.query);
     }
+    promql_answers_the_same_on_both_endpoints(&f);
+}
+
+/// PromQL through `/api/v1/sextant/query` gives exactly what the
+/// Prometheus endpoints give, instant and range, on the demo's metrics.
+fn promql_answers_the_same_on_both_endpoints(f: &Fixture) {
+    let queries = [
+        "sum by (service) (rate(http_server_requests_total[5m]))",
+        "histogram_quantile(0.9, sum by (le) (rate(http_server_request_duration_seconds_bucket[5m])))",
+        "topk(3, process_memory_usage_bytes)",
+        "count(target_info)",
+        r#"sum by (service) (rate(spans({kind="server"})[5m])) - on(service) sum by (service) (rate(http_server_requests_total[5m]))"#,
+        "nonexistent_metric",
+    ];
+    let (start, end) = (f.now as f64 / 1000.0 - 1800.0, f.now as f64 / 1000.0);
+    for q in queries {
+        assert_eq!(f.query("/api/v1/query", q), f.unified(q), "{q}");
+        let range = |endpoint: &str| {
+            let (status, v) = f.server.get_json(&format!(
+                "{endpoint}?query={}&start={start}&end={end}&step=60",
+                enc(q)
+            ));
+            assert_eq!(status, 200, "{q}: {v}");
+            v["data"].clone()
+        };
+        let prom = range("/api/v1/query_range");
+        assert_eq!(prom["resultType"], "matrix");
+        assert_eq!(prom, range("/api/v1/sextant/query"), "{q}");
+    }
 }
