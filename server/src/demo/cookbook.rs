@@ -72,8 +72,49 @@ pub fn incident(now_ms: i64) -> Vec<Fault> {
     ]
 }
 
+/// The one-line examples of `doc`: every line of its ```` ```sextant-example ````
+/// blocks (a trailing `# comment` removed), and every code span in the
+/// last column of a table whose last header is "example" (up to a `:`).
+pub fn examples(doc: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut lines = doc.lines().peekable();
+    let mut example_table = false;
+    while let Some(l) = lines.next() {
+        if l.trim() == "```sextant-example" {
+            for e in lines.by_ref().take_while(|l| l.trim() != "```") {
+                let e = e.split("  #").next().unwrap_or("").trim();
+                if !e.is_empty() {
+                    out.push(e.to_string());
+                }
+            }
+        } else if l.starts_with('|') {
+            if l.trim_end().ends_with("| example |") {
+                example_table = true;
+            } else if example_table && !l.starts_with("|---") {
+                let cell = l.trim_end().trim_end_matches('|');
+                let last = cell.rsplit(" | ").next().unwrap_or("");
+                if let Some(code) = last.split('`').nth(1) {
+                    out.push(code.replace("\\|", "|"));
+                }
+            }
+        } else {
+            example_table = false;
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn every_documented_example_parses() {
+        let ex = super::examples(super::DOC);
+        assert!(ex.len() >= 30, "{} examples", ex.len());
+        for e in ex {
+            sextant_query::parse(&e).unwrap_or_else(|err| panic!("{e}: {err}"));
+        }
+    }
+
     #[test]
     fn the_documented_cookbook_is_numbered_and_parses() {
         let e = super::entries(super::DOC);
