@@ -166,20 +166,6 @@ fn max_by(s: &[Sample], greater: bool) -> Option<Sample> {
     best
 }
 
-/// Civil date (year, month 1-12, day 1-31) of a day number since 1970-01-01.
-fn civil(days: i64) -> (i64, u32, u32) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    (y, m, d)
-}
-
 fn leap(y: i64) -> bool {
     (y % 4 == 0 && y % 100 != 0) || y % 400 == 0
 }
@@ -187,7 +173,7 @@ fn leap(y: i64) -> bool {
 fn date_part(name: &str, secs: f64) -> f64 {
     let s = secs.floor() as i64;
     let days = s.div_euclid(86_400);
-    let (y, m, d) = civil(days);
+    let (y, m, d) = crate::calendar::civil(days);
     let in_month = [
         31,
         if leap(y) { 29 } else { 28 },

@@ -4,6 +4,7 @@
 //! joins across signals ([`signal`]; docs/query-language.md).
 
 pub mod ast;
+pub mod calendar;
 mod error;
 mod lexer;
 mod parser;

@@ -645,47 +645,56 @@ impl Parser<'_> {
                 }
                 out.push(Matcher::equal("__name__", label));
             } else {
-                let op = match self.next() {
-                    Tok::Assign => MatchOp::Equal,
-                    Tok::Neq => MatchOp::NotEqual,
-                    Tok::ReMatch => MatchOp::Regex,
-                    Tok::ReNotMatch => MatchOp::NotRegex,
-                    _ => {
-                        self.i -= 1;
-                        return Err(self.err_here(&format!(
-                            "unexpected {} in label matching, expected label matching operator",
-                            self.describe()
-                        )));
-                    }
-                };
-                let value = match self.next() {
-                    Tok::Str(v) => v,
-                    _ => {
-                        self.i -= 1;
-                        return Err(self.err_here(&format!(
-                            "unexpected {} in label matching, expected string",
-                            self.describe()
-                        )));
-                    }
-                };
-                let pos = self.pos();
-                let m = Matcher::new(op, label, value)
-                    .map_err(|e| ParseError::at(self.src, pos, e.to_string()))?;
-                out.push(m);
+                out.push(self.matcher_tail(
+                    label,
+                    "in label matching, expected label matching operator",
+                    "in label matching, expected string",
+                )?);
             }
-            match self.next() {
-                Tok::Comma => {}
-                Tok::RBrace => break,
-                _ => {
-                    self.i -= 1;
-                    return Err(self.err_here(&format!(
-                        "unexpected {} in label matching, expected \",\" or \"}}\"",
-                        self.describe()
-                    )));
-                }
+            if self.list_end("in label matching, expected \",\" or \"}\"")? {
+                break;
             }
         }
         Ok(out)
+    }
+
+    /// The operator and quoted value after a matcher's name; the error
+    /// says "unexpected TOKEN" then `no_op` or `no_value`.
+    fn matcher_tail(
+        &mut self,
+        name: String,
+        no_op: &str,
+        no_value: &str,
+    ) -> Result<Matcher, ParseError> {
+        let op = match self.next() {
+            Tok::Assign => MatchOp::Equal,
+            Tok::Neq => MatchOp::NotEqual,
+            Tok::ReMatch => MatchOp::Regex,
+            Tok::ReNotMatch => MatchOp::NotRegex,
+            _ => {
+                self.i -= 1;
+                return Err(self.err_here(&format!("unexpected {} {no_op}", self.describe())));
+            }
+        };
+        let Tok::Str(value) = self.next() else {
+            self.i -= 1;
+            return Err(self.err_here(&format!("unexpected {} {no_value}", self.describe())));
+        };
+        let pos = self.pos();
+        Matcher::new(op, name, value).map_err(|e| ParseError::at(self.src, pos, e.to_string()))
+    }
+
+    /// After an item of a braced list: `,` (false) or `}` (true, the list
+    /// is closed); anything else is "unexpected TOKEN" then `what`.
+    fn list_end(&mut self, what: &str) -> Result<bool, ParseError> {
+        match self.next() {
+            Tok::Comma => Ok(false),
+            Tok::RBrace => Ok(true),
+            _ => {
+                self.i -= 1;
+                Err(self.err_here(&format!("unexpected {} {what}", self.describe())))
+            }
+        }
     }
 
     fn grouping(

@@ -2,7 +2,7 @@
 //! docs/query-language.md). Errors name what was expected and show a
 //! well-formed example, since these selectors are new to most readers.
 
-use sextant_storage::{MatchOp, Matcher};
+use sextant_storage::Matcher;
 
 use super::Parser;
 use crate::ast::Expr;
@@ -179,41 +179,12 @@ impl Parser<'_> {
                 self.next();
                 durations.push((cmp, self.duration()?));
             } else {
-                let op = match self.next() {
-                    Tok::Assign => MatchOp::Equal,
-                    Tok::Neq => MatchOp::NotEqual,
-                    Tok::ReMatch => MatchOp::Regex,
-                    Tok::ReNotMatch => MatchOp::NotRegex,
-                    _ => {
-                        self.i -= 1;
-                        return Err(self.err_here(&format!(
-                            "unexpected {} after \"{name}\", expected =, !=, =~ or !~; {hint}",
-                            self.describe()
-                        )));
-                    }
-                };
-                let pos = self.pos();
-                let Tok::Str(value) = self.next() else {
-                    self.i -= 1;
-                    return Err(self.err_here(&format!(
-                        "unexpected {} after \"{name}\", expected a quoted string; {hint}",
-                        self.describe()
-                    )));
-                };
-                let m = Matcher::new(op, name, value)
-                    .map_err(|e| ParseError::at(self.src, pos, e.to_string()))?;
-                matchers.push(m);
+                let no_op = format!("after \"{name}\", expected =, !=, =~ or !~; {hint}");
+                let no_value = format!("after \"{name}\", expected a quoted string; {hint}");
+                matchers.push(self.matcher_tail(name, &no_op, &no_value)?);
             }
-            match self.next() {
-                Tok::Comma => {}
-                Tok::RBrace => break,
-                _ => {
-                    self.i -= 1;
-                    return Err(self.err_here(&format!(
-                        "unexpected {} in selector, expected \",\" or \"}}\"; {hint}",
-                        self.describe()
-                    )));
-                }
+            if self.list_end(&format!("in selector, expected \",\" or \"}}\"; {hint}"))? {
+                break;
             }
         }
         Ok((matchers, durations))
