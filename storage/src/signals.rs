@@ -164,16 +164,7 @@ impl Db {
     /// Log records of a trace, oldest first, from the head and every block
     /// (no time window: a trace is found wherever it is stored).
     pub fn trace_logs(&self, trace: &TraceId) -> Result<Vec<LogRecord>> {
-        let mut out = self.gather(
-            i64::MIN,
-            i64::MAX,
-            |h| Ok(h.logs.trace(trace)),
-            |b| b.logs().map_or(Ok(Vec::new()), |l| l.records.trace(trace)),
-        )?;
-        crate::logs::dedup(&mut out);
-        newest_first(&mut out, usize::MAX);
-        out.reverse();
-        Ok(out)
+        self.traces_logs(std::slice::from_ref(trace))
     }
 
     /// The log records of every trace of `ids`, oldest first: one read of
@@ -208,13 +199,7 @@ impl Db {
     /// The whole trace as a tree, from the head and every block (no time
     /// window); `None` when no span of it is stored.
     pub fn trace(&self, trace: &TraceId) -> Result<Option<Trace>> {
-        let out = self.gather(
-            i64::MIN,
-            i64::MAX,
-            |h| Ok(h.spans.trace(trace)),
-            |b| b.spans().map_or(Ok(Vec::new()), |s| s.records.trace(trace)),
-        )?;
-        Ok((!out.is_empty()).then(|| Trace::build(out)))
+        Ok(self.traces(std::slice::from_ref(trace))?.pop())
     }
 
     /// The whole traces of `ids` that are stored, in the order of `ids`,

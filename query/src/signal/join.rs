@@ -105,29 +105,26 @@ trait Keyed {
     fn time_ms(&self) -> i64;
 }
 
-impl Keyed for LogRecord {
-    fn trace_id(&self) -> TraceId {
-        self.trace_id
-    }
-    fn span_id(&self) -> [u8; 8] {
-        self.span_id
-    }
-    fn time_ms(&self) -> i64 {
-        LogRecord::time_ms(self)
-    }
+/// Implements [`Keyed`] for a record type with `trace_id` and `span_id`
+/// fields, given the method that gives its time in ms.
+macro_rules! keyed {
+    ($t:ty, $time:ident) => {
+        impl Keyed for $t {
+            fn trace_id(&self) -> TraceId {
+                self.trace_id
+            }
+            fn span_id(&self) -> [u8; 8] {
+                self.span_id
+            }
+            fn time_ms(&self) -> i64 {
+                <$t>::$time(self)
+            }
+        }
+    };
 }
 
-impl Keyed for Span {
-    fn trace_id(&self) -> TraceId {
-        self.trace_id
-    }
-    fn span_id(&self) -> [u8; 8] {
-        self.span_id
-    }
-    fn time_ms(&self) -> i64 {
-        self.start_ms()
-    }
-}
+keyed!(LogRecord, time_ms);
+keyed!(Span, start_ms);
 
 /// The keys of R: trace ids, and span ids (as trace id + span id).
 #[derive(Default)]

@@ -181,12 +181,6 @@ impl<T: Columnar + Clone + Default> Records<T> {
         Records { file, traces }
     }
 
-    /// Rows of a trace, in file order.
-    pub(crate) fn trace(&self, id: &TraceId) -> Result<Vec<T>> {
-        self.file
-            .fetch(self.traces.rows(id).into_iter(), |_| true, usize::MAX)
-    }
-
     /// The rows of all of `ids`, in file order: each frame holding any of
     /// them is decompressed once, however many of the traces it holds.
     pub(crate) fn traces(&self, ids: &[TraceId]) -> Result<Vec<T>> {

@@ -92,10 +92,6 @@ impl HeadLogs {
     }
 
     /// Records of a trace.
-    pub(crate) fn trace(&self, id: &TraceId) -> Vec<LogRecord> {
-        self.inner.read().rows.trace(id)
-    }
-
     pub(crate) fn traces(&self, ids: &[TraceId]) -> Vec<LogRecord> {
         self.inner.read().rows.traces(ids)
     }

@@ -80,10 +80,6 @@ impl HeadSpans {
         out
     }
 
-    pub(crate) fn trace(&self, id: &TraceId) -> Vec<Span> {
-        self.rows.read().trace(id)
-    }
-
     pub(crate) fn traces(&self, ids: &[TraceId]) -> Vec<Span> {
         self.rows.read().traces(ids)
     }
