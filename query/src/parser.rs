@@ -31,7 +31,9 @@ pub fn parse(src: &str) -> Result<Expr, ParseError> {
     Ok(e)
 }
 
-/// The value type of a well-typed expression.
+/// The value type of a well-typed expression. Each node is visited at
+/// most once (a parser calls this at every level, and a tree may be 256
+/// levels deep).
 pub fn value_type(e: &Expr) -> ValueType {
     match e {
         Expr::Number(_) => ValueType::Scalar,
@@ -39,22 +41,21 @@ pub fn value_type(e: &Expr) -> ValueType {
         Expr::Vector(_) => ValueType::Vector,
         Expr::Matrix(..) | Expr::Subquery { .. } => ValueType::Matrix,
         Expr::Paren(e) | Expr::Neg(e) => value_type(e),
-        Expr::Binary { lhs, .. } if record_type(lhs).is_some() => {
-            record_type(lhs).unwrap_or(ValueType::Vector)
-        }
-        Expr::Binary { lhs, rhs, .. } => {
-            if value_type(lhs) == ValueType::Scalar && value_type(rhs) == ValueType::Scalar {
+        Expr::Binary { lhs, rhs, .. } => match record_type(lhs) {
+            // A join has the type of its left side.
+            Some(t) => t,
+            None if value_type(lhs) == ValueType::Scalar
+                && value_type(rhs) == ValueType::Scalar =>
+            {
                 ValueType::Scalar
-            } else {
-                ValueType::Vector
             }
-        }
-        Expr::Aggregate { op, expr, .. }
-            if matches!(op, AggOp::Topk | AggOp::Bottomk | AggOp::Limitk)
-                && record_type(expr).is_some() =>
-        {
-            record_type(expr).unwrap_or(ValueType::Vector)
-        }
+            None => ValueType::Vector,
+        },
+        Expr::Aggregate {
+            op: AggOp::Topk | AggOp::Bottomk | AggOp::Limitk,
+            expr,
+            ..
+        } => record_type(expr).unwrap_or(ValueType::Vector),
         Expr::Aggregate { .. } => ValueType::Vector,
         Expr::Call { func, .. } => signature(func).map_or(ValueType::Vector, |s| s.ret),
         Expr::Signal { range: Some(_), .. } => ValueType::Matrix,
@@ -75,7 +76,16 @@ pub(crate) fn record_type(e: &Expr) -> Option<ValueType> {
             Signal::Spans(_) => ValueType::Spans,
         }),
         Expr::Paren(x) => record_type(x),
-        e => Some(value_type(e)).filter(|t| is_signal(*t)),
+        // Only these shapes can yield records; anything else is PromQL,
+        // answered without walking down the tree.
+        Expr::Binary { op, lhs, .. } if op.is_set() => record_type(lhs),
+        Expr::Aggregate {
+            op: AggOp::Topk | AggOp::Bottomk | AggOp::Limitk,
+            expr,
+            ..
+        } => record_type(expr),
+        Expr::Call { .. } => Some(value_type(e)).filter(|t| is_signal(*t)),
+        _ => None,
     }
 }
 
@@ -921,6 +931,19 @@ mod tests {
         );
         let ok = format!("{}1{}", "(".repeat(100), ")".repeat(100));
         assert!(parse(&ok).is_ok());
+        // Long chains and nests parse in time linear-ish in their length
+        // (a fuzzer found typing that was exponential in the chain).
+        let chain = vec!["+a"; 200].concat();
+        assert!(parse(&format!("x{chain}")).is_ok());
+        let unary = vec!["a + +"; 120].concat();
+        assert!(parse(&format!("{unary}a")).is_ok());
+        let nested = format!("{}a{}", "topk(1, ".repeat(100), ")".repeat(100));
+        assert!(parse(&nested).is_ok());
+        let found = "e + +a + + eemplaa + + on+jo+ + on+joxemple + +a + o+ + on+joxem + eemplaa \
+                     + + on+jo+ + on+joxempaa + + on+jo+ + on+joxemple + +a + o+ + on+joxemple + \
+                     ple + +a + + eemog+ eemplas";
+        // It took 17 s to type before.
+        assert!(parse(found).is_ok());
     }
 
     #[test]
