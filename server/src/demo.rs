@@ -273,11 +273,16 @@ fn print_plan(plan: &Plan) {
         plan.seed
     );
     for f in &plan.faults {
+        let start = (f.start_ms - plan.now_ms) / 1000;
+        let when = if start < 0 {
+            format!("{} ago", human(-start))
+        } else {
+            format!("in {}", human(start))
+        };
         println!(
-            "sextant demo: fault {:?} at {} from {} for {}",
+            "sextant demo: fault {:?} at {}, starting {when}, lasting {}",
             f.kind,
             f.service,
-            f.start_ms,
             human((f.end_ms - f.start_ms) / 1000)
         );
     }
