@@ -502,3 +502,46 @@ fn promql_answers_the_same_on_both_endpoints(f: &Fixture) {
         assert_eq!(prom, range("/api/v1/sextant/query"), "{q}");
     }
 }
+
+/// Bad requests to the unified endpoint, and record queries sent to the
+/// Prometheus endpoints: 400 with a message that says what to change.
+#[test]
+fn the_unified_endpoint_refuses_bad_requests_clearly() {
+    let s = Server::start(&[]);
+    for (path, want) in [
+        ("/api/v1/sextant/query?query=", "no expression found"),
+        (
+            "/api/v1/sextant/query?query=logs(%7B%7D%20%7C%3D%205)",
+            "expected a string",
+        ),
+        (
+            "/api/v1/sextant/query?query=up&start=1",
+            "give both start and end",
+        ),
+        ("/api/v1/sextant/query?query=up&start=1&end=2", "needs step"),
+        (
+            "/api/v1/sextant/query?query=logs(%7B%7D)&limit=0",
+            "limit \"0\"",
+        ),
+        (
+            "/api/v1/query?query=spans(%7B%7D)",
+            "send it to /api/v1/sextant/query",
+        ),
+        (
+            "/api/v1/query_range?query=logs(%7B%7D)&start=1&end=2&step=1",
+            "send it to /api/v1/sextant/query",
+        ),
+        ("/api/v1/sextant/query?query=trace(%22zz%22)", "trace"),
+    ] {
+        let (status, v) = s.get_json(path);
+        assert_eq!(status, 400, "{path}: {v}");
+        assert_eq!(v["status"], "error", "{path}");
+        let msg = v["error"].as_str().unwrap();
+        assert!(msg.contains(want), "{path}: {msg}");
+    }
+    // Records over a range of an empty database: an empty result, not an error.
+    let (status, v) = s.get_json("/api/v1/sextant/query?query=spans(%7B%7D)&start=0&end=60");
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(v["data"]["resultType"], "spans");
+    assert_eq!(v["data"]["result"], serde_json::json!([]));
+}

@@ -90,6 +90,12 @@ pub(crate) fn check_call(func: &str, args: &[Expr]) -> std::result::Result<(), S
                  exemplar_traces(http_requests_total{code=~\"5..\"}[15m])"
                     .into(),
             ),
+            "trace" => match args {
+                [Expr::Str(id)] => sextant_storage::parse_trace_id(id)
+                    .map(|_| ())
+                    .map_err(|e| format!("{e}; e.g. trace(\"4bf92f3577b34da6a3ce929d0e0e4736\")")),
+                _ => Err("trace() takes a trace id as a string literal".into()),
+            },
             _ => Ok(()),
         },
     }
