@@ -16,7 +16,7 @@ use sextant_wal::Vfs;
 use super::frames::{FrameReader, FrameWriter};
 use super::traces::TraceTable;
 use crate::codec::cursor::Cursor;
-use crate::codec::records::{Columnar, decode_frame, encode_frame};
+use crate::codec::records::{Columnar, decode_frame_rows, encode_frame};
 use crate::error::Result;
 use crate::model::TraceId;
 
@@ -98,10 +98,16 @@ impl<T: Columnar + Clone + Default> RecordFile<T> {
     }
 
     fn frame(&self, n: usize) -> Result<Vec<T>> {
+        self.frame_rows(n, None)
+    }
+
+    /// Frame `n`, with only the rows `wanted` marks built (see
+    /// [`decode_frame_rows`]).
+    fn frame_rows(&self, n: usize, wanted: Option<&[bool]>) -> Result<Vec<T>> {
         let mut raw = Vec::new();
         self.frames.read_into(n as u32, &mut raw)?;
-        let rows: Vec<T> =
-            decode_frame(&raw).map_err(|e| self.frames.corrupt(&format!("frame {n}: {e}")))?;
+        let rows: Vec<T> = decode_frame_rows(&raw, wanted)
+            .map_err(|e| self.frames.corrupt(&format!("frame {n}: {e}")))?;
         if rows.len() != self.info[n].rows as usize {
             return Err(self.frames.corrupt(&format!("frame {n}: row count")));
         }
@@ -118,8 +124,9 @@ impl<T: Columnar + Clone + Default> RecordFile<T> {
     }
 
     /// The rows given (in frame order, either direction, each once) that
-    /// `accept` takes, stopping after `limit`. Accepted records are moved
-    /// out of the decoded frame, not copied.
+    /// `accept` takes, stopping after `limit`. Each frame is decoded once,
+    /// building only the rows asked for, and accepted records are moved
+    /// out of it, not copied.
     pub(crate) fn fetch(
         &self,
         rows: impl Iterator<Item = u32>,
@@ -127,23 +134,34 @@ impl<T: Columnar + Clone + Default> RecordFile<T> {
         limit: usize,
     ) -> Result<Vec<T>> {
         let mut out = Vec::new();
-        let mut cached: Option<(usize, Vec<T>)> = None;
-        for row in rows {
+        let mut rows = rows.peekable();
+        while let Some(&first) = rows.peek() {
             if out.len() >= limit {
                 break;
             }
-            let n = self.info.partition_point(|f| f.first_row + f.rows <= row);
-            if cached.as_ref().is_none_or(|(c, _)| *c != n) {
-                if n >= self.info.len() {
-                    return Err(self.frames.corrupt(&format!("row {row} out of range")));
-                }
-                cached = Some((n, self.frame(n)?));
+            let n = self.info.partition_point(|f| f.first_row + f.rows <= first);
+            let Some(info) = self.info.get(n) else {
+                return Err(self.frames.corrupt(&format!("row {first} out of range")));
+            };
+            let in_frame = |r: &u32| (info.first_row..info.first_row + info.rows).contains(r);
+            let mut offsets = Vec::new();
+            while let Some(r) = rows.next_if(in_frame) {
+                offsets.push((r - info.first_row) as usize);
             }
-            if let Some((_, recs)) = &mut cached
-                && let Some(r) = recs.get_mut((row - self.info[n].first_row) as usize)
-                && accept(r)
-            {
-                out.push(std::mem::take(r));
+            let mut wanted = vec![false; info.rows as usize];
+            for &o in &offsets {
+                wanted[o] = true;
+            }
+            let mut recs = self.frame_rows(n, Some(&wanted))?;
+            for o in offsets {
+                if out.len() >= limit {
+                    break;
+                }
+                if let Some(r) = recs.get_mut(o)
+                    && accept(r)
+                {
+                    out.push(std::mem::take(r));
+                }
             }
         }
         Ok(out)

@@ -30,9 +30,15 @@ pub trait Columnar: Sized {
     const COLS: usize;
     /// Appends `rows` to the columns.
     fn encode<R: Borrow<Self>>(rows: &[R], cols: &mut [Vec<u8>]);
-    /// Reads `n` rows from the column cursors.
+    /// Reads `n` rows from the column cursors. Rows that `wanted` (when
+    /// given) marks false are stepped over without building their strings
+    /// and come back as `Default` placeholders, so indexes stay aligned.
     #[doc(hidden)]
-    fn decode_rows(n: usize, cols: &mut [Cursor<'_>]) -> Result<Vec<Self>, String>;
+    fn decode_rows(
+        n: usize,
+        cols: &mut [Cursor<'_>],
+        wanted: Option<&[bool]>,
+    ) -> Result<Vec<Self>, String>;
 }
 
 /// Encodes `rows` as one frame, appended to `out`.
@@ -52,6 +58,16 @@ pub fn encode_frame<T: Columnar, R: Borrow<T>>(rows: &[R], out: &mut Vec<u8>) {
 /// Decodes a frame; bad bytes give an error, never a panic, and memory
 /// stays proportional to the input.
 pub fn decode_frame<T: Columnar>(buf: &[u8]) -> Result<Vec<T>, String> {
+    decode_frame_rows(buf, None)
+}
+
+/// [`decode_frame`], building only the rows `wanted` marks (the others are
+/// `Default`): a read that needs a few rows of a frame skips the string
+/// and attribute work of the rest.
+pub fn decode_frame_rows<T: Columnar>(
+    buf: &[u8],
+    wanted: Option<&[bool]>,
+) -> Result<Vec<T>, String> {
     let mut c = Cursor::new(buf);
     let rows = c.count()?;
     let ncols = c.uvarint()?;
@@ -69,7 +85,7 @@ pub fn decode_frame<T: Columnar>(buf: &[u8]) -> Result<Vec<T>, String> {
     if !c.done() {
         return Err("trailing bytes after the columns".into());
     }
-    let out = T::decode_rows(rows, &mut cols)?;
+    let out = T::decode_rows(rows, &mut cols, wanted)?;
     if cols.iter().any(|c| !c.done()) {
         return Err("column has bytes left over".into());
     }
@@ -145,6 +161,64 @@ fn get_value(c: &mut Cursor<'_>, depth: usize) -> Result<AnyValue, String> {
     })
 }
 
+/// Skips an encoded value: its structure is checked, its strings are not
+/// built.
+fn skip_value(c: &mut Cursor<'_>, depth: usize) -> Result<(), String> {
+    if depth > MAX_VALUE_DEPTH {
+        return Err("value nested too deeply".into());
+    }
+    match c.u8()? {
+        0 | 4 => {
+            c.blob()?;
+        }
+        1 => {
+            c.u8()?;
+        }
+        2 => {
+            c.uvarint()?;
+        }
+        3 => {
+            c.f64()?;
+        }
+        5 => {
+            for _ in 0..c.count()? {
+                skip_value(c, depth + 1)?;
+            }
+        }
+        6 => {
+            skip_attrs(c, depth + 1)?;
+        }
+        t => return Err(format!("unknown value tag {t}")),
+    }
+    Ok(())
+}
+
+fn skip_attrs(c: &mut Cursor<'_>, depth: usize) -> Result<(), String> {
+    for _ in 0..c.count()? {
+        c.blob()?;
+        skip_value(c, depth)?;
+    }
+    Ok(())
+}
+
+/// A string, or (`keep` false) an empty one with the bytes stepped over.
+fn str_if(c: &mut Cursor<'_>, keep: bool) -> Result<String, String> {
+    if keep {
+        c.str()
+    } else {
+        c.blob().map(|_| String::new())
+    }
+}
+
+/// Attributes, or (`keep` false) none, stepped over.
+fn attrs_if(c: &mut Cursor<'_>, keep: bool) -> Result<Attributes, String> {
+    if keep {
+        get_attrs(c, 0)
+    } else {
+        skip_attrs(c, 0).map(|()| Vec::new())
+    }
+}
+
 fn get_attrs(c: &mut Cursor<'_>, depth: usize) -> Result<Attributes, String> {
     let n = c.count()?;
     let mut out = Vec::with_capacity(n);
@@ -190,21 +264,31 @@ impl Columnar for LogRecord {
         }
     }
 
-    fn decode_rows(n: usize, c: &mut [Cursor<'_>]) -> Result<Vec<Self>, String> {
+    fn decode_rows(
+        n: usize,
+        c: &mut [Cursor<'_>],
+        wanted: Option<&[bool]>,
+    ) -> Result<Vec<Self>, String> {
         use log_col::*;
         let mut out = Vec::with_capacity(n.min(c[TIME].remaining()));
         let mut prev = 0i64;
-        for _ in 0..n {
+        for i in 0..n {
+            let keep = wanted.is_none_or(|w| w.get(i).copied().unwrap_or(false));
             let time_ns = prev.wrapping_add(unzigzag(c[TIME].uvarint()?));
             prev = time_ns;
             out.push(LogRecord {
                 time_ns,
                 observed_ns: time_ns.wrapping_add(unzigzag(c[OBSERVED].uvarint()?)),
                 severity: c[SEVERITY].u8()?,
-                severity_text: c[SEVERITY].str()?,
-                body: get_value(&mut c[BODY], 0)?,
-                attributes: get_attrs(&mut c[ATTRS], 0)?,
-                resource: get_attrs(&mut c[RESOURCE], 0)?,
+                severity_text: str_if(&mut c[SEVERITY], keep)?,
+                body: if keep {
+                    get_value(&mut c[BODY], 0)?
+                } else {
+                    skip_value(&mut c[BODY], 0)?;
+                    AnyValue::default()
+                },
+                attributes: attrs_if(&mut c[ATTRS], keep)?,
+                resource: attrs_if(&mut c[RESOURCE], keep)?,
                 trace_id: c[TRACE].array()?,
                 span_id: c[TRACE].array()?,
                 flags: u32::try_from(c[TRACE].uvarint()?).map_err(|_| "log flags")?,
@@ -265,41 +349,55 @@ impl Columnar for Span {
         }
     }
 
-    fn decode_rows(n: usize, c: &mut [Cursor<'_>]) -> Result<Vec<Self>, String> {
+    fn decode_rows(
+        n: usize,
+        c: &mut [Cursor<'_>],
+        wanted: Option<&[bool]>,
+    ) -> Result<Vec<Self>, String> {
         use span_col::*;
         let mut out = Vec::with_capacity(n.min(c[TRACE].remaining() / 16));
         let mut prev = 0i64;
-        for _ in 0..n {
+        for i in 0..n {
+            let keep = wanted.is_none_or(|w| w.get(i).copied().unwrap_or(false));
             let trace_id = c[TRACE].array()?;
             let span_id = c[IDS].array()?;
             let parent_span_id = c[IDS].array()?;
-            let name = c[NAME].str()?;
+            let name = str_if(&mut c[NAME], keep)?;
             let kind = SpanKind::from_u8(c[STATUS].u8()?);
             let status = StatusCode::from_u8(c[STATUS].u8()?);
-            let status_message = c[STATUS].str()?;
+            let status_message = str_if(&mut c[STATUS], keep)?;
             let start_ns = prev.wrapping_add(unzigzag(c[START].uvarint()?));
             prev = start_ns;
             let end_ns = start_ns.wrapping_add(c[DURATION].uvarint()? as i64);
-            let attributes = get_attrs(&mut c[ATTRS], 0)?;
-            let resource = get_attrs(&mut c[RESOURCE], 0)?;
+            let attributes = attrs_if(&mut c[ATTRS], keep)?;
+            let resource = attrs_if(&mut c[RESOURCE], keep)?;
             let ev = &mut c[EVENTS];
             let ne = ev.count()?;
-            let mut events = Vec::with_capacity(ne);
+            let mut events = Vec::with_capacity(if keep { ne } else { 0 });
             for _ in 0..ne {
-                events.push(SpanEvent {
-                    time_ns: start_ns.wrapping_add(unzigzag(ev.uvarint()?)),
-                    name: ev.str()?,
-                    attributes: get_attrs(ev, 0)?,
-                });
+                let time_ns = start_ns.wrapping_add(unzigzag(ev.uvarint()?));
+                let name = str_if(ev, keep)?;
+                let attributes = attrs_if(ev, keep)?;
+                if keep {
+                    events.push(SpanEvent {
+                        time_ns,
+                        name,
+                        attributes,
+                    });
+                }
             }
             let nl = ev.count()?;
-            let mut links = Vec::with_capacity(nl);
+            let mut links = Vec::with_capacity(if keep { nl } else { 0 });
             for _ in 0..nl {
-                links.push(SpanLink {
-                    trace_id: ev.array()?,
-                    span_id: ev.array()?,
-                    attributes: get_attrs(ev, 0)?,
-                });
+                let (trace_id, span_id) = (ev.array()?, ev.array()?);
+                let attributes = attrs_if(ev, keep)?;
+                if keep {
+                    links.push(SpanLink {
+                        trace_id,
+                        span_id,
+                        attributes,
+                    });
+                }
             }
             out.push(Span {
                 trace_id,
@@ -435,6 +533,29 @@ pub(crate) mod tests {
         }
 
         #[test]
+        fn selected_rows_decode_as_in_full(
+            spans in proptest::collection::vec(span(), 0..8),
+            logs in proptest::collection::vec(log(), 0..8),
+            mask in proptest::collection::vec(any::<bool>(), 8),
+        ) {
+            let (mut sb, mut lb) = (Vec::new(), Vec::new());
+            encode_frame(&spans, &mut sb);
+            encode_frame(&logs, &mut lb);
+            let s: Vec<Span> = decode_frame_rows(&sb, Some(&mask[..spans.len()])).unwrap();
+            let l: Vec<LogRecord> = decode_frame_rows(&lb, Some(&mask[..logs.len()])).unwrap();
+            prop_assert_eq!(s.len(), spans.len());
+            prop_assert_eq!(l.len(), logs.len());
+            for (i, keep) in mask.iter().enumerate() {
+                if *keep && i < spans.len() {
+                    prop_assert!(same(&s[i], &spans[i]));
+                }
+                if *keep && i < logs.len() {
+                    prop_assert!(same(&l[i], &logs[i]));
+                }
+            }
+        }
+
+        #[test]
         fn damaged_frames_never_panic(rows in proptest::collection::vec(span(), 1..4), cut in any::<usize>(), flip in any::<(usize, u8)>()) {
             let mut buf = Vec::new();
             encode_frame(&rows, &mut buf);
@@ -443,6 +564,9 @@ pub(crate) mod tests {
             buf[i] ^= flip.1 | 1;
             let _ = decode_frame::<Span>(&buf);
             let _ = decode_frame::<LogRecord>(&buf);
+            let none = [false; 4];
+            let _ = decode_frame_rows::<Span>(&buf, Some(&none));
+            let _ = decode_frame_rows::<LogRecord>(&buf, Some(&none));
         }
     }
 
