@@ -48,6 +48,6 @@ pub use options::{Durability, HOUR_MS, LabelLimits, Options};
 pub use select::{Series, SeriesSet};
 pub use sextant_index::text::TextQuery;
 pub use sextant_index::{MatchOp, Matcher};
-pub use signals::RecordSummary;
+pub use signals::{IdPick, RecordSummary};
 pub use spans::{SPAN_FIELDS, SpanSearch, Trace};
 pub use stats::{BlockStats, Stats};

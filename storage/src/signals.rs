@@ -5,12 +5,13 @@
 use std::sync::Arc;
 
 use crate::block::Block;
+pub use crate::codec::records::IdPick;
 use crate::codec::records::{Columnar, encode_frame};
 use crate::db::Db;
 use crate::error::{Error, Result};
 use crate::head::Head;
 use crate::logs::{LogSearch, newest_first};
-use crate::model::{LogRecord, Span, TraceId};
+use crate::model::{LogRecord, Span, SpanId, TraceId};
 use crate::spans::{self, SpanSearch, Trace};
 use crate::walrec;
 
@@ -164,18 +165,27 @@ impl Db {
     /// Log records of a trace, oldest first, from the head and every block
     /// (no time window: a trace is found wherever it is stored).
     pub fn trace_logs(&self, trace: &TraceId) -> Result<Vec<LogRecord>> {
-        self.traces_logs(std::slice::from_ref(trace))
+        self.traces_logs(std::slice::from_ref(trace), None)
     }
 
-    /// The log records of every trace of `ids`, oldest first: one read of
-    /// each block for all of them (a frame holding several of the traces
-    /// is decompressed once), for joins that start from many traces.
-    pub fn traces_logs(&self, ids: &[TraceId]) -> Result<Vec<LogRecord>> {
+    /// The log records of every trace of `ids` (only those whose trace and
+    /// span ids `pick` accepts, when given), oldest first: one read of each
+    /// block for all of them (a frame holding several of the traces is
+    /// decompressed once, and records not picked are never built), for
+    /// joins that start from many traces.
+    pub fn traces_logs(&self, ids: &[TraceId], pick: Option<IdPick<'_>>) -> Result<Vec<LogRecord>> {
         let mut out = self.gather(
             i64::MIN,
             i64::MAX,
-            |h| Ok(h.logs.traces(ids)),
-            |b| b.logs().map_or(Ok(Vec::new()), |l| l.records.traces(ids)),
+            |h| {
+                Ok(picked(h.logs.traces(ids), pick, |r| {
+                    (&r.trace_id, &r.span_id)
+                }))
+            },
+            |b| {
+                b.logs()
+                    .map_or(Ok(Vec::new()), |l| l.records.traces(ids, pick))
+            },
         )?;
         crate::logs::dedup(&mut out);
         newest_first(&mut out, usize::MAX);
@@ -205,12 +215,7 @@ impl Db {
     /// The whole traces of `ids` that are stored, in the order of `ids`,
     /// read together (see [`Db::traces_logs`]).
     pub fn traces(&self, ids: &[TraceId]) -> Result<Vec<Trace>> {
-        let spans = self.gather(
-            i64::MIN,
-            i64::MAX,
-            |h| Ok(h.spans.traces(ids)),
-            |b| b.spans().map_or(Ok(Vec::new()), |s| s.records.traces(ids)),
-        )?;
+        let spans = self.traces_spans(ids, None)?;
         let mut by_trace: rustc_hash::FxHashMap<TraceId, Vec<Span>> = Default::default();
         for s in spans {
             by_trace.entry(s.trace_id).or_default().push(s);
@@ -220,4 +225,37 @@ impl Db {
             .filter_map(|id| by_trace.remove(id).map(Trace::build))
             .collect())
     }
+
+    /// The spans of the traces of `ids` whose trace and span ids `pick`
+    /// accepts (all, when not given), unordered and not deduplicated
+    /// across sources; spans not picked are never built.
+    pub fn traces_spans(&self, ids: &[TraceId], pick: Option<IdPick<'_>>) -> Result<Vec<Span>> {
+        self.gather(
+            i64::MIN,
+            i64::MAX,
+            |h| {
+                Ok(picked(h.spans.traces(ids), pick, |s| {
+                    (&s.trace_id, &s.span_id)
+                }))
+            },
+            |b| {
+                b.spans()
+                    .map_or(Ok(Vec::new()), |s| s.records.traces(ids, pick))
+            },
+        )
+    }
+}
+
+fn picked<T>(
+    mut rows: Vec<T>,
+    pick: Option<IdPick<'_>>,
+    ids: impl Fn(&T) -> (&TraceId, &SpanId),
+) -> Vec<T> {
+    if let Some(f) = pick {
+        rows.retain(|r| {
+            let (t, s) = ids(r);
+            f(t, s)
+        });
+    }
+    rows
 }

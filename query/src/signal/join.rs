@@ -24,7 +24,7 @@ use crate::value::Value;
 
 /// Most distinct traces of R for which L is read by trace id instead of
 /// by its own search.
-const LOOKUP_MAX_TRACES: usize = 2_000;
+const LOOKUP_MAX_TRACES: usize = 10_000;
 
 /// The join key named by `on(...)`.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -281,19 +281,40 @@ impl Eval<'_> {
         let mut ids: Vec<TraceId> = keys.traces.iter().copied().collect();
         ids.sort_unstable();
         let inside = |ms: i64| ms > lo && ms <= hi;
+        // On span ids, only the records with a wanted span are built.
+        let by_span = |t: &TraceId, s: &[u8; 8]| keys.spans.contains(&(*t, *s));
+        let pick: Option<sextant_storage::IdPick<'_>> = match key {
+            Key::Span => Some(&by_span),
+            Key::Trace => None,
+        };
         Ok(Some(match &**signal {
             Signal::Logs(sel) => {
                 let mut rows = Vec::new();
                 for chunk in ids.chunks(TRACES_PER_READ) {
                     self.check_deadline()?;
                     rows.extend(
-                        self.db.traces_logs(chunk)?.into_iter().filter(|r| {
+                        self.db.traces_logs(chunk, pick)?.into_iter().filter(|r| {
                             inside(r.time_ms()) && sel.accepts(r) && keys.holds(key, r)
                         }),
                     );
                 }
                 newest_first(&mut rows);
                 Value::Logs(rows)
+            }
+            // No structure: the picked spans themselves, not whole traces.
+            Signal::Spans(sel) if sel.steps.is_empty() && pick.is_some() => {
+                let mut spans = Vec::new();
+                for chunk in ids.chunks(TRACES_PER_READ) {
+                    self.check_deadline()?;
+                    spans.extend(
+                        self.db
+                            .traces_spans(chunk, pick)?
+                            .into_iter()
+                            .filter(|s| inside(s.start_ms()) && sel.first.accepts(s)),
+                    );
+                }
+                newest_first(&mut spans);
+                Value::Spans(spans)
             }
             Signal::Spans(sel) => {
                 let mut spans = Vec::new();

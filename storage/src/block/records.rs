@@ -16,7 +16,7 @@ use sextant_wal::Vfs;
 use super::frames::{FrameReader, FrameWriter};
 use super::traces::TraceTable;
 use crate::codec::cursor::Cursor;
-use crate::codec::records::{Columnar, decode_frame_rows, encode_frame};
+use crate::codec::records::{Columnar, IdPick, Pick, decode_frame_rows, encode_frame};
 use crate::error::Result;
 use crate::model::TraceId;
 
@@ -98,15 +98,15 @@ impl<T: Columnar + Clone + Default> RecordFile<T> {
     }
 
     fn frame(&self, n: usize) -> Result<Vec<T>> {
-        self.frame_rows(n, None)
+        self.frame_rows(n, Pick::default())
     }
 
-    /// Frame `n`, with only the rows `wanted` marks built (see
+    /// Frame `n`, with only the rows `pick` keeps built (see
     /// [`decode_frame_rows`]).
-    fn frame_rows(&self, n: usize, wanted: Option<&[bool]>) -> Result<Vec<T>> {
+    fn frame_rows(&self, n: usize, pick: Pick<'_>) -> Result<Vec<T>> {
         let mut raw = Vec::new();
         self.frames.read_into(n as u32, &mut raw)?;
-        let rows: Vec<T> = decode_frame_rows(&raw, wanted)
+        let rows: Vec<T> = decode_frame_rows(&raw, pick)
             .map_err(|e| self.frames.corrupt(&format!("frame {n}: {e}")))?;
         if rows.len() != self.info[n].rows as usize {
             return Err(self.frames.corrupt(&format!("frame {n}: row count")));
@@ -133,6 +133,18 @@ impl<T: Columnar + Clone + Default> RecordFile<T> {
         accept: impl Fn(&T) -> bool,
         limit: usize,
     ) -> Result<Vec<T>> {
+        self.fetch_picked(rows, None, accept, limit)
+    }
+
+    /// [`RecordFile::fetch`] of the rows whose (trace id, span id) `ids`
+    /// accepts: the others are never built.
+    pub(crate) fn fetch_picked(
+        &self,
+        rows: impl Iterator<Item = u32>,
+        ids: Option<IdPick<'_>>,
+        accept: impl Fn(&T) -> bool,
+        limit: usize,
+    ) -> Result<Vec<T>> {
         let mut out = Vec::new();
         let mut rows = rows.peekable();
         while let Some(&first) = rows.peek() {
@@ -152,12 +164,20 @@ impl<T: Columnar + Clone + Default> RecordFile<T> {
             for &o in &offsets {
                 wanted[o] = true;
             }
-            let mut recs = self.frame_rows(n, Some(&wanted))?;
+            let pick = Pick {
+                mask: Some(&wanted),
+                ids,
+            };
+            let mut recs = self.frame_rows(n, pick)?;
             for o in offsets {
                 if out.len() >= limit {
                     break;
                 }
                 if let Some(r) = recs.get_mut(o)
+                    && ids.is_none_or(|f| {
+                        let (t, s) = r.ids();
+                        f(&t, &s)
+                    })
                     && accept(r)
                 {
                     out.push(std::mem::take(r));
@@ -199,14 +219,16 @@ impl<T: Columnar + Clone + Default> Records<T> {
         Records { file, traces }
     }
 
-    /// The rows of all of `ids`, in file order: each frame holding any of
-    /// them is decompressed once, however many of the traces it holds.
-    pub(crate) fn traces(&self, ids: &[TraceId]) -> Result<Vec<T>> {
+    /// The rows of all of `ids` (only those whose ids `pick` accepts, when
+    /// given), in file order: each frame holding any of them is
+    /// decompressed once, however many of the traces it holds.
+    pub(crate) fn traces(&self, ids: &[TraceId], pick: Option<IdPick<'_>>) -> Result<Vec<T>> {
         let mut rows = RoaringBitmap::new();
         for id in ids {
             rows.extend(self.traces.rows(id));
         }
-        self.file.fetch(rows.iter(), |_| true, usize::MAX)
+        self.file
+            .fetch_picked(rows.iter(), pick, |_| true, usize::MAX)
     }
 
     /// Every row, in file order.

@@ -20,8 +20,8 @@ use sextant_index::put_uvarint;
 use super::cursor::Cursor;
 use super::{unzigzag, zigzag};
 use crate::model::{
-    AnyValue, Attributes, LogRecord, MAX_VALUE_DEPTH, Span, SpanEvent, SpanKind, SpanLink,
-    StatusCode,
+    AnyValue, Attributes, LogRecord, MAX_VALUE_DEPTH, Span, SpanEvent, SpanId, SpanKind, SpanLink,
+    StatusCode, TraceId,
 };
 
 /// A record type stored in column frames.
@@ -30,15 +30,34 @@ pub trait Columnar: Sized {
     const COLS: usize;
     /// Appends `rows` to the columns.
     fn encode<R: Borrow<Self>>(rows: &[R], cols: &mut [Vec<u8>]);
-    /// Reads `n` rows from the column cursors. Rows that `wanted` (when
-    /// given) marks false are stepped over without building their strings
-    /// and come back as `Default` placeholders, so indexes stay aligned.
+    /// Reads `n` rows from the column cursors. Rows that `pick` leaves
+    /// out are stepped over without building their strings and come back
+    /// as placeholders (ids and times only), so indexes stay aligned.
     #[doc(hidden)]
-    fn decode_rows(
-        n: usize,
-        cols: &mut [Cursor<'_>],
-        wanted: Option<&[bool]>,
-    ) -> Result<Vec<Self>, String>;
+    fn decode_rows(n: usize, cols: &mut [Cursor<'_>], pick: Pick<'_>) -> Result<Vec<Self>, String>;
+    /// The record's trace and span ids.
+    fn ids(&self) -> (TraceId, SpanId);
+}
+
+/// A test of a record's (trace id, span id), for reads that need only
+/// some records of some traces.
+pub type IdPick<'a> = &'a dyn Fn(&TraceId, &SpanId) -> bool;
+
+/// Which rows of a frame a read builds: those `mask` marks (all when
+/// unset) whose trace and span ids `ids` accepts (all when unset).
+#[derive(Clone, Copy, Default)]
+pub struct Pick<'a> {
+    /// Rows by index in the frame.
+    pub mask: Option<&'a [bool]>,
+    /// A test of a row's (trace id, span id).
+    pub ids: Option<IdPick<'a>>,
+}
+
+impl Pick<'_> {
+    fn keeps(&self, i: usize, trace: &TraceId, span: &SpanId) -> bool {
+        self.mask.is_none_or(|m| m.get(i).copied().unwrap_or(false))
+            && self.ids.is_none_or(|f| f(trace, span))
+    }
 }
 
 /// Encodes `rows` as one frame, appended to `out`.
@@ -58,16 +77,13 @@ pub fn encode_frame<T: Columnar, R: Borrow<T>>(rows: &[R], out: &mut Vec<u8>) {
 /// Decodes a frame; bad bytes give an error, never a panic, and memory
 /// stays proportional to the input.
 pub fn decode_frame<T: Columnar>(buf: &[u8]) -> Result<Vec<T>, String> {
-    decode_frame_rows(buf, None)
+    decode_frame_rows(buf, Pick::default())
 }
 
-/// [`decode_frame`], building only the rows `wanted` marks (the others are
-/// `Default`): a read that needs a few rows of a frame skips the string
+/// [`decode_frame`], building only the rows `pick` keeps (the others are
+/// placeholders): a read that needs a few rows of a frame skips the string
 /// and attribute work of the rest.
-pub fn decode_frame_rows<T: Columnar>(
-    buf: &[u8],
-    wanted: Option<&[bool]>,
-) -> Result<Vec<T>, String> {
+pub fn decode_frame_rows<T: Columnar>(buf: &[u8], pick: Pick<'_>) -> Result<Vec<T>, String> {
     let mut c = Cursor::new(buf);
     let rows = c.count()?;
     let ncols = c.uvarint()?;
@@ -85,7 +101,7 @@ pub fn decode_frame_rows<T: Columnar>(
     if !c.done() {
         return Err("trailing bytes after the columns".into());
     }
-    let out = T::decode_rows(rows, &mut cols, wanted)?;
+    let out = T::decode_rows(rows, &mut cols, pick)?;
     if cols.iter().any(|c| !c.done()) {
         return Err("column has bytes left over".into());
     }
@@ -264,16 +280,20 @@ impl Columnar for LogRecord {
         }
     }
 
-    fn decode_rows(
-        n: usize,
-        c: &mut [Cursor<'_>],
-        wanted: Option<&[bool]>,
-    ) -> Result<Vec<Self>, String> {
+    fn ids(&self) -> (TraceId, SpanId) {
+        (self.trace_id, self.span_id)
+    }
+
+    fn decode_rows(n: usize, c: &mut [Cursor<'_>], pick: Pick<'_>) -> Result<Vec<Self>, String> {
         use log_col::*;
         let mut out = Vec::with_capacity(n.min(c[TIME].remaining()));
         let mut prev = 0i64;
         for i in 0..n {
-            let keep = wanted.is_none_or(|w| w.get(i).copied().unwrap_or(false));
+            // Columns are separate cursors: the ids come first, to decide.
+            let trace_id = c[TRACE].array()?;
+            let span_id = c[TRACE].array()?;
+            let flags = u32::try_from(c[TRACE].uvarint()?).map_err(|_| "log flags")?;
+            let keep = pick.keeps(i, &trace_id, &span_id);
             let time_ns = prev.wrapping_add(unzigzag(c[TIME].uvarint()?));
             prev = time_ns;
             out.push(LogRecord {
@@ -289,9 +309,9 @@ impl Columnar for LogRecord {
                 },
                 attributes: attrs_if(&mut c[ATTRS], keep)?,
                 resource: attrs_if(&mut c[RESOURCE], keep)?,
-                trace_id: c[TRACE].array()?,
-                span_id: c[TRACE].array()?,
-                flags: u32::try_from(c[TRACE].uvarint()?).map_err(|_| "log flags")?,
+                trace_id,
+                span_id,
+                flags,
             });
         }
         Ok(out)
@@ -349,18 +369,18 @@ impl Columnar for Span {
         }
     }
 
-    fn decode_rows(
-        n: usize,
-        c: &mut [Cursor<'_>],
-        wanted: Option<&[bool]>,
-    ) -> Result<Vec<Self>, String> {
+    fn ids(&self) -> (TraceId, SpanId) {
+        (self.trace_id, self.span_id)
+    }
+
+    fn decode_rows(n: usize, c: &mut [Cursor<'_>], pick: Pick<'_>) -> Result<Vec<Self>, String> {
         use span_col::*;
         let mut out = Vec::with_capacity(n.min(c[TRACE].remaining() / 16));
         let mut prev = 0i64;
         for i in 0..n {
-            let keep = wanted.is_none_or(|w| w.get(i).copied().unwrap_or(false));
             let trace_id = c[TRACE].array()?;
             let span_id = c[IDS].array()?;
+            let keep = pick.keeps(i, &trace_id, &span_id);
             let parent_span_id = c[IDS].array()?;
             let name = str_if(&mut c[NAME], keep)?;
             let kind = SpanKind::from_u8(c[STATUS].u8()?);
@@ -541,8 +561,9 @@ pub(crate) mod tests {
             let (mut sb, mut lb) = (Vec::new(), Vec::new());
             encode_frame(&spans, &mut sb);
             encode_frame(&logs, &mut lb);
-            let s: Vec<Span> = decode_frame_rows(&sb, Some(&mask[..spans.len()])).unwrap();
-            let l: Vec<LogRecord> = decode_frame_rows(&lb, Some(&mask[..logs.len()])).unwrap();
+            let pick = |n: usize| Pick { mask: Some(&mask[..n]), ids: None };
+            let s: Vec<Span> = decode_frame_rows(&sb, pick(spans.len())).unwrap();
+            let l: Vec<LogRecord> = decode_frame_rows(&lb, pick(logs.len())).unwrap();
             prop_assert_eq!(s.len(), spans.len());
             prop_assert_eq!(l.len(), logs.len());
             for (i, keep) in mask.iter().enumerate() {
@@ -565,8 +586,9 @@ pub(crate) mod tests {
             let _ = decode_frame::<Span>(&buf);
             let _ = decode_frame::<LogRecord>(&buf);
             let none = [false; 4];
-            let _ = decode_frame_rows::<Span>(&buf, Some(&none));
-            let _ = decode_frame_rows::<LogRecord>(&buf, Some(&none));
+            let pick = Pick { mask: Some(&none), ids: None };
+            let _ = decode_frame_rows::<Span>(&buf, pick);
+            let _ = decode_frame_rows::<LogRecord>(&buf, pick);
         }
     }
 
