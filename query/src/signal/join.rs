@@ -145,6 +145,14 @@ impl Keys {
         k
     }
 
+    fn of_value(v: &Value) -> Result<Keys> {
+        match v {
+            Value::Logs(rows) => Ok(Keys::of(rows)),
+            Value::Spans(spans) => Ok(Keys::of(spans)),
+            _ => Err(Error::Eval("join with a non-record operand".into())),
+        }
+    }
+
     fn holds<T: Keyed>(&self, key: Key, r: &T) -> bool {
         match key {
             Key::Trace => self.traces.contains(&r.trace_id()),
@@ -153,10 +161,18 @@ impl Keys {
     }
 }
 
-fn keep<T: Keyed>(rows: Vec<T>, keys: &Keys, key: Key, and: bool) -> Vec<T> {
-    rows.into_iter()
-        .filter(|r| keys.holds(key, r) == and)
-        .collect()
+/// The records of `v` whose key `keys` holds (`and`) or does not.
+fn keep(v: Value, keys: &Keys, key: Key, and: bool) -> Result<Value> {
+    fn filter<T: Keyed>(rows: Vec<T>, keys: &Keys, key: Key, and: bool) -> Vec<T> {
+        rows.into_iter()
+            .filter(|r| keys.holds(key, r) == and)
+            .collect()
+    }
+    Ok(match v {
+        Value::Logs(rows) => Value::Logs(filter(rows, keys, key, and)),
+        Value::Spans(spans) => Value::Spans(filter(spans, keys, key, and)),
+        _ => return Err(Error::Eval("join with a non-record operand".into())),
+    })
 }
 
 /// Newest first, ties by trace and span id; no record twice.
@@ -202,21 +218,13 @@ impl Eval<'_> {
             });
         }
         let key = key_of(m).ok_or_else(|| Error::Eval("join without on(trace_id)".into()))?;
-        let keys = match &r {
-            Value::Logs(rows) => Keys::of(rows),
-            Value::Spans(spans) => Keys::of(spans),
-            _ => return Err(Error::Eval("join with a non-record operand".into())),
-        };
+        let keys = Keys::of_value(&r)?;
         let and = op == BinOp::And;
         let l = match self.lookup(lhs, &keys, key, t, and)? {
             Some(v) => v,
             None => self.eval(lhs, t)?,
         };
-        Ok(match l {
-            Value::Logs(rows) => Value::Logs(keep(rows, &keys, key, and)),
-            Value::Spans(spans) => Value::Spans(keep(spans, &keys, key, and)),
-            _ => return Err(Error::Eval("join with a non-record operand".into())),
-        })
+        keep(l, &keys, key, and)
     }
 
     /// `lhs op rhs` when L looks the more selective: L is evaluated first
@@ -231,26 +239,12 @@ impl Eval<'_> {
     ) -> Result<Value> {
         let key = key_of(m).ok_or_else(|| Error::Eval("join without on(trace_id)".into()))?;
         let l = self.eval(lhs, t)?;
-        let traces = match &l {
-            Value::Logs(rows) => Keys::of(rows),
-            Value::Spans(spans) => Keys::of(spans),
-            _ => return Err(Error::Eval("join with a non-record operand".into())),
-        };
+        let traces = Keys::of_value(&l)?;
         let r = match self.lookup(rhs, &traces, Key::Trace, t, true)? {
             Some(v) => v,
             None => self.eval(rhs, t)?,
         };
-        let keys = match &r {
-            Value::Logs(rows) => Keys::of(rows),
-            Value::Spans(spans) => Keys::of(spans),
-            _ => return Err(Error::Eval("join with a non-record operand".into())),
-        };
-        let and = op == BinOp::And;
-        Ok(match l {
-            Value::Logs(rows) => Value::Logs(keep(rows, &keys, key, and)),
-            Value::Spans(spans) => Value::Spans(keep(spans, &keys, key, and)),
-            other => other,
-        })
+        keep(l, &Keys::of_value(&r)?, key, op == BinOp::And)
     }
 
     /// L read by R's trace ids, when L is a selector, the join keeps
