@@ -100,29 +100,51 @@ fn all_match<'r>(
         .all(|m| m.matches(field(&m.name).as_deref().unwrap_or("")))
 }
 
-impl LineFilter {
-    fn accepts(&self, body: &str) -> bool {
-        match self {
-            LineFilter::Contains(s) => body.contains(s.as_str()),
-            LineFilter::NotContains(s) => !body.contains(s.as_str()),
-            // Patterns were checked when parsed.
-            LineFilter::Regex(re) => regex::Regex::new(re).is_ok_and(|r| r.is_match(body)),
-            LineFilter::NotRegex(re) => regex::Regex::new(re).is_ok_and(|r| !r.is_match(body)),
+/// A log selector ready to test records: its regexes compiled once per
+/// read, not once per record.
+pub(crate) struct LogTest<'s> {
+    sel: &'s LogSelector,
+    /// Per line filter, its compiled regex (regex filters only).
+    regexes: Vec<Option<regex::Regex>>,
+}
+
+impl LogTest<'_> {
+    /// Whether a record matches every matcher and line filter.
+    pub(crate) fn accepts(&self, r: &LogRecord) -> bool {
+        if !all_match(&self.sel.matchers, |n| log_field(r, n)) {
+            return false;
         }
+        if self.sel.filters.is_empty() {
+            return true;
+        }
+        let body = r.body.to_text();
+        self.sel
+            .filters
+            .iter()
+            .zip(&self.regexes)
+            .all(|(f, re)| match f {
+                LineFilter::Contains(s) => body.contains(s.as_str()),
+                LineFilter::NotContains(s) => !body.contains(s.as_str()),
+                // Patterns were checked when parsed; one that does not compile
+                // matches nothing either way.
+                LineFilter::Regex(_) => re.as_ref().is_some_and(|r| r.is_match(&body)),
+                LineFilter::NotRegex(_) => re.as_ref().is_some_and(|r| !r.is_match(&body)),
+            })
     }
 }
 
 impl LogSelector {
-    /// Whether a record matches every matcher and line filter.
-    pub(crate) fn accepts(&self, r: &LogRecord) -> bool {
-        if !all_match(&self.matchers, |n| log_field(r, n)) {
-            return false;
-        }
-        if self.filters.is_empty() {
-            return true;
-        }
-        let body = r.body.to_text();
-        self.filters.iter().all(|f| f.accepts(&body))
+    /// The selector as a record test.
+    pub(crate) fn test(&self) -> LogTest<'_> {
+        let regexes = self
+            .filters
+            .iter()
+            .map(|f| match f {
+                LineFilter::Regex(re) | LineFilter::NotRegex(re) => regex::Regex::new(re).ok(),
+                _ => None,
+            })
+            .collect();
+        LogTest { sel: self, regexes }
     }
 
     /// A full-text query every line holding the `|=` texts matches: the
@@ -238,7 +260,8 @@ impl Eval<'_> {
         if rows.len() > limit {
             return Err(too_many("log", limit));
         }
-        rows.retain(|r| sel.accepts(r));
+        let test = sel.test();
+        rows.retain(|r| test.accepts(r));
         rows.reverse();
         Ok(rows)
     }

@@ -283,12 +283,13 @@ impl Eval<'_> {
         };
         Ok(Some(match &**signal {
             Signal::Logs(sel) => {
+                let test = sel.test();
                 let mut rows = Vec::new();
                 for chunk in ids.chunks(TRACES_PER_READ) {
                     self.check_deadline()?;
                     rows.extend(
                         self.db.traces_logs(chunk, pick)?.into_iter().filter(|r| {
-                            inside(r.time_ms()) && sel.accepts(r) && keys.holds(key, r)
+                            inside(r.time_ms()) && test.accepts(r) && keys.holds(key, r)
                         }),
                     );
                 }
