@@ -217,16 +217,18 @@ fn human(secs: i64) -> String {
     }
 }
 
-/// Where an earlier demo on this database stopped: the newest scrape of
-/// its request counter (the metrics are sent last in each batch), rounded
-/// up to the next second.
-fn fed_until(db: &sextant_storage::Db) -> Option<i64> {
+/// Where an earlier demo on this database stopped within `[from, to]`
+/// (only there could it overlap this one; reading nothing older keeps the
+/// start quick on a long-lived demo database): the newest scrape of its
+/// request counter (the metrics are sent last in each batch), rounded up
+/// to the next second.
+fn fed_until(db: &sextant_storage::Db, from: i64, to: i64) -> Option<i64> {
     let m = [sextant_storage::Matcher::equal(
         sextant_storage::METRIC_NAME,
         "http_server_requests_total",
     )];
     let newest = db
-        .select(&m, i64::MIN, i64::MAX)
+        .select(&m, from, to)
         .ok()?
         .filter_map(|s| s.ok()?.samples.last().map(|x| x.t))
         .max()?;
@@ -253,7 +255,7 @@ pub fn run(data_dir: &Path, args: DemoArgs) -> CliResult {
             // A demo restarted on the same data resumes where the last one
             // stopped instead of sending the same times again (cumulative
             // counters would go back in time).
-            let resume = fed_until(&l.db);
+            let resume = fed_until(&l.db, plan.from_ms, plan.now_ms);
             println!(
                 "sextant demo: query it at http://{}/api/v1/sextant/query or /api/v1/query",
                 l.http
@@ -285,5 +287,56 @@ fn print_plan(plan: &Plan) {
             f.service,
             human((f.end_ms - f.start_ms) / 1000)
         );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(extra: &[&str]) -> DemoArgs {
+        use clap::Parser;
+        #[derive(clap::Parser)]
+        struct Cli {
+            #[command(flatten)]
+            demo: DemoArgs,
+        }
+        Cli::try_parse_from(std::iter::once("demo").chain(extra.iter().copied()))
+            .unwrap()
+            .demo
+    }
+
+    #[test]
+    fn bad_demo_arguments_say_what_to_write() {
+        let now = 1_800_000_000_000;
+        for (extra, want) in [
+            (&["--fault", "slow-database"][..], "expected KIND:SERVICE"),
+            (&["--fault", "meteor:ledger-db"][..], "unknown kind"),
+            (&["--fault", "bad-deploy:nope"][..], "no service \"nope\""),
+            (&["--backfill", "lots"][..], "--backfill"),
+            (&["--rate", "0"][..], "--rate"),
+            (
+                &["--fault", "bad-deploy:auth", "--fault-start", "soon"][..],
+                "--fault-start",
+            ),
+        ] {
+            let e = Plan::new(&args(extra), now).unwrap_err().to_string();
+            assert!(e.contains(want), "{extra:?}: {e}");
+        }
+        let p = Plan::new(
+            &args(&[
+                "--fault",
+                "failing-dependency:payments",
+                "--fault-start",
+                "-10m",
+                "--backfill",
+                "2h",
+            ]),
+            now + 123,
+        )
+        .unwrap();
+        assert_eq!((p.from_ms, p.now_ms), (now - 7_200_000, now));
+        assert_eq!(p.faults[0].start_ms, now - 600_000);
+        assert_eq!(p.faults[0].end_ms - p.faults[0].start_ms, 3_600_000);
     }
 }

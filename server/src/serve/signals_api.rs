@@ -30,6 +30,18 @@ use super::state::State;
 /// Most log rows one search returns.
 const MAX_LOG_LIMIT: usize = 10_000;
 
+/// The `limit` parameter (1..=[`MAX_LOG_LIMIT`]), or `default`.
+fn limit_param(p: &Params, default: usize) -> ApiResult<usize> {
+    match p.get("limit") {
+        None => Ok(default),
+        Some(l) => l
+            .parse::<usize>()
+            .ok()
+            .filter(|l| (1..=MAX_LOG_LIMIT).contains(l))
+            .ok_or_else(|| ApiError::bad(format!("limit {l:?}: expected 1..={MAX_LOG_LIMIT}"))),
+    }
+}
+
 /// Records one unified query returns unless `limit` says otherwise.
 const DEFAULT_RECORD_LIMIT: usize = 100;
 
@@ -49,14 +61,7 @@ pub async fn query(
     let p = Params::from_request(&uri, &headers, b).await?;
     let expr = parse_query(&p)?;
     let opts = engine_options(&st, &p)?;
-    let limit = match p.get("limit") {
-        None => DEFAULT_RECORD_LIMIT,
-        Some(l) => l
-            .parse::<usize>()
-            .ok()
-            .filter(|l| (1..=MAX_LOG_LIMIT).contains(l))
-            .ok_or_else(|| ApiError::bad(format!("limit {l:?}: expected 1..={MAX_LOG_LIMIT}")))?,
-    };
+    let limit = limit_param(&p, DEFAULT_RECORD_LIMIT)?;
     let window = match (p.get("start"), p.get("end")) {
         (Some(s), Some(e)) => Some((parse_time("start", s)?, parse_time("end", e)?)),
         (None, None) => None,
@@ -209,13 +214,7 @@ pub async fn logs(
             .saturating_mul(1_000_000)
             .saturating_add(999_999);
     }
-    if let Some(l) = p.get("limit") {
-        search.limit = l
-            .parse::<usize>()
-            .ok()
-            .filter(|l| (1..=MAX_LOG_LIMIT).contains(l))
-            .ok_or_else(|| ApiError::bad(format!("limit {l:?}: expected 1..={MAX_LOG_LIMIT}")))?;
-    }
+    search.limit = limit_param(&p, search.limit)?;
     let body = st
         .query(move |st| {
             let rows: Vec<Json> = st.db.search_logs(&search)?.iter().map(log_json).collect();
