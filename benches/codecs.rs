@@ -1,5 +1,6 @@
 //! Encode and decode speed of the chunk codecs on realistic series shapes.
-//! `cargo bench --bench codecs`; figures are samples per second.
+//! `cargo bench --bench codecs`; figures are samples per second (of the
+//! whole chunk, also for the windowed read).
 #![allow(missing_docs)] // criterion_group! generates undocumented functions
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
@@ -54,6 +55,14 @@ fn bench(c: &mut Criterion) {
         });
         g.bench_with_input(BenchmarkId::new("chunk_decode", name), &enc, |b, e| {
             b.iter(|| chunk::decode(e))
+        });
+        // What an instant query with a 5 m window reads: the last 20 of 480.
+        let from = samples[samples.len() - 20].t;
+        g.bench_with_input(BenchmarkId::new("chunk_window_5m", name), &enc, |b, e| {
+            b.iter(|| {
+                let mut out = Vec::new();
+                chunk::decode_range(e, from, i64::MAX, &mut out).map(|()| out)
+            })
         });
         g.bench_with_input(
             BenchmarkId::new("gorilla_encode", name),

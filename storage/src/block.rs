@@ -4,6 +4,7 @@
 //! visible by one rename, so a crash never leaves a half-written block in
 //! view; `chunks` is memory-mapped and every frame is checked on read.
 
+mod cache;
 mod file;
 mod frames;
 mod logs;
@@ -19,6 +20,8 @@ use std::path::{Path, PathBuf};
 use sextant_index::{BlockPostings, Matcher, get_uvarint};
 use sextant_wal::Vfs;
 
+pub(crate) use cache::FrameCache;
+pub(crate) use cache::FrameCursor;
 pub(crate) use file::unseal;
 use frames::{FrameReader, MAX_FRAME_RAW};
 pub(crate) use logs::BlockLogs;
@@ -105,14 +108,6 @@ pub struct Block {
     logs: Option<BlockLogs>,
     spans: Option<BlockSpans>,
     bytes: u64,
-}
-
-/// The decompressed frame a reader used last, so consecutive series in the
-/// same frame decompress it once.
-#[derive(Debug, Default)]
-pub(crate) struct FrameCache {
-    frame: Option<u32>,
-    data: Vec<u8>,
 }
 
 impl Block {
@@ -229,7 +224,7 @@ impl Block {
         idx: u32,
         start: i64,
         end: i64,
-        cache: &mut FrameCache,
+        cursor: &mut FrameCursor,
     ) -> Result<Vec<Sample>> {
         let entry = &self.series[idx as usize];
         let mut out = Vec::new();
@@ -237,12 +232,12 @@ impl Block {
             if c.max_t < start || c.min_t > end {
                 continue;
             }
-            let frame = self.frame(c.frame, cache)?;
+            let frame = cursor.frame(self.meta.seq, &self.chunks, c.frame)?;
             let bytes = frame
                 .get(c.offset as usize..(c.offset as usize + c.len as usize))
                 .ok_or_else(|| self.corrupt("chunk outside its frame"))?;
-            let samples = chunk::decode(bytes).map_err(|e| self.corrupt(&e.to_string()))?;
-            out.extend(samples.into_iter().filter(|s| s.t >= start && s.t <= end));
+            chunk::decode_range(bytes, start, end, &mut out)
+                .map_err(|e| self.corrupt(&e.to_string()))?;
         }
         Ok(out)
     }
@@ -256,15 +251,6 @@ impl Block {
             .filter(|(_, e)| e.t >= start && e.t <= end)
             .map(|(_, e)| e.clone())
             .collect()
-    }
-
-    fn frame<'c>(&self, n: u32, cache: &'c mut FrameCache) -> Result<&'c [u8]> {
-        if cache.frame != Some(n) {
-            cache.frame = None;
-            self.chunks.read_into(n, &mut cache.data)?;
-            cache.frame = Some(n);
-        }
-        Ok(&cache.data)
     }
 
     fn corrupt(&self, what: &str) -> Error {
@@ -291,9 +277,9 @@ impl Block {
         if let Some(s) = &self.spans {
             s.records.verify()?;
         }
-        let mut cache = FrameCache::default();
+        let mut cursor = FrameCursor::uncached();
         for idx in 0..self.num_series() {
-            self.samples(idx, i64::MIN, i64::MAX, &mut cache)?;
+            self.samples(idx, i64::MIN, i64::MAX, &mut cursor)?;
         }
         Ok(())
     }

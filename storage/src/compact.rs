@@ -12,7 +12,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
-use crate::block::{Block, BlockMeta, BlockWriter, Compression, FrameCache, remove_block_dirs};
+use crate::block::{Block, BlockMeta, BlockWriter, Compression, FrameCursor, remove_block_dirs};
 use crate::db::{Db, Inner, sort_blocks};
 use crate::error::Result;
 use crate::exemplar::Exemplar;
@@ -121,7 +121,8 @@ impl Inner {
             all.extend((0..b.num_series()).map(|i| (b.labels(i), rank, i)));
         }
         all.sort_by(|a, b| a.0.cmp(b.0).then(a.1.cmp(&b.1)));
-        let mut caches: Vec<FrameCache> = sorted.iter().map(|_| FrameCache::default()).collect();
+        // Every frame is read once: past the shared cache.
+        let mut caches: Vec<FrameCursor> = sorted.iter().map(|_| FrameCursor::uncached()).collect();
         let mut i = 0;
         while i < all.len() {
             let labels = all[i].0;

@@ -11,7 +11,7 @@ use std::time::Duration;
 use parking_lot::{Condvar, Mutex, RwLock};
 use sextant_wal::{StdFs, Vfs, Wal};
 
-use crate::block::{Block, block_dir, is_debris, remove_block_dirs};
+use crate::block::{Block, FrameCache, block_dir, is_debris, remove_block_dirs};
 use crate::codec::Sample;
 use crate::error::{Error, Result};
 use crate::exemplar::Exemplar;
@@ -80,6 +80,8 @@ pub(crate) struct Inner {
     /// Open blocks ordered by (min_t, seq).
     pub(crate) blocks: RwLock<Arc<Vec<Arc<Block>>>>,
     pub(crate) next_seq: AtomicU64,
+    /// Decompressed chunk frames shared by all queries.
+    pub(crate) frames: Arc<FrameCache>,
     /// One flush, compaction or retention pass at a time.
     pub(crate) maintenance: Mutex<()>,
     poisoned: Mutex<Option<String>>,
@@ -199,6 +201,7 @@ impl Db {
             frozen: RwLock::default(),
             blocks: RwLock::new(Arc::new(blocks)),
             next_seq: AtomicU64::new(next_seq),
+            frames: Arc::new(FrameCache::new(opts.frame_cache_bytes)),
             maintenance: Mutex::new(()),
             poisoned: Mutex::new(None),
             wake: (Mutex::new(false), Condvar::new()),

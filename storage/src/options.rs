@@ -43,6 +43,9 @@ pub struct Options {
     pub background: bool,
     /// Limits on label sets, so one bad client cannot bloat the index.
     pub limits: LabelLimits,
+    /// Bytes of decompressed block chunk frames kept for queries that read
+    /// them again (default 32 MiB; 0: none).
+    pub frame_cache_bytes: u64,
 }
 
 /// Limits applied to every written label set.
@@ -82,6 +85,7 @@ impl Default for Options {
             record_limits: RecordLimits::default(),
             background: true,
             limits: LabelLimits::default(),
+            frame_cache_bytes: 32 << 20,
         }
     }
 }

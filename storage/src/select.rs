@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use sextant_index::Matcher;
 
-use crate::block::{Block, FrameCache};
+use crate::block::{Block, FrameCursor};
 use crate::codec::Sample;
 use crate::db::Db;
 use crate::error::Result;
@@ -86,7 +86,7 @@ impl Snapshot {
 pub struct SeriesSet {
     snap: Snapshot,
     groups: std::vec::IntoIter<(Labels, Vec<Source>)>,
-    caches: Vec<FrameCache>,
+    caches: Vec<FrameCursor>,
     start: i64,
     end: i64,
 }
@@ -174,7 +174,7 @@ impl Db {
         let snap = self.snapshot();
         let groups = snap.matching(matchers, start, end);
         let caches = (0..snap.blocks.len())
-            .map(|_| FrameCache::default())
+            .map(|_| FrameCursor::new(&self.inner.frames))
             .collect();
         Ok(SeriesSet {
             groups: groups.into_iter(),

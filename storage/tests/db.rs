@@ -285,6 +285,51 @@ fn compaction_keeps_every_sample_exactly_once() {
     check_thirty_hours(&Db::open(dir.path(), opts()).unwrap(), 0);
 }
 
+/// Reads of time windows through the shared frame cache, however small
+/// (0 = off, 1 byte = every frame evicted at once) or large, give the
+/// whole series filtered, before and after compaction replaces the blocks
+/// whose frames are cached.
+#[test]
+fn windows_read_through_any_frame_cache_are_the_filtered_series() {
+    for cache in [0, 1, 32 << 20] {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Db::open(
+            dir.path(),
+            Options {
+                frame_cache_bytes: cache,
+                ..opts()
+            },
+        )
+        .unwrap();
+        thirty_hours(&db);
+        for round in 0..2 {
+            let all = read_all(&db, "c");
+            for (lo, hi) in [(5 * H + 30_000, 7 * H), (0, 90_000), (29 * H, i64::MAX)] {
+                for _ in 0..2 {
+                    let got: Vec<(Labels, Vec<(i64, f64)>)> = db
+                        .select(&[Matcher::equal("__name__", "c")], lo, hi)
+                        .unwrap()
+                        .map(|s| {
+                            let s = s.unwrap();
+                            (s.labels, s.samples.iter().map(|x| (x.t, x.v)).collect())
+                        })
+                        .collect();
+                    let want: Vec<(Labels, Vec<(i64, f64)>)> = all
+                        .iter()
+                        .map(|(l, s)| {
+                            let w = s.iter().copied().filter(|(t, _)| *t >= lo && *t <= hi);
+                            (l.clone(), w.collect())
+                        })
+                        .collect();
+                    assert_eq!(got, want, "cache {cache}, round {round}, [{lo}, {hi}]");
+                }
+            }
+            check_thirty_hours(&db, 0);
+            db.compact().unwrap();
+        }
+    }
+}
+
 #[test]
 fn retention_keeps_every_sample_newer_than_the_cutoff() {
     let dir = tempfile::tempdir().unwrap();

@@ -83,6 +83,10 @@ pub struct ServeArgs {
     /// Most active series in the head; new series are refused beyond it. Default: 10,000,000.
     #[arg(long, env = "SEXTANT_MAX_SERIES")]
     pub max_series: Option<usize>,
+    /// Memory for decompressed block chunk frames that queries read again
+    /// (dashboards repeat their queries), in MiB; 0 turns it off. Default: 32.
+    #[arg(long, env = "SEXTANT_FRAME_CACHE_MB")]
+    pub frame_cache_mb: Option<u64>,
 }
 
 /// Resolved settings.
@@ -145,6 +149,9 @@ impl ServeArgs {
         }
         if let Some(n) = self.max_series {
             db.max_series = n;
+        }
+        if let Some(mb) = self.frame_cache_mb {
+            db.frame_cache_bytes = mb.saturating_mul(1 << 20);
         }
         let mut query = EngineOptions::default();
         if let Some(t) = &self.query_timeout {
@@ -215,6 +222,7 @@ impl ServeArgs {
             max_write_wait: self.max_write_wait.or(file.max_write_wait),
             max_series_per_write: self.max_series_per_write.or(file.max_series_per_write),
             max_series: self.max_series.or(file.max_series),
+            frame_cache_mb: self.frame_cache_mb.or(file.frame_cache_mb),
         }
     }
 }

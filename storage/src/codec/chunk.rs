@@ -149,29 +149,68 @@ fn varint_len(xs: &[i64]) -> usize {
 /// Decodes one chunk. Never panics and never allocates more than the input
 /// can describe (every sample costs at least one byte of input).
 pub fn decode(buf: &[u8]) -> Result<Vec<Sample>, DecodeError> {
+    let mut out = Vec::new();
+    decode_range(buf, i64::MIN, i64::MAX, &mut out)?;
+    Ok(out)
+}
+
+/// Appends the samples of one chunk with `start <= t <= end` to `out`.
+///
+/// Queries want a few minutes of a chunk that holds hours: only those
+/// samples are stored and converted, and values after the window are not
+/// read at all (timestamps must be, to find it). Timestamps must rise
+/// strictly, as the encoder writes them. The bytes after the window are
+/// not checked (frames carry a checksum); a whole-chunk read checks all.
+pub fn decode_range(
+    buf: &[u8],
+    start: i64,
+    end: i64,
+    out: &mut Vec<Sample>,
+) -> Result<(), DecodeError> {
+    TIMES.with_borrow_mut(|times| decode_with(buf, start, end, out, times))
+}
+
+thread_local! {
+    /// Scratch for a chunk's timestamps, reused across chunks.
+    static TIMES: std::cell::RefCell<Vec<i64>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+fn decode_with(
+    buf: &[u8],
+    start: i64,
+    end: i64,
+    out: &mut Vec<Sample>,
+    times: &mut Vec<i64>,
+) -> Result<(), DecodeError> {
     let mut pos = 0;
-    let n = get_uvarint(buf, &mut pos).ok_or(DecodeError("count"))?;
+    let n = varint(buf, &mut pos, "count")?;
     if n == 0 || n > buf.len() as u64 {
         return Err(DecodeError("count out of range"));
     }
     let n = n as usize;
-    let mut out = Vec::with_capacity(n);
-    let (mut t, mut d) = (0i64, 0i64);
-    for i in 0..n {
-        let x = unzigzag(get_uvarint(buf, &mut pos).ok_or(DecodeError("timestamp"))?);
-        match i {
-            0 => t = x,
-            1 => {
-                d = x;
-                t = t.wrapping_add(d);
-            }
-            _ => {
-                d = d.wrapping_add(x);
-                t = t.wrapping_add(d);
-            }
-        }
-        out.push(Sample::new(t, 0.0));
+    times.clear();
+    times.reserve(n);
+    let mut t = unzigzag(varint(buf, &mut pos, "timestamp")?);
+    times.push(t);
+    let mut d = 0i64;
+    for i in 1..n {
+        let x = unzigzag(varint(buf, &mut pos, "timestamp")?);
+        d = if i == 1 { x } else { d.wrapping_add(x) };
+        t = t.wrapping_add(d);
+        times.push(t);
     }
+    if !times.windows(2).all(|w| w[0] < w[1]) {
+        return Err(DecodeError("timestamps not increasing"));
+    }
+    // Samples lo..hi of the chunk are in the window.
+    let lo = times.partition_point(|&t| t < start);
+    let hi = times.partition_point(|&t| t <= end);
+    if lo >= hi {
+        return Ok(());
+    }
+    let base = out.len();
+    out.extend(times[lo..hi].iter().map(|&t| Sample::new(t, 0.0)));
+    let window = &mut out[base..];
     let tag = *buf.get(pos).ok_or(DecodeError("value tag"))?;
     pos += 1;
     match tag {
@@ -181,43 +220,47 @@ pub fn decode(buf: &[u8]) -> Result<Vec<Sample>, DecodeError> {
                 .and_then(|b| b.try_into().ok())
                 .ok_or(DecodeError("constant"))?;
             let v = f64::from_le_bytes(b);
-            out.iter_mut().for_each(|s| s.v = v);
+            window.iter_mut().for_each(|s| s.v = v);
             pos += 8;
         }
         DEC_DELTA | DEC_DOD => {
             let scale = *buf.get(pos).ok_or(DecodeError("scale"))? as usize;
             let p = *POW10.get(scale).ok_or(DecodeError("scale out of range"))?;
             pos += 1;
-            let (mut m, mut dm) = (0i64, 0i64);
-            for (i, s) in out.iter_mut().enumerate() {
-                let x = unzigzag(get_uvarint(buf, &mut pos).ok_or(DecodeError("value"))?);
-                match (i, tag) {
-                    (0, _) => m = x,
-                    (1, _) | (_, DEC_DELTA) => {
-                        dm = x;
-                        m = m.wrapping_add(x);
-                    }
-                    _ => {
-                        dm = dm.wrapping_add(x);
-                        m = m.wrapping_add(dm);
-                    }
+            let mut ints = Ints {
+                m: unzigzag(varint(buf, &mut pos, "value")?),
+                dm: 0,
+                dod: tag == DEC_DOD,
+            };
+            for i in 1..lo {
+                ints.step(buf, &mut pos, i)?;
+            }
+            // Division, not a multiply by 1/p: that is what round-trips
+            // bit for bit.
+            for (i, s) in (lo..hi).zip(window.iter_mut()) {
+                if i > 0 {
+                    ints.step(buf, &mut pos, i)?;
                 }
-                s.v = m as f64 / p;
+                s.v = ints.m as f64 / p;
+            }
+            if hi < n {
+                return Ok(());
             }
         }
         XOR_PLANES => {
             let mask = *buf.get(pos).ok_or(DecodeError("plane mask"))?;
             pos += 1;
-            let mut xors = vec![0u64; n];
+            let mut xors = vec![0u64; hi];
             for k in (0..8).rev().filter(|k| mask & (1 << k) != 0) {
                 let plane = buf.get(pos..pos + n).ok_or(DecodeError("value plane"))?;
-                for (x, b) in xors.iter_mut().zip(plane) {
+                for (x, b) in xors.iter_mut().zip(&plane[..hi]) {
                     *x |= u64::from(*b) << (8 * k);
                 }
                 pos += n;
             }
-            let mut prev = 0u64;
-            for (s, x) in out.iter_mut().zip(xors) {
+            let prefix = xors[..lo].iter().fold(0u64, |p, x| p ^ x);
+            let mut prev = prefix;
+            for (s, x) in window.iter_mut().zip(&xors[lo..]) {
                 prev ^= x;
                 s.v = f64::from_bits(prev);
             }
@@ -227,7 +270,41 @@ pub fn decode(buf: &[u8]) -> Result<Vec<Sample>, DecodeError> {
     if pos != buf.len() {
         return Err(DecodeError("trailing bytes"));
     }
-    Ok(out)
+    Ok(())
+}
+
+/// The running integer of a decimal value column.
+struct Ints {
+    m: i64,
+    dm: i64,
+    dod: bool,
+}
+
+impl Ints {
+    /// Reads the difference that leads to value `i` (`i >= 1`).
+    #[inline(always)]
+    fn step(&mut self, buf: &[u8], pos: &mut usize, i: usize) -> Result<(), DecodeError> {
+        let x = unzigzag(varint(buf, pos, "value")?);
+        self.dm = if self.dod && i > 1 {
+            self.dm.wrapping_add(x)
+        } else {
+            x
+        };
+        self.m = self.m.wrapping_add(self.dm);
+        Ok(())
+    }
+}
+
+/// A varint, with the one-byte case (most timestamps and values) inline.
+#[inline(always)]
+fn varint(buf: &[u8], pos: &mut usize, what: &'static str) -> Result<u64, DecodeError> {
+    match buf.get(*pos) {
+        Some(&b) if b < 0x80 => {
+            *pos += 1;
+            Ok(u64::from(b))
+        }
+        _ => get_uvarint(buf, pos).ok_or(DecodeError(what)),
+    }
 }
 
 #[cfg(test)]
@@ -277,8 +354,8 @@ mod tests {
         rt(&at(&[1.0, 0.0, 2.0, 0.0])); // counter resets
         rt(&[
             Sample::new(i64::MIN, 1.0),
-            Sample::new(i64::MAX, 2.0),
-            Sample::new(-1, 3.0),
+            Sample::new(-1, 2.0),
+            Sample::new(i64::MAX, 3.0),
         ]);
     }
 
@@ -290,6 +367,10 @@ mod tests {
         }
         assert!(decode(&[0xff, 0xff, 0xff, 0xff, 0x0f]).is_err());
         assert!(decode(&[1, 0, 1, 99]).is_err());
+        assert_eq!(
+            decode(&[2, 4, 0, CONST, 0, 0, 0, 0, 0, 0, 0, 0]),
+            Err(DecodeError("timestamps not increasing"))
+        );
     }
 
     fn value() -> impl Strategy<Value = f64> {
@@ -305,9 +386,21 @@ mod tests {
 
     proptest! {
         #[test]
-        fn any_samples(ts in proptest::collection::vec(any::<i64>(), 1..300), vs in proptest::collection::vec(value(), 300)) {
+        fn any_samples(ts in proptest::collection::btree_set(any::<i64>(), 1..300), vs in proptest::collection::vec(value(), 300)) {
             let s: Vec<Sample> = ts.iter().zip(&vs).map(|(t, v)| Sample::new(*t, *v)).collect();
             rt(&s);
+        }
+
+        #[test]
+        fn a_window_is_the_filtered_chunk(ts in proptest::collection::btree_set(-1000i64..1000, 1..300), vs in proptest::collection::vec(value(), 300), a in -1100i64..1100, len in 0i64..2200) {
+            let s: Vec<Sample> = ts.iter().zip(&vs).map(|(t, v)| Sample::new(*t, *v)).collect();
+            let buf = rt(&s);
+            let mut got = vec![Sample::new(7, 7.0)];
+            decode_range(&buf, a, a + len, &mut got).unwrap();
+            let want: Vec<Sample> = std::iter::once(Sample::new(7, 7.0))
+                .chain(s.iter().copied().filter(|x| x.t >= a && x.t <= a + len))
+                .collect();
+            prop_assert_eq!(got, want);
         }
 
         #[test]
