@@ -27,7 +27,7 @@ use frames::{FrameReader, MAX_FRAME_RAW};
 pub(crate) use logs::BlockLogs;
 pub use meta::BlockMeta;
 pub(crate) use spans::BlockSpans;
-pub(crate) use writer::{BlockWriter, Compression};
+pub(crate) use writer::{BlockWriter, Compression, Written};
 
 use crate::codec::{Sample, chunk, unzigzag};
 use crate::error::{Error, Result};
@@ -114,6 +114,17 @@ impl Block {
     /// Opens and checks a block directory (all small files are verified
     /// against their CRC; chunk frames are verified when read).
     pub fn open(vfs: &dyn Vfs, dir: &Path) -> Result<Block> {
+        Block::open_known(vfs, dir, None)
+    }
+
+    /// Opens a block just written by [`BlockWriter`], reusing its label
+    /// sets (the head's, during a flush) after checking that the series
+    /// table holds the same bytes, instead of allocating them again.
+    pub(crate) fn open_written(vfs: &dyn Vfs, dir: &Path, labels: &[Labels]) -> Result<Block> {
+        Block::open_known(vfs, dir, Some(labels))
+    }
+
+    fn open_known(vfs: &dyn Vfs, dir: &Path, known: Option<&[Labels]>) -> Result<Block> {
         let mut bytes = 0u64;
         let mut read = |name: &str, magic: &[u8; 4]| -> Result<Vec<u8>> {
             let p = dir.join(name);
@@ -132,7 +143,9 @@ impl Block {
             Err(e) => return Err(Error::Corrupt(format!("{}: exemplars: {e}", dir.display()))),
         };
         let chunks = FrameReader::open(vfs, &dir.join(CHUNKS), b"SXCK")?;
-        let (series, chunk_refs) = parse_series(&series_raw, chunks.len(), &dir.join(SERIES))?;
+        let (series, chunk_refs) =
+            parse_series(&series_raw, chunks.len(), &dir.join(SERIES), known)?;
+        drop(series_raw);
         if series.len() as u64 != meta.series {
             return Err(Error::Corrupt(format!(
                 "{}: series count differs from meta",
@@ -294,10 +307,13 @@ fn dir_bytes(dir: &Path) -> u64 {
     })
 }
 
+/// Parses the series table; label sets equal to `known`'s (same index,
+/// same bytes) are shared instead of decoded.
 fn parse_series(
     buf: &[u8],
     frames: usize,
     path: &Path,
+    known: Option<&[Labels]>,
 ) -> Result<(Vec<SeriesEntry>, Vec<ChunkRef>)> {
     let bad = |what: &str| Error::Corrupt(format!("{}: {what}", path.display()));
     let mut pos = 0;
@@ -314,7 +330,10 @@ fn parse_series(
             .get(pos..pos.saturating_add(len))
             .ok_or_else(|| bad("labels"))?;
         pos += len;
-        let labels = Labels::decode(lb)?;
+        let labels = match known.and_then(|k| k.get(series.len())) {
+            Some(l) if l.as_bytes() == lb => l.clone(),
+            _ => Labels::decode(lb)?,
+        };
         if series
             .last()
             .is_some_and(|s: &SeriesEntry| s.labels >= labels)

@@ -12,7 +12,9 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
-use crate::block::{Block, BlockMeta, BlockWriter, Compression, FrameCursor, remove_block_dirs};
+use crate::block::{
+    Block, BlockMeta, BlockWriter, Compression, FrameCursor, Written, remove_block_dirs,
+};
 use crate::db::{Db, Inner, sort_blocks};
 use crate::error::Result;
 use crate::exemplar::Exemplar;
@@ -141,14 +143,19 @@ impl Inner {
         let (logs, spans) = merge_records(&sorted)?;
         w.add_logs(&logs.iter().collect::<Vec<_>>())?;
         w.add_spans(&spans.iter().collect::<Vec<_>>())?;
-        let meta = match w.finish() {
-            Ok(m) => m,
+        let Written { meta, labels } = match w.finish() {
+            Ok(w) => w,
             Err(e) => {
                 self.poison(&e);
                 return Err(e);
             }
         };
-        let merged = Arc::new(Block::open(self.vfs.as_ref(), &self.block_path(meta.seq))?);
+        let merged = Arc::new(Block::open_written(
+            self.vfs.as_ref(),
+            &self.block_path(meta.seq),
+            &labels,
+        )?);
+        drop(labels);
         {
             let mut blocks = self.blocks.write();
             let mut next: Vec<Arc<Block>> = blocks

@@ -19,7 +19,7 @@
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
-use crate::block::{Block, BlockMeta, BlockWriter, Compression};
+use crate::block::{Block, BlockMeta, BlockWriter, Compression, Written};
 use crate::db::{Db, Inner, sort_blocks};
 use crate::error::Result;
 use crate::head::Head;
@@ -59,7 +59,7 @@ impl Inner {
             self.frozen.write().push((Arc::clone(&old), segment));
             (old, segment)
         };
-        let metas = match self.write_head(&old, segment) {
+        let written = match self.write_head(&old, segment) {
             Ok(m) => m,
             Err(e) => {
                 // The frozen head stays readable; its WAL segments stay on
@@ -68,12 +68,16 @@ impl Inner {
                 return Err(e);
             }
         };
-        let mut opened = Vec::with_capacity(metas.len());
-        for m in &metas {
-            opened.push(Arc::new(Block::open(
+        let mut opened = Vec::with_capacity(written.len());
+        let mut metas = Vec::with_capacity(written.len());
+        for w in written {
+            let dir = self.block_path(w.meta.seq);
+            opened.push(Arc::new(Block::open_written(
                 self.vfs.as_ref(),
-                &self.block_path(m.seq),
+                &dir,
+                &w.labels,
             )?));
+            metas.push(w.meta);
         }
         {
             let mut blocks = self.blocks.write();
@@ -95,7 +99,7 @@ impl Inner {
     }
 
     /// Writes one block per time partition of `head`.
-    fn write_head(&self, head: &Head, segment: u64) -> Result<Vec<BlockMeta>> {
+    fn write_head(&self, head: &Head, segment: u64) -> Result<Vec<Written>> {
         let range = self.opts.block_range_ms.max(1);
         let series = head.all_sorted();
         let Some((lo, hi)) = head.time_range() else {

@@ -20,6 +20,16 @@ use crate::walrec;
 pub(crate) const CHUNK_SAMPLES: usize = 4096;
 /// Raw bytes gathered before a frame of the chunks file is compressed.
 pub(crate) const FRAME_RAW: usize = 128 << 10;
+/// Room kept in front of the series table for its count varint, so the
+/// table is compressed in place instead of copied behind it.
+const COUNT_ROOM: usize = 10;
+
+/// A finished block: its meta, and its series' label sets (shared with
+/// whatever the writer was given, so opening the block allocates none).
+pub(crate) struct Written {
+    pub(crate) meta: BlockMeta,
+    pub(crate) labels: Vec<Labels>,
+}
 
 /// How hard to compress: flushes favour speed, compactions size.
 #[derive(Debug, Clone, Copy)]
@@ -69,7 +79,7 @@ impl<'a> BlockWriter<'a> {
             },
             compression,
             frame: Vec::with_capacity(FRAME_RAW * 2),
-            series: Vec::new(),
+            series: vec![0; COUNT_ROOM],
             labels: Vec::new(),
             exemplars: Vec::new(),
         })
@@ -174,32 +184,32 @@ impl<'a> BlockWriter<'a> {
     }
 
     /// Writes the remaining files, fsyncs them and the directory, and
-    /// renames the directory into place. Returns the final meta.
-    pub(crate) fn finish(mut self) -> Result<BlockMeta> {
+    /// renames the directory into place. Each table is written and its
+    /// buffer freed before the next is built: a flush runs beside the
+    /// whole head, so its own peak is what counts.
+    pub(crate) fn finish(mut self) -> Result<Written> {
         self.flush_frame()?;
         self.chunks.finish()?;
+        self.frame = Vec::new();
 
         let level = self.compression.level;
-        let mut series = Vec::new();
-        put_uvarint(&mut series, self.meta.series);
-        series.extend_from_slice(&self.series);
-        let files: [(&str, &[u8; 4], Vec<u8>); 4] = [
-            (SERIES, b"SXSR", file::compress(&series, level)?),
-            (
-                POSTINGS,
-                b"SXPS",
-                file::compress(
-                    &BlockPostings::build(self.labels.iter().map(|l| l.iter())).encode(),
-                    level,
-                )?,
-            ),
-            (EXEMPLARS, b"SXEX", file::compress(&self.exemplars, level)?),
-            (META, b"SXMT", self.meta.encode()),
-        ];
-        for (name, magic, body) in files {
-            file::write_durable(self.vfs, &self.tmp.join(name), &file::seal(magic, &body))?;
-        }
-        let vfs = self.vfs;
+        let (vfs, tmp) = (self.vfs, self.tmp.clone());
+        let write_file = |name: &str, magic: &[u8; 4], body: &[u8]| {
+            file::write_durable(vfs, &tmp.join(name), &file::seal(magic, body))
+        };
+        let mut count = Vec::new();
+        put_uvarint(&mut count, self.meta.series);
+        let at = COUNT_ROOM - count.len();
+        self.series[at..COUNT_ROOM].copy_from_slice(&count);
+        let series = file::compress(&self.series[at..], level)?;
+        self.series = Vec::new();
+        write_file(SERIES, b"SXSR", &series)?;
+        drop(series);
+        let postings = BlockPostings::build(self.labels.iter().map(|l| l.iter())).encode();
+        write_file(POSTINGS, b"SXPS", &file::compress(&postings, level)?)?;
+        drop(postings);
+        write_file(EXEMPLARS, b"SXEX", &file::compress(&self.exemplars, level)?)?;
+        write_file(META, b"SXMT", &self.meta.encode())?;
         vfs.sync_dir(&self.tmp)
             .map_err(|e| Error::io("fsync dir", &self.tmp, e))?;
         let dest = block_dir(&self.blocks_dir, self.meta.seq);
@@ -207,6 +217,9 @@ impl<'a> BlockWriter<'a> {
             .map_err(|e| Error::io("rename", &dest, e))?;
         vfs.sync_dir(&self.blocks_dir)
             .map_err(|e| Error::io("fsync dir", &self.blocks_dir, e))?;
-        Ok(self.meta)
+        Ok(Written {
+            meta: self.meta,
+            labels: self.labels,
+        })
     }
 }
