@@ -85,9 +85,9 @@ impl Labels {
     }
 
     /// The pairs as bytes, without re-checking UTF-8 (checked when the set
-    /// was built). For hot paths that only need lengths or byte order,
-    /// which is the same as `str` order.
-    pub(crate) fn iter_bytes(&self) -> impl Iterator<Item = (&[u8], &[u8])> {
+    /// was built). For hot paths that only need lengths, byte equality or
+    /// byte order, which is the same as `str` order.
+    pub fn iter_bytes(&self) -> impl Iterator<Item = (&[u8], &[u8])> {
         let buf: &[u8] = &self.0;
         let mut pos = 0;
         std::iter::from_fn(move || {

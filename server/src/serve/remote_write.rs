@@ -176,13 +176,15 @@ impl LabelCache {
 /// Whether the encoded `Label` messages are exactly `labels`' pairs, in
 /// order (a sorted, valid set: no check of the bytes is needed on a match).
 fn same_pairs(msgs: &[&[u8]], labels: &Labels) -> bool {
-    let mut pairs = labels.iter();
+    // Bytes, not `str`s: the set's UTF-8 was checked when it was built,
+    // and checking it again was ~8% of ingest CPU.
+    let mut pairs = labels.iter_bytes();
     for m in msgs {
         let Ok((name, value)) = label_fields(m) else {
             return false;
         };
         match pairs.next() {
-            Some((n, v)) if n.as_bytes() == name && v.as_bytes() == value => {}
+            Some((n, v)) if n == name && v == value => {}
             _ => return false,
         }
     }
