@@ -6,7 +6,7 @@ mod common;
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::{labels, opts, read_all, write};
+use common::{labels, opts, read_all, read_range, write};
 use sextant_storage::{
     Db, Error, Exemplar, HOUR_MS, Labels, MatchOp, Matcher, Options, Sample, SeriesWrite,
     WriteBatch,
@@ -306,14 +306,7 @@ fn windows_read_through_any_frame_cache_are_the_filtered_series() {
             let all = read_all(&db, "c");
             for (lo, hi) in [(5 * H + 30_000, 7 * H), (0, 90_000), (29 * H, i64::MAX)] {
                 for _ in 0..2 {
-                    let got: Vec<(Labels, Vec<(i64, f64)>)> = db
-                        .select(&[Matcher::equal("__name__", "c")], lo, hi)
-                        .unwrap()
-                        .map(|s| {
-                            let s = s.unwrap();
-                            (s.labels, s.samples.iter().map(|x| (x.t, x.v)).collect())
-                        })
-                        .collect();
+                    let got = read_range(&db, "c", lo, hi);
                     let want: Vec<(Labels, Vec<(i64, f64)>)> = all
                         .iter()
                         .map(|(l, s)| {

@@ -247,7 +247,7 @@ mod tests {
         let path = dir.path().join("sextant.toml");
         std::fs::write(
             &path,
-            "http_addr = \"127.0.0.1:9999\"\nretention = \"15d\"\nquery_timeout = \"30s\"\n",
+            "http_addr = \"127.0.0.1:9999\"\nretention = \"15d\"\nquery_timeout = \"30s\"\nframe_cache_mb = 8\n",
         )
         .unwrap();
         let args = ServeArgs {
@@ -260,6 +260,7 @@ mod tests {
         assert_eq!(c.grpc_addr.port(), 4317);
         assert_eq!(c.db.retention, Some(Duration::from_secs(15 * 86400)));
         assert_eq!(c.query.timeout, Some(Duration::from_secs(5)));
+        assert_eq!(c.db.frame_cache_bytes, 8 << 20);
     }
 
     #[test]

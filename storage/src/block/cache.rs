@@ -47,12 +47,28 @@ impl std::fmt::Debug for FrameCache {
 impl FrameCache {
     /// A cache holding up to `bytes` of decompressed frames.
     pub(crate) fn new(bytes: u64) -> FrameCache {
-        // Frames are 128 KiB raw at most; the item estimate only sizes the
-        // table.
-        FrameCache(
-            (bytes > 0)
-                .then(|| Cache::with_weighter((bytes / (64 << 10)).max(16) as usize, bytes, ByLen)),
-        )
+        // The item estimate only sizes the table up front (frames are up
+        // to 128 KiB raw): bounded, so an absurd budget cannot make the
+        // table itself an allocation bomb at start-up.
+        let items = (bytes / (64 << 10)).clamp(16, 1 << 16) as usize;
+        FrameCache((bytes > 0).then(|| Cache::with_weighter(items, bytes, ByLen)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn any_budget_builds_a_cache() {
+        for bytes in [0, 1, 32 << 20, u64::MAX] {
+            let c = FrameCache::new(bytes);
+            assert_eq!(c.0.is_some(), bytes > 0);
+            if let Some(c) = &c.0 {
+                c.insert((1, 0), Arc::new(vec![7; 100]));
+                assert_eq!(c.get(&(1, 0)).is_some(), bytes >= 100, "{bytes}");
+            }
+        }
     }
 }
 

@@ -193,7 +193,7 @@ impl<'a> BlockWriter<'a> {
         self.frame = Vec::new();
 
         let level = self.compression.level;
-        let (vfs, tmp) = (self.vfs, self.tmp.clone());
+        let (vfs, tmp) = (self.vfs, &self.tmp);
         let write_file = |name: &str, magic: &[u8; 4], body: &[u8]| {
             file::write_durable(vfs, &tmp.join(name), &file::seal(magic, body))
         };

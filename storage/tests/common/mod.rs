@@ -25,7 +25,13 @@ pub fn write(db: &Db, l: &Labels, samples: &[(i64, f64)]) {
 
 /// All samples of `name` as (labels, samples).
 pub fn read_all(db: &Db, name: &str) -> Vec<(Labels, Vec<(i64, f64)>)> {
-    db.select(&[Matcher::equal("__name__", name)], i64::MIN, i64::MAX)
+    read_range(db, name, i64::MIN, i64::MAX)
+}
+
+/// The samples of `name` in `[start, end]` as (labels, samples).
+#[allow(dead_code)] // not every test binary that includes `common` reads windows
+pub fn read_range(db: &Db, name: &str, start: i64, end: i64) -> Vec<(Labels, Vec<(i64, f64)>)> {
+    db.select(&[Matcher::equal("__name__", name)], start, end)
         .unwrap()
         .map(|s| {
             let s = s.unwrap();
