@@ -55,23 +55,6 @@ impl FrameCache {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn any_budget_builds_a_cache() {
-        for bytes in [0, 1, 32 << 20, u64::MAX] {
-            let c = FrameCache::new(bytes);
-            assert_eq!(c.0.is_some(), bytes > 0);
-            if let Some(c) = &c.0 {
-                c.insert((1, 0), Arc::new(vec![7; 100]));
-                assert_eq!(c.get(&(1, 0)).is_some(), bytes >= 100, "{bytes}");
-            }
-        }
-    }
-}
-
 /// One reader's position: the frame it read last (consecutive series
 /// mostly share a frame), in front of the shared cache.
 pub(crate) struct FrameCursor {
@@ -118,5 +101,22 @@ impl FrameCursor {
             self.current = Some((key, frame));
         }
         Ok(self.current.as_ref().map_or(&[][..], |(_, f)| f.as_slice()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn any_budget_builds_a_cache() {
+        for bytes in [0, 1, 32 << 20, u64::MAX] {
+            let c = FrameCache::new(bytes);
+            assert_eq!(c.0.is_some(), bytes > 0);
+            if let Some(c) = &c.0 {
+                c.insert((1, 0), Arc::new(vec![7; 100]));
+                assert_eq!(c.get(&(1, 0)).is_some(), bytes >= 100, "{bytes}");
+            }
+        }
     }
 }
