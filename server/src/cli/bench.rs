@@ -113,6 +113,30 @@ fn tree_bytes(dir: &Path) -> u64 {
     })
 }
 
+/// Bytes under `blocks`, by the name of each block's top-level entry
+/// (`logs`, `logs.text`, …), summed over blocks: where the disk goes.
+fn bytes_by_entry(blocks: &Path) -> std::collections::BTreeMap<String, u64> {
+    let mut out = std::collections::BTreeMap::new();
+    let entries = |d: &Path| {
+        std::fs::read_dir(d)
+            .into_iter()
+            .flatten()
+            .filter_map(Result::ok)
+    };
+    for block in entries(blocks) {
+        for e in entries(&block.path()) {
+            let n = match e.metadata() {
+                Ok(m) if m.is_dir() => tree_bytes(&e.path()),
+                Ok(m) => m.len(),
+                Err(_) => 0,
+            };
+            *out.entry(e.file_name().to_string_lossy().into_owned())
+                .or_default() += n;
+        }
+    }
+    out
+}
+
 /// Prints a benchmark's figures: one JSON line, or indented JSON for people.
 fn print_summary(summary: &serde_json::Value, one_line: bool) {
     if one_line {

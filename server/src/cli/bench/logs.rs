@@ -12,7 +12,7 @@ use clap::Args;
 use serde_json::json;
 use sextant_storage::{AnyValue, LogRecord, LogSearch, TextQuery};
 
-use super::{cpu_seconds, print_summary, quantile_ms, scratch_db, tree_bytes};
+use super::{bytes_by_entry, cpu_seconds, print_summary, quantile_ms, scratch_db, tree_bytes};
 use crate::cli::{CliError, CliResult};
 
 /// Options of `sextant bench logs`.
@@ -179,6 +179,7 @@ pub fn run(data_dir: &Path, a: LogsArgs) -> CliResult {
     let wall = t0.elapsed() - gen_time;
     let cpu = (cpu_seconds() - cpu0 - gen_time.as_secs_f64()).max(1e-9);
     let disk = tree_bytes(&dir.path().join("blocks"));
+    let by_file = bytes_by_entry(&dir.path().join("blocks"));
     let mb = raw_bytes as f64 / 1e6;
 
     // Term queries of several selectivities, newest 100 first.
@@ -222,6 +223,7 @@ pub fn run(data_dir: &Path, a: LogsArgs) -> CliResult {
         "mb_per_cpu_sec": mb / cpu,
         "disk_bytes": disk, "disk_bytes_per_line": disk as f64 / a.lines as f64,
         "disk_share_of_raw": disk as f64 / raw_bytes as f64,
+        "disk_bytes_by_file": by_file,
         "zstd9_text_share_of_raw": text_zstd as f64 / raw_bytes as f64,
         "blocks": db.stats().blocks.len(),
         "query_p50_ms": quantile_ms(&all, 0.5), "query_p99_ms": quantile_ms(&all, 0.99),
