@@ -103,14 +103,17 @@ fn quantile_ms(sorted: &[Duration], q: f64) -> f64 {
 /// Bytes of all files under `dir`.
 fn tree_bytes(dir: &Path) -> u64 {
     std::fs::read_dir(dir).map_or(0, |rd| {
-        rd.filter_map(Result::ok)
-            .map(|e| match e.metadata() {
-                Ok(m) if m.is_dir() => tree_bytes(&e.path()),
-                Ok(m) => m.len(),
-                Err(_) => 0,
-            })
-            .sum()
+        rd.filter_map(Result::ok).map(|e| entry_bytes(&e)).sum()
     })
+}
+
+/// Bytes of a file, or of everything under a directory.
+fn entry_bytes(e: &std::fs::DirEntry) -> u64 {
+    match e.metadata() {
+        Ok(m) if m.is_dir() => tree_bytes(&e.path()),
+        Ok(m) => m.len(),
+        Err(_) => 0,
+    }
 }
 
 /// Bytes under `blocks`, by the name of each block's top-level entry
@@ -125,13 +128,8 @@ fn bytes_by_entry(blocks: &Path) -> std::collections::BTreeMap<String, u64> {
     };
     for block in entries(blocks) {
         for e in entries(&block.path()) {
-            let n = match e.metadata() {
-                Ok(m) if m.is_dir() => tree_bytes(&e.path()),
-                Ok(m) => m.len(),
-                Err(_) => 0,
-            };
             *out.entry(e.file_name().to_string_lossy().into_owned())
-                .or_default() += n;
+                .or_default() += entry_bytes(&e);
         }
     }
     out
