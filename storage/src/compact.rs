@@ -3,6 +3,11 @@
 //! compress better. Ranges grow by 3× from the block range up to
 //! `max_block_range_ms` (2 h, 6 h, 18 h, 54 h by default).
 //!
+//! A window that may still receive samples is left alone, except that
+//! flushes bounded by head size pile blocks up in the open 2 h window: once
+//! [`TIER_FANOUT`] of them are of about one size they are merged, so a busy
+//! window holds O(log n) blocks and each sample is rewritten O(log n) times.
+//!
 //! Crash order: the merged block is written and renamed into place (as in
 //! flush) listing its parents in `meta`; then the parents are deleted and
 //! `blocks/` fsynced. A crash in between leaves parents that open() deletes
@@ -26,6 +31,27 @@ use crate::select::merge_samples;
 /// zstd level of compacted blocks: they are written once and read for
 /// their whole life, so size matters more than write speed.
 const COMPACT_LEVEL: i32 = 9;
+/// Blocks of about one size merged together in a still-open window.
+const TIER_FANOUT: usize = 4;
+
+/// The [`TIER_FANOUT`] smallest blocks of `group` whose sizes (samples,
+/// log records and spans; bytes would be dominated by the series table in
+/// small blocks) are within a factor of two of each other, if there are
+/// that many. The factor is below the fanout, so a merged block is not
+/// merged again until [`TIER_FANOUT`] of its size exist: each sample is
+/// rewritten once per tier.
+fn same_size_tier(mut group: Vec<Arc<Block>>) -> Option<Vec<Arc<Block>>> {
+    let rows = |b: &Arc<Block>| {
+        let m = b.meta();
+        m.samples + m.logs + m.spans
+    };
+    group.sort_by_key(rows);
+    let start = group
+        .windows(TIER_FANOUT)
+        .position(|w| rows(&w[TIER_FANOUT - 1]) <= rows(&w[0]).saturating_mul(2))?;
+    group.truncate(start + TIER_FANOUT);
+    Some(group.split_off(start))
+}
 
 impl Db {
     /// Merges every group of blocks that shares a compaction window,
@@ -76,6 +102,11 @@ impl Inner {
                 let closed = window_end.saturating_add(self.opts.ooo_window_ms) <= newest;
                 if group.len() >= 2 && (force || closed) {
                     return Some((group, level as u32));
+                }
+                if level == 0
+                    && let Some(tier) = same_size_tier(group)
+                {
+                    return Some((tier, 0));
                 }
             }
         }

@@ -352,6 +352,14 @@ impl Db {
         Ok(summary)
     }
 
+    /// One pass of the background thread's work: a flush if the head is
+    /// over its bounds, compaction (closed windows, and blocks of one size
+    /// piling up in open ones), retention. For embedders that open with
+    /// `background: false` and schedule maintenance themselves.
+    pub fn maintain(&self) -> Result<()> {
+        self.inner.maintain()
+    }
+
     /// Whether writes are accepted: an error if the database was closed or
     /// is read-only after a failed write or flush (a server's readiness).
     pub fn check_writable(&self) -> Result<()> {
@@ -557,18 +565,21 @@ impl Inner {
             if self.check_writable().is_err() {
                 continue;
             }
-            let head = Arc::clone(&self.head.read());
-            if self.needs_flush(&head)
-                && let Err(e) = self.flush()
-            {
-                tracing::error!("background flush failed: {e}");
-            }
-            if let Err(e) = self.compact(false) {
-                tracing::error!("background compaction failed: {e}");
-            }
-            if let Err(e) = self.apply_retention() {
-                tracing::error!("retention failed: {e}");
+            if let Err(e) = self.maintain() {
+                tracing::error!("background maintenance failed: {e}");
             }
         }
+    }
+
+    pub(crate) fn maintain(&self) -> Result<()> {
+        // The head is not held across the flush: the flushed one is freed
+        // before compaction needs memory of its own.
+        let flush = self.needs_flush(&self.head.read());
+        if flush {
+            self.flush()?;
+        }
+        self.compact(false)?;
+        self.apply_retention()?;
+        Ok(())
     }
 }

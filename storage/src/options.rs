@@ -32,7 +32,10 @@ pub struct Options {
     pub max_bytes: Option<u64>,
     /// Most series the head holds; creating more fails until a flush.
     pub max_series: usize,
-    /// Samples in the head that trigger a flush (bounds head memory).
+    /// Samples in the head that trigger a flush (default 16M, about 64 MiB
+    /// of Gorilla chunks for scrape data). The head is most of the memory a
+    /// database uses, so this bounds it; the blocks such flushes leave in
+    /// the current time partition are merged by size as they pile up.
     pub max_head_samples: u64,
     /// Bytes of log records and spans in the head (with their in-memory
     /// postings) that trigger a flush.
@@ -80,7 +83,7 @@ impl Default for Options {
             retention: None,
             max_bytes: None,
             max_series: 10_000_000,
-            max_head_samples: 200_000_000,
+            max_head_samples: 16_000_000,
             max_head_record_bytes: 512 << 20,
             record_limits: RecordLimits::default(),
             background: true,

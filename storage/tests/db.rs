@@ -285,6 +285,46 @@ fn compaction_keeps_every_sample_exactly_once() {
     check_thirty_hours(&Db::open(dir.path(), opts()).unwrap(), 0);
 }
 
+/// Flushes bounded by head size leave block after block in the current,
+/// still open window; maintenance merges them four of a size at a time, so
+/// their number stays logarithmic, and every sample is read exactly once.
+#[test]
+fn blocks_piling_up_in_the_open_window_are_merged_by_size() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = Db::open(dir.path(), opts()).unwrap();
+    let series: Vec<Labels> = (0..10)
+        .map(|i| labels("m", &[("i", &i.to_string())]))
+        .collect();
+    let value = |t: i64, i: usize| (t / 1000) as f64 + i as f64 * 0.25;
+    const FLUSHES: i64 = 40;
+    const PER_FLUSH: i64 = 12;
+    for f in 0..FLUSHES {
+        let mut b = WriteBatch::default();
+        for (i, l) in series.iter().enumerate() {
+            let ts = (0..PER_FLUSH).map(|k| (f * PER_FLUSH + k) * 15_000);
+            b.add(l.clone(), ts.map(|t| Sample::new(t, value(t, i))).collect());
+        }
+        db.write(&b).unwrap();
+        db.flush().unwrap();
+        db.maintain().unwrap();
+        let blocks = db.stats().blocks.len();
+        assert!(blocks <= 9, "{blocks} blocks after {} flushes", f + 1);
+    }
+    // 40 flushes = 2·16 + 2·4: tiers of 16 and 4 flushes' worth.
+    let stats = db.stats();
+    assert_eq!(stats.blocks.len(), 4);
+    assert_eq!(stats.block_samples(), (10 * FLUSHES * PER_FLUSH) as u64);
+    let want = |i: usize| -> Vec<(i64, f64)> {
+        (0..FLUSHES * PER_FLUSH)
+            .map(|k| (k * 15_000, value(k * 15_000, i)))
+            .collect()
+    };
+    for (l, got) in read_all(&db, "m") {
+        let i: usize = l.get("i").unwrap().parse().unwrap();
+        assert_eq!(got, want(i), "series {i}");
+    }
+}
+
 /// Reads of time windows through the shared frame cache, however small
 /// (0 = off, 1 byte = every frame evicted at once) or large, give the
 /// whole series filtered, before and after compaction replaces the blocks

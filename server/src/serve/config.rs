@@ -83,6 +83,10 @@ pub struct ServeArgs {
     /// Most active series in the head; new series are refused beyond it. Default: 10,000,000.
     #[arg(long, env = "SEXTANT_MAX_SERIES")]
     pub max_series: Option<usize>,
+    /// Samples the head holds before it is flushed to a block: the bound on
+    /// ingest memory (about 4 bytes a sample). Default: 16,000,000.
+    #[arg(long, env = "SEXTANT_MAX_HEAD_SAMPLES")]
+    pub max_head_samples: Option<u64>,
     /// Memory for decompressed block chunk frames that queries read again
     /// (dashboards repeat their queries), in MiB; 0 turns it off. Default: 32.
     #[arg(long, env = "SEXTANT_FRAME_CACHE_MB")]
@@ -149,6 +153,9 @@ impl ServeArgs {
         }
         if let Some(n) = self.max_series {
             db.max_series = n;
+        }
+        if let Some(n) = self.max_head_samples {
+            db.max_head_samples = n.max(1);
         }
         if let Some(mb) = self.frame_cache_mb {
             db.frame_cache_bytes = mb.saturating_mul(1 << 20);
@@ -222,6 +229,7 @@ impl ServeArgs {
             max_write_wait: self.max_write_wait.or(file.max_write_wait),
             max_series_per_write: self.max_series_per_write.or(file.max_series_per_write),
             max_series: self.max_series.or(file.max_series),
+            max_head_samples: self.max_head_samples.or(file.max_head_samples),
             frame_cache_mb: self.frame_cache_mb.or(file.frame_cache_mb),
         }
     }
@@ -247,7 +255,7 @@ mod tests {
         let path = dir.path().join("sextant.toml");
         std::fs::write(
             &path,
-            "http_addr = \"127.0.0.1:9999\"\nretention = \"15d\"\nquery_timeout = \"30s\"\nframe_cache_mb = 8\n",
+            "http_addr = \"127.0.0.1:9999\"\nretention = \"15d\"\nquery_timeout = \"30s\"\nframe_cache_mb = 8\nmax_head_samples = 1000\n",
         )
         .unwrap();
         let args = ServeArgs {
@@ -261,6 +269,7 @@ mod tests {
         assert_eq!(c.db.retention, Some(Duration::from_secs(15 * 86400)));
         assert_eq!(c.query.timeout, Some(Duration::from_secs(5)));
         assert_eq!(c.db.frame_cache_bytes, 8 << 20);
+        assert_eq!(c.db.max_head_samples, 1000);
     }
 
     #[test]
