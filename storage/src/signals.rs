@@ -66,12 +66,17 @@ impl Db {
         let max = self.inner.wal.max_record_len();
         let mut payloads = Vec::new();
         let mut pending: &[T] = &rows;
+        // Each record's buffer starts at the size of the one before: grown
+        // from empty, every record reallocated its way up through fresh
+        // pages.
+        let mut size_hint = 0;
         while !pending.is_empty() {
             let mut n = pending.len().min(ROWS_PER_RECORD);
             loop {
-                let mut buf = Vec::new();
+                let mut buf = Vec::with_capacity(size_hint);
                 encode_frame(&pending[..n], &mut buf);
                 if buf.len() <= max {
+                    size_hint = buf.len();
                     payloads.push(buf);
                     break;
                 }

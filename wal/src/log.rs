@@ -72,12 +72,19 @@ pub struct ReplayStats {
     pub torn_tail: Option<(u64, u64, u64)>,
 }
 
+/// Largest group-commit buffer kept for reuse.
+const MAX_SPARE: usize = 8 << 20;
+
 struct State {
     /// Segment the next append goes to, and its length including buffered bytes.
     segment: u64,
     seg_len: u64,
     /// Bytes appended but not yet written, grouped by segment, in order.
     pending: Vec<(u64, Vec<u8>)>,
+    /// The largest buffer of the last group commit, emptied, for the next:
+    /// a fresh buffer per commit was regrown (and its pages faulted in)
+    /// every time.
+    spare: Vec<u8>,
     appended: u64,
     written: u64,
     synced: u64,
@@ -170,6 +177,7 @@ impl Wal {
             segment: 0,
             seg_len: 0,
             pending: Vec::new(),
+            spare: Vec::new(),
             appended: 0,
             written: 0,
             synced: 0,
@@ -235,20 +243,22 @@ impl Wal {
             return Err(Error::RecordTooLarge { len: p.len(), max });
         }
         let target = {
-            let mut st = self.inner.state.lock();
+            let mut guard = self.inner.state.lock();
+            let st = &mut *guard;
             if let Some(why) = &st.poisoned {
                 return Err(Error::Poisoned(why.clone()));
             }
             for (typ, payload) in records {
                 let frame_len = (FRAME_HEADER_LEN + payload.len()) as u64;
                 if st.seg_len + frame_len > self.inner.opts.segment_size {
-                    start_segment(&mut st);
+                    start_segment(st);
                 }
                 let seg = st.segment;
                 match st.pending.last_mut() {
                     Some((s, buf)) if *s == seg => frame::encode(buf, *typ, payload),
                     _ => {
-                        let mut buf = Vec::with_capacity(FRAME_HEADER_LEN + payload.len());
+                        let mut buf = mem::take(&mut st.spare);
+                        buf.reserve(FRAME_HEADER_LEN + payload.len());
                         frame::encode(&mut buf, *typ, payload);
                         st.pending.push((seg, buf));
                     }
@@ -497,12 +507,22 @@ impl Inner {
             let do_sync = st.sync_wanted > st.synced;
             let mut file = st.file.take();
             drop(st);
-            let res = self.write_out(&mut file, pending, do_sync);
+            let res = self.write_out(&mut file, &pending, do_sync);
             st = self.state.lock();
             st.leader_busy = false;
             st.file = file;
             match res {
                 Ok(()) => {
+                    if let Some(mut buf) = pending
+                        .into_iter()
+                        .map(|(_, b)| b)
+                        .filter(|b| b.capacity() <= MAX_SPARE)
+                        .max_by_key(Vec::capacity)
+                        && buf.capacity() > st.spare.capacity()
+                    {
+                        buf.clear();
+                        st.spare = buf;
+                    }
                     st.written = upto;
                     if do_sync {
                         st.synced = upto;
@@ -522,10 +542,10 @@ impl Inner {
     fn write_out(
         &self,
         file: &mut Option<(u64, Box<dyn FileWrite>)>,
-        pending: Vec<(u64, Vec<u8>)>,
+        pending: &[(u64, Vec<u8>)],
         sync: bool,
     ) -> Result<()> {
-        for (seg, bytes) in pending {
+        for &(seg, ref bytes) in pending {
             if file.as_ref().map(|(s, _)| *s) != Some(seg) {
                 if let Some((old, mut f)) = file.take() {
                     let p = segment::segment_path(&self.dir, old);

@@ -33,7 +33,10 @@ pub(crate) struct FrameWriter {
     crc: u32,
     len: u64,
     frames: u32,
-    level: i32,
+    /// One zstd context for every frame of the file: creating one per
+    /// frame (`zstd::bulk::compress`) allocated and freed its MiBs of
+    /// tables 128 KiB at a time.
+    cctx: zstd::bulk::Compressor<'static>,
 }
 
 impl FrameWriter {
@@ -48,7 +51,8 @@ impl FrameWriter {
             crc: crc32c::crc32c(&h),
             len: 0,
             frames: 0,
-            level,
+            cctx: zstd::bulk::Compressor::new(level)
+                .map_err(|e| Error::Corrupt(format!("zstd: {e}")))?,
         })
     }
 
@@ -59,7 +63,9 @@ impl FrameWriter {
 
     /// Compresses and appends one frame.
     pub(crate) fn write(&mut self, raw: &[u8]) -> Result<()> {
-        let comp = zstd::bulk::compress(raw, self.level)
+        let comp = self
+            .cctx
+            .compress(raw)
             .map_err(|e| Error::Corrupt(format!("zstd: {e}")))?;
         let mut head = [0u8; 12];
         head[..4].copy_from_slice(&(raw.len() as u32).to_le_bytes());

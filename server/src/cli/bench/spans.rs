@@ -142,7 +142,10 @@ pub fn run(data_dir: &Path, a: SpansArgs) -> CliResult {
         if start.div_euclid(two_hours) != partition {
             partition = start.div_euclid(two_hours);
             written += pending.len() as u64;
-            db.write_spans(std::mem::take(&mut pending))?;
+            db.write_spans(std::mem::replace(
+                &mut pending,
+                Vec::with_capacity(a.batch + 16),
+            ))?;
             let f = Instant::now();
             db.flush()?;
             flush_time += f.elapsed();
@@ -150,7 +153,10 @@ pub fn run(data_dir: &Path, a: SpansArgs) -> CliResult {
         pending.extend(spans);
         if pending.len() >= a.batch {
             written += pending.len() as u64;
-            db.write_spans(std::mem::take(&mut pending))?;
+            db.write_spans(std::mem::replace(
+                &mut pending,
+                Vec::with_capacity(a.batch + 16),
+            ))?;
         }
     }
     written += pending.len() as u64;
