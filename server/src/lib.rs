@@ -3,6 +3,7 @@
 //! OpenMetrics reader, so integration tests and fuzz targets can reach the
 //! request decoders and the simulator directly.
 
+pub mod alloc;
 pub mod cli;
 pub mod demo;
 pub mod openmetrics;

@@ -13,22 +13,6 @@ use clap::{Parser, Subcommand};
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-/// Makes mimalloc hand freed pages back to the OS at once. By default it
-/// waits 10 ms and then purges only when the owning thread next calls the
-/// allocator; the Tokio blocking threads that built a head often never
-/// do, so a flushed head stayed resident (RSS 294 MiB after flushing a
-/// 42M-sample head, 118 MiB with this). Measured with the bench harness:
-/// peak RSS 278 → 234 MiB, ingest CPU per sample within the noise.
-#[allow(unsafe_code)]
-fn purge_freed_pages_at_once() {
-    // `mi_option_purge_delay` in mimalloc v2's `mi_option_e` (the enum
-    // value libmimalloc-sys does not export as a constant).
-    const PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
-    // SAFETY: sets one allocator option; mimalloc reads options
-    // atomically and accepts changes at any time.
-    unsafe { libmimalloc_sys::mi_option_set(PURGE_DELAY, 0) }
-}
-
 /// Sextant: one embedded database for metrics, logs and traces.
 #[derive(Parser)]
 #[command(version, about)]
@@ -73,7 +57,6 @@ enum Command {
 }
 
 fn main() -> ExitCode {
-    purge_freed_pages_at_once();
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("SEXTANT_LOG")

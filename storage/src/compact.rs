@@ -121,7 +121,10 @@ impl Inner {
             let Some((group, level)) = self.plan(&blocks, force) else {
                 return Ok(());
             };
-            self.merge(&group, level)?;
+            let res = self.merge(&group, level);
+            drop((blocks, group));
+            self.release_memory();
+            res?;
         }
     }
 

@@ -542,6 +542,13 @@ impl Inner {
         })
     }
 
+    /// Runs the embedder's [`Options::release_memory`] hook.
+    pub(crate) fn release_memory(&self) {
+        if let Some(f) = self.opts.release_memory {
+            f();
+        }
+    }
+
     pub(crate) fn wake(&self) {
         self.wake.1.notify_all();
     }

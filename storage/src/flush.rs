@@ -41,6 +41,12 @@ impl Db {
 
 impl Inner {
     pub(crate) fn flush(&self) -> Result<()> {
+        let res = self.flush_head();
+        self.release_memory();
+        res
+    }
+
+    fn flush_head(&self) -> Result<()> {
         let _m = self.maintenance.lock();
         self.check_writable()?;
         let (old, segment) = {

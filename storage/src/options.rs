@@ -49,6 +49,12 @@ pub struct Options {
     /// Bytes of decompressed block chunk frames kept for queries that read
     /// them again (default 32 MiB; 0: none).
     pub frame_cache_bytes: u64,
+    /// Called on the thread that ran a flush or compaction once it has
+    /// freed the head or blocks it dropped: the hook for an allocator that
+    /// returns freed pages lazily, per thread (mimalloc's `mi_collect`),
+    /// since the background thread then sleeps and makes no further
+    /// allocator calls that would. `None`: nothing.
+    pub release_memory: Option<fn()>,
 }
 
 /// Limits applied to every written label set.
@@ -89,6 +95,7 @@ impl Default for Options {
             background: true,
             limits: LabelLimits::default(),
             frame_cache_bytes: 32 << 20,
+            release_memory: None,
         }
     }
 }

@@ -562,7 +562,7 @@ impl Inner {
                     .map_err(|e| Error::io("fsync dir", &self.dir, e))?;
             }
             if let Some((s, f)) = file.as_mut() {
-                f.write_all(&bytes)
+                f.write_all(bytes)
                     .map_err(|e| Error::io("write", segment::segment_path(&self.dir, *s), e))?;
             }
         }

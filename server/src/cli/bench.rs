@@ -85,6 +85,7 @@ fn scratch_db(
     let opts = Options {
         durability: crate::cli::parse_durability("--sync", sync)?,
         background: false,
+        release_memory: Some(crate::alloc::release_freed_pages),
         ..Options::default()
     };
     let db = Db::open(dir.path(), opts)?;

@@ -146,6 +146,7 @@ impl ServeArgs {
                 Some(d) => parse_durability("--durability", d)?,
                 None => Durability::Always,
             },
+            release_memory: Some(crate::alloc::release_freed_pages),
             ..Options::default()
         };
         if let Some(r) = &self.retention {

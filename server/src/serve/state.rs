@@ -72,9 +72,13 @@ impl State {
         F: FnOnce(&State) -> ApiResult<T> + Send + 'static,
     {
         let me = Arc::clone(self);
-        tokio::task::spawn_blocking(move || f(&me))
-            .await
-            .map_err(|e| ApiError::new(Kind::Internal, format!("request task failed: {e}")))?
+        tokio::task::spawn_blocking(move || {
+            let out = f(&me);
+            crate::alloc::release_now_and_then();
+            out
+        })
+        .await
+        .map_err(|e| ApiError::new(Kind::Internal, format!("request task failed: {e}")))?
     }
 
     /// Runs a query in one of the query slots, waiting for a slot at most
