@@ -15,10 +15,13 @@
 use std::cell::Cell;
 use std::time::{Duration, Instant};
 
-/// Collects the calling thread's mimalloc heap and purges its free pages.
-/// A no-op in effect when mimalloc is not the global allocator (tests).
+/// Collects the calling thread's mimalloc heap and purges its free pages
+/// (and notes when, so [`release_now_and_then`] on the same thread, after
+/// an admin flush say, does not collect again at once). A no-op in effect
+/// when mimalloc is not the global allocator (tests).
 #[allow(unsafe_code)]
 pub fn release_freed_pages() {
+    LAST.set(Some(Instant::now()));
     // SAFETY: `mi_collect` takes no pointers; it only walks the calling
     // thread's own heap and may be called at any time.
     unsafe { libmimalloc_sys::mi_collect(true) }
@@ -34,9 +37,7 @@ thread_local! {
 /// [`release_freed_pages`], if this thread last did so [`EVERY`] ago or
 /// never: called after each request's engine work.
 pub fn release_now_and_then() {
-    let now = Instant::now();
-    if LAST.get().is_none_or(|t| now.duration_since(t) >= EVERY) {
-        LAST.set(Some(now));
+    if LAST.get().is_none_or(|t| t.elapsed() >= EVERY) {
         release_freed_pages();
     }
 }

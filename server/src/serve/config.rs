@@ -156,7 +156,14 @@ impl ServeArgs {
             db.max_series = n;
         }
         if let Some(n) = self.max_head_samples {
-            db.max_head_samples = n.max(1);
+            if n == 0 {
+                return Err(CliError::Usage(
+                    "--max-head-samples 0: the head must hold at least one sample \
+                     before a flush (the default is 16000000)"
+                        .into(),
+                ));
+            }
+            db.max_head_samples = n;
         }
         if let Some(mb) = self.frame_cache_mb {
             db.frame_cache_bytes = mb.saturating_mul(1 << 20);
@@ -290,5 +297,11 @@ mod tests {
         };
         let e = args.resolve(Path::new("d")).unwrap_err().to_string();
         assert!(e.contains("--retention"), "{e}");
+        let args = ServeArgs {
+            max_head_samples: Some(0),
+            ..Default::default()
+        };
+        let e = args.resolve(Path::new("d")).unwrap_err().to_string();
+        assert!(e.contains("--max-head-samples"), "{e}");
     }
 }
