@@ -592,6 +592,35 @@ pub(crate) mod tests {
         }
     }
 
+    /// Writes seed frames for the `span_decode` and `log_decode` fuzz
+    /// targets to `fuzz/seeds/` (committed): random bytes rarely form a
+    /// frame whose column lengths add up, so without seeds the fuzzer
+    /// never reaches the column decoders. Rerun after a format change:
+    /// `cargo test -p sextant-storage write_fuzz_seeds -- --ignored`.
+    #[test]
+    #[ignore]
+    fn write_fuzz_seeds() {
+        use proptest::strategy::ValueTree;
+        use proptest::test_runner::{Config, RngAlgorithm, TestRng, TestRunner};
+        fn write<T: Columnar + std::fmt::Debug>(dir: &str, rows: impl Strategy<Value = T>) {
+            let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("../fuzz/seeds")
+                .join(dir);
+            std::fs::create_dir_all(&dir).unwrap();
+            let rng = TestRng::from_seed(RngAlgorithm::ChaCha, &[7; 32]);
+            let mut runner = TestRunner::new_with_rng(Config::default(), rng);
+            let frames = proptest::collection::vec(rows, 1..5);
+            for i in 0..24 {
+                let rows = frames.new_tree(&mut runner).unwrap().current();
+                let mut buf = Vec::new();
+                encode_frame(&rows, &mut buf);
+                std::fs::write(dir.join(format!("frame-{i:02}")), buf).unwrap();
+            }
+        }
+        write("span_decode", span());
+        write("log_decode", log());
+    }
+
     #[test]
     fn deep_nesting_is_refused() {
         let mut buf = Vec::new();
