@@ -15,7 +15,7 @@ use crate::block::{Block, FrameCache, block_dir, is_debris, remove_block_dirs};
 use crate::codec::Sample;
 use crate::error::{Error, Result};
 use crate::exemplar::Exemplar;
-use crate::head::{Head, MemSeries};
+use crate::head::{Head, MemSeries, SeriesRef};
 use crate::labels::Labels;
 use crate::options::Options;
 use crate::walrec::{self, WalRecord};
@@ -236,6 +236,26 @@ impl Db {
     /// `max_new_series` head series: a server's guard against a client that
     /// floods it with label sets (a cardinality explosion).
     pub fn write_limited(&self, batch: &WriteBatch, max_new_series: usize) -> Result<WriteSummary> {
+        self.write_with_refs(batch, &mut vec![None; batch.series.len()], max_new_series)
+    }
+
+    /// [`Db::write_limited`] for writers that send the same series again
+    /// and again: `refs[i]` is the [`SeriesRef`] a previous write gave for
+    /// `batch.series[i]`'s labels, or `None`; on success every `refs[i]` is
+    /// set to the series' current reference, to keep for the next write.
+    /// A valid reference skips the head's label lookup, which for
+    /// remote_write is one cache miss per sample; a stale one (the head
+    /// was flushed since) or one for other labels is looked up as usual.
+    ///
+    /// # Panics
+    /// If `refs` and `batch.series` differ in length.
+    pub fn write_with_refs(
+        &self,
+        batch: &WriteBatch,
+        refs: &mut [Option<SeriesRef>],
+        max_new_series: usize,
+    ) -> Result<WriteSummary> {
+        assert_eq!(refs.len(), batch.series.len(), "one ref per series");
         self.inner.check_writable()?;
         for s in &batch.series {
             self.inner.check_labels(&s.labels)?;
@@ -245,11 +265,13 @@ impl Db {
         }
         let head_guard = self.inner.head.read();
         let head = Arc::clone(&head_guard);
+        let mut known = head.resolve(refs, |i| &batch.series[i].labels);
         if max_new_series < batch.series.len() {
             let new = batch
                 .series
                 .iter()
-                .filter(|s| !head.contains(&s.labels))
+                .zip(&known)
+                .filter(|(s, k)| k.is_none() && !head.contains(&s.labels))
                 .count();
             if new > max_new_series {
                 return Err(Error::TooManyNewSeries {
@@ -266,8 +288,11 @@ impl Db {
             Vec::with_capacity(batch.series.len());
         let mut rejected: Option<(String, i64, i64)> = None;
         let mut n_rejected = 0;
-        for sw in &batch.series {
-            let (s, created) = head.get_or_create(&sw.labels)?;
+        for (sw, known) in batch.series.iter().zip(&mut known) {
+            let (s, created) = match known.take() {
+                Some(s) => (s, false),
+                None => head.get_or_create(&sw.labels)?,
+            };
             if created {
                 walrec::encode_series(&mut series_rec, s.id, &sw.labels);
                 summary.series_created += 1;
@@ -317,6 +342,7 @@ impl Db {
 
         let (mut lo, mut hi) = (i64::MAX, i64::MIN);
         for (s, start, end, bi) in &targets {
+            refs[*bi] = Some(head.series_ref(s));
             let part = &samples[*start..*end];
             for (_, smp) in part {
                 lo = lo.min(smp.t);

@@ -7,8 +7,9 @@ mod series;
 mod spans;
 
 use std::hash::{Hash, Hasher};
+use std::num::NonZeroU32;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU32, AtomicU64, Ordering};
 
 use parking_lot::RwLock;
 use rustc_hash::{FxHashMap, FxHasher};
@@ -31,11 +32,30 @@ fn min_max(ts: impl Iterator<Item = i64>) -> Option<(i64, i64)> {
 
 const SHARDS: usize = 32;
 
+/// Source of head epochs: unique per head in the process, so a
+/// [`SeriesRef`] of one head (or of another database) is never taken for a
+/// series of another.
+static EPOCHS: AtomicU32 = AtomicU32::new(1);
+
+/// Where a series lives in the head that was current when it was written:
+/// a writer that sends the same series again and again (remote_write,
+/// OTLP) keeps it beside the labels and skips the label lookup next time.
+/// It is only a hint: after a flush, or for other labels, the write looks
+/// the labels up as usual and hands back a fresh one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SeriesRef {
+    // Small (`Option<SeriesRef>` is 8 bytes) so that a cache slot holding
+    // one stays within a cache line.
+    epoch: NonZeroU32,
+    id: u32,
+}
+
 /// One lock stripe of the label → series map.
 type Shard = RwLock<FxHashMap<Labels, Arc<MemSeries>>>;
 
 /// Series of the head, found by labels (sharded map) or by id (postings).
 pub(crate) struct Head {
+    epoch: NonZeroU32,
     shards: Box<[Shard]>,
     by_id: RwLock<Vec<Arc<MemSeries>>>,
     postings: MemPostings,
@@ -58,6 +78,10 @@ impl std::fmt::Debug for Head {
 impl Head {
     pub(crate) fn new(max_series: usize) -> Self {
         Head {
+            // 2^32 heads would take centuries of flushes; a wrap to 0
+            // would only share an epoch with the first head.
+            epoch: NonZeroU32::new(EPOCHS.fetch_add(1, Ordering::Relaxed))
+                .unwrap_or(NonZeroU32::MIN),
             shards: (0..SHARDS).map(|_| RwLock::default()).collect(),
             by_id: RwLock::default(),
             postings: MemPostings::default(),
@@ -123,6 +147,47 @@ impl Head {
             ));
         }
         Ok(())
+    }
+
+    /// The reference a writer keeps for `s`, a series of this head.
+    pub(crate) fn series_ref(&self, s: &MemSeries) -> SeriesRef {
+        SeriesRef {
+            epoch: self.epoch,
+            id: s.id,
+        }
+    }
+
+    /// The series that `refs` point to in this head, where they still do
+    /// and the series has exactly `labels(i)` (a pointer comparison when
+    /// the writer passes the `Labels` it wrote before); `None` for the
+    /// rest. One read of the id table for the whole batch, and each series
+    /// is prefetched a few ahead: a batch touches thousands of series that
+    /// are all out of the CPU cache.
+    pub(crate) fn resolve<'a>(
+        &self,
+        refs: &[Option<SeriesRef>],
+        labels: impl Fn(usize) -> &'a Labels,
+    ) -> Vec<Option<Arc<MemSeries>>> {
+        const AHEAD: usize = 8;
+        let by_id = self.by_id.read();
+        let at = |i: usize| {
+            refs.get(i)
+                .copied()
+                .flatten()
+                .filter(|r| r.epoch == self.epoch)
+                .and_then(|r| by_id.get(r.id as usize))
+        };
+        (0..refs.len())
+            .map(|i| {
+                if let Some(next) = at(i + AHEAD) {
+                    // The labels and the data's lock, then the open chunk.
+                    let p = Arc::as_ptr(next).cast::<u8>();
+                    crate::prefetch(p);
+                    crate::prefetch(p.wrapping_add(64));
+                }
+                at(i).filter(|s| s.labels == *labels(i)).map(Arc::clone)
+            })
+            .collect()
     }
 
     pub(crate) fn by_id(&self, id: u32) -> Option<Arc<MemSeries>> {

@@ -38,6 +38,7 @@ pub use codec::Sample;
 pub use db::{Db, SeriesWrite, WriteBatch, WriteSummary};
 pub use error::{Error, Result};
 pub use exemplar::Exemplar;
+pub use head::SeriesRef;
 pub use labels::{Labels, METRIC_NAME};
 pub use logs::{LogSearch, MAX_FIELD_VALUE_LEN, level_of};
 pub use model::{
@@ -51,3 +52,21 @@ pub use sextant_index::{MatchOp, Matcher};
 pub use signals::{IdPick, RecordSummary};
 pub use spans::{SPAN_FIELDS, SpanSearch, Trace};
 pub use stats::{BlockStats, Stats};
+
+/// Asks the CPU to start loading the cache line at `p`, so that a later
+/// read of it does not wait on memory. Writes that touch thousands of
+/// series (remote_write, OTLP) issue these a few series ahead: each series
+/// is otherwise one cache miss after another. A hint only: any address is
+/// allowed, nothing is read.
+#[inline(always)]
+pub fn prefetch<T>(p: *const T) {
+    #[cfg(target_arch = "x86_64")]
+    #[allow(unsafe_code)]
+    // SAFETY: a prefetch never faults and does not access memory
+    // architecturally, whatever the address.
+    unsafe {
+        std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(p.cast());
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = p;
+}

@@ -137,6 +137,46 @@ fn matchers_labels_and_series_api() {
 }
 
 #[test]
+fn series_refs_are_hints_that_never_misdirect_a_write() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = Db::open(dir.path(), opts()).unwrap();
+    let (a, b) = (labels("m", &[("job", "a")]), labels("m", &[("job", "b")]));
+    let batch = |t: i64| {
+        let mut w = WriteBatch::default();
+        w.add(a.clone(), vec![Sample::new(t, 1.0)]);
+        w.add(b.clone(), vec![Sample::new(t, 2.0)]);
+        w
+    };
+    let mut refs = vec![None, None];
+    db.write_with_refs(&batch(1000), &mut refs, usize::MAX)
+        .unwrap();
+    let (ra, rb) = (refs[0].unwrap(), refs[1].unwrap());
+    assert_ne!(ra, rb);
+    // Valid references: the same series again.
+    let s = db
+        .write_with_refs(&batch(2000), &mut refs, usize::MAX)
+        .unwrap();
+    assert_eq!(
+        (s.series_created, refs.clone()),
+        (0, vec![Some(ra), Some(rb)])
+    );
+    // Swapped references (another series' labels): looked up by labels.
+    let mut swapped = vec![Some(rb), Some(ra)];
+    db.write_with_refs(&batch(3000), &mut swapped, usize::MAX)
+        .unwrap();
+    assert_eq!(swapped, vec![Some(ra), Some(rb)]);
+    // After a flush the head is new: old references are stale, and the
+    // write hands back fresh ones.
+    db.flush().unwrap();
+    db.write_with_refs(&batch(4000), &mut refs, usize::MAX)
+        .unwrap();
+    assert!(refs[0].is_some() && refs[0] != Some(ra));
+    let got = read_all(&db, "m");
+    let want = |v: f64| (1..=4).map(|i| (i * 1000, v)).collect::<Vec<_>>();
+    assert_eq!(got, vec![(a, want(1.0)), (b, want(2.0))]);
+}
+
+#[test]
 fn out_of_order_window_and_duplicates() {
     let dir = tempfile::tempdir().unwrap();
     let db = Db::open(

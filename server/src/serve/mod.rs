@@ -11,6 +11,7 @@ pub mod error;
 mod grpc;
 mod http;
 mod ingest;
+mod label_cache;
 mod otlp;
 mod otlp_http;
 mod prom_api;

@@ -13,13 +13,15 @@ use axum::extract::State as AxState;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 
-use parking_lot::RwLock;
 use prost::Message;
-use rustc_hash::{FxHashMap, FxHasher};
-use sextant_storage::{Exemplar, Labels, Sample, SeriesWrite, WriteBatch};
+use rustc_hash::FxHasher;
+use sextant_storage::{
+    Db, Exemplar, Labels, Sample, SeriesRef, SeriesWrite, WriteBatch, WriteSummary,
+};
 
 use super::body;
 use super::error::{ApiError, ApiResult, Kind};
+pub use super::label_cache::LabelCache;
 use super::state::{MetricMeta, State};
 use super::wire::{Value, Wire};
 
@@ -96,13 +98,10 @@ async fn handle(st: &Arc<State>, headers: &HeaderMap, b: Body) -> ApiResult<()> 
     let raw = body::read(b, st.cfg.max_body_bytes).await?;
     let max = st.cfg.max_decompressed_bytes;
     st.blocking(move |st| {
-        let Decoded {
-            batch,
-            metadata,
-            histograms,
-        } = decode(&raw, max, &st.label_cache)?;
-        st.note_metadata(metadata);
-        let summary = st.db.write_limited(&batch, st.cfg.max_series_per_write)?;
+        let mut d = decode(&raw, max, &st.label_cache)?;
+        st.note_metadata(std::mem::take(&mut d.metadata));
+        let summary = d.store(&st.db, &st.label_cache, st.cfg.max_series_per_write)?;
+        let histograms = d.histograms;
         let m = &st.metrics;
         m.remote_write
             .samples
@@ -124,52 +123,36 @@ async fn handle(st: &Arc<State>, headers: &HeaderMap, b: Body) -> ApiResult<()> 
 pub struct Decoded {
     /// The series and samples.
     pub batch: WriteBatch,
+    /// The head reference of each series, where the cache knew it.
+    pub refs: Vec<Option<SeriesRef>>,
+    /// The cache key of each series.
+    pub keys: Vec<u64>,
     /// Metadata per metric family.
     pub metadata: Vec<(String, MetricMeta)>,
     /// Native histogram samples skipped.
     pub histograms: usize,
 }
 
-/// Label sets by a hash of their encoded `Label` fields. Senders encode a
-/// series' labels identically every time, so a hit skips UTF-8 checks,
-/// sorting and allocation. Only the hash is kept (the label bytes live
-/// once, in the `Labels`); a hit is confirmed by comparing the request's
-/// fields with the cached pairs, so a hash collision, or a sender whose
-/// label order differs from the sorted one, takes the full check instead.
-/// Sharded; a shard is emptied when it outgrows its share of the bound.
-pub struct LabelCache {
-    shards: Vec<RwLock<FxHashMap<u64, Labels>>>,
-    per_shard: usize,
-}
-
-impl LabelCache {
-    /// A cache of at most about `max` label sets.
-    pub fn new(max: usize) -> Self {
-        const SHARDS: usize = 16;
-        LabelCache {
-            shards: (0..SHARDS)
-                .map(|_| RwLock::new(FxHashMap::default()))
-                .collect(),
-            per_shard: max / SHARDS + 1,
-        }
-    }
-
-    fn shard(&self, key: u64) -> &RwLock<FxHashMap<u64, Labels>> {
-        &self.shards[(key >> 40) as usize % self.shards.len()]
-    }
-
-    /// The cached label set of `key`, if it has exactly the pairs `msgs`.
-    fn get(&self, key: u64, msgs: &[&[u8]]) -> Option<Labels> {
-        let labels = self.shard(key).read().get(&key).cloned()?;
-        same_pairs(msgs, &labels).then_some(labels)
-    }
-
-    fn insert(&self, key: u64, labels: &Labels) {
-        let mut m = self.shard(key).write();
-        if m.len() >= self.per_shard {
-            m.clear();
-        }
-        m.insert(key, labels.clone());
+impl Decoded {
+    /// Writes the batch, with the cache's head references, and keeps the
+    /// references the write hands back.
+    pub fn store(
+        &mut self,
+        db: &Db,
+        cache: &LabelCache,
+        max_new_series: usize,
+    ) -> sextant_storage::Result<WriteSummary> {
+        let known = self.refs.clone();
+        let res = db.write_with_refs(&self.batch, &mut self.refs, max_new_series);
+        cache.set_refs(
+            known
+                .iter()
+                .zip(&self.refs)
+                .zip(self.keys.iter().zip(&self.batch.series))
+                .filter(|((was, is), _)| was != is)
+                .map(|((_, is), (key, sw))| (*key, &sw.labels, *is)),
+        );
+        res
     }
 }
 
@@ -220,25 +203,12 @@ fn label_fields(m: &[u8]) -> Result<(&[u8], &[u8]), String> {
 pub fn decode(raw: &[u8], max: usize, cache: &LabelCache) -> ApiResult<Decoded> {
     let bytes = body::unsnappy(raw, max)?;
     let malformed = |e: String| ApiError::bad(format!("malformed remote_write protobuf: {e}"));
-    let mut out = Decoded {
-        batch: WriteBatch::default(),
-        metadata: Vec::new(),
-        histograms: 0,
-    };
-    // The Label messages of one series, reused from series to series.
-    let mut label_msgs = Vec::new();
+    let mut req = Parsed::default();
+    let (mut metadata, mut histograms) = (Vec::new(), 0);
     let mut w = Wire::new(&bytes);
     while let Some((field, v)) = w.next_field().map_err(malformed)? {
         match (field, v) {
-            (1, Value::Bytes(ts)) => {
-                let s = series(ts, cache, &mut label_msgs, &mut out.histograms).map_err(
-                    |e| match e {
-                        SeriesError::Wire(e) => malformed(e),
-                        SeriesError::Api(e) => e,
-                    },
-                )?;
-                out.batch.series.push(s);
-            }
+            (1, Value::Bytes(ts)) => req.series(ts, &mut histograms).map_err(malformed)?,
             (3, Value::Bytes(m)) => {
                 let m = MetricMetadata::decode(m).map_err(|e| malformed(e.to_string()))?;
                 let meta = MetricMeta {
@@ -246,11 +216,56 @@ pub fn decode(raw: &[u8], max: usize, cache: &LabelCache) -> ApiResult<Decoded> 
                     help: m.help,
                     unit: m.unit,
                 };
-                out.metadata.push((m.metric_family_name, meta));
+                metadata.push((m.metric_family_name, meta));
             }
             _ => {}
         }
     }
+    // All lookups together, so the cache can prefetch ahead of them.
+    let found = cache.lookup(&req.keys, |i, l| same_pairs(req.label_msgs(i), l));
+    let mut fresh = Vec::new();
+    let mut out = Decoded {
+        batch: WriteBatch {
+            series: Vec::with_capacity(found.len()),
+        },
+        refs: Vec::with_capacity(found.len()),
+        keys: Vec::new(),
+        metadata,
+        histograms,
+    };
+    let series = std::mem::take(&mut req.series);
+    for (i, (hit, ps)) in found.into_iter().zip(series).enumerate() {
+        let (labels, sref) = match hit {
+            Some(c) => c,
+            None => {
+                let l = series_labels(req.label_msgs(i)).map_err(|e| match e {
+                    SeriesError::Wire(e) => malformed(e),
+                    SeriesError::Api(e) => e,
+                })?;
+                fresh.push((req.keys[i], l.clone()));
+                (l, None)
+            }
+        };
+        for s in &ps.samples {
+            check_time(&labels, s.t)?;
+        }
+        let exemplars = ps
+            .exemplars
+            .iter()
+            .map(|e| {
+                check_time(&labels, e.timestamp)?;
+                exemplar(e)
+            })
+            .collect::<ApiResult<_>>()?;
+        out.batch.series.push(SeriesWrite {
+            labels,
+            samples: ps.samples,
+            exemplars,
+        });
+        out.refs.push(sref);
+    }
+    cache.insert(fresh);
+    out.keys = req.keys;
     Ok(out)
 }
 
@@ -271,62 +286,59 @@ impl From<ApiError> for SeriesError {
     }
 }
 
-/// One `TimeSeries`.
-fn series<'a>(
-    ts: &'a [u8],
-    cache: &LabelCache,
-    label_msgs: &mut Vec<&'a [u8]>,
-    histograms: &mut usize,
-) -> Result<SeriesWrite, SeriesError> {
-    label_msgs.clear();
-    // The cache key: a hash of the encoded Label fields, tag and length
-    // included, as they go by.
-    let mut key = FxHasher::default();
-    let mut samples = Vec::with_capacity(1);
-    let mut exemplars = Vec::new();
-    let mut w = Wire::new(ts);
-    loop {
-        let at = w.pos();
-        let Some((field, v)) = w.next_field()? else {
-            break;
-        };
-        match (field, v) {
-            (1, Value::Bytes(l)) => {
-                key.write(&ts[at..w.pos()]);
-                label_msgs.push(l);
+/// A request's `TimeSeries`, parsed but not yet checked.
+#[derive(Default)]
+struct Parsed<'a> {
+    /// The encoded `Label` messages of every series, in order.
+    msgs: Vec<&'a [u8]>,
+    /// The cache key of each series: a hash of its encoded Label fields,
+    /// tag and length included.
+    keys: Vec<u64>,
+    /// Where each series' messages end in `msgs`.
+    ends: Vec<usize>,
+    series: Vec<ParsedSeries>,
+}
+
+struct ParsedSeries {
+    samples: Vec<Sample>,
+    exemplars: Vec<PbExemplar>,
+}
+
+impl<'a> Parsed<'a> {
+    /// Parses one `TimeSeries`.
+    fn series(&mut self, ts: &'a [u8], histograms: &mut usize) -> Result<(), String> {
+        let mut key = FxHasher::default();
+        let mut samples = Vec::with_capacity(1);
+        let mut exemplars = Vec::new();
+        let mut w = Wire::new(ts);
+        loop {
+            let at = w.pos();
+            let Some((field, v)) = w.next_field()? else {
+                break;
+            };
+            match (field, v) {
+                (1, Value::Bytes(l)) => {
+                    key.write(&ts[at..w.pos()]);
+                    self.msgs.push(l);
+                }
+                (2, Value::Bytes(s)) => samples.push(sample(s)?),
+                (3, Value::Bytes(e)) => {
+                    exemplars.push(PbExemplar::decode(e).map_err(|e| e.to_string())?)
+                }
+                (4, Value::Bytes(_)) => *histograms += 1,
+                _ => {}
             }
-            (2, Value::Bytes(s)) => samples.push(sample(s)?),
-            (3, Value::Bytes(e)) => {
-                exemplars.push(PbExemplar::decode(e).map_err(|e| SeriesError::Wire(e.to_string()))?)
-            }
-            (4, Value::Bytes(_)) => *histograms += 1,
-            _ => {}
         }
+        self.keys.push(key.finish());
+        self.ends.push(self.msgs.len());
+        self.series.push(ParsedSeries { samples, exemplars });
+        Ok(())
     }
-    let key = key.finish();
-    let labels = match cache.get(key, label_msgs) {
-        Some(l) => l,
-        None => {
-            let l = series_labels(label_msgs)?;
-            cache.insert(key, &l);
-            l
-        }
-    };
-    for s in &samples {
-        check_time(&labels, s.t)?;
+
+    fn label_msgs(&self, i: usize) -> &[&'a [u8]] {
+        let start = if i == 0 { 0 } else { self.ends[i - 1] };
+        &self.msgs[start..self.ends[i]]
     }
-    let exemplars = exemplars
-        .iter()
-        .map(|e| {
-            check_time(&labels, e.timestamp)?;
-            exemplar(e)
-        })
-        .collect::<ApiResult<_>>()?;
-    Ok(SeriesWrite {
-        labels,
-        samples,
-        exemplars,
-    })
 }
 
 fn sample(b: &[u8]) -> Result<Sample, String> {

@@ -90,13 +90,11 @@ pub fn run(data_dir: &Path, a: RemoteWriteArgs) -> CliResult {
             .get(off..off + len)
             .ok_or_else(|| CliError::Usage("index beyond requests.bin".into()))?;
         let td = Instant::now();
-        let batch = decode(body, 1 << 30, &cache)
-            .map_err(|e| CliError::Usage(e.to_string()))?
-            .batch;
+        let mut d = decode(body, 1 << 30, &cache).map_err(|e| CliError::Usage(e.to_string()))?;
         decode_s += td.elapsed().as_secs_f64();
-        samples += batch.num_samples();
+        samples += d.batch.num_samples();
         if !a.decode_only {
-            db.write(&batch)?;
+            d.store(&db, &cache, usize::MAX)?;
         }
     }
     let wall = t0.elapsed().as_secs_f64();
