@@ -341,7 +341,10 @@ impl Db {
         }
 
         let (mut lo, mut hi) = (i64::MAX, i64::MIN);
-        for (s, start, end, bi) in &targets {
+        for (i, (s, start, end, bi)) in targets.iter().enumerate() {
+            if let Some((next, ..)) = targets.get(i + 4) {
+                next.prefetch_open_chunk();
+            }
             refs[*bi] = Some(head.series_ref(s));
             let part = &samples[*start..*end];
             for (_, smp) in part {

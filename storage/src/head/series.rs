@@ -83,6 +83,16 @@ impl MemSeries {
         self.max_t.store(max_t, Ordering::Release);
     }
 
+    /// Starts loading the end of the open chunk, where the next append
+    /// writes (a batch calls this a few series ahead). Skipped when the
+    /// series is busy: it is only a hint.
+    pub(crate) fn prefetch_open_chunk(&self) {
+        if let Some(d) = self.data.try_lock() {
+            let b = d.open.bytes();
+            crate::prefetch(b.as_ptr().wrapping_add(b.len().saturating_sub(1)));
+        }
+    }
+
     pub(crate) fn add_exemplars(&self, ex: impl IntoIterator<Item = Exemplar>) {
         self.data.lock().exemplars.extend(ex);
     }
