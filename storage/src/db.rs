@@ -342,6 +342,11 @@ impl Db {
 
         let (mut lo, mut hi) = (i64::MAX, i64::MIN);
         for (i, (s, start, end, bi)) in targets.iter().enumerate() {
+            // The WAL append may have waited on an fsync while other
+            // threads ran: bring each series back, then its open chunk.
+            if let Some((far, ..)) = targets.get(i + 8) {
+                far.prefetch();
+            }
             if let Some((next, ..)) = targets.get(i + 4) {
                 next.prefetch_open_chunk();
             }

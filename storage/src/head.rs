@@ -180,10 +180,7 @@ impl Head {
         (0..refs.len())
             .map(|i| {
                 if let Some(next) = at(i + AHEAD) {
-                    // The labels and the data's lock, then the open chunk.
-                    let p = Arc::as_ptr(next).cast::<u8>();
-                    crate::prefetch(p);
-                    crate::prefetch(p.wrapping_add(64));
+                    next.prefetch();
                 }
                 at(i).filter(|s| s.labels == *labels(i)).map(Arc::clone)
             })

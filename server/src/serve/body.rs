@@ -61,17 +61,23 @@ pub fn gunzip(data: &[u8], max: usize) -> ApiResult<Vec<u8>> {
     Ok(out)
 }
 
-/// Decompresses a snappy block (remote_write), checking the length it
-/// announces against `max` before allocating anything.
-pub fn unsnappy(data: &[u8], max: usize) -> ApiResult<Vec<u8>> {
-    let len = snap::raw::decompress_len(data)
-        .map_err(|e| ApiError::bad(format!("malformed snappy body: {e}")))?;
+/// Decompresses a snappy block (remote_write) into `buf`, checking the
+/// length it announces against `max` before allocating anything. `buf`
+/// is scratch kept from request to request: filling a fresh zeroed
+/// buffer of every request's size cost ~3% of remote_write CPU.
+pub fn unsnappy<'a>(data: &[u8], max: usize, buf: &'a mut Vec<u8>) -> ApiResult<&'a [u8]> {
+    let bad = |e: snap::Error| ApiError::bad(format!("malformed snappy body: {e}"));
+    let len = snap::raw::decompress_len(data).map_err(bad)?;
     if len > max {
         return Err(too_big_decompressed(max));
     }
-    snap::raw::Decoder::new()
-        .decompress_vec(data)
-        .map_err(|e| ApiError::bad(format!("malformed snappy body: {e}")))
+    if buf.len() < len {
+        buf.resize(len, 0);
+    }
+    let n = snap::raw::Decoder::new()
+        .decompress(data, &mut buf[..len])
+        .map_err(bad)?;
+    Ok(&buf[..n])
 }
 
 fn too_big_decompressed(max: usize) -> ApiError {
@@ -143,12 +149,19 @@ mod tests {
         // Varint length 0xFFFFFFFF, then garbage: decompress_vec would ask
         // for 4 GiB.
         let bomb = [0xff, 0xff, 0xff, 0xff, 0x0f, 0x00];
-        let e = unsnappy(&bomb, 1 << 20).unwrap_err();
+        let mut buf = Vec::new();
+        let e = unsnappy(&bomb, 1 << 20, &mut buf).unwrap_err();
         assert_eq!(e.kind, Kind::TooLarge, "{e}");
+        assert!(buf.capacity() < 1 << 20);
         let ok = snap::raw::Encoder::new().compress_vec(b"hello").unwrap();
-        assert_eq!(unsnappy(&ok, 10).unwrap(), b"hello");
+        let long = snap::raw::Encoder::new().compress_vec(&[7; 100]).unwrap();
+        assert_eq!(unsnappy(&long, 100, &mut buf).unwrap(), [7; 100]);
+        // The scratch is longer now: only the block's bytes come back.
+        assert_eq!(unsnappy(&ok, 10, &mut buf).unwrap(), b"hello");
         assert_eq!(
-            unsnappy(&ok[..ok.len() - 1], 10).unwrap_err().kind,
+            unsnappy(&ok[..ok.len() - 1], 10, &mut buf)
+                .unwrap_err()
+                .kind,
             Kind::BadData
         );
     }

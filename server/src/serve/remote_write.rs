@@ -224,14 +224,32 @@ fn label_fields(m: &[u8]) -> Result<(&[u8], &[u8]), String> {
     Ok((name, value))
 }
 
+thread_local! {
+    /// Each request thread's decompression scratch.
+    static SCRATCH: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// Scratch above this size is freed after its request, so that one huge
+/// request does not pin its memory on a thread for good.
+const KEEP_SCRATCH: usize = 8 << 20;
+
 /// Decodes a snappy-compressed `WriteRequest`, checking every series
 /// before anything is stored.
 pub fn decode(raw: &[u8], max: usize, cache: &LabelCache) -> ApiResult<Decoded> {
-    let bytes = body::unsnappy(raw, max)?;
+    SCRATCH.with_borrow_mut(|buf| {
+        let out = body::unsnappy(raw, max, buf).and_then(|bytes| decode_request(bytes, cache));
+        if buf.capacity() > KEEP_SCRATCH {
+            *buf = Vec::new();
+        }
+        out
+    })
+}
+
+fn decode_request(bytes: &[u8], cache: &LabelCache) -> ApiResult<Decoded> {
     let malformed = |e: String| ApiError::bad(format!("malformed remote_write protobuf: {e}"));
     let mut req = Parsed::default();
     let (mut metadata, mut histograms) = (Vec::new(), 0);
-    let mut w = Wire::new(&bytes);
+    let mut w = Wire::new(bytes);
     while let Some((field, v)) = w.next_field().map_err(malformed)? {
         match (field, v) {
             (1, Value::Bytes(ts)) => req.series(ts, &mut histograms).map_err(malformed)?,

@@ -83,6 +83,14 @@ impl MemSeries {
         self.max_t.store(max_t, Ordering::Release);
     }
 
+    /// Starts loading the series itself: its labels, the data's lock and
+    /// the open chunk's header span its first two cache lines.
+    pub(crate) fn prefetch(&self) {
+        let p = std::ptr::from_ref(self).cast::<u8>();
+        crate::prefetch(p);
+        crate::prefetch(p.wrapping_add(64));
+    }
+
     /// Starts loading the end of the open chunk, where the next append
     /// writes (a batch calls this a few series ahead). Skipped when the
     /// series is busy: it is only a hint.
