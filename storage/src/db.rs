@@ -241,8 +241,9 @@ impl Db {
 
     /// [`Db::write_limited`] for writers that send the same series again
     /// and again: `refs[i]` is the [`SeriesRef`] a previous write gave for
-    /// `batch.series[i]`'s labels, or `None`; on success every `refs[i]` is
-    /// set to the series' current reference, to keep for the next write.
+    /// `batch.series[i]`'s labels, or `None`; once the batch is stored
+    /// (also when it returns [`Error::OutOfOrder`]) every `refs[i]` is set
+    /// to the series' current reference, to keep for the next write.
     /// A valid reference skips the head's label lookup, which for
     /// remote_write is one cache miss per sample; a stale one (the head
     /// was flushed since) or one for other labels is looked up as usual.

@@ -38,8 +38,9 @@ const SHARDS: usize = 32;
 static EPOCHS: AtomicU32 = AtomicU32::new(1);
 
 /// Where a series lives in the head that was current when it was written:
-/// a writer that sends the same series again and again (remote_write,
-/// OTLP) keeps it beside the labels and skips the label lookup next time.
+/// a writer that sends the same series again and again (the server's
+/// remote_write path) keeps it beside the labels and skips the label
+/// lookup next time.
 /// It is only a hint: after a flush, or for other labels, the write looks
 /// the labels up as usual and hands back a fresh one.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -169,6 +170,10 @@ impl Head {
         labels: impl Fn(usize) -> &'a Labels,
     ) -> Vec<Option<Arc<MemSeries>>> {
         const AHEAD: usize = 8;
+        if refs.iter().all(Option::is_none) {
+            // Writers without references (OTLP, embedders): no lock taken.
+            return vec![None; refs.len()];
+        }
         let by_id = self.by_id.read();
         let at = |i: usize| {
             refs.get(i)

@@ -55,7 +55,7 @@ pub use stats::{BlockStats, Stats};
 
 /// Asks the CPU to start loading the cache line at `p`, so that a later
 /// read of it does not wait on memory. Writes that touch thousands of
-/// series (remote_write, OTLP) issue these a few series ahead: each series
+/// series (remote_write) issue these a few series ahead: each series
 /// is otherwise one cache miss after another. A hint only: any address is
 /// allowed, nothing is read.
 #[inline(always)]

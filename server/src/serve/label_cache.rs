@@ -52,30 +52,30 @@ impl Table {
         (key.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 32) as usize & (self.slots.len() - 1)
     }
 
+    /// The slot holding `key`, or the empty slot where its probe ends;
+    /// `slots` must not be empty; at most half full, it always has an
+    /// empty slot for the probe to end on.
+    fn probe(&self, key: u64) -> usize {
+        let mask = self.slots.len() - 1;
+        let mut i = self.home(key);
+        while self.slots[i].entry.is_some() && self.slots[i].key != key {
+            i = (i + 1) & mask;
+        }
+        i
+    }
+
     fn find(&self, key: u64) -> Option<&Cached> {
         if self.slots.is_empty() {
             return None;
         }
-        let mut i = self.home(key);
-        loop {
-            let s = &self.slots[i];
-            match &s.entry {
-                None => return None,
-                Some(e) if s.key == key => return Some(e),
-                Some(_) => i = (i + 1) & (self.slots.len() - 1),
-            }
-        }
+        self.slots[self.probe(key)].entry.as_ref()
     }
 
     fn find_mut(&mut self, key: u64) -> Option<&mut Cached> {
         if self.slots.is_empty() {
             return None;
         }
-        let mask = self.slots.len() - 1;
-        let mut i = self.home(key);
-        while self.slots[i].entry.is_some() && self.slots[i].key != key {
-            i = (i + 1) & mask;
-        }
+        let i = self.probe(key);
         self.slots[i].entry.as_mut()
     }
 
@@ -91,11 +91,7 @@ impl Table {
                 }
             }
         }
-        let mask = self.slots.len() - 1;
-        let mut i = self.home(key);
-        while self.slots[i].entry.is_some() && self.slots[i].key != key {
-            i = (i + 1) & mask;
-        }
+        let i = self.probe(key);
         let s = &mut self.slots[i];
         if s.entry.is_none() {
             self.len += 1;
