@@ -267,7 +267,10 @@ impl Db {
         let head_guard = self.inner.head.read();
         let head = Arc::clone(&head_guard);
         let mut known = head.resolve(refs, |i| &batch.series[i].labels);
-        if max_new_series < batch.series.len() {
+        // Count the batch's new series up front when a limit could be hit,
+        // so that a refused batch creates none of them.
+        let may_hit_total = head.ids_used().saturating_add(batch.series.len()) > head.max_series();
+        if max_new_series < batch.series.len() || may_hit_total {
             let new = batch
                 .series
                 .iter()
@@ -280,6 +283,11 @@ impl Db {
                     limit: max_new_series,
                 });
             }
+            if head.ids_used().saturating_add(new) > head.max_series() {
+                return Err(Error::TooManySeries {
+                    limit: head.max_series(),
+                });
+            }
         }
         let mut summary = WriteSummary::default();
         let mut series_rec = Vec::new();
@@ -287,6 +295,9 @@ impl Db {
         let mut exemplar_rec = Vec::new();
         let mut targets: Vec<(Arc<MemSeries>, usize, usize, usize)> =
             Vec::with_capacity(batch.series.len());
+        // Series whose record this write logs (created here, or created by
+        // a writer whose own append has not landed yet).
+        let mut logging: Vec<Arc<MemSeries>> = Vec::new();
         let mut rejected: Option<(String, i64, i64)> = None;
         let mut n_rejected = 0;
         for (sw, known) in batch.series.iter().zip(&mut known) {
@@ -294,9 +305,10 @@ impl Db {
                 Some(s) => (s, false),
                 None => head.get_or_create(&sw.labels)?,
             };
-            if created {
-                walrec::encode_series(&mut series_rec, s.id, &sw.labels);
-                summary.series_created += 1;
+            summary.series_created += usize::from(created);
+            if !s.is_logged() {
+                walrec::encode_series(&mut series_rec, s.id, &s.labels);
+                logging.push(Arc::clone(&s));
             }
             let max_t = s.max_t();
             let min_allowed = if max_t == i64::MIN {
@@ -339,6 +351,9 @@ impl Db {
         if let Err(e) = self.inner.wal.append(&records) {
             self.inner.poison(&e);
             return Err(e.into());
+        }
+        for s in logging {
+            s.set_logged();
         }
 
         let (mut lo, mut hi) = (i64::MAX, i64::MIN);

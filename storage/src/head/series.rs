@@ -1,7 +1,7 @@
 //! One series of the head: sealed Gorilla chunks, the open chunk, an
 //! out-of-order overlay and the exemplars since the last flush.
 
-use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 
 use parking_lot::Mutex;
 
@@ -39,6 +39,12 @@ pub(crate) struct MemSeries {
     pub(crate) labels: Labels,
     /// Newest timestamp, readable without the lock for the window check.
     max_t: AtomicI64,
+    /// Whether a `SERIES` record for this series is in the WAL. A series
+    /// is created in the head before its record is appended, so until this
+    /// is set every writer that logs samples of it logs the series record
+    /// too: replay then meets a series record before any sample of it,
+    /// whichever writer's append lands first.
+    logged: AtomicBool,
     data: Mutex<Data>,
 }
 
@@ -48,8 +54,19 @@ impl MemSeries {
             id,
             labels,
             max_t: AtomicI64::new(i64::MIN),
+            logged: AtomicBool::new(false),
             data: Mutex::default(),
         }
+    }
+
+    /// Whether the series' `SERIES` record is known to be in the WAL.
+    pub(crate) fn is_logged(&self) -> bool {
+        self.logged.load(Ordering::Acquire)
+    }
+
+    /// Records that a `SERIES` record for it was appended to the WAL.
+    pub(crate) fn set_logged(&self) {
+        self.logged.store(true, Ordering::Release);
     }
 
     /// Newest timestamp seen (`i64::MIN` when empty).
