@@ -247,3 +247,47 @@ fn times_evaluation_cannot_represent_are_refused() {
     };
     assert_eq!(v.len(), 1);
 }
+
+/// The deepest trees the parser accepts, of every shape that nests, parse
+/// and evaluate on a thread of `sextant_query::STACK_BYTES` (as the
+/// server's query threads are); one level more is a clear error.
+#[test]
+fn deepest_accepted_queries_evaluate_within_the_documented_stack() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = open(dir.path());
+    let mut b = WriteBatch::default();
+    b.add(
+        Labels::new([("__name__", "x")]).unwrap(),
+        (0..=40).map(|i| Sample::new(i * 15_000, 1.0)).collect(),
+    );
+    db.write(&b).unwrap();
+    let db = std::sync::Arc::new(db);
+    let run = {
+        let db = std::sync::Arc::clone(&db);
+        move || {
+            let shapes: [fn(usize) -> String; 5] = [
+                |n| vec!["1"; n].join("+"),
+                |n| vec!["x"; n].join(" or "),
+                |n| format!("{}x{}", "abs(".repeat(n - 1), ")".repeat(n - 1)),
+                |n| format!("{}x{}", "(".repeat(n - 1), ")".repeat(n - 1)),
+                |n| format!("{}x", "-".repeat(n - 1)),
+            ];
+            for (i, shape) in shapes.iter().enumerate() {
+                let q = shape(256);
+                db.query_range(&q, 0, 600_000, 15_000)
+                    .unwrap_or_else(|e| panic!("shape {i}: {e}"));
+                let err = db.query_instant(&shape(257), 0).unwrap_err();
+                assert!(
+                    err.to_string().contains("nested too deeply"),
+                    "shape {i}: {err}"
+                );
+            }
+        }
+    };
+    std::thread::Builder::new()
+        .stack_size(sextant_query::STACK_BYTES)
+        .spawn(run)
+        .unwrap()
+        .join()
+        .unwrap();
+}

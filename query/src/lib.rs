@@ -22,4 +22,10 @@ pub mod signal;
 pub mod value;
 
 pub use engine::{Engine, EngineOptions};
+
+/// Stack a thread needs to parse and evaluate any query the parser
+/// accepts (trees are at most 256 levels high; measured with room to
+/// spare in debug builds, whose frames are the largest). Threads that run
+/// queries for others (the server's) are started with this much.
+pub const STACK_BYTES: usize = 16 << 20;
 pub mod promqltest;

@@ -19,6 +19,7 @@ pub fn parse(src: &str) -> Result<Expr, ParseError> {
         toks,
         i: 0,
         depth: 0,
+        height: 0,
     };
     if p.peek() == &Tok::Eof {
         return Err(p.err_here("no expression found in input"));
@@ -94,15 +95,22 @@ pub(crate) fn is_signal(t: ValueType) -> bool {
     matches!(t, ValueType::Logs | ValueType::Spans | ValueType::Traces)
 }
 
-/// Deepest nesting of sub-expressions accepted: deeper input would only
-/// exhaust the stack (of a server thread, too), never serve a real query.
+/// Deepest nesting accepted, both of the parser's own recursion and of the
+/// tree it builds: every later walk of the tree (typing, evaluation,
+/// printing, dropping) recurses, so a deeper tree would only exhaust the
+/// stack of a server thread, never serve a real query.
 const MAX_DEPTH: usize = 256;
 
 struct Parser<'a> {
     src: &'a str,
     toks: Vec<Token>,
     i: usize,
+    /// Recursion depth of `expr`.
     depth: usize,
+    /// Height of the tree the last production returned. Counted on the
+    /// built tree, not on the recursion: `1+1+…` and `x[1m:][1m:]…` are
+    /// parsed in a loop but build one level per operator.
+    height: usize,
 }
 
 impl Parser<'_> {
@@ -179,6 +187,18 @@ impl Parser<'_> {
         })
     }
 
+    /// Records that the tree just built is `h` levels high, refusing it
+    /// past [`MAX_DEPTH`].
+    fn built(&mut self, h: usize) -> Result<(), ParseError> {
+        self.height = h;
+        if h > MAX_DEPTH {
+            return Err(self.err_here(&format!(
+                "query is nested too deeply (more than {MAX_DEPTH} levels)"
+            )));
+        }
+        Ok(())
+    }
+
     fn keyword(&self, kw: &str) -> bool {
         matches!(self.peek(), Tok::Ident(s) if s.eq_ignore_ascii_case(kw))
     }
@@ -197,6 +217,7 @@ impl Parser<'_> {
             )));
         }
         let mut lhs = self.unary()?;
+        let mut h = self.height;
         while let Some(op) = self.binop() {
             let prec = op.precedence();
             if prec < min_prec {
@@ -218,8 +239,11 @@ impl Parser<'_> {
             // `^` is right-associative, the others left-associative.
             let next_min = if op == BinOp::Pow { prec } else { prec + 1 };
             let rhs = self.expr(next_min)?;
+            h = h.max(self.height) + 1;
+            self.built(h)?;
             lhs = self.binary(op, lhs, rhs, bool_mode, matching, op_pos)?;
         }
+        self.height = h;
         Ok(lhs)
     }
 
@@ -355,6 +379,7 @@ impl Parser<'_> {
                 self.next();
                 // Unary binds weaker than `^` only: -a^b is -(a^b).
                 let e = self.expr(BinOp::Pow.precedence())?;
+                self.built(self.height + 1)?;
                 let t = value_type(&e);
                 if t != ValueType::Scalar && t != ValueType::Vector {
                     return Err(ParseError::at(
@@ -380,7 +405,12 @@ impl Parser<'_> {
         let mut e = self.primary()?;
         loop {
             match self.peek() {
-                Tok::LBracket => e = self.range(e)?,
+                Tok::LBracket => {
+                    let h = self.height + 1;
+                    self.built(h)?;
+                    e = self.range(e)?;
+                    self.height = h;
+                }
                 Tok::At => self.at(&mut e)?,
                 Tok::Ident(s) if s.eq_ignore_ascii_case("offset") => self.offset(&mut e)?,
                 _ => return Ok(e),
@@ -561,11 +591,14 @@ impl Parser<'_> {
 
     fn primary(&mut self) -> Result<Expr, ParseError> {
         let pos = self.pos();
+        // Leaves; the arms that nest set the height of what they build.
+        self.height = 1;
         match self.next() {
             Tok::Number(n) => Ok(Expr::Number(n)),
             Tok::Str(s) => Ok(Expr::Str(s)),
             Tok::LParen => {
                 let e = self.expr(0)?;
+                self.built(self.height + 1)?;
                 self.expect(Tok::RParen, "\")\"")?;
                 Ok(Expr::Paren(Box::new(e)))
             }
@@ -725,14 +758,17 @@ impl Parser<'_> {
     fn call_args(&mut self) -> Result<Vec<Expr>, ParseError> {
         self.expect(Tok::LParen, "\"(\"")?;
         let mut args = Vec::new();
+        let mut h = 0;
         while *self.peek() != Tok::RParen {
             args.push(self.expr(0)?);
+            h = h.max(self.height);
             if *self.peek() != Tok::Comma {
                 break;
             }
             self.next();
         }
         self.expect(Tok::RParen, "\")\"")?;
+        self.built(h + 1)?;
         Ok(args)
     }
 
@@ -915,6 +951,16 @@ mod tests {
 
     #[test]
     fn deep_nesting_is_an_error_not_a_stack_overflow() {
+        // As the server runs queries: on a thread of the documented size.
+        std::thread::Builder::new()
+            .stack_size(crate::STACK_BYTES)
+            .spawn(deep_nesting)
+            .unwrap()
+            .join()
+            .unwrap();
+    }
+
+    fn deep_nesting() {
         let deep = format!("{}1{}", "(".repeat(100_000), ")".repeat(100_000));
         assert!(
             parse(&deep)
@@ -931,6 +977,19 @@ mod tests {
         );
         let ok = format!("{}1{}", "(".repeat(100), ")".repeat(100));
         assert!(parse(&ok).is_ok());
+        // Chains parsed in a loop still build one level per operator: the
+        // tree's height is what is bounded (issue 19: 3000 `+` aborted the
+        // server with a stack overflow).
+        for deep in [
+            vec!["1"; 3000].join("+"),
+            vec!["x"; 50_000].join(" or "),
+            format!("{}x{}", "abs(".repeat(3000), ")".repeat(3000)),
+            format!("sum({})", vec!["x"; 3000].join("*")),
+        ] {
+            let err = parse(&deep).unwrap_err();
+            assert!(err.message.contains("nested too deeply"), "{}", err.message);
+        }
+        assert!(parse(&vec!["1"; MAX_DEPTH].join("+")).is_ok());
         // Long chains and nests parse in time linear-ish in their length
         // (a fuzzer found typing that was exponential in the chain).
         let chain = vec!["+a"; 200].concat();

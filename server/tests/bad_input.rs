@@ -471,3 +471,48 @@ fn writes_beyond_the_slots_wait_then_get_a_retryable_503() {
     assert_eq!(s.query("slow", (T0 / 1000) as f64).len(), 1);
     assert_eq!(self_metric(&s, "sextant_writes_in_progress"), 0.0);
 }
+
+/// Issue 19: one short query aborted the whole process (a stack overflow
+/// on a server thread). Every query path answers too-deep input with a
+/// 400 naming the limit, and the deepest accepted query is answered.
+#[test]
+fn deep_queries_get_a_clear_400_and_the_server_keeps_serving() {
+    let s = Server::start(&[]);
+    good_write(&s);
+    let post = |path: &str, form: &[(&str, &str)]| {
+        let body: String = form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(form)
+            .finish();
+        let r = client()
+            .post(s.url(path))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(body)
+            .send()
+            .unwrap();
+        (r.status().as_u16(), r.text().unwrap())
+    };
+    let t = ((T0 + 15_000) / 1000).to_string();
+    let plus = vec!["1"; 3000].join("+");
+    let or = vec!["kept"; 50_000].join(" or ");
+    let parens = format!("{}timeout{}", "(".repeat(5000), ")".repeat(5000));
+    for (path, form) in [
+        (
+            "/api/v1/query",
+            vec![("query", plus.as_str()), ("time", &t)],
+        ),
+        (
+            "/api/v1/query_range",
+            vec![("query", &plus), ("start", &t), ("end", &t), ("step", "15")],
+        ),
+        ("/api/v1/sextant/query", vec![("query", &or), ("time", &t)]),
+        ("/api/v1/sextant/logs", vec![("q", &parens)]),
+    ] {
+        let (status, body) = post(path, &form);
+        assert_eq!(status, 400, "{path}: {body}");
+        assert!(body.contains("nested too deeply"), "{path}: {body}");
+    }
+    let deepest = vec!["kept"; 256].join(" or ");
+    let (status, body) = post("/api/v1/query", &[("query", &deepest), ("time", &t)]);
+    assert_eq!(status, 200, "{body}");
+    assert_intact(&s);
+}

@@ -65,7 +65,11 @@ pub trait TermSource {
 impl TextQuery {
     /// Parses the syntax in the module documentation.
     pub fn parse(src: &str) -> Result<TextQuery> {
-        let mut p = Parser { src, pos: 0 };
+        let mut p = Parser {
+            src,
+            pos: 0,
+            depth: 0,
+        };
         let q = p.or()?;
         p.skip_ws();
         if p.pos < src.len() {
@@ -180,9 +184,16 @@ fn word_query(word: &str) -> TextQuery {
     }
 }
 
+/// Deepest nesting of `(groups)` accepted: parsing, matching and
+/// dropping a query all recurse once per level, and no real search nests
+/// anywhere near this deep.
+const MAX_DEPTH: usize = 64;
+
 struct Parser<'a> {
     src: &'a str,
     pos: usize,
+    /// `(groups)` open at this point.
+    depth: usize,
 }
 
 impl Parser<'_> {
@@ -253,8 +264,15 @@ impl Parser<'_> {
     fn atom(&mut self) -> Result<TextQuery> {
         match self.peek() {
             Some('(') => {
+                if self.depth >= MAX_DEPTH {
+                    return Err(self.error(&format!(
+                        "groups nested too deeply (more than {MAX_DEPTH} levels)"
+                    )));
+                }
                 self.pos += 1;
+                self.depth += 1;
                 let q = self.or()?;
+                self.depth -= 1;
                 self.skip_ws();
                 if self.peek() != Some(')') {
                     return Err(self.error("missing `)`"));
@@ -349,6 +367,16 @@ mod tests {
         assert!(!m("error -refused", line));
         assert!(m("(timeout OR refused) -warn", line));
         assert!(m("DB-1", line));
+    }
+
+    #[test]
+    fn deep_nesting_is_an_error_not_a_stack_overflow() {
+        // Issue 19: 5,000 nested parentheses aborted the server.
+        let deep = format!("{}a{}", "(".repeat(5000), ")".repeat(5000));
+        let err = TextQuery::parse(&deep).unwrap_err().to_string();
+        assert!(err.contains("nested too deeply"), "{err}");
+        let ok = format!("{}a{}", "(-".repeat(MAX_DEPTH), ")".repeat(MAX_DEPTH));
+        assert!(TextQuery::parse(&ok).is_ok());
     }
 
     #[test]

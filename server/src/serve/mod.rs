@@ -68,6 +68,8 @@ where
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .thread_name("sextant-io")
+        // Requests parse and evaluate queries on these threads.
+        .thread_stack_size(sextant_query::STACK_BYTES)
         .build()
         .map_err(|e| CliError::Usage(format!("cannot start the async runtime: {e}")))?;
     let st = state::State::new(Arc::clone(&db), cfg.clone());
