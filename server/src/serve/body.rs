@@ -61,15 +61,34 @@ pub fn gunzip(data: &[u8], max: usize) -> ApiResult<Vec<u8>> {
     Ok(out)
 }
 
+/// Output bytes one input byte of a snappy block can become at most: the
+/// densest element, a 3-byte copy, writes 64 bytes.
+const SNAPPY_MAX_RATIO: usize = 22;
+
+/// Scratch kept by a thread beyond this, when a request needs far less,
+/// is freed: one large request must not pin its buffer for good.
+const SCRATCH_KEEP: usize = 32 << 20;
+
 /// Decompresses a snappy block (remote_write) into `buf`, checking the
-/// length it announces against `max` before allocating anything. `buf`
-/// is scratch kept from request to request: filling a fresh zeroed
-/// buffer of every request's size cost ~3% of remote_write CPU.
+/// length it announces against `max` and against what its bytes can
+/// possibly expand to, before allocating anything. `buf` is scratch kept
+/// from request to request: filling a fresh zeroed buffer of every
+/// request's size cost ~3% of remote_write CPU.
 pub fn unsnappy<'a>(data: &[u8], max: usize, buf: &'a mut Vec<u8>) -> ApiResult<&'a [u8]> {
     let bad = |e: snap::Error| ApiError::bad(format!("malformed snappy body: {e}"));
     let len = snap::raw::decompress_len(data).map_err(bad)?;
     if len > max {
         return Err(too_big_decompressed(max));
+    }
+    let possible = data.len().saturating_mul(SNAPPY_MAX_RATIO);
+    if len > possible {
+        return Err(ApiError::bad(format!(
+            "malformed snappy body: it announces {len} bytes, more than its {} bytes can hold",
+            data.len()
+        )));
+    }
+    if buf.capacity() > SCRATCH_KEEP && len < buf.capacity() / 4 {
+        *buf = Vec::new();
     }
     if buf.len() < len {
         buf.resize(len, 0);
@@ -164,6 +183,31 @@ mod tests {
                 .kind,
             Kind::BadData
         );
+    }
+
+    #[test]
+    fn a_short_snappy_block_announcing_more_than_it_can_hold_is_refused() {
+        // Issue 19: 7 bytes announcing just under 256 MiB were zero-filled
+        // before decoding failed (8 clients took the server to 1 GB).
+        let mut bomb = Vec::new();
+        let mut n = (256u64 << 20) - 1;
+        while n >= 0x80 {
+            bomb.push((n as u8) | 0x80);
+            n >>= 7;
+        }
+        bomb.push(n as u8);
+        bomb.extend_from_slice(&[0x00, 0x00]);
+        let mut buf = Vec::new();
+        let e = unsnappy(&bomb, 256 << 20, &mut buf).unwrap_err();
+        assert_eq!(e.kind, Kind::BadData, "{e}");
+        assert!(e.to_string().contains("more than its"), "{e}");
+        assert_eq!(buf.capacity(), 0, "nothing allocated");
+        // The densest real block still decodes: long runs of one byte.
+        let dense = snap::raw::Encoder::new()
+            .compress_vec(&[0; 1 << 20])
+            .unwrap();
+        assert!(dense.len() * SNAPPY_MAX_RATIO >= 1 << 20);
+        assert_eq!(unsnappy(&dense, 1 << 20, &mut buf).unwrap().len(), 1 << 20);
     }
 
     #[test]
