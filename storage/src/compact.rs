@@ -62,6 +62,12 @@ impl Db {
     }
 }
 
+/// How far the newest data must have moved past a window before the
+/// window counts as closed and its blocks are merged. Samples may still
+/// arrive for it later (out-of-order writes of any age are accepted): they
+/// land in blocks of their own, which the next pass merges in.
+const SETTLE_MS: i64 = 10 * 60_000;
+
 impl Inner {
     /// Compaction ranges. With age retention the largest is capped at a
     /// tenth of it, so retention can delete data in small steps.
@@ -99,7 +105,8 @@ impl Inner {
             }
             for (w, group) in windows {
                 let window_end = w.saturating_add(1).saturating_mul(range);
-                let closed = window_end.saturating_add(self.opts.ooo_window_ms) <= newest;
+                let settle = self.opts.ooo_window_ms.min(SETTLE_MS);
+                let closed = window_end.saturating_add(settle) <= newest;
                 if group.len() >= 2 && (force || closed) {
                     return Some((group, level as u32));
                 }

@@ -33,7 +33,7 @@ pub enum Error {
         "{rejected} sample(s) rejected as too old, e.g. {series} at t={timestamp}: \
          older than the newest sample of the series minus the out-of-order window \
          (oldest accepted t={min_allowed}); {accepted} other sample(s) were stored. \
-         Raise `ooo_window` to accept older samples"
+         Raise the out-of-order window (`ooo_window_ms`, `--ooo-window`) to accept older samples"
     )]
     OutOfOrder {
         /// A rejected series.

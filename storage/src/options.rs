@@ -23,7 +23,10 @@ pub struct Options {
     /// Largest range compaction builds, ms (default 54 h: 2 h × 3³).
     pub max_block_range_ms: i64,
     /// How far behind the newest sample of its series a sample may be and
-    /// still be accepted, ms (default 10 min). Older ones are rejected.
+    /// still be accepted, ms. Default: no limit (`i64::MAX`), as backfills
+    /// by parallel workers send every age in any order; late samples land
+    /// in their own blocks and compaction merges them. Set it (Prometheus
+    /// uses 0 to a few hours) to reject older samples instead.
     pub ooo_window_ms: i64,
     /// Delete blocks whose newest sample is older than this, relative to
     /// the newest sample in the database. `None` keeps everything.
@@ -85,7 +88,7 @@ impl Default for Options {
             wal_segment_size: 64 << 20,
             block_range_ms: 2 * HOUR_MS,
             max_block_range_ms: 54 * HOUR_MS,
-            ooo_window_ms: 10 * 60_000,
+            ooo_window_ms: i64::MAX,
             retention: None,
             max_bytes: None,
             max_series: 10_000_000,

@@ -34,8 +34,7 @@ const FLUSH_EVERY: u64 = 40_000_000;
 pub fn run(data_dir: &Path, format: Format) -> CliResult {
     let Format::Openmetrics { file, no_compact } = format;
     let opts = Options {
-        // Backfill: any order is fine, durability comes from the final flush.
-        ooo_window_ms: i64::MAX,
+        // Backfill: durability comes from the final flush.
         durability: Durability::Never,
         background: false,
         ..Options::default()

@@ -39,6 +39,11 @@ pub struct ServeArgs {
     /// Delete blocks older than this (`15d`, `12h`). Default: keep everything.
     #[arg(long, env = "SEXTANT_RETENTION")]
     pub retention: Option<String>,
+    /// Reject samples older than the newest of their series minus this
+    /// (`10m`, `2h`), as Prometheus does. Default: accept any age (backfills
+    /// in any order).
+    #[arg(long, env = "SEXTANT_OOO_WINDOW")]
+    pub ooo_window: Option<String>,
     /// Bearer token required on every listener (`Authorization: Bearer TOKEN`).
     /// Unset: no authentication (loopback defaults).
     #[arg(long, env = "SEXTANT_AUTH_TOKEN", hide_env_values = true)]
@@ -152,6 +157,9 @@ impl ServeArgs {
         if let Some(r) = &self.retention {
             db.retention = Some(Duration::from_millis(duration_ms("--retention", r)? as u64));
         }
+        if let Some(w) = &self.ooo_window {
+            db.ooo_window_ms = duration_ms("--ooo-window", w)?;
+        }
         if let Some(n) = self.max_series {
             db.max_series = n;
         }
@@ -224,6 +232,7 @@ impl ServeArgs {
             http_addr: self.http_addr.or(file.http_addr),
             durability: self.durability.or(file.durability),
             retention: self.retention.or(file.retention),
+            ooo_window: self.ooo_window.or(file.ooo_window),
             auth_token: self.auth_token.or(file.auth_token),
             tls_cert: self.tls_cert.or(file.tls_cert),
             tls_key: self.tls_key.or(file.tls_key),

@@ -65,12 +65,33 @@ pub async fn metrics(
     counted(st, move |st| {
         let c = otlp::metrics::convert(&req, &st.delta_totals)?;
         st.note_metadata(c.metadata);
-        let s = st.db.write_limited(&c.batch, st.cfg.max_series_per_write)?;
+        let (mut rejected, mut why) = c.rejected;
+        // Samples older than a configured out-of-order window are refused
+        // one by one and the rest stored: OTLP reports that as a partial
+        // success (senders must not retry the stored part), not as a 400.
+        let s = match st.db.write_limited(&c.batch, st.cfg.max_series_per_write) {
+            Ok(s) => s,
+            Err(e) => match &e {
+                sextant_storage::Error::OutOfOrder {
+                    rejected: n,
+                    accepted,
+                    ..
+                } => {
+                    rejected += *n as u64;
+                    let samples = *accepted;
+                    why = Some(e.to_string());
+                    sextant_storage::WriteSummary {
+                        samples,
+                        ..Default::default()
+                    }
+                }
+                _ => return Err(e.into()),
+            },
+        };
         st.metrics.otlp.samples.fetch_add(s.samples as u64, Relaxed);
         st.metrics
             .series_created
             .fetch_add(s.series_created as u64, Relaxed);
-        let (rejected, why) = c.rejected;
         Ok(ExportMetricsServiceResponse {
             partial_success: (rejected > 0).then(|| ExportMetricsPartialSuccess {
                 rejected_data_points: rejected as i64,
