@@ -72,6 +72,8 @@ pub(crate) struct Eval<'a> {
     pub(crate) precomputed: rustc_hash::FxHashMap<usize, (i64, Vec<Vec<Elem>>)>,
     /// Windows and records of signal selectors.
     pub(crate) signals: SignalState,
+    /// Points produced by subqueries so far, bounded like loaded samples.
+    subquery_points: usize,
 }
 
 /// What the pre-pass gathers: each selector's window, each signal
@@ -256,6 +258,7 @@ impl<'a> Engine<'a> {
             names: Default::default(),
             group_keys: Default::default(),
             precomputed: Default::default(),
+            subquery_points: 0,
         })
     }
 }
@@ -332,7 +335,7 @@ impl Eval<'_> {
     /// Fails once the query has run past its timeout.
     pub(crate) fn check_deadline(&self) -> Result<()> {
         match self.deadline {
-            Some(d) if std::time::Instant::now() > d => Err(Error::Limit(
+            Some(d) if std::time::Instant::now() > d => Err(Error::Timeout(
                 "query timed out in expression evaluation (raise the query timeout or narrow the query)".into(),
             )),
             _ => Ok(()),
@@ -396,10 +399,29 @@ impl Eval<'_> {
                 if ts <= lo {
                     ts += step;
                 }
+                // Refused before it starts, not at the timeout: a subquery
+                // like `x[10y:1ms]` would hold a query slot for minutes.
+                let steps = usize::try_from((te - ts) / step + 1).unwrap_or(0);
+                if steps > self.opts.max_samples {
+                    return Err(Error::Limit(format!(
+                        "subquery would evaluate {steps} steps, more than the sample limit of {}; \
+                         use a larger subquery step or a shorter range",
+                        self.opts.max_samples
+                    )));
+                }
                 let mut out: BTreeMap<Labels, Vec<Sample>> = BTreeMap::new();
                 while ts <= te {
                     self.check_deadline()?;
                     if let Value::Vector(v) = self.eval(expr, ts)? {
+                        self.subquery_points += v.len();
+                        if self.subquery_points > self.opts.max_samples {
+                            return Err(Error::Limit(format!(
+                                "subqueries would hold more than {} points in memory; use a \
+                                 larger subquery step or a shorter range, or raise max_samples \
+                                 (sextant serve: --query-max-samples)",
+                                self.opts.max_samples
+                            )));
+                        }
                         for el in v {
                             out.entry(el.labels)
                                 .or_default()

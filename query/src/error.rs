@@ -35,9 +35,13 @@ pub enum Error {
     /// A time, offset or range outside what evaluation can represent.
     #[error("{0}")]
     OutOfRange(String),
-    /// A query limit was hit.
+    /// A query limit (samples, series, traces) was hit: retrying the same
+    /// query cannot succeed.
     #[error("{0}")]
     Limit(String),
+    /// The query ran past its timeout.
+    #[error("{0}")]
+    Timeout(String),
 }
 
 /// Result alias of this crate.

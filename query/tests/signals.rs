@@ -271,6 +271,16 @@ fn check_all(db: &Db) {
         instant(db, r#"max by (name) (spans({service="checkout"})[1h])"#),
         vec![(r#"[("name", "checkout.op")]"#.to_string(), 0.9)]
     );
+    // Grouping by ids forms one group per trace (issue 19: it formed one
+    // empty group); a field that is no group key is an error.
+    let per_trace = instant(db, r#"count by (trace_id) (spans({status="error"})[1h])"#);
+    assert_eq!(per_trace.len(), 6, "{per_trace:?}");
+    assert!(
+        per_trace.iter().all(|(k, _)| k.contains("trace_id")),
+        "{per_trace:?}"
+    );
+    let err = sextant_query::parse(r#"count by (duration) (spans({})[1h])"#).unwrap_err();
+    assert!(err.message.contains("cannot group by"), "{}", err.message);
 
     // Ranking and traces.
     let v = records(db, r#"topk(2, spans({service="checkout"}))"#);

@@ -42,6 +42,10 @@ pub enum CliError {
     /// Bad arguments.
     #[error("{0}")]
     Usage(String),
+    /// The command ran but what it checked failed (scripts and CI read
+    /// the exit status).
+    #[error("{0}")]
+    Failed(String),
 }
 
 /// Result of a subcommand.

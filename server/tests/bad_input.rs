@@ -283,9 +283,20 @@ fn query_limits_answer_with_what_to_change() {
     let series = pb::series(&[(b"__name__", b"kept"), (b"job", b"b")], &[(T0, 1.0)]);
     assert_eq!(remote_write(&s, pb::write_request(&[series])).0, 204);
     let (status, v) = s.get_json(&format!("/api/v1/query?query=kept&time={}", T0 / 1000));
-    assert_eq!(status, 503, "{v}");
-    assert_eq!(v["errorType"], "timeout");
+    // Prometheus answers limits with 422 `execution`: a 503 would be
+    // retried by clients although the same query can never pass.
+    assert_eq!(status, 422, "{v}");
+    assert_eq!(v["errorType"], "execution");
     assert!(v["error"].as_str().unwrap().contains("series"), "{v}");
+    // A subquery of billions of steps is refused at once, not after the
+    // query timeout with a slot held (issue 19, finding 8).
+    let (status, v) = s.get_json(&format!(
+        "/api/v1/query?query={}&time={}",
+        common::enc(r#"count_over_time(kept{job="a"}[10y:1ms])"#),
+        T0 / 1000
+    ));
+    assert_eq!(status, 422, "{v}");
+    assert!(v["error"].as_str().unwrap().contains("subquery"), "{v}");
 }
 
 #[test]
@@ -321,12 +332,22 @@ fn bearer_token_is_required_on_every_listener() {
         .send()
         .unwrap();
     assert_eq!(r.status().as_u16(), 401);
-    let r = client()
-        .get(s.url("/api/v1/labels"))
-        .header("Authorization", "Bearer s3cret")
-        .send()
-        .unwrap();
-    assert_eq!(r.status().as_u16(), 200);
+    // The scheme is case-insensitive (RFC 7235); the token is not.
+    for (value, want) in [
+        ("Bearer s3cret", 200),
+        ("bearer s3cret", 200),
+        ("BEARER s3cret", 200),
+        ("Bearer S3CRET", 401),
+        ("Basic s3cret", 401),
+        ("Bearers3cret", 401),
+    ] {
+        let r = client()
+            .get(s.url("/api/v1/labels"))
+            .header("Authorization", value)
+            .send()
+            .unwrap();
+        assert_eq!(r.status().as_u16(), want, "{value}");
+    }
     let r = client()
         .post(format!("http://{}/v1/logs", s.otlp_http))
         .header("Content-Type", "application/json")

@@ -130,3 +130,31 @@ fn bench_write_json_reports_throughput() {
     assert_eq!(json["samples"], 1000);
     assert!(json["samples_per_sec"].as_f64().unwrap() > 0.0);
 }
+
+/// `sextant promql-test` exits non-zero when an eval fails, so scripts and
+/// CI can rely on its status (issue 19, finding 8).
+#[test]
+fn promql_test_exit_status_follows_the_evals() {
+    let tmp = tempfile::tempdir().unwrap();
+    let script = |name: &str, want: &str| {
+        let p = tmp.path().join(name);
+        std::fs::write(
+            &p,
+            format!("load 1m\n  m 1 2 3\n\neval instant at 2m m\n  m {want}\n"),
+        )
+        .unwrap();
+        p
+    };
+    let (good, bad) = (script("good.test", "3"), script("bad.test", "4"));
+    let run = |p: &std::path::Path| sextant(tmp.path(), &["promql-test", p.to_str().unwrap()]);
+    let ok = run(&good);
+    assert!(
+        ok.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ok.stdout)
+    );
+    assert!(String::from_utf8_lossy(&ok.stdout).contains("1 passed, 0 failed"));
+    let failed = run(&bad);
+    assert!(!failed.status.success());
+    assert!(String::from_utf8_lossy(&failed.stderr).contains("1 eval(s) failed"));
+}

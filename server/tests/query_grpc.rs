@@ -298,7 +298,7 @@ fn errors_carry_codes_and_say_what_to_change() {
         let e = run(&mut c, range("reqs_total", T0, T0 + 60_000, 15_000))
             .await
             .unwrap_err();
-        assert_eq!(e.code(), Code::DeadlineExceeded, "{e:?}");
+        assert_eq!(e.code(), Code::ResourceExhausted, "{e:?}");
         assert!(e.message().contains("query-max-samples"), "{}", e.message());
         let e = c
             .trace(pb::TraceRequest {

@@ -56,12 +56,22 @@ fn attr<'r>(
         .map(|(_, v)| v.to_text())
 }
 
-/// A log field or attribute by name: `service`, `level`, `body.KEY` (a
-/// key of a structured body, dots going down nested maps), or an attribute.
+/// An id as a field value: lowercase hex, none when all zero (unset).
+fn id_field(id: &[u8]) -> Option<std::borrow::Cow<'static, str>> {
+    id.iter()
+        .any(|&b| b != 0)
+        .then(|| sextant_storage::hex(id).into())
+}
+
+/// A log field or attribute by name: `service`, `level`, `trace_id`,
+/// `span_id`, `body.KEY` (a key of a structured body, dots going down
+/// nested maps), or an attribute.
 pub(crate) fn log_field<'r>(r: &'r LogRecord, name: &str) -> Option<std::borrow::Cow<'r, str>> {
     match name {
         "service" => Some(r.service()),
         "level" => Some(level_of(r.severity, &r.severity_text).into()),
+        "trace_id" => id_field(&r.trace_id),
+        "span_id" => id_field(&r.span_id),
         _ => match name.strip_prefix("body.") {
             Some(path) => body_field(&r.body, path),
             None => attr(&r.attributes, &r.resource, name),
@@ -81,10 +91,13 @@ fn body_field<'r>(body: &'r AnyValue, path: &str) -> Option<std::borrow::Cow<'r,
 }
 
 /// A span field or attribute by name: `service`, `name`, `kind`,
-/// `status`, or an attribute.
+/// `status`, `trace_id`, `span_id`, `parent_span_id`, or an attribute.
 pub(crate) fn span_field<'s>(s: &'s Span, name: &str) -> Option<std::borrow::Cow<'s, str>> {
     match name {
         "service" => Some(s.service()),
+        "trace_id" => id_field(&s.trace_id),
+        "span_id" => id_field(&s.span_id),
+        "parent_span_id" => id_field(&s.parent_span_id),
         "name" => Some(s.name.as_str().into()),
         "kind" => Some(s.kind.as_str().into()),
         "status" => Some(s.status.as_str().into()),
@@ -499,6 +512,20 @@ pub(crate) fn check_aggregate(
              limitk and count",
             op.name(),
             t.name()
+        ));
+    }
+    // Fields every record has but that are no group key: grouping by them
+    // would silently form one group of records lacking such an attribute.
+    if let Some(f) = grouping.iter().find(|g| {
+        matches!(
+            g.as_str(),
+            "duration" | "start" | "end" | "time" | "timestamp" | "body" | "events" | "links"
+        )
+    }) {
+        return Err(format!(
+            "{} over records cannot group by {f:?}: group by service, name, kind, status, \
+             level, trace_id, span_id or an attribute",
+            op.name()
         ));
     }
     let ranking = matches!(op, AggOp::Topk | AggOp::Bottomk | AggOp::Limitk);

@@ -42,5 +42,11 @@ pub fn run(a: &PromqlTestArgs) -> CliResult {
         "{} passed, {} failed, {} skipped",
         total.passed, total.failed, total.skipped
     );
+    if total.failed > 0 {
+        return Err(CliError::Failed(format!(
+            "{} eval(s) failed (-v lists them)",
+            total.failed
+        )));
+    }
     Ok(())
 }

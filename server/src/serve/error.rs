@@ -12,7 +12,10 @@ pub enum Kind {
     BadData,
     /// The query failed while evaluating (422).
     Execution,
-    /// A query limit or the timeout was hit (503, as Prometheus).
+    /// The query hit a query limit (422 `execution` as Prometheus, so HTTP
+    /// clients do not retry it; RESOURCE_EXHAUSTED over gRPC).
+    QueryLimit,
+    /// The query timed out (503, as Prometheus).
     Timeout,
     /// The server is at its concurrency limit (429 / RESOURCE_EXHAUSTED).
     TooManyRequests,
@@ -34,7 +37,7 @@ impl Kind {
     fn error_type(self) -> &'static str {
         match self {
             Kind::BadData | Kind::TooLarge | Kind::UnsupportedMedia => "bad_data",
-            Kind::Execution => "execution",
+            Kind::Execution | Kind::QueryLimit => "execution",
             Kind::Timeout => "timeout",
             Kind::TooManyRequests => "too_many_requests",
             Kind::Unauthorized => "unauthorized",
@@ -48,7 +51,7 @@ impl Kind {
     pub fn status(self) -> StatusCode {
         match self {
             Kind::BadData => StatusCode::BAD_REQUEST,
-            Kind::Execution => StatusCode::UNPROCESSABLE_ENTITY,
+            Kind::Execution | Kind::QueryLimit => StatusCode::UNPROCESSABLE_ENTITY,
             Kind::Timeout | Kind::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
             Kind::TooManyRequests => StatusCode::TOO_MANY_REQUESTS,
             Kind::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
@@ -64,7 +67,9 @@ impl Kind {
             Kind::BadData | Kind::UnsupportedMedia => tonic::Code::InvalidArgument,
             Kind::Execution => tonic::Code::FailedPrecondition,
             Kind::Timeout => tonic::Code::DeadlineExceeded,
-            Kind::TooManyRequests | Kind::TooLarge => tonic::Code::ResourceExhausted,
+            Kind::TooManyRequests | Kind::TooLarge | Kind::QueryLimit => {
+                tonic::Code::ResourceExhausted
+            }
             Kind::Unauthorized => tonic::Code::Unauthenticated,
             Kind::NotFound => tonic::Code::NotFound,
             Kind::Internal => tonic::Code::Internal,
@@ -128,7 +133,10 @@ impl From<sextant_query::Error> for ApiError {
             E::Storage(s) => s.into(),
             E::Eval(m) => ApiError::new(Kind::Execution, m),
             E::OutOfRange(m) => ApiError::bad(m),
-            E::Limit(m) => ApiError::new(Kind::Timeout, m),
+            // Prometheus: a limit is an execution error (422, not retried);
+            // only the timeout is 503.
+            E::Limit(m) => ApiError::new(Kind::QueryLimit, m),
+            E::Timeout(m) => ApiError::new(Kind::Timeout, m),
             other => ApiError::new(Kind::Internal, other.to_string()),
         }
     }

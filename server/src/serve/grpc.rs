@@ -30,7 +30,7 @@ use tonic::service::interceptor::InterceptedService;
 use tonic::transport::server::{Router, TcpIncoming};
 use tonic::{Request, Response, Status};
 
-use super::http::constant_time_eq;
+use super::http::token_matches;
 use super::ingest;
 use super::query_grpc::pb::query_server::QueryServer;
 use super::query_grpc::{DESCRIPTOR_SET, QueryService};
@@ -89,9 +89,8 @@ impl tonic::service::Interceptor for Auth {
         let given = req
             .metadata()
             .get("authorization")
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "));
-        if given.is_some_and(|g| constant_time_eq(g.as_bytes(), token.as_bytes())) {
+            .and_then(|v| v.to_str().ok());
+        if token_matches(given, token) {
             Ok(req)
         } else {
             Err(Status::unauthenticated(

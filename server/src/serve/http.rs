@@ -81,9 +81,8 @@ async fn auth(AxState(st): AxState<Arc<State>>, req: Request, next: Next) -> Res
     let given = req
         .headers()
         .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "));
-    if given.is_some_and(|g| constant_time_eq(g.as_bytes(), token.as_bytes())) {
+        .and_then(|v| v.to_str().ok());
+    if token_matches(given, token) {
         next.run(req).await
     } else {
         ApiError::new(
@@ -95,9 +94,17 @@ async fn auth(AxState(st): AxState<Arc<State>>, req: Request, next: Next) -> Res
     }
 }
 
-/// Compares without an early exit, so timing does not reveal the token.
-pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+/// Whether an `Authorization` value carries `token` as a bearer
+/// credential. The scheme name is case-insensitive (RFC 7235 §2.1), the
+/// token is compared without an early exit, so timing does not reveal it.
+pub fn token_matches(authorization: Option<&str>, token: &str) -> bool {
+    let Some((scheme, given)) = authorization.and_then(|v| v.split_once(' ')) else {
+        return false;
+    };
+    let (a, b) = (given.trim_start().as_bytes(), token.as_bytes());
+    scheme.eq_ignore_ascii_case("bearer")
+        && a.len() == b.len()
+        && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 async fn ok() -> &'static str {
