@@ -484,6 +484,51 @@ fn reflection_lists_the_query_service_and_describes_it() {
             ]
         );
 
+        // The older v1alpha protocol (grpcio-reflection, older grpcurl)
+        // answers too (issue 19: it got UNIMPLEMENTED).
+        use tonic_reflection::pb::v1alpha as alpha;
+        let mut old = alpha::server_reflection_client::ServerReflectionClient::new(
+            connect(&s).await,
+        );
+        let mut reply = old
+            .server_reflection_info(tokio_stream::iter([alpha::ServerReflectionRequest {
+                host: String::new(),
+                message_request: Some(
+                    alpha::server_reflection_request::MessageRequest::ListServices(String::new()),
+                ),
+            }]))
+            .await
+            .unwrap()
+            .into_inner();
+        let got = reply.message().await.unwrap().unwrap().message_response;
+        assert!(
+            matches!(
+                got,
+                Some(alpha::server_reflection_response::MessageResponse::ListServicesResponse(ref l))
+                    if l.service.iter().any(|s| s.name == "sextant.v1.Query")
+            ),
+            "{got:?}"
+        );
+
+        // Health answers for the server and for each service by name.
+        use tonic_health::pb::{HealthCheckRequest, health_check_response::ServingStatus};
+        let mut health = tonic_health::pb::health_client::HealthClient::new(connect(&s).await);
+        for service in [
+            "",
+            "sextant.v1.Query",
+            "opentelemetry.proto.collector.trace.v1.TraceService",
+            "opentelemetry.proto.collector.metrics.v1.MetricsService",
+            "opentelemetry.proto.collector.logs.v1.LogsService",
+        ] {
+            let r = health
+                .check(HealthCheckRequest {
+                    service: service.into(),
+                })
+                .await
+                .unwrap_or_else(|e| panic!("{service:?}: {e}"));
+            assert_eq!(r.into_inner().status(), ServingStatus::Serving, "{service:?}");
+        }
+
         let mut reply = c
             .server_reflection_info(ask(MessageRequest::FileContainingSymbol(
                 "sextant.v1.Query".into(),

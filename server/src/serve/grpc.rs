@@ -1,8 +1,9 @@
 //! The gRPC listener: OpenTelemetry's collector services for traces,
 //! metrics and logs and Sextant's `sextant.v1.Query` (gzip accepted, the
-//! bearer token checked), the standard health service, and server
-//! reflection for `sextant.v1` and health so `grpcurl` needs no `.proto`
-//! files. (The OTLP services are not listed there: `opentelemetry-proto`
+//! bearer token checked), the standard health service (the server and
+//! each service by name), and server reflection (`v1` and the older
+//! `v1alpha` that grpcio-reflection and older tools speak) for
+//! `sextant.v1` and health so `grpcurl` needs no `.proto` files. (The OTLP services are not listed there: `opentelemetry-proto`
 //! ships generated code without its descriptors.)
 
 use std::sync::Arc;
@@ -102,14 +103,18 @@ impl tonic::service::Interceptor for Auth {
 }
 
 /// The gRPC router, over TLS when configured.
-fn router(st: &Arc<State>) -> Result<Router, String> {
+async fn router(st: &Arc<State>) -> Result<Router, String> {
     let otlp = Otlp(Arc::clone(st));
     let auth = Auth(st.cfg.auth_token.as_deref().map(Arc::from));
     let max = st.cfg.max_decompressed_bytes;
     let (reporter, health) = tonic_health::server::health_reporter();
     // All services report serving from the start: the database is open
-    // before the listener binds.
-    drop(reporter);
+    // before the listener binds. Probes that name a service (Kubernetes'
+    // gRPC probe with `service:`) get SERVING, not NOT_FOUND.
+    reporter.set_serving::<TraceServiceServer<Otlp>>().await;
+    reporter.set_serving::<MetricsServiceServer<Otlp>>().await;
+    reporter.set_serving::<LogsServiceServer<Otlp>>().await;
+    reporter.set_serving::<QueryServer<QueryService>>().await;
     macro_rules! otlp_service {
         ($server:ident, $svc:expr) => {
             InterceptedService::new(
@@ -131,27 +136,24 @@ fn router(st: &Arc<State>) -> Result<Router, String> {
             .tls_config(tls.grpc_config())
             .map_err(|e| format!("TLS: {e}"))?;
     }
-    let reflection = reflection().map_err(|e| format!("reflection descriptors: {e}"))?;
+    let describe = |e: tonic_reflection::server::Error| format!("reflection descriptors: {e}");
+    let reflection_v1 = reflection().build_v1().map_err(describe)?;
+    let reflection_alpha = reflection().build_v1alpha().map_err(describe)?;
     Ok(server
         .add_service(health)
         .add_service(otlp_service!(TraceServiceServer, otlp.clone()))
         .add_service(otlp_service!(MetricsServiceServer, otlp.clone()))
         .add_service(otlp_service!(LogsServiceServer, otlp.clone()))
         .add_service(InterceptedService::new(query, auth.clone()))
-        .add_service(InterceptedService::new(reflection, auth)))
+        .add_service(InterceptedService::new(reflection_v1, auth.clone()))
+        .add_service(InterceptedService::new(reflection_alpha, auth)))
 }
 
-/// Reflection (v1) over the descriptors of `sextant.v1` and health.
-fn reflection() -> Result<
-    tonic_reflection::server::v1::ServerReflectionServer<
-        impl tonic_reflection::server::v1::ServerReflection,
-    >,
-    tonic_reflection::server::Error,
-> {
+/// Reflection over the descriptors of `sextant.v1` and health.
+fn reflection() -> tonic_reflection::server::Builder<'static> {
     tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(DESCRIPTOR_SET)
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
-        .build_v1()
 }
 
 /// Serves gRPC on `listener` until `shutdown` completes.
@@ -160,7 +162,8 @@ pub async fn serve(
     listener: tokio::net::TcpListener,
     shutdown: impl std::future::Future<Output = ()> + Send,
 ) -> Result<(), String> {
-    router(&st)?
+    router(&st)
+        .await?
         .serve_with_incoming_shutdown(TcpIncoming::from(listener), shutdown)
         .await
         .map_err(|e| e.to_string())
