@@ -75,7 +75,18 @@ where
     let st = state::State::new(Arc::clone(&db), cfg.clone());
     let res = rt.block_on(serve(st, &cfg, side));
     rt.shutdown_timeout(std::time::Duration::from_secs(10));
-    db.close()?;
+    if let Err(e) = db.close() {
+        // Say what survives: an operator reads this at 2 AM deciding
+        // whether data was lost.
+        eprintln!(
+            "sextant: stopped, but the WAL could not be synced and closed: {e}\n\
+             sextant: writes acknowledged with --durability always were on disk before they \
+             were acknowledged and are kept; with interval or never, those since the last sync \
+             may be lost. The next start replays what the WAL holds (`sextant repair` if it \
+             refuses to open)."
+        );
+        return Err(e.into());
+    }
     eprintln!("sextant: stopped; WAL synced and closed");
     res
 }
