@@ -367,3 +367,102 @@ fn health_and_self_metrics() {
     );
     assert!(text.contains("sextant_head_series "), "{text}");
 }
+
+/// OTLP/JSON is read by the protobuf JSON mapping, strictly: valid
+/// encodings of a value (numeric strings, "NaN", "Infinity") are stored as
+/// that value, and a field of the wrong type is a 400 naming its path,
+/// never a silent NaN or a dropped point (issue 19, finding 5).
+#[test]
+fn otlp_json_values_follow_the_protobuf_json_mapping() {
+    let s = Server::start(&[]);
+    let t0 = 1_700_000_000_000_000_000u64;
+    let body = |name: &str, points: Value| {
+        serde_json::json!({"resourceMetrics": [{
+            "resource": {"attributes": [{"key": "service.name", "value": {"stringValue": "j"}}]},
+            "scopeMetrics": [{"metrics": [{"name": name, "gauge": {"dataPoints": points}}]}],
+        }]})
+        .to_string()
+    };
+    let post = |b: String| {
+        let r = client()
+            .post(format!("http://{}/v1/metrics", s.otlp_http))
+            .header("content-type", "application/json")
+            .body(b)
+            .send()
+            .unwrap();
+        (r.status().as_u16(), r.text().unwrap())
+    };
+    let good = serde_json::json!([
+        {"timeUnixNano": t0.to_string(), "asDouble": "1.5", "attributes": [{"key": "k", "value": {"stringValue": "str"}}]},
+        {"timeUnixNano": t0.to_string(), "asDouble": "Infinity", "attributes": [{"key": "k", "value": {"stringValue": "inf"}}]},
+        {"timeUnixNano": t0, "asInt": "-7", "attributes": [{"key": "k", "value": {"stringValue": "int"}}]},
+        {"time_unix_nano": t0.to_string(), "as_double": 2.5, "attributes": [{"key": "k", "value": {"stringValue": "snake"}}]},
+    ]);
+    let (status, text) = post(body("typed", good));
+    assert_eq!(status, 200, "{text}");
+    let t = (t0 / 1_000_000_000) as f64;
+    let mut got: Vec<(String, String)> = s
+        .query("typed", t)
+        .iter()
+        .map(|r| {
+            (
+                r["metric"]["k"].as_str().unwrap().to_string(),
+                r["value"][1].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    got.sort();
+    assert_eq!(
+        got,
+        [
+            ("inf", "+Inf"),
+            ("int", "-7"),
+            ("snake", "2.5"),
+            ("str", "1.5")
+        ]
+        .map(|(a, b)| (a.to_string(), b.to_string()))
+    );
+
+    for (points, path, why) in [
+        (
+            serde_json::json!([{"timeUnixNano": t0.to_string(), "asDouble": true}]),
+            "dataPoints[0].asDouble",
+            "a number",
+        ),
+        (
+            serde_json::json!([{"timeUnixNano": t0.to_string(), "asInt": "five"}]),
+            "dataPoints[0].asInt",
+            "an integer",
+        ),
+        (
+            serde_json::json!([{"timeUnixNano": true, "asDouble": 1}]),
+            "dataPoints[0].timeUnixNano",
+            "an unsigned integer",
+        ),
+        (
+            serde_json::json!([{"timeUnixNano": t0.to_string(), "asDouble": 1, "asInt": "1"}]),
+            "dataPoints[0]",
+            "both asDouble and asInt",
+        ),
+        (serde_json::json!("oops"), "gauge.dataPoints", "an array"),
+    ] {
+        let (status, text) = post(body("bad", points));
+        assert_eq!(status, 400, "{path}: {text}");
+        assert!(text.contains(path) && text.contains(why), "{path}: {text}");
+    }
+    assert!(
+        s.query("bad", t).is_empty(),
+        "a refused request stores nothing"
+    );
+    let (status, text) =
+        post(r#"{"resourceSpans": [{"scopeSpans": [{"spans": [{"traceId": "zz"}]}]}]}"#.into());
+    assert_eq!(status, 200, "metrics ignore unknown fields: {text}");
+    let r = client()
+        .post(format!("http://{}/v1/traces", s.otlp_http))
+        .header("content-type", "application/json")
+        .body(r#"{"resourceSpans": [{"scopeSpans": [{"spans": [{"traceId": "zz"}]}]}]}"#)
+        .send()
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 400);
+    assert!(r.text().unwrap().contains("spans[0].traceId"));
+}

@@ -10,14 +10,40 @@ use axum::extract::State as AxState;
 use axum::http::{HeaderMap, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
+use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
+use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
+use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use prost::Message;
 use serde::Serialize;
-use serde::de::DeserializeOwned;
 
 use super::body;
 use super::error::{ApiError, ApiResult, Kind};
 use super::ingest;
+use super::otlp::json;
 use super::state::State;
+
+/// A request read from OTLP/JSON by the strict decoder.
+trait FromJson: Sized {
+    fn from_json(bytes: &[u8]) -> ApiResult<Self>;
+}
+
+impl FromJson for ExportTraceServiceRequest {
+    fn from_json(bytes: &[u8]) -> ApiResult<Self> {
+        json::traces(bytes)
+    }
+}
+
+impl FromJson for ExportMetricsServiceRequest {
+    fn from_json(bytes: &[u8]) -> ApiResult<Self> {
+        json::metrics(bytes)
+    }
+}
+
+impl FromJson for ExportLogsServiceRequest {
+    fn from_json(bytes: &[u8]) -> ApiResult<Self> {
+        json::logs(bytes)
+    }
+}
 
 /// The OTLP/HTTP routes.
 pub fn routes() -> Router<Arc<State>> {
@@ -70,7 +96,7 @@ async fn handle<Req, Resp, F, Fut>(
     store: F,
 ) -> Response
 where
-    Req: Message + Default + DeserializeOwned,
+    Req: Message + Default + FromJson,
     Resp: Message + Serialize,
     F: FnOnce(Arc<State>, Req) -> Fut,
     Fut: std::future::Future<Output = ApiResult<Resp>>,
@@ -96,8 +122,7 @@ where
         let req: Req = match enc {
             Encoding::Protobuf => Req::decode(bytes.as_slice())
                 .map_err(|e| ApiError::bad(format!("malformed OTLP protobuf: {e}")))?,
-            Encoding::Json => serde_json::from_slice(&bytes)
-                .map_err(|e| ApiError::bad(format!("malformed OTLP JSON: {e}")))?,
+            Encoding::Json => Req::from_json(&bytes)?,
         };
         store(Arc::clone(st), req).await
     }

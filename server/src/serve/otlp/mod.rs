@@ -2,6 +2,7 @@
 //! spans map field by field; metrics follow the OpenTelemetry
 //! Prometheus-compatibility rules (`metrics`).
 
+pub mod json;
 pub mod logs;
 pub mod metrics;
 pub mod traces;
