@@ -131,6 +131,11 @@ impl Db {
 
         let head = Head::new(opts.max_series);
         let mut unknown = 0u64;
+        // WAL id → series of the replayed head, for the current epoch.
+        // Every head's ids start at 0 and the segments of more than one
+        // head can be on disk (a flush that never finished), so ids are
+        // translated per epoch, never used as the replayed head's own.
+        let mut ids: rustc_hash::FxHashMap<u32, Arc<MemSeries>> = Default::default();
         let wal_opts = sextant_wal::Options {
             segment_size: opts.wal_segment_size,
             durability: opts.durability,
@@ -142,15 +147,31 @@ impl Db {
             replay_from,
             |rec| {
                 match walrec::decode(rec.typ, rec.payload)? {
+                    WalRecord::Epoch => ids.clear(),
                     WalRecord::Series(v) => {
                         for (id, labels) in v {
-                            head.restore_series(id, labels)?;
+                            match ids.get(&id) {
+                                // Writers log a series until its record lands:
+                                // repeats name the same labels.
+                                Some(s) if s.labels == labels => {}
+                                Some(s) => {
+                                    return Err(format!(
+                                        "two series records for id {id}: {} and {labels}",
+                                        s.labels
+                                    ));
+                                }
+                                None => {
+                                    let s =
+                                        head.restore_series(&labels).map_err(|e| e.to_string())?;
+                                    ids.insert(id, s);
+                                }
+                            }
                         }
                     }
                     WalRecord::Samples(v) => {
                         let (mut lo, mut hi) = (i64::MAX, i64::MIN);
                         for (id, s) in &v {
-                            match head.by_id(*id) {
+                            match ids.get(id) {
                                 Some(series) => {
                                     series.append([*s]);
                                     lo = lo.min(s.t);
@@ -166,7 +187,7 @@ impl Db {
                     }
                     WalRecord::Exemplars(v) => {
                         for (id, e) in v {
-                            match head.by_id(id) {
+                            match ids.get(&id) {
                                 Some(series) => {
                                     head.note_time(e.t, e.t);
                                     series.add_exemplars([e]);
@@ -181,6 +202,9 @@ impl Db {
                 Ok(())
             },
         )?;
+        drop(ids);
+        // What is written from now on uses the replayed head's ids.
+        wal.append(&[(walrec::EPOCH, &[][..])])?;
         if unknown > 0 {
             tracing::warn!(unknown, "WAL replay skipped samples of unknown series");
         }
@@ -269,7 +293,8 @@ impl Db {
         let mut known = head.resolve(refs, |i| &batch.series[i].labels);
         // Count the batch's new series up front when a limit could be hit,
         // so that a refused batch creates none of them.
-        let may_hit_total = head.ids_used().saturating_add(batch.series.len()) > head.max_series();
+        let may_hit_total =
+            head.num_series().saturating_add(batch.series.len()) > head.max_series();
         if max_new_series < batch.series.len() || may_hit_total {
             let new = batch
                 .series
@@ -283,7 +308,7 @@ impl Db {
                     limit: max_new_series,
                 });
             }
-            if head.ids_used().saturating_add(new) > head.max_series() {
+            if head.num_series().saturating_add(new) > head.max_series() {
                 return Err(Error::TooManySeries {
                     limit: head.max_series(),
                 });

@@ -23,6 +23,7 @@ use crate::block::{Block, BlockMeta, BlockWriter, Compression, Written};
 use crate::db::{Db, Inner, sort_blocks};
 use crate::error::Result;
 use crate::head::Head;
+use crate::walrec;
 
 /// zstd level of flushed blocks. Flushes run while ingest goes on and
 /// compaction recompresses every flushed block at level 9 once its window
@@ -57,7 +58,14 @@ impl Inner {
             if head.is_empty() {
                 return Ok(());
             }
-            let segment = match self.wal.rotate() {
+            // The new head's ids start at 0 again: its segment begins with
+            // an epoch record, so a replay that also reads the old head's
+            // segments (this flush not finishing) keeps the two apart.
+            let segment = match self
+                .wal
+                .rotate()
+                .and_then(|s| self.wal.append(&[(walrec::EPOCH, &[][..])]).map(|()| s))
+            {
                 Ok(s) => s,
                 Err(e) => {
                     self.poison(&e);

@@ -9,7 +9,7 @@ mod spans;
 use std::hash::{Hash, Hasher};
 use std::num::NonZeroU32;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicI64, AtomicU32, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU32, AtomicU64, Ordering};
 
 use parking_lot::RwLock;
 use rustc_hash::{FxHashMap, FxHasher};
@@ -58,12 +58,7 @@ type Shard = RwLock<FxHashMap<Labels, Arc<MemSeries>>>;
 pub(crate) struct Head {
     epoch: NonZeroU32,
     shards: Box<[Shard]>,
-    /// Series by id. Replay may leave holes: ids handed out to series whose
-    /// `SERIES` record never reached the WAL (their writer failed or the
-    /// process died before its append).
-    by_id: RwLock<Vec<Option<Arc<MemSeries>>>>,
-    /// Series held (`by_id` minus its holes).
-    series: AtomicUsize,
+    by_id: RwLock<Vec<Arc<MemSeries>>>,
     postings: MemPostings,
     min_t: AtomicI64,
     max_t: AtomicI64,
@@ -90,7 +85,6 @@ impl Head {
                 .unwrap_or(NonZeroU32::MIN),
             shards: (0..SHARDS).map(|_| RwLock::default()).collect(),
             by_id: RwLock::default(),
-            series: AtomicUsize::new(0),
             postings: MemPostings::default(),
             min_t: AtomicI64::new(i64::MAX),
             max_t: AtomicI64::new(i64::MIN),
@@ -117,15 +111,22 @@ impl Head {
         self.max_series
     }
 
-    /// Ids handed out so far (holes included): what `max_series` bounds.
-    pub(crate) fn ids_used(&self) -> usize {
-        self.by_id.read().len()
-    }
-
     /// The series with these labels, creating it if needed; `true` when it
     /// was created. A created series is not yet logged: whoever writes its
     /// samples logs its record first (see [`MemSeries::is_logged`]).
     pub(crate) fn get_or_create(&self, labels: &Labels) -> Result<(Arc<MemSeries>, bool)> {
+        self.find_or_insert(labels, self.max_series)
+    }
+
+    /// The series with these labels during WAL replay, created if needed
+    /// whatever `max_series` says: what was acknowledged comes back. It is
+    /// not logged in the current WAL epoch (its record carried an id of an
+    /// earlier head), so the next write of it logs it again.
+    pub(crate) fn restore_series(&self, labels: &Labels) -> Result<Arc<MemSeries>> {
+        self.find_or_insert(labels, usize::MAX).map(|(s, _)| s)
+    }
+
+    fn find_or_insert(&self, labels: &Labels, limit: usize) -> Result<(Arc<MemSeries>, bool)> {
         let shard = self.shard(labels);
         if let Some(s) = shard.read().get(labels) {
             return Ok((Arc::clone(s), false));
@@ -136,73 +137,19 @@ impl Head {
         }
         let s = {
             let mut by_id = self.by_id.write();
-            if by_id.len() >= self.max_series {
+            if by_id.len() >= limit {
                 return Err(Error::TooManySeries {
                     limit: self.max_series,
                 });
             }
             let s = Arc::new(MemSeries::new(by_id.len() as u32, labels.clone()));
-            by_id.push(Some(Arc::clone(&s)));
+            by_id.push(Arc::clone(&s));
             s
         };
-        self.series.fetch_add(1, Ordering::Relaxed);
         map.insert(labels.clone(), Arc::clone(&s));
         drop(map);
         self.postings.add(s.id, labels.iter());
         Ok((s, true))
-    }
-
-    /// Recreates a series at the id its WAL record names. Writers append
-    /// series records in any order, and more than one writer may log the
-    /// same series, so ids arrive out of order, with holes, and repeated:
-    /// a repeat must name the same labels.
-    pub(crate) fn restore_series(
-        &self,
-        id: u32,
-        labels: Labels,
-    ) -> std::result::Result<(), String> {
-        // Ids grow by one per series created, so a record naming an id far
-        // past any limit is damage, not data: refuse it before allocating.
-        let plausible = self.max_series.max(1 << 26);
-        if id as usize >= plausible {
-            return Err(format!(
-                "series record for id {id}, beyond any id this database hands out ({plausible})"
-            ));
-        }
-        let shard = self.shard(&labels);
-        let mut map = shard.write();
-        if let Some(s) = map.get(&labels) {
-            return if s.id == id {
-                Ok(())
-            } else {
-                Err(format!(
-                    "series record for id {id} names the labels of series {}: {labels}",
-                    s.id
-                ))
-            };
-        }
-        let s = {
-            let mut by_id = self.by_id.write();
-            let i = id as usize;
-            if by_id.len() <= i {
-                by_id.resize(i + 1, None);
-            }
-            if let Some(other) = &by_id[i] {
-                return Err(format!(
-                    "two series records for id {id}: {} and {labels}",
-                    other.labels
-                ));
-            }
-            let s = Arc::new(MemSeries::new(id, labels.clone()));
-            s.set_logged();
-            by_id[i] = Some(Arc::clone(&s));
-            s
-        };
-        self.series.fetch_add(1, Ordering::Relaxed);
-        map.insert(labels.clone(), Arc::clone(&s));
-        drop(map);
-        self.postings.add(id, labels.iter());
-        Ok(())
     }
 
     /// The reference a writer keeps for `s`, a series of this head.
@@ -236,7 +183,6 @@ impl Head {
                 .flatten()
                 .filter(|r| r.epoch == self.epoch)
                 .and_then(|r| by_id.get(r.id as usize))
-                .and_then(Option::as_ref)
         };
         (0..refs.len())
             .map(|i| {
@@ -246,10 +192,6 @@ impl Head {
                 at(i).filter(|s| s.labels == *labels(i)).map(Arc::clone)
             })
             .collect()
-    }
-
-    pub(crate) fn by_id(&self, id: u32) -> Option<Arc<MemSeries>> {
-        self.by_id.read().get(id as usize).cloned().flatten()
     }
 
     /// Widens the head's time range to include `t`.
@@ -278,7 +220,7 @@ impl Head {
     }
 
     pub(crate) fn num_series(&self) -> usize {
-        self.series.load(Ordering::Relaxed)
+        self.by_id.read().len()
     }
 
     /// Adds log records (already logged) and widens the time range.
@@ -308,7 +250,7 @@ impl Head {
         let by_id = self.by_id.read();
         let mut out: Vec<Arc<MemSeries>> = ids
             .iter()
-            .filter_map(|id| by_id.get(id as usize).cloned().flatten())
+            .filter_map(|id| by_id.get(id as usize).cloned())
             .collect();
         drop(by_id);
         out.sort_by(|a, b| a.labels.cmp(&b.labels));
@@ -335,7 +277,7 @@ impl Head {
     pub(crate) fn footprint(&self) -> (u64, usize) {
         let by_id = self.by_id.read();
         let (mut samples, mut bytes) = (0u64, 0usize);
-        for s in by_id.iter().flatten() {
+        for s in by_id.iter() {
             let (n, b) = s.footprint();
             samples += n;
             bytes += b + std::mem::size_of::<MemSeries>() + 16;

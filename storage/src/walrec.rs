@@ -1,7 +1,8 @@
 //! The storage engine's WAL record types (layouts in `docs/format.md`).
 //! Series ids are those of the head that was current when the record was
-//! written; a flush rotates the log, so every segment's ids refer to series
-//! records in the same or an earlier segment after the last rotation.
+//! written. Every head starts its ids at 0, and a head's segments can
+//! outlive it (a flush that did not finish), so each head begins with an
+//! `EPOCH` record: ids before and after one are unrelated.
 
 use sextant_index::put_uvarint;
 
@@ -23,6 +24,8 @@ pub const EXEMPLARS: u8 = 3;
 pub const LOGS: u8 = 4;
 /// Spans: one column frame (`codec::records`).
 pub const SPANS: u8 = 5;
+/// A new head starts: series ids after it are its own. Empty payload.
+pub const EPOCH: u8 = 6;
 
 /// A decoded record.
 #[derive(Debug, PartialEq)]
@@ -37,6 +40,8 @@ pub enum WalRecord {
     Logs(Vec<LogRecord>),
     /// Spans.
     Spans(Vec<Span>),
+    /// A new head's id space begins.
+    Epoch,
 }
 
 pub(crate) fn encode_series(out: &mut Vec<u8>, id: u32, labels: &Labels) {
@@ -121,6 +126,8 @@ pub fn decode(typ: u8, payload: &[u8]) -> Result<WalRecord, String> {
         }
         LOGS => Ok(WalRecord::Logs(decode_frame(payload)?)),
         SPANS => Ok(WalRecord::Spans(decode_frame(payload)?)),
+        EPOCH if payload.is_empty() => Ok(WalRecord::Epoch),
+        EPOCH => Err("epoch record with a payload".into()),
         other => Err(format!("unknown record type {other}")),
     }
 }
