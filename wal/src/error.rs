@@ -16,11 +16,11 @@ pub enum Error {
         /// The operating system's error.
         source: io::Error,
     },
-    /// A record before the tail of the log does not verify. Data after it
-    /// cannot be trusted; `sextant repair` truncates the log at this point.
+    /// A record before the tail of the log does not verify; `sextant
+    /// repair` drops the damaged records and keeps every intact one.
     #[error(
         "WAL corruption in segment {segment} at offset {offset}: {reason}; \
-         run `sextant repair` to truncate the log there (records after it are lost)"
+         run `sextant repair` to drop the damaged records (every intact record is kept)"
     )]
     Corrupt {
         /// Segment number (its file is `<segment:020>.wal`).

@@ -23,5 +23,7 @@ pub use error::{Error, Result};
 pub use fault::{FaultFs, FaultPlan};
 pub use frame::{FRAME_HEADER_LEN, MAX_RECORD_LEN, mask_crc, masked_crc};
 pub use fs::{FileWrite, Mapped, StdFs, Vfs};
-pub use log::{Durability, Options, Record, ReplayStats, SyncStats, Wal};
+pub use log::{
+    Durability, Options, Record, RepairReport, ReplayStats, SegmentRepair, SyncStats, Wal,
+};
 pub use segment::{list_segments, segment_path};

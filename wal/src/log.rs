@@ -352,47 +352,127 @@ impl Wal {
         res
     }
 
-    /// Scans the log in `dir` and truncates it at the first damaged record,
-    /// deleting every later segment. Returns where it cut, or `None` when
-    /// the log was intact. This is what `sextant repair` runs.
-    pub fn repair(dir: &Path, vfs: &dyn Vfs) -> Result<Option<(u64, u64)>> {
+    /// Makes a damaged log in `dir` replayable again while keeping every
+    /// record that still verifies: a segment with damaged frames is
+    /// rewritten without them (scanning past the damage for the next frame
+    /// whose header and payload checksums both verify), a damaged segment
+    /// header is rewritten, and a segment missing from the sequence is
+    /// recreated empty so the ones after it still replay. Each rewrite is
+    /// write-temp, fsync, rename, fsync the directory. This is what
+    /// `sextant repair` runs; the report says what was dropped.
+    pub fn repair(dir: &Path, vfs: &dyn Vfs) -> Result<RepairReport> {
         let segments = segment::list_segments(vfs, dir)?;
-        let mut cut: Option<(u64, u64)> = None;
-        for (i, &seg) in segments.iter().enumerate() {
-            if cut.is_some() || (i > 0 && seg != segments[i - 1] + 1) {
-                cut.get_or_insert((seg, 0));
-                let p = segment::segment_path(dir, seg);
-                vfs.remove_file(&p).map_err(|e| Error::io("remove", p, e))?;
-                continue;
-            }
+        let mut report = RepairReport::default();
+        let (Some(&first), Some(&last)) = (segments.first(), segments.last()) else {
+            return Ok(report);
+        };
+        for seg in first..=last {
             let p = segment::segment_path(dir, seg);
-            let buf = vfs.read(&p).map_err(|e| Error::io("read", &p, e))?;
-            if segment::check_header(&buf, seg).is_err() {
-                vfs.remove_file(&p)
-                    .map_err(|e| Error::io("remove", &p, e))?;
-                cut = Some((seg, 0));
+            if !segments.contains(&seg) {
+                report.segments.push(SegmentRepair {
+                    segment: seg,
+                    kept: 0,
+                    dropped_bytes: 0,
+                    first_bad: None,
+                    recreated: true,
+                });
+                write_segment(vfs, dir, seg, &[])?;
                 continue;
             }
-            let mut pos = HEADER_LEN;
-            loop {
-                match frame::decode(&buf, pos) {
-                    Decoded::Record { next, .. } => pos = next,
-                    Decoded::End => break,
-                    Decoded::Bad(_) => {
-                        vfs.truncate(&p, pos as u64)
-                            .map_err(|e| Error::io("truncate", &p, e))?;
-                        cut = Some((seg, pos as u64));
-                        break;
-                    }
+            let buf = vfs.read(&p).map_err(|e| Error::io("read", &p, e))?;
+            let header_bad = match segment::check_header(&buf, seg) {
+                Ok(()) => false,
+                Err(reason @ "unsupported segment version") => {
+                    return Err(Error::Corrupt {
+                        segment: seg,
+                        offset: 0,
+                        reason: format!("{reason}: written by a newer Sextant; repair refused"),
+                    });
+                }
+                Err(_) => true,
+            };
+            let (kept, frames, first_bad) = salvage(&buf);
+            let body_len = buf.len().saturating_sub(HEADER_LEN);
+            if !header_bad && first_bad.is_none() {
+                continue;
+            }
+            report.segments.push(SegmentRepair {
+                segment: seg,
+                kept,
+                dropped_bytes: (body_len - frames.len()) as u64,
+                first_bad: first_bad.map(|o| o as u64),
+                recreated: header_bad,
+            });
+            write_segment(vfs, dir, seg, &frames)?;
+        }
+        Ok(report)
+    }
+}
+
+/// What [`Wal::repair`] changed.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct RepairReport {
+    /// The segments it rewrote or recreated, in order; empty when the log
+    /// was intact.
+    pub segments: Vec<SegmentRepair>,
+}
+
+/// One segment [`Wal::repair`] rewrote.
+#[derive(Debug, PartialEq, Eq)]
+pub struct SegmentRepair {
+    /// Segment number.
+    pub segment: u64,
+    /// Records kept.
+    pub kept: usize,
+    /// Bytes of damaged frames dropped.
+    pub dropped_bytes: u64,
+    /// Offset of the first damaged frame, if any.
+    pub first_bad: Option<u64>,
+    /// Whether its header was rewritten (damaged, or the file was missing).
+    pub recreated: bool,
+}
+
+/// The frames of a segment body that verify, in order, as (count, bytes,
+/// offset of the first damage).
+fn salvage(buf: &[u8]) -> (usize, Vec<u8>, Option<usize>) {
+    let (mut kept, mut out, mut first_bad) = (0, Vec::with_capacity(buf.len()), None);
+    let mut pos = HEADER_LEN.min(buf.len());
+    loop {
+        match frame::decode(buf, pos) {
+            Decoded::Record { next, .. } => {
+                out.extend_from_slice(&buf[pos..next]);
+                kept += 1;
+                pos = next;
+            }
+            Decoded::End => break,
+            Decoded::Bad(_) => {
+                first_bad.get_or_insert(pos);
+                match (pos + 1..buf.len())
+                    .find(|&p| matches!(frame::decode(buf, p), Decoded::Record { .. }))
+                {
+                    Some(p) => pos = p,
+                    None => break,
                 }
             }
         }
-        if cut.is_some() {
-            vfs.sync_dir(dir)
-                .map_err(|e| Error::io("fsync dir", dir, e))?;
-        }
-        Ok(cut)
     }
+    (kept, out, first_bad)
+}
+
+/// Replaces segment `seg` by a header and `frames`, crash-safely.
+fn write_segment(vfs: &dyn Vfs, dir: &Path, seg: u64, frames: &[u8]) -> Result<()> {
+    let p = segment::segment_path(dir, seg);
+    let tmp = p.with_extension("wal.repair");
+    let mut f = vfs.create(&tmp).map_err(|e| Error::io("create", &tmp, e))?;
+    f.write_all(&segment::header(seg))
+        .and_then(|()| f.write_all(frames))
+        .and_then(|()| f.sync())
+        .map_err(|e| Error::io("write", &tmp, e))?;
+    drop(f);
+    vfs.rename(&tmp, &p)
+        .map_err(|e| Error::io("rename", &tmp, e))?;
+    vfs.sync_dir(dir)
+        .map_err(|e| Error::io("fsync dir", dir, e))
 }
 
 impl Drop for Wal {

@@ -6,14 +6,27 @@ use sextant_wal::{StdFs, Vfs, Wal};
 
 use super::CliResult;
 
-/// Truncates a damaged WAL at its first bad record and moves corrupt
-/// blocks aside.
+/// Drops the damaged records of a WAL (keeping every intact one) and
+/// moves corrupt blocks aside.
 pub fn run(data_dir: &Path) -> CliResult {
-    match Wal::repair(&data_dir.join("wal"), &StdFs)? {
-        Some((segment, offset)) => println!(
-            "WAL truncated at segment {segment} offset {offset}; records after it were removed"
-        ),
-        None => println!("WAL intact"),
+    let report = Wal::repair(&data_dir.join("wal"), &StdFs)?;
+    if report.segments.is_empty() {
+        println!("WAL intact");
+    }
+    for s in &report.segments {
+        match (s.first_bad, s.recreated) {
+            (_, true) if s.kept == 0 && s.dropped_bytes == 0 => {
+                println!("WAL segment {} was missing; recreated empty", s.segment)
+            }
+            (first_bad, recreated) => println!(
+                "WAL segment {}: {}kept {} intact record(s), dropped {} damaged byte(s){}",
+                s.segment,
+                if recreated { "header rewritten; " } else { "" },
+                s.kept,
+                s.dropped_bytes,
+                first_bad.map_or(String::new(), |o| format!(" (first damage at offset {o})"))
+            ),
+        }
     }
     let blocks = data_dir.join("blocks");
     let mut entries = StdFs.list(&blocks).unwrap_or_default();
