@@ -137,7 +137,7 @@ fn concurrent_crash_child() {
             while !stop.load(Ordering::Relaxed) {
                 std::thread::sleep(Duration::from_millis(15));
                 n += 1;
-                if n % 2 == 0 {
+                if n.is_multiple_of(2) {
                     db.flush().unwrap();
                 } else {
                     db.compact().unwrap();
