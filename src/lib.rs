@@ -33,11 +33,11 @@
 //! ```
 
 pub use sextant_storage::{
-    AnyValue, Attributes, Block, BlockMeta, BlockStats, Db, Durability, Error, Exemplar, HOUR_MS,
-    LabelLimits, Labels, LogRecord, LogSearch, METRIC_NAME, MatchOp, Matcher, Options,
-    RecordLimits, RecordSummary, Result, SERVICE_NAME, Sample, Series, SeriesSet, SeriesWrite,
-    Span, SpanEvent, SpanId, SpanKind, SpanLink, SpanSearch, Stats, StatusCode, TextQuery, Trace,
-    TraceId, WriteBatch, WriteSummary, hex, parse_trace_id,
+    AnyValue, Attributes, Block, BlockMeta, BlockOutcome, BlockRepair, BlockStats, Db, Durability,
+    Error, Exemplar, HOUR_MS, LabelLimits, Labels, LogRecord, LogSearch, METRIC_NAME, MatchOp,
+    Matcher, Options, RecordLimits, RecordSummary, RepairReport, Result, SERVICE_NAME, Sample,
+    Series, SeriesSet, SeriesWrite, Span, SpanEvent, SpanId, SpanKind, SpanLink, SpanSearch, Stats,
+    StatusCode, TextQuery, Trace, TraceId, WriteBatch, WriteSummary, hex, parse_trace_id, repair,
 };
 
 pub use sextant_query::value::{Elem, RangeSeries, Value};

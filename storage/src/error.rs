@@ -74,7 +74,10 @@ pub enum Error {
     #[error("database is read-only after an earlier failure ({0}); reopen it to recover")]
     Poisoned(String),
     /// Bytes on disk that do not verify or decode.
-    #[error("corrupt data: {0}")]
+    #[error(
+        "corrupt data: {0}; stop the server and run `sextant repair` to keep what verifies \
+         and set the rest aside"
+    )]
     Corrupt(String),
     /// The data directory is used by another process.
     #[error("data directory {0} is locked by another process")]

@@ -27,6 +27,7 @@ mod labels;
 mod logs;
 mod model;
 mod options;
+mod repair;
 mod select;
 mod signals;
 mod spans;
@@ -46,6 +47,7 @@ pub use model::{
     SpanLink, StatusCode, TraceId, hex, parse_trace_id, service_of,
 };
 pub use options::{Durability, HOUR_MS, LabelLimits, Options};
+pub use repair::{BlockOutcome, BlockRepair, RepairReport, repair};
 pub use select::{Series, SeriesSet};
 pub use sextant_index::text::TextQuery;
 pub use sextant_index::{MatchOp, Matcher};

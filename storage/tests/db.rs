@@ -786,3 +786,75 @@ fn series_limit_leaves_no_unlogged_series_behind() {
     assert_eq!(got.len(), 50, "every acknowledged series is back");
     assert!(got.iter().all(|(_, s)| s == &vec![(2, 2.0)]));
 }
+
+/// A flipped byte in a block's chunks costs only the series whose chunks
+/// sit in the damaged frame: repair rewrites the block with every series
+/// that still reads (issue 19: it set the whole block aside, one byte
+/// cost 127,200 of 288,000 samples), and the database opens and answers.
+#[test]
+fn repair_keeps_every_series_of_a_damaged_block_that_still_reads() {
+    let dir = tempfile::tempdir().unwrap();
+    let (series, per) = (2_000usize, 240i64);
+    {
+        let db = Db::open(dir.path(), opts()).unwrap();
+        let mut b = WriteBatch::default();
+        let mut rng = fastrand::Rng::with_seed(7);
+        for s in 0..series {
+            b.add(
+                labels("dmg", &[("s", &format!("{s:05}"))]),
+                (0..per)
+                    .map(|i| Sample::new(i * 15_000, rng.f64()))
+                    .collect(),
+            );
+        }
+        db.write(&b).unwrap();
+        db.flush().unwrap();
+    }
+    let block = std::fs::read_dir(dir.path().join("blocks"))
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    let chunks = block.join("chunks");
+    let mut bytes = std::fs::read(&chunks).unwrap();
+    let mid = bytes.len() / 2;
+    bytes[mid] ^= 0x5a;
+    std::fs::write(&chunks, &bytes).unwrap();
+    {
+        let db = Db::open(dir.path(), opts()).unwrap();
+        let err = db
+            .select(&[Matcher::equal("__name__", "dmg")], i64::MIN, i64::MAX)
+            .unwrap()
+            .find_map(Result::err)
+            .expect("a damaged frame is an error, not silence");
+        assert!(err.to_string().contains("sextant repair"), "{err}");
+    }
+    let report = sextant_storage::repair(dir.path(), &sextant_wal::StdFs).unwrap();
+    assert_eq!(report.blocks.len(), 1, "{report:?}");
+    let sextant_storage::BlockOutcome::Salvaged {
+        series_kept,
+        series_lost,
+        samples_kept,
+        ..
+    } = report.blocks[0].outcome
+    else {
+        panic!("{report:?}")
+    };
+    assert!(
+        series_lost > 0 && series_lost < series as u64 / 4,
+        "{report:?}"
+    );
+    assert_eq!(series_kept + series_lost, series as u64);
+    assert_eq!(samples_kept, series_kept * per as u64);
+    let db = Db::open(dir.path(), opts()).unwrap();
+    let got = read_all(&db, "dmg");
+    assert_eq!(got.len() as u64, series_kept);
+    assert!(got.iter().all(|(_, s)| s.len() == per as usize));
+    assert!(dir.path().join("blocks").read_dir().unwrap().any(|e| {
+        e.unwrap()
+            .file_name()
+            .to_string_lossy()
+            .ends_with(".corrupt")
+    }));
+}

@@ -359,8 +359,14 @@ impl Wal {
     /// header is rewritten, and a segment missing from the sequence is
     /// recreated empty so the ones after it still replay. Each rewrite is
     /// write-temp, fsync, rename, fsync the directory. This is what
-    /// `sextant repair` runs; the report says what was dropped.
-    pub fn repair(dir: &Path, vfs: &dyn Vfs) -> Result<RepairReport> {
+    /// `sextant repair` runs; the report says what was dropped. `keep`
+    /// judges each verified record's content (the storage engine drops
+    /// records it cannot decode, so that replay can run).
+    pub fn repair(
+        dir: &Path,
+        vfs: &dyn Vfs,
+        keep: &dyn Fn(u8, &[u8]) -> bool,
+    ) -> Result<RepairReport> {
         let segments = segment::list_segments(vfs, dir)?;
         let mut report = RepairReport::default();
         let (Some(&first), Some(&last)) = (segments.first(), segments.last()) else {
@@ -391,7 +397,7 @@ impl Wal {
                 }
                 Err(_) => true,
             };
-            let (kept, frames, first_bad) = salvage(&buf);
+            let (kept, frames, first_bad) = salvage(&buf, keep);
             let body_len = buf.len().saturating_sub(HEADER_LEN);
             if !header_bad && first_bad.is_none() {
                 continue;
@@ -432,16 +438,20 @@ pub struct SegmentRepair {
     pub recreated: bool,
 }
 
-/// The frames of a segment body that verify, in order, as (count, bytes,
-/// offset of the first damage).
-fn salvage(buf: &[u8]) -> (usize, Vec<u8>, Option<usize>) {
+/// The frames of a segment body that verify and that `keep` accepts, in
+/// order, as (count, bytes, offset of the first damage).
+fn salvage(buf: &[u8], keep: &dyn Fn(u8, &[u8]) -> bool) -> (usize, Vec<u8>, Option<usize>) {
     let (mut kept, mut out, mut first_bad) = (0, Vec::with_capacity(buf.len()), None);
     let mut pos = HEADER_LEN.min(buf.len());
     loop {
         match frame::decode(buf, pos) {
-            Decoded::Record { next, .. } => {
-                out.extend_from_slice(&buf[pos..next]);
-                kept += 1;
+            Decoded::Record { typ, payload, next } => {
+                if keep(typ, payload) {
+                    out.extend_from_slice(&buf[pos..next]);
+                    kept += 1;
+                } else {
+                    first_bad.get_or_insert(pos);
+                }
                 pos = next;
             }
             Decoded::End => break,

@@ -128,7 +128,7 @@ fn corruption_before_the_tail_names_segment_and_offset_and_repair_truncates() {
 
     // Repair drops the damaged record only: every intact one after it
     // is kept (issue 19: a mid-file flip cost 40,000 of 60,000 records).
-    let report = Wal::repair(dir.path(), &StdFs).unwrap();
+    let report = Wal::repair(dir.path(), &StdFs, &|_, _| true).unwrap();
     assert_eq!(report.segments.len(), 1, "{report:?}");
     let r = &report.segments[0];
     assert_eq!((r.segment, r.kept, r.first_bad), (1, 9, Some(off as u64)));
@@ -141,7 +141,10 @@ fn corruption_before_the_tail_names_segment_and_offset_and_repair_truncates() {
         .collect();
     assert_eq!(open(dir.path(), opts(1 << 20)).1, want);
     assert!(
-        Wal::repair(dir.path(), &StdFs).unwrap().segments.is_empty(),
+        Wal::repair(dir.path(), &StdFs, &|_, _| true)
+            .unwrap()
+            .segments
+            .is_empty(),
         "intact now"
     );
 }
@@ -184,7 +187,7 @@ fn corrupt_earlier_segment_is_an_error_even_if_later_ones_are_fine() {
     bytes[0] ^= 0xff;
     std::fs::write(segment_path(dir2.path(), 3), &bytes).unwrap();
     let seg2 = segment_2_records();
-    let report = Wal::repair(dir2.path(), &StdFs).unwrap();
+    let report = Wal::repair(dir2.path(), &StdFs, &|_, _| true).unwrap();
     assert_eq!(
         report
             .segments

@@ -1,58 +1,60 @@
-//! `sextant repair`: make a damaged data directory openable again.
+//! `sextant repair`: make a damaged data directory openable again,
+//! keeping everything that verifies (the engine's `repair` does the work;
+//! this prints what it did).
 
 use std::path::Path;
 
-use sextant_wal::{StdFs, Vfs, Wal};
+use sextant_storage::BlockOutcome;
+use sextant_wal::StdFs;
 
 use super::CliResult;
 
-/// Drops the damaged records of a WAL (keeping every intact one) and
-/// moves corrupt blocks aside.
+/// Repairs the WAL and the blocks of `data_dir` and says what was kept.
 pub fn run(data_dir: &Path) -> CliResult {
-    let report = Wal::repair(&data_dir.join("wal"), &StdFs)?;
-    if report.segments.is_empty() {
+    let report = sextant_storage::repair(data_dir, &StdFs)?;
+    if report.wal.segments.is_empty() {
         println!("WAL intact");
     }
-    for s in &report.segments {
-        match (s.first_bad, s.recreated) {
-            (_, true) if s.kept == 0 && s.dropped_bytes == 0 => {
-                println!("WAL segment {} was missing; recreated empty", s.segment)
-            }
-            (first_bad, recreated) => println!(
-                "WAL segment {}: {}kept {} intact record(s), dropped {} damaged byte(s){}",
-                s.segment,
-                if recreated { "header rewritten; " } else { "" },
-                s.kept,
-                s.dropped_bytes,
-                first_bad.map_or(String::new(), |o| format!(" (first damage at offset {o})"))
+    for s in &report.wal.segments {
+        if s.recreated && s.kept == 0 && s.dropped_bytes == 0 {
+            println!("WAL segment {} was missing; recreated empty", s.segment);
+            continue;
+        }
+        println!(
+            "WAL segment {}: {}kept {} intact record(s), dropped {} damaged byte(s){}",
+            s.segment,
+            if s.recreated {
+                "header rewritten; "
+            } else {
+                ""
+            },
+            s.kept,
+            s.dropped_bytes,
+            s.first_bad
+                .map_or(String::new(), |o| format!(" (first damage at offset {o})"))
+        );
+    }
+    for b in &report.blocks {
+        match &b.outcome {
+            BlockOutcome::Salvaged {
+                series_kept,
+                series_lost,
+                samples_kept,
+                samples_before,
+                records_kept,
+                record_frames_lost,
+            } => println!(
+                "block {:020}: {}; rewritten with {series_kept} series ({series_lost} lost), \
+                 {samples_kept} of {samples_before} samples, {records_kept} log records and \
+                 spans ({record_frames_lost} frame(s) lost); the damaged copy is {:020}.corrupt",
+                b.seq, b.damage, b.seq
+            ),
+            BlockOutcome::SetAside => println!(
+                "block {:020}: {}; set aside whole as {:020}.corrupt",
+                b.seq, b.damage, b.seq
             ),
         }
     }
-    let blocks = data_dir.join("blocks");
-    let mut entries = StdFs.list(&blocks).unwrap_or_default();
-    entries.sort();
-    let mut bad = 0;
-    for dir in entries {
-        let Some(name) = dir.file_name().and_then(|n| n.to_str()).map(str::to_string) else {
-            continue;
-        };
-        if name.len() != 20 || !name.bytes().all(|b| b.is_ascii_digit()) {
-            continue;
-        }
-        let check = sextant_storage::Block::open(&StdFs, &dir).and_then(|b| b.verify());
-        if let Err(e) = check {
-            let aside = blocks.join(format!("{name}.corrupt"));
-            std::fs::rename(&dir, &aside).map_err(|source| super::CliError::Io {
-                path: dir.display().to_string(),
-                source,
-            })?;
-            println!(
-                "block {name} is corrupt ({e}); moved to {}",
-                aside.display()
-            );
-            bad += 1;
-        }
-    }
-    println!("{bad} corrupt block(s) set aside");
+    println!("{} damaged block(s)", report.blocks.len());
     Ok(())
 }

@@ -196,6 +196,20 @@ impl<T: Columnar + Clone + Default> RecordFile<T> {
         Ok(out)
     }
 
+    /// Every row of the frames that still decode, and how many frames
+    /// did not (repair keeps what verifies).
+    pub(crate) fn salvage(&self) -> (Vec<T>, usize) {
+        let mut out = Vec::new();
+        let mut bad = 0;
+        for n in 0..self.info.len() {
+            match self.frame(n) {
+                Ok(rows) => out.extend(rows),
+                Err(_) => bad += 1,
+            }
+        }
+        (out, bad)
+    }
+
     pub(crate) fn file_len(&self) -> u64 {
         self.frames.file_len()
     }
