@@ -858,3 +858,40 @@ fn repair_keeps_every_series_of_a_damaged_block_that_still_reads() {
             .ends_with(".corrupt")
     }));
 }
+
+/// A flipped byte in a block's small files (series, postings, meta) makes
+/// open fail with a message that names the file and says to run repair;
+/// repair sets that block aside and the rest of the database opens.
+#[test]
+fn a_damaged_small_file_names_repair_and_repair_sets_the_block_aside() {
+    for file in ["series", "postings", "meta"] {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let db = Db::open(dir.path(), opts()).unwrap();
+            write(&db, &labels("lost", &[]), &[(1_000, 1.0)]);
+            db.flush().unwrap();
+            write(&db, &labels("kept", &[]), &[(10 * H, 2.0)]);
+            db.flush().unwrap();
+        }
+        let mut blocks: Vec<_> = std::fs::read_dir(dir.path().join("blocks"))
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .collect();
+        blocks.sort();
+        let path = blocks[0].join(file);
+        let mut bytes = std::fs::read(&path).unwrap();
+        let mid = bytes.len() / 2;
+        bytes[mid] ^= 0x01;
+        std::fs::write(&path, &bytes).unwrap();
+        let err = Db::open(dir.path(), opts()).unwrap_err().to_string();
+        assert!(
+            err.contains(file) && err.contains("sextant repair"),
+            "{file}: {err}"
+        );
+        let report = sextant_storage::repair(dir.path(), &sextant_wal::StdFs).unwrap();
+        assert_eq!(report.blocks.len(), 1, "{file}: {report:?}");
+        let db = Db::open(dir.path(), opts()).unwrap();
+        assert!(read_all(&db, "lost").is_empty(), "{file}");
+        assert_eq!(read_all(&db, "kept")[0].1, vec![(10 * H, 2.0)], "{file}");
+    }
+}
