@@ -114,7 +114,7 @@ impl Db {
     pub fn open_with_vfs(dir: impl AsRef<Path>, opts: Options, vfs: Arc<dyn Vfs>) -> Result<Db> {
         let dir = dir.as_ref().to_path_buf();
         let blocks_dir = dir.join("blocks");
-        vfs.create_dir_all(&blocks_dir)
+        sextant_wal::create_dir_durable(vfs.as_ref(), &blocks_dir)
             .map_err(|e| Error::io("create dir", &blocks_dir, e))?;
         let lock = lock_dir(&dir)?;
         let blocks = load_blocks(vfs.as_ref(), &blocks_dir)?;

@@ -163,3 +163,24 @@ impl Vfs for StdFs {
         fs::read_dir(dir)?.map(|e| e.map(|e| e.path())).collect()
     }
 }
+
+/// Creates `dir` and its missing parents so that they survive a power
+/// cut: each new entry is made durable by an fsync of the directory that
+/// holds it. (A directory created without that can vanish after a crash,
+/// with every file written into it.)
+pub fn create_dir_durable(vfs: &dyn Vfs, dir: &Path) -> io::Result<()> {
+    let mut missing = Vec::new();
+    let mut at = Some(dir);
+    while let Some(p) = at.filter(|p| !p.as_os_str().is_empty() && !p.exists()) {
+        missing.push(p);
+        at = p.parent();
+    }
+    vfs.create_dir_all(dir)?;
+    for p in missing.iter().rev() {
+        match p.parent().filter(|q| !q.as_os_str().is_empty()) {
+            Some(parent) => vfs.sync_dir(parent)?,
+            None => vfs.sync_dir(Path::new("."))?,
+        }
+    }
+    Ok(())
+}

@@ -143,7 +143,7 @@ impl Wal {
         first: u64,
         mut apply: impl FnMut(Record<'_>) -> std::result::Result<(), String>,
     ) -> Result<(Wal, ReplayStats)> {
-        vfs.create_dir_all(dir)
+        crate::fs::create_dir_durable(vfs.as_ref(), dir)
             .map_err(|e| Error::io("create dir", dir, e))?;
         let first = first.max(1);
         let mut segments = segment::list_segments(vfs.as_ref(), dir)?;
