@@ -1,8 +1,8 @@
 //! Compiles `proto/sextant/v1/query.proto` with protox (a protobuf
 //! compiler in Rust: no system `protoc`), then generates the messages and
 //! the tonic service from its descriptors. The encoded descriptor set is
-//! kept for gRPC reflection. The server binary gets the server side only;
-//! the client side goes to `client/` for the integration tests.
+//! kept for gRPC reflection. Both sides are generated: the server serves
+//! it, and the client is public for the CLI and the integration tests.
 
 use std::path::PathBuf;
 
@@ -16,15 +16,6 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         out.join("sextant_descriptor.bin"),
         prost::Message::encode_to_vec(&fds),
     )?;
-    tonic_prost_build::configure()
-        .build_client(false)
-        .build_transport(false)
-        .compile_fds(fds.clone())?;
-    let client = out.join("client");
-    std::fs::create_dir_all(&client)?;
-    tonic_prost_build::configure()
-        .build_server(false)
-        .out_dir(&client)
-        .compile_fds(fds)?;
+    tonic_prost_build::configure().compile_fds(fds)?;
     Ok(())
 }

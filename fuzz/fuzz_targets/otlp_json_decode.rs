@@ -4,7 +4,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use sextant_server::serve::otlp::{json, logs, traces};
+use sextant_server::otlp::{json, logs, traces};
 
 fuzz_target!(|data: &[u8]| {
     if let Ok(req) = json::traces(data) {

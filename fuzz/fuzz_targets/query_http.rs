@@ -12,9 +12,9 @@ use std::sync::{Arc, OnceLock};
 use axum::body::Body;
 use axum::http::Request;
 use libfuzzer_sys::fuzz_target;
-use sextant_server::serve::ServeArgs;
-use sextant_server::serve::http::prometheus;
-use sextant_server::serve::state::State;
+use sextant_server::ServeArgs;
+use sextant_server::http::prometheus;
+use sextant_server::state::State;
 use sextant_storage::{
     Db, Labels, LogRecord, Sample, Span, WriteBatch,
 };

@@ -6,7 +6,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use sextant_server::serve::remote_write::{LabelCache, decode};
+use sextant_server::remote_write::{LabelCache, decode};
 
 /// A tight cap: a "bomb" must be refused before it allocates.
 const MAX: usize = 1 << 20;

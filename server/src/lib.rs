@@ -1,10 +1,185 @@
-//! The `sextant` binary's code as a library: the server (`serve`), the
-//! demo system (`demo`), the command-line tools (`cli`) and the
-//! OpenMetrics reader, so integration tests and fuzz targets can reach the
-//! request decoders and the simulator directly.
+//! The network server (`sextant serve`): the database behind OTLP (gRPC
+//! and HTTP), the Prometheus HTTP API with remote_write, Sextant's query
+//! API (HTTP and gRPC), admin endpoints, limits, TLS and bearer tokens.
+//!
+//! The storage engine is synchronous; handlers run engine calls on
+//! Tokio's blocking pool ([`state::State::blocking`]) so slow fsyncs or
+//! queries never stall the network threads.
 
 pub mod alloc;
-pub mod cli;
-pub mod demo;
-pub mod openmetrics;
-pub mod serve;
+pub mod body;
+pub mod config;
+pub mod error;
+mod grpc;
+pub mod http;
+mod ingest;
+mod label_cache;
+pub mod otlp;
+mod otlp_http;
+mod prom_api;
+mod prom_json;
+pub mod query_grpc;
+pub mod remote_write;
+mod self_metrics;
+mod signals_api;
+pub mod state;
+pub mod tls;
+mod wire;
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+
+use sextant_storage::Db;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+pub use config::{ServeArgs, parse_durability};
+use error::{ApiError, ApiResult};
+
+/// Runs the server until SIGINT or SIGTERM, then stops the listeners,
+/// waits for requests in flight and closes the database (syncing the WAL).
+pub fn run(data_dir: &Path, args: ServeArgs) -> ApiResult<()> {
+    run_with(data_dir, args, |_| async {})
+}
+
+/// A running server: its database and the addresses it listens on.
+#[derive(Debug, Clone)]
+pub struct Listening {
+    /// The database it serves.
+    pub db: Arc<Db>,
+    /// gRPC: OTLP, sextant.v1.Query, health, reflection.
+    pub grpc: SocketAddr,
+    /// OTLP/HTTP.
+    pub otlp_http: SocketAddr,
+    /// The Prometheus-compatible HTTP API.
+    pub http: SocketAddr,
+    /// Sending `true` shuts the server down, as SIGTERM does.
+    pub stop: Arc<watch::Sender<bool>>,
+}
+
+/// [`run`], with `side` started on the server's runtime once every
+/// listener is bound (how `sextant demo` feeds the server it runs).
+pub fn run_with<F, Fut>(data_dir: &Path, args: ServeArgs, side: F) -> ApiResult<()>
+where
+    F: FnOnce(Listening) -> Fut,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
+    let cfg = args.resolve(data_dir)?;
+    let db = Arc::new(Db::open(&cfg.data_dir, cfg.db.clone())?);
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("sextant-io")
+        // Requests parse and evaluate queries on these threads.
+        .thread_stack_size(sextant_query::STACK_BYTES)
+        .build()
+        .map_err(|e| ApiError::config(format!("cannot start the async runtime: {e}")))?;
+    let st = state::State::new(Arc::clone(&db), cfg.clone());
+    let res = rt.block_on(serve(st, &cfg, side));
+    rt.shutdown_timeout(std::time::Duration::from_secs(10));
+    if let Err(e) = db.close() {
+        // Say what survives: an operator reads this at 2 AM deciding
+        // whether data was lost.
+        eprintln!(
+            "sextant: stopped, but the WAL could not be synced and closed: {e}\n\
+             sextant: writes acknowledged with --durability always were on disk before they \
+             were acknowledged and are kept; with interval or never, those since the last sync \
+             may be lost. The next start replays what the WAL holds (`sextant repair` if it \
+             refuses to open)."
+        );
+        return Err(e.into());
+    }
+    eprintln!("sextant: stopped; WAL synced and closed");
+    res
+}
+
+async fn bind(what: &str, addr: SocketAddr) -> ApiResult<TcpListener> {
+    let l = TcpListener::bind(addr)
+        .await
+        .map_err(|e| ApiError::config(format!("cannot listen on {addr} ({what}): {e}")))?;
+    let local = l
+        .local_addr()
+        .map_err(|e| ApiError::config(e.to_string()))?;
+    // One line per listener on stdout, so scripts and tests that asked
+    // for port 0 learn the port.
+    println!("sextant: {what} listening on {local}");
+    Ok(l)
+}
+
+async fn serve<F, Fut>(st: Arc<state::State>, cfg: &config::Config, side: F) -> ApiResult<()>
+where
+    F: FnOnce(Listening) -> Fut,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
+    let http_l = bind("http", cfg.http_addr).await?;
+    let otlp_l = bind("otlp-http", cfg.otlp_http_addr).await?;
+    let grpc_l = bind("grpc", cfg.grpc_addr).await?;
+    let addr = |l: &TcpListener| l.local_addr().map_err(|e| ApiError::config(e.to_string()));
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let stop_tx = Arc::new(stop_tx);
+    tokio::spawn(side(Listening {
+        db: Arc::clone(&st.db),
+        grpc: addr(&grpc_l)?,
+        otlp_http: addr(&otlp_l)?,
+        http: addr(&http_l)?,
+        stop: Arc::clone(&stop_tx),
+    }));
+    println!("sextant: serving data dir {}", cfg.data_dir.display());
+    let stopped = move || {
+        let mut rx = stop_rx.clone();
+        async move {
+            let _ = rx.wait_for(|s| *s).await;
+        }
+    };
+    let tls = cfg.tls.as_ref().map(tls::Tls::http_config);
+    let http = serve_http(
+        http_l,
+        http::prometheus(Arc::clone(&st)),
+        tls.clone(),
+        stopped(),
+    );
+    let otlp = serve_http(otlp_l, http::otlp(Arc::clone(&st)), tls, stopped());
+    let grpc = grpc::serve(Arc::clone(&st), grpc_l, stopped());
+    tokio::spawn(async move {
+        shutdown_signal().await;
+        eprintln!("sextant: shutting down");
+        let _ = stop_tx.send(true);
+    });
+    let (a, b, c) = tokio::join!(http, otlp, grpc);
+    a.and(b)
+        .map_err(|e| ApiError::config(format!("http server failed: {e}")))?;
+    c.map_err(|e| ApiError::config(format!("grpc server failed: {e}")))?;
+    Ok(())
+}
+
+/// Serves `app` on `l`, over TLS when configured, until `shutdown`.
+async fn serve_http(
+    l: TcpListener,
+    app: axum::Router,
+    tls: Option<Arc<tokio_rustls::rustls::ServerConfig>>,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    match tls {
+        Some(cfg) => {
+            axum::serve(tls::TlsListener::new(l, cfg)?, app)
+                .with_graceful_shutdown(shutdown)
+                .await
+        }
+        None => axum::serve(l, app).with_graceful_shutdown(shutdown).await,
+    }
+}
+
+async fn shutdown_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = match signal(SignalKind::terminate()) {
+        Ok(s) => s,
+        Err(_) => {
+            let _ = tokio::signal::ctrl_c().await;
+            return;
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+}

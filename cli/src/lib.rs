@@ -1,0 +1,61 @@
+//! The `sextant` binary's subcommands, one module each (`serve` is the
+//! `sextant_server` crate, `demo` runs `sextant_demo` against it).
+
+pub mod bench;
+pub mod demo;
+pub mod import;
+pub mod openmetrics;
+pub mod promql_test;
+pub mod repair;
+pub mod stats;
+
+/// Errors of the command-line tools.
+#[derive(Debug, thiserror::Error)]
+pub enum CliError {
+    /// The storage engine refused.
+    #[error(transparent)]
+    Storage(#[from] sextant_storage::Error),
+    /// The WAL tools refused.
+    #[error(transparent)]
+    Wal(#[from] sextant_wal::Error),
+    /// A query did not parse.
+    #[error(transparent)]
+    QueryParse(#[from] sextant_query::ParseError),
+    /// A query failed.
+    #[error(transparent)]
+    Query(#[from] sextant_query::Error),
+    /// The server failed to start or stopped with an error.
+    #[error(transparent)]
+    Server(#[from] sextant_server::error::ApiError),
+    /// The demo's options or feed failed.
+    #[error(transparent)]
+    Demo(#[from] sextant_demo::Error),
+    /// Reading an input file failed.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file.
+        path: String,
+        /// What went wrong.
+        source: std::io::Error,
+    },
+    /// An input line that does not parse.
+    #[error("{path}:{line}: {message}")]
+    Parse {
+        /// The file.
+        path: String,
+        /// 1-based line number.
+        line: u64,
+        /// What is wrong with it.
+        message: String,
+    },
+    /// Bad arguments.
+    #[error("{0}")]
+    Usage(String),
+    /// The command ran but what it checked failed (scripts and CI read
+    /// the exit status).
+    #[error("{0}")]
+    Failed(String),
+}
+
+/// Result of a subcommand.
+pub type CliResult = Result<(), CliError>;
