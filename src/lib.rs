@@ -41,7 +41,7 @@ pub use sextant_storage::{
 };
 
 pub use sextant_query::value::{Elem, RangeSeries, Value};
-pub use sextant_query::{Engine, EngineOptions, ParseError, parse};
+pub use sextant_query::{Answer, Engine, EngineOptions, ParseError, When, parse};
 
 /// PromQL on an embedded database: `use sextant::QueryExt` and call
 /// `db.query_instant(...)` / `db.query_range(...)`. Times are ms since the

@@ -291,3 +291,78 @@ fn deepest_accepted_queries_evaluate_within_the_documented_stack() {
         .join()
         .unwrap();
 }
+
+/// One way to run a query: `Engine::run` chooses instant, records over a
+/// window or a stepped range, applies Prometheus' range checks, and keeps
+/// the warnings in every mode (range queries dropped them before).
+#[test]
+fn engine_run_keeps_warnings_for_range_queries_and_checks_ranges() {
+    use sextant::{Engine, EngineOptions, When, parse};
+    let dir = tempfile::tempdir().unwrap();
+    let db = open(dir.path());
+    let mut b = WriteBatch::default();
+    b.add(
+        Labels::new([("__name__", "x")]).unwrap(),
+        (0..=40)
+            .map(|i| Sample::new(i * 15_000, i as f64))
+            .collect(),
+    );
+    db.write(&b).unwrap();
+    let engine = Engine::new(&db, EngineOptions::default());
+    let q = parse("quantile(2, x)").unwrap();
+    let range = engine
+        .run(
+            &q,
+            When::Range {
+                start: 0,
+                end: 600_000,
+                step: Some(60_000),
+            },
+        )
+        .unwrap();
+    assert!(matches!(range.value, Value::Matrix(_)));
+    assert!(
+        range.warnings.iter().any(|w| w.contains("quantile")),
+        "{:?}",
+        range.warnings
+    );
+    let instant = engine.run(&q, When::Instant(600_000)).unwrap();
+    assert_eq!(instant.warnings, range.warnings);
+    for (when, want) in [
+        (
+            When::Range {
+                start: 10,
+                end: 0,
+                step: Some(1),
+            },
+            "before start",
+        ),
+        (
+            When::Range {
+                start: 0,
+                end: 10,
+                step: Some(0),
+            },
+            "step",
+        ),
+        (
+            When::Range {
+                start: 0,
+                end: 1_000_000,
+                step: Some(1),
+            },
+            "11,000 points",
+        ),
+        (
+            When::Range {
+                start: 0,
+                end: 10,
+                step: None,
+            },
+            "needs step",
+        ),
+    ] {
+        let e = engine.run(&q, when).unwrap_err().to_string();
+        assert!(e.contains(want), "{when:?}: {e}");
+    }
+}

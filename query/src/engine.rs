@@ -14,6 +14,7 @@ use crate::error::{Error, Result};
 use crate::functions;
 use crate::parser::record_type;
 use crate::signal::eval::SignalState;
+use crate::types::ValueType;
 use crate::value::{Elem, RangeSeries, Value, is_stale};
 
 /// Settings of the evaluator.
@@ -93,6 +94,61 @@ fn key(vs: &VectorSelector) -> usize {
     vs as *const VectorSelector as usize
 }
 
+/// When a query is evaluated (see [`Engine::run`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum When {
+    /// At one time, ms.
+    Instant(i64),
+    /// Over `[start, end]`, ms; `step` for a PromQL result.
+    Range {
+        /// First time.
+        start: i64,
+        /// Last time.
+        end: i64,
+        /// Resolution of a PromQL result; records need none.
+        step: Option<i64>,
+    },
+}
+
+/// What [`Engine::run`] answers.
+#[derive(Debug, Clone)]
+pub struct Answer {
+    /// The result.
+    pub value: Value,
+    /// The time an instant result is taken at: the instant, the range's
+    /// end for records, its start for a matrix.
+    pub at: i64,
+    /// Prometheus' annotations raised while evaluating.
+    pub warnings: Vec<String>,
+}
+
+/// Most points a range query returns per series (Prometheus' limit).
+pub const MAX_POINTS: i64 = 11_000;
+
+/// Prometheus' checks of a range query's window, with its messages.
+pub fn check_range(start: i64, end: i64, step: i64) -> Result<()> {
+    if end < start {
+        return Err(Error::OutOfRange(
+            "end timestamp must not be before start time".into(),
+        ));
+    }
+    if step <= 0 {
+        return Err(Error::OutOfRange(
+            "zero or negative query resolution step widths are not accepted. Try a positive integer"
+                .into(),
+        ));
+    }
+    // In i128: the bounds may be any i64 (gRPC takes them as they come).
+    if (i128::from(end) - i128::from(start)) / i128::from(step) > i128::from(MAX_POINTS) {
+        return Err(Error::OutOfRange(
+            "exceeded maximum resolution of 11,000 points per timeseries. Try decreasing the \
+             query resolution (?step=XX)"
+                .into(),
+        ));
+    }
+    Ok(())
+}
+
 impl<'a> Engine<'a> {
     /// An engine over `db`.
     pub fn new(db: &'a Db, opts: EngineOptions) -> Self {
@@ -123,9 +179,65 @@ impl<'a> Engine<'a> {
         Ok((v, ev.warnings.into_iter().collect()))
     }
 
+    /// Runs a query the way every front end runs one (HTTP, gRPC, the CLI,
+    /// embedders): at one instant; over a range with a step for a PromQL
+    /// result (Prometheus' checks: end not before start, a positive step,
+    /// at most 11,000 points a series); over a range without a step for a
+    /// result of records (logs, spans, traces), whose selectors then read
+    /// the whole range. The warnings come back in every mode.
+    pub fn run(&self, expr: &Expr, when: When) -> Result<Answer> {
+        let records = matches!(
+            crate::parser::value_type(expr),
+            ValueType::Logs | ValueType::Spans | ValueType::Traces
+        );
+        let (value, at, warnings) = match when {
+            When::Instant(t) => {
+                let (v, w) = self.instant_annotated(expr, t)?;
+                (v, t, w)
+            }
+            When::Range { start, end, .. } if records => {
+                if end < start {
+                    return Err(Error::OutOfRange("end is before start".into()));
+                }
+                let (v, w) = self.records(expr, start, end)?;
+                (v, end, w)
+            }
+            When::Range { step: None, .. } => {
+                return Err(Error::OutOfRange(
+                    "a range query of a PromQL result needs step (e.g. step=60s)".into(),
+                ));
+            }
+            When::Range {
+                start,
+                end,
+                step: Some(step),
+            } => {
+                check_range(start, end, step)?;
+                let (v, w) = self.range_annotated(expr, start, end, step)?;
+                (v, start, w)
+            }
+        };
+        Ok(Answer {
+            value,
+            at,
+            warnings,
+        })
+    }
+
     /// Evaluates `expr` at every step from `start` to `end` (ms, inclusive);
     /// the result is a matrix sorted by labels.
     pub fn range(&self, expr: &Expr, start: i64, end: i64, step: i64) -> Result<Value> {
+        Ok(self.range_annotated(expr, start, end, step)?.0)
+    }
+
+    /// [`Engine::range`], with the warnings raised at any step.
+    pub fn range_annotated(
+        &self,
+        expr: &Expr,
+        start: i64,
+        end: i64,
+        step: i64,
+    ) -> Result<(Value, Vec<String>)> {
         if step <= 0 {
             return Err(Error::Eval("zero or negative query resolution step widths are not accepted. Try a positive integer".into()));
         }
@@ -144,6 +256,7 @@ impl<'a> Engine<'a> {
         let chunk = (3_600_000 / step).max(60).saturating_mul(step);
         let mut names = crate::value::NameCache::default();
         let mut keys = aggregate::KeyCache::default();
+        let mut warnings = std::collections::BTreeSet::new();
         let deadline = self.opts.timeout.map(|t| std::time::Instant::now() + t);
         let mut ts = start;
         while ts <= end {
@@ -186,13 +299,14 @@ impl<'a> Engine<'a> {
             }
             names = std::mem::take(&mut ev.names);
             keys = std::mem::take(&mut ev.group_keys);
+            warnings.append(&mut ev.warnings);
         }
         let mut series: Vec<RangeSeries> = out
             .into_iter()
             .map(|(labels, points)| RangeSeries { labels, points })
             .collect();
         series.sort_unstable_by(|a, b| a.labels.cmp(&b.labels));
-        Ok(Value::Matrix(series))
+        Ok((Value::Matrix(series), warnings.into_iter().collect()))
     }
 
     /// Fetches the data of every selector for evaluations at times in

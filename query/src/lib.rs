@@ -21,7 +21,7 @@ mod range_series;
 pub mod signal;
 pub mod value;
 
-pub use engine::{Engine, EngineOptions};
+pub use engine::{Answer, Engine, EngineOptions, MAX_POINTS, When, check_range};
 
 /// Stack a thread needs to parse and evaluate any query the parser
 /// accepts (trees are at most 256 levels high; measured with room to

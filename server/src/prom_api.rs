@@ -22,7 +22,6 @@ use super::state::State;
 type St = AxState<Arc<State>>;
 
 /// Most points a range query may return per series (Prometheus' limit).
-const MAX_POINTS: i64 = 11_000;
 
 /// A 200 response with a JSON body.
 pub fn json(body: String) -> Response {
@@ -63,13 +62,14 @@ pub async fn query_range(
     let start = parse_time("start", required(&p, "start")?)?;
     let end = parse_time("end", required(&p, "end")?)?;
     let step = parse_duration("step", required(&p, "step")?)?;
-    check_range(start, end, step)?;
+    sextant_query::check_range(start, end, step)?;
     let expr = promql_query(&p)?;
     let opts = engine_options(&st, &p)?;
     let body = st
         .query(move |st| {
-            let v = Engine::new(&st.db, opts).range(&expr, start, end, step)?;
-            Ok(success(&query_data(&v, start), &[]))
+            let (v, warnings) =
+                Engine::new(&st.db, opts).range_annotated(&expr, start, end, step)?;
+            Ok(success(&query_data(&v, start), &warnings))
         })
         .await?;
     Ok(json(body))
@@ -252,26 +252,6 @@ pub async fn buildinfo() -> Response {
         "application": "sextant",
     });
     json(success(&data.to_string(), &[]))
-}
-
-/// A range query's bounds, checked as Prometheus checks them.
-pub fn check_range(start: i64, end: i64, step: i64) -> ApiResult<()> {
-    if end < start {
-        return Err(ApiError::bad("end timestamp must not be before start time"));
-    }
-    if step <= 0 {
-        return Err(ApiError::bad(
-            "zero or negative query resolution step widths are not accepted. Try a positive integer",
-        ));
-    }
-    // In i128: the bounds may be any i64 (gRPC takes them as they come).
-    if (i128::from(end) - i128::from(start)) / i128::from(step) > i128::from(MAX_POINTS) {
-        return Err(ApiError::bad(
-            "exceeded maximum resolution of 11,000 points per timeseries. Try decreasing the \
-             query resolution (?step=XX)",
-        ));
-    }
-    Ok(())
 }
 
 fn required<'p>(p: &'p Params, name: &str) -> ApiResult<&'p str> {

@@ -7,16 +7,13 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use sextant_query::types::ValueType;
 use sextant_query::value::Value;
-use sextant_query::{Engine, parse};
+use sextant_query::{Engine, When, parse};
 use sextant_storage::{AnyValue, Attributes, Labels, LogRecord, Matcher, Span, Trace, TraceId};
 use tonic::{Request, Response, Status};
 
 use super::error::{ApiError, ApiResult};
-use super::prom_api::{
-    check_range, matching_series, now_ms, options_with_timeout, selector, truncate, union,
-};
+use super::prom_api::{matching_series, now_ms, options_with_timeout, selector, truncate, union};
 use super::signals_api::find_trace;
 use super::state::State;
 
@@ -56,21 +53,16 @@ impl Query for QueryService {
         let expr = parse(&r.expr).map_err(ApiError::from)?;
         let asked = (r.timeout_ms > 0).then(|| Duration::from_millis(r.timeout_ms));
         let opts = options_with_timeout(&self.0, asked);
-        let at =
-            r.at.unwrap_or(At::Instant(pb::Instant { time_ms: now_ms() }));
-        let records = matches!(
-            sextant_query::value_type(&expr),
-            ValueType::Logs | ValueType::Spans | ValueType::Traces
-        );
-        if let At::Range(g) = &at {
-            if records {
-                if g.end_ms < g.start_ms {
-                    return Err(ApiError::bad("end_ms is before start_ms").into());
-                }
-            } else {
-                check_range(g.start_ms, g.end_ms, g.step_ms)?;
-            }
-        }
+        let when = match r.at {
+            None => When::Instant(now_ms()),
+            Some(At::Instant(i)) => When::Instant(i.time_ms),
+            Some(At::Range(g)) => When::Range {
+                start: g.start_ms,
+                end: g.end_ms,
+                // 0 (unset) is refused for a PromQL result, as a bad step.
+                step: Some(g.step_ms),
+            },
+        };
         let limit = match r.limit {
             0 => 100,
             n => usize::try_from(n).unwrap_or(usize::MAX),
@@ -78,22 +70,8 @@ impl Query for QueryService {
         let frames = self
             .0
             .query(move |st| {
-                let engine = Engine::new(&st.db, opts);
-                let (v, t, warnings) = match at {
-                    At::Instant(i) => {
-                        let (v, warnings) = engine.instant_annotated(&expr, i.time_ms)?;
-                        (v, i.time_ms, warnings)
-                    }
-                    At::Range(g) if records => {
-                        let (v, warnings) = engine.records(&expr, g.start_ms, g.end_ms)?;
-                        (v, g.end_ms, warnings)
-                    }
-                    At::Range(g) => {
-                        let v = engine.range(&expr, g.start_ms, g.end_ms, g.step_ms)?;
-                        (v, g.start_ms, Vec::new())
-                    }
-                };
-                Ok(Frames::new(v, t, warnings, limit))
+                let a = Engine::new(&st.db, opts).run(&expr, when)?;
+                Ok(Frames::new(a.value, a.at, a.warnings, limit))
             })
             .await?;
         Ok(Response::new(tokio_stream::iter(frames)))

@@ -11,9 +11,8 @@ use axum::http::{HeaderMap, Uri};
 use axum::response::Response;
 use serde_json::{Value as Json, json};
 use sextant_query::ast::Expr;
-use sextant_query::types::ValueType;
 use sextant_query::value::Value;
-use sextant_query::{Engine, parse};
+use sextant_query::{Answer, Engine, When, parse};
 use sextant_storage::{
     AnyValue, Attributes, LogRecord, LogSearch, Span, TextQuery, Trace, TraceId, hex,
     parse_trace_id,
@@ -21,9 +20,7 @@ use sextant_storage::{
 
 use super::body::Params;
 use super::error::{ApiError, ApiResult, Kind};
-use super::prom_api::{
-    check_range, engine_options, json, now_ms, parse_duration, parse_query, parse_time,
-};
+use super::prom_api::{engine_options, json, now_ms, parse_duration, parse_query, parse_time};
 use super::prom_json::{query_data, success};
 use super::state::State;
 
@@ -67,40 +64,27 @@ pub async fn query(
         (None, None) => None,
         _ => return Err(ApiError::bad("give both start and end, or neither")),
     };
-    let t = match p.get("time") {
-        Some(s) => parse_time("time", s)?,
-        None => now_ms(),
-    };
-    let records = matches!(
-        sextant_query::value_type(&expr),
-        ValueType::Logs | ValueType::Spans | ValueType::Traces
-    );
-    let step = match (window, records, p.get("step")) {
-        (Some(_), false, Some(s)) => Some(parse_duration("step", s)?),
-        (Some(_), false, None) => {
-            return Err(ApiError::bad(
-                "a range query of a PromQL result needs step (e.g. step=60s)",
-            ));
-        }
-        _ => None,
+    let when = match window {
+        Some((start, end)) => When::Range {
+            start,
+            end,
+            step: p
+                .get("step")
+                .map(|s| parse_duration("step", s))
+                .transpose()?,
+        },
+        None => When::Instant(match p.get("time") {
+            Some(s) => parse_time("time", s)?,
+            None => now_ms(),
+        }),
     };
     let body = st
         .query(move |st| {
-            let engine = Engine::new(&st.db, opts);
-            let (v, mut warnings, at) = match (window, step) {
-                (Some((start, end)), Some(step)) => {
-                    check_range(start, end, step)?;
-                    (engine.range(&expr, start, end, step)?, Vec::new(), start)
-                }
-                (Some((start, end)), None) => {
-                    let (v, w) = engine.records(&expr, start, end)?;
-                    (v, w, end)
-                }
-                (None, _) => {
-                    let (v, w) = engine.instant_annotated(&expr, t)?;
-                    (v, w, t)
-                }
-            };
+            let Answer {
+                value: v,
+                at,
+                mut warnings,
+            } = Engine::new(&st.db, opts).run(&expr, when)?;
             let data = match &v {
                 Value::Logs(_) | Value::Spans(_) | Value::Traces(_) => {
                     records_data(&v, limit, &mut warnings)
