@@ -21,8 +21,6 @@ use super::state::State;
 
 type St = AxState<Arc<State>>;
 
-/// Most points a range query may return per series (Prometheus' limit).
-
 /// A 200 response with a JSON body.
 pub fn json(body: String) -> Response {
     ([(header::CONTENT_TYPE, "application/json")], body).into_response()
