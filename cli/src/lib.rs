@@ -6,6 +6,7 @@ pub mod demo;
 pub mod import;
 pub mod openmetrics;
 pub mod promql_test;
+pub mod query;
 pub mod repair;
 pub mod stats;
 

@@ -40,6 +40,9 @@ enum Command {
     /// metrics, logs and traces (history first, then live), optionally
     /// with an injected fault.
     Demo(Box<demo::DemoArgs>),
+    /// Run a query (PromQL, logs, spans, joins) against a server (--url)
+    /// or the data directory; print a table, JSON or CSV.
+    Query(Box<cli::query::QueryArgs>),
     /// Backfill data from a file.
     Import {
         #[command(subcommand)]
@@ -70,6 +73,7 @@ fn main() -> ExitCode {
     let res = match args.command {
         Command::Serve(a) => serve::run(&args.data_dir, *a).map_err(cli::CliError::from),
         Command::Demo(a) => demo::run(&args.data_dir, *a),
+        Command::Query(a) => cli::query::run(&args.data_dir, &a),
         Command::Import { format } => cli::import::run(&args.data_dir, format),
         Command::Stats(a) => cli::stats::run(&args.data_dir, &a),
         Command::Repair => cli::repair::run(&args.data_dir),

@@ -21,7 +21,7 @@ mod prom_json;
 pub mod query_grpc;
 pub mod remote_write;
 mod self_metrics;
-mod signals_api;
+pub mod signals_api;
 pub mod state;
 pub mod tls;
 mod wire;
@@ -36,6 +36,7 @@ use tokio::sync::watch;
 
 pub use config::{ServeArgs, parse_durability};
 use error::{ApiError, ApiResult};
+pub use prom_api::{parse_duration, parse_time};
 
 /// Runs the server until SIGINT or SIGTERM, then stops the listeners,
 /// waits for requests in flight and closes the database (syncing the WAL).

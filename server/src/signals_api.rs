@@ -80,21 +80,29 @@ pub async fn query(
     };
     let body = st
         .query(move |st| {
-            let Answer {
-                value: v,
-                at,
-                mut warnings,
-            } = Engine::new(&st.db, opts).run(&expr, when)?;
-            let data = match &v {
-                Value::Logs(_) | Value::Spans(_) | Value::Traces(_) => {
-                    records_data(&v, limit, &mut warnings)
-                }
-                _ => query_data(&v, at),
-            };
-            Ok(success(&data, &warnings))
+            let answer = Engine::new(&st.db, opts).run(&expr, when)?;
+            Ok(answer_json(answer, limit))
         })
         .await?;
     Ok(json(body))
+}
+
+/// The response body of `/api/v1/sextant/query` for `answer`: Prometheus'
+/// JSON for PromQL results, `logs` / `spans` / `traces` for records (at
+/// most `limit`). `sextant query` prints the same for a data directory.
+pub fn answer_json(answer: Answer, limit: usize) -> String {
+    let Answer {
+        value: v,
+        at,
+        mut warnings,
+    } = answer;
+    let data = match &v {
+        Value::Logs(_) | Value::Spans(_) | Value::Traces(_) => {
+            records_data(&v, limit, &mut warnings)
+        }
+        _ => query_data(&v, at),
+    };
+    success(&data, &warnings)
 }
 
 /// `{"resultType":..., "result":[...]}` of records, at most `limit`.

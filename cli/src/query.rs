@@ -1,0 +1,369 @@
+//! `sextant query`: the unified query language from the command line,
+//! against a running server (`--url`, its HTTP API) or a data directory
+//! (the engine, embedded), as a table, JSON or CSV — what `promtool query`
+//! and `logcli` users expect. Both ways produce the same JSON answer
+//! (`/api/v1/sextant/query`'s), which is then rendered.
+
+use std::path::Path;
+
+use clap::{Args, ValueEnum};
+use serde_json::Value as Json;
+use sextant_query::{Engine, EngineOptions, When, parse};
+use sextant_storage::{Db, Options};
+
+use crate::{CliError, CliResult};
+
+/// Output formats.
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Output {
+    /// Aligned columns.
+    Table,
+    /// The API's JSON answer.
+    Json,
+    /// Comma-separated values with a header line.
+    Csv,
+}
+
+/// Options of `sextant query`.
+#[derive(Args, Debug)]
+pub struct QueryArgs {
+    /// The query (PromQL, log and span selectors, joins).
+    pub query: String,
+    /// A running server's HTTP API (`http://127.0.0.1:9090`); without it
+    /// the data directory is opened directly (not while a server has it).
+    #[arg(long)]
+    pub url: Option<String>,
+    /// Bearer token for `--url`.
+    #[arg(long, env = "SEXTANT_AUTH_TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
+    /// Evaluation time (RFC 3339 or Unix seconds; default: now).
+    #[arg(long)]
+    pub time: Option<String>,
+    /// Range start (RFC 3339 or Unix seconds); with --end.
+    #[arg(long)]
+    pub start: Option<String>,
+    /// Range end; with --start.
+    #[arg(long)]
+    pub end: Option<String>,
+    /// Range step for a PromQL result (`60s`, `5m`).
+    #[arg(long)]
+    pub step: Option<String>,
+    /// Most records (logs, spans, traces) shown.
+    #[arg(long, default_value_t = 100)]
+    pub limit: usize,
+    /// Output format.
+    #[arg(short, long, value_enum, default_value_t = Output::Table)]
+    pub output: Output,
+}
+
+/// Runs the query and prints its answer.
+pub fn run(data_dir: &Path, a: &QueryArgs) -> CliResult {
+    let answer = match &a.url {
+        Some(url) => remote(url, a)?,
+        None => local(data_dir, a)?,
+    };
+    let v: Json = serde_json::from_str(&answer)
+        .map_err(|e| CliError::Usage(format!("the answer is not JSON ({e}): {answer}")))?;
+    if v["status"] != "success" {
+        return Err(CliError::Failed(
+            v["error"]
+                .as_str()
+                .unwrap_or("the query failed")
+                .to_string(),
+        ));
+    }
+    for w in v["warnings"].as_array().into_iter().flatten() {
+        eprintln!("warning: {}", w.as_str().unwrap_or_default());
+    }
+    print!("{}", render(&v["data"], a.output));
+    Ok(())
+}
+
+/// Evaluates on the data directory, answering `/api/v1/sextant/query`'s
+/// JSON.
+fn local(data_dir: &Path, a: &QueryArgs) -> Result<String, CliError> {
+    let expr = parse(&a.query)?;
+    let when = when(a)?;
+    let db = Db::open(
+        data_dir,
+        Options {
+            background: false,
+            ..Options::default()
+        },
+    )?;
+    let answer = Engine::new(&db, EngineOptions::default()).run(&expr, when)?;
+    Ok(sextant_server::signals_api::answer_json(answer, a.limit))
+}
+
+fn when(a: &QueryArgs) -> Result<When, CliError> {
+    let time = |name: &str, s: &str| sextant_server::parse_time(name, s);
+    Ok(match (&a.start, &a.end) {
+        (Some(s), Some(e)) => When::Range {
+            start: time("--start", s)?,
+            end: time("--end", e)?,
+            step: a
+                .step
+                .as_deref()
+                .map(|s| sextant_server::parse_duration("--step", s))
+                .transpose()?,
+        },
+        (None, None) => When::Instant(match &a.time {
+            Some(t) => time("--time", t)?,
+            None => sextant_demo::wall_ms(),
+        }),
+        _ => {
+            return Err(CliError::Usage(
+                "give both --start and --end, or neither".into(),
+            ));
+        }
+    })
+}
+
+/// Asks a running server.
+fn remote(url: &str, a: &QueryArgs) -> Result<String, CliError> {
+    let mut form = vec![("query", a.query.clone()), ("limit", a.limit.to_string())];
+    for (k, v) in [
+        ("time", &a.time),
+        ("start", &a.start),
+        ("end", &a.end),
+        ("step", &a.step),
+    ] {
+        if let Some(v) = v {
+            form.push((k, v.clone()));
+        }
+    }
+    let body = form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(&form)
+        .finish();
+    let endpoint = format!("{}/api/v1/sextant/query", url.trim_end_matches('/'));
+    let mut req = reqwest::blocking::Client::builder()
+        .timeout(std::time::Duration::from_secs(300))
+        .build()
+        .map_err(|e| CliError::Usage(format!("HTTP client: {e}")))?
+        .post(&endpoint)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(body);
+    if let Some(t) = &a.token {
+        req = req.bearer_auth(t);
+    }
+    let resp = req
+        .send()
+        .map_err(|e| CliError::Usage(format!("cannot reach {endpoint}: {e}")))?;
+    resp.text()
+        .map_err(|e| CliError::Usage(format!("reading the answer of {endpoint}: {e}")))
+}
+
+/// Renders the `data` of an answer.
+pub fn render(data: &Json, out: Output) -> String {
+    if out == Output::Json {
+        return format!(
+            "{}\n",
+            serde_json::to_string_pretty(data).unwrap_or_default()
+        );
+    }
+    let (header, rows) = rows(data);
+    match out {
+        Output::Csv => {
+            let line = |cells: &[String]| {
+                cells
+                    .iter()
+                    .map(|c| csv_cell(c))
+                    .collect::<Vec<_>>()
+                    .join(",")
+                    + "\n"
+            };
+            let mut s = line(&header);
+            for r in &rows {
+                s += &line(r);
+            }
+            s
+        }
+        _ => table(&header, &rows),
+    }
+}
+
+/// Header and rows of a result, one row per series sample or record.
+fn rows(data: &Json) -> (Vec<String>, Vec<Vec<String>>) {
+    let h = |cols: &[&str]| cols.iter().map(|c| c.to_string()).collect::<Vec<_>>();
+    let result = &data["result"];
+    let items = result.as_array().cloned().unwrap_or_default();
+    let s = |v: &Json| v.as_str().map_or_else(|| v.to_string(), str::to_string);
+    match data["resultType"].as_str().unwrap_or_default() {
+        "scalar" | "string" => (
+            h(&["time", "value"]),
+            vec![vec![time_of(&result[0]), s(&result[1])]],
+        ),
+        "vector" => (
+            h(&["series", "time", "value"]),
+            items
+                .iter()
+                .map(|r| {
+                    vec![
+                        series(&r["metric"]),
+                        time_of(&r["value"][0]),
+                        s(&r["value"][1]),
+                    ]
+                })
+                .collect(),
+        ),
+        "matrix" => (
+            h(&["series", "time", "value"]),
+            items
+                .iter()
+                .flat_map(|r| {
+                    let name = series(&r["metric"]);
+                    r["values"]
+                        .as_array()
+                        .cloned()
+                        .unwrap_or_default()
+                        .into_iter()
+                        .map(move |p| vec![name.clone(), time_of(&p[0]), s(&p[1])])
+                })
+                .collect(),
+        ),
+        "logs" => (
+            h(&["time", "service", "level", "body", "trace_id"]),
+            items
+                .iter()
+                .map(|r| {
+                    vec![
+                        nanos(&r["timeUnixNano"]),
+                        s(&r["service"]),
+                        s(&r["severityText"]),
+                        s(&r["body"]),
+                        s(&r["traceId"]),
+                    ]
+                })
+                .collect(),
+        ),
+        "spans" => (
+            h(&[
+                "start",
+                "service",
+                "name",
+                "duration_ms",
+                "status",
+                "trace_id",
+                "span_id",
+            ]),
+            items.iter().map(span_row).collect(),
+        ),
+        "traces" => (
+            h(&["trace_id", "root", "spans", "start", "duration_ms"]),
+            items
+                .iter()
+                .map(|t| {
+                    let spans = t["spans"].as_array().cloned().unwrap_or_default();
+                    let root = spans
+                        .iter()
+                        .find(|sp| sp["parentIndex"].is_null())
+                        .or(spans.first());
+                    vec![
+                        s(&t["traceId"]),
+                        root.map_or_else(String::new, |r| {
+                            format!("{} {}", s(&r["service"]), s(&r["name"]))
+                        }),
+                        spans.len().to_string(),
+                        root.map_or_else(String::new, |r| nanos(&r["startTimeUnixNano"])),
+                        root.map_or_else(String::new, |r| millis(&r["durationNano"])),
+                    ]
+                })
+                .collect(),
+        ),
+        other => (h(&["result"]), vec![vec![format!("{other}: {result}")]]),
+    }
+}
+
+fn span_row(r: &Json) -> Vec<String> {
+    let s = |v: &Json| v.as_str().map_or_else(|| v.to_string(), str::to_string);
+    vec![
+        nanos(&r["startTimeUnixNano"]),
+        s(&r["service"]),
+        s(&r["name"]),
+        millis(&r["durationNano"]),
+        s(&r["status"]["code"]),
+        s(&r["traceId"]),
+        s(&r["spanId"]),
+    ]
+}
+
+/// `name{a="b", ...}` of a Prometheus `metric` object.
+fn series(metric: &Json) -> String {
+    let Some(m) = metric.as_object() else {
+        return String::new();
+    };
+    let name = m.get("__name__").and_then(Json::as_str).unwrap_or_default();
+    let labels: Vec<String> = m
+        .iter()
+        .filter(|(k, _)| *k != "__name__")
+        .map(|(k, v)| format!("{k}={}", v))
+        .collect();
+    format!("{name}{{{}}}", labels.join(", "))
+}
+
+/// A Prometheus timestamp (seconds, fractional) as RFC 3339 UTC.
+fn time_of(v: &Json) -> String {
+    v.as_f64()
+        .map_or_else(String::new, |secs| rfc3339((secs * 1e9).round() as i128))
+}
+
+/// A decimal string of nanoseconds as RFC 3339 UTC.
+fn nanos(v: &Json) -> String {
+    v.as_str()
+        .and_then(|s| s.parse::<i128>().ok())
+        .map_or_else(String::new, rfc3339)
+}
+
+fn millis(v: &Json) -> String {
+    v.as_str()
+        .and_then(|s| s.parse::<f64>().ok())
+        .map_or_else(String::new, |ns| format!("{:.3}", ns / 1e6))
+}
+
+fn rfc3339(ns: i128) -> String {
+    time::OffsetDateTime::from_unix_timestamp_nanos(ns).map_or_else(
+        |_| ns.to_string(),
+        |t| {
+            t.format(&time::format_description::well_known::Rfc3339)
+                .unwrap_or_else(|_| ns.to_string())
+        },
+    )
+}
+
+fn csv_cell(c: &str) -> String {
+    if c.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", c.replace('"', "\"\""))
+    } else {
+        c.to_string()
+    }
+}
+
+fn table(header: &[String], rows: &[Vec<String>]) -> String {
+    let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
+    for r in rows {
+        for (w, c) in widths.iter_mut().zip(r) {
+            *w = (*w).max(c.chars().count().min(120));
+        }
+    }
+    let line = |cells: &[String]| {
+        let mut s = String::new();
+        for (i, (c, w)) in cells.iter().zip(&widths).enumerate() {
+            let c: String = c.chars().take(120).collect();
+            if i + 1 == cells.len() {
+                s += &c;
+            } else {
+                s += &format!("{c:<w$}  ");
+            }
+        }
+        s.trim_end().to_string() + "\n"
+    };
+    let upper: Vec<String> = header.iter().map(|h| h.to_uppercase()).collect();
+    let mut s = line(&upper);
+    for r in rows {
+        s += &line(r);
+    }
+    if rows.is_empty() {
+        s += "(no result)\n";
+    }
+    s
+}
