@@ -647,8 +647,24 @@ impl Inner {
             if self.check_writable().is_err() {
                 continue;
             }
-            if let Err(e) = self.maintain() {
-                tracing::error!("background maintenance failed: {e}");
+            // A panic here (a bug) must not vanish with the thread while
+            // writes go on unflushed: the database refuses writes with the
+            // reason, and reads keep working.
+            match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.maintain())) {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => tracing::error!("background maintenance failed: {e}"),
+                Err(panic) => {
+                    let what = panic
+                        .downcast_ref::<&str>()
+                        .map(|s| s.to_string())
+                        .or_else(|| panic.downcast_ref::<String>().cloned())
+                        .unwrap_or_default();
+                    self.poison(&format!(
+                        "background maintenance panicked ({what}); writes are refused, reads \
+                         keep working; reopen the database"
+                    ));
+                    return;
+                }
             }
         }
     }

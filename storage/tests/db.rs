@@ -895,3 +895,46 @@ fn a_damaged_small_file_names_repair_and_repair_sets_the_block_aside() {
         assert_eq!(read_all(&db, "kept")[0].1, vec![(10 * H, 2.0)], "{file}");
     }
 }
+
+/// A panic in the background thread (a bug) poisons the database with the
+/// reason instead of vanishing while writes pile up unflushed; reads keep
+/// working (issue 20).
+#[test]
+fn a_panicking_maintenance_thread_poisons_writes_with_the_reason() {
+    fn boom() {
+        panic!("injected maintenance bug");
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let db = Db::open(
+        dir.path(),
+        Options {
+            background: true,
+            max_head_samples: 10,
+            release_memory: Some(boom),
+            ..Options::default()
+        },
+    )
+    .unwrap();
+    let l = labels("p", &[]);
+    write(
+        &db,
+        &l,
+        &(0..20).map(|i| (i * 1000, 1.0)).collect::<Vec<_>>(),
+    );
+    let mut err = None;
+    for i in 0..200 {
+        let mut b = WriteBatch::default();
+        b.add(l.clone(), vec![Sample::new(100_000 + i, 1.0)]);
+        if let Err(e) = db.write(&b) {
+            err = Some(e);
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let err = err.expect("writes are refused after the panic").to_string();
+    assert!(
+        err.contains("panicked") && err.contains("injected maintenance bug"),
+        "{err}"
+    );
+    assert!(!read_all(&db, "p")[0].1.is_empty(), "reads keep working");
+}
