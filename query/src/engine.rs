@@ -12,9 +12,9 @@ use crate::ast::{At, Expr, VectorSelector};
 use crate::binary;
 use crate::error::{Error, Result};
 use crate::functions;
-use crate::parser::record_type;
 use crate::signal::eval::SignalState;
 use crate::types::ValueType;
+use crate::typing::{record_type, value_type};
 use crate::value::{Elem, RangeSeries, Value, is_stale};
 
 /// Settings of the evaluator.
@@ -187,7 +187,7 @@ impl<'a> Engine<'a> {
     /// the whole range. The warnings come back in every mode.
     pub fn run(&self, expr: &Expr, when: When) -> Result<Answer> {
         let records = matches!(
-            crate::parser::value_type(expr),
+            value_type(expr),
             ValueType::Logs | ValueType::Spans | ValueType::Traces
         );
         let (value, at, warnings) = match when {
@@ -242,7 +242,7 @@ impl<'a> Engine<'a> {
             return Err(Error::Eval("zero or negative query resolution step widths are not accepted. Try a positive integer".into()));
         }
         check_times(expr, self.opts.lookback_ms, &[start, end, step])?;
-        let t = crate::parser::value_type(expr);
+        let t = value_type(expr);
         if t != crate::types::ValueType::Scalar && t != crate::types::ValueType::Vector {
             return Err(Error::Eval(format!(
                 "invalid expression type \"{}\" for range query, must be Scalar or instant Vector",

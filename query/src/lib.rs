@@ -9,10 +9,12 @@ mod error;
 mod lexer;
 mod parser;
 pub mod types;
+mod typing;
 
 pub use error::{Error, ParseError, Result};
 pub use lexer::parse_duration;
-pub use parser::{parse, value_type};
+pub use parser::parse;
+pub use typing::value_type;
 mod aggregate;
 mod binary;
 mod engine;

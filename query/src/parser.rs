@@ -6,8 +6,8 @@ use sextant_storage::{MatchOp, Matcher};
 use crate::ast::{AggOp, At, BinOp, Expr, Side, VectorMatching, VectorSelector};
 use crate::error::ParseError;
 use crate::lexer::{Tok, Token, lex};
-use crate::signal::Signal;
 use crate::types::{ValueType, signature};
+use crate::typing::{is_signal, record_type, value_type};
 
 mod signal;
 
@@ -30,69 +30,6 @@ pub fn parse(src: &str) -> Result<Expr, ParseError> {
     }
     check(src, &e)?;
     Ok(e)
-}
-
-/// The value type of a well-typed expression. Each node is visited at
-/// most once (a parser calls this at every level, and a tree may be 256
-/// levels deep).
-pub fn value_type(e: &Expr) -> ValueType {
-    match e {
-        Expr::Number(_) => ValueType::Scalar,
-        Expr::Str(_) => ValueType::String,
-        Expr::Vector(_) => ValueType::Vector,
-        Expr::Matrix(..) | Expr::Subquery { .. } => ValueType::Matrix,
-        Expr::Paren(e) | Expr::Neg(e) => value_type(e),
-        Expr::Binary { lhs, rhs, .. } => match record_type(lhs) {
-            // A join has the type of its left side.
-            Some(t) => t,
-            None if value_type(lhs) == ValueType::Scalar
-                && value_type(rhs) == ValueType::Scalar =>
-            {
-                ValueType::Scalar
-            }
-            None => ValueType::Vector,
-        },
-        Expr::Aggregate {
-            op: AggOp::Topk | AggOp::Bottomk | AggOp::Limitk,
-            expr,
-            ..
-        } => record_type(expr).unwrap_or(ValueType::Vector),
-        Expr::Aggregate { .. } => ValueType::Vector,
-        Expr::Call { func, .. } => signature(func).map_or(ValueType::Vector, |s| s.ret),
-        Expr::Signal { range: Some(_), .. } => ValueType::Matrix,
-        Expr::Signal { signal, .. } => match **signal {
-            Signal::Logs(_) => ValueType::Logs,
-            Signal::Spans(_) => ValueType::Spans,
-        },
-    }
-}
-
-/// The record type `e` yields where records are expected (a join's side,
-/// an aggregation's operand, `traces`' argument): a log or span selector
-/// with or without `[range]`, or an expression of record type.
-pub(crate) fn record_type(e: &Expr) -> Option<ValueType> {
-    match e {
-        Expr::Signal { signal, .. } => Some(match **signal {
-            Signal::Logs(_) => ValueType::Logs,
-            Signal::Spans(_) => ValueType::Spans,
-        }),
-        Expr::Paren(x) => record_type(x),
-        // Only these shapes can yield records; anything else is PromQL,
-        // answered without walking down the tree.
-        Expr::Binary { op, lhs, .. } if op.is_set() => record_type(lhs),
-        Expr::Aggregate {
-            op: AggOp::Topk | AggOp::Bottomk | AggOp::Limitk,
-            expr,
-            ..
-        } => record_type(expr),
-        Expr::Call { .. } => Some(value_type(e)).filter(|t| is_signal(*t)),
-        _ => None,
-    }
-}
-
-/// Whether values of this type are records (logs, spans, traces).
-pub(crate) fn is_signal(t: ValueType) -> bool {
-    matches!(t, ValueType::Logs | ValueType::Spans | ValueType::Traces)
 }
 
 /// Deepest nesting accepted, both of the parser's own recursion and of the
@@ -260,7 +197,7 @@ impl Parser<'_> {
         let err = |m: &str| ParseError::at(self.src, pos, m.to_string());
         let (lr, rr) = (record_type(&lhs), record_type(&rhs));
         if lr.is_some() || rr.is_some() {
-            crate::signal::join::check(op, lr.unwrap_or(lt), rr.unwrap_or(rt), matching.as_ref())
+            crate::typing::check_join(op, lr.unwrap_or(lt), rr.unwrap_or(rt), matching.as_ref())
                 .map_err(|m| err(&m))?;
             return Ok(Expr::Binary {
                 op,
@@ -793,7 +730,7 @@ impl Parser<'_> {
         let expr = args.pop().unwrap_or(Expr::Number(0.0));
         let param = args.pop().map(Box::new);
         if let Some(t) = record_type(&expr) {
-            crate::signal::eval::check_aggregate(op, t, param.as_deref(), &grouping, without)
+            crate::typing::check_aggregate(op, t, param.as_deref(), &grouping, without)
                 .map_err(|m| ParseError::at(self.src, pos, m))?;
             return Ok(Expr::Aggregate {
                 op,
@@ -897,8 +834,7 @@ impl Parser<'_> {
                 ));
             }
         }
-        crate::signal::derive::check_call(&name, &args)
-            .map_err(|m| ParseError::at(self.src, pos, m))?;
+        crate::typing::check_call(&name, &args).map_err(|m| ParseError::at(self.src, pos, m))?;
         Ok(Expr::Call { func: name, args })
     }
 }

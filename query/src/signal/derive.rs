@@ -17,89 +17,11 @@ use crate::engine::Eval;
 use crate::error::{Error, Result};
 use crate::functions::range_function;
 use crate::signal::Signal;
+use crate::typing::{Measure, measure, signal_arg};
 use crate::value::{Elem, Value};
 
 /// Derived series of one selector: labels and points, oldest first.
 pub(crate) type DerivedSet = Vec<(Labels, Vec<Sample>)>;
-
-/// What a derived point's value is.
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Measure {
-    /// Only the count matters.
-    Count,
-    /// The log body's length in bytes.
-    Bytes,
-    /// The span's duration in seconds.
-    Seconds,
-    /// 1 for a span with error status, else 0.
-    Error,
-}
-
-/// The functions that take a log or span range, and what they measure.
-fn measure(func: &str, logs: bool) -> Option<Measure> {
-    Some(match func {
-        "count_over_time" | "rate" | "present_over_time" | "absent_over_time" => Measure::Count,
-        "bytes_over_time" | "bytes_rate" if logs => Measure::Bytes,
-        "error_ratio" if !logs => Measure::Error,
-        "avg_over_time" | "min_over_time" | "max_over_time" | "sum_over_time"
-        | "quantile_over_time" | "stddev_over_time" | "stdvar_over_time"
-            if !logs =>
-        {
-            Measure::Seconds
-        }
-        _ => return None,
-    })
-}
-
-/// The signal range among `args`: its index and whether it is of logs.
-fn signal_arg(args: &[Expr]) -> Option<(usize, bool)> {
-    args.iter().enumerate().find_map(|(i, a)| match a {
-        Expr::Signal {
-            signal,
-            range: Some(_),
-        } => Some((i, matches!(**signal, Signal::Logs(_)))),
-        _ => None,
-    })
-}
-
-/// Parse-time checks of calls with a signal range, and of the functions
-/// that need one.
-pub(crate) fn check_call(func: &str, args: &[Expr]) -> std::result::Result<(), String> {
-    match signal_arg(args) {
-        Some((_, logs)) if measure(func, logs).is_none() => Err(format!(
-            "{func}() does not take a {} range; it takes count_over_time, rate, {}",
-            if logs { "log" } else { "span" },
-            if logs {
-                "bytes_over_time, bytes_rate, present_over_time or absent_over_time"
-            } else {
-                "error_ratio, present_over_time, absent_over_time and the duration functions \
-                 avg/min/max/sum/stddev/stdvar/quantile_over_time"
-            }
-        )),
-        Some(_) => Ok(()),
-        None => match func {
-            "bytes_over_time" | "bytes_rate" => Err(format!(
-                "{func}() takes a log range, e.g. {func}(logs({{service=\"api\"}})[5m])"
-            )),
-            "error_ratio" => Err(
-                "error_ratio() takes a span range, e.g. error_ratio(spans({service=\"api\"})[5m])"
-                    .into(),
-            ),
-            "exemplar_traces" if args.first().is_none_or(|a| a.selectors().is_empty()) => Err(
-                "exemplar_traces() takes a metric expression or range selector, e.g. \
-                 exemplar_traces(http_requests_total{code=~\"5..\"}[15m])"
-                    .into(),
-            ),
-            "trace" => match args {
-                [Expr::Str(id)] => sextant_storage::parse_trace_id(id)
-                    .map(|_| ())
-                    .map_err(|e| format!("{e}; e.g. trace(\"4bf92f3577b34da6a3ce929d0e0e4736\")")),
-                _ => Err("trace() takes a trace id as a string literal".into()),
-            },
-            _ => Ok(()),
-        },
-    }
-}
 
 /// Whether a call reads a signal range (and is evaluated here).
 pub(crate) fn is_derived(args: &[Expr]) -> bool {

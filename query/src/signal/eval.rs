@@ -14,7 +14,6 @@ use crate::ast::{AggOp, Expr};
 use crate::engine::Eval;
 use crate::error::{Error, Result};
 use crate::signal::{LineFilter, LogSelector, Relation, Signal, SpanCond, SpanSelector};
-use crate::types::ValueType;
 use crate::value::Value;
 
 /// Most traces a structural span selector opens (each is read whole).
@@ -484,70 +483,6 @@ pub(crate) fn structural(t: Trace, sel: &SpanSelector, also: impl Fn(&Span) -> b
         .filter(|(s, k)| *k && also(s))
         .map(|(s, _)| s)
         .collect()
-}
-
-/// Checks an aggregation over records. `topk`/`bottomk` rank spans by
-/// duration and `limitk` keeps the newest records (records out);
-/// `count by (...)` counts records and `sum`/`avg`/`min`/`max`/`quantile`
-/// `by (...)` aggregate span durations in seconds (a vector out), grouped
-/// by fields and attributes.
-pub(crate) fn check_aggregate(
-    op: AggOp,
-    t: ValueType,
-    param: Option<&Expr>,
-    grouping: &[String],
-    without: bool,
-) -> std::result::Result<(), String> {
-    let spans = t == ValueType::Spans;
-    let ok = match op {
-        AggOp::Topk | AggOp::Bottomk => spans,
-        AggOp::Limitk | AggOp::Count => spans || t == ValueType::Logs,
-        AggOp::Sum | AggOp::Avg | AggOp::Min | AggOp::Max | AggOp::Quantile => spans,
-        _ => false,
-    };
-    if !ok {
-        return Err(format!(
-            "{} cannot aggregate a {}: spans take topk, bottomk, limitk (records out) and count, \
-             sum, avg, min, max, quantile of durations (by fields, a vector out); logs take \
-             limitk and count",
-            op.name(),
-            t.name()
-        ));
-    }
-    // Fields every record has but that are no group key: grouping by them
-    // would silently form one group of records lacking such an attribute.
-    if let Some(f) = grouping.iter().find(|g| {
-        matches!(
-            g.as_str(),
-            "duration" | "start" | "end" | "time" | "timestamp" | "body" | "events" | "links"
-        )
-    }) {
-        return Err(format!(
-            "{} over records cannot group by {f:?}: group by service, name, kind, status, \
-             level, trace_id, span_id or an attribute",
-            op.name()
-        ));
-    }
-    let ranking = matches!(op, AggOp::Topk | AggOp::Bottomk | AggOp::Limitk);
-    if without || (ranking && !grouping.is_empty()) {
-        return Err(format!(
-            "{} over records takes {}",
-            op.name(),
-            if ranking {
-                "no by/without"
-            } else {
-                "by (...), not without"
-            }
-        ));
-    }
-    match (op.has_param(), param.map(crate::parser::value_type)) {
-        (true, Some(ValueType::Scalar)) | (false, None) => Ok(()),
-        _ => Err(format!(
-            "{} takes a number first, e.g. {}(5, spans({{}}))",
-            op.name(),
-            op.name()
-        )),
-    }
 }
 
 /// An aggregation over records (given newest first).

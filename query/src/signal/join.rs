@@ -19,67 +19,12 @@ use crate::ast::{BinOp, Expr, VectorMatching};
 use crate::engine::Eval;
 use crate::error::{Error, Result};
 use crate::signal::Signal;
-use crate::types::ValueType;
+use crate::typing::{Key, key_of};
 use crate::value::Value;
 
 /// Most distinct traces of R for which L is read by trace id instead of
 /// by its own search.
 const LOOKUP_MAX_TRACES: usize = 10_000;
-
-/// The join key named by `on(...)`.
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Key {
-    Trace,
-    Span,
-}
-
-fn key_of(m: Option<&VectorMatching>) -> Option<Key> {
-    match m {
-        Some(m) if m.on && m.group.is_none() && m.labels.len() == 1 => match m.labels[0].as_str() {
-            "trace_id" => Some(Key::Trace),
-            "span_id" => Some(Key::Span),
-            _ => None,
-        },
-        _ => None,
-    }
-}
-
-/// Parse-time checks of a binary operation with records on either side.
-pub(crate) fn check(
-    op: BinOp,
-    lt: ValueType,
-    rt: ValueType,
-    m: Option<&VectorMatching>,
-) -> std::result::Result<(), String> {
-    let records = |t| t == ValueType::Logs || t == ValueType::Spans;
-    if !records(lt) || !records(rt) {
-        return Err(format!(
-            "a {} and a {} do not combine with \"{}\"; records join records (logs(...) and \
-             on(trace_id) spans(...)), and metrics compare with series derived from records, \
-             e.g. rate(spans({{...}})[5m])",
-            lt.name(),
-            rt.name(),
-            format!("{op:?}").to_lowercase()
-        ));
-    }
-    match op {
-        BinOp::And | BinOp::Unless => {
-            if key_of(m).is_none() {
-                return Err(format!(
-                    "\"{}\" between records needs on(trace_id) or on(span_id)",
-                    format!("{op:?}").to_lowercase()
-                ));
-            }
-            Ok(())
-        }
-        BinOp::Or if lt == rt && m.is_none() => Ok(()),
-        BinOp::Or => Err("\"or\" joins two selections of the same kind, without on(...)".into()),
-        _ => Err(format!(
-            "records combine only with and, unless and or, not \"{}\"",
-            format!("{op:?}").to_lowercase()
-        )),
-    }
-}
 
 /// How selective a join operand looks: the conditions of a selector (line
 /// filters and structure count double); anything else is taken as already
