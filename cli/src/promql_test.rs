@@ -24,13 +24,7 @@ pub fn run(a: &PromqlTestArgs) -> CliResult {
     let mut total = Report::default();
     for f in &a.files {
         let r = run_file(f).map_err(CliError::Usage)?;
-        println!(
-            "{}: {} passed, {} failed, {} skipped",
-            f.display(),
-            r.passed,
-            r.failed,
-            r.skipped
-        );
+        println!("{}: {}", f.display(), r.counts());
         if a.verbose {
             for (line, q, why) in &r.failures {
                 println!("  {}:{line}: {q}\n      {why}", f.display());
@@ -38,10 +32,7 @@ pub fn run(a: &PromqlTestArgs) -> CliResult {
         }
         total.merge(r);
     }
-    println!(
-        "{} passed, {} failed, {} skipped",
-        total.passed, total.failed, total.skipped
-    );
+    println!("{}", total.counts());
     if total.failed > 0 {
         return Err(CliError::Failed(format!(
             "{} eval(s) failed (-v lists them)",

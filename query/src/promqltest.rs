@@ -26,6 +26,16 @@ pub struct Report {
     pub failures: Vec<(usize, String, String)>,
 }
 
+impl Report {
+    /// `N passed, N failed, N skipped`.
+    pub fn counts(&self) -> String {
+        format!(
+            "{} passed, {} failed, {} skipped",
+            self.passed, self.failed, self.skipped
+        )
+    }
+}
+
 #[derive(Debug, Clone, Copy)]
 enum Slot {
     Float(f64),

@@ -28,13 +28,7 @@ fn prometheus_test_scripts() {
     let mut total = Report::default();
     for f in files {
         let r = run_file(&f).unwrap_or_else(|e| panic!("{e}"));
-        println!(
-            "{}: {} passed, {} failed, {} skipped",
-            f.display(),
-            r.passed,
-            r.failed,
-            r.skipped
-        );
+        println!("{}: {}", f.display(), r.counts());
         total.merge(r);
     }
     let (passed, failed, skipped) = (total.passed, total.failed, total.skipped);

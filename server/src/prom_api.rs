@@ -11,7 +11,7 @@ use axum::http::{HeaderMap, Uri, header};
 use axum::response::{IntoResponse, Response};
 use sextant_query::ast::Expr;
 use sextant_query::types::ValueType;
-use sextant_query::{Engine, EngineOptions, parse};
+use sextant_query::{Engine, EngineOptions, When, parse};
 use sextant_storage::{Labels, Matcher, hex};
 
 use super::body::Params;
@@ -39,11 +39,16 @@ pub async fn query(
         Some(s) => parse_time("time", s)?,
         None => now_ms(),
     };
-    let opts = engine_options(&st, &p)?;
+    promql(&st, &p, expr, When::Instant(t)).await
+}
+
+/// Runs a PromQL query and answers Prometheus' JSON.
+async fn promql(st: &Arc<State>, p: &Params, expr: Expr, when: When) -> ApiResult<Response> {
+    let opts = engine_options(st, p)?;
     let body = st
         .query(move |st| {
-            let (v, warnings) = Engine::new(&st.db, opts).instant_annotated(&expr, t)?;
-            Ok(success(&query_data(&v, t), &warnings))
+            let a = Engine::new(&st.db, opts).run(&expr, when)?;
+            Ok(success(&query_data(&a.value, a.at), &a.warnings))
         })
         .await?;
     Ok(json(body))
@@ -62,15 +67,12 @@ pub async fn query_range(
     let step = parse_duration("step", required(&p, "step")?)?;
     sextant_query::check_range(start, end, step)?;
     let expr = promql_query(&p)?;
-    let opts = engine_options(&st, &p)?;
-    let body = st
-        .query(move |st| {
-            let (v, warnings) =
-                Engine::new(&st.db, opts).range_annotated(&expr, start, end, step)?;
-            Ok(success(&query_data(&v, start), &warnings))
-        })
-        .await?;
-    Ok(json(body))
+    let when = When::Range {
+        start,
+        end,
+        step: Some(step),
+    };
+    promql(&st, &p, expr, when).await
 }
 
 /// `GET|POST /api/v1/series`
