@@ -92,7 +92,7 @@ fn local(data_dir: &Path, a: &QueryArgs) -> Result<String, CliError> {
         },
     )?;
     let answer = Engine::new(&db, EngineOptions::default()).run(&expr, when)?;
-    Ok(sextant_server::signals_api::answer_json(answer, a.limit))
+    Ok(sextant_server::sextant_api::answer_json(answer, a.limit))
 }
 
 fn when(a: &QueryArgs) -> Result<When, CliError> {

@@ -1,4 +1,4 @@
-//! The syntax tree (PromQL, plus the signal selectors of [`crate::signal`])
+//! The syntax tree (PromQL, plus the record selectors of [`crate::records`])
 //! and its printer. Printing gives PromQL that parses
 //! back to the same tree (checked by a property test), which the test-script
 //! runner relies on when it rewrites queries with `@`.
@@ -7,7 +7,7 @@ use std::fmt;
 
 use sextant_storage::{MatchOp, Matcher};
 
-use crate::signal::Signal;
+use crate::records::RecordSelector;
 
 /// Binary operators, in PromQL precedence classes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -273,10 +273,10 @@ pub enum Expr {
         args: Vec<Expr>,
     },
     /// `logs(...)` or `spans(...)`, with `[range]` when written.
-    Signal {
+    Records {
         /// The selector (boxed: it is larger than the other variants, and
         /// the recursive parser's frames hold several expressions).
-        signal: Box<Signal>,
+        selector: Box<RecordSelector>,
         /// Range, ms: records in `(t - range, t]`.
         range: Option<i64>,
     },
@@ -296,7 +296,7 @@ impl Expr {
             | Expr::Str(_)
             | Expr::Vector(_)
             | Expr::Matrix(..)
-            | Expr::Signal { .. } => Vec::new(),
+            | Expr::Records { .. } => Vec::new(),
         }
     }
 
@@ -329,7 +329,7 @@ impl Expr {
             | Expr::Str(_)
             | Expr::Vector(_)
             | Expr::Matrix(..)
-            | Expr::Signal { .. } => Vec::new(),
+            | Expr::Records { .. } => Vec::new(),
         }
     }
 }
@@ -567,8 +567,8 @@ impl fmt::Display for Expr {
                 }
                 write!(f, "{expr})")
             }
-            Expr::Signal { signal, range } => {
-                write!(f, "{signal}")?;
+            Expr::Records { selector, range } => {
+                write!(f, "{selector}")?;
                 if let Some(r) = range {
                     f.write_str("[")?;
                     fmt_duration(f, *r)?;

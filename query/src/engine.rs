@@ -12,7 +12,7 @@ use crate::ast::{At, Expr, VectorSelector};
 use crate::binary;
 use crate::error::{Error, Result};
 use crate::functions;
-use crate::signal::eval::SignalState;
+use crate::records::eval::RecordsState;
 use crate::types::ValueType;
 use crate::typing::{record_type, value_type};
 use crate::value::{Elem, RangeSeries, Value, is_stale};
@@ -71,23 +71,23 @@ pub(crate) struct Eval<'a> {
     /// Results of subtrees evaluated series by series for all steps of the
     /// current chunk: node → (first step, vector per step).
     pub(crate) precomputed: rustc_hash::FxHashMap<usize, (i64, Vec<Vec<Elem>>)>,
-    /// Windows and records of signal selectors.
-    pub(crate) signals: SignalState,
+    /// Windows and records of record selectors.
+    pub(crate) records: RecordsState,
     /// Points produced by subqueries so far, bounded like loaded samples.
     subquery_points: usize,
 }
 
-/// What the pre-pass gathers: each selector's window, each signal
-/// selector's window, and the window of signal selectors written without
+/// What the pre-pass gathers: each selector's window, each selector
+/// selector's window, and the window of record selectors written without
 /// a range (`None`: the lookback before each evaluation time).
 struct Windows<'e> {
     selectors: HashMap<usize, (i64, i64, &'e VectorSelector)>,
-    signals: HashMap<usize, (i64, i64)>,
+    records: HashMap<usize, (i64, i64)>,
     bare: Option<(i64, i64)>,
 }
 
 fn signal_node(e: &Expr) -> usize {
-    crate::signal::eval::node(e)
+    crate::records::eval::node(e)
 }
 
 fn key(vs: &VectorSelector) -> usize {
@@ -310,7 +310,7 @@ impl<'a> Engine<'a> {
     }
 
     /// Fetches the data of every selector for evaluations at times in
-    /// `[lo, hi]` of a query spanning `[start, end]` (signal selectors are
+    /// `[lo, hi]` of a query spanning `[start, end]` (record selectors are
     /// read when first evaluated, over the windows found here).
     #[allow(clippy::too_many_arguments)]
     fn prepare(
@@ -325,7 +325,7 @@ impl<'a> Engine<'a> {
     ) -> Result<Eval<'_>> {
         let mut windows = Windows {
             selectors: HashMap::new(),
-            signals: HashMap::new(),
+            records: HashMap::new(),
             bare,
         };
         collect(expr, lo, hi, start, end, &self.opts, &mut windows);
@@ -358,9 +358,9 @@ impl<'a> Engine<'a> {
         }
         Ok(Eval {
             db: self.db,
-            signals: SignalState {
-                windows: windows.signals,
-                ..SignalState::default()
+            records: RecordsState {
+                windows: windows.records,
+                ..RecordsState::default()
             },
             start,
             end,
@@ -412,13 +412,13 @@ fn collect<'e>(
     match e {
         Expr::Vector(vs) => add(vs, opts.lookback_ms),
         Expr::Matrix(vs, range) => add(vs, *range),
-        Expr::Signal { range, .. } => {
+        Expr::Records { range, .. } => {
             let w = match (range, out.bare) {
                 (Some(r), _) => (lo.saturating_sub(*r), hi),
                 (None, Some(b)) => b,
                 (None, None) => (lo.saturating_sub(opts.lookback_ms), hi),
             };
-            let entry = out.signals.entry(signal_node(e)).or_insert(w);
+            let entry = out.records.entry(signal_node(e)).or_insert(w);
             entry.0 = entry.0.min(w.0);
             entry.1 = entry.1.max(w.1);
         }
@@ -550,7 +550,7 @@ impl Eval<'_> {
                         .collect(),
                 )
             }
-            Expr::Signal { .. } => self.signal_value(e, t)?,
+            Expr::Records { .. } => self.records_value(e, t)?,
             Expr::Binary {
                 op,
                 lhs,
@@ -577,9 +577,9 @@ impl Eval<'_> {
                     None => None,
                 };
                 let v = self.eval(inner, t)?;
-                crate::signal::eval::aggregate(*op, p, grouping, v)?
+                crate::records::eval::aggregate(*op, p, grouping, v)?
             }
-            Expr::Call { func, args } if crate::signal::derive::is_derived(args) => {
+            Expr::Call { func, args } if crate::records::derive::is_derived(args) => {
                 self.derived_call(func, args, t)?
             }
             Expr::Call { func, args }
@@ -757,7 +757,7 @@ fn reach(e: &Expr, lookback: u64, ats: &mut Vec<i64>) -> u64 {
                 .unsigned_abs()
                 .saturating_add(range.unsigned_abs())
         }
-        Expr::Signal { range, .. } => range.map_or(lookback, i64::unsigned_abs),
+        Expr::Records { range, .. } => range.map_or(lookback, i64::unsigned_abs),
         Expr::Subquery {
             range,
             step,

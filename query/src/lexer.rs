@@ -67,12 +67,12 @@ pub(crate) fn lex(src: &str) -> Result<Vec<Token>, ParseError> {
     // inside one, `|` operators and dotted attribute names are tokens;
     // elsewhere the lexer reads PromQL exactly as before.
     let mut depth = 0usize;
-    let mut signals: Vec<usize> = Vec::new();
+    let mut selectors: Vec<usize> = Vec::new();
     while i < b.len() {
         let c = b[i];
         let start = i;
-        let in_signal = !signals.is_empty();
-        if in_signal && c == b'|' {
+        let in_selector = !selectors.is_empty();
+        if in_selector && c == b'|' {
             let (tok, len) = match b.get(i + 1) {
                 Some(b'=') => (Tok::PipeEq, 2),
                 Some(b'~') => (Tok::PipeRe, 2),
@@ -86,11 +86,11 @@ pub(crate) fn lex(src: &str) -> Result<Vec<Token>, ParseError> {
             depth += 1;
             if matches!(out.last(), Some(Token { tok: Tok::Ident(w), .. }) if w == "logs" || w == "spans")
             {
-                signals.push(depth);
+                selectors.push(depth);
             }
         } else if c == b')' {
-            if signals.last() == Some(&depth) {
-                signals.pop();
+            if selectors.last() == Some(&depth) {
+                selectors.pop();
             }
             depth = depth.saturating_sub(1);
         }
@@ -152,7 +152,7 @@ pub(crate) fn lex(src: &str) -> Result<Vec<Token>, ParseError> {
                     && (b[j] == b'_'
                         || b[j] == b':'
                         || b[j].is_ascii_alphanumeric()
-                        || (in_signal
+                        || (in_selector
                             && b[j] == b'.'
                             && b.get(j + 1)
                                 .is_some_and(|c| *c == b'_' || c.is_ascii_alphabetic())))

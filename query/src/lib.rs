@@ -1,7 +1,7 @@
 //! Sextant's query language: PromQL (parser, printer, evaluator over
 //! `storage`, and a runner for Prometheus' own test scripts) extended with
 //! log and span selectors, records → series functions, trace lookups and
-//! joins across signals ([`signal`]; docs/query-language.md).
+//! joins across records ([`selector`]; docs/query-language.md).
 
 pub mod ast;
 pub mod calendar;
@@ -20,7 +20,7 @@ mod binary;
 mod engine;
 mod functions;
 mod range_series;
-pub mod signal;
+pub mod records;
 pub mod value;
 
 pub use engine::{Answer, Engine, EngineOptions, MAX_POINTS, When, check_range};

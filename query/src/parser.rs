@@ -7,9 +7,9 @@ use crate::ast::{AggOp, At, BinOp, Expr, Side, VectorMatching, VectorSelector};
 use crate::error::ParseError;
 use crate::lexer::{Tok, Token, lex};
 use crate::types::{ValueType, signature};
-use crate::typing::{is_signal, record_type, value_type};
+use crate::typing::{is_records, record_type, value_type};
 
-mod signal;
+mod records;
 
 /// Parses a PromQL expression.
 pub fn parse(src: &str) -> Result<Expr, ParseError> {
@@ -401,8 +401,8 @@ impl Parser<'_> {
         }
         self.expect(Tok::RBracket, "\"]\"")?;
         match e {
-            Expr::Signal {
-                signal,
+            Expr::Records {
+                selector,
                 range: None,
             } => {
                 if range <= 0 {
@@ -412,8 +412,8 @@ impl Parser<'_> {
                         "range selector must be positive".into(),
                     ));
                 }
-                Ok(Expr::Signal {
-                    signal,
+                Ok(Expr::Records {
+                    selector,
                     range: Some(range),
                 })
             }
@@ -546,7 +546,7 @@ impl Parser<'_> {
             }
             Tok::Ident(name) => {
                 if (name == "logs" || name == "spans") && *self.peek() == Tok::LParen {
-                    return self.signal(name == "logs");
+                    return self.record_selector(name == "logs");
                 }
                 if let Some(op) = AggOp::from_name(&name.to_ascii_lowercase())
                     && (*self.peek() == Tok::LParen
@@ -816,7 +816,7 @@ impl Parser<'_> {
         for (i, a) in args.iter().enumerate() {
             let want = sig.args[i.min(sig.args.len() - 1)];
             let got = match record_type(a) {
-                Some(t) if is_signal(want) => t,
+                Some(t) if is_records(want) => t,
                 // The metric expression whose exemplars are wanted may be
                 // a bare range selector too.
                 _ if name == "exemplar_traces" && value_type(a) == ValueType::Matrix => want,

@@ -119,7 +119,7 @@ pub fn signature(name: &str) -> Option<Signature> {
         "day_of_month" | "day_of_week" | "day_of_year" | "days_in_month" | "hour" | "minute"
         | "month" | "year" => sig(&[V], 1, V),
         "info" => sig(&[V, V], 1, V),
-        // Sextant's cross-signal functions (docs/query-language.md).
+        // Sextant's cross-selector functions (docs/query-language.md).
         "bytes_over_time" | "bytes_rate" | "error_ratio" => sig(&[M], 0, V),
         "trace" => sig(&[Str], 0, ValueType::Traces),
         "traces" => sig(&[ValueType::Spans], 0, ValueType::Traces),

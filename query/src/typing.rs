@@ -5,7 +5,7 @@
 //! is, so the two never disagree.
 
 use crate::ast::{AggOp, BinOp, Expr, VectorMatching};
-use crate::signal::Signal;
+use crate::records::RecordSelector;
 use crate::types::{ValueType, signature};
 
 /// The value type of a well-typed expression. Each node is visited at
@@ -35,10 +35,10 @@ pub fn value_type(e: &Expr) -> ValueType {
         } => record_type(expr).unwrap_or(ValueType::Vector),
         Expr::Aggregate { .. } => ValueType::Vector,
         Expr::Call { func, .. } => signature(func).map_or(ValueType::Vector, |s| s.ret),
-        Expr::Signal { range: Some(_), .. } => ValueType::Matrix,
-        Expr::Signal { signal, .. } => match **signal {
-            Signal::Logs(_) => ValueType::Logs,
-            Signal::Spans(_) => ValueType::Spans,
+        Expr::Records { range: Some(_), .. } => ValueType::Matrix,
+        Expr::Records { selector, .. } => match **selector {
+            RecordSelector::Logs(_) => ValueType::Logs,
+            RecordSelector::Spans(_) => ValueType::Spans,
         },
     }
 }
@@ -48,9 +48,9 @@ pub fn value_type(e: &Expr) -> ValueType {
 /// with or without `[range]`, or an expression of record type.
 pub(crate) fn record_type(e: &Expr) -> Option<ValueType> {
     match e {
-        Expr::Signal { signal, .. } => Some(match **signal {
-            Signal::Logs(_) => ValueType::Logs,
-            Signal::Spans(_) => ValueType::Spans,
+        Expr::Records { selector, .. } => Some(match **selector {
+            RecordSelector::Logs(_) => ValueType::Logs,
+            RecordSelector::Spans(_) => ValueType::Spans,
         }),
         Expr::Paren(x) => record_type(x),
         // Only these shapes can yield records; anything else is PromQL,
@@ -61,13 +61,13 @@ pub(crate) fn record_type(e: &Expr) -> Option<ValueType> {
             expr,
             ..
         } => record_type(expr),
-        Expr::Call { .. } => Some(value_type(e)).filter(|t| is_signal(*t)),
+        Expr::Call { .. } => Some(value_type(e)).filter(|t| is_records(*t)),
         _ => None,
     }
 }
 
 /// Whether values of this type are records (logs, spans, traces).
-pub(crate) fn is_signal(t: ValueType) -> bool {
+pub(crate) fn is_records(t: ValueType) -> bool {
     matches!(t, ValueType::Logs | ValueType::Spans | ValueType::Traces)
 }
 
@@ -155,21 +155,21 @@ pub(crate) fn measure(func: &str, logs: bool) -> Option<Measure> {
     })
 }
 
-/// The signal range among `args`: its index and whether it is of logs.
-pub(crate) fn signal_arg(args: &[Expr]) -> Option<(usize, bool)> {
+/// The record range among `args`: its index and whether it is of logs.
+pub(crate) fn record_arg(args: &[Expr]) -> Option<(usize, bool)> {
     args.iter().enumerate().find_map(|(i, a)| match a {
-        Expr::Signal {
-            signal,
+        Expr::Records {
+            selector,
             range: Some(_),
-        } => Some((i, matches!(**signal, Signal::Logs(_)))),
+        } => Some((i, matches!(**selector, RecordSelector::Logs(_)))),
         _ => None,
     })
 }
 
-/// Parse-time checks of calls with a signal range, and of the functions
+/// Parse-time checks of calls with a record range, and of the functions
 /// that need one.
 pub(crate) fn check_call(func: &str, args: &[Expr]) -> std::result::Result<(), String> {
-    match signal_arg(args) {
+    match record_arg(args) {
         Some((_, logs)) if measure(func, logs).is_none() => Err(format!(
             "{func}() does not take a {} range; it takes count_over_time, rate, {}",
             if logs { "log" } else { "span" },

@@ -5,8 +5,8 @@
 use proptest::prelude::*;
 use sextant_query::ast::{AggOp, At, BinOp, Expr, Side, VectorMatching, VectorSelector};
 use sextant_query::parse;
-use sextant_query::signal::{
-    DurationCmp, LineFilter, LogSelector, Relation, Signal, SpanCond, SpanSelector,
+use sextant_query::records::{
+    DurationCmp, LineFilter, LogSelector, RecordSelector, Relation, SpanCond, SpanSelector,
 };
 use sextant_storage::{MatchOp, Matcher};
 
@@ -138,12 +138,12 @@ fn span_selector() -> impl Strategy<Value = SpanSelector> {
 
 fn signal(logs: bool, range: Option<i64>) -> BoxedStrategy<Expr> {
     let sig = if logs {
-        log_selector().prop_map(Signal::Logs).boxed()
+        log_selector().prop_map(RecordSelector::Logs).boxed()
     } else {
-        span_selector().prop_map(Signal::Spans).boxed()
+        span_selector().prop_map(RecordSelector::Spans).boxed()
     };
-    sig.prop_map(move |s| Expr::Signal {
-        signal: Box::new(s),
+    sig.prop_map(move |s| Expr::Records {
+        selector: Box::new(s),
         range,
     })
     .boxed()

@@ -13,7 +13,7 @@ use axum::routing::{get, post};
 
 use super::error::{ApiError, ApiResult, Kind};
 use super::state::State;
-use super::{otlp_http, prom_api, remote_write, signals_api};
+use super::{otlp_http, prom_api, remote_write, sextant_api};
 
 /// The Prometheus-compatible API on `--http-addr`.
 pub fn prometheus(st: Arc<State>) -> Router {
@@ -40,12 +40,12 @@ pub fn prometheus(st: Arc<State>) -> Router {
         .route("/api/v1/status/buildinfo", get(prom_api::buildinfo))
         .route(
             "/api/v1/sextant/query",
-            get(signals_api::query).post(signals_api::query),
+            get(sextant_api::query).post(sextant_api::query),
         )
-        .route("/api/v1/sextant/traces/{id}", get(signals_api::trace))
+        .route("/api/v1/sextant/traces/{id}", get(sextant_api::trace))
         .route(
             "/api/v1/sextant/logs",
-            get(signals_api::logs).post(signals_api::logs),
+            get(sextant_api::logs).post(sextant_api::logs),
         )
         .route("/api/v1/write", post(remote_write::write))
         .route("/api/v1/admin/flush", post(flush))

@@ -21,7 +21,7 @@ mod prom_json;
 pub mod query_grpc;
 pub mod remote_write;
 mod self_metrics;
-pub mod signals_api;
+pub mod sextant_api;
 pub mod state;
 pub mod tls;
 mod wire;

@@ -14,7 +14,7 @@ use tonic::{Request, Response, Status};
 
 use super::error::{ApiError, ApiResult};
 use super::prom_api::{matching_series, now_ms, options_with_timeout, selector, truncate, union};
-use super::signals_api::find_trace;
+use super::sextant_api::find_trace;
 use super::state::State;
 
 /// The generated messages, the service trait and the client.

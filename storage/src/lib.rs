@@ -27,9 +27,9 @@ mod labels;
 mod logs;
 mod model;
 mod options;
+mod records;
 mod repair;
 mod select;
-mod signals;
 mod spans;
 mod stats;
 pub mod walrec;
@@ -47,11 +47,11 @@ pub use model::{
     SpanLink, StatusCode, TraceId, hex, parse_trace_id, service_of,
 };
 pub use options::{Durability, HOUR_MS, LabelLimits, Options};
+pub use records::{IdPick, RecordSummary};
 pub use repair::{BlockOutcome, BlockRepair, RepairReport, repair};
 pub use select::{Series, SeriesSet};
 pub use sextant_index::text::TextQuery;
 pub use sextant_index::{MatchOp, Matcher};
-pub use signals::{IdPick, RecordSummary};
 pub use spans::{SPAN_FIELDS, SpanSearch, Trace};
 pub use stats::{BlockStats, Stats};
 

@@ -1,4 +1,4 @@
-//! Reading signal selectors: pushing their filters into the storage
+//! Reading record selectors: pushing their filters into the storage
 //! searches (label postings, the full-text index, time pruning of blocks),
 //! checking what the indexes cannot answer in memory, and resolving span
 //! structure within whole traces.
@@ -13,7 +13,7 @@ use sextant_storage::{
 use crate::ast::{AggOp, Expr};
 use crate::engine::Eval;
 use crate::error::{Error, Result};
-use crate::signal::{LineFilter, LogSelector, Relation, Signal, SpanCond, SpanSelector};
+use crate::records::{LineFilter, LogSelector, RecordSelector, Relation, SpanCond, SpanSelector};
 use crate::value::Value;
 
 /// Most traces a structural span selector opens (each is read whole).
@@ -23,10 +23,10 @@ pub const MAX_STRUCTURAL_TRACES: usize = 10_000;
 /// between passes).
 pub(crate) const TRACES_PER_READ: usize = 500;
 
-/// What the evaluator keeps of signal selectors: the window each must
+/// What the evaluator keeps of record selectors: the window each must
 /// cover (from the pre-pass) and what was read for it, by node.
 #[derive(Default)]
-pub(crate) struct SignalState {
+pub(crate) struct RecordsState {
     pub(crate) windows: HashMap<usize, (i64, i64)>,
     pub(crate) fetched: HashMap<usize, std::rc::Rc<Fetched>>,
     pub(crate) derived: HashMap<(usize, u8), std::rc::Rc<super::derive::DerivedSet>>,
@@ -226,25 +226,29 @@ fn ns_window(lo: i64, hi: i64) -> (i64, i64) {
 }
 
 impl Eval<'_> {
-    /// The records of a signal node over the window the pre-pass gave it,
+    /// The records of a selector node over the window the pre-pass gave it,
     /// read once per evaluation chunk.
     pub(crate) fn fetched(&mut self, e: &Expr) -> Result<std::rc::Rc<Fetched>> {
         let k = node(e);
-        if let Some(f) = self.signals.fetched.get(&k) {
+        if let Some(f) = self.records.fetched.get(&k) {
             return Ok(f.clone());
         }
-        let Expr::Signal { signal, .. } = e else {
-            return Err(Error::Eval("not a signal selector".into()));
+        let Expr::Records { selector, .. } = e else {
+            return Err(Error::Eval("not a record selector".into()));
         };
-        let (lo, hi) = self.signals.windows.get(&k).copied().unwrap_or((0, -1));
+        let (lo, hi) = self.records.windows.get(&k).copied().unwrap_or((0, -1));
         let (start_ns, end_ns) = ns_window(lo, hi);
         let limit = self.opts.max_samples;
-        let f = match &**signal {
-            Signal::Logs(sel) => Fetched::Logs(self.read_logs(sel, start_ns, end_ns, limit)?),
-            Signal::Spans(sel) => Fetched::Spans(self.read_spans(sel, start_ns, end_ns, limit)?),
+        let f = match &**selector {
+            RecordSelector::Logs(sel) => {
+                Fetched::Logs(self.read_logs(sel, start_ns, end_ns, limit)?)
+            }
+            RecordSelector::Spans(sel) => {
+                Fetched::Spans(self.read_spans(sel, start_ns, end_ns, limit)?)
+            }
         };
         let f = std::rc::Rc::new(f);
-        self.signals.fetched.insert(k, f.clone());
+        self.records.fetched.insert(k, f.clone());
         Ok(f)
     }
 
@@ -328,11 +332,11 @@ impl Eval<'_> {
         Ok(out)
     }
 
-    /// A signal node's value at `t`: its records in `(t - range, t]`, or in
+    /// A selector node's value at `t`: its records in `(t - range, t]`, or in
     /// its whole window when it has no range, newest first.
-    pub(crate) fn signal_value(&mut self, e: &Expr, t: i64) -> Result<Value> {
-        let Expr::Signal { range, .. } = e else {
-            return Err(Error::Eval("not a signal selector".into()));
+    pub(crate) fn records_value(&mut self, e: &Expr, t: i64) -> Result<Value> {
+        let Expr::Records { range, .. } = e else {
+            return Err(Error::Eval("not a record selector".into()));
         };
         let f = self.fetched(e)?;
         let (lo, hi) = match range {

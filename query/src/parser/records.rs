@@ -8,8 +8,8 @@ use super::Parser;
 use crate::ast::Expr;
 use crate::error::ParseError;
 use crate::lexer::Tok;
-use crate::signal::{
-    DurationCmp, LineFilter, LogSelector, Relation, Signal, SpanCond, SpanSelector,
+use crate::records::{
+    DurationCmp, LineFilter, LogSelector, RecordSelector, Relation, SpanCond, SpanSelector,
 };
 
 const LOG_HINT: &str = "e.g. logs({service=\"checkout\", level=\"error\"} |= \"timeout\")";
@@ -19,12 +19,12 @@ impl Parser<'_> {
     /// `logs(...)` or `spans(...)`; the name is already consumed. Kept out
     /// of line so the recursive PromQL frames stay small.
     #[inline(never)]
-    pub(super) fn signal(&mut self, logs: bool) -> Result<Expr, ParseError> {
+    pub(super) fn record_selector(&mut self, logs: bool) -> Result<Expr, ParseError> {
         self.expect(Tok::LParen, "\"(\"")?;
-        let signal = if logs {
-            Signal::Logs(self.log_selector()?)
+        let selector = if logs {
+            RecordSelector::Logs(self.log_selector()?)
         } else {
-            Signal::Spans(self.span_selector()?)
+            RecordSelector::Spans(self.span_selector()?)
         };
         let hint = if logs { LOG_HINT } else { SPAN_HINT };
         if *self.peek() != Tok::RParen {
@@ -35,8 +35,8 @@ impl Parser<'_> {
             )));
         }
         self.next();
-        Ok(Expr::Signal {
-            signal: Box::new(signal),
+        Ok(Expr::Records {
+            selector: Box::new(selector),
             range: None,
         })
     }

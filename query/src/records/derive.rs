@@ -16,16 +16,16 @@ use crate::ast::Expr;
 use crate::engine::Eval;
 use crate::error::{Error, Result};
 use crate::functions::range_function;
-use crate::signal::Signal;
-use crate::typing::{Measure, measure, signal_arg};
+use crate::records::RecordSelector;
+use crate::typing::{Measure, measure, record_arg};
 use crate::value::{Elem, Value};
 
 /// Derived series of one selector: labels and points, oldest first.
 pub(crate) type DerivedSet = Vec<(Labels, Vec<Sample>)>;
 
-/// Whether a call reads a signal range (and is evaluated here).
+/// Whether a call reads a record range (and is evaluated here).
 pub(crate) fn is_derived(args: &[Expr]) -> bool {
-    signal_arg(args).is_some()
+    record_arg(args).is_some()
 }
 
 fn series_labels(base: [(&str, &str); 2], by: &[(String, Option<String>)]) -> Labels {
@@ -103,35 +103,35 @@ fn span_series(spans: &[Span], by: &[String], m: Measure) -> DerivedSet {
 impl Eval<'_> {
     fn derived(&mut self, e: &Expr, m: Measure) -> Result<Rc<DerivedSet>> {
         let key = (node(e), m as u8);
-        if let Some(d) = self.signals.derived.get(&key) {
+        if let Some(d) = self.records.derived.get(&key) {
             return Ok(d.clone());
         }
-        let Expr::Signal { signal, .. } = e else {
-            return Err(Error::Eval("not a signal selector".into()));
+        let Expr::Records { selector, .. } = e else {
+            return Err(Error::Eval("not a record selector".into()));
         };
         let f = self.fetched(e)?;
-        let set = Rc::new(match (&*f, &**signal) {
-            (Fetched::Logs(rows), Signal::Logs(sel)) => log_series(rows, &sel.by, m),
-            (Fetched::Spans(spans), Signal::Spans(sel)) => span_series(spans, &sel.by, m),
-            _ => return Err(Error::Eval("signal selector read the wrong records".into())),
+        let set = Rc::new(match (&*f, &**selector) {
+            (Fetched::Logs(rows), RecordSelector::Logs(sel)) => log_series(rows, &sel.by, m),
+            (Fetched::Spans(spans), RecordSelector::Spans(sel)) => span_series(spans, &sel.by, m),
+            _ => return Err(Error::Eval("record selector read the wrong records".into())),
         });
-        self.signals.derived.insert(key, set.clone());
+        self.records.derived.insert(key, set.clone());
         Ok(set)
     }
 
     /// A function over a log or span range at time `t`.
     pub(crate) fn derived_call(&mut self, func: &str, args: &[Expr], t: i64) -> Result<Value> {
-        let Some((at, logs)) = signal_arg(args) else {
-            return Err(Error::Eval(format!("{func}() has no signal range")));
+        let Some((at, logs)) = record_arg(args) else {
+            return Err(Error::Eval(format!("{func}() has no record range")));
         };
         let Some(m) = measure(func, logs) else {
             return Err(Error::Eval(format!("{func}() does not take this range")));
         };
-        let Expr::Signal {
+        let Expr::Records {
             range: Some(range), ..
         } = &args[at]
         else {
-            return Err(Error::Eval("not a signal range".into()));
+            return Err(Error::Eval("not a record range".into()));
         };
         let mut params = Vec::new();
         for (i, a) in args.iter().enumerate() {

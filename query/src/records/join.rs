@@ -18,7 +18,7 @@ use super::eval::{TRACES_PER_READ, node, structural};
 use crate::ast::{BinOp, Expr, VectorMatching};
 use crate::engine::Eval;
 use crate::error::{Error, Result};
-use crate::signal::Signal;
+use crate::records::RecordSelector;
 use crate::typing::{Key, key_of};
 use crate::value::Value;
 
@@ -31,10 +31,10 @@ const LOOKUP_MAX_TRACES: usize = 10_000;
 /// narrow (a ranking, another join), so it goes first.
 fn weight(e: &Expr) -> usize {
     match e {
-        Expr::Signal { signal, .. } => match &**signal {
-            Signal::Logs(l) => l.matchers.len() + 2 * l.filters.len(),
-            Signal::Spans(s) => {
-                let cond = |c: &crate::signal::SpanCond| c.matchers.len() + c.durations.len();
+        Expr::Records { selector, .. } => match &**selector {
+            RecordSelector::Logs(l) => l.matchers.len() + 2 * l.filters.len(),
+            RecordSelector::Spans(s) => {
+                let cond = |c: &crate::records::SpanCond| c.matchers.len() + c.durations.len();
                 cond(&s.first) + s.steps.iter().map(|(_, c)| 2 + cond(c)).sum::<usize>()
             }
         },
@@ -202,7 +202,7 @@ impl Eval<'_> {
         t: i64,
         and: bool,
     ) -> Result<Option<Value>> {
-        let Expr::Signal { signal, range } = lhs else {
+        let Expr::Records { selector, range } = lhs else {
             return Ok(None);
         };
         if !and || keys.traces.len() > LOOKUP_MAX_TRACES {
@@ -211,7 +211,7 @@ impl Eval<'_> {
         let (lo, hi) = match range {
             Some(r) => (t - r, t),
             None => self
-                .signals
+                .records
                 .windows
                 .get(&node(lhs))
                 .copied()
@@ -226,8 +226,8 @@ impl Eval<'_> {
             Key::Span => Some(&by_span),
             Key::Trace => None,
         };
-        Ok(Some(match &**signal {
-            Signal::Logs(sel) => {
+        Ok(Some(match &**selector {
+            RecordSelector::Logs(sel) => {
                 let test = sel.test();
                 let mut rows = Vec::new();
                 for chunk in ids.chunks(TRACES_PER_READ) {
@@ -242,7 +242,7 @@ impl Eval<'_> {
                 Value::Logs(rows)
             }
             // No structure: the picked spans themselves, not whole traces.
-            Signal::Spans(sel) if sel.steps.is_empty() && pick.is_some() => {
+            RecordSelector::Spans(sel) if sel.steps.is_empty() && pick.is_some() => {
                 let mut spans = Vec::new();
                 for chunk in ids.chunks(TRACES_PER_READ) {
                     self.check_deadline()?;
@@ -256,7 +256,7 @@ impl Eval<'_> {
                 newest_first(&mut spans);
                 Value::Spans(spans)
             }
-            Signal::Spans(sel) => {
+            RecordSelector::Spans(sel) => {
                 let mut spans = Vec::new();
                 for chunk in ids.chunks(TRACES_PER_READ) {
                     self.check_deadline()?;

@@ -1,10 +1,10 @@
-//! The cross-signal half of the language: log and span selectors, written
+//! The cross-selector half of the language: log and span selectors, written
 //! `logs(...)` and `spans(...)` so that no PromQL expression changes
 //! meaning (PromQL has no functions of those names, so every such text was
 //! an error before). Their syntax follows LogQL (line filters) and TraceQL
 //! (span conditions, structural operators, `by`); docs/query-language.md
 //! has the grammar. This module holds the syntax tree and its printer; the
-//! parser is in `parser/signal.rs`, evaluation in [`eval`].
+//! parser is in `parser/selector.rs`, evaluation in [`eval`].
 
 use std::fmt;
 
@@ -144,9 +144,9 @@ impl SpanSelector {
     }
 }
 
-/// A signal selector.
+/// A record selector.
 #[derive(Debug, Clone, PartialEq)]
-pub enum Signal {
+pub enum RecordSelector {
     /// Log records.
     Logs(LogSelector),
     /// Spans.
@@ -176,10 +176,10 @@ impl fmt::Display for SpanCond {
     }
 }
 
-impl fmt::Display for Signal {
+impl fmt::Display for RecordSelector {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Signal::Logs(l) => {
+            RecordSelector::Logs(l) => {
                 f.write_str("logs({")?;
                 let refs: Vec<&Matcher> = l.matchers.iter().collect();
                 fmt_matchers(f, &refs)?;
@@ -191,7 +191,7 @@ impl fmt::Display for Signal {
                 fmt_by(f, &l.by)?;
                 f.write_str(")")
             }
-            Signal::Spans(s) => {
+            RecordSelector::Spans(s) => {
                 write!(f, "spans({}", s.first)?;
                 for (rel, c) in &s.steps {
                     write!(f, " {} {c}", rel.text())?;
