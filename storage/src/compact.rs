@@ -121,9 +121,16 @@ impl Inner {
     }
 
     pub(crate) fn compact(&self, force: bool) -> Result<()> {
-        let _m = self.maintenance.lock();
-        self.check_writable()?;
         loop {
+            // The background pass lets a flush the head has come to need
+            // go first, between two merges: a merge can take seconds while
+            // ingest goes on, and the head overshot its limit by a third
+            // when compactions ran back to back (issue 19).
+            if !force && self.needs_flush(&self.head.read()) {
+                self.flush()?;
+            }
+            let _m = self.maintenance.lock();
+            self.check_writable()?;
             let blocks = Arc::clone(&self.blocks.read());
             let Some((group, level)) = self.plan(&blocks, force) else {
                 return Ok(());

@@ -35,10 +35,12 @@ pub struct Options {
     pub max_bytes: Option<u64>,
     /// Most series the head holds; creating more fails until a flush.
     pub max_series: usize,
-    /// Samples in the head that trigger a flush (default 16M, about 64 MiB
-    /// of Gorilla chunks for scrape data). The head is most of the memory a
-    /// database uses, so this bounds it; the blocks such flushes leave in
-    /// the current time partition are merged by size as they pile up.
+    /// Samples in the head that trigger a flush (default 16M, about 48 MiB
+    /// of Gorilla chunks at ~3 B a sample for scrape data). Each series
+    /// written since the last flush costs another ~400 B (labels, postings,
+    /// maps) that a flush cannot shed while it stays active. The blocks
+    /// such flushes leave in the current time partition are merged by size
+    /// as they pile up.
     pub max_head_samples: u64,
     /// Bytes of log records and spans in the head (with their in-memory
     /// postings) that trigger a flush.

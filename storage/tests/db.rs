@@ -938,3 +938,60 @@ fn a_panicking_maintenance_thread_poisons_writes_with_the_reason() {
     );
     assert!(!read_all(&db, "p")[0].1.is_empty(), "reads keep working");
 }
+
+/// Between two compaction merges, a flush the head has come to need runs
+/// first: ingest goes on during a merge, and back-to-back merges let the
+/// head run a third past its limit (issue 19). The release hook, which
+/// runs after each merge, writes enough to make a flush due.
+#[test]
+fn a_due_flush_runs_between_compaction_merges() {
+    use std::sync::OnceLock;
+    static DB: OnceLock<Arc<Db>> = OnceLock::new();
+    static ONCE: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+    fn write_during_merge() {
+        let Some(db) = DB.get() else { return };
+        if ONCE.swap(true, std::sync::atomic::Ordering::SeqCst) {
+            return;
+        }
+        let mut b = WriteBatch::default();
+        b.add(
+            labels("late", &[]),
+            (0..150).map(|i| Sample::new(100 * H + i, 1.0)).collect(),
+        );
+        db.write(&b).unwrap();
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let db = Arc::new(
+        Db::open(
+            dir.path(),
+            Options {
+                max_head_samples: 100,
+                release_memory: Some(write_during_merge),
+                ..opts()
+            },
+        )
+        .unwrap(),
+    );
+    // Closed windows with several blocks each: work for a few merges.
+    for part in 0..6 {
+        for piece in 0..2 {
+            write(
+                &db,
+                &labels("old", &[]),
+                &[(part * 2 * H + piece * 1000, 1.0)],
+            );
+            db.flush().unwrap();
+        }
+    }
+    DB.set(Arc::clone(&db)).ok();
+    // The hook's first call is after the first merge (nothing is due
+    // before it); the write makes a flush due in the middle of compaction.
+    db.maintain().unwrap();
+    let st = db.stats();
+    assert!(
+        st.head_samples < 100,
+        "the flush that became due during compaction ran: {} samples left in the head",
+        st.head_samples
+    );
+    assert_eq!(read_all(&db, "late")[0].1.len(), 150);
+}
