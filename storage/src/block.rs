@@ -110,21 +110,45 @@ pub struct Block {
     bytes: u64,
 }
 
+/// In repair, a small file that does not verify and that the rest of the
+/// block can stand in for is replaced by its stand-in.
+fn stand_in<T>(r: Result<T>, repair: bool, stand_in: impl FnOnce() -> T) -> Result<T> {
+    match r {
+        Err(_) if repair => Ok(stand_in()),
+        r => r,
+    }
+}
+
 impl Block {
     /// Opens and checks a block directory (all small files are verified
     /// against their CRC; chunk frames are verified when read).
     pub fn open(vfs: &dyn Vfs, dir: &Path) -> Result<Block> {
-        Block::open_known(vfs, dir, None)
+        Block::open_known(vfs, dir, None, false)
+    }
+
+    /// Opens a damaged block for repair: a `meta`, `postings` or
+    /// `exemplars` file that does not verify is replaced by what the rest
+    /// implies (the sequence from the directory name, no postings, no
+    /// exemplars), so every series and record that still reads can be
+    /// rewritten. The series table and the chunk index cannot be done
+    /// without.
+    pub(crate) fn open_for_repair(vfs: &dyn Vfs, dir: &Path) -> Result<Block> {
+        Block::open_known(vfs, dir, None, true)
     }
 
     /// Opens a block just written by [`BlockWriter`], reusing its label
     /// sets (the head's, during a flush) after checking that the series
     /// table holds the same bytes, instead of allocating them again.
     pub(crate) fn open_written(vfs: &dyn Vfs, dir: &Path, labels: &[Labels]) -> Result<Block> {
-        Block::open_known(vfs, dir, Some(labels))
+        Block::open_known(vfs, dir, Some(labels), false)
     }
 
-    fn open_known(vfs: &dyn Vfs, dir: &Path, known: Option<&[Labels]>) -> Result<Block> {
+    fn open_known(
+        vfs: &dyn Vfs,
+        dir: &Path,
+        known: Option<&[Labels]>,
+        repair: bool,
+    ) -> Result<Block> {
         let mut bytes = 0u64;
         let mut read = |name: &str, magic: &[u8; 4]| -> Result<Vec<u8>> {
             let p = dir.join(name);
@@ -132,33 +156,64 @@ impl Block {
             bytes += raw.len() as u64;
             Ok(unseal(&raw, magic, &p, true)?.to_vec())
         };
-        let meta = BlockMeta::decode(&read(META, b"SXMT")?)?;
+        let mut meta_lost = false;
+        let meta = stand_in(
+            read(META, b"SXMT").and_then(|b| BlockMeta::decode(&b)),
+            repair,
+            || {
+                meta_lost = true;
+                BlockMeta {
+                    seq: dir
+                        .file_name()
+                        .and_then(|n| n.to_str())
+                        .and_then(|n| n.parse().ok())
+                        .unwrap_or(0),
+                    ..BlockMeta::default()
+                }
+            },
+        )?;
         let series_raw = file::decompress(&read(SERIES, b"SXSR")?, &dir.join(SERIES))?;
-        let postings_raw = file::decompress(&read(POSTINGS, b"SXPS")?, &dir.join(POSTINGS))?;
-        let postings = BlockPostings::decode(&postings_raw)?;
-        let ex_raw = file::decompress(&read(EXEMPLARS, b"SXEX")?, &dir.join(EXEMPLARS))?;
-        let exemplars = match walrec::decode(walrec::EXEMPLARS, &ex_raw) {
-            Ok(WalRecord::Exemplars(v)) => v,
-            Ok(_) => Vec::new(),
-            Err(e) => return Err(Error::Corrupt(format!("{}: exemplars: {e}", dir.display()))),
-        };
+        let postings = stand_in(
+            read(POSTINGS, b"SXPS")
+                .and_then(|b| file::decompress(&b, &dir.join(POSTINGS)))
+                .and_then(|raw| Ok(BlockPostings::decode(&raw)?)),
+            repair,
+            BlockPostings::default,
+        )?;
+        let exemplars = stand_in(
+            read(EXEMPLARS, b"SXEX")
+                .and_then(|b| file::decompress(&b, &dir.join(EXEMPLARS)))
+                .and_then(|raw| match walrec::decode(walrec::EXEMPLARS, &raw) {
+                    Ok(WalRecord::Exemplars(v)) => Ok(v),
+                    Ok(_) => Ok(Vec::new()),
+                    Err(e) => Err(Error::Corrupt(format!("{}: exemplars: {e}", dir.display()))),
+                }),
+            repair,
+            Vec::new,
+        )?;
         let chunks = FrameReader::open(vfs, &dir.join(CHUNKS), b"SXCK")?;
         let (series, chunk_refs) =
             parse_series(&series_raw, chunks.len(), &dir.join(SERIES), known)?;
         drop(series_raw);
-        if series.len() as u64 != meta.series {
+        if series.len() as u64 != meta.series && !meta_lost {
             return Err(Error::Corrupt(format!(
                 "{}: series count differs from meta",
                 dir.display()
             )));
         }
+        // Without the meta, whether the block has logs and spans is
+        // learned by trying to open them.
         let logs = if meta.logs > 0 {
             Some(BlockLogs::open(vfs, dir)?)
+        } else if meta_lost {
+            BlockLogs::open(vfs, dir).ok()
         } else {
             None
         };
         let spans = if meta.spans > 0 {
             Some(BlockSpans::open(vfs, dir)?)
+        } else if meta_lost {
+            BlockSpans::open(vfs, dir).ok()
         } else {
             None
         };

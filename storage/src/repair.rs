@@ -6,11 +6,13 @@
 //!   (and decodes as a record of this engine) is kept
 //!   ([`sextant_wal::Wal::repair`]).
 //! - Blocks: a block whose `chunks`, `logs` or `spans` file has damaged
-//!   frames is rewritten with every series and record that still reads,
-//!   under its own sequence number and WAL marks; the damaged copy is kept
-//!   beside it as `<seq>.corrupt`. A block whose small files (`meta`,
-//!   `series`, `postings`, `exemplars`) do not verify is set aside whole
-//!   as `<seq>.corrupt`: without them its chunks cannot be told apart.
+//!   frames, or whose `meta`, `postings` or `exemplars` file does not
+//!   verify, is rewritten with every series and record that still reads
+//!   (postings rebuilt; a lost meta's WAL marks taken as none, which only
+//!   makes a replay read more); the damaged copy is kept beside it as
+//!   `<seq>.corrupt`. A block whose `series` table does not verify is set
+//!   aside whole as `<seq>.corrupt`: without it the chunks cannot be told
+//!   apart.
 
 use std::path::Path;
 
@@ -81,13 +83,16 @@ pub fn repair(dir: &Path, vfs: &dyn Vfs) -> Result<RepairReport> {
             continue;
         };
         let (damage, outcome) = match Block::open(vfs, &path) {
-            Err(e) => {
-                set_aside(vfs, &blocks_dir, seq)?;
-                (e.to_string(), BlockOutcome::SetAside)
-            }
             Ok(block) => match block.verify() {
                 Ok(()) => continue,
                 Err(e) => (e.to_string(), salvage(vfs, &blocks_dir, &block)?),
+            },
+            Err(e) => match Block::open_for_repair(vfs, &path) {
+                Ok(block) => (e.to_string(), salvage(vfs, &blocks_dir, &block)?),
+                Err(_) => {
+                    set_aside(vfs, &blocks_dir, seq)?;
+                    (e.to_string(), BlockOutcome::SetAside)
+                }
             },
         };
         blocks.push(BlockRepair {

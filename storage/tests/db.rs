@@ -860,15 +860,17 @@ fn repair_keeps_every_series_of_a_damaged_block_that_still_reads() {
 }
 
 /// A flipped byte in a block's small files (series, postings, meta) makes
-/// open fail with a message that names the file and says to run repair;
-/// repair sets that block aside and the rest of the database opens.
+/// open fail with a message that names the file and says to run repair.
+/// Repair rebuilds a block whose postings or meta are damaged from the
+/// rest, keeping its data; a damaged series table sets that block aside.
+/// Either way the rest of the database opens.
 #[test]
-fn a_damaged_small_file_names_repair_and_repair_sets_the_block_aside() {
-    for file in ["series", "postings", "meta"] {
+fn a_damaged_small_file_names_repair_and_repair_keeps_what_it_can() {
+    for (file, kept) in [("series", false), ("postings", true), ("meta", true)] {
         let dir = tempfile::tempdir().unwrap();
         {
             let db = Db::open(dir.path(), opts()).unwrap();
-            write(&db, &labels("lost", &[]), &[(1_000, 1.0)]);
+            write(&db, &labels("damaged", &[]), &[(1_000, 1.0)]);
             db.flush().unwrap();
             write(&db, &labels("kept", &[]), &[(10 * H, 2.0)]);
             db.flush().unwrap();
@@ -890,8 +892,18 @@ fn a_damaged_small_file_names_repair_and_repair_sets_the_block_aside() {
         );
         let report = sextant_storage::repair(dir.path(), &sextant_wal::StdFs).unwrap();
         assert_eq!(report.blocks.len(), 1, "{file}: {report:?}");
+        let salvaged = matches!(
+            report.blocks[0].outcome,
+            sextant_storage::BlockOutcome::Salvaged { series_kept: 1, .. }
+        );
+        assert_eq!(salvaged, kept, "{file}: {report:?}");
         let db = Db::open(dir.path(), opts()).unwrap();
-        assert!(read_all(&db, "lost").is_empty(), "{file}");
+        let damaged = read_all(&db, "damaged");
+        if kept {
+            assert_eq!(damaged[0].1, vec![(1_000, 1.0)], "{file}");
+        } else {
+            assert!(damaged.is_empty(), "{file}");
+        }
         assert_eq!(read_all(&db, "kept")[0].1, vec![(10 * H, 2.0)], "{file}");
     }
 }
