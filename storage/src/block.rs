@@ -158,7 +158,8 @@ impl Block {
         };
         let mut meta_lost = false;
         let meta = stand_in(
-            read(META, b"SXMT").and_then(|b| BlockMeta::decode(&b)),
+            read(META, b"SXMT")
+                .and_then(|b| BlockMeta::decode(&b).map_err(|e| e.in_file(&dir.join(META)))),
             repair,
             || {
                 meta_lost = true;
@@ -176,7 +177,9 @@ impl Block {
         let postings = stand_in(
             read(POSTINGS, b"SXPS")
                 .and_then(|b| file::decompress(&b, &dir.join(POSTINGS)))
-                .and_then(|raw| Ok(BlockPostings::decode(&raw)?)),
+                .and_then(|raw| {
+                    BlockPostings::decode(&raw).map_err(|e| Error::corrupt(dir.join(POSTINGS), e))
+                }),
             repair,
             BlockPostings::default,
         )?;
@@ -186,7 +189,7 @@ impl Block {
                 .and_then(|raw| match walrec::decode(walrec::EXEMPLARS, &raw) {
                     Ok(WalRecord::Exemplars(v)) => Ok(v),
                     Ok(_) => Ok(Vec::new()),
-                    Err(e) => Err(Error::Corrupt(format!("{}: exemplars: {e}", dir.display()))),
+                    Err(e) => Err(Error::corrupt(dir.join(EXEMPLARS), e)),
                 }),
             repair,
             Vec::new,
@@ -196,10 +199,10 @@ impl Block {
             parse_series(&series_raw, chunks.len(), &dir.join(SERIES), known)?;
         drop(series_raw);
         if series.len() as u64 != meta.series && !meta_lost {
-            return Err(Error::Corrupt(format!(
-                "{}: series count differs from meta",
-                dir.display()
-            )));
+            return Err(Error::corrupt(
+                dir.join(META),
+                "series count differs from the series table",
+            ));
         }
         // Without the meta, whether the block has logs and spans is
         // learned by trying to open them.
@@ -370,7 +373,7 @@ fn parse_series(
     path: &Path,
     known: Option<&[Labels]>,
 ) -> Result<(Vec<SeriesEntry>, Vec<ChunkRef>)> {
-    let bad = |what: &str| Error::Corrupt(format!("{}: {what}", path.display()));
+    let bad = |what: &str| Error::corrupt(path, what);
     let mut pos = 0;
     let next = |pos: &mut usize| get_uvarint(buf, pos).ok_or_else(|| bad("truncated"));
     let n = next(&mut pos)?;

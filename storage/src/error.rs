@@ -73,12 +73,21 @@ pub enum Error {
     /// until reopened (reopening replays the log and recovers).
     #[error("database is read-only after an earlier failure ({0}); reopen it to recover")]
     Poisoned(String),
-    /// Bytes on disk that do not verify or decode.
+    /// Bytes on disk that do not verify or decode: which file, where in
+    /// it when known, and what is wrong (what a person or a repair needs).
     #[error(
-        "corrupt data: {0}; stop the server and run `sextant repair` to keep what verifies \
-         and set the rest aside"
+        "corrupt data{}: {reason}; stop the server and run `sextant repair` to keep what \
+         verifies and set the rest aside",
+        place(file, *offset)
     )]
-    Corrupt(String),
+    Corrupt {
+        /// The file (empty when the bytes were not read from one).
+        file: PathBuf,
+        /// Byte offset in the file, when known.
+        offset: Option<u64>,
+        /// What does not verify or decode.
+        reason: String,
+    },
     /// The data directory is used by another process.
     #[error("data directory {0} is locked by another process")]
     Locked(PathBuf),
@@ -90,7 +99,47 @@ pub enum Error {
 /// Result alias of this crate.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
+/// ` in FILE at offset N` of a corruption message.
+fn place(file: &std::path::Path, offset: Option<u64>) -> String {
+    let mut s = String::new();
+    if !file.as_os_str().is_empty() {
+        s = format!(" in {}", file.display());
+    }
+    if let Some(o) = offset {
+        s += &format!(" at offset {o}");
+    }
+    s
+}
+
 impl Error {
+    /// Corruption in `file`.
+    pub(crate) fn corrupt(file: impl Into<PathBuf>, reason: impl std::fmt::Display) -> Self {
+        Error::Corrupt {
+            file: file.into(),
+            offset: None,
+            reason: reason.to_string(),
+        }
+    }
+
+    /// The same error, placed at `offset` if it is a corruption.
+    pub(crate) fn at(mut self, at: u64) -> Self {
+        if let Error::Corrupt { offset, .. } = &mut self {
+            offset.get_or_insert(at);
+        }
+        self
+    }
+
+    /// The same error, naming `path` if it is a corruption found in bytes
+    /// whose file the decoder did not know.
+    pub(crate) fn in_file(mut self, path: &std::path::Path) -> Self {
+        if let Error::Corrupt { file, .. } = &mut self
+            && file.as_os_str().is_empty()
+        {
+            *file = path.to_path_buf();
+        }
+        self
+    }
+
     pub(crate) fn io(op: &'static str, path: impl Into<PathBuf>, source: std::io::Error) -> Self {
         Error::Io {
             op,

@@ -174,7 +174,7 @@ impl Labels {
 }
 
 fn corrupt(what: &str) -> Error {
-    Error::Corrupt(format!("bad label set encoding ({what})"))
+    Error::corrupt("", format!("bad label set encoding ({what})"))
 }
 
 fn put_str(out: &mut Vec<u8>, s: &str) {

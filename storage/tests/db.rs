@@ -829,6 +829,18 @@ fn repair_keeps_every_series_of_a_damaged_block_that_still_reads() {
             .find_map(Result::err)
             .expect("a damaged frame is an error, not silence");
         assert!(err.to_string().contains("sextant repair"), "{err}");
+        // The error carries the file and the damaged frame's offset.
+        match &err {
+            Error::Corrupt {
+                file,
+                offset: Some(o),
+                ..
+            } => {
+                assert!(file.ends_with("chunks"), "{err}");
+                assert!(*o > 0 && (*o as usize) <= mid, "{err}");
+            }
+            other => panic!("{other}"),
+        }
     }
     let report = sextant_storage::repair(dir.path(), &sextant_wal::StdFs).unwrap();
     assert_eq!(report.blocks.len(), 1, "{report:?}");

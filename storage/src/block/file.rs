@@ -51,7 +51,7 @@ pub(crate) fn unseal<'a>(
     path: &Path,
     verify_crc: bool,
 ) -> Result<&'a [u8]> {
-    let bad = |what: &str| Error::Corrupt(format!("{}: {what}", path.display()));
+    let bad = |what: &str| Error::corrupt(path, what);
     if bytes.len() < HEADER_LEN + FOOTER_LEN {
         return Err(bad("file too short"));
     }
@@ -87,7 +87,8 @@ pub(crate) fn write_durable(vfs: &dyn Vfs, path: &Path, bytes: &[u8]) -> Result<
 /// can refuse sizes beyond `MAX_RAW` before allocating.
 pub(crate) fn compress(body: &[u8], level: i32) -> Result<Vec<u8>> {
     let mut out = (body.len() as u64).to_le_bytes().to_vec();
-    let c = zstd::bulk::compress(body, level).map_err(|e| Error::Corrupt(format!("zstd: {e}")))?;
+    // zstd only fails here for want of memory or a bad level: not corruption.
+    let c = zstd::bulk::compress(body, level).map_err(|e| Error::io("zstd compress", "", e))?;
     out.extend_from_slice(&c);
     Ok(out)
 }
@@ -96,7 +97,7 @@ pub(crate) fn compress(body: &[u8], level: i32) -> Result<Vec<u8>> {
 pub(crate) const MAX_RAW: u64 = 4 << 30;
 
 pub(crate) fn decompress(bytes: &[u8], path: &Path) -> Result<Vec<u8>> {
-    let bad = |what: String| Error::Corrupt(format!("{}: {what}", path.display()));
+    let bad = |what: String| Error::corrupt(path, what);
     let len_bytes: [u8; 8] = bytes
         .get(..8)
         .and_then(|b| b.try_into().ok())

@@ -52,7 +52,7 @@ impl FrameWriter {
             len: 0,
             frames: 0,
             cctx: zstd::bulk::Compressor::new(level)
-                .map_err(|e| Error::Corrupt(format!("zstd: {e}")))?,
+                .map_err(|e| Error::io("zstd compressor", path, e))?,
         })
     }
 
@@ -66,7 +66,7 @@ impl FrameWriter {
         let comp = self
             .cctx
             .compress(raw)
-            .map_err(|e| Error::Corrupt(format!("zstd: {e}")))?;
+            .map_err(|e| Error::io("zstd compress", &self.path, e))?;
         let mut head = [0u8; 12];
         head[..4].copy_from_slice(&(raw.len() as u32).to_le_bytes());
         head[4..8].copy_from_slice(&(comp.len() as u32).to_le_bytes());
@@ -121,9 +121,9 @@ impl FrameReader {
         let mut frames = Vec::new();
         let mut pos = 0;
         while pos < body.len() {
-            let head = body.get(pos..pos + 12).ok_or_else(|| {
-                Error::Corrupt(format!("{}: truncated frame header", path.display()))
-            })?;
+            let head = body
+                .get(pos..pos + 12)
+                .ok_or_else(|| Error::corrupt(path, "truncated frame header").at(pos as u64))?;
             let word =
                 |i: usize| u32::from_le_bytes([head[i], head[i + 1], head[i + 2], head[i + 3]]);
             let f = Frame {
@@ -134,11 +134,10 @@ impl FrameReader {
             };
             pos += 12 + f.comp_len as usize;
             if pos > body.len() || f.raw_len as usize > MAX_FRAME_RAW {
-                return Err(Error::Corrupt(format!(
-                    "{}: frame {} out of bounds",
-                    path.display(),
-                    frames.len()
-                )));
+                return Err(
+                    Error::corrupt(path, format!("frame {} out of bounds", frames.len()))
+                        .at((pos - 12 - f.comp_len as usize) as u64),
+                );
             }
             frames.push(f);
         }
@@ -163,7 +162,7 @@ impl FrameReader {
     }
 
     pub(crate) fn corrupt(&self, what: &str) -> Error {
-        Error::Corrupt(format!("{}: {what}", self.path.display()))
+        Error::corrupt(&self.path, what)
     }
 
     /// Checks and decompresses frame `n` into `out`.
@@ -174,7 +173,9 @@ impl FrameReader {
             .ok_or_else(|| self.corrupt("frame index"))?;
         let comp = &self.map[f.offset..f.offset + f.comp_len as usize];
         if masked_crc(&[comp]) != f.crc {
-            return Err(self.corrupt(&format!("frame {n} checksum mismatch")));
+            return Err(self
+                .corrupt(&format!("frame {n} checksum mismatch"))
+                .at(f.offset as u64));
         }
         out.clear();
         out.reserve(f.raw_len as usize);

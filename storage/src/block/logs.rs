@@ -24,7 +24,7 @@ pub(crate) const LOGS_TEXT: &str = "logs.text";
 const ROWS_PER_FRAME: usize = 1024;
 
 fn text_err(e: sextant_index::Error) -> Error {
-    Error::Corrupt(e.to_string())
+    Error::corrupt("", e)
 }
 
 /// Writes the log files of a block into `dir`; `rows` in time order.
@@ -72,14 +72,17 @@ impl BlockLogs {
             .map_err(|e| Error::io("read", &idx_path, e))?;
         let idx = file::unseal(&raw, b"SXLI", &idx_path, true)?;
         let (file, _) = RecordFile::open(vfs, &dir.join(LOGS), b"SXLG", idx)?;
-        let text = TextIndex::open(&dir.join(LOGS_TEXT)).map_err(text_err)?;
+        let text = TextIndex::open(&dir.join(LOGS_TEXT))
+            .map_err(|e| text_err(e).in_file(&dir.join(LOGS_TEXT)))?;
         if text.rows() != file.rows() {
-            return Err(Error::Corrupt(format!(
-                "{}: full-text index covers {} rows, the log file {}",
-                dir.display(),
-                text.rows(),
-                file.rows()
-            )));
+            return Err(Error::corrupt(
+                dir.join(LOGS_TEXT),
+                format!(
+                    "full-text index covers {} rows, the log file {}",
+                    text.rows(),
+                    file.rows()
+                ),
+            ));
         }
         let traces = TraceTable::open(vfs, &dir.join(LOGS_TRACES), b"SXLT")?;
         Ok(BlockLogs {

@@ -70,9 +70,8 @@ impl BlockMeta {
 
     pub(crate) fn decode(buf: &[u8]) -> Result<Self> {
         let mut pos = 0;
-        let mut next = || {
-            get_uvarint(buf, &mut pos).ok_or_else(|| Error::Corrupt("block meta truncated".into()))
-        };
+        let mut next =
+            || get_uvarint(buf, &mut pos).ok_or_else(|| Error::corrupt("", "block meta truncated"));
         let mut m = BlockMeta {
             seq: next()?,
             min_t: unzigzag(next()?),
@@ -81,14 +80,14 @@ impl BlockMeta {
             samples: next()?,
             chunks: next()?,
             exemplars: next()?,
-            level: u32::try_from(next()?).map_err(|_| Error::Corrupt("block level".into()))?,
+            level: u32::try_from(next()?).map_err(|_| Error::corrupt("", "block level"))?,
             wal_replay_from: next()?,
             parents: Vec::new(),
             ..BlockMeta::default()
         };
         let n = next()?;
         if n > buf.len() as u64 {
-            return Err(Error::Corrupt("block meta parents".into()));
+            return Err(Error::corrupt("", "block meta parents"));
         }
         for _ in 0..n {
             m.parents.push(next()?);
@@ -97,7 +96,7 @@ impl BlockMeta {
         m.spans = next()?;
         m.flush_segment = next()?;
         if pos != buf.len() {
-            return Err(Error::Corrupt("block meta: trailing bytes".into()));
+            return Err(Error::corrupt("", "block meta: trailing bytes"));
         }
         Ok(m)
     }

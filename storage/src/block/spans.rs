@@ -69,8 +69,8 @@ impl BlockSpans {
             .map_err(|e| Error::io("read", &idx_path, e))?;
         let body = file::decompress(file::unseal(&raw, b"SXSI", &idx_path, true)?, &idx_path)?;
         let (file, used) = RecordFile::open(vfs, &dir.join(SPANS), b"SXSP", &body)?;
-        let postings = BlockPostings::decode(&body[used..])
-            .map_err(|e| Error::Corrupt(format!("{}: {e}", idx_path.display())))?;
+        let postings =
+            BlockPostings::decode(&body[used..]).map_err(|e| Error::corrupt(&idx_path, e))?;
         let traces = TraceTable::open(vfs, &dir.join(SPANS_TRACES), b"SXST")?;
         Ok(BlockSpans {
             records: Records::new(file, traces),

@@ -50,7 +50,7 @@ impl TraceTable {
     pub(crate) fn open(vfs: &dyn Vfs, path: &Path, magic: &[u8; 4]) -> Result<Self> {
         let map = vfs.map(path).map_err(|e| Error::io("mmap", path, e))?;
         let body = file::unseal(&map, magic, path, false)?;
-        let bad = |what: &str| Error::Corrupt(format!("{}: {what}", path.display()));
+        let bad = |what: &str| Error::corrupt(path, what);
         let (bloom, used) = Bloom::decode(body).map_err(|e| bad(&e.to_string()))?;
         let count = body
             .get(used..used + 4)
