@@ -60,3 +60,16 @@ pub enum CliError {
 
 /// Result of a subcommand.
 pub type CliResult = Result<(), CliError>;
+
+/// Opens a data directory for a one-shot command (no background
+/// maintenance: the command reads and exits). Refused while a server
+/// holds the directory.
+pub fn open_data_dir(data_dir: &std::path::Path) -> Result<sextant_storage::Db, CliError> {
+    Ok(sextant_storage::Db::open(
+        data_dir,
+        sextant_storage::Options {
+            background: false,
+            ..sextant_storage::Options::default()
+        },
+    )?)
+}

@@ -9,7 +9,6 @@ use std::path::Path;
 use clap::{Args, ValueEnum};
 use serde_json::Value as Json;
 use sextant_query::{Engine, EngineOptions, When, parse};
-use sextant_storage::{Db, Options};
 
 use crate::{CliError, CliResult};
 
@@ -84,39 +83,18 @@ pub fn run(data_dir: &Path, a: &QueryArgs) -> CliResult {
 fn local(data_dir: &Path, a: &QueryArgs) -> Result<String, CliError> {
     let expr = parse(&a.query)?;
     let when = when(a)?;
-    let db = Db::open(
-        data_dir,
-        Options {
-            background: false,
-            ..Options::default()
-        },
-    )?;
+    let db = crate::open_data_dir(data_dir)?;
     let answer = Engine::new(&db, EngineOptions::default()).run(&expr, when)?;
     Ok(sextant_server::sextant_api::answer_json(answer, a.limit))
 }
 
 fn when(a: &QueryArgs) -> Result<When, CliError> {
-    let time = |name: &str, s: &str| sextant_server::parse_time(name, s);
-    Ok(match (&a.start, &a.end) {
-        (Some(s), Some(e)) => When::Range {
-            start: time("--start", s)?,
-            end: time("--end", e)?,
-            step: a
-                .step
-                .as_deref()
-                .map(|s| sextant_server::parse_duration("--step", s))
-                .transpose()?,
-        },
-        (None, None) => When::Instant(match &a.time {
-            Some(t) => time("--time", t)?,
-            None => sextant_demo::wall_ms(),
-        }),
-        _ => {
-            return Err(CliError::Usage(
-                "give both --start and --end, or neither".into(),
-            ));
-        }
-    })
+    Ok(sextant_server::sextant_api::when(
+        a.time.as_deref(),
+        a.start.as_deref(),
+        a.end.as_deref(),
+        a.step.as_deref(),
+    )?)
 }
 
 /// Asks a running server.

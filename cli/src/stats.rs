@@ -4,7 +4,6 @@ use std::path::Path;
 
 use clap::Args;
 use serde_json::json;
-use sextant_storage::{Db, Options};
 
 use crate::CliResult;
 
@@ -21,13 +20,7 @@ pub struct StatsArgs {
 
 /// Prints the database's statistics, optionally verifying every checksum.
 pub fn run(data_dir: &Path, args: &StatsArgs) -> CliResult {
-    let db = Db::open(
-        data_dir,
-        Options {
-            background: false,
-            ..Options::default()
-        },
-    )?;
+    let db = crate::open_data_dir(data_dir)?;
     let stats = db.stats();
     let series = db.series(&[], i64::MIN, i64::MAX)?.len() as u64;
     let samples = stats.block_samples() + stats.head_samples;

@@ -59,25 +59,7 @@ pub async fn query(
     let expr = parse_query(&p)?;
     let opts = engine_options(&st, &p)?;
     let limit = limit_param(&p, DEFAULT_RECORD_LIMIT)?;
-    let window = match (p.get("start"), p.get("end")) {
-        (Some(s), Some(e)) => Some((parse_time("start", s)?, parse_time("end", e)?)),
-        (None, None) => None,
-        _ => return Err(ApiError::bad("give both start and end, or neither")),
-    };
-    let when = match window {
-        Some((start, end)) => When::Range {
-            start,
-            end,
-            step: p
-                .get("step")
-                .map(|s| parse_duration("step", s))
-                .transpose()?,
-        },
-        None => When::Instant(match p.get("time") {
-            Some(s) => parse_time("time", s)?,
-            None => now_ms(),
-        }),
-    };
+    let when = when(p.get("time"), p.get("start"), p.get("end"), p.get("step"))?;
     let body = st
         .query(move |st| {
             let answer = Engine::new(&st.db, opts).run(&expr, when)?;
@@ -85,6 +67,30 @@ pub async fn query(
         })
         .await?;
     Ok(json(body))
+}
+
+/// When a query of the unified language runs, from its `time`, `start`,
+/// `end` and `step` parameters (Prometheus' formats): at `time` (default
+/// now), or over `start`..`end` (both or neither) with an optional step.
+/// `sextant query` reads its flags through this too.
+pub fn when(
+    time: Option<&str>,
+    start: Option<&str>,
+    end: Option<&str>,
+    step: Option<&str>,
+) -> ApiResult<When> {
+    Ok(match (start, end) {
+        (Some(s), Some(e)) => When::Range {
+            start: parse_time("start", s)?,
+            end: parse_time("end", e)?,
+            step: step.map(|s| parse_duration("step", s)).transpose()?,
+        },
+        (None, None) => When::Instant(match time {
+            Some(t) => parse_time("time", t)?,
+            None => now_ms(),
+        }),
+        _ => return Err(ApiError::bad("give both start and end, or neither")),
+    })
 }
 
 /// The response body of `/api/v1/sextant/query` for `answer`: Prometheus'

@@ -9,7 +9,7 @@ mod spans;
 use std::hash::{Hash, Hasher};
 use std::num::NonZeroU32;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicI64, AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 
 use parking_lot::RwLock;
 use rustc_hash::{FxHashMap, FxHasher};
@@ -59,6 +59,9 @@ pub(crate) struct Head {
     epoch: NonZeroU32,
     shards: Box<[Shard]>,
     by_id: RwLock<Vec<Arc<MemSeries>>>,
+    /// `by_id`'s length, readable without its lock: every write checks it
+    /// against `max_series`.
+    series: AtomicUsize,
     postings: MemPostings,
     min_t: AtomicI64,
     max_t: AtomicI64,
@@ -85,6 +88,7 @@ impl Head {
                 .unwrap_or(NonZeroU32::MIN),
             shards: (0..SHARDS).map(|_| RwLock::default()).collect(),
             by_id: RwLock::default(),
+            series: AtomicUsize::new(0),
             postings: MemPostings::default(),
             min_t: AtomicI64::new(i64::MAX),
             max_t: AtomicI64::new(i64::MIN),
@@ -144,6 +148,7 @@ impl Head {
             }
             let s = Arc::new(MemSeries::new(by_id.len() as u32, labels.clone()));
             by_id.push(Arc::clone(&s));
+            self.series.store(by_id.len(), Ordering::Relaxed);
             s
         };
         map.insert(labels.clone(), Arc::clone(&s));
@@ -220,7 +225,7 @@ impl Head {
     }
 
     pub(crate) fn num_series(&self) -> usize {
-        self.by_id.read().len()
+        self.series.load(Ordering::Relaxed)
     }
 
     /// Adds log records (already logged) and widens the time range.
