@@ -30,7 +30,7 @@ use crate::select::merge_samples;
 
 /// zstd level of compacted blocks: they are written once and read for
 /// their whole life, so size matters more than write speed.
-const COMPACT_LEVEL: i32 = 9;
+pub(crate) const COMPACT_LEVEL: i32 = 9;
 /// Blocks of about one size merged together in a still-open window.
 const TIER_FANOUT: usize = 4;
 

@@ -19,6 +19,7 @@ use std::path::Path;
 use sextant_wal::{Vfs, Wal};
 
 use crate::block::{Block, BlockMeta, BlockWriter, Compression, FrameCursor, block_dir};
+use crate::compact::COMPACT_LEVEL;
 use crate::error::{Error, Result};
 use crate::walrec;
 
@@ -130,9 +131,10 @@ fn salvage(vfs: &dyn Vfs, blocks_dir: &Path, block: &Block) -> Result<BlockOutco
             flush_segment: old.flush_segment,
             ..BlockMeta::default()
         },
+        // A rewritten block is as a compaction writes it.
         Compression {
-            level: 9,
-            records: 9,
+            level: COMPACT_LEVEL,
+            records: COMPACT_LEVEL,
         },
     )?;
     let mut cursor = FrameCursor::uncached();
