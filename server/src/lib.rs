@@ -78,20 +78,26 @@ where
     let st = state::State::new(Arc::clone(&db), cfg.clone());
     let res = rt.block_on(serve(st, &cfg, side));
     rt.shutdown_timeout(std::time::Duration::from_secs(10));
-    if let Err(e) = db.close() {
-        // Say what survives: an operator reads this at 2 AM deciding
-        // whether data was lost.
-        eprintln!(
-            "sextant: stopped, but the WAL could not be synced and closed: {e}\n\
-             sextant: writes acknowledged with --durability always were on disk before they \
-             were acknowledged and are kept; with interval or never, those since the last sync \
-             may be lost. The next start replays what the WAL holds (`sextant repair` if it \
-             refuses to open)."
-        );
-        return Err(e.into());
-    }
+    close(&db)?;
     eprintln!("sextant: stopped; WAL synced and closed");
     res
+}
+
+/// Closes the database at shutdown. If the WAL cannot be synced (a disk
+/// gone read-only, full, or failing), the error says what survives: an
+/// operator reads it at 2 AM deciding whether data was lost.
+pub fn close(db: &Db) -> ApiResult<()> {
+    db.close().map_err(|e| {
+        ApiError::new(
+            error::Kind::Internal,
+            format!(
+                "stopped, but the WAL could not be synced and closed: {e}. Writes acknowledged \
+             with --durability always were on disk before they were acknowledged and are \
+             kept; with interval or never, those since the last sync may be lost. The next \
+             start replays what the WAL holds (`sextant repair` if it refuses to open)."
+            ),
+        )
+    })
 }
 
 async fn bind(what: &str, addr: SocketAddr) -> ApiResult<TcpListener> {
