@@ -1,0 +1,18 @@
+//! The diagnosis crate's one error type.
+
+/// What can go wrong while diagnosing.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A calendar file or setting is invalid.
+    #[error("{0}")]
+    Calendar(String),
+    /// The request is invalid (a window ending before it starts, too long).
+    #[error("{0}")]
+    Request(String),
+    /// The storage engine failed while reading.
+    #[error(transparent)]
+    Storage(#[from] sextant_storage::Error),
+}
+
+/// Results of this crate.
+pub type Result<T> = std::result::Result<T, Error>;

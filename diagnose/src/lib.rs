@@ -1,0 +1,11 @@
+//! Automatic diagnosis over the three signals Sextant stores: it knows the
+//! estate's normal (an exchange calendar and seasonal baselines), builds
+//! the service graph from spans, mines log templates, and ranks root-cause
+//! candidates with the evidence for each. It reads through the storage
+//! engine's public read paths; nothing below it knows it exists.
+
+pub mod calendar;
+mod error;
+
+pub use calendar::{Calendar, Day, DayKind, Moment, Session};
+pub use error::{Error, Result};
