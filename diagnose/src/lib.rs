@@ -6,6 +6,7 @@
 
 pub mod calendar;
 mod error;
+pub mod templates;
 
 pub use calendar::{Calendar, Day, DayKind, Moment, Session};
 pub use error::{Error, Result};
