@@ -6,6 +6,8 @@
 
 pub mod calendar;
 mod error;
+pub mod graph;
+pub mod sketch;
 pub mod templates;
 
 pub use calendar::{Calendar, Day, DayKind, Moment, Session};
