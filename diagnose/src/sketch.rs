@@ -21,7 +21,7 @@ pub struct Sketch {
 }
 
 fn bucket(secs: f64) -> u16 {
-    if !(secs > MIN_SECS) {
+    if secs.is_nan() || secs <= MIN_SECS {
         return 0;
     }
     let b = ((secs / MIN_SECS).ln() / GAMMA.ln()).ceil();
