@@ -43,6 +43,10 @@ pub use sextant_storage::{
 pub use sextant_query::value::{Elem, RangeSeries, Value};
 pub use sextant_query::{Answer, Engine, EngineOptions, ParseError, When, parse};
 
+/// Automatic diagnosis: the exchange calendar, the service graph from
+/// spans, log templates (`sextant::diagnose::service_graph(&db, start, end)`).
+pub use sextant_diagnose as diagnose;
+
 /// PromQL on an embedded database: `use sextant::QueryExt` and call
 /// `db.query_instant(...)` / `db.query_range(...)`. Times are ms since the
 /// epoch; results are typed ([`Value`]: scalar, string, vector, matrix).

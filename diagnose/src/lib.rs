@@ -7,8 +7,11 @@
 pub mod calendar;
 mod error;
 pub mod graph;
+mod read;
 pub mod sketch;
 pub mod templates;
 
 pub use calendar::{Calendar, Day, DayKind, Moment, Session};
 pub use error::{Error, Result};
+pub use graph::ServiceGraph;
+pub use read::{MAX_SPANS, MAX_WINDOW_MS, check_window, service_graph};

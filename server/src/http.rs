@@ -13,7 +13,7 @@ use axum::routing::{get, post};
 
 use super::error::{ApiError, ApiResult, Kind};
 use super::state::State;
-use super::{otlp_http, prom_api, remote_write, sextant_api};
+use super::{diagnose_api, otlp_http, prom_api, remote_write, sextant_api};
 
 /// The Prometheus-compatible API on `--http-addr`.
 pub fn prometheus(st: Arc<State>) -> Router {
@@ -46,6 +46,10 @@ pub fn prometheus(st: Arc<State>) -> Router {
         .route(
             "/api/v1/sextant/logs",
             get(sextant_api::logs).post(sextant_api::logs),
+        )
+        .route(
+            "/api/v1/sextant/service-graph",
+            get(diagnose_api::service_graph).post(diagnose_api::service_graph),
         )
         .route("/api/v1/write", post(remote_write::write))
         .route("/api/v1/admin/flush", post(flush))

@@ -9,6 +9,7 @@
 pub mod alloc;
 pub mod body;
 pub mod config;
+mod diagnose_api;
 pub mod error;
 mod grpc;
 pub mod http;

@@ -1,0 +1,76 @@
+//! The diagnosis endpoints: the service graph of a window (and, as the
+//! diagnosis lands, the diagnosis and the incidents).
+
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::extract::State as AxState;
+use axum::http::{HeaderMap, Uri};
+use axum::response::Response;
+
+use super::body::Params;
+use super::error::{ApiError, ApiResult};
+use super::prom_api::{json, now_ms, parse_duration, parse_time};
+use super::prom_json::success;
+use super::state::State;
+
+/// The window a request without one looks at.
+const DEFAULT_WINDOW_MS: i64 = 15 * 60_000;
+
+impl From<sextant_diagnose::Error> for ApiError {
+    fn from(e: sextant_diagnose::Error) -> Self {
+        use sextant_diagnose::Error as E;
+        match e {
+            E::Storage(s) => s.into(),
+            E::Request(m) | E::Calendar(m) => ApiError::bad(m),
+        }
+    }
+}
+
+/// The window of a request, in ms: `start` and `end`, or `time` (default
+/// now) and the `window` before it (default 15 minutes).
+pub fn window(p: &Params) -> ApiResult<(i64, i64)> {
+    match (p.get("start"), p.get("end")) {
+        (Some(s), Some(e)) => {
+            if p.get("time").is_some() || p.get("window").is_some() {
+                return Err(ApiError::bad(
+                    "give start and end, or time and window, not both",
+                ));
+            }
+            Ok((parse_time("start", s)?, parse_time("end", e)?))
+        }
+        (None, None) => {
+            let end = p
+                .get("time")
+                .map_or(Ok(now_ms()), |t| parse_time("time", t))?;
+            let len = p
+                .get("window")
+                .map_or(Ok(DEFAULT_WINDOW_MS), |w| parse_duration("window", w))?;
+            Ok((end.saturating_sub(len), end))
+        }
+        _ => Err(ApiError::bad("give both start and end, or neither")),
+    }
+}
+
+/// `GET|POST /api/v1/sextant/service-graph?start=&end=` (or `time=` and
+/// `window=`): who calls whom in the window, with each node's and each
+/// call's requests, errors and latency, from spans.
+pub async fn service_graph(
+    AxState(st): AxState<Arc<State>>,
+    uri: Uri,
+    headers: HeaderMap,
+    b: Body,
+) -> ApiResult<Response> {
+    let p = Params::from_request(&uri, &headers, b).await?;
+    let (start, end) = window(&p)?;
+    sextant_diagnose::check_window(start, end, sextant_diagnose::MAX_WINDOW_MS)?;
+    let body = st
+        .query(move |st| {
+            let g = sextant_diagnose::service_graph(&st.db, start, end)?;
+            let data = serde_json::to_string(&g)
+                .map_err(|e| ApiError::bad(format!("cannot encode the graph: {e}")))?;
+            Ok(success(&data, &[]))
+        })
+        .await?;
+    Ok(json(body))
+}
