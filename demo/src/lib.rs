@@ -6,6 +6,7 @@
 //! it as ground truth. It knows nothing of the server's code.
 
 pub mod cookbook;
+pub mod estate;
 pub mod otlp;
 pub mod season;
 pub mod sim;

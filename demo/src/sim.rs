@@ -223,7 +223,7 @@ impl Sim {
 }
 
 fn pick_route(rng: &mut fastrand::Rng, t_ms: i64) -> &'static Route {
-    let month_end = super::season::NyTime::at(t_ms).month_end();
+    let month_end = super::season::nyse().moment(t_ms).day.month_end;
     let weight = |r: &Route| r.share * if month_end { r.month_end } else { 1.0 };
     let total: f64 = ROUTES.iter().map(weight).sum();
     let mut x = rng.f64() * total;

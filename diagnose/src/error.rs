@@ -4,8 +4,8 @@
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// A calendar file or setting is invalid.
-    #[error("{0}")]
-    Calendar(String),
+    #[error(transparent)]
+    Calendar(#[from] sextant_calendar::Error),
     /// The request is invalid (a window ending before it starts, too long).
     #[error("{0}")]
     Request(String),

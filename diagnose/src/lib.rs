@@ -4,14 +4,13 @@
 //! candidates with the evidence for each. It reads through the storage
 //! engine's public read paths; nothing below it knows it exists.
 
-pub mod calendar;
 mod error;
 pub mod graph;
 mod read;
 pub mod sketch;
 pub mod templates;
 
-pub use calendar::{Calendar, Day, DayKind, Moment, Session};
 pub use error::{Error, Result};
 pub use graph::ServiceGraph;
 pub use read::{MAX_SPANS, MAX_WINDOW_MS, check_window, service_graph};
+pub use sextant_calendar::{self as calendar, Calendar, Day, DayKind, Moment, Session};

@@ -22,7 +22,8 @@ impl From<sextant_diagnose::Error> for ApiError {
         use sextant_diagnose::Error as E;
         match e {
             E::Storage(s) => s.into(),
-            E::Request(m) | E::Calendar(m) => ApiError::bad(m),
+            E::Request(m) => ApiError::bad(m),
+            E::Calendar(c) => ApiError::bad(c.to_string()),
         }
     }
 }

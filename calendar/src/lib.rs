@@ -13,7 +13,13 @@ use jiff::tz::TimeZone;
 use jiff::{Span, Timestamp};
 use serde::Deserialize;
 
-use crate::error::{Error, Result};
+/// A calendar file or setting that cannot be used; the message says why.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct Error(pub String);
+
+/// Results of this crate.
+pub type Result<T> = std::result::Result<T, Error>;
 
 /// How a day trades.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -99,6 +105,23 @@ pub struct Moment {
     pub from_open_min: Option<i64>,
     /// Whether the market is in session.
     pub in_session: bool,
+    /// What the moment is compared by on other days.
+    pub anchor: Anchor,
+}
+
+/// What fixes a moment's place in its day, for comparison with other days:
+/// before and during the session the open (the 9:30 burst is at the open
+/// whatever the date), after it the close (an early close's quiet
+/// afternoon compares with the evenings of ordinary days), on closed days
+/// the wall clock.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Anchor {
+    /// Minutes since the open (negative before it).
+    Open(i64),
+    /// Minutes since the close.
+    Close(i64),
+    /// Local time of day (closed days).
+    Clock,
 }
 
 /// Which built-in holiday rules a calendar starts from.
@@ -171,37 +194,35 @@ impl Calendar {
     /// A calendar from a TOML file's text (see [`CalendarFile`]).
     pub fn from_toml(text: &str) -> Result<Calendar> {
         let file: CalendarFile =
-            toml::from_str(text).map_err(|e| Error::Calendar(format!("calendar file: {e}")))?;
+            toml::from_str(text).map_err(|e| Error(format!("calendar file: {e}")))?;
         Calendar::from_file(file)
     }
 
     /// A calendar from a parsed file.
     pub fn from_file(f: CalendarFile) -> Result<Calendar> {
         let tz_name = f.time_zone.unwrap_or_else(|| "America/New_York".into());
-        let tz = TimeZone::get(&tz_name)
-            .map_err(|e| Error::Calendar(format!("time zone {tz_name:?}: {e}")))?;
+        let tz =
+            TimeZone::get(&tz_name).map_err(|e| Error(format!("time zone {tz_name:?}: {e}")))?;
         let time = |s: Option<String>, default: Time, what: &str| -> Result<Time> {
             match s {
                 None => Ok(default),
-                Some(s) => Time::strptime("%H:%M", &s).map_err(|e| {
-                    Error::Calendar(format!("{what} {s:?} is not a time of day HH:MM: {e}"))
-                }),
+                Some(s) => Time::strptime("%H:%M", &s)
+                    .map_err(|e| Error(format!("{what} {s:?} is not a time of day HH:MM: {e}"))),
             }
         };
         let open = time(f.open, Time::constant(9, 30, 0, 0), "open")?;
         let close = time(f.close, Time::constant(16, 0, 0, 0), "close")?;
         let early_close = time(f.early_close, Time::constant(13, 0, 0, 0), "early_close")?;
         if close <= open || early_close <= open || early_close > close {
-            return Err(Error::Calendar(format!(
+            return Err(Error(format!(
                 "the session must open before it closes: open {open}, close {close}, early close {early_close}"
             )));
         }
         let dates = |v: Vec<String>, what: &str| -> Result<BTreeSet<Date>> {
             v.iter()
                 .map(|s| {
-                    s.parse::<Date>().map_err(|e| {
-                        Error::Calendar(format!("{what}: {s:?} is not a date YYYY-MM-DD: {e}"))
-                    })
+                    s.parse::<Date>()
+                        .map_err(|e| Error(format!("{what}: {s:?} is not a date YYYY-MM-DD: {e}")))
                 })
                 .collect()
         };
@@ -290,14 +311,21 @@ impl Calendar {
     pub fn moment(&self, utc_ms: i64) -> Moment {
         let local = self.tz.to_datetime(timestamp(utc_ms));
         let day = self.day(local.date());
-        let (from_open_min, in_session) = match self.hours(&day) {
-            None => (None, false),
+        let (from_open_min, in_session, anchor) = match self.hours(&day) {
+            None => (None, false, Anchor::Clock),
             Some((open, close)) => {
                 let open_ms = self.utc_ms(day.date.to_datetime(open));
                 let close_ms = self.utc_ms(day.date.to_datetime(close));
+                let from_open = (utc_ms - open_ms).div_euclid(60_000);
+                let anchor = if utc_ms < close_ms {
+                    Anchor::Open(from_open)
+                } else {
+                    Anchor::Close((utc_ms - close_ms).div_euclid(60_000))
+                };
                 (
-                    Some((utc_ms - open_ms).div_euclid(60_000)),
+                    Some(from_open),
                     (open_ms..close_ms).contains(&utc_ms),
+                    anchor,
                 )
             }
         };
@@ -306,6 +334,7 @@ impl Calendar {
             local,
             from_open_min,
             in_session,
+            anchor,
         }
     }
 
@@ -322,21 +351,28 @@ impl Calendar {
     /// Earlier instants comparable to `utc_ms`, most recent first, at most
     /// `max` of them from the last `lookback_days` (quarter-ends and
     /// month-ends look further, for their own kind). Comparable means the
-    /// same kind of day (the same weekday first, for ordinary days) and the
-    /// same minute relative to the open on trading days, or the same local
-    /// time on closed days: local time, so a daylight-saving change moves
-    /// the baseline with the market.
+    /// same kind of day (the same weekday first, for ordinary days) at the
+    /// same [`Anchor`]: local time, so a daylight-saving change moves the
+    /// baseline with the market. The result keeps the moment's offset within
+    /// its minute.
     pub fn comparable(&self, utc_ms: i64, lookback_days: i64, max: usize) -> Vec<i64> {
         let m = self.moment(utc_ms);
         let kind = m.day.kind();
+        let within_minute = utc_ms.rem_euclid(60_000);
         let at = |d: &Day| -> Option<i64> {
-            match (m.from_open_min, self.hours(d)) {
-                (Some(off), Some((open, _))) => {
-                    Some(self.utc_ms(d.date.to_datetime(open)) + off * 60_000)
+            let base = match (m.anchor, self.hours(d)) {
+                (Anchor::Open(off), Some((open, _))) => {
+                    self.utc_ms(d.date.to_datetime(open)) + off * 60_000
                 }
-                (None, None) => Some(self.utc_ms(d.date.to_datetime(m.local.time()))),
-                _ => None,
-            }
+                (Anchor::Close(off), Some((_, close))) => {
+                    self.utc_ms(d.date.to_datetime(close)) + off * 60_000
+                }
+                (Anchor::Clock, None) => {
+                    return Some(self.utc_ms(d.date.to_datetime(m.local.time())));
+                }
+                _ => return None,
+            };
+            Some(base.div_euclid(60_000) * 60_000 + within_minute)
         };
         let lookback = match kind {
             DayKind::MonthEnd | DayKind::QuarterEnd | DayKind::FirstBusinessDay => {

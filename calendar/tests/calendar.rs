@@ -2,7 +2,7 @@
 //! daylight-saving changes, and which earlier moments are comparable.
 
 use jiff::civil::Date;
-use sextant_diagnose::{Calendar, DayKind, Session};
+use sextant_calendar::{Calendar, DayKind, Session};
 
 fn date(y: i16, m: i8, d: i8) -> Date {
     Date::new(y, m, d).unwrap()
@@ -15,7 +15,7 @@ fn utc(y: i16, m: i8, d: i8, hh: i8, mm: i8) -> i64 {
         .as_millisecond()
 }
 
-fn days_of(cal: &Calendar, year: i16, pick: impl Fn(&sextant_diagnose::Day) -> bool) -> Vec<Date> {
+fn days_of(cal: &Calendar, year: i16, pick: impl Fn(&sextant_calendar::Day) -> bool) -> Vec<Date> {
     let mut d = date(year, 1, 1);
     let mut out = Vec::new();
     while d.year() == year {
@@ -92,6 +92,13 @@ fn nyse_early_closes() {
     assert!(!m.in_session, "closed after 13:00 on an early-close day");
     assert_eq!(m.day.kind(), DayKind::EarlyClose);
     assert!(cal.moment(utc(2026, 11, 27, 17, 30)).in_session);
+    // Its quiet afternoon compares with ordinary evenings: 13:05 after an
+    // early close is 16:05 on the latest ordinary trading days.
+    let cmp = cal.comparable(utc(2026, 11, 27, 18, 5), 35, 2);
+    assert_eq!(
+        cmp,
+        vec![utc(2026, 11, 25, 21, 5), utc(2026, 11, 24, 21, 5)]
+    );
 }
 
 #[test]
