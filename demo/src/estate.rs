@@ -376,22 +376,18 @@ impl Estate {
                 prob: 0.8,
             });
         }
-        // A consumer's handler must not, through its calls, publish to its
-        // own topic: drop topic calls reachable from their consumer.
-        let entries: Vec<Entry> = {
-            let mut v = Vec::new();
-            let total: usize = (0..entries_n).map(|s| services[s].ops.len()).sum();
-            for svc in 0..entries_n {
-                for op in 0..services[svc].ops.len() {
-                    v.push(Entry {
-                        svc,
-                        op,
-                        share: 1.0 / total as f64,
-                    });
-                }
-            }
-            v
-        };
+        let total: usize = services[..entries_n].iter().map(|s| s.ops.len()).sum();
+        let entries: Vec<Entry> = services[..entries_n]
+            .iter()
+            .enumerate()
+            .flat_map(|(svc, s)| {
+                (0..s.ops.len()).map(move |op| Entry {
+                    svc,
+                    op,
+                    share: 1.0 / total as f64,
+                })
+            })
+            .collect();
         let mut estate = Estate {
             services,
             peers,

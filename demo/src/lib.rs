@@ -8,6 +8,7 @@
 pub mod cookbook;
 pub mod estate;
 pub mod otlp;
+pub mod scenario;
 pub mod season;
 pub mod sim;
 pub mod topology;
