@@ -9,6 +9,7 @@ pub mod cookbook;
 pub mod estate;
 pub mod otlp;
 pub mod scenario;
+pub mod score;
 pub mod season;
 pub mod sim;
 pub mod topology;

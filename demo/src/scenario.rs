@@ -585,7 +585,8 @@ impl Scenario {
         v
     }
 
-    /// Spans and logs of `[from, to)` (ms), keeping `sample` of the traces.
+    /// Spans and logs of `[from, to)` (ms), keeping `sample` of the traces
+    /// and every log record.
     /// The same scenario and range always give the same data.
     pub fn generate(&self, from: i64, to: i64, sample: f64) -> Batch {
         let mut g = Gen {
@@ -606,13 +607,14 @@ impl Scenario {
                 if t < from || t >= to {
                     continue;
                 }
+                // Head sampling keeps a share of the traces; logs are
+                // kept whole, as collectors do.
                 let keep = g.rng.f64() < sample;
                 let blip = k == 0 && self.blip.is_some_and(|b| b.div_euclid(1000) == sec);
-                if keep || blip {
-                    g.request(t, blip);
-                } else {
-                    // Keep the random stream the same whatever is sampled.
-                    g.rng.f64();
+                let spans_before = g.batch.spans.len();
+                g.request(t, blip);
+                if !keep && !blip {
+                    g.batch.spans.truncate(spans_before);
                 }
             }
             sec += 1;

@@ -1,0 +1,309 @@
+//! The evidence for a cause: the metric that moved (with a query to see
+//! it and when it moved), the log template that is new or surging there,
+//! example traces through it, the change, and one paragraph saying it.
+
+use std::collections::BTreeMap;
+
+use sextant_calendar::Calendar;
+use sextant_storage::{LogRecord, hex};
+
+use crate::profile::{Key, Profile};
+use crate::rank::{Ranked, Suspect};
+use crate::report::{
+    ChangeEvidence, Evidence, LogEvidence, LogExample, MetricEvidence, TraceEvidence,
+};
+use crate::templates::{Miner, MinerConfig};
+
+/// Warn-or-worse log lines of a window and of its baseline windows.
+pub struct Logs {
+    /// Lines of the window.
+    pub window: Vec<LogRecord>,
+    /// Lines of the baseline windows.
+    pub baseline: Vec<LogRecord>,
+    /// Baseline duration over window duration (to scale counts).
+    pub baseline_windows: f64,
+}
+
+/// The services whose logs speak for a suspect: itself, or the callers of a
+/// peer or a link.
+pub fn speakers(s: &Suspect, callers: &[String]) -> Vec<String> {
+    match s {
+        Suspect::Key(Key::Node(n)) => {
+            let mut v = vec![n.clone()];
+            v.extend(callers.iter().cloned());
+            v
+        }
+        Suspect::Key(Key::Link(a, b)) => vec![a.clone(), b.clone()],
+        Suspect::Instance(svc, _) => vec![svc.clone()],
+    }
+}
+
+fn body(l: &LogRecord) -> String {
+    l.body.to_text().into_owned()
+}
+
+/// The template that is new or surging most in the speakers' warn and
+/// error lines; lines naming `peer` weigh more (a database's trouble is
+/// told by its callers, in lines that name it).
+pub fn log_evidence(
+    logs: &Logs,
+    speakers: &[String],
+    instance: Option<&str>,
+    peer: Option<&str>,
+) -> Option<LogEvidence> {
+    let by = |l: &&LogRecord| {
+        let svc = l.service();
+        speakers.iter().any(|s| *s == svc)
+            && instance.is_none_or(|i| {
+                l.resource
+                    .iter()
+                    .any(|(k, v)| k == "service.instance.id" && v.to_text() == i)
+            })
+    };
+    let mut miner = Miner::new(MinerConfig::default());
+    let base: Vec<usize> = logs
+        .baseline
+        .iter()
+        .filter(by)
+        .filter_map(|l| miner.add(&body(l)))
+        .collect();
+    let now: Vec<(usize, &LogRecord)> = logs
+        .window
+        .iter()
+        .filter(by)
+        .filter_map(|l| miner.add(&body(l)).map(|id| (id, l)))
+        .collect();
+    let mut counts: BTreeMap<usize, (u64, u64, Vec<&LogRecord>)> = BTreeMap::new();
+    for id in base {
+        counts.entry(id).or_default().1 += 1;
+    }
+    for (id, l) in now {
+        let c = counts.entry(id).or_default();
+        c.0 += 1;
+        c.2.push(l);
+    }
+    let scale = logs.baseline_windows.max(1e-9);
+    let best = counts
+        .iter()
+        .filter(|(_, (n, _, _))| *n >= 3)
+        .map(|(id, (n, b, lines))| {
+            let expected = *b as f64 / scale;
+            let mut surge = (*n as f64 + 1.0) / (expected + 1.0);
+            if peer.is_some_and(|p| lines.iter().any(|l| body(l).contains(p))) {
+                surge *= 3.0;
+            }
+            (id, *n, expected, lines, surge)
+        })
+        .filter(|x| x.4 >= 3.0)
+        .max_by(|a, b| a.4.total_cmp(&b.4).then(b.0.cmp(a.0)))?;
+    let (id, n, expected, lines, _) = best;
+    Some(LogEvidence {
+        template: miner.template(*id),
+        count: n,
+        baseline_count: (expected * 10.0).round() / 10.0,
+        examples: lines
+            .iter()
+            .take(3)
+            .map(|l| LogExample {
+                time: l.time_ms(),
+                body: body(l),
+                service: l.service().into_owned(),
+                trace_id: if l.trace_id == [0; 16] {
+                    String::new()
+                } else {
+                    hex(&l.trace_id)
+                },
+            })
+            .collect(),
+    })
+}
+
+/// When the suspect's contribution rose to half its peak in the window,
+/// minute by minute (ms).
+pub fn onset(w: &Profile, r: &Ranked) -> Option<i64> {
+    let k = &r.suspect.key();
+    let errors = r.error_share > r.latency_share;
+    let series: Vec<(i64, f64)> = w
+        .minutes
+        .iter()
+        .filter(|(_, m)| m.requests > 0)
+        .map(|(&min, m)| {
+            let v = if errors {
+                m.blamed.get(k).copied().unwrap_or(0) as f64 / m.requests as f64
+            } else {
+                m.self_ms.get(k).copied().unwrap_or(0.0) / m.requests as f64
+            };
+            (min, v)
+        })
+        .collect();
+    let normal = if errors { r.blamed.1 } else { r.self_ms.1 };
+    let peak = series.iter().map(|x| x.1).fold(f64::MIN, f64::max);
+    if peak <= normal {
+        return None;
+    }
+    let half = normal + (peak - normal) / 2.0;
+    series.iter().find(|x| x.1 >= half).map(|x| x.0 * 60_000)
+}
+
+fn labels(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+    pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
+/// The metric that proves the suspect, with a query over its spans.
+pub fn metric_evidence(w: &Profile, base: &Profile, r: &Ranked) -> MetricEvidence {
+    let errors = r.error_share > r.latency_share;
+    let (selector, labels) = match &r.suspect {
+        Suspect::Key(Key::Node(n)) if w.services.contains(n) => (
+            format!("spans({{service=\"{n}\", kind=\"server\"}})"),
+            labels(&[("service", n)]),
+        ),
+        Suspect::Key(Key::Node(n)) => (
+            format!("spans({{kind=\"client\", server.address=\"{n}\"}})"),
+            labels(&[("server.address", n)]),
+        ),
+        Suspect::Key(Key::Link(a, b)) => (
+            format!("spans({{service=\"{a}\", kind=\"client\", server.address=\"{b}\"}})"),
+            labels(&[("service", a), ("server.address", b)]),
+        ),
+        Suspect::Instance(s, i) => (
+            format!("spans({{service=\"{s}\", kind=\"server\", service.instance.id=\"{i}\"}})"),
+            labels(&[("service", s), ("service.instance.id", i)]),
+        ),
+    };
+    let key = r.suspect.key();
+    let ratio = |p: &Profile| {
+        let n = p.spans.get(&key).copied().unwrap_or(0);
+        if n == 0 {
+            0.0
+        } else {
+            p.failed.get(&key).copied().unwrap_or(0) as f64 / n as f64
+        }
+    };
+    let (name, query, baseline, observed) = if errors {
+        (
+            "error_ratio",
+            format!("error_ratio({selector}[1m])"),
+            ratio(base),
+            ratio(w),
+        )
+    } else {
+        (
+            "self_time_ms_per_call",
+            format!("avg_over_time({selector}[1m])"),
+            base.self_per_span(&key).unwrap_or(0.0),
+            w.self_per_span(&key).unwrap_or(0.0),
+        )
+    };
+    MetricEvidence {
+        name: name.into(),
+        labels,
+        query,
+        baseline: round3(baseline),
+        observed: round3(observed),
+        onset: onset(w, r),
+    }
+}
+
+fn round3(x: f64) -> f64 {
+    (x * 1000.0).round() / 1000.0
+}
+
+/// Example traces: failing ones started at the suspect, else its slowest.
+pub fn trace_evidence(w: &Profile, r: &Ranked) -> Vec<TraceEvidence> {
+    let key = r.suspect.key();
+    let failing = w.examples.get(&key).cloned().unwrap_or_default();
+    let ids: Vec<_> = if !failing.is_empty() {
+        failing
+    } else {
+        w.slowest
+            .get(&key)
+            .map(|v| v.iter().map(|x| (x.1, x.2)).collect())
+            .unwrap_or_default()
+    };
+    ids.into_iter()
+        .take(3)
+        .map(|(t, s)| TraceEvidence {
+            trace_id: hex(&t),
+            span_id: hex(&s),
+        })
+        .collect()
+}
+
+/// The suspect's deploy in the window, as evidence.
+pub fn change_evidence(r: &Ranked) -> Option<ChangeEvidence> {
+    r.deploy.as_ref().map(|(old, new, at)| ChangeEvidence {
+        kind: "deploy".into(),
+        description: format!("service.version {old} → {new}"),
+        at: *at,
+    })
+}
+
+/// One paragraph a person can check.
+#[allow(clippy::too_many_arguments)]
+pub fn explanation(
+    cal: &Calendar,
+    name: &str,
+    kind: &str,
+    ev: &Evidence,
+    r: &Ranked,
+    affected: &[String],
+    blamed_share: Option<f64>,
+) -> String {
+    let mut parts = Vec::new();
+    if let Some(m) = &ev.metric {
+        let when = m
+            .onset
+            .map(|t| {
+                let l = cal.moment(t).local;
+                format!(
+                    " from {:02}:{:02} {}",
+                    l.hour(),
+                    l.minute(),
+                    cal.time_zone()
+                )
+            })
+            .unwrap_or_default();
+        let what = if m.name == "error_ratio" {
+            format!(
+                "error ratio {:.1}% → {:.1}%",
+                m.baseline * 100.0,
+                m.observed * 100.0
+            )
+        } else {
+            format!("time per call {} → {}", ms(m.baseline), ms(m.observed))
+        };
+        parts.push(format!("{name} ({kind}): {what}{when}"));
+    } else {
+        parts.push(format!("{name} ({kind})"));
+    }
+    if !affected.is_empty() {
+        parts.push(format!("{} degraded after it", affected.join(", ")));
+    }
+    if let Some(share) = blamed_share.filter(|s| *s > 0.0) {
+        parts.push(format!(
+            "{:.0}% of the failed requests started there",
+            share * 100.0
+        ));
+    }
+    if let Some(l) = &ev.log {
+        parts.push(format!(
+            "'{}' ×{}, {} in the baseline",
+            l.template, l.count, l.baseline_count
+        ));
+    }
+    parts.extend(r.notes.iter().cloned());
+    let mut s = parts.join("; ");
+    s.push('.');
+    s
+}
+
+fn ms(x: f64) -> String {
+    if x >= 100.0 {
+        format!("{x:.0} ms")
+    } else {
+        format!("{x:.1} ms")
+    }
+}

@@ -1,0 +1,559 @@
+//! A window's profile, from its spans: what the entry points answered
+//! (requests, errors, latency per minute), and for every candidate cause
+//! how much of the requests' time was spent in it and how many failed
+//! requests it started. Diagnosis compares the profile of the window with
+//! the profiles of comparable windows; sampling cancels out, because every
+//! quantity is per entry request or a ratio.
+//!
+//! - *Self time*: a span's duration minus the time its children cover.
+//!   A server span's self time is its service's own work (waiting for a
+//!   pool included); a client span answered by a server span leaves the
+//!   network and queueing between them (the link); a client span nobody
+//!   answers is all the peer's (a database, a third party). Only the
+//!   synchronous part of a request counts: a consumer's work after a
+//!   message was published does not delay the request that published it.
+//! - *Blame*: a failed request is followed down its failed children to the
+//!   deepest failure that no child failure explains. A client span that
+//!   gave up on a callee still working (a timeout) blames the callee's
+//!   slowest descendant, not the caller: the caller's timeout is a symptom.
+
+use std::collections::BTreeMap;
+
+use rustc_hash::{FxHashMap, FxHashSet};
+use sextant_storage::{AnyValue, Attributes, Span, SpanId, SpanKind, TraceId};
+
+use crate::graph::failed;
+use crate::sketch::Sketch;
+
+/// A candidate cause.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Key {
+    /// A service, database, third party or topic, by name.
+    Node(String),
+    /// Calls from one service to another.
+    Link(String, String),
+}
+
+/// One minute of the entry points.
+#[derive(Debug, Clone, Default)]
+pub struct Minute {
+    /// Entry requests.
+    pub requests: u64,
+    /// Failed entry requests.
+    pub errors: u64,
+    /// Entry latency.
+    pub latency: Sketch,
+    /// Self time per candidate, ms.
+    pub self_ms: FxHashMap<Key, f64>,
+    /// Failed requests blamed per candidate.
+    pub blamed: FxHashMap<Key, u64>,
+}
+
+/// What a node's own spans said about it.
+#[derive(Debug, Clone, Default)]
+pub struct Instances {
+    /// Spans per instance.
+    pub requests: FxHashMap<String, u64>,
+    /// Self time per instance, ms.
+    pub self_ms: FxHashMap<String, f64>,
+    /// Failed requests blamed per instance.
+    pub blamed: FxHashMap<String, u64>,
+}
+
+/// The profile of one window.
+#[derive(Debug, Clone, Default)]
+pub struct Profile {
+    /// Entry requests (root spans).
+    pub requests: u64,
+    /// Failed entry requests.
+    pub errors: u64,
+    /// Entry latency per entry node.
+    pub entry_latency: FxHashMap<String, Sketch>,
+    /// Entry requests and errors per entry node.
+    pub entry_counts: FxHashMap<String, (u64, u64)>,
+    /// Synchronous self time per candidate, ms.
+    pub self_ms: FxHashMap<Key, f64>,
+    /// Self-time spans per candidate (to tell a slower node from a busier one).
+    pub spans: FxHashMap<Key, u64>,
+    /// Failed entry requests blamed per candidate.
+    pub blamed: FxHashMap<Key, u64>,
+    /// Per service: its instances.
+    pub instances: FxHashMap<String, Instances>,
+    /// Calls from a service to another: (client spans, distinct calling spans).
+    pub fan_out: FxHashMap<(String, String), (u64, u64)>,
+    /// Calls to an instrumented service that got no answer:
+    /// (caller, callee) → (calls, failed without a server span).
+    pub unanswered: FxHashMap<(String, String), (u64, u64)>,
+    /// Delay between publishing and consuming, per topic, seconds.
+    pub lag: FxHashMap<String, Sketch>,
+    /// Entry minutes (minute index since the epoch).
+    pub minutes: BTreeMap<i64, Minute>,
+    /// Failed spans per candidate (of its synchronous spans).
+    pub failed: FxHashMap<Key, u64>,
+    /// Example failing spans per candidate: (trace, span), oldest first.
+    pub examples: FxHashMap<Key, Vec<(TraceId, SpanId)>>,
+    /// The spans with the most self time per candidate: (self ns, trace, span).
+    pub slowest: FxHashMap<Key, Vec<(i64, TraceId, SpanId)>>,
+    /// What each uninstrumented peer is: `database` or `external`.
+    pub peer_kinds: FxHashMap<String, &'static str>,
+    /// Failed requests blamed on calls nobody answered, per (caller, callee).
+    pub blamed_unanswered: FxHashMap<(String, String), u64>,
+    /// Versions seen per service, with the first time each was seen (ms).
+    pub versions: FxHashMap<String, BTreeMap<String, i64>>,
+    /// Services that emit spans.
+    pub services: FxHashSet<String>,
+    /// Services that consume messages (emit consumer spans).
+    pub consumes: FxHashSet<String>,
+    /// Spans read.
+    pub span_count: u64,
+}
+
+/// How many example traces are kept per candidate.
+const EXAMPLES: usize = 5;
+/// Failure descents stop at this depth (a trace is a tree; this bounds the
+/// walk whatever a producer sends).
+const MAX_DEPTH: usize = 256;
+
+fn text<'a>(a: &'a Attributes, key: &str) -> Option<&'a str> {
+    a.iter().find(|(k, _)| k == key).and_then(|(_, v)| match v {
+        AnyValue::Str(s) if !s.is_empty() => Some(s.as_str()),
+        _ => None,
+    })
+}
+
+/// The node a client span without a server answer calls (as the graph
+/// names it).
+pub fn peer_name(s: &Span) -> String {
+    let a = &s.attributes;
+    let system = text(a, "db.system.name").or_else(|| text(a, "db.system"));
+    let address = text(a, "server.address")
+        .or_else(|| text(a, "net.peer.name"))
+        .or_else(|| text(a, "peer.service"));
+    if let Some(addr) = address {
+        return addr.to_string();
+    }
+    if let Some(host) = text(a, "url.full")
+        .or_else(|| text(a, "http.url"))
+        .and_then(|u| u.split_once("://"))
+        .and_then(|(_, rest)| rest.split(['/', ':', '?']).next())
+    {
+        return host.to_string();
+    }
+    match system {
+        Some(sys) => text(a, "db.namespace").unwrap_or(sys).to_string(),
+        None => format!("{} (peer)", s.name),
+    }
+}
+
+struct TraceView<'a> {
+    spans: Vec<&'a Span>,
+    services: Vec<String>,
+    children: Vec<Vec<usize>>,
+}
+
+impl<'a> TraceView<'a> {
+    fn new(spans: Vec<&'a Span>) -> TraceView<'a> {
+        let index: FxHashMap<SpanId, usize> = spans
+            .iter()
+            .enumerate()
+            .map(|(i, s)| (s.span_id, i))
+            .collect();
+        let mut children = vec![Vec::new(); spans.len()];
+        for (i, s) in spans.iter().enumerate() {
+            if let Some(&p) = index.get(&s.parent_span_id)
+                && p != i
+            {
+                children[p].push(i);
+            }
+        }
+        let services = spans.iter().map(|s| s.service().into_owned()).collect();
+        TraceView {
+            spans,
+            services,
+            children,
+        }
+    }
+
+    /// The server span of another service answering span `i`.
+    fn answer(&self, i: usize) -> Option<usize> {
+        self.children[i].iter().copied().find(|&c| {
+            matches!(self.spans[c].kind, SpanKind::Server) && self.services[c] != self.services[i]
+        })
+    }
+
+    /// Span `i`'s duration not covered by its synchronous children, ns.
+    fn self_ns(&self, i: usize) -> i64 {
+        let s = self.spans[i];
+        let mut iv: Vec<(i64, i64)> = self.children[i]
+            .iter()
+            .map(|&c| self.spans[c])
+            .filter(|c| c.kind != SpanKind::Consumer)
+            .map(|c| (c.start_ns.max(s.start_ns), c.end_ns.min(s.end_ns)))
+            .filter(|(a, b)| b > a)
+            .collect();
+        iv.sort_unstable();
+        let (mut covered, mut cur) = (0i64, None::<(i64, i64)>);
+        for (a, b) in iv {
+            match cur {
+                Some((ca, cb)) if a <= cb => cur = Some((ca, cb.max(b))),
+                Some((ca, cb)) => {
+                    covered += cb - ca;
+                    cur = Some((a, b));
+                }
+                None => cur = Some((a, b)),
+            }
+        }
+        if let Some((ca, cb)) = cur {
+            covered += cb - ca;
+        }
+        (s.duration_ns() - covered).max(0)
+    }
+
+    /// The candidate span `i`'s self time is charged to.
+    fn key(&self, i: usize) -> Option<Key> {
+        let s = self.spans[i];
+        match s.kind {
+            SpanKind::Client => Some(match self.answer(i) {
+                Some(a) => Key::Link(self.services[i].clone(), self.services[a].clone()),
+                None => Key::Node(peer_name(s)),
+            }),
+            SpanKind::Producer => None,
+            _ => Some(Key::Node(self.services[i].clone())),
+        }
+    }
+
+    /// Follows a failure down from span `i` to the span that started it.
+    fn blame(&self, mut i: usize) -> usize {
+        for _ in 0..MAX_DEPTH {
+            let failed_child = self.children[i]
+                .iter()
+                .copied()
+                .filter(|&c| self.spans[c].kind != SpanKind::Consumer && failed(self.spans[c]))
+                .min_by_key(|&c| self.spans[c].start_ns);
+            match failed_child {
+                Some(c) => i = c,
+                None => {
+                    // A client that gave up on a callee still working (or
+                    // that succeeded): the callee's slowest part is to blame.
+                    return match self.answer(i) {
+                        Some(a) if self.spans[i].kind == SpanKind::Client => self.slowest(a),
+                        _ => i,
+                    };
+                }
+            }
+        }
+        i
+    }
+
+    /// The span with the most self time under span `i`, following the
+    /// longest child.
+    fn slowest(&self, mut i: usize) -> usize {
+        for _ in 0..MAX_DEPTH {
+            let longest = self.children[i]
+                .iter()
+                .copied()
+                .filter(|&c| self.spans[c].kind != SpanKind::Consumer)
+                .max_by_key(|&c| self.spans[c].duration_ns());
+            match longest {
+                Some(c) if self.self_ns(i) < self.spans[c].duration_ns() => i = c,
+                _ => return i,
+            }
+        }
+        i
+    }
+
+    /// Spans on the synchronous path of the root: everything but consumers
+    /// and what they call.
+    fn synchronous(&self, root: usize) -> Vec<usize> {
+        let mut out = vec![root];
+        let mut k = 0;
+        while k < out.len() {
+            let i = out[k];
+            for &c in &self.children[i] {
+                if self.spans[c].kind != SpanKind::Consumer {
+                    out.push(c);
+                }
+            }
+            k += 1;
+        }
+        out
+    }
+}
+
+fn instance(s: &Span) -> Option<&str> {
+    text(&s.resource, "service.instance.id")
+}
+
+impl Profile {
+    /// The profile of `spans` (any order, whole traces ideally).
+    pub fn build(spans: &[Span], keep_examples: bool) -> Profile {
+        let mut p = Profile {
+            span_count: spans.len() as u64,
+            ..Profile::default()
+        };
+        let mut by_trace: FxHashMap<TraceId, Vec<&Span>> = FxHashMap::default();
+        for s in spans {
+            by_trace.entry(s.trace_id).or_default().push(s);
+        }
+        let mut traces: Vec<(TraceId, Vec<&Span>)> = by_trace.into_iter().collect();
+        // Deterministic examples: oldest trace first.
+        traces.sort_by_key(|(id, v)| (v.iter().map(|s| s.start_ns).min(), *id));
+        for (_, spans) in traces {
+            p.add_trace(TraceView::new(spans), keep_examples);
+        }
+        p
+    }
+
+    fn add_trace(&mut self, t: TraceView<'_>, keep_examples: bool) {
+        for (i, s) in t.spans.iter().enumerate() {
+            let svc = &t.services[i];
+            self.services.insert(svc.clone());
+            if let Some(v) = text(&s.resource, "service.version") {
+                let first = self
+                    .versions
+                    .entry(svc.clone())
+                    .or_default()
+                    .entry(v.to_string())
+                    .or_insert(i64::MAX);
+                *first = (*first).min(s.start_ms());
+            }
+            match s.kind {
+                SpanKind::Client => {
+                    let answer = t.answer(i);
+                    if let Some(a) = answer {
+                        let e = self
+                            .fan_out
+                            .entry((svc.clone(), t.services[a].clone()))
+                            .or_default();
+                        e.0 += 1;
+                    }
+                }
+                SpanKind::Consumer => {
+                    self.consumes.insert(svc.clone());
+                    // Lag: from the end of the producer span to this start.
+                    if let Some(p) = t
+                        .spans
+                        .iter()
+                        .find(|p| p.span_id == s.parent_span_id && p.kind == SpanKind::Producer)
+                        && let Some(topic) = text(&s.attributes, "messaging.destination.name")
+                    {
+                        let lag = (s.start_ns - p.end_ns).max(0) as f64 / 1e9;
+                        self.lag.entry(topic.to_string()).or_default().add(lag);
+                    }
+                }
+                _ => {}
+            }
+        }
+        // Calling spans per (caller, callee), for fan-out: distinct parents.
+        let mut parents: FxHashSet<(SpanId, &str)> = FxHashSet::default();
+        for (i, s) in t.spans.iter().enumerate() {
+            if s.kind == SpanKind::Client
+                && let Some(a) = t.answer(i)
+                && parents.insert((s.parent_span_id, t.services[a].as_str()))
+            {
+                self.fan_out
+                    .entry((t.services[i].clone(), t.services[a].clone()))
+                    .or_default()
+                    .1 += 1;
+            }
+        }
+        self.unanswered_calls(&t);
+        for root in 0..t.spans.len() {
+            if t.spans[root].parent_span_id != [0; 8] {
+                continue;
+            }
+            self.add_request(&t, root, keep_examples);
+        }
+    }
+
+    /// Calls per (caller, callee), and those that failed with no server
+    /// span (a refused connection, an expired certificate, a dropped link).
+    fn unanswered_calls(&mut self, t: &TraceView<'_>) {
+        for (i, s) in t.spans.iter().enumerate() {
+            if s.kind != SpanKind::Client {
+                continue;
+            }
+            let answer = t.answer(i);
+            let callee = match answer {
+                Some(a) => t.services[a].clone(),
+                None => {
+                    let name = peer_name(s);
+                    let system = text(&s.attributes, "db.system.name")
+                        .or_else(|| text(&s.attributes, "db.system"));
+                    self.peer_kinds
+                        .entry(name.clone())
+                        .or_insert(if system.is_some() {
+                            "database"
+                        } else {
+                            "external"
+                        });
+                    name
+                }
+            };
+            let e = self
+                .unanswered
+                .entry((t.services[i].clone(), callee))
+                .or_default();
+            e.0 += 1;
+            e.1 += u64::from(answer.is_none() && failed(s));
+        }
+    }
+
+    fn add_request(&mut self, t: &TraceView<'_>, root: usize, keep_examples: bool) {
+        let r = t.spans[root];
+        let bad = failed(r);
+        let minute = r.start_ms().div_euclid(60_000);
+        let entry = t.services[root].clone();
+        self.requests += 1;
+        self.errors += u64::from(bad);
+        let ec = self.entry_counts.entry(entry.clone()).or_default();
+        ec.0 += 1;
+        ec.1 += u64::from(bad);
+        let secs = r.duration_ns() as f64 / 1e9;
+        self.entry_latency.entry(entry).or_default().add(secs);
+        let m = self.minutes.entry(minute).or_default();
+        m.requests += 1;
+        m.errors += u64::from(bad);
+        m.latency.add(secs);
+        for i in t.synchronous(root) {
+            let Some(key) = t.key(i) else { continue };
+            let ms = t.self_ns(i) as f64 / 1e6;
+            *self.self_ms.entry(key.clone()).or_default() += ms;
+            *self.spans.entry(key.clone()).or_default() += 1;
+            *m.self_ms.entry(key.clone()).or_default() += ms;
+            if failed(t.spans[i]) {
+                *self.failed.entry(key.clone()).or_default() += 1;
+            }
+            if keep_examples {
+                let slow = self.slowest.entry(key.clone()).or_default();
+                let ns = t.self_ns(i);
+                if slow.len() < EXAMPLES || slow.iter().any(|x| x.0 < ns) {
+                    slow.push((ns, t.spans[i].trace_id, t.spans[i].span_id));
+                    slow.sort_by_key(|x| std::cmp::Reverse(x.0));
+                    slow.truncate(EXAMPLES);
+                }
+            }
+            if let (Key::Node(svc), Some(inst)) = (&key, instance(t.spans[i]))
+                && matches!(t.spans[i].kind, SpanKind::Server | SpanKind::Internal)
+            {
+                let ins = self.instances.entry(svc.clone()).or_default();
+                *ins.requests.entry(inst.to_string()).or_default() += 1;
+                *ins.self_ms.entry(inst.to_string()).or_default() += ms;
+            }
+        }
+        if bad {
+            let culprit = t.blame(root);
+            if let Some(key) = t.key(culprit) {
+                *self.blamed.entry(key.clone()).or_default() += 1;
+                *m.blamed.entry(key.clone()).or_default() += 1;
+                if t.spans[culprit].kind == SpanKind::Client && t.answer(culprit).is_none() {
+                    let pair = (t.services[culprit].clone(), peer_name(t.spans[culprit]));
+                    *self.blamed_unanswered.entry(pair).or_default() += 1;
+                }
+                if let (Key::Node(svc), Some(inst)) = (&key, instance(t.spans[culprit]))
+                    && t.spans[culprit].kind != SpanKind::Client
+                {
+                    let ins = self.instances.entry(svc.clone()).or_default();
+                    *ins.blamed.entry(inst.to_string()).or_default() += 1;
+                }
+                if keep_examples {
+                    let ex = self.examples.entry(key).or_default();
+                    if ex.len() < EXAMPLES {
+                        ex.push((t.spans[culprit].trace_id, t.spans[culprit].span_id));
+                    }
+                }
+            }
+        }
+    }
+
+    /// Self time per entry request of `key`, ms.
+    pub fn self_per_request(&self, key: &Key) -> f64 {
+        if self.requests == 0 {
+            return 0.0;
+        }
+        self.self_ms.get(key).copied().unwrap_or(0.0) / self.requests as f64
+    }
+
+    /// Failed entry requests blamed on `key`, per entry request.
+    pub fn blamed_per_request(&self, key: &Key) -> f64 {
+        if self.requests == 0 {
+            return 0.0;
+        }
+        self.blamed.get(key).copied().unwrap_or(0) as f64 / self.requests as f64
+    }
+
+    /// Mean self time of one span of `key`, ms.
+    pub fn self_per_span(&self, key: &Key) -> Option<f64> {
+        let n = *self.spans.get(key)?;
+        (n > 0).then(|| self.self_ms.get(key).copied().unwrap_or(0.0) / n as f64)
+    }
+
+    /// Calls per calling span on (caller, callee).
+    pub fn calls_per_visit(&self, caller: &str, callee: &str) -> Option<f64> {
+        let &(calls, visits) = self
+            .fan_out
+            .get(&(caller.to_string(), callee.to_string()))?;
+        (visits > 0).then(|| calls as f64 / visits as f64)
+    }
+
+    /// Adds `o` (a window of the same shape) into this profile; examples
+    /// and minutes are not kept.
+    pub fn merge(&mut self, o: &Profile) {
+        self.requests += o.requests;
+        self.errors += o.errors;
+        for (k, v) in &o.entry_latency {
+            self.entry_latency.entry(k.clone()).or_default().merge(v);
+        }
+        for (k, v) in &o.entry_counts {
+            let e = self.entry_counts.entry(k.clone()).or_default();
+            e.0 += v.0;
+            e.1 += v.1;
+        }
+        add_all(&mut self.self_ms, &o.self_ms);
+        add_all(&mut self.spans, &o.spans);
+        add_all(&mut self.blamed, &o.blamed);
+        add_all(&mut self.failed, &o.failed);
+        add_all(&mut self.blamed_unanswered, &o.blamed_unanswered);
+        for (k, v) in &o.peer_kinds {
+            self.peer_kinds.entry(k.clone()).or_insert(v);
+        }
+        for (k, v) in &o.instances {
+            let e = self.instances.entry(k.clone()).or_default();
+            add_all(&mut e.requests, &v.requests);
+            add_all(&mut e.self_ms, &v.self_ms);
+            add_all(&mut e.blamed, &v.blamed);
+        }
+        for (k, v) in &o.fan_out {
+            let e = self.fan_out.entry(k.clone()).or_default();
+            e.0 += v.0;
+            e.1 += v.1;
+        }
+        for (k, v) in &o.unanswered {
+            let e = self.unanswered.entry(k.clone()).or_default();
+            e.0 += v.0;
+            e.1 += v.1;
+        }
+        for (k, v) in &o.lag {
+            self.lag.entry(k.clone()).or_default().merge(v);
+        }
+        for (svc, vs) in &o.versions {
+            let e = self.versions.entry(svc.clone()).or_default();
+            for (v, t) in vs {
+                let f = e.entry(v.clone()).or_insert(*t);
+                *f = (*f).min(*t);
+            }
+        }
+        self.services.extend(o.services.iter().cloned());
+        self.consumes.extend(o.consumes.iter().cloned());
+        self.span_count += o.span_count;
+    }
+}
+
+fn add_all<K: Clone + Eq + std::hash::Hash, V: Copy + std::ops::AddAssign + Default>(
+    into: &mut FxHashMap<K, V>,
+    from: &FxHashMap<K, V>,
+) {
+    for (k, v) in from {
+        *into.entry(k.clone()).or_default() += *v;
+    }
+}
