@@ -135,7 +135,8 @@ pub struct Expected {
     pub kind: &'static str,
     /// The service it belongs to, or its direct caller.
     pub service: String,
-    /// Words of the log message the fault writes (evidence check).
+    /// Words of the log messages the fault writes, `|` between
+    /// alternatives (evidence check).
     pub log_words: String,
 }
 
@@ -223,9 +224,10 @@ fn trading_day(rng: &mut Rng) -> (i16, i8, i8) {
     }
 }
 
-/// Expected visits per root request of each service and peer, to put
-/// faults where traffic flows.
-fn traffic(e: &Estate) -> (Vec<f64>, Vec<f64>) {
+/// Expected visits per root request of each service and peer, and
+/// database calls per root request of each service, to put faults where
+/// traffic flows.
+fn traffic(e: &Estate) -> (Vec<f64>, Vec<f64>, Vec<f64>) {
     let mut svc = vec![0.0; e.services.len()];
     let mut peer = vec![0.0; e.peers.len()];
     // Calls form a DAG of bounded depth: recomputing visits from the entry
@@ -254,22 +256,30 @@ fn traffic(e: &Estate) -> (Vec<f64>, Vec<f64>) {
         }
         visits = next;
     }
+    let mut db_calls = vec![0.0; e.services.len()];
     for (s, ops) in visits.iter().enumerate() {
         svc[s] = ops.iter().sum();
         for (o, v) in ops.iter().enumerate() {
             for c in &e.services[s].ops[o].calls {
                 if let Target::Peer(p) = c.target {
                     peer[p] += v * c.prob;
+                    if matches!(e.peers[p].kind, PeerKind::Database { .. }) {
+                        db_calls[s] += v * c.prob;
+                    }
                 }
             }
         }
     }
-    (svc, peer)
+    (svc, peer, db_calls)
 }
 
 /// The busiest of `candidates` by `weight`, among the top few, at random.
 fn busy(rng: &mut Rng, candidates: Vec<usize>, weight: &[f64]) -> Option<usize> {
-    let mut c = candidates;
+    // A component that few requests reach would not show at all.
+    let mut c: Vec<usize> = candidates
+        .into_iter()
+        .filter(|&i| weight[i] > 0.02)
+        .collect();
     c.sort_by(|a, b| weight[*b].total_cmp(&weight[*a]));
     c.truncate(3);
     (!c.is_empty()).then(|| c[rng.usize(0..c.len())])
@@ -379,7 +389,16 @@ impl Scenario {
                         .filter(|&k2| k2 != k);
                     let at_open = faults % 5 == 4;
                     faults += 1;
-                    Scenario::fault(s, services, k, second, at_open)
+                    // Not every estate has a busy component of every kind
+                    // (a topic, a third party): draw another until it does.
+                    let mut s = s;
+                    loop {
+                        let sc = Scenario::fault(s, services, k, second, at_open);
+                        if sc.faults.len() == 1 + usize::from(second.is_some()) {
+                            break sc;
+                        }
+                        s = s.wrapping_add(7919);
+                    }
                 }
             })
             .collect()
@@ -388,7 +407,7 @@ impl Scenario {
     /// Places a fault of `kind` where traffic flows; returns its label.
     fn inject(&mut self, rng: &mut Rng, kind: FaultKind, onset: i64) -> Option<String> {
         let e = &self.estate;
-        let (svc_w, peer_w) = traffic(e);
+        let (svc_w, peer_w, db_w) = traffic(e);
         let inner: Vec<usize> = (0..e.services.len())
             .filter(|&s| e.services[s].layer > 0)
             .collect();
@@ -440,7 +459,7 @@ impl Scenario {
                         e.peers[p].name.clone(),
                         "database",
                         name(owner(p)),
-                        "timed out",
+                        "slow query|timed out",
                     ),
                 )
             }
@@ -469,19 +488,9 @@ impl Scenario {
                 )
             }
             FaultKind::PoolExhaustion => {
-                // A service that calls a database.
-                let users: Vec<usize> = inner
-                    .iter()
-                    .copied()
-                    .filter(|&s| {
-                        e.services[s].ops.iter().any(|o| {
-                            o.calls.iter().any(|c| {
-                                matches!(c.target, Target::Peer(p) if matches!(e.peers[p].kind, PeerKind::Database { .. }))
-                            })
-                        })
-                    })
-                    .collect();
-                let s = busy(rng, users, &svc_w)?;
+                // A service that calls a database on its busy paths.
+                let users: Vec<usize> = inner.iter().copied().filter(|&s| db_w[s] > 0.02).collect();
+                let s = busy(rng, users, &db_w)?;
                 (
                     Component::Service(s),
                     (name(s), "service", name(s), "connection pool exhausted"),
@@ -1074,6 +1083,14 @@ impl Gen<'_> {
                         AnyValue::Int(i64::from(status)),
                     ));
                 }
+            }
+            if let Some(e) = error.as_ref().filter(|_| status == 0) {
+                // The client's own error: what it saw on the wire.
+                self.log(from, inst, span_id, end_ns, 17, e.clone());
+            } else if extra_ms > 0.0 && self.rng.f64() < 0.3 {
+                let ms = (end_ns - t) / 1_000_000;
+                let msg = format!("slow response from {}: {ms}ms", callee.name);
+                self.log(from, inst, span_id, end_ns, 13, msg);
             }
             let resource = self.resource(from, inst);
             self.batch.spans.push(Span {

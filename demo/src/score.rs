@@ -35,16 +35,16 @@ fn matches(cause: &Value, e: &Expected) -> bool {
 fn evidence_right(cause: &Value, e: &Expected) -> bool {
     let ev = &cause["evidence"];
     let metric = ev["metric"]["observed"].as_f64() > ev["metric"]["baseline"].as_f64();
-    let log = ev["log"]["template"]
-        .as_str()
-        .is_some_and(|t| t.to_lowercase().contains(&e.log_words.to_lowercase()))
-        || ev["log"]["examples"].as_array().is_some_and(|x| {
-            x.iter().any(|l| {
-                l["body"]
-                    .as_str()
-                    .is_some_and(|b| b.to_lowercase().contains(&e.log_words.to_lowercase()))
-            })
-        });
+    let says = |text: &str| {
+        let text = text.to_lowercase();
+        e.log_words
+            .split('|')
+            .any(|w| text.contains(&w.to_lowercase()))
+    };
+    let log = ev["log"]["template"].as_str().is_some_and(says)
+        || ev["log"]["examples"]
+            .as_array()
+            .is_some_and(|x| x.iter().any(|l| l["body"].as_str().is_some_and(says)));
     let traces = ev["traces"].as_array().is_some_and(|t| !t.is_empty());
     metric && log && traces
 }

@@ -262,14 +262,21 @@ fn describe(
             callers_of(w, s),
         ),
     };
-    let peer = match (&r.suspect, kind) {
-        (Suspect::Key(Key::Node(n)), "database" | "external") => Some(n.as_str()),
-        _ => None,
+    let subject = match &r.suspect {
+        Suspect::Key(Key::Node(n)) => n.as_str(),
+        Suspect::Key(Key::Link(_, b)) => b.as_str(),
+        Suspect::Instance(_, i) => i.as_str(),
     };
-    let who = speakers(&r.suspect, if peer.is_some() { &callers } else { &[] });
+    let who = speakers(&r.suspect, &callers);
     let evidence = Evidence {
         metric: Some(metric_evidence(w, base, r)),
-        log: log_evidence(logs, &who, instance.as_deref(), peer),
+        log: log_evidence(
+            logs,
+            &who,
+            instance.as_deref(),
+            subject,
+            r.latency_share >= r.error_share,
+        ),
         traces: trace_evidence(w, r),
         change: change_evidence(r),
     };

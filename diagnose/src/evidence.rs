@@ -4,6 +4,8 @@
 
 use std::collections::BTreeMap;
 
+use rustc_hash::FxHashSet;
+
 use sextant_calendar::Calendar;
 use sextant_storage::{LogRecord, hex};
 
@@ -13,6 +15,15 @@ use crate::report::{
     ChangeEvidence, Evidence, LogEvidence, LogExample, MetricEvidence, TraceEvidence,
 };
 use crate::templates::{Miner, MinerConfig};
+
+#[derive(Default)]
+struct Counts<'a> {
+    lines: u64,
+    first: u64,
+    base_lines: u64,
+    base_first: u64,
+    examples: Vec<&'a LogRecord>,
+}
 
 /// Warn-or-worse log lines of a window and of its baseline windows.
 pub struct Logs {
@@ -43,13 +54,17 @@ fn body(l: &LogRecord) -> String {
 }
 
 /// The template that is new or surging most in the speakers' warn and
-/// error lines; lines naming `peer` weigh more (a database's trouble is
-/// told by its callers, in lines that name it).
+/// error lines. Lines of `subject` itself or naming it weigh more (a
+/// database's trouble is told by its callers, in lines that name it; so is
+/// a service's that refuses connections), and so do lines of the
+/// severity of the symptom: warnings for a slowdown (slow queries, slow
+/// responses), errors for failures.
 pub fn log_evidence(
     logs: &Logs,
     speakers: &[String],
     instance: Option<&str>,
-    peer: Option<&str>,
+    subject: &str,
+    slowdown: bool,
 ) -> Option<LogEvidence> {
     let by = |l: &&LogRecord| {
         let svc = l.service();
@@ -61,38 +76,47 @@ pub fn log_evidence(
             })
     };
     let mut miner = Miner::new(MinerConfig::default());
-    let base: Vec<usize> = logs
-        .baseline
-        .iter()
-        .filter(by)
-        .filter_map(|l| miner.add(&body(l)))
-        .collect();
-    let now: Vec<(usize, &LogRecord)> = logs
-        .window
-        .iter()
-        .filter(by)
-        .filter_map(|l| miner.add(&body(l)).map(|id| (id, l)))
-        .collect();
-    let mut counts: BTreeMap<usize, (u64, u64, Vec<&LogRecord>)> = BTreeMap::new();
-    for id in base {
-        counts.entry(id).or_default().1 += 1;
-    }
-    for (id, l) in now {
-        let c = counts.entry(id).or_default();
-        c.0 += 1;
-        c.2.push(l);
+    // Per template: (lines in the window, lines first in their trace in
+    // the window, the same two in the baseline, the window's lines).
+    let mut counts: BTreeMap<usize, Counts<'_>> = BTreeMap::new();
+    for (records, now) in [(&logs.baseline, false), (&logs.window, true)] {
+        let mut mine: Vec<&LogRecord> = records.iter().filter(by).collect();
+        mine.sort_by_key(|l| l.time_ns);
+        let mut seen = FxHashSet::default();
+        for l in mine {
+            let Some(id) = miner.add(&body(l)) else {
+                continue;
+            };
+            // The first line a request writes is where its trouble began;
+            // the lines after it, up the stack, repeat it.
+            let first = l.trace_id == [0; 16] || seen.insert(l.trace_id);
+            let c = counts.entry(id).or_default();
+            if now {
+                c.lines += 1;
+                c.first += u64::from(first);
+                c.examples.push(l);
+            } else {
+                c.base_lines += 1;
+                c.base_first += u64::from(first);
+            }
+        }
     }
     let scale = logs.baseline_windows.max(1e-9);
     let best = counts
         .iter()
-        .filter(|(_, (n, _, _))| *n >= 3)
-        .map(|(id, (n, b, lines))| {
-            let expected = *b as f64 / scale;
-            let mut surge = (*n as f64 + 1.0) / (expected + 1.0);
-            if peer.is_some_and(|p| lines.iter().any(|l| body(l).contains(p))) {
+        .filter(|(_, c)| c.lines >= 3)
+        .map(|(id, c)| {
+            let expected = c.base_first as f64 / scale;
+            let mut surge = (c.first as f64 + 1.0) / (expected + 1.0);
+            if c.examples.iter().any(|l| l.service() == subject) {
                 surge *= 3.0;
+            } else if c.examples.iter().any(|l| body(l).contains(subject)) {
+                surge *= 2.0;
             }
-            (id, *n, expected, lines, surge)
+            if c.examples.iter().any(|l| (l.severity < 17) == slowdown) {
+                surge *= 2.0;
+            }
+            (id, c.lines, c.base_lines as f64 / scale, &c.examples, surge)
         })
         .filter(|x| x.4 >= 3.0)
         .max_by(|a, b| a.4.total_cmp(&b.4).then(b.0.cmp(a.0)))?;
@@ -175,6 +199,20 @@ pub fn metric_evidence(w: &Profile, base: &Profile, r: &Ranked) -> MetricEvidenc
     };
     let key = r.suspect.key();
     let ratio = |p: &Profile| {
+        if let Key::Link(a, b) = &key {
+            // Calls nobody answered count for the link too.
+            let (calls, failed) = p
+                .unanswered
+                .get(&(a.clone(), b.clone()))
+                .copied()
+                .unwrap_or((0, 0));
+            let answered_failed = p.failed.get(&key).copied().unwrap_or(0);
+            return if calls == 0 {
+                0.0
+            } else {
+                (failed + answered_failed) as f64 / calls as f64
+            };
+        }
         let n = p.spans.get(&key).copied().unwrap_or(0);
         if n == 0 {
             0.0

@@ -358,11 +358,12 @@ impl Profile {
             }
         }
         self.unanswered_calls(&t);
+        // Requests: the roots, and each message a consumer handles (its
+        // work is asynchronous: its own request, its own failures).
         for root in 0..t.spans.len() {
-            if t.spans[root].parent_span_id != [0; 8] {
-                continue;
+            if t.spans[root].parent_span_id == [0; 8] || t.spans[root].kind == SpanKind::Consumer {
+                self.add_request(&t, root, keep_examples);
             }
-            self.add_request(&t, root, keep_examples);
         }
     }
 

@@ -72,7 +72,7 @@ fn pos(x: f64) -> f64 {
 
 /// Failed-request blame per candidate, with unanswered calls moved to the
 /// link or the callee (see the module doc).
-fn blame_with_links(w: &Profile) -> (FxHashMap<Key, u64>, Vec<(String, String)>) {
+fn blame_with_links(w: &Profile, base: &Profile) -> (FxHashMap<Key, u64>, Vec<(String, String)>) {
     let mut blamed = w.blamed.clone();
     let mut links = Vec::new();
     let fraction = |caller: &str, callee: &str| -> Option<(u64, f64)> {
@@ -96,12 +96,24 @@ fn blame_with_links(w: &Profile) -> (FxHashMap<Key, u64>, Vec<(String, String)>)
             .filter(|((c, callee), (calls, _))| callee == b && c != a && *calls >= 10)
             .filter_map(|((c, _), _)| fraction(c, b).map(|x| x.1))
             .collect();
-        let link = if others.is_empty() {
-            // One caller only: a link drops some calls; a dead callee all.
-            f_ab < 0.9
-        } else {
-            others.iter().all(|&f| f < 0.25 * f_ab)
+        // A callee in trouble of its own (slower, or failing requests by
+        // itself) is the cause; a healthy one behind a failing link is not.
+        let node = Key::Node(b.clone());
+        let slower = match (w.self_per_span(&node), base.self_per_span(&node)) {
+            (Some(now), Some(then)) => now > 1.3 * then + 0.1,
+            _ => false,
         };
+        let own_failures = w.blamed.get(&node).copied().unwrap_or(0).saturating_sub(n);
+        let failing = own_failures as f64 / w.requests.max(1) as f64
+            > 2.0 * base.blamed_per_request(&node) + 0.001;
+        let link = !slower
+            && !failing
+            && if others.is_empty() {
+                // One caller only: a link drops some calls; a dead callee all.
+                f_ab < 0.9
+            } else {
+                others.iter().all(|&f| f < 0.25 * f_ab)
+            };
         if link {
             let node = blamed.entry(Key::Node(b.clone())).or_default();
             *node = node.saturating_sub(n);
@@ -138,7 +150,7 @@ pub fn rank(w: &Profile, base: &Profile, pre: &Profile, symptoms: &[Symptom]) ->
         .filter(|s| s.indicator == "consumer_lag")
         .map(|s| s.node.as_str())
         .collect();
-    let (blamed, _links) = blame_with_links(w);
+    let (blamed, _links) = blame_with_links(w, base);
     let per_req = |n: u64| {
         if w.requests == 0 {
             0.0

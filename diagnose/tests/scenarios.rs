@@ -23,6 +23,23 @@ fn run(sc: &Scenario) -> Outcome {
     .unwrap();
     for (from, to, share) in sc.ranges() {
         let b = sc.generate(from, to, share);
+        if share == 1.0 && std::env::var("SEXTANT_SHOW").is_ok_and(|s| sc.label.contains(&s)) {
+            let mut by: std::collections::BTreeMap<(String, String), (u64, u64)> =
+                Default::default();
+            for sp in &b.spans {
+                let e = by
+                    .entry((sp.service().into_owned(), format!("{:?}", sp.kind)))
+                    .or_default();
+                e.0 += 1;
+                e.1 += u64::from(sp.status == sextant_storage::StatusCode::Error);
+            }
+            let roots = b
+                .spans
+                .iter()
+                .filter(|s| s.parent_span_id == [0; 8])
+                .count();
+            println!("roots {roots} {by:?}");
+        }
         db.write_spans(b.spans).unwrap();
         db.write_logs(b.logs).unwrap();
     }
@@ -32,7 +49,11 @@ fn run(sc: &Scenario) -> Outcome {
         &DiagnoseRequest::new(sc.window.0, sc.window.1),
     )
     .unwrap();
-    score(sc, &serde_json::to_value(&d).unwrap())
+    let json = serde_json::to_value(&d).unwrap();
+    if std::env::var("SEXTANT_SHOW").is_ok_and(|s| sc.label.contains(&s)) {
+        println!("{}", serde_json::to_string_pretty(&json).unwrap());
+    }
+    score(sc, &json)
 }
 
 fn report(outcomes: &[Outcome]) {
@@ -56,6 +77,11 @@ fn suite() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(1);
-    let outcomes: Vec<Outcome> = Scenario::suite(seed, n).iter().map(run).collect();
+    let only = std::env::var("SEXTANT_ONLY").unwrap_or_default();
+    let outcomes: Vec<Outcome> = Scenario::suite(seed, n)
+        .iter()
+        .filter(|s| s.label.contains(&only))
+        .map(run)
+        .collect();
     report(&outcomes);
 }
