@@ -108,7 +108,10 @@ pub struct Summary {
 
 fn ac(o: &Outcome, k: usize) -> f64 {
     let n = o.ranks.len().min(k).max(1);
-    o.ranks.iter().filter(|r| r.is_some_and(|r| r < k)).count() as f64 / n as f64
+    // Two answers naming the same cause (two faults at one service) fill
+    // one place, not two.
+    let found = o.ranks.iter().filter(|r| r.is_some_and(|r| r < k)).count();
+    (found as f64 / n as f64).min(1.0)
 }
 
 /// Sums outcomes.

@@ -50,10 +50,24 @@ fn sketch_of<'a>(p: &'a Profile, entry: &str) -> Option<&'a Sketch> {
         .filter(|s| s.count() >= MIN_REQUESTS)
 }
 
+/// What detection found: the symptoms, and the largest deviation of each
+/// kind of indicator even below the threshold (a second, milder cause
+/// beside a loud one still deserves its share of the ranking).
+#[derive(Debug, Clone, Default)]
+pub struct Detection {
+    /// Indicators outside their normal.
+    pub symptoms: Vec<Symptom>,
+    /// The largest error-count deviation of any entry point.
+    pub error_score: f64,
+    /// The largest latency deviation of any entry point.
+    pub latency_score: f64,
+}
+
 /// The symptoms of `w` against the comparable windows `bases` (and their
 /// merge, `merged`).
-pub fn symptoms(w: &Profile, bases: &[Profile], merged: &Profile) -> Vec<Symptom> {
-    let mut out = Vec::new();
+pub fn symptoms(w: &Profile, bases: &[Profile], merged: &Profile) -> Detection {
+    let mut d = Detection::default();
+    let out = &mut d.symptoms;
     let mut entries: Vec<&String> = w.entry_counts.keys().collect();
     entries.sort();
     for entry in entries {
@@ -66,6 +80,9 @@ pub fn symptoms(w: &Profile, bases: &[Profile], merged: &Profile) -> Vec<Symptom
         let excess = k as f64 - expected;
         let z = excess / (expected * (1.0 - p0) + 1.0).sqrt();
         let ratio = if n > 0 { k as f64 / n as f64 } else { 0.0 };
+        if excess >= MIN_EXCESS_ERRORS {
+            d.error_score = d.error_score.max(z);
+        }
         if excess >= MIN_EXCESS_ERRORS && z >= MIN_SCORE && ratio >= 1.5 * p0 + 0.002 {
             out.push(Symptom {
                 node: entry.clone(),
@@ -104,6 +121,9 @@ pub fn symptoms(w: &Profile, bases: &[Profile], merged: &Profile) -> Vec<Symptom
             let Some((med, score)) = deviation(o, &mut base, floor, 0.001) else {
                 continue;
             };
+            if o >= min_ratio * med {
+                d.latency_score = d.latency_score.max(score);
+            }
             if score >= MIN_SCORE && o >= min_ratio * med {
                 out.push(Symptom {
                     node: entry.clone(),
@@ -146,7 +166,7 @@ pub fn symptoms(w: &Profile, bases: &[Profile], merged: &Profile) -> Vec<Symptom
             });
         }
     }
-    out
+    d
 }
 
 #[cfg(test)]

@@ -12,7 +12,6 @@ use crate::error::{Error, Result};
 use crate::evidence::{
     Logs, change_evidence, explanation, log_evidence, metric_evidence, speakers, trace_evidence,
 };
-use crate::graph::{Builder, NodeKind, ServiceGraph};
 use crate::profile::{Key, Profile};
 use crate::rank::{Ranked, Suspect, rank};
 use crate::read::{MAX_SPANS, check_window};
@@ -25,8 +24,8 @@ pub const BASELINE_WINDOWS: usize = 5;
 /// How far back comparable windows are looked for, days (month- and
 /// quarter-ends look further: see the calendar).
 pub const LOOKBACK_DAYS: i64 = 35;
-/// The stretch before the window read for what ran before it (deploys),
-/// and as the baseline when no comparable window holds data.
+/// The stretch before the window read as the baseline when no comparable
+/// window holds data.
 pub const BEFORE_MS: i64 = 3_600_000;
 /// Warn-or-worse log lines read per window.
 const MAX_LOG_LINES: usize = 50_000;
@@ -55,11 +54,15 @@ fn warn_logs(db: &Db, start: i64, end: i64) -> Result<Vec<sextant_storage::LogRe
     })?)
 }
 
-/// The shortest path from `from` down the call graph to `to` (node names).
-fn path(g: &ServiceGraph, from: &str, to: &str) -> Option<Vec<String>> {
+/// The shortest path from `from` down the call graph to `to`, as
+/// `[to, …, from]` (node names).
+fn path(w: &Profile, from: &str, to: &str) -> Option<Vec<String>> {
     let mut next: FxHashMap<&str, Vec<&str>> = FxHashMap::default();
-    for e in &g.edges {
-        next.entry(e.from.as_str()).or_default().push(e.to.as_str());
+    for (a, b) in &w.edges {
+        next.entry(a.as_str()).or_default().push(b.as_str());
+    }
+    for v in next.values_mut() {
+        v.sort_unstable();
     }
     let mut prev: FxHashMap<&str, &str> = FxHashMap::default();
     let mut queue = VecDeque::from([from]);
@@ -103,11 +106,6 @@ pub fn diagnose(db: &Db, cal: &Calendar, req: &DiagnoseRequest) -> Result<Diagno
         ));
     }
     let w = Profile::build(&window_spans, true);
-    let graph = {
-        let mut b = Builder::new();
-        b.add(&window_spans);
-        b.finish(start, end, truncated)
-    };
     drop(window_spans);
     let mut bases = Vec::new();
     let mut baseline_starts = Vec::new();
@@ -118,9 +116,6 @@ pub fn diagnose(db: &Db, cal: &Calendar, req: &DiagnoseRequest) -> Result<Diagno
             baseline_starts.push(c);
         }
     }
-    let (pre_spans, _) = spans(db, start - BEFORE_MS, start)?;
-    let pre = Profile::build(&pre_spans, false);
-    drop(pre_spans);
     if w.span_count == 0 {
         lacking.push(
             "no spans in the window: the service graph, detection and localisation need traces"
@@ -132,8 +127,9 @@ pub fn diagnose(db: &Db, cal: &Calendar, req: &DiagnoseRequest) -> Result<Diagno
             "no spans in the comparable windows of the last {LOOKBACK_DAYS} days: compared with \
              the hour before the window instead, which knows nothing of the time of day"
         ));
-        if pre.span_count > 0 {
-            bases.push(pre.clone());
+        let (pre_spans, _) = spans(db, start - BEFORE_MS, start)?;
+        if !pre_spans.is_empty() {
+            bases.push(Profile::build(&pre_spans, false));
             baseline_starts.push(start - BEFORE_MS);
         }
     }
@@ -141,14 +137,12 @@ pub fn diagnose(db: &Db, cal: &Calendar, req: &DiagnoseRequest) -> Result<Diagno
     for b in &bases {
         merged.merge(b);
     }
-    let mut before = merged.clone();
-    before.merge(&pre);
-    let symptoms = crate::detect::symptoms(&w, &bases, &merged);
-    let incident = !symptoms.is_empty();
+    let found = crate::detect::symptoms(&w, &bases, &merged);
+    let incident = !found.symptoms.is_empty();
     let mut causes = Vec::new();
     let mut affected = Vec::new();
     if incident {
-        let ranked = rank(&w, &merged, &before, &symptoms);
+        let ranked = rank(&w, &merged, &found);
         let logs = {
             let window = warn_logs(db, start, end)?;
             let mut baseline = Vec::new();
@@ -161,17 +155,18 @@ pub fn diagnose(db: &Db, cal: &Calendar, req: &DiagnoseRequest) -> Result<Diagno
                 baseline_windows: baseline_starts.len() as f64,
             }
         };
-        let entries: Vec<&str> = symptoms
+        let entries: Vec<&str> = found
+            .symptoms
             .iter()
             .filter(|s| s.indicator != "consumer_lag")
             .map(|s| s.node.as_str())
             .collect();
         for (i, r) in ranked.iter().take(req.max_causes).enumerate() {
-            let cause = describe(cal, &w, &merged, &graph, &logs, r, &entries);
+            let cause = describe(cal, &w, &merged, &logs, r, &entries);
             if i == 0 {
                 for e in &entries {
                     let target = target_node(&r.suspect);
-                    let p = path(&graph, e, &target);
+                    let p = path(&w, e, &target);
                     if !affected.iter().any(|a: &Affected| a.service == *e) {
                         affected.push(Affected {
                             service: e.to_string(),
@@ -191,7 +186,7 @@ pub fn diagnose(db: &Db, cal: &Calendar, req: &DiagnoseRequest) -> Result<Diagno
             day_kind: format!("{:?}", cal.moment(start).day.kind()).to_lowercase(),
             baseline_starts,
         },
-        symptoms,
+        symptoms: found.symptoms,
         causes,
         affected,
         lacking,
@@ -225,7 +220,6 @@ fn describe(
     cal: &Calendar,
     w: &Profile,
     base: &Profile,
-    graph: &ServiceGraph,
     logs: &Logs,
     r: &Ranked,
     entries: &[&str],
@@ -236,13 +230,7 @@ fn describe(
             if w.services.contains(n) {
                 (n.clone(), "service", n.clone(), None, callers)
             } else {
-                let kind = match w.peer_kinds.get(n) {
-                    Some(k) => *k,
-                    None => match graph.node(n).map(|x| x.kind) {
-                        Some(NodeKind::Database) => "database",
-                        _ => "external",
-                    },
-                };
+                let kind = w.peer_kinds.get(n).copied().unwrap_or("external");
                 let owner = callers.first().cloned().unwrap_or_default();
                 (n.clone(), kind, owner, None, callers)
             }
@@ -283,7 +271,7 @@ fn describe(
     let target = target_node(&r.suspect);
     let mut up: Vec<String> = Vec::new();
     for e in entries {
-        if let Some(p) = path(graph, e, &target) {
+        if let Some(p) = path(w, e, &target) {
             for n in p.into_iter().skip(1) {
                 if n != target && !up.contains(&n) {
                     up.push(n);

@@ -142,11 +142,11 @@ pub fn log_evidence(
     })
 }
 
-/// When the suspect's contribution rose to half its peak in the window,
-/// minute by minute (ms).
-pub fn onset(w: &Profile, r: &Ranked) -> Option<i64> {
+/// When the suspect's contribution (failures started there when `errors`,
+/// else self time) rose to half its peak in the window, minute by minute
+/// (ms).
+fn onset(w: &Profile, r: &Ranked, errors: bool) -> Option<i64> {
     let k = &r.suspect.key();
-    let errors = r.error_share > r.latency_share;
     let series: Vec<(i64, f64)> = w
         .minutes
         .iter()
@@ -220,19 +220,25 @@ pub fn metric_evidence(w: &Profile, base: &Profile, r: &Ranked) -> MetricEvidenc
             p.failed.get(&key).copied().unwrap_or(0) as f64 / n as f64
         }
     };
-    let (name, query, baseline, observed) = if errors {
+    let failed = (ratio(base), ratio(w));
+    let slower = (
+        base.self_per_span(&key).unwrap_or(0.0),
+        w.self_per_span(&key).unwrap_or(0.0),
+    );
+    // The failures it started prove it when its own spans fail more; a
+    // slow callee whose callers time out is proved by its slowness.
+    let errors = (errors && failed.1 > failed.0 + 0.005) || slower.1 <= slower.0;
+    let (name, query, (baseline, observed)) = if errors {
         (
             "error_ratio",
             format!("error_ratio({selector}[1m])"),
-            ratio(base),
-            ratio(w),
+            failed,
         )
     } else {
         (
             "self_time_ms_per_call",
             format!("avg_over_time({selector}[1m])"),
-            base.self_per_span(&key).unwrap_or(0.0),
-            w.self_per_span(&key).unwrap_or(0.0),
+            slower,
         )
     };
     MetricEvidence {
@@ -241,7 +247,7 @@ pub fn metric_evidence(w: &Profile, base: &Profile, r: &Ranked) -> MetricEvidenc
         query,
         baseline: round3(baseline),
         observed: round3(observed),
-        onset: onset(w, r),
+        onset: onset(w, r, errors),
     }
 }
 

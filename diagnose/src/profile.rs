@@ -104,6 +104,8 @@ pub struct Profile {
     pub services: FxHashSet<String>,
     /// Services that consume messages (emit consumer spans).
     pub consumes: FxHashSet<String>,
+    /// Who calls whom (services, peers, topics), for propagation paths.
+    pub edges: FxHashSet<(String, String)>,
     /// Spans read.
     pub span_count: u64,
 }
@@ -149,6 +151,7 @@ struct TraceView<'a> {
     spans: Vec<&'a Span>,
     services: Vec<String>,
     children: Vec<Vec<usize>>,
+    parents: Vec<Option<usize>>,
 }
 
 impl<'a> TraceView<'a> {
@@ -159,11 +162,13 @@ impl<'a> TraceView<'a> {
             .map(|(i, s)| (s.span_id, i))
             .collect();
         let mut children = vec![Vec::new(); spans.len()];
+        let mut parents = vec![None; spans.len()];
         for (i, s) in spans.iter().enumerate() {
             if let Some(&p) = index.get(&s.parent_span_id)
                 && p != i
             {
                 children[p].push(i);
+                parents[i] = Some(p);
             }
         }
         let services = spans.iter().map(|s| s.service().into_owned()).collect();
@@ -171,7 +176,12 @@ impl<'a> TraceView<'a> {
             spans,
             services,
             children,
+            parents,
         }
+    }
+
+    fn parent(&self, i: usize) -> Option<usize> {
+        self.parents[i]
     }
 
     /// The server span of another service answering span `i`.
@@ -304,6 +314,12 @@ impl Profile {
         p
     }
 
+    fn edge(&mut self, from: &str, to: &str) {
+        if from != to && !self.edges.contains(&(from.to_string(), to.to_string())) {
+            self.edges.insert((from.to_string(), to.to_string()));
+        }
+    }
+
     fn add_trace(&mut self, t: TraceView<'_>, keep_examples: bool) {
         for (i, s) in t.spans.iter().enumerate() {
             let svc = &t.services[i];
@@ -317,6 +333,7 @@ impl Profile {
                     .or_insert(i64::MAX);
                 *first = (*first).min(s.start_ms());
             }
+            let topic = text(&s.attributes, "messaging.destination.name");
             match s.kind {
                 SpanKind::Client => {
                     let answer = t.answer(i);
@@ -327,15 +344,34 @@ impl Profile {
                             .or_default();
                         e.0 += 1;
                     }
+                    let callee = answer.map_or_else(|| peer_name(s), |a| t.services[a].clone());
+                    self.edge(svc, &callee);
+                }
+                SpanKind::Producer => {
+                    if let Some(topic) = topic {
+                        self.edge(svc, topic);
+                    }
+                }
+                SpanKind::Server => {
+                    // Server-only instrumentation: a call from the parent's
+                    // service with no client span between.
+                    if let Some(p) = t.parent(i)
+                        && t.spans[p].kind != SpanKind::Client
+                        && t.services[p] != *svc
+                    {
+                        let from = t.services[p].clone();
+                        self.edge(&from, svc);
+                    }
                 }
                 SpanKind::Consumer => {
                     self.consumes.insert(svc.clone());
+                    if let Some(topic) = topic {
+                        self.edge(topic, svc);
+                    }
                     // Lag: from the end of the producer span to this start.
-                    if let Some(p) = t
-                        .spans
-                        .iter()
-                        .find(|p| p.span_id == s.parent_span_id && p.kind == SpanKind::Producer)
-                        && let Some(topic) = text(&s.attributes, "messaging.destination.name")
+                    if let Some(p) = t.parent(i).map(|p| t.spans[p])
+                        && p.kind == SpanKind::Producer
+                        && let Some(topic) = topic
                     {
                         let lag = (s.start_ns - p.end_ns).max(0) as f64 / 1e9;
                         self.lag.entry(topic.to_string()).or_default().add(lag);
@@ -489,6 +525,13 @@ impl Profile {
         (n > 0).then(|| self.self_ms.get(key).copied().unwrap_or(0.0) / n as f64)
     }
 
+    /// Mean self time of `svc`'s own (server-side) spans, ms.
+    pub fn server_self_per_span(&self, svc: &str) -> Option<f64> {
+        let i = self.instances.get(svc)?;
+        let n: u64 = i.requests.values().sum();
+        (n > 0).then(|| i.self_ms.values().sum::<f64>() / n as f64)
+    }
+
     /// Calls per calling span on (caller, callee).
     pub fn calls_per_visit(&self, caller: &str, callee: &str) -> Option<f64> {
         let &(calls, visits) = self
@@ -546,6 +589,7 @@ impl Profile {
         }
         self.services.extend(o.services.iter().cloned());
         self.consumes.extend(o.consumes.iter().cloned());
+        self.edges.extend(o.edges.iter().cloned());
         self.span_count += o.span_count;
     }
 }

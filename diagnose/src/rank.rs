@@ -19,8 +19,8 @@
 
 use rustc_hash::FxHashMap;
 
+use crate::detect::Detection;
 use crate::profile::{Key, Profile};
-use crate::report::Symptom;
 
 /// A root-cause candidate.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -99,8 +99,10 @@ fn blame_with_links(w: &Profile, base: &Profile) -> (FxHashMap<Key, u64>, Vec<(S
         // A callee in trouble of its own (slower, or failing requests by
         // itself) is the cause; a healthy one behind a failing link is not.
         let node = Key::Node(b.clone());
-        let slower = match (w.self_per_span(&node), base.self_per_span(&node)) {
-            (Some(now), Some(then)) => now > 1.3 * then + 0.1,
+        // Its own spans only: failed calls to it are short and would make
+        // any service look slower.
+        let slower = match (w.server_self_per_span(b), base.server_self_per_span(b)) {
+            (Some(now), Some(then)) => now > 1.5 * then + 0.5,
             _ => false,
         };
         let own_failures = w.blamed.get(&node).copied().unwrap_or(0).saturating_sub(n);
@@ -124,27 +126,46 @@ fn blame_with_links(w: &Profile, base: &Profile) -> (FxHashMap<Key, u64>, Vec<(S
     (blamed, links)
 }
 
-/// The version a service moved to in the window, if it did.
-fn deploy(w: &Profile, pre: &Profile, svc: &str) -> Option<(String, String, i64)> {
+/// The version a service moved to in the window, if it did: a version the
+/// baseline never saw, first seen a minute or more into the window (one
+/// seen from the start was deployed before it).
+fn deploy(w: &Profile, base: &Profile, svc: &str) -> Option<(String, String, i64)> {
     let now = w.versions.get(svc)?;
-    let before = pre.versions.get(svc);
+    let before = base.versions.get(svc);
     let (new, &at) = now
         .iter()
         .filter(|(v, _)| before.is_none_or(|b| !b.contains_key(*v)))
         .min_by_key(|(_, t)| **t)?;
-    let old = before
-        .and_then(|b| b.iter().max_by_key(|(_, t)| **t))
-        .map(|(v, _)| v.clone())
-        .or_else(|| now.keys().find(|v| *v != new).cloned())?;
+    let old = now
+        .iter()
+        .filter(|(v, t)| *v != new && **t < at)
+        .min_by_key(|(_, t)| **t)
+        .map(|(v, _)| v.clone())?;
     Some((old, new.clone(), at))
 }
 
-/// Ranks the candidates of window `w` against baseline `base`, for the
-/// `symptoms` found; `pre` is what the services ran before the window
-/// (for deploys).
-pub fn rank(w: &Profile, base: &Profile, pre: &Profile, symptoms: &[Symptom]) -> Vec<Ranked> {
-    let errors = symptoms.iter().any(|s| s.indicator == "error_ratio");
-    let latency = symptoms.iter().any(|s| s.indicator.starts_with("latency"));
+/// How much a deviation below the symptom threshold still counts: nothing
+/// under 2 deviations, fully from the threshold on.
+fn weight(flagged: bool, score: f64) -> f64 {
+    if flagged {
+        1.0
+    } else {
+        ((score - 2.0) / (crate::detect::MIN_SCORE - 2.0)).clamp(0.0, 1.0)
+    }
+}
+
+/// Ranks the candidates of window `w` against baseline `base`, for what
+/// detection found.
+pub fn rank(w: &Profile, base: &Profile, found: &Detection) -> Vec<Ranked> {
+    let symptoms = &found.symptoms;
+    let errors = weight(
+        symptoms.iter().any(|s| s.indicator == "error_ratio"),
+        found.error_score,
+    );
+    let latency = weight(
+        symptoms.iter().any(|s| s.indicator.starts_with("latency")),
+        found.latency_score,
+    );
     let lag_topics: Vec<&str> = symptoms
         .iter()
         .filter(|s| s.indicator == "consumer_lag")
@@ -173,15 +194,15 @@ pub fn rank(w: &Profile, base: &Profile, pre: &Profile, symptoms: &[Symptom]) ->
         .collect();
     let total_self: f64 = rows.iter().map(|r| pos(r.self_ms.0 - r.self_ms.1)).sum();
     let total_blame: f64 = rows.iter().map(|r| pos(r.blamed.0 - r.blamed.1)).sum();
-    let kinds = f64::from(u8::from(errors) + u8::from(latency) + u8::from(!lag_topics.is_empty()));
+    let kinds = errors + latency + f64::from(u8::from(!lag_topics.is_empty()));
     for r in &mut rows {
-        if latency && total_self > 0.0 {
+        if total_self > 0.0 {
             r.latency_share = pos(r.self_ms.0 - r.self_ms.1) / total_self;
         }
-        if errors && total_blame > 0.0 {
+        if total_blame > 0.0 {
             r.error_share = pos(r.blamed.0 - r.blamed.1) / total_blame;
         }
-        r.score = (r.latency_share + r.error_share) / kinds.max(1.0);
+        r.score = (latency * r.latency_share + errors * r.error_share) / kinds.max(1.0);
     }
     let mut out: FxHashMap<Suspect, Ranked> =
         rows.into_iter().map(|r| (r.suspect.clone(), r)).collect();
@@ -190,7 +211,7 @@ pub fn rank(w: &Profile, base: &Profile, pre: &Profile, symptoms: &[Symptom]) ->
     instances(w, base, &mut out);
     for r in out.values_mut() {
         if let Suspect::Key(Key::Node(svc)) = &r.suspect
-            && let Some(d) = deploy(w, pre, svc)
+            && let Some(d) = deploy(w, base, svc)
         {
             if r.score >= MIN_SCORE {
                 r.score = (r.score * 1.25).min(1.0);

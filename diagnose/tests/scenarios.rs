@@ -85,3 +85,38 @@ fn suite() {
         .collect();
     report(&outcomes);
 }
+
+/// Diagnosis time on one 60-service scenario, repeated: the figure to
+/// look at under a profiler (`perf record` on this test).
+#[test]
+#[ignore = "a long run; see the module doc"]
+fn latency() {
+    let sc = Scenario::fault(
+        11,
+        60,
+        sextant_demo::scenario::FaultKind::DbLatency,
+        None,
+        false,
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let db = Db::open(dir.path(), Options::default()).unwrap();
+    for (from, to, share) in sc.ranges() {
+        let b = sc.generate(from, to, share);
+        db.write_spans(b.spans).unwrap();
+        db.write_logs(b.logs).unwrap();
+    }
+    let req = DiagnoseRequest::new(sc.window.0, sc.window.1);
+    let cal = Calendar::nyse();
+    let mut took = Vec::new();
+    for _ in 0..10 {
+        let t = std::time::Instant::now();
+        let d = diagnose(&db, &cal, &req).unwrap();
+        took.push(t.elapsed().as_secs_f64() * 1000.0);
+        assert!(d.incident);
+    }
+    took.sort_by(f64::total_cmp);
+    println!(
+        "diagnosis ms: min {:.0} median {:.0} max {:.0}",
+        took[0], took[5], took[9]
+    );
+}

@@ -96,6 +96,18 @@ pub struct ServeArgs {
     /// (dashboards repeat their queries), in MiB; 0 turns it off. Default: 32.
     #[arg(long, env = "SEXTANT_FRAME_CACHE_MB")]
     pub frame_cache_mb: Option<u64>,
+    /// Exchange calendar file (TOML: time zone, hours, holidays; see
+    /// docs/diagnosis.md). Default: the NYSE in New York time.
+    #[arg(long, env = "SEXTANT_CALENDAR")]
+    pub calendar: Option<PathBuf>,
+    /// How often the continuous diagnosis looks at the last 15 minutes
+    /// (`1m`; `off` to stop it). Default: 1m.
+    #[arg(long, env = "SEXTANT_DIAGNOSE_EVERY")]
+    pub diagnose_every: Option<String>,
+    /// URL an Alertmanager-style webhook is posted to when an incident
+    /// opens, changes its top cause, or resolves.
+    #[arg(long, env = "SEXTANT_ALERT_WEBHOOK")]
+    pub alert_webhook: Option<String>,
 }
 
 /// Resolved settings.
@@ -129,6 +141,12 @@ pub struct Config {
     pub max_write_wait: Duration,
     /// Series one write may create.
     pub max_series_per_write: usize,
+    /// The market's calendar (diagnosis baselines).
+    pub calendar: std::sync::Arc<sextant_diagnose::Calendar>,
+    /// Continuous diagnosis period; `None`: off.
+    pub diagnose_every: Option<Duration>,
+    /// Webhook for incidents.
+    pub alert_webhook: Option<String>,
 }
 
 impl ServeArgs {
@@ -198,6 +216,30 @@ impl ServeArgs {
                 ));
             }
         };
+        let calendar = match &self.calendar {
+            None => sextant_diagnose::Calendar::nyse(),
+            Some(path) => {
+                let text = std::fs::read_to_string(path)
+                    .map_err(|e| ApiError::config(format!("--calendar {}: {e}", path.display())))?;
+                sextant_diagnose::Calendar::from_toml(&text)
+                    .map_err(|e| ApiError::config(format!("--calendar {}: {e}", path.display())))?
+            }
+        };
+        let diagnose_every = match self.diagnose_every.as_deref() {
+            None => Some(Duration::from_secs(60)),
+            Some("off") => None,
+            Some(d) => Some(Duration::from_millis(
+                duration_ms("--diagnose-every", d)? as u64
+            )),
+        };
+        if let Some(url) = &self.alert_webhook
+            && !url.starts_with("http://")
+        {
+            return Err(ApiError::config(format!(
+                "--alert-webhook {url:?}: expected an http:// URL (put a relay such as \
+                 Alertmanager in front of https receivers)"
+            )));
+        }
         let cpus = std::thread::available_parallelism().map_or(2, |n| n.get());
         Ok(Config {
             data_dir: data_dir.to_path_buf(),
@@ -217,6 +259,9 @@ impl ServeArgs {
                 .max(1),
             max_write_wait,
             max_series_per_write: self.max_series_per_write.unwrap_or(100_000),
+            calendar: std::sync::Arc::new(calendar),
+            diagnose_every,
+            alert_webhook: self.alert_webhook,
         })
     }
 
@@ -245,6 +290,9 @@ impl ServeArgs {
             max_series: self.max_series.or(file.max_series),
             max_head_samples: self.max_head_samples.or(file.max_head_samples),
             frame_cache_mb: self.frame_cache_mb.or(file.frame_cache_mb),
+            calendar: self.calendar.or(file.calendar),
+            diagnose_every: self.diagnose_every.or(file.diagnose_every),
+            alert_webhook: self.alert_webhook.or(file.alert_webhook),
         }
     }
 }

@@ -1,5 +1,5 @@
-//! The diagnosis endpoints: the service graph of a window (and, as the
-//! diagnosis lands, the diagnosis and the incidents).
+//! The diagnosis endpoints: the diagnosis of a window, and the service
+//! graph of a window.
 
 use std::sync::Arc;
 
@@ -70,6 +70,32 @@ pub async fn service_graph(
             let g = sextant_diagnose::service_graph(&st.db, start, end)?;
             let data = serde_json::to_string(&g)
                 .map_err(|e| ApiError::bad(format!("cannot encode the graph: {e}")))?;
+            Ok(success(&data, &[]))
+        })
+        .await?;
+    Ok(json(body))
+}
+
+/// `GET|POST /api/v1/sextant/diagnose?start=&end=` (or `time=` and
+/// `window=`): whether the window holds an incident, its ranked causes and
+/// their evidence (schema: docs/diagnosis.md).
+pub async fn diagnose(
+    AxState(st): AxState<Arc<State>>,
+    uri: Uri,
+    headers: HeaderMap,
+    b: Body,
+) -> ApiResult<Response> {
+    let p = Params::from_request(&uri, &headers, b).await?;
+    let (start, end) = window(&p)?;
+    let body = st
+        .query(move |st| {
+            let d = sextant_diagnose::diagnose(
+                &st.db,
+                &st.cfg.calendar,
+                &sextant_diagnose::DiagnoseRequest::new(start, end),
+            )?;
+            let data = serde_json::to_string(&d)
+                .map_err(|e| ApiError::bad(format!("cannot encode the diagnosis: {e}")))?;
             Ok(success(&data, &[]))
         })
         .await?;

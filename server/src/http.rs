@@ -48,6 +48,10 @@ pub fn prometheus(st: Arc<State>) -> Router {
             get(sextant_api::logs).post(sextant_api::logs),
         )
         .route(
+            "/api/v1/sextant/diagnose",
+            get(diagnose_api::diagnose).post(diagnose_api::diagnose),
+        )
+        .route(
             "/api/v1/sextant/service-graph",
             get(diagnose_api::service_graph).post(diagnose_api::service_graph),
         )
