@@ -297,32 +297,50 @@ impl Scenario {
         at_open: bool,
     ) -> Scenario {
         let mut rng = Rng::with_seed(seed);
-        let estate = Estate::random(seed, services);
         let (y, m, d) = trading_day(&mut rng);
         let onset = if at_open {
             ny(y, m, d, 9, 31)
         } else {
             ny(y, m, d, rng.i8(10..=15), rng.i8(0..=59))
         };
+        let mut sc = Scenario::fault_at(seed, services, &[kind], onset, 4.0, &mut rng);
+        if let Some(k) = second
+            && let Some(label) = sc.inject(&mut rng, k, onset)
+        {
+            sc.label = format!("{} + {label}", sc.label);
+        }
+        sc.label = format!("{} on 2026-{m:02}-{d:02}", sc.label);
+        sc
+    }
+
+    /// A scenario with faults of `kinds` starting at `onset` (ms), `rate`
+    /// root requests per second at normal load; its window is the five
+    /// minutes before the onset and the ten after.
+    pub fn fault_at(
+        seed: u64,
+        services: usize,
+        kinds: &[FaultKind],
+        onset: i64,
+        rate: f64,
+        rng: &mut Rng,
+    ) -> Scenario {
         let mut sc = Scenario {
             label: String::new(),
             seed,
-            rate: 4.0,
+            rate,
             faults: Vec::new(),
             negative: None,
             deploys: Vec::new(),
             blip: None,
             window: (onset - 5 * MIN_MS, onset - 5 * MIN_MS + WINDOW_MS),
             expected: Vec::new(),
-            estate,
+            estate: Estate::random(seed, services),
         };
-        let mut labels = Vec::new();
-        for k in std::iter::once(kind).chain(second) {
-            if let Some(label) = sc.inject(&mut rng, k, onset) {
-                labels.push(label);
-            }
-        }
-        sc.label = format!("{} on 2026-{m:02}-{d:02}", labels.join(" + "));
+        let labels: Vec<String> = kinds
+            .iter()
+            .filter_map(|&k| sc.inject(rng, k, onset))
+            .collect();
+        sc.label = labels.join(" + ");
         sc
     }
 

@@ -9,6 +9,12 @@ pub enum Error {
     /// The request is invalid (a window ending before it starts, too long).
     #[error("{0}")]
     Request(String),
+    /// A file of the diagnosis (the incident list) is damaged.
+    #[error("{0}")]
+    Corrupt(String),
+    /// A file of the diagnosis could not be read or written.
+    #[error("{0}")]
+    Io(String),
     /// The storage engine failed while reading.
     #[error(transparent)]
     Storage(#[from] sextant_storage::Error),

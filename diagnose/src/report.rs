@@ -1,7 +1,7 @@
 //! The diagnosis as every interface returns it (JSON: `docs/diagnosis.md`).
 //! Field names are the stable schema; add fields, never rename.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// What to diagnose.
 #[derive(Debug, Clone)]
@@ -26,7 +26,7 @@ impl DiagnoseRequest {
 }
 
 /// The window diagnosed.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Window {
     /// Start, ms.
     pub start: i64,
@@ -39,7 +39,7 @@ pub struct Window {
 }
 
 /// A user-facing indicator that left its normal.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Symptom {
     /// The entry point (or topic) showing it.
     pub node: String,
@@ -54,7 +54,7 @@ pub struct Symptom {
 }
 
 /// The metric proving a cause.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct MetricEvidence {
     /// What is measured (`self_time_ms_per_call`, `failed_requests_started`).
     pub name: String,
@@ -71,7 +71,7 @@ pub struct MetricEvidence {
 }
 
 /// A log template surging at the cause.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct LogEvidence {
     /// The template (`connection pool exhausted (max=<*>) waiting <*>ms`).
     pub template: String,
@@ -84,7 +84,7 @@ pub struct LogEvidence {
 }
 
 /// One log line.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct LogExample {
     /// When, ms.
     pub time: i64,
@@ -97,7 +97,7 @@ pub struct LogExample {
 }
 
 /// A trace crossing the cause.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct TraceEvidence {
     /// The trace (hex).
     pub trace_id: String,
@@ -106,7 +106,7 @@ pub struct TraceEvidence {
 }
 
 /// A change at the cause just before or during the window.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ChangeEvidence {
     /// `deploy`.
     pub kind: String,
@@ -117,7 +117,7 @@ pub struct ChangeEvidence {
 }
 
 /// Everything that supports a cause.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Evidence {
     /// The proving metric.
     pub metric: Option<MetricEvidence>,
@@ -126,12 +126,12 @@ pub struct Evidence {
     /// Example traces.
     pub traces: Vec<TraceEvidence>,
     /// The change, if any.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub change: Option<ChangeEvidence>,
 }
 
 /// A root-cause candidate.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Cause {
     /// The service, instance, peer (as spans name it) or `caller->callee`.
     pub name: String,
@@ -140,10 +140,10 @@ pub struct Cause {
     /// The service it is or belongs to; for a peer or a link, its caller.
     pub service: String,
     /// The instance, for an instance.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub instance: Option<String>,
     /// Services calling it directly.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub callers: Vec<String>,
     /// Share of the window's anomaly it explains, 0–1.
     pub score: f64,
@@ -154,7 +154,7 @@ pub struct Cause {
 }
 
 /// A service affected, and how the fault reached it.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Affected {
     /// The service.
     pub service: String,
@@ -163,7 +163,7 @@ pub struct Affected {
 }
 
 /// The answer.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Diagnosis {
     /// Whether the window holds an incident.
     pub incident: bool,

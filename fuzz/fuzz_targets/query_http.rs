@@ -72,7 +72,7 @@ fn fixture() -> &'static Fixture {
                 .collect(),
         )
         .unwrap();
-        let st = State::new(db, cfg);
+        let st = State::new(db, cfg).unwrap();
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
             .thread_stack_size(sextant_query::STACK_BYTES)

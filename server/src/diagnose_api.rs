@@ -23,6 +23,7 @@ impl From<sextant_diagnose::Error> for ApiError {
         match e {
             E::Storage(s) => s.into(),
             E::Request(m) => ApiError::bad(m),
+            E::Corrupt(m) | E::Io(m) => ApiError::new(super::error::Kind::Internal, m),
             E::Calendar(c) => ApiError::bad(c.to_string()),
         }
     }
@@ -100,4 +101,51 @@ pub async fn diagnose(
         })
         .await?;
     Ok(json(body))
+}
+
+/// `GET /api/v1/sextant/incidents`: the continuous diagnosis' incidents,
+/// newest first, without their diagnoses (see `/incidents/{id}`).
+pub async fn incidents(AxState(st): AxState<Arc<State>>) -> ApiResult<Response> {
+    let list: Vec<serde_json::Value> = st
+        .incidents
+        .lock()
+        .list()
+        .map(|i| {
+            serde_json::json!({
+                "id": i.id,
+                "status": i.status,
+                "opened": i.opened,
+                "updated": i.updated,
+                "resolved": i.resolved,
+                "top_cause": i.top_cause,
+                "earlier_causes": i.earlier_causes,
+                "evaluations": i.evaluations,
+                "symptoms": i.diagnosis.symptoms,
+            })
+        })
+        .collect();
+    Ok(json(success(
+        &serde_json::Value::Array(list).to_string(),
+        &[],
+    )))
+}
+
+/// `GET /api/v1/sextant/incidents/{id}`: one incident with its latest
+/// diagnosis.
+pub async fn incident(
+    AxState(st): AxState<Arc<State>>,
+    axum::extract::Path(id): axum::extract::Path<String>,
+) -> ApiResult<Response> {
+    let n: u64 = id
+        .parse()
+        .map_err(|_| ApiError::bad(format!("incident id {id:?}: expected a number")))?;
+    let inc = st.incidents.lock().get(n).cloned().ok_or_else(|| {
+        ApiError::new(
+            super::error::Kind::NotFound,
+            format!("incident {n} not found"),
+        )
+    })?;
+    let data = serde_json::to_string(&inc)
+        .map_err(|e| ApiError::bad(format!("cannot encode the incident: {e}")))?;
+    Ok(json(success(&data, &[])))
 }

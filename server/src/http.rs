@@ -51,6 +51,11 @@ pub fn prometheus(st: Arc<State>) -> Router {
             "/api/v1/sextant/diagnose",
             get(diagnose_api::diagnose).post(diagnose_api::diagnose),
         )
+        .route("/api/v1/sextant/incidents", get(diagnose_api::incidents))
+        .route(
+            "/api/v1/sextant/incidents/{id}",
+            get(diagnose_api::incident),
+        )
         .route(
             "/api/v1/sextant/service-graph",
             get(diagnose_api::service_graph).post(diagnose_api::service_graph),

@@ -9,6 +9,7 @@
 pub mod alloc;
 pub mod body;
 pub mod config;
+mod continuous;
 mod diagnose_api;
 pub mod error;
 mod grpc;
@@ -76,7 +77,7 @@ where
         .thread_stack_size(sextant_query::STACK_BYTES)
         .build()
         .map_err(|e| ApiError::config(format!("cannot start the async runtime: {e}")))?;
-    let st = state::State::new(Arc::clone(&db), cfg.clone());
+    let st = state::State::new(Arc::clone(&db), cfg.clone())?;
     let res = rt.block_on(serve(st, &cfg, side));
     rt.shutdown_timeout(std::time::Duration::from_secs(10));
     close(&db)?;
@@ -148,6 +149,9 @@ where
     );
     let otlp = serve_http(otlp_l, http::otlp(Arc::clone(&st)), tls, stopped());
     let grpc = grpc::serve(Arc::clone(&st), grpc_l, stopped());
+    if let Some(every) = cfg.diagnose_every {
+        tokio::spawn(continuous::run(Arc::clone(&st), every, stopped()));
+    }
     tokio::spawn(async move {
         shutdown_signal().await;
         eprintln!("sextant: shutting down");

@@ -48,12 +48,15 @@ pub struct State {
     pub delta_totals: DeltaTotals,
     /// remote_write label sets by a hash of their encoded label fields.
     pub label_cache: LabelCache,
+    /// Incidents of the continuous diagnosis.
+    pub incidents: Mutex<sextant_diagnose::Incidents>,
 }
 
 impl State {
-    /// State over an open database.
-    pub fn new(db: Arc<Db>, cfg: Config) -> Arc<State> {
-        Arc::new(State {
+    /// State over an open database (loading its incident list).
+    pub fn new(db: Arc<Db>, cfg: Config) -> ApiResult<Arc<State>> {
+        let incidents = sextant_diagnose::Incidents::in_dir(&cfg.data_dir)?;
+        Ok(Arc::new(State {
             db,
             queries: Semaphore::new(cfg.max_concurrent_queries),
             writes: Semaphore::new(cfg.max_concurrent_writes),
@@ -62,7 +65,8 @@ impl State {
             metadata: Mutex::new(BTreeMap::new()),
             delta_totals: DeltaTotals::default(),
             label_cache: LabelCache::new(LABEL_CACHE_SIZE),
-        })
+            incidents: Mutex::new(incidents),
+        }))
     }
 
     /// Runs blocking engine work off the async threads.

@@ -184,3 +184,21 @@ pub fn create_dir_durable(vfs: &dyn Vfs, dir: &Path) -> io::Result<()> {
     }
     Ok(())
 }
+
+/// Replaces the file at `path` with `bytes` so that a crash leaves either
+/// the old file or the new one, whole: write a temporary file beside it,
+/// fsync it, rename it over `path`, fsync the directory.
+pub fn replace_file_durable(vfs: &dyn Vfs, path: &Path, bytes: &[u8]) -> io::Result<()> {
+    let mut tmp = path.as_os_str().to_owned();
+    tmp.push(".tmp");
+    let tmp = PathBuf::from(tmp);
+    let mut f = vfs.create(&tmp)?;
+    f.write_all(bytes)?;
+    f.sync()?;
+    drop(f);
+    vfs.rename(&tmp, path)?;
+    match path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        Some(dir) => vfs.sync_dir(dir),
+        None => vfs.sync_dir(Path::new(".")),
+    }
+}

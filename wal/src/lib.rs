@@ -25,7 +25,7 @@ pub use crash_fs::CrashFs;
 pub use error::{Error, Result};
 pub use fault::{FaultFs, FaultPlan};
 pub use frame::{FRAME_HEADER_LEN, MAX_RECORD_LEN, mask_crc, masked_crc};
-pub use fs::{FileWrite, Mapped, StdFs, Vfs, create_dir_durable};
+pub use fs::{FileWrite, Mapped, StdFs, Vfs, create_dir_durable, replace_file_durable};
 pub use log::{
     Durability, Options, Record, RepairReport, ReplayStats, SegmentRepair, SyncStats, Wal,
 };
