@@ -3,6 +3,7 @@
 
 pub mod bench;
 pub mod demo;
+pub mod diagnose;
 pub mod import;
 pub mod openmetrics;
 pub mod promql_test;
@@ -72,4 +73,34 @@ pub fn open_data_dir(data_dir: &std::path::Path) -> Result<sextant_storage::Db, 
             ..sextant_storage::Options::default()
         },
     )?)
+}
+
+/// POSTs `form` to `path` of the server at `url` (with the bearer `token`)
+/// and returns the answer's body, whatever its status: the API's JSON
+/// says what went wrong.
+pub fn post_form(
+    url: &str,
+    path: &str,
+    form: &[(&str, String)],
+    token: Option<&str>,
+) -> Result<String, CliError> {
+    let body = form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(form)
+        .finish();
+    let endpoint = format!("{}{path}", url.trim_end_matches('/'));
+    let mut req = reqwest::blocking::Client::builder()
+        .timeout(std::time::Duration::from_secs(300))
+        .build()
+        .map_err(|e| CliError::Usage(format!("HTTP client: {e}")))?
+        .post(&endpoint)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(body);
+    if let Some(t) = token {
+        req = req.bearer_auth(t);
+    }
+    let resp = req
+        .send()
+        .map_err(|e| CliError::Usage(format!("cannot reach {endpoint}: {e}")))?;
+    resp.text()
+        .map_err(|e| CliError::Usage(format!("reading the answer of {endpoint}: {e}")))
 }

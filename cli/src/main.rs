@@ -43,6 +43,10 @@ enum Command {
     /// Run a query (PromQL, logs, spans, joins) against a server (--url)
     /// or the data directory; print a table, JSON or CSV.
     Query(Box<cli::query::QueryArgs>),
+    /// Diagnose a window: is there an incident, what is its likely root
+    /// cause, and the evidence (against a server with --url, or the data
+    /// directory).
+    Diagnose(Box<cli::diagnose::DiagnoseArgs>),
     /// Backfill data from a file.
     Import {
         #[command(subcommand)]
@@ -74,6 +78,7 @@ fn main() -> ExitCode {
         Command::Serve(a) => serve::run(&args.data_dir, *a).map_err(cli::CliError::from),
         Command::Demo(a) => demo::run(&args.data_dir, *a),
         Command::Query(a) => cli::query::run(&args.data_dir, &a),
+        Command::Diagnose(a) => cli::diagnose::run(&args.data_dir, &a),
         Command::Import { format } => cli::import::run(&args.data_dir, format),
         Command::Stats(a) => cli::stats::run(&args.data_dir, &a),
         Command::Repair => cli::repair::run(&args.data_dir),

@@ -110,25 +110,7 @@ fn remote(url: &str, a: &QueryArgs) -> Result<String, CliError> {
             form.push((k, v.clone()));
         }
     }
-    let body = form_urlencoded::Serializer::new(String::new())
-        .extend_pairs(&form)
-        .finish();
-    let endpoint = format!("{}/api/v1/sextant/query", url.trim_end_matches('/'));
-    let mut req = reqwest::blocking::Client::builder()
-        .timeout(std::time::Duration::from_secs(300))
-        .build()
-        .map_err(|e| CliError::Usage(format!("HTTP client: {e}")))?
-        .post(&endpoint)
-        .header("content-type", "application/x-www-form-urlencoded")
-        .body(body);
-    if let Some(t) = &a.token {
-        req = req.bearer_auth(t);
-    }
-    let resp = req
-        .send()
-        .map_err(|e| CliError::Usage(format!("cannot reach {endpoint}: {e}")))?;
-    resp.text()
-        .map_err(|e| CliError::Usage(format!("reading the answer of {endpoint}: {e}")))
+    crate::post_form(url, "/api/v1/sextant/query", &form, a.token.as_deref())
 }
 
 /// Renders the `data` of an answer.

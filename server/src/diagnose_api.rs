@@ -30,11 +30,17 @@ impl From<sextant_diagnose::Error> for ApiError {
 }
 
 /// The window of a request, in ms: `start` and `end`, or `time` (default
-/// now) and the `window` before it (default 15 minutes).
-pub fn window(p: &Params) -> ApiResult<(i64, i64)> {
-    match (p.get("start"), p.get("end")) {
+/// now) and the `window` before it (default 15 minutes). `sextant
+/// diagnose` reads its flags through this too.
+pub fn window(
+    start: Option<&str>,
+    end: Option<&str>,
+    time: Option<&str>,
+    window: Option<&str>,
+) -> ApiResult<(i64, i64)> {
+    match (start, end) {
         (Some(s), Some(e)) => {
-            if p.get("time").is_some() || p.get("window").is_some() {
+            if time.is_some() || window.is_some() {
                 return Err(ApiError::bad(
                     "give start and end, or time and window, not both",
                 ));
@@ -42,16 +48,16 @@ pub fn window(p: &Params) -> ApiResult<(i64, i64)> {
             Ok((parse_time("start", s)?, parse_time("end", e)?))
         }
         (None, None) => {
-            let end = p
-                .get("time")
-                .map_or(Ok(now_ms()), |t| parse_time("time", t))?;
-            let len = p
-                .get("window")
-                .map_or(Ok(DEFAULT_WINDOW_MS), |w| parse_duration("window", w))?;
+            let end = time.map_or(Ok(now_ms()), |t| parse_time("time", t))?;
+            let len = window.map_or(Ok(DEFAULT_WINDOW_MS), |w| parse_duration("window", w))?;
             Ok((end.saturating_sub(len), end))
         }
         _ => Err(ApiError::bad("give both start and end, or neither")),
     }
+}
+
+fn window_of(p: &Params) -> ApiResult<(i64, i64)> {
+    window(p.get("start"), p.get("end"), p.get("time"), p.get("window"))
 }
 
 /// `GET|POST /api/v1/sextant/service-graph?start=&end=` (or `time=` and
@@ -64,7 +70,7 @@ pub async fn service_graph(
     b: Body,
 ) -> ApiResult<Response> {
     let p = Params::from_request(&uri, &headers, b).await?;
-    let (start, end) = window(&p)?;
+    let (start, end) = window_of(&p)?;
     sextant_diagnose::check_window(start, end, sextant_diagnose::MAX_WINDOW_MS)?;
     let body = st
         .query(move |st| {
@@ -87,7 +93,7 @@ pub async fn diagnose(
     b: Body,
 ) -> ApiResult<Response> {
     let p = Params::from_request(&uri, &headers, b).await?;
-    let (start, end) = window(&p)?;
+    let (start, end) = window_of(&p)?;
     let body = st
         .query(move |st| {
             let d = sextant_diagnose::diagnose(

@@ -10,7 +10,7 @@ pub mod alloc;
 pub mod body;
 pub mod config;
 mod continuous;
-mod diagnose_api;
+pub mod diagnose_api;
 pub mod error;
 mod grpc;
 pub mod http;
