@@ -2,6 +2,7 @@
 //! as comparable figures (CPU-µs per unit of work besides wall time).
 
 mod cookbook;
+mod diagnose;
 mod logs;
 mod remote_write;
 mod spans;
@@ -33,6 +34,9 @@ pub enum Bench {
     /// Run the incident cookbook's queries over a day of demo data fed
     /// through a server's OTLP ingest.
     Cookbook(cookbook::CookbookArgs),
+    /// Score the diagnosis on labelled scenarios (faults and normal-but-
+    /// unusual moments) fed through a server's OTLP ingest.
+    Diagnose(diagnose::DiagnoseArgs),
 }
 
 /// Runs one benchmark, in a scratch database under `data_dir`.
@@ -43,6 +47,7 @@ pub fn run(data_dir: &Path, what: Bench) -> CliResult {
         Bench::Spans(a) => spans::run(data_dir, a),
         Bench::RemoteWrite(a) => remote_write::run(data_dir, a),
         Bench::Cookbook(a) => cookbook::run(data_dir, a),
+        Bench::Diagnose(a) => diagnose::run(data_dir, a),
     }
 }
 
