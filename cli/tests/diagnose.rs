@@ -146,6 +146,35 @@ fn a_fault_is_diagnosed_continuously_notified_and_kept() {
     assert_eq!(status, 200);
     assert_eq!(one["data"]["diagnosis"]["causes"][0]["name"], want.as_str());
 
+    // gRPC: the same JSON.
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let json = rt.block_on(async {
+        let ch = tonic::transport::Channel::from_shared(format!("http://{}", s.grpc))
+            .unwrap()
+            .connect()
+            .await
+            .unwrap();
+        let mut c = sextant_server::query_grpc::pb::query_client::QueryClient::new(ch);
+        let now = now_ms();
+        let req = sextant_server::query_grpc::pb::DiagnoseRequest {
+            start_ms: now - 15 * 60_000,
+            end_ms: now,
+        };
+        let bad = sextant_server::query_grpc::pb::DiagnoseRequest {
+            start_ms: now,
+            end_ms: now - 1,
+        };
+        let err = c.diagnose(bad).await.unwrap_err();
+        assert_eq!(err.code(), tonic::Code::InvalidArgument, "{err}");
+        c.diagnose(req).await.unwrap().into_inner().json
+    });
+    drop(rt);
+    let g: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(g["causes"][0]["name"], want.as_str());
+
     // The command line, against the server.
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_sextant"))
         .args(["diagnose", "--url", &s.url(""), "--window", "15m"])

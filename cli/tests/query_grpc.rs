@@ -717,3 +717,21 @@ fn run_streams_records_of_the_query_language() {
         );
     });
 }
+
+/// A client that keeps an idle gRPC connection open (its runtime no longer
+/// polled) does not hold the server's shutdown: SIGTERM still ends it, with
+/// the WAL closed, once the grace period is over.
+#[test]
+fn an_idle_open_connection_does_not_hold_the_shutdown() {
+    let s = Server::start(&["--diagnose-every", "off"]);
+    let rt = rt();
+    rt.block_on(async {
+        let mut c = QueryClient::new(connect(&s).await);
+        c.label_names(pb::LabelsRequest::default()).await.unwrap();
+        // The channel stays open in `rt`, which nobody drives any more.
+        std::mem::forget(c);
+    });
+    // `stop` asserts a clean exit; before the grace period it waited forever.
+    s.stop();
+    drop(rt);
+}

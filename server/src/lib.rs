@@ -157,12 +157,29 @@ where
         eprintln!("sextant: shutting down");
         let _ = stop_tx.send(true);
     });
-    let (a, b, c) = tokio::join!(http, otlp, grpc);
-    a.and(b)
-        .map_err(|e| ApiError::config(format!("http server failed: {e}")))?;
-    c.map_err(|e| ApiError::config(format!("grpc server failed: {e}")))?;
+    let servers = async { tokio::join!(http, otlp, grpc) };
+    // Graceful shutdown waits for open connections to end; a client that
+    // keeps one open (an idle gRPC channel) must not hold SIGTERM forever.
+    let grace = async {
+        stopped().await;
+        tokio::time::sleep(SHUTDOWN_GRACE).await;
+    };
+    tokio::select! {
+        (a, b, c) = servers => {
+            a.and(b)
+                .map_err(|e| ApiError::config(format!("http server failed: {e}")))?;
+            c.map_err(|e| ApiError::config(format!("grpc server failed: {e}")))?;
+        }
+        () = grace => eprintln!(
+            "sextant: connections still open {SHUTDOWN_GRACE:?} after the shutdown began; \
+             closing them"
+        ),
+    }
     Ok(())
 }
+
+/// How long a shutdown waits for open connections before closing them.
+const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// Serves `app` on `l`, over TLS when configured, until `shutdown`.
 async fn serve_http(

@@ -153,6 +153,32 @@ impl Query for QueryService {
             .await?;
         Ok(Response::new(out))
     }
+
+    async fn diagnose(
+        &self,
+        req: Request<pb::DiagnoseRequest>,
+    ) -> Result<Response<pb::DiagnoseReply>, Status> {
+        let r = req.into_inner();
+        let (start, end) = if r.start_ms == 0 && r.end_ms == 0 {
+            let now = now_ms();
+            (now - super::continuous::WINDOW_MS, now)
+        } else {
+            (r.start_ms, r.end_ms)
+        };
+        let json = self
+            .0
+            .query(move |st| {
+                let d = sextant_diagnose::diagnose(
+                    &st.db,
+                    &st.cfg.calendar,
+                    &sextant_diagnose::DiagnoseRequest::new(start, end),
+                )?;
+                serde_json::to_string(&d)
+                    .map_err(|e| ApiError::bad(format!("cannot encode the diagnosis: {e}")))
+            })
+            .await?;
+        Ok(Response::new(pb::DiagnoseReply { json }))
+    }
 }
 
 /// The selectors, time range and limit of a metadata request.
