@@ -173,6 +173,52 @@ pub fn symptoms(w: &Profile, bases: &[Profile], merged: &Profile) -> Detection {
 mod tests {
     use super::*;
 
+    /// A window of `n` requests to `entry`, `errors` failed, each taking
+    /// about `secs`.
+    fn window(n: u64, errors: u64, secs: f64) -> Profile {
+        let mut p = Profile::default();
+        let mut s = Sketch::default();
+        for i in 0..n {
+            s.add(secs * (0.9 + 0.2 * (i % 10) as f64 / 10.0));
+        }
+        p.entry_latency.insert("gateway".into(), s);
+        p.entry_counts.insert("gateway".into(), (n, errors));
+        p.requests = n;
+        p.errors = errors;
+        p
+    }
+
+    fn detect(w: &Profile, bases: &[Profile]) -> Vec<String> {
+        let mut merged = Profile::default();
+        for b in bases {
+            merged.merge(b);
+        }
+        symptoms(w, bases, &merged)
+            .symptoms
+            .into_iter()
+            .map(|s| s.indicator)
+            .collect()
+    }
+
+    #[test]
+    fn a_seasonal_surge_is_normal_and_the_same_off_season_is_not() {
+        // The open: four times the traffic, twice the latency, and so it
+        // was at the open of the comparable days.
+        let open = window(4000, 4, 0.080);
+        let opens: Vec<Profile> = (0..5).map(|_| window(4000, 4, 0.080)).collect();
+        assert!(detect(&open, &opens).is_empty());
+        // The same window compared with a quiet hour's days.
+        let quiet: Vec<Profile> = (0..5).map(|_| window(1000, 1, 0.040)).collect();
+        assert_eq!(detect(&open, &quiet), vec!["latency_mean", "latency_p99"]);
+    }
+
+    #[test]
+    fn a_doubled_error_rate_on_a_few_requests_is_noise() {
+        let bases: Vec<Profile> = (0..5).map(|_| window(100, 3, 0.05)).collect();
+        assert!(detect(&window(100, 6, 0.05), &bases).is_empty());
+        assert_eq!(detect(&window(2000, 300, 0.05), &bases), vec!["error_ratio"]);
+    }
+
     #[test]
     fn median_and_spread() {
         let (m, s) = median_spread(&mut [1.0, 2.0, 3.0, 4.0, 100.0]).unwrap();
