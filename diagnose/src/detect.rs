@@ -216,7 +216,10 @@ mod tests {
     fn a_doubled_error_rate_on_a_few_requests_is_noise() {
         let bases: Vec<Profile> = (0..5).map(|_| window(100, 3, 0.05)).collect();
         assert!(detect(&window(100, 6, 0.05), &bases).is_empty());
-        assert_eq!(detect(&window(2000, 300, 0.05), &bases), vec!["error_ratio"]);
+        assert_eq!(
+            detect(&window(2000, 300, 0.05), &bases),
+            vec!["error_ratio"]
+        );
     }
 
     #[test]

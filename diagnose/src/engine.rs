@@ -117,10 +117,7 @@ pub fn diagnose(db: &Db, cal: &Calendar, req: &DiagnoseRequest) -> Result<Diagno
         }
     }
     if w.span_count == 0 {
-        lacking.push(
-            "no spans in the window: the service graph, detection and localisation need traces"
-                .into(),
-        );
+        return from_metrics(db, cal, req, lacking, t0);
     }
     if bases.is_empty() && w.span_count > 0 {
         lacking.push(format!(
@@ -189,6 +186,111 @@ pub fn diagnose(db: &Db, cal: &Calendar, req: &DiagnoseRequest) -> Result<Diagno
         symptoms: found.symptoms,
         causes,
         affected,
+        lacking,
+        took_ms: t0.elapsed().as_millis() as u64,
+    })
+}
+
+/// The diagnosis of a window without spans, from each service's RED
+/// metrics (see `metrics.rs`).
+fn from_metrics(
+    db: &Db,
+    cal: &Calendar,
+    req: &DiagnoseRequest,
+    mut lacking: Vec<String>,
+    t0: Instant,
+) -> Result<Diagnosis> {
+    let (start, end) = (req.start, req.end);
+    let len = end - start;
+    let now = crate::metrics::red(db, end, len)?;
+    let mut bases = Vec::new();
+    let mut baseline_starts = Vec::new();
+    if now.is_empty() {
+        lacking.push(
+            "no spans and no http.server.request.duration metrics in the window: nothing to \
+             diagnose from"
+                .into(),
+        );
+    } else {
+        lacking.push(
+            "no spans in the window: services ranked by their own RED metrics \
+             (http.server.request.duration) against their normal, without the call graph, so a \
+             caller failing because of its callee may rank above it; no traces as evidence"
+                .into(),
+        );
+        for c in cal.comparable(start, LOOKBACK_DAYS, BASELINE_WINDOWS) {
+            let b = crate::metrics::red(db, c + len, len)?;
+            if !b.is_empty() {
+                bases.push(b);
+                baseline_starts.push(c);
+            }
+        }
+    }
+    let anomalies = crate::metrics::anomalies(&now, &bases);
+    let total: f64 = anomalies.iter().map(|a| a.score).sum();
+    let logs = if anomalies.is_empty() {
+        None
+    } else {
+        let mut baseline = Vec::new();
+        for &c in &baseline_starts {
+            baseline.extend(warn_logs(db, c, c + len)?);
+        }
+        Some(Logs {
+            window: warn_logs(db, start, end)?,
+            baseline,
+            baseline_windows: baseline_starts.len() as f64,
+        })
+    };
+    let causes = anomalies
+        .iter()
+        .take(req.max_causes)
+        .map(|a| {
+            let score = (a.score / total * 1000.0).round() / 1000.0;
+            let log = logs.as_ref().and_then(|l| {
+                log_evidence(l, std::slice::from_ref(&a.service), None, &a.service, false)
+            });
+            let what = a
+                .symptoms
+                .iter()
+                .map(|s| format!("{} {:.3} → {:.3}", s.indicator, s.baseline, s.observed))
+                .collect::<Vec<_>>()
+                .join(", ");
+            let mut explanation = format!("{} (service): {what} against its normal", a.service);
+            if let Some(l) = &log {
+                explanation.push_str(&format!(
+                    "; '{}' ×{}, {} in the baseline",
+                    l.template, l.count, l.baseline_count
+                ));
+            }
+            explanation.push('.');
+            Cause {
+                name: a.service.clone(),
+                kind: "service".into(),
+                service: a.service.clone(),
+                instance: None,
+                callers: Vec::new(),
+                score,
+                explanation,
+                evidence: Evidence {
+                    metric: Some(a.metric.clone()),
+                    log,
+                    traces: Vec::new(),
+                    change: None,
+                },
+            }
+        })
+        .collect();
+    Ok(Diagnosis {
+        incident: !anomalies.is_empty(),
+        window: Window {
+            start,
+            end,
+            day_kind: format!("{:?}", cal.moment(start).day.kind()).to_lowercase(),
+            baseline_starts,
+        },
+        symptoms: anomalies.iter().flat_map(|a| a.symptoms.clone()).collect(),
+        causes,
+        affected: Vec::new(),
         lacking,
         took_ms: t0.elapsed().as_millis() as u64,
     })

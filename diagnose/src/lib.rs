@@ -10,6 +10,7 @@ mod error;
 mod evidence;
 pub mod graph;
 pub mod incidents;
+mod metrics;
 mod profile;
 mod rank;
 mod read;

@@ -143,3 +143,87 @@ fn a_store_without_spans_says_what_it_lacks() {
         d.lacking
     );
 }
+
+/// A metrics-only store: five services' OpenTelemetry HTTP server
+/// histograms (count and sum, by status code), one of which starts failing.
+#[test]
+fn a_metrics_only_store_still_diagnoses_and_says_what_it_lacked() {
+    use sextant_storage::{Labels, Sample, WriteBatch};
+    let cal = Calendar::nyse();
+    // Tuesday 24 November 2026, 16:00 to 16:15 in New York (the close).
+    let start = 1_795_550_400_000 + 3_600_000;
+    let end = start + 900_000;
+    let dir = tempfile::tempdir().unwrap();
+    let db = Db::open(dir.path(), Options::default()).unwrap();
+    let services = ["gateway", "orders", "payments", "stock", "users"];
+    let mut windows: Vec<i64> = cal.comparable(start, 35, 5);
+    windows.push(start);
+    for &w in &windows {
+        let mut batch = WriteBatch::default();
+        for svc in services {
+            let job = format!("shop/{svc}");
+            let series = |name: &str, code: &str| {
+                Labels::new([
+                    ("__name__", name),
+                    ("job", job.as_str()),
+                    ("http_response_status_code", code),
+                ])
+                .unwrap()
+            };
+            let (mut ok, mut failed, mut sum) = (Vec::new(), Vec::new(), Vec::new());
+            let (mut n_ok, mut n_failed, mut secs) = (0.0, 0.0, 0.0);
+            for k in 0..=80 {
+                let t = w - 300_000 + k * 15_000;
+                let broken = w == start && svc == "payments" && t > start + 300_000;
+                let failing = if broken {
+                    18.0
+                } else {
+                    f64::from(u8::from(k % 20 == 0))
+                };
+                n_ok += 60.0 - failing;
+                n_failed += failing;
+                secs += 60.0 * 0.05;
+                ok.push(Sample::new(t, n_ok));
+                failed.push(Sample::new(t, n_failed));
+                sum.push(Sample::new(t, secs));
+            }
+            batch.add(
+                series("http_server_request_duration_seconds_count", "200"),
+                ok,
+            );
+            batch.add(
+                series("http_server_request_duration_seconds_count", "500"),
+                failed,
+            );
+            batch.add(
+                Labels::new([
+                    ("__name__", "http_server_request_duration_seconds_sum"),
+                    ("job", job.as_str()),
+                ])
+                .unwrap(),
+                sum,
+            );
+        }
+        db.write(&batch).unwrap();
+    }
+    let d = diagnose(&db, &cal, &DiagnoseRequest::new(start, end)).unwrap();
+    assert!(d.incident, "{d:?}");
+    assert_eq!(d.causes[0].name, "payments", "{:?}", names(&d));
+    assert!(
+        d.causes[0]
+            .evidence
+            .metric
+            .as_ref()
+            .unwrap()
+            .query
+            .contains("payments")
+    );
+    assert!(
+        d.lacking
+            .iter()
+            .any(|l| l.contains("without the call graph")),
+        "{:?}",
+        d.lacking
+    );
+    assert_eq!(d.window.baseline_starts.len(), 5);
+}
