@@ -315,7 +315,7 @@ impl Builder {
             let svc = &services[i];
             let bad = failed(s);
             let parent = by_id.get(&(&s.trace_id, &s.parent_span_id)).copied();
-            let is_root = s.parent_span_id == [0; 8];
+            let is_root = parent.is_none();
             match s.kind {
                 SpanKind::Server | SpanKind::Consumer => {
                     let n = self.node(svc, NodeKind::Service);

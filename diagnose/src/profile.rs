@@ -395,9 +395,11 @@ impl Profile {
         }
         self.unanswered_calls(&t);
         // Requests: the roots, and each message a consumer handles (its
-        // work is asynchronous: its own request, its own failures).
+        // work is asynchronous: its own request, its own failures). A span
+        // whose parent is not stored is a root too: an uninstrumented proxy
+        // in front passes a trace context it never exports.
         for root in 0..t.spans.len() {
-            if t.spans[root].parent_span_id == [0; 8] || t.spans[root].kind == SpanKind::Consumer {
+            if t.parent(root).is_none() || t.spans[root].kind == SpanKind::Consumer {
                 self.add_request(&t, root, keep_examples);
             }
         }

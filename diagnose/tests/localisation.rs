@@ -9,6 +9,11 @@ use sextant_diagnose::{Calendar, DiagnoseRequest, Diagnosis, diagnose};
 use sextant_storage::{Db, Durability, Options};
 
 fn diagnosed(sc: &Scenario) -> Diagnosis {
+    diagnosed_with(sc, |_| {})
+}
+
+/// [`diagnosed`], with `edit` applied to every span first.
+fn diagnosed_with(sc: &Scenario, edit: impl Fn(&mut sextant_storage::Span)) -> Diagnosis {
     let dir = tempfile::tempdir().unwrap();
     let db = Db::open(
         dir.path(),
@@ -19,7 +24,8 @@ fn diagnosed(sc: &Scenario) -> Diagnosis {
     )
     .unwrap();
     for (from, to, share) in sc.ranges() {
-        let b = sc.generate(from, to, share);
+        let mut b = sc.generate(from, to, share);
+        b.spans.iter_mut().for_each(&edit);
         db.write_spans(b.spans).unwrap();
         db.write_logs(b.logs).unwrap();
     }
@@ -75,6 +81,20 @@ fn a_slow_database_is_named_not_its_callers() {
     let m = top.evidence.metric.as_ref().unwrap();
     assert!(m.observed > 10.0 * m.baseline, "{m:?}");
     assert!(m.onset.is_some());
+}
+
+#[test]
+fn requests_behind_an_uninstrumented_proxy_are_still_requests() {
+    // The ingress propagates a trace context but exports no spans: every
+    // entry span has a parent that is never stored.
+    let sc = fault(FaultKind::CacheOutage, None);
+    let d = diagnosed_with(&sc, |s| {
+        if s.parent_span_id == [0; 8] {
+            s.parent_span_id = [7; 8];
+        }
+    });
+    assert!(d.incident, "{d:?}");
+    assert_eq!(d.causes[0].name, sc.expected[0].name, "{:?}", names(&d));
 }
 
 #[test]
