@@ -144,6 +144,30 @@ fn a_bad_deploy_shows_its_change_and_a_benign_one_is_no_incident() {
 }
 
 #[test]
+fn a_benign_deploy_elsewhere_during_a_fault_is_not_a_cause() {
+    let mut sc = fault(FaultKind::ExternalTimeout, None);
+    let caller = sc.estate.service(&sc.expected[0].service).unwrap();
+    let other = (0..sc.estate.services.len())
+        .find(|&s| s != caller)
+        .unwrap();
+    sc.deploys
+        .push((other, sc.faults[0].start_ms - 60_000, "9.9.9".into()));
+    let d = diagnosed(&sc);
+    assert_eq!(d.causes[0].name, sc.expected[0].name, "{:?}", names(&d));
+    let deployed = &sc.estate.services[other].name;
+    assert!(
+        d.causes
+            .iter()
+            .all(|c| &c.name != deployed || c.score < 0.1),
+        "{deployed}: {:?}",
+        d.causes
+            .iter()
+            .map(|c| (&c.name, c.score))
+            .collect::<Vec<_>>()
+    );
+}
+
+#[test]
 fn the_open_and_a_month_end_are_normal() {
     for k in [NegativeKind::OpenBurst, NegativeKind::MonthEnd] {
         let d = diagnosed(&Scenario::negative(4, 15, k));
