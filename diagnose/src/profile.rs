@@ -84,6 +84,9 @@ pub struct Profile {
     /// Calls to an instrumented service that got no answer:
     /// (caller, callee) → (calls, failed without a server span).
     pub unanswered: FxHashMap<(String, String), (u64, u64)>,
+    /// The same per minute (minute index since the epoch), to read the
+    /// failure rate while failures happen rather than over the window.
+    pub unanswered_minutes: FxHashMap<(String, String), BTreeMap<i64, (u64, u64)>>,
     /// Delay between publishing and consuming, per topic, seconds.
     pub lag: FxHashMap<String, Sketch>,
     /// Entry minutes (minute index since the epoch).
@@ -429,13 +432,42 @@ impl Profile {
                     name
                 }
             };
-            let e = self
-                .unanswered
-                .entry((t.services[i].clone(), callee))
+            let lost = u64::from(answer.is_none() && failed(s));
+            let pair = (t.services[i].clone(), callee);
+            let m = self
+                .unanswered_minutes
+                .entry(pair.clone())
+                .or_default()
+                .entry(s.start_ms().div_euclid(60_000))
                 .or_default();
+            m.0 += 1;
+            m.1 += lost;
+            let e = self.unanswered.entry(pair).or_default();
             e.0 += 1;
-            e.1 += u64::from(answer.is_none() && failed(s));
+            e.1 += lost;
         }
+    }
+
+    /// Share of `caller`'s calls to `callee` that got no answer, over the
+    /// minutes in which some did not (a fault that began mid-window is
+    /// measured while it lasts); with the calls counted.
+    pub fn unanswered_share(&self, caller: &str, callee: &str) -> Option<(u64, f64)> {
+        let minutes = self
+            .unanswered_minutes
+            .get(&(caller.to_string(), callee.to_string()))?;
+        let (calls, lost) = minutes
+            .values()
+            .filter(|(_, lost)| *lost > 0)
+            .fold((0, 0), |a, m| (a.0 + m.0, a.1 + m.1));
+        let all: u64 = minutes.values().map(|m| m.0).sum();
+        Some((
+            all,
+            if calls == 0 {
+                0.0
+            } else {
+                lost as f64 / calls as f64
+            },
+        ))
     }
 
     fn add_request(&mut self, t: &TraceView<'_>, root: usize, keep_examples: bool) {

@@ -75,12 +75,7 @@ fn pos(x: f64) -> f64 {
 fn blame_with_links(w: &Profile, base: &Profile) -> (FxHashMap<Key, u64>, Vec<(String, String)>) {
     let mut blamed = w.blamed.clone();
     let mut links = Vec::new();
-    let fraction = |caller: &str, callee: &str| -> Option<(u64, f64)> {
-        let &(calls, failed) = w
-            .unanswered
-            .get(&(caller.to_string(), callee.to_string()))?;
-        (calls > 0).then(|| (calls, failed as f64 / calls as f64))
-    };
+    let fraction = |caller: &str, callee: &str| w.unanswered_share(caller, callee);
     let mut pairs: Vec<(&(String, String), &u64)> = w.blamed_unanswered.iter().collect();
     pairs.sort();
     for ((a, b), &n) in pairs {

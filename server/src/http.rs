@@ -13,7 +13,7 @@ use axum::routing::{get, post};
 
 use super::error::{ApiError, ApiResult, Kind};
 use super::state::State;
-use super::{diagnose_api, otlp_http, prom_api, remote_write, sextant_api};
+use super::{diagnose_api, otlp_http, prom_api, remote_write, sextant_api, ui};
 
 /// The Prometheus-compatible API on `--http-addr`.
 pub fn prometheus(st: Arc<State>) -> Router {
@@ -64,7 +64,8 @@ pub fn prometheus(st: Arc<State>) -> Router {
         .route("/api/v1/admin/flush", post(flush))
         .route("/api/v1/admin/compact", post(compact))
         .route("/metrics", get(self_metrics))
-        .merge(otlp_http::routes());
+        .merge(otlp_http::routes())
+        .merge(ui::routes());
     finish(r, st)
 }
 

@@ -26,6 +26,7 @@ mod self_metrics;
 pub mod sextant_api;
 pub mod state;
 pub mod tls;
+mod ui;
 mod wire;
 
 use std::net::SocketAddr;
