@@ -322,6 +322,7 @@ impl Req<'_> {
         }
         if let Some(sys) = c.store {
             attributes.push(("db.system".into(), sys.into()));
+            attributes.push(("server.address".into(), c.service.into()));
             attributes.push(("db.statement".into(), c.op.into()));
         }
         self.batch.spans.push(Span {

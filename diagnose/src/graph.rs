@@ -350,6 +350,12 @@ impl Builder {
                         self.edge(svc, &to).add(s, bad);
                     } else {
                         let (name, kind, system) = peer_of(s);
+                        // A datastore reporting its own calls: the caller
+                        // is the parent's service.
+                        let svc = match parent {
+                            Some(p) if name == *svc => &services[p],
+                            _ => svc,
+                        };
                         if name == *svc {
                             continue;
                         }

@@ -187,6 +187,16 @@ impl<'a> TraceView<'a> {
         self.parents[i]
     }
 
+    /// Who made client call `i`: its own service, unless the peer emitted
+    /// the client span under its own name (a datastore reporting its own
+    /// calls), when the caller is the parent span's service.
+    fn caller(&self, i: usize, peer: &str) -> &str {
+        match self.parent(i) {
+            Some(p) if self.services[i] == peer => &self.services[p],
+            _ => &self.services[i],
+        }
+    }
+
     /// The server span of another service answering span `i`.
     fn answer(&self, i: usize) -> Option<usize> {
         self.children[i].iter().copied().find(|&c| {
@@ -348,7 +358,8 @@ impl Profile {
                         e.0 += 1;
                     }
                     let callee = answer.map_or_else(|| peer_name(s), |a| t.services[a].clone());
-                    self.edge(svc, &callee);
+                    let caller = t.caller(i, &callee).to_string();
+                    self.edge(&caller, &callee);
                 }
                 SpanKind::Producer => {
                     if let Some(topic) = topic {
@@ -433,7 +444,7 @@ impl Profile {
                 }
             };
             let lost = u64::from(answer.is_none() && failed(s));
-            let pair = (t.services[i].clone(), callee);
+            let pair = (t.caller(i, &callee).to_string(), callee);
             let m = self
                 .unanswered_minutes
                 .entry(pair.clone())
@@ -518,7 +529,8 @@ impl Profile {
                 *self.blamed.entry(key.clone()).or_default() += 1;
                 *m.blamed.entry(key.clone()).or_default() += 1;
                 if t.spans[culprit].kind == SpanKind::Client && t.answer(culprit).is_none() {
-                    let pair = (t.services[culprit].clone(), peer_name(t.spans[culprit]));
+                    let peer = peer_name(t.spans[culprit]);
+                    let pair = (t.caller(culprit, &peer).to_string(), peer);
                     *self.blamed_unanswered.entry(pair).or_default() += 1;
                 }
                 if let (Key::Node(svc), Some(inst)) = (&key, instance(t.spans[culprit]))
