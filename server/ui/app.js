@@ -320,7 +320,7 @@ async function render() {
   } catch (e) {
     view.innerHTML = `<div class="error-box" role="alert">${esc(e.message)}</div>`;
   }
-  view.focus();
+  view.focus({preventScroll: true});
 }
 
 function tick() {
