@@ -744,6 +744,38 @@ impl Gen<'_> {
         (0.3 * z).exp()
     }
 
+    /// Records a span of `svc`'s instance `inst`: (span id, parent id),
+    /// (name, kind), (start, end) in ns, failed with `error` if given.
+    fn push_span(
+        &mut self,
+        (svc, inst): (usize, u32),
+        (span_id, parent): ([u8; 8], [u8; 8]),
+        (name, kind): (String, SpanKind),
+        (start_ns, end_ns): (i64, i64),
+        error: Option<&String>,
+        attributes: Attributes,
+    ) {
+        let resource = self.resource(svc, inst);
+        self.batch.spans.push(Span {
+            trace_id: self.trace,
+            span_id,
+            parent_span_id: parent,
+            name,
+            kind,
+            start_ns,
+            end_ns,
+            status: if error.is_some() {
+                StatusCode::Error
+            } else {
+                StatusCode::Unset
+            },
+            status_message: error.cloned().unwrap_or_default(),
+            attributes,
+            resource,
+            ..Span::default()
+        });
+    }
+
     fn log(&mut self, svc: usize, inst: u32, span: [u8; 8], t_ns: i64, severity: u8, body: String) {
         let resource = self.resource(svc, inst);
         self.batch.logs.push(LogRecord {
@@ -953,25 +985,14 @@ impl Gen<'_> {
                 (SpanKind::Server, o.name.clone())
             }
         };
-        let resource = self.resource(svc, inst);
-        self.batch.spans.push(Span {
-            trace_id: self.trace,
-            span_id,
-            parent_span_id: parent,
-            name,
-            kind,
-            start_ns,
-            end_ns,
-            status: if error.is_some() {
-                StatusCode::Error
-            } else {
-                StatusCode::Unset
-            },
-            status_message: error.clone().unwrap_or_default(),
+        self.push_span(
+            (svc, inst),
+            (span_id, parent),
+            (name, kind),
+            (start_ns, end_ns),
+            error.as_ref(),
             attributes,
-            resource,
-            ..Span::default()
-        });
+        );
         Outcome {
             end_ns,
             error,
@@ -1110,25 +1131,14 @@ impl Gen<'_> {
                 let msg = format!("slow response from {}: {ms}ms", callee.name);
                 self.log(from, inst, span_id, end_ns, 13, msg);
             }
-            let resource = self.resource(from, inst);
-            self.batch.spans.push(Span {
-                trace_id: self.trace,
-                span_id,
-                parent_span_id: parent,
-                name: callee.ops[to_op].name.clone(),
-                kind: SpanKind::Client,
-                start_ns: t,
-                end_ns,
-                status: if error.is_some() {
-                    StatusCode::Error
-                } else {
-                    StatusCode::Unset
-                },
-                status_message: error.clone().unwrap_or_default(),
+            self.push_span(
+                (from, inst),
+                (span_id, parent),
+                (callee.ops[to_op].name.clone(), SpanKind::Client),
+                (t, end_ns),
+                error.as_ref(),
                 attributes,
-                resource,
-                ..Span::default()
-            });
+            );
             last = Outcome {
                 end_ns,
                 error: error.clone(),
@@ -1318,32 +1328,22 @@ impl Gen<'_> {
         if let Some(e) = &error {
             self.log(from, inst, span_id, end_ns, 17, e.clone());
         }
-        let resource = self.resource(from, inst);
-        self.batch.spans.push(Span {
-            trace_id: self.trace,
-            span_id,
-            parent_span_id: parent,
-            name: match kind {
-                SpanKind::Producer => format!("publish {}", peer.name),
-                _ => match &peer.kind {
-                    PeerKind::External => "POST".into(),
-                    PeerKind::Cache => "GET".into(),
-                    _ => format!("SELECT {}", peer.name),
-                },
+        let name = match kind {
+            SpanKind::Producer => format!("publish {}", peer.name),
+            _ => match &peer.kind {
+                PeerKind::External => "POST".into(),
+                PeerKind::Cache => "GET".into(),
+                _ => format!("SELECT {}", peer.name),
             },
-            kind,
-            start_ns: t,
-            end_ns,
-            status: if error.is_some() {
-                StatusCode::Error
-            } else {
-                StatusCode::Unset
-            },
-            status_message: error.clone().unwrap_or_default(),
+        };
+        self.push_span(
+            (from, inst),
+            (span_id, parent),
+            (name, kind),
+            (t, end_ns),
+            error.as_ref(),
             attributes,
-            resource,
-            ..Span::default()
-        });
+        );
         Outcome {
             end_ns,
             error,

@@ -6,7 +6,7 @@ use std::time::Instant;
 
 use rustc_hash::FxHashMap;
 use sextant_calendar::Calendar;
-use sextant_storage::{Db, LogSearch, MatchOp, Matcher, Span, SpanSearch};
+use sextant_storage::{Db, LogSearch, MatchOp, Matcher};
 
 use crate::error::{Error, Result};
 use crate::evidence::{
@@ -14,7 +14,7 @@ use crate::evidence::{
 };
 use crate::profile::{Key, Profile};
 use crate::rank::{Ranked, Suspect, rank};
-use crate::read::{MAX_SPANS, check_window};
+use crate::read::{MAX_SPANS, check_window, spans};
 use crate::report::{Affected, Cause, DiagnoseRequest, Diagnosis, Evidence, Window};
 
 /// The longest window one diagnosis reads.
@@ -29,18 +29,6 @@ pub const LOOKBACK_DAYS: i64 = 35;
 pub const BEFORE_MS: i64 = 3_600_000;
 /// Warn-or-worse log lines read per window.
 const MAX_LOG_LINES: usize = 50_000;
-
-fn spans(db: &Db, start: i64, end: i64) -> Result<(Vec<Span>, bool)> {
-    let mut v = db.find_spans(&SpanSearch {
-        start_ns: start.saturating_mul(1_000_000),
-        end_ns: end.saturating_mul(1_000_000).saturating_sub(1),
-        limit: MAX_SPANS + 1,
-        ..SpanSearch::default()
-    })?;
-    let truncated = v.len() > MAX_SPANS;
-    v.truncate(MAX_SPANS);
-    Ok((v, truncated))
-}
 
 fn warn_logs(db: &Db, start: i64, end: i64) -> Result<Vec<sextant_storage::LogRecord>> {
     let level = Matcher::new(MatchOp::Regex, "level", "warn|error|fatal")

@@ -1,7 +1,7 @@
 //! What diagnosis reads from the database, with the limits that keep one
 //! request from reading without end.
 
-use sextant_storage::{Db, SpanSearch};
+use sextant_storage::{Db, Span, SpanSearch};
 
 use crate::error::{Error, Result};
 use crate::graph::{Builder, ServiceGraph};
@@ -39,18 +39,25 @@ fn human(ms: i64) -> String {
     }
 }
 
-/// The service graph of `[start, end]` (ms, inclusive) from the spans
-/// stored.
-pub fn service_graph(db: &Db, start: i64, end: i64) -> Result<ServiceGraph> {
-    check_window(start, end, MAX_WINDOW_MS)?;
-    let spans = db.find_spans(&SpanSearch {
+/// The spans starting in `[start, end)` (ms), at most [`MAX_SPANS`] (the
+/// newest), and whether there were more.
+pub(crate) fn spans(db: &Db, start: i64, end: i64) -> Result<(Vec<Span>, bool)> {
+    let mut v = db.find_spans(&SpanSearch {
         start_ns: start.saturating_mul(1_000_000),
-        end_ns: end.saturating_mul(1_000_000).saturating_add(999_999),
+        end_ns: end.saturating_mul(1_000_000).saturating_sub(1),
         limit: MAX_SPANS + 1,
         ..SpanSearch::default()
     })?;
-    let truncated = spans.len() > MAX_SPANS;
+    let truncated = v.len() > MAX_SPANS;
+    v.truncate(MAX_SPANS);
+    Ok((v, truncated))
+}
+
+/// The service graph of `[start, end)` (ms) from the spans stored.
+pub fn service_graph(db: &Db, start: i64, end: i64) -> Result<ServiceGraph> {
+    check_window(start, end, MAX_WINDOW_MS)?;
+    let (spans, truncated) = spans(db, start, end)?;
     let mut b = Builder::new();
-    b.add(&spans[..spans.len().min(MAX_SPANS)]);
+    b.add(&spans);
     Ok(b.finish(start, end, truncated))
 }

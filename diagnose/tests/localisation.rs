@@ -4,37 +4,15 @@
 //! concurrent roots, and a benign deploy elsewhere (not a cause). The long
 //! suite is `tests/scenarios.rs`.
 
+mod common;
+
+use common::diagnosed_with;
 use sextant_demo::scenario::{Component, FaultKind, NegativeKind, Scenario};
 use sextant_diagnose::{Calendar, DiagnoseRequest, Diagnosis, diagnose};
 use sextant_storage::{Db, Durability, Options};
 
 fn diagnosed(sc: &Scenario) -> Diagnosis {
     diagnosed_with(sc, |_| {})
-}
-
-/// [`diagnosed`], with `edit` applied to every span first.
-fn diagnosed_with(sc: &Scenario, edit: impl Fn(&mut sextant_storage::Span)) -> Diagnosis {
-    let dir = tempfile::tempdir().unwrap();
-    let db = Db::open(
-        dir.path(),
-        Options {
-            durability: Durability::Never,
-            ..Options::default()
-        },
-    )
-    .unwrap();
-    for (from, to, share) in sc.ranges() {
-        let mut b = sc.generate(from, to, share);
-        b.spans.iter_mut().for_each(&edit);
-        db.write_spans(b.spans).unwrap();
-        db.write_logs(b.logs).unwrap();
-    }
-    diagnose(
-        &db,
-        &Calendar::nyse(),
-        &DiagnoseRequest::new(sc.window.0, sc.window.1),
-    )
-    .unwrap()
 }
 
 /// A fault scenario of a small estate whose fault lands (not every estate

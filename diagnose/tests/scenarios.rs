@@ -6,49 +6,14 @@
 //! `SEXTANT_SCENARIOS=60 cargo test --release -p sextant-diagnose --test
 //! scenarios -- --ignored --nocapture` runs a bigger suite and prints it.
 
+mod common;
+
 use sextant_demo::scenario::Scenario;
 use sextant_demo::score::{Outcome, score, summarise};
 use sextant_diagnose::{Calendar, DiagnoseRequest, diagnose};
-use sextant_storage::{Db, Durability, Options};
 
 fn run(sc: &Scenario) -> Outcome {
-    let dir = tempfile::tempdir().unwrap();
-    let db = Db::open(
-        dir.path(),
-        Options {
-            durability: Durability::Never,
-            ..Options::default()
-        },
-    )
-    .unwrap();
-    for (from, to, share) in sc.ranges() {
-        let b = sc.generate(from, to, share);
-        if share == 1.0 && std::env::var("SEXTANT_SHOW").is_ok_and(|s| sc.label.contains(&s)) {
-            let mut by: std::collections::BTreeMap<(String, String), (u64, u64)> =
-                Default::default();
-            for sp in &b.spans {
-                let e = by
-                    .entry((sp.service().into_owned(), format!("{:?}", sp.kind)))
-                    .or_default();
-                e.0 += 1;
-                e.1 += u64::from(sp.status == sextant_storage::StatusCode::Error);
-            }
-            let roots = b
-                .spans
-                .iter()
-                .filter(|s| s.parent_span_id == [0; 8])
-                .count();
-            println!("roots {roots} {by:?}");
-        }
-        db.write_spans(b.spans).unwrap();
-        db.write_logs(b.logs).unwrap();
-    }
-    let d = diagnose(
-        &db,
-        &Calendar::nyse(),
-        &DiagnoseRequest::new(sc.window.0, sc.window.1),
-    )
-    .unwrap();
+    let d = common::diagnosed_with(sc, |_| {});
     let json = serde_json::to_value(&d).unwrap();
     if std::env::var("SEXTANT_SHOW").is_ok_and(|s| sc.label.contains(&s)) {
         println!("{}", serde_json::to_string_pretty(&json).unwrap());
@@ -98,13 +63,7 @@ fn latency() {
         None,
         false,
     );
-    let dir = tempfile::tempdir().unwrap();
-    let db = Db::open(dir.path(), Options::default()).unwrap();
-    for (from, to, share) in sc.ranges() {
-        let b = sc.generate(from, to, share);
-        db.write_spans(b.spans).unwrap();
-        db.write_logs(b.logs).unwrap();
-    }
+    let (_dir, db) = common::load(&sc, |_| {});
     let req = DiagnoseRequest::new(sc.window.0, sc.window.1);
     let cal = Calendar::nyse();
     let mut took = Vec::new();

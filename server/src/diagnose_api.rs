@@ -95,18 +95,21 @@ pub async fn diagnose(
     let p = Params::from_request(&uri, &headers, b).await?;
     let (start, end) = window_of(&p)?;
     let body = st
-        .query(move |st| {
-            let d = sextant_diagnose::diagnose(
-                &st.db,
-                &st.cfg.calendar,
-                &sextant_diagnose::DiagnoseRequest::new(start, end),
-            )?;
-            let data = serde_json::to_string(&d)
-                .map_err(|e| ApiError::bad(format!("cannot encode the diagnosis: {e}")))?;
-            Ok(success(&data, &[]))
-        })
+        .query(move |st| Ok(success(&diagnosis_json(st, start, end)?, &[])))
         .await?;
     Ok(json(body))
+}
+
+/// The diagnosis of `[start, end]` (ms) as its JSON (docs/diagnosis.md):
+/// the answer of HTTP and gRPC alike.
+pub fn diagnosis_json(st: &State, start: i64, end: i64) -> ApiResult<String> {
+    let d = sextant_diagnose::diagnose(
+        &st.db,
+        &st.cfg.calendar,
+        &sextant_diagnose::DiagnoseRequest::new(start, end),
+    )?;
+    serde_json::to_string(&d)
+        .map_err(|e| ApiError::bad(format!("cannot encode the diagnosis: {e}")))
 }
 
 /// `GET /api/v1/sextant/incidents`: the continuous diagnosis' incidents,

@@ -167,15 +167,7 @@ impl Query for QueryService {
         };
         let json = self
             .0
-            .query(move |st| {
-                let d = sextant_diagnose::diagnose(
-                    &st.db,
-                    &st.cfg.calendar,
-                    &sextant_diagnose::DiagnoseRequest::new(start, end),
-                )?;
-                serde_json::to_string(&d)
-                    .map_err(|e| ApiError::bad(format!("cannot encode the diagnosis: {e}")))
-            })
+            .query(move |st| super::diagnose_api::diagnosis_json(st, start, end))
             .await?;
         Ok(Response::new(pb::DiagnoseReply { json }))
     }
