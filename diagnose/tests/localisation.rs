@@ -9,7 +9,7 @@ mod common;
 use common::diagnosed_with;
 use sextant_demo::scenario::{Component, FaultKind, NegativeKind, Scenario};
 use sextant_diagnose::{Calendar, DiagnoseRequest, Diagnosis, diagnose};
-use sextant_storage::{Db, Durability, Options};
+use sextant_storage::{Db, Options};
 
 fn diagnosed(sc: &Scenario) -> Diagnosis {
     diagnosed_with(sc, |_| {})
