@@ -13,16 +13,8 @@ use std::net::TcpListener;
 use std::sync::mpsc;
 use std::time::Duration;
 
-use common::{Server, client, eventually};
-use prost::Message;
-use sextant_demo::scenario::{FaultKind, Scenario};
-
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_millis() as i64
-}
+use common::{Server, eventually, fault_now, feed, now_ms};
+use sextant_demo::scenario::FaultKind;
 
 /// A webhook receiver: every request body, in order.
 fn receiver() -> (String, mpsc::Receiver<serde_json::Value>) {
@@ -71,37 +63,13 @@ fn receiver() -> (String, mpsc::Receiver<serde_json::Value>) {
     (url, rx)
 }
 
-fn post(s: &Server, path: &str, body: Vec<u8>) {
-    let r = client()
-        .post(format!("http://{}{path}", s.otlp_http))
-        .header("content-type", "application/x-protobuf")
-        .body(body)
-        .send()
-        .unwrap();
-    assert_eq!(r.status().as_u16(), 200, "{path}");
-}
-
 #[test]
 fn a_fault_is_diagnosed_continuously_notified_and_kept() {
     let (hook, hooks) = receiver();
     let s = Server::start(&["--diagnose-every", "2s", "--alert-webhook", &hook]);
-    // A fault that began ten minutes ago, at ~4 requests a second whatever
-    // the hour (the simulator's traffic follows New York's day).
-    let onset = now_ms() - 10 * 60_000;
-    let rate = 4.0 / sextant_demo::season::load(onset).max(0.05);
-    let mut rng = fastrand::Rng::with_seed(5);
-    let sc = Scenario::fault_at(5, 18, &[FaultKind::CertFailure], onset, rate, &mut rng);
-    assert_eq!(sc.expected.len(), 1, "{}", sc.label);
+    let sc = fault_now(FaultKind::CertFailure);
     let want = sc.expected[0].name.clone();
-    for (from, to, share) in sc.ranges() {
-        let b = sc.generate(from, to.min(now_ms()), share);
-        post(
-            &s,
-            "/v1/traces",
-            sextant_demo::otlp::traces(&b).encode_to_vec(),
-        );
-        post(&s, "/v1/logs", sextant_demo::otlp::logs(&b).encode_to_vec());
-    }
+    feed(&s, &sc);
 
     // The continuous diagnosis opens an incident naming it.
     let incident = eventually("an open incident", || {

@@ -248,6 +248,13 @@ pub fn remote_write(s: &Server, body: Vec<u8>) -> (u16, String) {
 /// Whether a Debian `prometheus` tool is installed; outside CI a missing
 /// one skips the test with a notice, in CI it fails it.
 pub fn have_tool(name: &str) -> bool {
+    have(name, "prometheus")
+}
+
+/// Whether the program `name` (from Debian's package `package`) runs;
+/// without it a test skips with a notice, except in CI, where `.ci/run`
+/// installs it and its absence is a failure.
+pub fn have(name: &str, package: &str) -> bool {
     let found = Command::new(name)
         .arg("--version")
         .stdout(Stdio::null())
@@ -257,11 +264,51 @@ pub fn have_tool(name: &str) -> bool {
     if !found {
         assert!(
             std::env::var_os("CI").is_none(),
-            "{name} is missing in CI: .ci/run installs Debian's prometheus package"
+            "{name} is missing in CI: .ci/run installs Debian's {package} package"
         );
-        eprintln!("NOTICE: {name} not installed (apt-get install prometheus); test skipped");
+        eprintln!("NOTICE: {name} not installed (apt-get install {package}); test skipped");
     }
     found
+}
+
+/// Milliseconds since the epoch.
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64
+}
+
+/// Feeds a diagnosis scenario (history and window, generated up to now)
+/// to `s` over OTLP/HTTP protobuf.
+pub fn feed(s: &Server, sc: &sextant_demo::scenario::Scenario) {
+    use prost::Message;
+    let post = |path: &str, body: Vec<u8>| {
+        let r = client()
+            .post(format!("http://{}{path}", s.otlp_http))
+            .header("content-type", "application/x-protobuf")
+            .body(body)
+            .send()
+            .unwrap();
+        assert_eq!(r.status().as_u16(), 200, "{path}");
+    };
+    for (from, to, share) in sc.ranges() {
+        let b = sc.generate(from, to.min(now_ms()), share);
+        post("/v1/traces", sextant_demo::otlp::traces(&b).encode_to_vec());
+        post("/v1/logs", sextant_demo::otlp::logs(&b).encode_to_vec());
+    }
+}
+
+/// A scenario with `kind` that began ten minutes ago, at ~4 requests a
+/// second whatever the hour (the simulator's traffic follows New York's
+/// day).
+pub fn fault_now(kind: sextant_demo::scenario::FaultKind) -> sextant_demo::scenario::Scenario {
+    let onset = now_ms() - 10 * 60_000;
+    let rate = 4.0 / sextant_demo::season::load(onset).max(0.05);
+    let mut rng = fastrand::Rng::with_seed(5);
+    let sc = sextant_demo::scenario::Scenario::fault_at(5, 18, &[kind], onset, rate, &mut rng);
+    assert_eq!(sc.expected.len(), 1, "{}", sc.label);
+    sc
 }
 
 /// One HTTP/1.1 request over TLS, trusting only `ca_pem` and checking the
