@@ -544,7 +544,7 @@ fn reflection_lists_the_query_service_and_describes_it() {
         let methods: Vec<&str> = file.service[0].method.iter().map(|m| m.name()).collect();
         assert_eq!(
             methods,
-            ["Run", "LabelNames", "LabelValues", "Series", "Trace"]
+            ["Run", "LabelNames", "LabelValues", "Series", "Trace", "Diagnose"]
         );
     });
 }
