@@ -51,11 +51,14 @@ pub struct DemoOptions {
     /// Seed of the simulation: the same seed and times give the same data.
     #[arg(long, default_value_t = 42)]
     pub seed: u64,
-    /// A fault to inject, `KIND:SERVICE`; KIND is slow-database,
+    /// The fault to inject: `auto` (default: one picked by the seed, with
+    /// market-hours traffic whatever the hour, so a newcomer sees an
+    /// incident at once), `none` (a calm system at the clock's own
+    /// traffic), or `KIND:SERVICE` with KIND slow-database,
     /// failing-dependency, bad-deploy or resource-exhaustion (e.g.
     /// `slow-database:ledger-db`, `failing-dependency:payments`).
-    #[arg(long)]
-    pub fault: Option<String>,
+    #[arg(long, default_value = "auto")]
+    pub fault: String,
     /// When the fault starts, relative to now (`-15m`: fifteen minutes ago).
     #[arg(long, default_value = "-15m", allow_hyphen_values = true)]
     pub fault_start: String,
@@ -110,7 +113,19 @@ impl Plan {
     pub fn new(args: &DemoOptions, now_ms: i64) -> Result<Plan> {
         let now_ms = now_ms - now_ms.rem_euclid(1000);
         let backfill = duration_ms("--backfill", &args.backfill)?.max(0);
-        let faults = match &args.fault {
+        // `auto` picks one of these by the seed.
+        const AUTO: [&str; 4] = [
+            "slow-database:ledger-db",
+            "failing-dependency:payments",
+            "bad-deploy:orders",
+            "resource-exhaustion:portfolio",
+        ];
+        let chosen = match args.fault.as_str() {
+            "none" => None,
+            "auto" => Some(AUTO[(args.seed % AUTO.len() as u64) as usize]),
+            f => Some(f),
+        };
+        let faults = match chosen {
             None => Vec::new(),
             Some(f) => {
                 let (kind, service) = f
@@ -144,9 +159,16 @@ impl Plan {
                 args.rate
             )));
         }
+        // With `auto`, a quiet hour (a night, a weekend) gets the traffic
+        // of market hours, up to ten times the configured rate.
+        let rate = if args.fault == "auto" {
+            args.rate / season::load(now_ms).clamp(0.1, 1.0)
+        } else {
+            args.rate
+        };
         Ok(Plan {
             seed: args.seed,
-            rate: args.rate,
+            rate,
             faults,
             from_ms: now_ms - backfill,
             now_ms,
@@ -320,5 +342,20 @@ mod tests {
         assert_eq!((p.from_ms, p.now_ms), (now - 7_200_000, now));
         assert_eq!(p.faults[0].start_ms, now - 600_000);
         assert_eq!(p.faults[0].end_ms - p.faults[0].start_ms, 3_600_000);
+        assert_eq!(p.rate, 5.0, "the configured rate with a named fault");
+
+        // By default a fault picked by the seed began 15 minutes ago, at
+        // market-hours traffic: 03:00 in New York is busy too.
+        let night = 1_796_544_000_000; // Sunday 6 December 2026, 03:00 New York
+        let p = Plan::new(&args(&[]), night).unwrap();
+        assert_eq!(p.faults.len(), 1);
+        assert_eq!(p.faults[0].start_ms, night - 900_000);
+        assert!(topology::services().contains(&p.faults[0].service.as_str()));
+        assert!(p.rate >= 5.0 / season::load(night).max(0.1) - 1e-9, "{}", p.rate);
+        let other = Plan::new(&args(&["--seed", "43"]), night).unwrap();
+        assert_ne!(other.faults[0].service, p.faults[0].service);
+        let calm = Plan::new(&args(&["--fault", "none"]), night).unwrap();
+        assert!(calm.faults.is_empty());
+        assert_eq!(calm.rate, 5.0);
     }
 }
