@@ -351,7 +351,11 @@ mod tests {
         assert_eq!(p.faults.len(), 1);
         assert_eq!(p.faults[0].start_ms, night - 900_000);
         assert!(topology::services().contains(&p.faults[0].service.as_str()));
-        assert!(p.rate >= 5.0 / season::load(night).max(0.1) - 1e-9, "{}", p.rate);
+        assert!(
+            p.rate >= 5.0 / season::load(night).max(0.1) - 1e-9,
+            "{}",
+            p.rate
+        );
         let other = Plan::new(&args(&["--seed", "43"]), night).unwrap();
         assert_ne!(other.faults[0].service, p.faults[0].service);
         let calm = Plan::new(&args(&["--fault", "none"]), night).unwrap();
