@@ -25,13 +25,9 @@ pub struct DiagnoseArgs {
     /// Window length before --time (default: 15m).
     #[arg(long)]
     pub window: Option<String>,
-    /// A running server's HTTP API (`http://127.0.0.1:9090`); without it
-    /// the data directory is opened directly (not while a server has it).
-    #[arg(long)]
-    pub url: Option<String>,
-    /// Bearer token for `--url`.
-    #[arg(long, env = "SEXTANT_AUTH_TOKEN", hide_env_values = true)]
-    pub token: Option<String>,
+    /// Where to ask: a running server, or the data directory.
+    #[command(flatten)]
+    pub remote: crate::Remote,
     /// Exchange calendar file for a data directory (default: the NYSE).
     #[arg(long)]
     pub calendar: Option<PathBuf>,
@@ -42,7 +38,7 @@ pub struct DiagnoseArgs {
 
 /// Diagnoses the window and prints the answer.
 pub fn run(data_dir: &Path, a: &DiagnoseArgs) -> CliResult {
-    let answer = match &a.url {
+    let answer = match &a.remote.url {
         Some(url) => {
             let mut form = Vec::new();
             for (k, v) in [
@@ -55,7 +51,12 @@ pub fn run(data_dir: &Path, a: &DiagnoseArgs) -> CliResult {
                     form.push((k, v.clone()));
                 }
             }
-            crate::post_form(url, "/api/v1/sextant/diagnose", &form, a.token.as_deref())?
+            crate::post_form(
+                url,
+                "/api/v1/sextant/diagnose",
+                &form,
+                a.remote.token.as_deref(),
+            )?
         }
         None => local(data_dir, a)?,
     };

@@ -75,6 +75,19 @@ pub fn open_data_dir(data_dir: &std::path::Path) -> Result<sextant_storage::Db, 
     )?)
 }
 
+/// The flags of a one-shot command that can ask a running server instead
+/// of opening the data directory.
+#[derive(clap::Args, Debug, Default)]
+pub struct Remote {
+    /// A running server's HTTP API (`http://127.0.0.1:9090`); without it
+    /// the data directory is opened directly (not while a server has it).
+    #[arg(long)]
+    pub url: Option<String>,
+    /// Bearer token for `--url`.
+    #[arg(long, env = "SEXTANT_AUTH_TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
+}
+
 /// POSTs `form` to `path` of the server at `url` (with the bearer `token`)
 /// and returns the answer's body, whatever its status: the API's JSON
 /// says what went wrong.

@@ -28,13 +28,9 @@ pub enum Output {
 pub struct QueryArgs {
     /// The query (PromQL, log and span selectors, joins).
     pub query: String,
-    /// A running server's HTTP API (`http://127.0.0.1:9090`); without it
-    /// the data directory is opened directly (not while a server has it).
-    #[arg(long)]
-    pub url: Option<String>,
-    /// Bearer token for `--url`.
-    #[arg(long, env = "SEXTANT_AUTH_TOKEN", hide_env_values = true)]
-    pub token: Option<String>,
+    /// Where to ask: a running server, or the data directory.
+    #[command(flatten)]
+    pub remote: crate::Remote,
     /// Evaluation time (RFC 3339 or Unix seconds; default: now).
     #[arg(long)]
     pub time: Option<String>,
@@ -57,7 +53,7 @@ pub struct QueryArgs {
 
 /// Runs the query and prints its answer.
 pub fn run(data_dir: &Path, a: &QueryArgs) -> CliResult {
-    let answer = match &a.url {
+    let answer = match &a.remote.url {
         Some(url) => remote(url, a)?,
         None => local(data_dir, a)?,
     };
@@ -110,7 +106,12 @@ fn remote(url: &str, a: &QueryArgs) -> Result<String, CliError> {
             form.push((k, v.clone()));
         }
     }
-    crate::post_form(url, "/api/v1/sextant/query", &form, a.token.as_deref())
+    crate::post_form(
+        url,
+        "/api/v1/sextant/query",
+        &form,
+        a.remote.token.as_deref(),
+    )
 }
 
 /// Renders the `data` of an answer.
