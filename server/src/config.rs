@@ -374,5 +374,46 @@ mod tests {
         };
         let e = args.resolve(Path::new("d")).unwrap_err().to_string();
         assert!(e.contains("--max-head-samples"), "{e}");
+        // The diagnosis settings.
+        let cal = dir.path().join("calendar.toml");
+        std::fs::write(&cal, "time_zone = \"Mars/Olympus\"\n").unwrap();
+        for (args, says) in [
+            (
+                ServeArgs {
+                    alert_webhook: Some("https://events.example.com".into()),
+                    ..Default::default()
+                },
+                "--alert-webhook",
+            ),
+            (
+                ServeArgs {
+                    diagnose_every: Some("often".into()),
+                    ..Default::default()
+                },
+                "--diagnose-every",
+            ),
+            (
+                ServeArgs {
+                    calendar: Some(cal.clone()),
+                    ..Default::default()
+                },
+                "Mars/Olympus",
+            ),
+            (
+                ServeArgs {
+                    calendar: Some(dir.path().join("missing.toml")),
+                    ..Default::default()
+                },
+                "missing.toml",
+            ),
+        ] {
+            let e = args.resolve(Path::new("d")).unwrap_err().to_string();
+            assert!(e.contains(says), "{says}: {e}");
+        }
+        let off = ServeArgs {
+            diagnose_every: Some("off".into()),
+            ..Default::default()
+        };
+        assert_eq!(off.resolve(Path::new("d")).unwrap().diagnose_every, None);
     }
 }
