@@ -344,14 +344,16 @@ impl Builder {
                     }
                 }
                 SpanKind::Client => {
-                    self.node(svc, NodeKind::Service);
                     if let Some(j) = callee[i] {
+                        self.node(svc, NodeKind::Service);
                         let to = services[j].clone();
                         self.edge(svc, &to).add(s, bad);
                     } else {
                         let (name, kind, system) = peer_of(s);
-                        // A datastore reporting its own calls: the caller
-                        // is the parent's service.
+                        // A datastore reporting its own calls (its spans
+                        // carry its name as their service): the caller is
+                        // the parent's service, and the datastore is not
+                        // made a service by them.
                         let svc = match parent {
                             Some(p) if name == *svc => &services[p],
                             _ => svc,
@@ -359,6 +361,7 @@ impl Builder {
                         if name == *svc {
                             continue;
                         }
+                        self.node(svc, NodeKind::Service);
                         let n = self.node(&name, kind);
                         n.system = n.system.take().or(system);
                         if n.kind != Some(NodeKind::Service) {

@@ -99,6 +99,18 @@ fn calls_databases_third_parties_and_topics_become_nodes_and_edges() {
         if n < 3 {
             t.fail();
         }
+        // A datastore reporting its own calls: its client spans carry its
+        // name as their service (the demo's datastores do this).
+        t.span(
+            pay,
+            "audit-db",
+            SpanKind::Client,
+            3,
+            &[
+                ("db.system", s("postgresql")),
+                ("server.address", s("audit-db")),
+            ],
+        );
         // A cache named only by its system.
         t.span(
             pay,
@@ -139,6 +151,7 @@ fn calls_databases_third_parties_and_topics_become_nodes_and_edges() {
         kinds,
         vec![
             ("api.stripe.com", NodeKind::External),
+            ("audit-db", NodeKind::Database),
             ("gateway", NodeKind::Service),
             ("inventory", NodeKind::Service),
             ("ledger-db", NodeKind::Database),
@@ -159,6 +172,7 @@ fn calls_databases_third_parties_and_topics_become_nodes_and_edges() {
             ("gateway", "inventory"),
             ("gateway", "payments"),
             ("payments", "api.stripe.com"),
+            ("payments", "audit-db"),
             ("payments", "ledger-db"),
             ("payments", "redis"),
             ("payments", "settlements"),
@@ -182,6 +196,8 @@ fn calls_databases_third_parties_and_topics_become_nodes_and_edges() {
     let stripe = g.edge("payments", "api.stripe.com").unwrap();
     assert_eq!((stripe.stats.requests, stripe.stats.errors), (10, 3));
     assert_eq!(g.node("api.stripe.com").unwrap().stats.errors, 3);
+    // The self-reporting datastore is measured by its calls.
+    assert_eq!(g.node("audit-db").unwrap().stats.requests, 10);
     // An edge between services is measured by the caller: 140 ms, while
     // payments' own server spans took 30 ms.
     let p50 = g

@@ -158,3 +158,26 @@ pub async fn incident(
         .map_err(|e| ApiError::bad(format!("cannot encode the incident: {e}")))?;
     Ok(json(success(&data, &[])))
 }
+
+/// `GET /api/v1/sextant/calendar?time=T` (default now): the market's time
+/// zone and what its calendar says of the moment, so pages can show the
+/// market's local time beside UTC.
+pub async fn calendar(AxState(st): AxState<Arc<State>>, uri: Uri) -> ApiResult<Response> {
+    let p = Params::from_request(&uri, &HeaderMap::new(), Body::empty()).await?;
+    let t = p
+        .get("time")
+        .map_or(Ok(now_ms()), |t| parse_time("time", t))?;
+    let cal = &st.cfg.calendar;
+    let m = cal.moment(t);
+    let hours = cal.hours(&m.day).map(
+        |(open, close)| serde_json::json!({"open": open.to_string(), "close": close.to_string()}),
+    );
+    let data = serde_json::json!({
+        "time_zone": cal.time_zone(),
+        "local": m.local.to_string(),
+        "day_kind": format!("{:?}", m.day.kind()).to_lowercase(),
+        "in_session": m.in_session,
+        "hours": hours,
+    });
+    Ok(json(success(&data.to_string(), &[])))
+}

@@ -13,7 +13,7 @@ use axum::routing::{get, post};
 
 use super::error::{ApiError, ApiResult, Kind};
 use super::state::State;
-use super::{diagnose_api, otlp_http, prom_api, remote_write, sextant_api, ui};
+use super::{band_api, diagnose_api, otlp_http, prom_api, remote_write, sextant_api, ui};
 
 /// The Prometheus-compatible API on `--http-addr`.
 pub fn prometheus(st: Arc<State>) -> Router {
@@ -42,6 +42,10 @@ pub fn prometheus(st: Arc<State>) -> Router {
             "/api/v1/sextant/query",
             get(sextant_api::query).post(sextant_api::query),
         )
+        .route(
+            "/api/v1/sextant/query_band",
+            get(band_api::query_band).post(band_api::query_band),
+        )
         .route("/api/v1/sextant/traces/{id}", get(sextant_api::trace))
         .route(
             "/api/v1/sextant/logs",
@@ -52,6 +56,7 @@ pub fn prometheus(st: Arc<State>) -> Router {
             get(diagnose_api::diagnose).post(diagnose_api::diagnose),
         )
         .route("/api/v1/sextant/incidents", get(diagnose_api::incidents))
+        .route("/api/v1/sextant/calendar", get(diagnose_api::calendar))
         .route(
             "/api/v1/sextant/incidents/{id}",
             get(diagnose_api::incident),
@@ -89,7 +94,9 @@ async fn auth(AxState(st): AxState<Arc<State>>, req: Request, next: Next) -> Res
         return next.run(req).await;
     };
     let path = req.uri().path();
-    if path == "/healthz" || path == "/readyz" {
+    // The page and its assets hold no data; the page asks for the token
+    // and sends it with every API call.
+    if path == "/healthz" || path == "/readyz" || ui::is_asset(path) {
         return next.run(req).await;
     }
     let given = req

@@ -7,6 +7,7 @@
 //! queries never stall the network threads.
 
 pub mod alloc;
+mod band_api;
 pub mod body;
 pub mod config;
 mod continuous;

@@ -155,8 +155,12 @@ fn trace_json(t: &Trace) -> Json {
     json!({"traceId": t.id().map(|id| hex(&id)).unwrap_or_default(), "spans": spans})
 }
 
+/// Log lines returned with a trace.
+const MAX_TRACE_LOGS: usize = 1_000;
+
 /// `GET /api/v1/sextant/traces/{trace_id}`: every span of the trace, by
-/// start time, each with the index of its parent.
+/// start time, each with the index of its parent, and the lines the
+/// trace logged (`logs`, oldest first, at most [`MAX_TRACE_LOGS`]).
 pub async fn trace(
     AxState(st): AxState<Arc<State>>,
     Path(id): Path<String>,
@@ -165,7 +169,19 @@ pub async fn trace(
     let body = st
         .query(move |st| {
             let t = find_trace(st, &tid)?;
-            Ok(success(&trace_json(&t).to_string(), &[]))
+            let mut j = trace_json(&t);
+            let mut logs = st.db.trace_logs(&tid)?;
+            let more = logs.len() > MAX_TRACE_LOGS;
+            logs.truncate(MAX_TRACE_LOGS);
+            j["logs"] = logs.iter().map(log_json).collect();
+            let warnings = if more {
+                vec![format!(
+                    "the trace logged more than {MAX_TRACE_LOGS} lines; the oldest are returned"
+                )]
+            } else {
+                Vec::new()
+            };
+            Ok(success(&j.to_string(), &warnings))
         })
         .await?;
     Ok(json(body))
