@@ -6,6 +6,7 @@ mod diagnose;
 mod logs;
 mod remote_write;
 mod spans;
+mod ui;
 mod write;
 
 use std::path::Path;
@@ -37,6 +38,9 @@ pub enum Bench {
     /// Score the diagnosis on labelled scenarios (faults and normal-but-
     /// unusual moments) fed through a server's OTLP ingest.
     Diagnose(diagnose::DiagnoseArgs),
+    /// Time every request the web UI's pages make against a running
+    /// server (`--url`; the demo with `--backfill 24h` is the reference).
+    Ui(ui::UiArgs),
 }
 
 /// Runs one benchmark, in a scratch database under `data_dir`.
@@ -48,6 +52,7 @@ pub fn run(data_dir: &Path, what: Bench) -> CliResult {
         Bench::RemoteWrite(a) => remote_write::run(data_dir, a),
         Bench::Cookbook(a) => cookbook::run(data_dir, a),
         Bench::Diagnose(a) => diagnose::run(data_dir, a),
+        Bench::Ui(a) => ui::run(a),
     }
 }
 

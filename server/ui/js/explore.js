@@ -116,19 +116,19 @@ function showError(ta, e) {
   if (!m) return fill("err", errorBox(e));
   const line = Number(m[1]), col = Number(m[2]);
   const text = ta.value.split("\n")[line - 1] || "";
-  fill("err", `<div class="error-box parse-error" role="alert"><b>${line}:${col}</b> ${esc(m[3])}
-    <pre class="where">${esc(text)}\n${" ".repeat(Math.max(col - 1, 0))}^</pre></div>`);
+  fill("err", `<div class="error-box parse-error" role="alert"><b>${line}:${col}</b> ${esc(m[3])}<pre class="where">${esc(text)}\n${" ".repeat(Math.max(col - 1, 0))}^</pre></div>`);
   const offset = ta.value.split("\n").slice(0, line - 1).reduce((n, l) => n + l.length + 1, 0) + col - 1;
   ta.setSelectionRange(offset, Math.min(offset + 1, ta.value.length));
 }
 
-/** Spans as a table linking to their traces (Service and Explore). */
+/** Spans as a table linking to their traces (Service and Explore); a
+ * failure's message is in its status cell's tooltip and the span's page. */
 export function spanTable(spans) {
-  return `<table><thead><tr><th>start</th><th>service</th><th>span</th><th>kind</th><th>duration</th><th>status</th><th>trace</th></tr></thead><tbody>${spans.map(s => `<tr class="${s.status.code === "error" ? "failing" : ""}">
+  return `<table class="spans"><thead><tr><th>start</th><th>service</th><th>span</th><th>kind</th><th class="num">duration</th><th>status</th><th>trace</th></tr></thead><tbody>${spans.map(s => `<tr class="${s.status.code === "error" ? "failing" : ""}">
     <td class="muted nowrap">${esc(fmtTime(Number(s.startTimeUnixNano) / 1e6, true))}</td>
-    <td><a href="#/service/${encodeURIComponent(s.service)}"><i class="dot" style="background:${colourOf(s.service)}"></i>${esc(s.service)}</a></td><td>${esc(s.name)}</td><td>${esc(s.kind)}</td>
-    <td class="num">${fmtNanos(s.durationNano)}</td><td><span class="badge ${s.status.code === "error" ? "bad" : "ok"}">${esc(s.status.code)}</span> <span class="muted">${esc(s.status.message)}</span></td>
-    <td><a href="#/trace/${s.traceId}?span=${s.spanId}"><code>${s.traceId.slice(0, 12)}…</code></a></td></tr>`).join("")}</tbody></table>`;
+    <td class="nowrap"><a href="#/service/${encodeURIComponent(s.service)}"><i class="dot" style="background:${colourOf(s.service)}"></i>${esc(s.service)}</a></td><td>${esc(s.name)}</td><td>${esc(s.kind)}</td>
+    <td class="num nowrap">${fmtNanos(s.durationNano)}</td><td title="${esc(s.status.message)}"><span class="badge ${s.status.code === "error" ? "bad" : "ok"}">${esc(s.status.code)}</span></td>
+    <td><a href="#/trace/${s.traceId}?span=${s.spanId}"><code>${s.traceId.slice(0, 8)}…</code></a></td></tr>`).join("")}</tbody></table>`;
 }
 
 function traceList(traces) {
@@ -212,7 +212,7 @@ export async function exploreView(view, params) {
       : await api("/api/v1/sextant/query", {query: q, limit: "200", ...when});
     render(document.getElementById("result"), d, r);
   } catch (e) {
-    fill("result", "");
+    document.getElementById("result").remove();
     showError(ta, e);
   }
   ready("explore");

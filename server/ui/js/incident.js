@@ -12,11 +12,17 @@ import {waterfall, wireWaterfall} from "./trace.js";
 /** Before the window, the proving metric's chart shows this much, ms. */
 const LEAD_MS = 30 * 60e3;
 
+/** The incident's moments on a line; labels close together are put on
+ * different levels so none hides another. */
 function timeline(items, start, end) {
   const span = Math.max(end - start, 1);
-  const marks = items.filter(i => i.t).map(i => {
+  const lastX = [-100, -100, -100];
+  const marks = items.filter(i => i.t).sort((a, b) => a.t - b.t).map(i => {
     const x = Math.min(Math.max((i.t - start) / span * 100, 0), 100);
-    return `<li class="tl ${i.kind}${x > 60 ? " right" : ""}" style="left:${x}%"><span class="tl-dot"></span><span class="tl-label">${esc(i.label)}<br><span class="muted">${esc(fmtTime(i.t))}</span></span></li>`;
+    let level = lastX.findIndex(l => l < x - 16);
+    if (level < 0) level = lastX.indexOf(Math.min(...lastX));
+    lastX[level] = x;
+    return `<li class="tl ${i.kind}${x > 60 ? " right" : ""}" style="left:${x}%"><span class="tl-dot"></span><span class="tl-label" style="margin-top:${2 + level * 28}px">${esc(i.label)}<br><span class="muted">${esc(fmtTime(i.t))}</span></span></li>`;
   }).join("");
   return `<section class="panel"><h2>Timeline</h2><ol class="timeline" aria-label="timeline">${marks}</ol></section>`;
 }
@@ -61,8 +67,10 @@ async function diagnosisPage(view, d, params, title, inc) {
   const start = Math.min(inc ? inc.opened : w.start, w.start);
   const marks = [];
   if (inc) marks.push({t: inc.opened, label: "opened", kind: "open"});
+  // The selected cause's onset, and every change (deploys are rare and
+  // always worth seeing).
+  if (c && c.evidence.metric && c.evidence.metric.onset) marks.push({t: c.evidence.metric.onset, label: `onset: ${c.name}`, kind: "onset"});
   for (const x of causes) {
-    if (x.evidence.metric && x.evidence.metric.onset) marks.push({t: x.evidence.metric.onset, label: `onset: ${x.name}`, kind: "onset"});
     if (x.evidence.change) marks.push({t: x.evidence.change.at, label: `deploy: ${x.name}`, kind: "deploy"});
   }
   if (inc && inc.resolved) marks.push({t: inc.resolved, label: "resolved", kind: "resolved"});

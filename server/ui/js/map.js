@@ -67,7 +67,7 @@ export function serviceMap(g, lit = new Set(), top = "") {
   const nodes = g.nodes.map(n => {
     const p = pos.get(n.name);
     const h = health(n.stats.error_ratio);
-    const kind = n.kind === "service" ? "" : `${n.kind}${n.system ? ": " + n.system : ""}`;
+    const kind = n.kind === "service" ? "" : n.system || n.kind;
     const name = n.name.length > 22 ? n.name.slice(0, 21) + "…" : n.name;
     const cls = ["node", h, lit.has(n.name) ? "lit" : "", n.name === top ? "top" : ""].join(" ");
     return `<a href="#/service/${encodeURIComponent(n.name)}" aria-label="${esc(n.name)}"><g class="${cls}" transform="translate(${p.x},${p.y})">
@@ -75,7 +75,7 @@ export function serviceMap(g, lit = new Set(), top = "") {
       <rect class="health" width="6" height="${H}" rx="2"></rect>
       <text x="12" y="17">${esc(name)}${kind ? ` <tspan class="muted">${esc(kind.slice(0, 12))}</tspan>` : ""}</text>
       <text x="12" y="35" class="muted">${fmtNum(n.stats.rate, 2)}/s · ${fmtPct(n.stats.error_ratio)} · p99 ${fmtSecs(n.stats.latency.p99 || 0)}</text>
-      <title>${esc(n.name + (kind ? ` (${kind})` : ""))}</title></g></a>`;
+      <title>${esc(n.name + (kind ? ` (${n.kind}: ${kind})` : ""))}</title></g></a>`;
   }).join("");
   return `<div class="map-scroll"><svg class="map" role="img" aria-label="service map" width="${width}" height="${height + 30}" viewBox="0 0 ${width} ${height + 30}">
     <defs><marker id="arrow" viewBox="0 0 10 10" refX="10" refY="5" markerWidth="6" markerHeight="6" orient="auto-start-reverse"><path d="M0,0 L10,5 L0,10 z" class="arrow"></path></marker></defs>

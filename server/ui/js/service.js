@@ -94,7 +94,7 @@ export async function serviceView(view, name, params) {
       }).join("");
       fill("instances", `<h2>Instances</h2>${rows ? `<table><thead><tr><th>instance</th><th class="num">requests</th><th class="num">errors</th></tr></thead><tbody>${rows}</tbody></table>` : `<p class="muted">None in the range.</p>`}${queryLine(instQ, r.start, r.end)}`);
     }).catch(e => fill("instances", `<h2>Instances</h2>${errorBox(e)}`)),
-    api("/api/v1/sextant/logs", {"match[]": `{service="${lit(name)}", level=~"error|fatal"}`, start: r.start / 1000, end: r.end / 1000, limit: "20"})
+    api("/api/v1/sextant/logs", {"match[]": `{service="${lit(name)}", level=~"error|fatal"}`, start: r.start / 1000, end: r.end / 1000, limit: "10"})
       .then(rows => fill("svc-logs", `<h2>Recent error logs</h2>${rows.length ? logList(rows) : `<p class="muted">No error lines in the range.</p>`}
         <p><a href="#/logs?${qs({service: name, level: "error"})}">All logs of ${esc(name)} →</a></p>`))
       .catch(e => fill("svc-logs", `<h2>Recent error logs</h2>${errorBox(e)}`)),
