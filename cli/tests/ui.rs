@@ -57,10 +57,16 @@ fn browser() -> Option<Browser> {
         .then(Browser::start)
 }
 
-/// Asserts the page logged no error, naming the page.
+/// Asserts the page logged no error and fits a 1280-pixel laptop screen
+/// (nothing wider than the window), naming the page.
 fn no_errors(b: &Browser, page: &str) {
     let errors = b.errors();
     assert!(errors.is_empty(), "{page}: the console shows {errors:?}");
+    let width = b.js("return document.documentElement.scrollWidth", json!([]));
+    assert!(
+        width.as_u64().is_some_and(|w| w <= 1280),
+        "{page}: {width} px wide"
+    );
 }
 
 fn enc(q: &str) -> String {
@@ -179,6 +185,20 @@ fn an_incident_is_found_and_explained_by_clicking_through_the_pages() {
     );
     b.screenshot("trace");
     no_errors(&b, "trace");
+
+    // Any trace opens by its id from the header.
+    let trace_url = b.url();
+    let trace_id = trace_url
+        .split("#/trace/")
+        .nth(1)
+        .and_then(|r| r.split('?').next())
+        .unwrap()
+        .to_string();
+    b.goto(&s.url("/#/logs"));
+    b.wait_ready("logs");
+    b.type_into("#goto input", &format!("{trace_id}\n"));
+    b.wait_ready("trace");
+    assert!(b.text("h1").contains(&trace_id), "{}", b.text("h1"));
 
     // Back, and through to the service page of the cause.
     b.goto(&s.url(&format!("/#/incident/{id}")));

@@ -77,7 +77,8 @@ export async function logsView(view, params) {
   f.addEventListener("submit", e => { e.preventDefault(); go(); });
   f.tail.addEventListener("change", go);
   serviceNames().then(v => fill("services", v.map(s => `<option value="${esc(s)}">`).join("")));
-  const form = {limit: "200", "match[]": sel};
+  const form = {limit: "200"};
+  if (sel !== "{}") form["match[]"] = sel;
   if (q) form.q = q;
   let shown = [];
   try {

@@ -94,6 +94,13 @@ document.addEventListener("keydown", e => {
   g = e.key === "g";
 });
 
+document.getElementById("goto").addEventListener("submit", e => {
+  e.preventDefault();
+  const id = e.target.trace.value.trim().toLowerCase();
+  if (id) location.hash = "#/trace/" + encodeURIComponent(id);
+  e.target.trace.value = "";
+});
+
 window.addEventListener("hashchange", render);
 setInterval(tick, 10000);
 api("/api/v1/sextant/calendar").then(c => {
