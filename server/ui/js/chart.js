@@ -129,7 +129,7 @@ export async function bandPanel(id, query, r, opts = {}) {
     if (!series.length) body.innerHTML = `<p class="muted">No data in the range.</p>`;
     else drawChart(body, {...opts, series, start: r.start, end: r.end, onZoom: zoomTo});
     const basis = d.baseline.starts.length
-      ? (d.baseline.basis === "comparable" ? `normal: ${d.baseline.starts.length} comparable days` : `normal: the ${d.baseline.starts.length} hours before (no comparable day stored)`)
+      ? (d.baseline.basis === "comparable" ? `normal: ${d.baseline.starts.length} comparable days` : `normal: the ${d.baseline.starts.length === 1 ? "hour" : d.baseline.starts.length + " hours"} before (no comparable day stored)`)
       : "no history to compare with";
     el.querySelector(".chart-foot").innerHTML = `<span class="muted">${esc(basis)}</span>${queryLine(query, r.start, r.end)}`;
     return d;

@@ -17,12 +17,18 @@ const LEAD_MS = 30 * 60e3;
 function timeline(items, start, end) {
   const span = Math.max(end - start, 1);
   const lastX = [-100, -100, -100];
-  const marks = items.filter(i => i.t).sort((a, b) => a.t - b.t).map(i => {
+  // Moments within a minute of each other share one mark.
+  const merged = [];
+  for (const i of items.filter(i => i.t).sort((a, b) => a.t - b.t)) {
+    const prev = merged[merged.length - 1];
+    if (prev && i.t - prev.t < 60e3) prev.label += " · " + i.label; else merged.push({...i});
+  }
+  const marks = merged.map(i => {
     const x = Math.min(Math.max((i.t - start) / span * 100, 0), 100);
     let level = lastX.findIndex(l => l < x - 16);
     if (level < 0) level = lastX.indexOf(Math.min(...lastX));
     lastX[level] = x;
-    return `<li class="tl ${i.kind}${x > 60 ? " right" : ""}" style="left:${x}%"><span class="tl-dot"></span><span class="tl-label" style="margin-top:${2 + level * 28}px">${esc(i.label)}<br><span class="muted">${esc(fmtTime(i.t))}</span></span></li>`;
+    return `<li class="tl ${i.kind}${x > 60 ? " right" : ""}" style="left:${x}%"><span class="tl-dot"></span><span class="tl-label" style="margin-top:${2 + level * 34}px">${esc(i.label)}<br><span class="muted">${esc(fmtTime(i.t))}</span></span></li>`;
   }).join("");
   return `<section class="panel"><h2>Timeline</h2><ol class="timeline" aria-label="timeline">${marks}</ol></section>`;
 }
