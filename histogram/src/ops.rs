@@ -1,0 +1,259 @@
+//! Arithmetic on histograms: scaling, adding and subtracting (bringing
+//! both to a common resolution and zero bucket first), compaction, and
+//! counter-reset detection for `rate` and friends.
+
+use crate::{CounterReset, Error, Histogram, Result};
+
+/// What combining two histograms had to settle, for the annotations
+/// PromQL attaches to its answer.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Combined {
+    /// One side said "counter reset" and the other "not a reset".
+    pub hint_collision: bool,
+    /// The custom bucket bounds differed; the result keeps only the bounds
+    /// both had.
+    pub bounds_reconciled: bool,
+}
+
+/// Bucket index `i` of a schema `by` steps finer, at the coarser schema:
+/// `ceil(i / 2^by)`, since bucket `i` ends at `2^(i·2^-s)`.
+fn coarser_index(i: i32, by: u32) -> i32 {
+    let d = 1i64 << by;
+    (i64::from(i) + d - 1).div_euclid(d) as i32
+}
+
+/// Sums `(index, count)` pairs into ascending, unique indexes.
+fn merge(mut v: Vec<(i32, f64)>) -> Vec<(i32, f64)> {
+    v.sort_by_key(|b| b.0);
+    let mut out: Vec<(i32, f64)> = Vec::with_capacity(v.len());
+    for (i, c) in v {
+        match out.last_mut() {
+            Some(last) if last.0 == i => last.1 += c,
+            _ => out.push((i, c)),
+        }
+    }
+    out
+}
+
+impl Histogram {
+    /// Multiplies every count and the sum by `f`.
+    pub fn scale(&mut self, f: f64) {
+        self.count *= f;
+        self.sum *= f;
+        self.zero_count *= f;
+        for b in self.positive.iter_mut().chain(self.negative.iter_mut()) {
+            b.1 *= f;
+        }
+    }
+
+    /// Lowers the resolution to `schema` (coarser), merging buckets.
+    /// Custom-bucket histograms and finer targets are left as they are.
+    pub fn reduce_resolution(&mut self, schema: i32) {
+        if self.custom_buckets() || schema >= self.schema {
+            return;
+        }
+        let by = (self.schema - schema) as u32;
+        for side in [&mut self.positive, &mut self.negative] {
+            let v = std::mem::take(side);
+            *side = merge(
+                v.into_iter()
+                    .map(|(i, c)| (coarser_index(i, by), c))
+                    .collect(),
+            );
+        }
+        self.schema = schema;
+    }
+
+    /// The zero threshold this histogram would need to widen to so that
+    /// its zero bucket ends at `t` or at a bucket boundary beyond it (a
+    /// bucket straddling the threshold joins the zero bucket whole).
+    fn widened_threshold(&self, mut t: f64) -> f64 {
+        if t <= self.zero_threshold || self.custom_buckets() {
+            return t.max(self.zero_threshold);
+        }
+        for side in [&self.positive, &self.negative] {
+            for &(i, _) in side.iter() {
+                let (lo, hi) = self.positive_bounds(i);
+                if lo >= t {
+                    break;
+                }
+                if hi > t {
+                    t = hi;
+                }
+            }
+        }
+        t
+    }
+
+    /// Moves every bucket at or below `t` into the zero bucket and sets the
+    /// threshold to `t` (which `widened_threshold` made a boundary).
+    fn set_zero_threshold(&mut self, t: f64) {
+        if t <= self.zero_threshold || self.custom_buckets() {
+            return;
+        }
+        let schema = self.schema;
+        let mut moved = 0.0;
+        for side in [&mut self.positive, &mut self.negative] {
+            side.retain(|&(i, c)| {
+                let inside = crate::bucket::upper_bound(i, schema) <= t;
+                if inside {
+                    moved += c;
+                }
+                !inside
+            });
+        }
+        self.zero_count += moved;
+        self.zero_threshold = t;
+    }
+
+    /// Brings `self` and `other` to one resolution and one zero bucket (or
+    /// one set of custom bounds), so their buckets line up index by index.
+    fn align(&mut self, other: &mut Histogram) -> Result<bool> {
+        match (self.custom_buckets(), other.custom_buckets()) {
+            (true, true) => Ok(self.reconcile_bounds(other)),
+            (false, false) => {
+                let schema = self.schema.min(other.schema);
+                self.reduce_resolution(schema);
+                other.reduce_resolution(schema);
+                let mut t = self.zero_threshold.max(other.zero_threshold);
+                loop {
+                    let next = other.widened_threshold(self.widened_threshold(t));
+                    if next == t {
+                        break;
+                    }
+                    t = next;
+                }
+                self.set_zero_threshold(t);
+                other.set_zero_threshold(t);
+                Ok(false)
+            }
+            _ => Err(Error::Incompatible(
+                "a histogram with custom buckets cannot be combined with an exponential one".into(),
+            )),
+        }
+    }
+
+    /// Custom bounds made common: only the bounds both have are kept, each
+    /// bucket merged into the kept bucket containing it. Whether anything
+    /// changed.
+    fn reconcile_bounds(&mut self, other: &mut Histogram) -> bool {
+        if self.custom_values == other.custom_values {
+            return false;
+        }
+        let common: Vec<f64> = self
+            .custom_values
+            .iter()
+            .copied()
+            .filter(|v| other.custom_values.contains(v))
+            .collect();
+        for h in [&mut *self, &mut *other] {
+            let remap = |j: i32| -> i32 {
+                let upper = h.custom_values.get(j.max(0) as usize).copied();
+                match upper {
+                    Some(u) => common.iter().position(|c| *c >= u).unwrap_or(common.len()) as i32,
+                    None => common.len() as i32,
+                }
+            };
+            let v: Vec<(i32, f64)> = h.positive.iter().map(|&(j, c)| (remap(j), c)).collect();
+            h.positive = merge(v);
+            h.custom_values = common.clone();
+        }
+        true
+    }
+
+    /// `self + other`: counts, sums and buckets added after bringing both
+    /// to the coarser resolution and the wider zero bucket.
+    pub fn add(&mut self, other: &Histogram) -> Result<Combined> {
+        let mut other = other.clone();
+        let bounds_reconciled = self.align(&mut other)?;
+        let hint_collision = matches!(
+            (self.hint, other.hint),
+            (CounterReset::Reset, CounterReset::NotReset)
+                | (CounterReset::NotReset, CounterReset::Reset)
+        );
+        if self.hint != other.hint {
+            self.hint = CounterReset::Unknown;
+        }
+        self.count += other.count;
+        self.sum += other.sum;
+        self.zero_count += other.zero_count;
+        for (mine, theirs) in [
+            (&mut self.positive, other.positive),
+            (&mut self.negative, other.negative),
+        ] {
+            let mut v = std::mem::take(mine);
+            v.extend(theirs);
+            *mine = merge(v);
+        }
+        Ok(Combined {
+            hint_collision,
+            bounds_reconciled,
+        })
+    }
+
+    /// `self - other` (buckets may go negative: a difference of snapshots,
+    /// not a histogram of observations).
+    pub fn sub(&mut self, other: &Histogram) -> Result<Combined> {
+        let mut neg = other.clone();
+        neg.scale(-1.0);
+        self.add(&neg)
+    }
+
+    /// Drops empty buckets.
+    pub fn compact(&mut self) {
+        self.positive.retain(|b| b.1 != 0.0);
+        self.negative.retain(|b| b.1 != 0.0);
+    }
+
+    /// Whether going from `prev` to `self` reset the counter: the hint
+    /// when it says so, else any count that went down once both are seen
+    /// at the same resolution and zero bucket, or a change no counter can
+    /// make (a finer schema, a narrower zero bucket, other custom bounds).
+    pub fn is_reset_after(&self, prev: &Histogram) -> bool {
+        match self.hint {
+            CounterReset::Reset => return true,
+            CounterReset::NotReset => return false,
+            CounterReset::Gauge | CounterReset::Unknown => {}
+        }
+        if self.custom_buckets() != prev.custom_buckets()
+            || (self.custom_buckets() && self.custom_values != prev.custom_values)
+            || self.schema > prev.schema
+            || self.zero_threshold < prev.zero_threshold
+            || self.count < prev.count
+        {
+            return true;
+        }
+        let mut before = prev.clone();
+        before.reduce_resolution(self.schema);
+        let t = before.widened_threshold(self.zero_threshold);
+        before.set_zero_threshold(t);
+        if t > self.zero_threshold {
+            // Our buckets straddle the old zero bucket: compare at ours.
+            let mut now = self.clone();
+            now.set_zero_threshold(now.widened_threshold(t));
+            return now.decreased_from(&before);
+        }
+        self.decreased_from(&before)
+    }
+
+    /// Whether any count of `self` is below the same count of `before`
+    /// (aligned already).
+    fn decreased_from(&self, before: &Histogram) -> bool {
+        if self.zero_count < before.zero_count {
+            return true;
+        }
+        [
+            (&self.positive, &before.positive),
+            (&self.negative, &before.negative),
+        ]
+        .into_iter()
+        .any(|(now, was)| {
+            was.iter().any(|&(i, c)| {
+                let n = now
+                    .binary_search_by_key(&i, |b| b.0)
+                    .map_or(0.0, |k| now[k].1);
+                n < c
+            })
+        })
+    }
+}
