@@ -23,7 +23,15 @@ pub struct PromqlTestArgs {
 pub fn run(a: &PromqlTestArgs) -> CliResult {
     let mut total = Report::default();
     for f in &a.files {
-        let r = run_file(f).map_err(CliError::Usage)?;
+        let r = match run_file(f) {
+            Ok(r) => r,
+            Err(e) => {
+                // An unreadable file fails, and the others still run.
+                println!("{e}");
+                total.failed += 1;
+                continue;
+            }
+        };
         println!("{}: {}", f.display(), r.counts());
         if a.verbose {
             for (line, q, why) in &r.failures {

@@ -8,7 +8,7 @@ use std::path::Path;
 
 use clap::{Args, ValueEnum};
 use serde_json::Value as Json;
-use sextant_query::{Engine, EngineOptions, When, parse};
+use sextant_query::{Engine, EngineOptions, When, parse_with};
 
 use crate::{CliError, CliResult};
 
@@ -77,8 +77,8 @@ pub fn run(data_dir: &Path, a: &QueryArgs) -> CliResult {
 /// Evaluates on the data directory, answering `/api/v1/sextant/query`'s
 /// JSON.
 fn local(data_dir: &Path, a: &QueryArgs) -> Result<String, CliError> {
-    let expr = parse(&a.query)?;
     let when = when(a)?;
+    let expr = parse_with(&a.query, when.durations())?;
     let db = crate::open_data_dir(data_dir)?;
     let answer = Engine::new(&db, EngineOptions::default()).run(&expr, when)?;
     Ok(sextant_server::sextant_api::answer_json(answer, a.limit))

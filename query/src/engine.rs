@@ -110,6 +110,20 @@ pub enum When {
     },
 }
 
+impl When {
+    /// What `step()` and `range()` stand for in a query evaluated so: the
+    /// step and `end - start` of a range, 0 for an instant.
+    pub fn durations(&self) -> crate::DurationContext {
+        match *self {
+            When::Instant(_) => crate::DurationContext::default(),
+            When::Range { start, end, step } => crate::DurationContext {
+                step_ms: step.unwrap_or(0),
+                range_ms: end.saturating_sub(start),
+            },
+        }
+    }
+}
+
 /// What [`Engine::run`] answers.
 #[derive(Debug, Clone)]
 pub struct Answer {

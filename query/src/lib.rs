@@ -13,7 +13,7 @@ mod typing;
 
 pub use error::{Error, ParseError, Result};
 pub use lexer::parse_duration;
-pub use parser::parse;
+pub use parser::{DurationContext, parse, parse_with};
 pub use typing::value_type;
 mod aggregate;
 mod binary;

@@ -9,10 +9,20 @@ use crate::lexer::{Tok, Token, lex};
 use crate::types::{ValueType, signature};
 use crate::typing::{is_records, record_type, value_type};
 
+mod durations;
 mod records;
 
-/// Parses a PromQL expression.
+pub use durations::DurationContext;
+
+/// Parses a PromQL expression for an instant evaluation (`step()` and
+/// `range()` are 0).
 pub fn parse(src: &str) -> Result<Expr, ParseError> {
+    parse_with(src, DurationContext::default())
+}
+
+/// Parses a PromQL expression for an evaluation whose step and range
+/// `step()` and `range()` stand for.
+pub fn parse_with(src: &str, durations: DurationContext) -> Result<Expr, ParseError> {
     let toks = lex(src)?;
     let mut p = Parser {
         src,
@@ -20,6 +30,7 @@ pub fn parse(src: &str) -> Result<Expr, ParseError> {
         i: 0,
         depth: 0,
         height: 0,
+        durations,
     };
     if p.peek() == &Tok::Eof {
         return Err(p.err_here("no expression found in input"));
@@ -48,6 +59,8 @@ struct Parser<'a> {
     /// built tree, not on the recursion: `1+1+…` and `x[1m:][1m:]…` are
     /// parsed in a loop but build one level per operator.
     height: usize,
+    /// What `step()` and `range()` stand for.
+    durations: DurationContext,
 }
 
 impl Parser<'_> {
@@ -372,13 +385,13 @@ impl Parser<'_> {
     fn range(&mut self, e: Expr) -> Result<Expr, ParseError> {
         let pos = self.pos();
         self.next();
-        let range = self.duration()?;
+        let range = self.duration_expr()?;
         if *self.peek() == Tok::Colon {
             self.next();
             let step = if *self.peek() == Tok::RBracket {
                 None
             } else {
-                Some(self.duration()?)
+                Some(self.duration_expr()?)
             };
             self.expect(Tok::RBracket, "\"]\"")?;
             if value_type(&e) != ValueType::Vector {
@@ -451,13 +464,7 @@ impl Parser<'_> {
     fn offset(&mut self, e: &mut Expr) -> Result<(), ParseError> {
         let pos = self.pos();
         self.next();
-        let neg = if *self.peek() == Tok::Sub {
-            self.next();
-            true
-        } else {
-            false
-        };
-        let d = self.duration()?;
+        let d = self.duration_term()?;
         let src = self.src;
         let Some((offset, _)) = self.modifiers(e) else {
             return Err(ParseError::at(src, pos, "offset modifier must be preceded by an instant vector selector or range vector selector or a subquery".into()));
@@ -469,7 +476,7 @@ impl Parser<'_> {
                 "offset may not be set multiple times".into(),
             ));
         }
-        *offset = if neg { -d } else { d };
+        *offset = d;
         Ok(())
     }
 
@@ -950,6 +957,67 @@ mod tests {
         assert_eq!(parse_duration("30s1m"), None);
         assert_eq!(parse_duration("1m1m"), None);
         assert_eq!(parse_duration("5"), None);
+    }
+
+    /// Arithmetic wherever a duration is written; after `offset` only a
+    /// term, so what follows still applies to the selection.
+    #[test]
+    fn duration_expressions() {
+        let range = |q: &str, ctx| match parse_with(q, ctx).unwrap() {
+            Expr::Matrix(_, r) => r,
+            Expr::Call { args, .. } => match &args[0] {
+                Expr::Matrix(_, r) => *r,
+                e => panic!("{q}: {e:?}"),
+            },
+            e => panic!("{q}: {e:?}"),
+        };
+        let none = DurationContext::default();
+        for (q, ms) in [
+            ("x[5m+1m]", 360_000),
+            ("x[60*30]", 1_800_000),
+            ("x[1h/2]", 1_800_000),
+            ("x[1h30m % 1h]", 1_800_000),
+            ("x[-5m+35m]", 1_800_000),
+            ("x[24m+((1.5*2m)+2m)]", 1_740_000),
+            ("rate(x[2m*(10+5)])", 1_800_000),
+        ] {
+            assert_eq!(range(q, none), ms, "{q}");
+        }
+        let ctx = DurationContext {
+            step_ms: 5_000,
+            range_ms: 10_000,
+        };
+        assert_eq!(range("x[step()+1]", ctx), 6_000);
+        assert_eq!(range("x[max_of(min_of(STEP()+1, 1h), 1ms)]", ctx), 6_000);
+        assert_eq!(range("x[range()]", ctx), 10_000);
+        let offset = |q: &str| match parse_with(q, ctx).unwrap() {
+            Expr::Vector(vs) => vs.offset,
+            e => panic!("{q}: {e:?}"),
+        };
+        assert_eq!(offset("x offset (2 * 2)"), 4_000);
+        assert_eq!(offset("x offset (-2 ^ 2)"), -4_000);
+        assert_eq!(offset("x offset -min_of(step(), 1s)"), -1_000);
+        // `offset 100 + 2` adds 2 to the selection.
+        assert!(matches!(
+            parse("x offset 100 + 2").unwrap(),
+            Expr::Binary { .. }
+        ));
+        for (q, why) in [
+            ("x[foo()]", "expected duration"),
+            ("x[5m+]", "expected duration"),
+            ("x[5m-10m]", "range selector must be positive"),
+            ("x[1/0]", "duration out of range"),
+        ] {
+            let e = parse(q).unwrap_err().to_string();
+            assert!(e.contains(why), "{q}: {e}");
+        }
+        let deep = format!("x[{}1m{}]", "(".repeat(200), ")".repeat(200));
+        assert!(
+            parse(&deep)
+                .unwrap_err()
+                .to_string()
+                .contains("nested too deeply")
+        );
     }
 
     #[test]

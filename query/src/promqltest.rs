@@ -225,6 +225,13 @@ impl Runner {
         Ok(())
     }
 
+    /// A command that cannot run counts as one failure; the script goes
+    /// on with the next command.
+    fn refuse(&mut self, no: usize, line: &str, why: String) {
+        self.report.failed += 1;
+        self.report.failures.push((no, line.to_string(), why));
+    }
+
     fn load(&mut self, step: i64, lines: &[(usize, &str)], nhcb: bool) -> Result<(), String> {
         let mut batch = WriteBatch::default();
         for (_, line) in lines {
@@ -313,7 +320,14 @@ impl Runner {
             }
             .map_err(|e| e.to_string())
         };
-        let parsed = parse(&cmd.query);
+        let durations = match cmd.range {
+            Some((s, e, st)) => crate::DurationContext {
+                step_ms: st,
+                range_ms: e - s,
+            },
+            None => crate::DurationContext::default(),
+        };
+        let parsed = crate::parse_with(&cmd.query, durations);
         if let Expect::Fail(msg, re) = &cmd.expect {
             let err = match parsed {
                 Err(e) => e.to_string(),
@@ -584,27 +598,20 @@ pub fn run_script(text: &str) -> Result<Report, String> {
             i += 1;
         }
         if first.starts_with("load") {
-            let step = line
-                .split_whitespace()
-                .nth(1)
-                .and_then(parse_duration)
-                .ok_or_else(|| format!("line {no}: bad load step"))?;
-            r.load(step, &block, first == "load_with_nhcb")
-                .map_err(|e| format!("line {no}: {e}"))?;
+            let Some(step) = line.split_whitespace().nth(1).and_then(parse_duration) else {
+                r.refuse(no, line, "bad load step".into());
+                continue;
+            };
+            if let Err(e) = r.load(step, &block, first == "load_with_nhcb") {
+                r.refuse(no, line, format!("cannot load: {e}"));
+            }
         } else if first.starts_with("eval") {
             match parse_eval(no, line, &block) {
                 Ok(cmd) => r.eval(&cmd),
-                Err(e) => {
-                    r.report.failed += 1;
-                    r.report.failures.push((
-                        no,
-                        line.to_string(),
-                        format!("cannot read the eval: {e}"),
-                    ));
-                }
+                Err(e) => r.refuse(no, line, format!("cannot read the eval: {e}")),
             }
         } else {
-            return Err(format!("line {no}: unknown command {line:?}"));
+            r.refuse(no, line, "unknown command".into());
         }
     }
     Ok(r.report)

@@ -261,7 +261,23 @@ fn required<'p>(p: &'p Params, name: &str) -> ApiResult<&'p str> {
 
 /// The `query` parameter, parsed.
 pub fn parse_query(p: &Params) -> ApiResult<Expr> {
-    Ok(parse(p.get("query").unwrap_or(""))?)
+    // `step()` and `range()` stand for this request's step and range.
+    let durations = match (p.get("start"), p.get("end"), p.get("step")) {
+        (Some(s), Some(e), step) => match (parse_time("start", s), parse_time("end", e)) {
+            (Ok(s), Ok(e)) => sextant_query::DurationContext {
+                step_ms: step
+                    .and_then(|st| parse_duration("step", st).ok())
+                    .unwrap_or(0),
+                range_ms: e.saturating_sub(s),
+            },
+            _ => sextant_query::DurationContext::default(),
+        },
+        _ => sextant_query::DurationContext::default(),
+    };
+    Ok(sextant_query::parse_with(
+        p.get("query").unwrap_or(""),
+        durations,
+    )?)
 }
 
 /// The `query` parameter, which must give a PromQL result: records (logs,

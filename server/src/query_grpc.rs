@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use sextant_query::value::Value;
-use sextant_query::{Engine, When, parse};
+use sextant_query::{Engine, When, parse_with};
 use sextant_storage::{AnyValue, Attributes, Labels, LogRecord, Matcher, Span, Trace, TraceId};
 use tonic::{Request, Response, Status};
 
@@ -50,7 +50,6 @@ impl Query for QueryService {
 
     async fn run(&self, req: Request<pb::RunRequest>) -> Result<Response<Self::RunStream>, Status> {
         let r = req.into_inner();
-        let expr = parse(&r.expr).map_err(ApiError::from)?;
         let asked = (r.timeout_ms > 0).then(|| Duration::from_millis(r.timeout_ms));
         let opts = options_with_timeout(&self.0, asked);
         let when = match r.at {
@@ -63,6 +62,7 @@ impl Query for QueryService {
                 step: Some(g.step_ms),
             },
         };
+        let expr = parse_with(&r.expr, when.durations()).map_err(ApiError::from)?;
         let limit = match r.limit {
             0 => 100,
             n => usize::try_from(n).unwrap_or(usize::MAX),
