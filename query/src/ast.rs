@@ -192,7 +192,7 @@ pub struct VectorSelector {
 }
 
 /// How a binary operation between vectors pairs series.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Default)]
 pub struct VectorMatching {
     /// `on(...)` (true) or `ignoring(...)` (false).
     pub on: bool,
@@ -200,6 +200,12 @@ pub struct VectorMatching {
     pub labels: Vec<String>,
     /// `group_left` / `group_right`, with their extra labels.
     pub group: Option<(Side, Vec<String>)>,
+    /// `fill_left(v)` (or `fill(v)`): a match group the "many" side lacks
+    /// (the left side, or the right under `group_right`) gets a series of
+    /// value `v` there, labelled by the match group.
+    pub fill_left: Option<f64>,
+    /// `fill_right(v)` (or `fill(v)`): the same for the "one" side.
+    pub fill_right: Option<f64>,
 }
 
 /// Which side of a binary operation is the "many" side.
@@ -541,6 +547,19 @@ impl fmt::Display for Expr {
                             "group_right"
                         };
                         write!(f, " {s}({})", label_list(labels))?;
+                    }
+                    match (m.fill_left, m.fill_right) {
+                        (Some(l), Some(r)) if l.to_bits() == r.to_bits() => {
+                            write!(f, " fill({})", fmt_float(l))?
+                        }
+                        (l, r) => {
+                            if let Some(l) = l {
+                                write!(f, " fill_left({})", fmt_float(l))?;
+                            }
+                            if let Some(r) = r {
+                                write!(f, " fill_right({})", fmt_float(r))?;
+                            }
+                        }
                     }
                 }
                 write!(f, " {rhs}")

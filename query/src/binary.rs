@@ -168,13 +168,38 @@ fn vector_vector(
         }
         one_by_sig.insert(sig, e);
     }
+    // `fill_left` stands in for a missing "many" side, `fill_right` for a
+    // missing "one" side (Prometheus swaps the operands of group_right
+    // before it fills), each labelled by its match group.
+    let mut many: Vec<Elem> = many;
+    if let Some(v) = m.fill_left {
+        let present: HashSet<Labels> = many.iter().map(|e| signature(&e.labels, m)).collect();
+        let mut missing: Vec<&Labels> = one_by_sig
+            .keys()
+            .filter(|s| !present.contains(*s))
+            .collect();
+        missing.sort();
+        many.extend(missing.into_iter().map(|sig| Elem {
+            labels: sig.clone(),
+            v,
+        }));
+    }
     let mut out = Vec::new();
     let mut seen_sigs: HashSet<Labels> = HashSet::new();
     let mut seen_results: HashSet<Labels> = HashSet::new();
+    let mut filled_one;
     for e in many {
         let sig = signature(&e.labels, m);
-        let Some(o) = one_by_sig.get(&sig) else {
-            continue;
+        let o = match (one_by_sig.get(&sig), m.fill_right) {
+            (Some(o), _) => o,
+            (None, Some(v)) => {
+                filled_one = Elem {
+                    labels: sig.clone(),
+                    v,
+                };
+                &filled_one
+            }
+            (None, None) => continue,
         };
         // Checked before a comparison filters anything out, as Prometheus does.
         if side.is_none() && !seen_sigs.insert(sig.clone()) {

@@ -240,6 +240,12 @@ impl Parser<'_> {
             if lt == ValueType::Scalar || rt == ValueType::Scalar {
                 return Err(err("vector matching only allowed between instant vectors"));
             }
+            if op.is_set() && (m.fill_left.is_some() || m.fill_right.is_some()) {
+                return Err(err(&format!(
+                    "no fill modifier allowed for \"{}\" operation",
+                    format!("{op:?}").to_lowercase()
+                )));
+            }
             if op.is_set() && m.group.is_some() {
                 return Err(err(&format!(
                     "no grouping allowed for \"{}\" operation",
@@ -318,7 +324,64 @@ impl Parser<'_> {
             m.group = Some((side, labels));
             any = true;
         }
+        while let Some(kw) = ["fill_left", "fill_right", "fill"].into_iter().find(|k| {
+            self.keyword(k)
+                && self
+                    .toks
+                    .get(self.i + 1)
+                    .is_some_and(|t| t.tok == Tok::LParen)
+        }) {
+            let pos = self.pos();
+            self.next();
+            self.next();
+            let v = self.fill_value()?;
+            self.expect(Tok::RParen, "\")\"")?;
+            let (left, right) = match kw {
+                "fill_left" => (true, false),
+                "fill_right" => (false, true),
+                _ => (true, true),
+            };
+            if (left && m.fill_left.is_some()) || (right && m.fill_right.is_some()) {
+                return Err(ParseError::at(
+                    self.src,
+                    pos,
+                    format!("{kw} set more than once"),
+                ));
+            }
+            if left {
+                m.fill_left = Some(v);
+            }
+            if right {
+                m.fill_right = Some(v);
+            }
+            any = true;
+        }
         Ok(any.then_some(m))
+    }
+
+    /// The value of `fill(…)`: a number, signed, `NaN` or `Inf`.
+    fn fill_value(&mut self) -> Result<f64, ParseError> {
+        let neg = match self.peek() {
+            Tok::Sub => {
+                self.next();
+                true
+            }
+            Tok::Add => {
+                self.next();
+                false
+            }
+            _ => false,
+        };
+        match self.next() {
+            Tok::Number(n) => Ok(if neg { -n } else { n }),
+            _ => {
+                self.i -= 1;
+                Err(self.err_here(&format!(
+                    "unexpected {} in fill modifier, expected a number",
+                    self.describe()
+                )))
+            }
+        }
     }
 
     fn unary(&mut self) -> Result<Expr, ParseError> {

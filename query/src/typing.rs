@@ -97,6 +97,9 @@ pub(crate) fn check_join(
     m: Option<&VectorMatching>,
 ) -> std::result::Result<(), String> {
     let records = |t| t == ValueType::Logs || t == ValueType::Spans;
+    if m.is_some_and(|m| m.fill_left.is_some() || m.fill_right.is_some()) {
+        return Err("fill modifiers fill in missing series; records have none to fill".into());
+    }
     if !records(lt) || !records(rt) {
         return Err(format!(
             "a {} and a {} do not combine with \"{}\"; records join records (logs(...) and \

@@ -1,0 +1,98 @@
+//! Current Prometheus PromQL beyond the shared scripts, in the scripts'
+//! own format: duration expressions and the fill modifiers. (Prometheus'
+//! newer test files exercise the same; these are Sextant's own cases.)
+
+use sextant_query::promqltest::run_script;
+
+fn passes(script: &str) {
+    let r = run_script(script).unwrap();
+    assert!(
+        r.failed == 0 && r.passed > 0,
+        "{}: {:?}",
+        r.counts(),
+        r.failures
+    );
+}
+
+#[test]
+fn durations_can_be_computed() {
+    passes(
+        r#"
+load 1m
+  hits{svc="api"} 0+10x60
+
+eval instant at 30m increase(hits[10m+5m])
+  {svc="api"} 150
+
+eval instant at 30m increase(hits[1800/2])
+  {svc="api"} 150
+
+eval instant at 30m hits offset (5m*2)
+  hits{svc="api"} 200
+
+eval instant at 30m hits offset 5m + 1
+  {svc="api"} 251
+
+eval instant at 30m hits offset -(1m-2m)
+  hits{svc="api"} 290
+
+eval range from 10m to 20m step 5m count_over_time(hits[step()])
+  {svc="api"} 5 5 5
+
+eval range from 10m to 20m step 5m count_over_time(hits[min_of(range(), 2m)])
+  {svc="api"} 2 2 2
+
+eval range from 10m to 20m step 5m hits offset max_of(step(), 1m)
+  hits{svc="api"} 50 100 150
+
+eval instant at 30m hits offset range()
+  hits{svc="api"} 300
+
+eval_fail instant at 30m hits[5m-5m]
+"#,
+    );
+}
+
+#[test]
+fn fill_modifiers_stand_in_for_missing_series() {
+    passes(
+        r#"
+load 1m
+  sent{queue="a"} 5
+  sent{queue="b"} 7
+  acked{queue="a"} 4
+  acked{queue="c"} 9
+  quota{tier="gold"} 100
+  usage{tier="gold", user="x"} 30
+  usage{tier="free", user="y"} 3
+
+eval instant at 0m sent - fill(0) acked
+  {queue="a"} 1
+  {queue="b"} 7
+  {queue="c"} -9
+
+eval instant at 0m sent - fill_right(0) acked
+  {queue="a"} 1
+  {queue="b"} 7
+
+eval instant at 0m sent - fill_left(0) acked
+  {queue="a"} 1
+  {queue="c"} -9
+
+eval instant at 0m sent > fill(6) acked
+  sent{queue="a"} 5
+  sent{queue="b"} 7
+
+eval instant at 0m sent > bool fill(6) acked
+  {queue="a"} 1
+  {queue="b"} 1
+  {queue="c"} 0
+
+eval instant at 0m usage / on(tier) group_left fill_right(50) quota
+  {tier="gold", user="x"} 0.3
+  {tier="free", user="y"} 0.06
+
+eval_fail instant at 0m sent and fill(0) acked
+"#,
+    );
+}
