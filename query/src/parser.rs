@@ -1022,6 +1022,42 @@ mod tests {
         assert_eq!(parse_duration("5"), None);
     }
 
+    /// Fill modifiers parse in any order after the grouping, print back,
+    /// and leave metrics named `fill` alone.
+    #[test]
+    fn fill_modifiers() {
+        for q in [
+            "a + fill(0) b",
+            "a + on (x) group_left (y) fill_left(1) fill_right(-2) b",
+            "a > bool fill(NaN) b",
+            "a + fill_right(Inf) b",
+        ] {
+            // Compared as printed: NaN is never equal to itself.
+            let e = parse(q).unwrap().to_string();
+            assert_eq!(parse(&e).unwrap().to_string(), e, "{q}");
+        }
+        match parse("a + fill_left(5) fill_right(7) b").unwrap() {
+            Expr::Binary {
+                matching: Some(m), ..
+            } => {
+                assert_eq!((m.fill_left, m.fill_right), (Some(5.0), Some(7.0)));
+            }
+            e => panic!("{e:?}"),
+        }
+        assert!(matches!(
+            parse("a + fill").unwrap(),
+            Expr::Binary { matching: None, .. }
+        ));
+        for (q, why) in [
+            ("a and fill(0) b", "no fill modifier allowed"),
+            ("a + fill(0) fill_left(1) b", "fill_left set more than once"),
+            ("a + fill(x) b", "expected a number"),
+        ] {
+            let e = parse(q).unwrap_err().to_string();
+            assert!(e.contains(why), "{q}: {e}");
+        }
+    }
+
     /// Arithmetic wherever a duration is written; after `offset` only a
     /// term, so what follows still applies to the selection.
     #[test]

@@ -172,7 +172,7 @@ fn record_expr() -> impl Strategy<Value = Expr> {
                     Some(VectorMatching {
                         on: true,
                         labels: vec![key.into()],
-                        group: None
+                        ..VectorMatching::default()
                     })
                 )),
             (1u32..9, inner.clone()).prop_map(|(k, e)| Expr::Aggregate {
@@ -247,7 +247,12 @@ fn matching() -> impl Strategy<Value = Option<VectorMatching>> {
                         .collect(),
                 )
             });
-            VectorMatching { on, labels, group }
+            VectorMatching {
+                on,
+                labels,
+                group,
+                ..VectorMatching::default()
+            }
         })
     })
 }
@@ -391,7 +396,7 @@ fn vector_expr() -> impl Strategy<Value = Expr> {
                     on.then(|| VectorMatching {
                         on: true,
                         labels: vec!["job".into()],
-                        group: None
+                        ..VectorMatching::default()
                     })
                 )),
             (
