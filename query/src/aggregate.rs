@@ -246,8 +246,13 @@ pub(crate) fn eval(
                 continue;
             }
             AggOp::LimitRatio => {
-                let r = scalar(&param)?;
-                out.extend(els.into_iter().filter(|e| ratio_sample(&e.labels) < r));
+                // A negative ratio keeps the complement of the positive one:
+                // limit_ratio(-0.3, x) is what limit_ratio(0.7, x) leaves out.
+                let r = scalar(&param)?.clamp(-1.0, 1.0);
+                out.extend(els.into_iter().filter(|e| {
+                    let s = ratio_sample(&e.labels);
+                    if r >= 0.0 { s < r } else { s >= 1.0 + r }
+                }));
                 continue;
             }
         };
@@ -276,11 +281,17 @@ fn cmp_asc(a: f64, b: f64) -> std::cmp::Ordering {
     }
 }
 
-/// A stable pseudo-random number in [0, 1) per label set, so that
-/// `limit_ratio` keeps the same series at every step.
+/// A stable pseudo-random number in [0, 1] per label set, so that
+/// `limit_ratio` keeps the same series at every step: Prometheus' label
+/// hash (XXH64 of each name and value followed by 0xff) over the largest
+/// u64, so both servers keep the same series.
 fn ratio_sample(labels: &Labels) -> f64 {
-    use std::hash::{Hash, Hasher};
-    let mut h = std::collections::hash_map::DefaultHasher::new();
-    labels.hash(&mut h);
-    (h.finish() >> 11) as f64 / (1u64 << 53) as f64
+    let mut b = Vec::with_capacity(256);
+    for (n, v) in labels.iter() {
+        b.extend_from_slice(n.as_bytes());
+        b.push(0xff);
+        b.extend_from_slice(v.as_bytes());
+        b.push(0xff);
+    }
+    xxhash_rust::xxh64::xxh64(&b, 0) as f64 / u64::MAX as f64
 }

@@ -261,42 +261,54 @@ fn bucket_quantile(q: f64, buckets: &mut [(f64, f64)]) -> f64 {
     start + (end - start) * (rank / count)
 }
 
-/// Fraction of observations between `lo` and `hi` in classic buckets.
+/// Fraction of observations between `lo` and `hi` in classic buckets
+/// (cumulative counts by upper bound): linear within a bucket; the first
+/// bucket starts at 0 when its bound is positive, else at −Inf; a bucket
+/// with an infinite bound counts whole or not at all.
 fn bucket_fraction(lo: f64, hi: f64, buckets: &mut [(f64, f64)]) -> f64 {
     buckets.sort_by(|a, b| a.0.total_cmp(&b.0));
-    if buckets.last().is_none_or(|b| b.0 != f64::INFINITY) || lo.is_nan() || hi.is_nan() {
+    if buckets.last().is_none_or(|b| b.0 != f64::INFINITY) {
         return f64::NAN;
     }
-    let total = buckets[buckets.len() - 1].1;
-    if total == 0.0 {
+    let mut merged: Vec<(f64, f64)> = Vec::with_capacity(buckets.len());
+    for &(ub, c) in buckets.iter() {
+        match merged.last_mut() {
+            Some(last) if last.0 == ub => last.1 += c,
+            _ => merged.push((ub, c)),
+        }
+    }
+    let total = merged[merged.len() - 1].1;
+    if total == 0.0 || lo.is_nan() || hi.is_nan() {
         return f64::NAN;
     }
-    let below = |x: f64| -> f64 {
-        let mut prev = (0.0f64, 0.0f64);
-        for &(ub, c) in buckets.iter() {
-            if x <= ub {
-                if ub.is_infinite() {
-                    return if x.is_infinite() { c } else { prev.1 };
-                }
-                let lower = if prev.0 == 0.0 && ub <= 0.0 {
-                    ub
-                } else {
-                    prev.0
-                };
-                let frac = if ub == lower {
-                    1.0
-                } else {
-                    ((x - lower) / (ub - lower)).clamp(0.0, 1.0)
-                };
-                return prev.1 + (c - prev.1) * frac;
+    if lo >= hi {
+        return 0.0;
+    }
+    let first_lower = if merged[0].0 <= 0.0 {
+        f64::NEG_INFINITY
+    } else {
+        0.0
+    };
+    // Observations below `v`.
+    let below = |v: f64| -> f64 {
+        let (mut lower, mut before) = (first_lower, 0.0);
+        for &(upper, cum) in &merged {
+            if v <= lower {
+                return before;
             }
-            prev = (ub, c);
+            if v < upper {
+                return if lower == f64::NEG_INFINITY {
+                    cum
+                } else if upper == f64::INFINITY {
+                    before
+                } else {
+                    before + (cum - before) * (v - lower) / (upper - lower)
+                };
+            }
+            (lower, before) = (upper, cum);
         }
         total
     };
-    if hi <= lo {
-        return 0.0;
-    }
     (below(hi) - below(lo)) / total
 }
 
@@ -545,6 +557,15 @@ pub(crate) fn call(ev: &mut Eval<'_>, name: &str, args: &[Expr], t: i64) -> Resu
             })
         }
         "histogram_quantile" | "histogram_fraction" => {
+            if name == "histogram_quantile" {
+                let q = scalar(&vals[0]);
+                if !(0.0..=1.0).contains(&q) {
+                    ev.warnings.insert(format!(
+                        "PromQL warning: quantile value should be between 0 and 1, got {}",
+                        crate::ast::fmt_float(q)
+                    ));
+                }
+            }
             let (params, input) = if name == "histogram_quantile" {
                 (vec![scalar(&vals[0])], vector(vals.remove(1)))
             } else {
@@ -556,6 +577,16 @@ pub(crate) fn call(ev: &mut Eval<'_>, name: &str, args: &[Expr], t: i64) -> Resu
             let mut order: Vec<Labels> = Vec::new();
             let mut groups: std::collections::HashMap<Labels, Vec<(f64, f64)>> =
                 std::collections::HashMap::new();
+            // Series that differ only by name collapse into one once the
+            // name is dropped: an error, as in Prometheus.
+            let mut unnamed: std::collections::HashSet<Labels> = std::collections::HashSet::new();
+            for e in &input {
+                if !unnamed.insert(crate::value::drop_name(&e.labels)) {
+                    return Err(Error::Eval(
+                        "vector cannot contain metrics with the same labelset".into(),
+                    ));
+                }
+            }
             for e in input {
                 let Some(le) = e.labels.get("le").and_then(parse_le) else {
                     ev.warnings.insert(format!(

@@ -96,3 +96,47 @@ eval_fail instant at 0m sent and fill(0) acked
 "#,
     );
 }
+
+#[test]
+fn classic_histogram_edge_cases_and_sampling() {
+    passes(
+        r#"
+load 1m
+  lat_bucket{le="-10"} 4
+  lat_bucket{le="-5"} 6
+  lat_bucket{le="0"} 8
+  lat_bucket{le="+Inf"} 10
+  load{node="1"} 1
+  load{node="2"} 2
+  load{node="3"} 3
+  load{node="4"} 4
+  load{node="5"} 5
+  load{node="6"} 6
+  a_bucket{le="1", job="x"} 1
+  b_bucket{le="1", job="x"} 1
+
+# Below the first negative bound nothing is interpolated: the first
+# bucket counts whole. Half of (-10, -5] is 1 observation.
+eval instant at 0m histogram_fraction(-Inf, -7.5, lat_bucket)
+  {} 0.5
+
+eval instant at 0m histogram_fraction(-Inf, +Inf, lat_bucket)
+  {} 1
+
+eval instant at 0m histogram_quantile(1.5, lat_bucket)
+  expect warn
+  {} +Inf
+
+eval instant at 0m histogram_quantile(NaN, nothing_here_bucket)
+  expect warn
+
+eval_fail instant at 0m histogram_quantile(0.5, {__name__=~"(a|b)_bucket"})
+
+# A negative ratio keeps exactly what the positive one leaves out.
+eval instant at 0m count(limit_ratio(0.4, load)) + count(limit_ratio(-0.6, load))
+  {} 6
+
+eval instant at 0m count(limit_ratio(0.4, load) and limit_ratio(-0.6, load))
+"#,
+    );
+}
