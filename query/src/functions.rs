@@ -203,8 +203,39 @@ fn date_part(name: &str, secs: f64) -> f64 {
     }
 }
 
-/// Prometheus' quantile over classic `le` buckets (cumulative counts).
-fn bucket_quantile(q: f64, buckets: &mut [(f64, f64)]) -> f64 {
+/// `rate` and `increase` of a series whose name says it is no counter
+/// (Prometheus' info annotation; the answer is computed all the same).
+fn warn_not_counters(ev: &mut Eval<'_>, m: &[crate::value::RangeSeries]) {
+    for s in m {
+        if let Some(name) = s.labels.metric_name()
+            && !s.points.is_empty()
+            && !["_total", "_sum", "_count", "_bucket"]
+                .iter()
+                .any(|x| name.ends_with(x))
+        {
+            ev.warnings.insert(format!(
+                "{} metric might not be a counter, name does not end in \
+                 _total/_sum/_count/_bucket: {name:?}",
+                crate::INFO_PREFIX
+            ));
+        }
+    }
+}
+
+/// Prometheus' quantile over classic `le` buckets (cumulative counts),
+/// and whether the counts had to be made monotonic first.
+fn bucket_quantile(q: f64, buckets: &mut [(f64, f64)]) -> (f64, bool) {
+    let v = bucket_quantile_value(q, buckets);
+    let mut max = f64::NEG_INFINITY;
+    let mut fixed = false;
+    for &(_, c) in buckets.iter() {
+        fixed |= c < max;
+        max = max.max(c);
+    }
+    (v, fixed)
+}
+
+fn bucket_quantile_value(q: f64, buckets: &mut [(f64, f64)]) -> f64 {
     if q.is_nan() {
         return f64::NAN;
     }
@@ -335,6 +366,9 @@ pub(crate) fn call(ev: &mut Eval<'_>, name: &str, args: &[Expr], t: i64) -> Resu
         let (f, keep_name) = range_function(name, &params)?;
         let (start, end) = range_bounds(ev, &args[at], t);
         let m = matrix(&mut vals, at);
+        if name == "rate" || name == "increase" {
+            warn_not_counters(ev, &m);
+        }
         return Ok(over_time(&mut ev.names, m, keep_name, |s| {
             f(s, start, end, t)
         }));
@@ -580,6 +614,9 @@ pub(crate) fn call(ev: &mut Eval<'_>, name: &str, args: &[Expr], t: i64) -> Resu
             // Series that differ only by name collapse into one once the
             // name is dropped: an error, as in Prometheus.
             let mut unnamed: std::collections::HashSet<Labels> = std::collections::HashSet::new();
+            // The bucket metric's name per group, for the annotations.
+            let mut names: std::collections::HashMap<Labels, String> =
+                std::collections::HashMap::new();
             for e in &input {
                 if !unnamed.insert(crate::value::drop_name(&e.labels)) {
                     return Err(Error::Eval(
@@ -609,6 +646,9 @@ pub(crate) fn call(ev: &mut Eval<'_>, name: &str, args: &[Expr], t: i64) -> Resu
                         .unwrap_or_else(|_| Labels::empty())
                     })
                     .clone();
+                if let Some(n) = e.labels.metric_name() {
+                    names.entry(key.clone()).or_insert_with(|| n.to_string());
+                }
                 groups
                     .entry(key.clone())
                     .or_insert_with(|| {
@@ -623,7 +663,18 @@ pub(crate) fn call(ev: &mut Eval<'_>, name: &str, args: &[Expr], t: i64) -> Resu
                     .filter_map(|k| {
                         let mut b = groups.remove(&k)?;
                         let v = if params.len() == 1 {
-                            bucket_quantile(params[0], &mut b)
+                            let (v, fixed) = bucket_quantile(params[0], &mut b);
+                            if fixed {
+                                ev.warnings.insert(format!(
+                                    "{} input to histogram_quantile needed to be fixed for \
+                                     monotonicity (see https://prometheus.io/docs/prometheus/\
+                                     latest/querying/functions/#histogram_quantile) for metric \
+                                     name {:?}",
+                                    crate::INFO_PREFIX,
+                                    names.get(&k).map_or("", String::as_str)
+                                ));
+                            }
+                            v
                         } else {
                             bucket_fraction(params[0], params[1], &mut b)
                         };

@@ -14,6 +14,10 @@ mod typing;
 pub use error::{Error, ParseError, Result};
 pub use lexer::parse_duration;
 pub use parser::{DurationContext, parse, parse_with};
+
+/// How an annotation that is information, not a warning, begins (the
+/// HTTP API lists those under `infos`).
+pub const INFO_PREFIX: &str = "PromQL info:";
 pub use typing::value_type;
 mod aggregate;
 mod binary;

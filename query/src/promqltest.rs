@@ -303,9 +303,6 @@ impl Runner {
         let Some(db) = self.db.as_ref() else {
             return Err("no database".into());
         };
-        if cmd.info.wanted() {
-            return Err("info annotations are not produced yet".into());
-        }
         let engine = Engine::new(
             db,
             EngineOptions {
@@ -352,12 +349,16 @@ impl Runner {
         let got = match cmd.range {
             Some(_) => run(&expr, cmd.at)?,
             None => {
-                let (v, warnings) = engine
+                let (v, annotations) = engine
                     .instant_annotated(&expr, cmd.at)
                     .map_err(|e| e.to_string())?;
+                let (infos, warnings): (Vec<String>, Vec<String>) = annotations
+                    .into_iter()
+                    .partition(|a| a.starts_with(crate::INFO_PREFIX));
                 cmd.warn
                     .check(&warnings)
                     .map_err(|e| format!("warnings: {e}"))?;
+                cmd.info.check(&infos).map_err(|e| format!("infos: {e}"))?;
                 v
             }
         };
@@ -758,10 +759,6 @@ impl AnnotationExpect {
                 .push((None, Some(Regex::new(r.trim()).map_err(|e| e.to_string())?)));
         }
         Ok(())
-    }
-
-    fn wanted(&self) -> bool {
-        self.any
     }
 
     /// `got` are messages without their source position; a pattern's

@@ -140,3 +140,31 @@ eval instant at 0m count(limit_ratio(0.4, load) and limit_ratio(-0.6, load))
 "#,
     );
 }
+
+#[test]
+fn information_is_told_apart_from_warnings() {
+    passes(
+        r#"
+load 1m
+  queue_depth 0+1x10
+  jobs_total 0+1x10
+  wait_bucket{le="1"} 5
+  wait_bucket{le="2"} 4
+  wait_bucket{le="+Inf"} 10
+
+eval instant at 10m rate(queue_depth[5m])
+  expect info
+  expect no_warn
+  {} 0.016666666666666666
+
+eval instant at 10m rate(jobs_total[5m])
+  expect no_info
+  {} 0.016666666666666666
+
+eval instant at 0m histogram_quantile(0.5, wait_bucket)
+  expect info
+  expect no_warn
+  {} 1
+"#,
+    );
+}

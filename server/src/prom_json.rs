@@ -7,14 +7,21 @@ use std::fmt::Write as _;
 use sextant_query::value::Value;
 use sextant_storage::Labels;
 
-/// `{"status":"success","data":DATA}` plus warnings, if any.
-pub fn success(data: &str, warnings: &[String]) -> String {
+/// `{"status":"success","data":DATA}` plus the annotations, if any:
+/// `warnings`, and `infos` for those PromQL marks as information (as
+/// Prometheus' API splits them).
+pub fn success(data: &str, annotations: &[String]) -> String {
     let mut out = String::with_capacity(data.len() + 64);
     out.push_str("{\"status\":\"success\",\"data\":");
     out.push_str(data);
-    if !warnings.is_empty() {
-        out.push_str(",\"warnings\":");
-        out.push_str(&serde_json::to_string(warnings).unwrap_or_else(|_| "[]".into()));
+    let (infos, warnings): (Vec<&String>, Vec<&String>) = annotations
+        .iter()
+        .partition(|a| a.starts_with(sextant_query::INFO_PREFIX));
+    for (key, list) in [("warnings", warnings), ("infos", infos)] {
+        if !list.is_empty() {
+            out.push_str(&format!(",\"{key}\":"));
+            out.push_str(&serde_json::to_string(&list).unwrap_or_else(|_| "[]".into()));
+        }
     }
     out.push('}');
     out
