@@ -683,8 +683,15 @@ pub(crate) fn call(ev: &mut Eval<'_>, name: &str, args: &[Expr], t: i64) -> Resu
                     .collect(),
             )
         }
+        "info" => {
+            let Some(Expr::Vector(sel)) = args.get(1) else {
+                return Err(Error::Eval("info() needs its label selector".into()));
+            };
+            let infos = ev.selector_timestamps(sel, t);
+            Value::Vector(crate::info::enrich(vector(vals.remove(0)), infos, sel)?)
+        }
         "histogram_count" | "histogram_sum" | "histogram_avg" | "histogram_stddev"
-        | "histogram_stdvar" | "info" => {
+        | "histogram_stdvar" => {
             // Native histograms are not stored yet: no float series has one.
             Value::Vector(Vec::new())
         }

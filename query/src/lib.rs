@@ -23,6 +23,7 @@ mod aggregate;
 mod binary;
 mod engine;
 mod functions;
+mod info;
 mod range_series;
 pub mod records;
 pub mod value;

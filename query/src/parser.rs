@@ -31,6 +31,7 @@ pub fn parse_with(src: &str, durations: DurationContext) -> Result<Expr, ParseEr
         depth: 0,
         height: 0,
         durations,
+        empty_selector_ok: false,
     };
     if p.peek() == &Tok::Eof {
         return Err(p.err_here("no expression found in input"));
@@ -61,6 +62,9 @@ struct Parser<'a> {
     height: usize,
     /// What `step()` and `range()` stand for.
     durations: DurationContext,
+    /// A selector whose matchers all match the empty string is allowed
+    /// (the label selector of `info()`).
+    empty_selector_ok: bool,
 }
 
 impl Parser<'_> {
@@ -655,7 +659,7 @@ impl Parser<'_> {
         matchers: Vec<Matcher>,
         pos: usize,
     ) -> Result<Expr, ParseError> {
-        if matchers.iter().all(|m| m.matches_empty()) {
+        if !self.empty_selector_ok && matchers.iter().all(|m| m.matches_empty()) {
             return Err(ParseError::at(
                 self.src,
                 pos,
@@ -762,12 +766,17 @@ impl Parser<'_> {
     }
 
     /// `( expr, ... )`, the parentheses included.
-    fn call_args(&mut self) -> Result<Vec<Expr>, ParseError> {
+    /// `( expr, … )`; from argument `label_selector_from` on, selectors
+    /// may match everything (`info(v, {data=~".*"})`).
+    fn call_args(&mut self, label_selector_from: usize) -> Result<Vec<Expr>, ParseError> {
         self.expect(Tok::LParen, "\"(\"")?;
         let mut args = Vec::new();
         let mut h = 0;
         while *self.peek() != Tok::RParen {
-            args.push(self.expr(0)?);
+            self.empty_selector_ok = args.len() >= label_selector_from;
+            let arg = self.expr(0);
+            self.empty_selector_ok = false;
+            args.push(arg?);
             h = h.max(self.height);
             if *self.peek() != Tok::Comma {
                 break;
@@ -782,7 +791,7 @@ impl Parser<'_> {
     fn aggregate(&mut self, op: AggOp, pos: usize) -> Result<Expr, ParseError> {
         let (mut grouping, mut without) = (Vec::new(), false);
         let before = self.grouping(&mut grouping, &mut without)?;
-        let mut args = self.call_args()?;
+        let mut args = self.call_args(usize::MAX)?;
         if !before {
             self.grouping(&mut grouping, &mut without)?;
         }
@@ -855,7 +864,7 @@ impl Parser<'_> {
                 format!("unknown function with name \"{name}\""),
             ));
         };
-        let args = self.call_args()?;
+        let mut args = self.call_args(if name == "info" { 1 } else { usize::MAX })?;
         let (min, max) = (
             sig.args.len() - sig.optional,
             if sig.variadic {
@@ -905,6 +914,9 @@ impl Parser<'_> {
             }
         }
         crate::typing::check_call(&name, &args).map_err(|m| ParseError::at(self.src, pos, m))?;
+        if name == "info" {
+            crate::info::normalise(&mut args).map_err(|m| ParseError::at(self.src, pos, m))?;
+        }
         Ok(Expr::Call { func: name, args })
     }
 }

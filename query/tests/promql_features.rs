@@ -168,3 +168,33 @@ eval instant at 0m histogram_quantile(0.5, wait_bucket)
 "#,
     );
 }
+
+#[test]
+fn info_adds_the_labels_of_the_info_series() {
+    passes(
+        r#"
+load 1m
+  http_requests_total{job="api", instance="10.0.0.1:80", code="200"} 0+5x10
+  http_requests_total{job="web", instance="10.0.0.2:80", code="200"} 0+1x10
+  target_info{job="api", instance="10.0.0.1:80", k8s_namespace="prod", host="n1"} 1x10
+  build_info{job="api", instance="10.0.0.1:80", version="2.1"} 1x10
+
+eval instant at 5m info(http_requests_total)
+  http_requests_total{job="api", instance="10.0.0.1:80", code="200", k8s_namespace="prod", host="n1"} 25
+  http_requests_total{job="web", instance="10.0.0.2:80", code="200"} 5
+
+eval instant at 5m info(http_requests_total, {k8s_namespace=~".+"})
+  http_requests_total{job="api", instance="10.0.0.1:80", code="200", k8s_namespace="prod"} 25
+
+eval instant at 5m info(http_requests_total, {__name__="build_info"})
+  http_requests_total{job="api", instance="10.0.0.1:80", code="200", version="2.1"} 25
+  http_requests_total{job="web", instance="10.0.0.2:80", code="200"} 5
+
+eval instant at 5m sum by (k8s_namespace) (info(rate(http_requests_total[5m]), {k8s_namespace=~".*"}))
+  {k8s_namespace="prod"} 0.08333333333333333
+  {} 0.016666666666666666
+
+eval_fail instant at 5m info(http_requests_total, rate(http_requests_total[1m]))
+"#,
+    );
+}
