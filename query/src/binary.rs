@@ -108,8 +108,13 @@ fn signature(labels: &Labels, m: &VectorMatching) -> Labels {
     if m.on {
         filter_labels(labels, &m.labels, true)
     } else {
+        // `__type__` and `__unit__` go with the name: an operand whose name
+        // was dropped still matches the other side. (Prometheus gets the
+        // same by removing names late; series of one name whose types
+        // differ then stay apart, which this does not see.)
         let mut drop = m.labels.clone();
         drop.push(METRIC_NAME.to_string());
+        drop.extend(crate::value::METADATA_LABELS.map(String::from));
         filter_labels(labels, &drop, false)
     }
 }

@@ -47,9 +47,14 @@ pub enum Value {
     Traces(Vec<Trace>),
 }
 
-/// `labels` without `__name__`.
+/// The metadata labels Prometheus' type-and-unit labels put beside the
+/// name: they describe the metric, so they go wherever the name goes.
+pub const METADATA_LABELS: [&str; 2] = ["__type__", "__unit__"];
+
+/// `labels` without `__name__` (and the `__type__` and `__unit__` that
+/// describe it).
 pub fn drop_name(labels: &Labels) -> Labels {
-    labels.retain(|n| n != METRIC_NAME)
+    labels.retain(|n| n != METRIC_NAME && !METADATA_LABELS.contains(&n))
 }
 
 /// Per-query memo of [`drop_name`]: a range query drops the name of the

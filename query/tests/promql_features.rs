@@ -198,3 +198,24 @@ eval_fail instant at 5m info(http_requests_total, rate(http_requests_total[1m]))
 "#,
     );
 }
+
+#[test]
+fn type_and_unit_labels_go_with_the_name() {
+    passes(
+        r#"
+load 1m
+  jobs_total{__type__="counter", __unit__="jobs", queue="a"} 0+6x10
+  jobs_total{__type__="counter", __unit__="jobs", queue="b"} 0+12x10
+
+eval instant at 5m rate(jobs_total[5m])
+  {queue="a"} 0.1
+  {queue="b"} 0.2
+
+eval instant at 5m sum by (__type__) (jobs_total)
+  {__type__="counter"} 90
+
+eval instant at 5m (jobs_total + 1) and jobs_total{queue="a"}
+  {queue="a"} 31
+"#,
+    );
+}
