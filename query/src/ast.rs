@@ -189,6 +189,43 @@ pub struct VectorSelector {
     pub offset: i64,
     /// `@` modifier.
     pub at: Option<At>,
+    /// How a range selector treats the edges of its window.
+    pub edges: Edges,
+}
+
+/// Prometheus' extended range selectors (`x[5m] anchored`,
+/// `x[5m] smoothed`): the window's value at its start is the last sample
+/// before it (anchored) or interpolated across it (smoothed, at the end
+/// too), so `increase` is the exact difference with no extrapolation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Edges {
+    /// Samples inside the window only.
+    #[default]
+    Plain,
+    /// The last sample at or before the start anchors the window.
+    Anchored,
+    /// Values at both edges are interpolated between their neighbours.
+    Smoothed,
+}
+
+impl Edges {
+    /// The keyword, or "" for a plain window.
+    pub fn keyword(self) -> &'static str {
+        match self {
+            Edges::Plain => "",
+            Edges::Anchored => "anchored",
+            Edges::Smoothed => "smoothed",
+        }
+    }
+
+    /// The functions whose answer a window of these edges keeps right.
+    pub fn functions(self) -> &'static [&'static str] {
+        match self {
+            Edges::Plain => &[],
+            Edges::Anchored => &["changes", "delta", "increase", "rate", "resets"],
+            Edges::Smoothed => &["delta", "increase", "rate"],
+        }
+    }
 }
 
 /// How a binary operation between vectors pairs series.
@@ -500,7 +537,11 @@ impl fmt::Display for Expr {
                 write!(f, "{vs}[")?;
                 fmt_duration(f, *range)?;
                 f.write_str("]")?;
-                fmt_mods(f, vs.offset, vs.at)
+                fmt_mods(f, vs.offset, vs.at)?;
+                if vs.edges != Edges::Plain {
+                    write!(f, " {}", vs.edges.keyword())?;
+                }
+                Ok(())
             }
             Expr::Subquery {
                 expr,

@@ -8,7 +8,7 @@ use std::collections::{BTreeMap, HashMap};
 use sextant_storage::{Db, Labels, Sample};
 
 use crate::aggregate;
-use crate::ast::{At, Expr, VectorSelector};
+use crate::ast::{At, Edges, Expr, VectorSelector};
 use crate::binary;
 use crate::error::{Error, Result};
 use crate::functions;
@@ -410,22 +410,27 @@ fn collect<'e>(
     opts: &EngineOptions,
     out: &mut Windows<'e>,
 ) {
-    let mut add = |vs: &'e VectorSelector, back: i64| {
+    let mut add = |vs: &'e VectorSelector, back: i64, ahead: i64| {
         let (l, h) = match at_time(vs.at, qs, qe) {
             Some(t) => (t, t),
             None => (lo, hi),
         };
         let w = (
             l.saturating_sub(vs.offset).saturating_sub(back),
-            h.saturating_sub(vs.offset),
+            h.saturating_sub(vs.offset).saturating_add(ahead),
         );
         let entry = out.selectors.entry(key(vs)).or_insert((w.0, w.1, vs));
         entry.0 = entry.0.min(w.0);
         entry.1 = entry.1.max(w.1);
     };
     match e {
-        Expr::Vector(vs) => add(vs, opts.lookback_ms),
-        Expr::Matrix(vs, range) => add(vs, *range),
+        Expr::Vector(vs) => add(vs, opts.lookback_ms, 0),
+        // Extended windows read a lookback beyond the edges they settle.
+        Expr::Matrix(vs, range) => match vs.edges {
+            Edges::Plain => add(vs, *range, 0),
+            Edges::Anchored => add(vs, range + opts.lookback_ms, 0),
+            Edges::Smoothed => add(vs, range + opts.lookback_ms, opts.lookback_ms),
+        },
         Expr::Records { range, .. } => {
             let w = match (range, out.bare) {
                 (Some(r), _) => (lo.saturating_sub(*r), hi),
@@ -699,7 +704,29 @@ impl Eval<'_> {
             .unwrap_or_default()
     }
 
+    /// A range selector's series at `t`; an anchored or smoothed window
+    /// with its edge points settled ([`crate::functions::extend_window`]).
     fn range_selector(&self, vs: &VectorSelector, range: i64, t: i64) -> Vec<RangeSeries> {
+        let mut out = self.range_selector_raw(vs, range, t);
+        if vs.edges != Edges::Plain {
+            let te = self.effective(vs.at, vs.offset, t);
+            let smoothed = vs.edges == Edges::Smoothed;
+            for s in &mut out {
+                s.points = crate::functions::extend_window(&s.points, te - range, te, smoothed);
+            }
+            out.retain(|s| !s.points.is_empty());
+        }
+        out
+    }
+
+    /// A range selector's samples at `t`, an anchored or smoothed window
+    /// with the lookback beyond its edges (what `rate` interpolates from).
+    pub(crate) fn range_selector_raw(
+        &self,
+        vs: &VectorSelector,
+        range: i64,
+        t: i64,
+    ) -> Vec<RangeSeries> {
         let te = self.effective(vs.at, vs.offset, t);
         let mut out = Vec::new();
         for (labels, samples) in self
@@ -708,8 +735,13 @@ impl Eval<'_> {
             .map(Vec::as_slice)
             .unwrap_or_default()
         {
-            let lo = samples.partition_point(|s| s.t <= te - range);
-            let hi = samples.partition_point(|s| s.t <= te);
+            let (back, ahead) = match vs.edges {
+                Edges::Plain => (0, 0),
+                Edges::Anchored => (self.opts.lookback_ms, 0),
+                Edges::Smoothed => (self.opts.lookback_ms, self.opts.lookback_ms),
+            };
+            let lo = samples.partition_point(|s| s.t <= te - range - back);
+            let hi = samples.partition_point(|s| s.t <= te + ahead);
             let mut points = Vec::with_capacity(hi - lo);
             points.extend(samples[lo..hi].iter().filter(|s| !is_stale(s.v)));
             if !points.is_empty() {

@@ -203,6 +203,114 @@ fn date_part(name: &str, secs: f64) -> f64 {
     }
 }
 
+/// The points of an anchored or smoothed window `(mint, maxt]`, read with
+/// a lookback beyond its edges: a point at `mint` (the last sample at or
+/// before it, or for `smoothed` the line between the samples around it),
+/// the samples strictly inside, and a point at `maxt` (the last sample, or
+/// interpolated likewise). Empty when nothing lies after `mint`.
+pub(crate) fn extend_window(
+    points: &[Sample],
+    mint: i64,
+    maxt: i64,
+    smoothed: bool,
+) -> Vec<Sample> {
+    let Some(mut last) = points.len().checked_sub(1) else {
+        return Vec::new();
+    };
+    let first = points[..last]
+        .partition_point(|p| p.t <= mint)
+        .saturating_sub(1);
+    if smoothed {
+        last = points[..last].partition_point(|p| p.t < maxt);
+    }
+    if points[last].t <= mint {
+        return Vec::new();
+    }
+    let line =
+        |a: Sample, b: Sample, t: i64| a.v + (b.v - a.v) * (t - a.t) as f64 / (b.t - a.t) as f64;
+    let left = if smoothed && points[first].t < mint {
+        line(points[first], points[first + 1], mint)
+    } else {
+        points[first].v
+    };
+    let right = if smoothed && last > 0 && points[last].t > maxt {
+        line(points[last - 1], points[last], maxt)
+    } else {
+        points[last].v
+    };
+    let from = first + usize::from(points[first].t <= mint);
+    let to = if points[last].t >= maxt {
+        last
+    } else {
+        last + 1
+    };
+    let mut out = Vec::with_capacity(to.saturating_sub(from) + 2);
+    out.push(Sample::new(mint, left));
+    out.extend_from_slice(&points[from..to.max(from)]);
+    out.push(Sample::new(maxt, right));
+    out
+}
+
+/// `rate`, `increase` or `delta` over an anchored or smoothed window
+/// `(start, end]` from its samples and those a lookback beyond: the exact
+/// difference between the values at its edges (the anchor, or the line
+/// between the samples around an edge, which for a counter that reset
+/// starts from 0), counter resets inside it added back, no extrapolation.
+fn exact_rate(
+    f: &[Sample],
+    start: i64,
+    end: i64,
+    smoothed: bool,
+    counter: bool,
+    per_second: bool,
+) -> Option<f64> {
+    let mut last = f.len().checked_sub(1)?;
+    let first = f[..last]
+        .partition_point(|p| p.t <= start)
+        .saturating_sub(1);
+    if smoothed {
+        last = f[..last].partition_point(|p| p.t < end);
+    }
+    if f[last].t <= start || (smoothed && f[first].t > end) {
+        return None;
+    }
+    let line = |a: Sample, b: Sample, t: i64| {
+        let y1 = if counter && b.v < a.v { 0.0 } else { a.v };
+        y1 + (b.v - y1) * (t - a.t) as f64 / (b.t - a.t) as f64
+    };
+    let left = if smoothed && f[first].t < start {
+        line(f[first], f[first + 1], start)
+    } else {
+        f[first].v
+    };
+    let right = if smoothed && last > 0 && f[last].t > end {
+        line(f[last - 1], f[last], end)
+    } else {
+        f[last].v
+    };
+    let mut v = right - left;
+    if counter {
+        // The edges already account for resets across them.
+        let from = first + usize::from(f[first].t <= start);
+        let to = if f[last].t >= end { last } else { last + 1 };
+        let mut prev = left;
+        for p in &f[from..to.max(from)] {
+            if p.v < prev {
+                v += prev;
+            }
+            prev = p.v;
+        }
+        if right < prev {
+            v += prev;
+        }
+    }
+    Some(if per_second {
+        v / ((end - start) as f64 / 1000.0)
+    } else {
+        v
+    })
+}
+
 /// `rate` and `increase` of a series whose name says it is no counter
 /// (Prometheus' info annotation; the answer is computed all the same).
 fn warn_not_counters(ev: &mut Eval<'_>, m: &[crate::value::RangeSeries]) {
@@ -346,7 +454,13 @@ fn bucket_fraction(lo: f64, hi: f64, buckets: &mut [(f64, f64)]) -> f64 {
 pub(crate) fn call(ev: &mut Eval<'_>, name: &str, args: &[Expr], t: i64) -> Result<Value> {
     let mut vals = Vec::with_capacity(args.len());
     for a in args {
-        vals.push(ev.eval(a, t)?);
+        vals.push(match a {
+            // The function settles an extended window's edges itself.
+            Expr::Matrix(vs, range) if vs.edges != crate::ast::Edges::Plain => {
+                Value::Matrix(ev.range_selector_raw(vs, *range, t))
+            }
+            a => ev.eval(a, t)?,
+        });
     }
     let matrix =
         |v: &mut Vec<Value>, i: usize| match std::mem::replace(&mut v[i], Value::Scalar(0.0)) {
@@ -368,6 +482,33 @@ pub(crate) fn call(ev: &mut Eval<'_>, name: &str, args: &[Expr], t: i64) -> Resu
         let m = matrix(&mut vals, at);
         if name == "rate" || name == "increase" {
             warn_not_counters(ev, &m);
+        }
+        if let Expr::Matrix(vs, _) = &args[at]
+            && vs.edges != crate::ast::Edges::Plain
+        {
+            let edges = vs.edges;
+            if !edges.functions().contains(&name) {
+                return Err(Error::Eval(format!(
+                    "{} modifier can only be used with: {} - not with {name}",
+                    edges.keyword(),
+                    edges.functions().join(", ")
+                )));
+            }
+            let smoothed = edges == crate::ast::Edges::Smoothed;
+            if matches!(name, "rate" | "increase" | "delta") {
+                let (counter, per_second) = (name != "delta", name == "rate");
+                return Ok(over_time(&mut ev.names, m, false, |s| {
+                    exact_rate(s, start, end, smoothed, counter, per_second)
+                }));
+            }
+            return Ok(over_time(&mut ev.names, m, keep_name, |s| {
+                let w = extend_window(s, start, end, smoothed);
+                if w.is_empty() {
+                    None
+                } else {
+                    f(&w, start, end, t)
+                }
+            }));
         }
         return Ok(over_time(&mut ev.names, m, keep_name, |s| {
             f(s, start, end, t)

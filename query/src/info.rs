@@ -47,6 +47,7 @@ pub(crate) fn normalise(args: &mut Vec<Expr>) -> std::result::Result<(), String>
             matchers: Vec::new(),
             offset: 0,
             at: None,
+            edges: crate::ast::Edges::Plain,
         }));
     }
     let Expr::Vector(vs) = &mut args[1] else {

@@ -3,7 +3,7 @@
 
 use sextant_storage::{MatchOp, Matcher};
 
-use crate::ast::{AggOp, At, BinOp, Expr, Side, VectorMatching, VectorSelector};
+use crate::ast::{AggOp, At, BinOp, Edges, Expr, Side, VectorMatching, VectorSelector};
 use crate::error::ParseError;
 use crate::lexer::{Tok, Token, lex};
 use crate::types::{ValueType, signature};
@@ -430,6 +430,11 @@ impl Parser<'_> {
                 }
                 Tok::At => self.at(&mut e)?,
                 Tok::Ident(s) if s.eq_ignore_ascii_case("offset") => self.offset(&mut e)?,
+                Tok::Ident(s)
+                    if s.eq_ignore_ascii_case("anchored") || s.eq_ignore_ascii_case("smoothed") =>
+                {
+                    self.edges(&mut e)?
+                }
                 _ => return Ok(e),
             }
         }
@@ -545,6 +550,35 @@ impl Parser<'_> {
         }
         *offset = d;
         Ok(())
+    }
+
+    /// `anchored` or `smoothed` after a range selector.
+    fn edges(&mut self, e: &mut Expr) -> Result<(), ParseError> {
+        let pos = self.pos();
+        let Tok::Ident(word) = self.next() else {
+            return Err(self.err_here("expected anchored or smoothed"));
+        };
+        let edges = if word.eq_ignore_ascii_case("anchored") {
+            Edges::Anchored
+        } else {
+            Edges::Smoothed
+        };
+        let why = match e {
+            Expr::Matrix(vs, _) if vs.edges == Edges::Plain => {
+                vs.edges = edges;
+                return Ok(());
+            }
+            Expr::Matrix(..) => {
+                "anchored and smoothed may not be set together or twice".to_string()
+            }
+            Expr::Vector(_) => format!(
+                "{} applies to range selectors here (x[5m] {}); instant selectors do not take it",
+                edges.keyword(),
+                edges.keyword()
+            ),
+            _ => format!("{} modifier must follow a range selector", edges.keyword()),
+        };
+        Err(ParseError::at(self.src, pos, why))
     }
 
     fn at(&mut self, e: &mut Expr) -> Result<(), ParseError> {
@@ -671,6 +705,7 @@ impl Parser<'_> {
             matchers,
             offset: 0,
             at: None,
+            edges: Edges::Plain,
         }))
     }
 
@@ -1064,6 +1099,31 @@ mod tests {
             ("a and fill(0) b", "no fill modifier allowed"),
             ("a + fill(0) fill_left(1) b", "fill_left set more than once"),
             ("a + fill(x) b", "expected a number"),
+        ] {
+            let e = parse(q).unwrap_err().to_string();
+            assert!(e.contains(why), "{q}: {e}");
+        }
+    }
+
+    /// `anchored` and `smoothed` follow a range selector, print back, and
+    /// are refused elsewhere.
+    #[test]
+    fn extended_range_selectors() {
+        for q in [
+            "rate(x[5m] anchored)",
+            "increase(x[5m] offset 1m smoothed)",
+            "x[1m] anchored",
+        ] {
+            let e = parse(q).unwrap();
+            assert_eq!(parse(&e.to_string()).unwrap(), e, "{q} printed as {e}");
+        }
+        for (q, why) in [
+            ("x smoothed", "instant selectors do not take it"),
+            ("x[5m] anchored smoothed", "may not be set together"),
+            (
+                "rate(x[5m])[10m:1m] anchored",
+                "must follow a range selector",
+            ),
         ] {
             let e = parse(q).unwrap_err().to_string();
             assert!(e.contains(why), "{q}: {e}");

@@ -43,6 +43,10 @@ fn call_shape(e: &Expr) -> Option<Shape<'_>> {
     let Expr::Matrix(vs, range) = args.get(at)? else {
         return None;
     };
+    // Extended windows read beyond their edges: the per-step path only.
+    if vs.edges != crate::ast::Edges::Plain {
+        return None;
+    }
     let mut params = Vec::new();
     for (i, a) in args.iter().enumerate() {
         if i != at {

@@ -219,3 +219,38 @@ eval instant at 5m (jobs_total + 1) and jobs_total{queue="a"}
 "#,
     );
 }
+
+#[test]
+fn anchored_and_smoothed_windows_measure_their_edges_exactly() {
+    passes(
+        r#"
+load 1m
+  orders_total 0 10 20 30 40 5 15
+
+# anchored: the last sample at or before the window start anchors it, no
+# extrapolation: 40 - 10 over (1m, 4m].
+eval instant at 4m increase(orders_total[3m] anchored)
+  {} 30
+
+# A reset inside the window is added back: 10 -> 40, then 40 -> 15.
+eval instant at 6m increase(orders_total[5m] anchored)
+  {} 45
+
+eval instant at 6m resets(orders_total[5m] anchored)
+  {} 1
+
+# smoothed: the values at the edges lie on the line between the samples
+# around them: (1m30s, 3m30s] reads 15 and 35.
+eval instant at 3m30s increase(orders_total[2m] smoothed)
+  {} 20
+
+eval instant at 3m30s rate(orders_total[2m] smoothed)
+  {} 0.16666666666666666
+
+eval_fail instant at 4m max_over_time(orders_total[3m] anchored)
+  expected_fail_message anchored modifier can only be used with: changes, delta, increase, rate, resets - not with max_over_time
+
+eval_fail instant at 4m changes(orders_total[3m] smoothed)
+"#,
+    );
+}

@@ -53,6 +53,7 @@ fn selector() -> impl Strategy<Value = VectorSelector> {
             matchers,
             offset: off * 90_000,
             at,
+            edges: sextant_query::ast::Edges::Plain,
         }
     })
 }
