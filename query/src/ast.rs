@@ -193,10 +193,11 @@ pub struct VectorSelector {
     pub edges: Edges,
 }
 
-/// Prometheus' extended range selectors (`x[5m] anchored`,
-/// `x[5m] smoothed`): the window's value at its start is the last sample
-/// before it (anchored) or interpolated across it (smoothed, at the end
-/// too), so `increase` is the exact difference with no extrapolation.
+/// Prometheus' extended selectors (`x[5m] anchored`, `x[5m] smoothed`,
+/// `x smoothed`): a window's value at its start is the last sample before
+/// it (anchored) or interpolated across it (smoothed, at the end too), so
+/// `increase` is the exact difference with no extrapolation; a smoothed
+/// instant selector reads the line between the samples around the time.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Edges {
     /// Samples inside the window only.
@@ -531,7 +532,11 @@ impl fmt::Display for Expr {
             Expr::Str(s) => f.write_str(&quote(s)),
             Expr::Vector(vs) => {
                 write!(f, "{vs}")?;
-                fmt_mods(f, vs.offset, vs.at)
+                fmt_mods(f, vs.offset, vs.at)?;
+                if vs.edges != Edges::Plain {
+                    write!(f, " {}", vs.edges.keyword())?;
+                }
+                Ok(())
             }
             Expr::Matrix(vs, range) => {
                 write!(f, "{vs}[")?;

@@ -424,7 +424,10 @@ fn collect<'e>(
         entry.1 = entry.1.max(w.1);
     };
     match e {
-        Expr::Vector(vs) => add(vs, opts.lookback_ms, 0),
+        Expr::Vector(vs) => match vs.edges {
+            Edges::Smoothed => add(vs, opts.lookback_ms, opts.lookback_ms),
+            _ => add(vs, opts.lookback_ms, 0),
+        },
         // Extended windows read a lookback beyond the edges they settle.
         Expr::Matrix(vs, range) => match vs.edges {
             Edges::Plain => add(vs, *range, 0),
@@ -660,12 +663,50 @@ impl Eval<'_> {
     }
 
     fn instant_selector(&self, vs: &VectorSelector, t: i64) -> Vec<Elem> {
+        if vs.edges == Edges::Smoothed {
+            return self.smoothed_selector(vs, t);
+        }
         self.latest_samples(vs, t)
             .map(|(labels, s)| Elem {
                 labels: labels.clone(),
                 v: s.v,
             })
             .collect()
+    }
+
+    /// `x smoothed` at `t`: a sample exactly at the selector's time, else
+    /// the line between the samples around it (a lookback either side),
+    /// else the last one before it.
+    fn smoothed_selector(&self, vs: &VectorSelector, t: i64) -> Vec<Elem> {
+        let te = self.effective(vs.at, vs.offset, t);
+        let lookback = self.opts.lookback_ms;
+        let mut out = Vec::new();
+        for (labels, samples) in self
+            .data
+            .get(&key(vs))
+            .map(Vec::as_slice)
+            .unwrap_or_default()
+        {
+            let lo = samples.partition_point(|s| s.t < te - lookback);
+            let hi = samples.partition_point(|s| s.t <= te + lookback);
+            let near: Vec<Sample> = samples[lo..hi]
+                .iter()
+                .copied()
+                .filter(|s| !is_stale(s.v))
+                .collect();
+            let i = near.partition_point(|s| s.t < te);
+            let v = match (near.get(i), i.checked_sub(1).map(|j| near[j])) {
+                (Some(n), _) if n.t == te => n.v,
+                (Some(n), Some(p)) => p.v + (n.v - p.v) * (te - p.t) as f64 / (n.t - p.t) as f64,
+                (None, Some(p)) => p.v,
+                _ => continue,
+            };
+            out.push(Elem {
+                labels: labels.clone(),
+                v,
+            });
+        }
+        out
     }
 
     /// (labels, sample timestamp) of an instant selector at `t`.

@@ -568,14 +568,16 @@ impl Parser<'_> {
                 vs.edges = edges;
                 return Ok(());
             }
-            Expr::Matrix(..) => {
+            Expr::Vector(vs) if vs.edges == Edges::Plain && edges == Edges::Smoothed => {
+                vs.edges = edges;
+                return Ok(());
+            }
+            Expr::Vector(vs) if vs.edges == Edges::Plain => {
+                "anchored applies to range selectors (x[5m] anchored)".to_string()
+            }
+            Expr::Matrix(..) | Expr::Vector(_) => {
                 "anchored and smoothed may not be set together or twice".to_string()
             }
-            Expr::Vector(_) => format!(
-                "{} applies to range selectors here (x[5m] {}); instant selectors do not take it",
-                edges.keyword(),
-                edges.keyword()
-            ),
             _ => format!("{} modifier must follow a range selector", edges.keyword()),
         };
         Err(ParseError::at(self.src, pos, why))
@@ -1113,12 +1115,14 @@ mod tests {
             "rate(x[5m] anchored)",
             "increase(x[5m] offset 1m smoothed)",
             "x[1m] anchored",
+            "x offset 1m smoothed",
         ] {
             let e = parse(q).unwrap();
             assert_eq!(parse(&e.to_string()).unwrap(), e, "{q} printed as {e}");
         }
         for (q, why) in [
-            ("x smoothed", "instant selectors do not take it"),
+            ("x anchored", "applies to range selectors"),
+            ("x smoothed smoothed", "may not be set together"),
             ("x[5m] anchored smoothed", "may not be set together"),
             (
                 "rate(x[5m])[10m:1m] anchored",

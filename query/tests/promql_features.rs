@@ -254,3 +254,25 @@ eval_fail instant at 4m changes(orders_total[3m] smoothed)
 "#,
     );
 }
+
+#[test]
+fn a_smoothed_instant_selector_reads_the_line_between_samples() {
+    passes(
+        r#"
+load 1m
+  temperature 10 20 40
+
+eval instant at 30s temperature smoothed
+  temperature 15
+
+eval instant at 1m temperature smoothed
+  temperature 20
+
+eval instant at 90s temperature smoothed
+  temperature 30
+
+eval instant at 3m temperature smoothed
+  temperature 40
+"#,
+    );
+}
