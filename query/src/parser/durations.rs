@@ -52,7 +52,9 @@ impl Parser<'_> {
 
     fn to_ms(&self, secs: f64, pos: usize) -> Result<i64, ParseError> {
         let ms = (secs * 1000.0).round();
-        if !ms.is_finite() || ms.abs() > 9.2e15 {
+        // Anything an i64 of ms holds parses; the engine refuses times it
+        // cannot evaluate with its own clear error.
+        if !ms.is_finite() || ms.abs() >= 9.2e18 {
             return Err(ParseError::at(
                 self.src,
                 pos,
