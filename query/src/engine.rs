@@ -681,12 +681,7 @@ impl Eval<'_> {
         let te = self.effective(vs.at, vs.offset, t);
         let lookback = self.opts.lookback_ms;
         let mut out = Vec::new();
-        for (labels, samples) in self
-            .data
-            .get(&key(vs))
-            .map(Vec::as_slice)
-            .unwrap_or_default()
-        {
+        for (labels, samples) in self.series_data(vs) {
             let lo = samples.partition_point(|s| s.t < te - lookback);
             let hi = samples.partition_point(|s| s.t <= te + lookback);
             let near: Vec<Sample> = samples[lo..hi]
@@ -725,10 +720,7 @@ impl Eval<'_> {
     ) -> impl Iterator<Item = (&'s Labels, Sample)> {
         let te = self.effective(vs.at, vs.offset, t);
         let lookback = self.opts.lookback_ms;
-        self.data
-            .get(&key(vs))
-            .map(Vec::as_slice)
-            .unwrap_or_default()
+        self.series_data(vs)
             .iter()
             .filter_map(move |(labels, samples)| {
                 let i = samples.partition_point(|s| s.t <= te);
@@ -770,12 +762,7 @@ impl Eval<'_> {
     ) -> Vec<RangeSeries> {
         let te = self.effective(vs.at, vs.offset, t);
         let mut out = Vec::new();
-        for (labels, samples) in self
-            .data
-            .get(&key(vs))
-            .map(Vec::as_slice)
-            .unwrap_or_default()
-        {
+        for (labels, samples) in self.series_data(vs) {
             let (back, ahead) = match vs.edges {
                 Edges::Plain => (0, 0),
                 Edges::Anchored => (self.opts.lookback_ms, 0),

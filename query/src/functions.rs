@@ -203,67 +203,19 @@ fn date_part(name: &str, secs: f64) -> f64 {
     }
 }
 
-/// The points of an anchored or smoothed window `(mint, maxt]`, read with
-/// a lookback beyond its edges: a point at `mint` (the last sample at or
-/// before it, or for `smoothed` the line between the samples around it),
-/// the samples strictly inside, and a point at `maxt` (the last sample, or
-/// interpolated likewise). Empty when nothing lies after `mint`.
-pub(crate) fn extend_window(
-    points: &[Sample],
-    mint: i64,
-    maxt: i64,
-    smoothed: bool,
-) -> Vec<Sample> {
-    let Some(mut last) = points.len().checked_sub(1) else {
-        return Vec::new();
-    };
-    let first = points[..last]
-        .partition_point(|p| p.t <= mint)
-        .saturating_sub(1);
-    if smoothed {
-        last = points[..last].partition_point(|p| p.t < maxt);
-    }
-    if points[last].t <= mint {
-        return Vec::new();
-    }
-    let line =
-        |a: Sample, b: Sample, t: i64| a.v + (b.v - a.v) * (t - a.t) as f64 / (b.t - a.t) as f64;
-    let left = if smoothed && points[first].t < mint {
-        line(points[first], points[first + 1], mint)
-    } else {
-        points[first].v
-    };
-    let right = if smoothed && last > 0 && points[last].t > maxt {
-        line(points[last - 1], points[last], maxt)
-    } else {
-        points[last].v
-    };
-    let from = first + usize::from(points[first].t <= mint);
-    let to = if points[last].t >= maxt {
-        last
-    } else {
-        last + 1
-    };
-    let mut out = Vec::with_capacity(to.saturating_sub(from) + 2);
-    out.push(Sample::new(mint, left));
-    out.extend_from_slice(&points[from..to.max(from)]);
-    out.push(Sample::new(maxt, right));
-    out
+/// The edges of an anchored or smoothed window `(start, end]` over samples
+/// read a lookback beyond it: the last sample at or before `start` and the
+/// last one (for `smoothed`: the first at or after `end`), with the values
+/// at the edges (for `smoothed`, on the line between the samples around an
+/// edge; for a counter that reset between them, from 0).
+struct WindowEdges {
+    first: usize,
+    last: usize,
+    left: f64,
+    right: f64,
 }
 
-/// `rate`, `increase` or `delta` over an anchored or smoothed window
-/// `(start, end]` from its samples and those a lookback beyond: the exact
-/// difference between the values at its edges (the anchor, or the line
-/// between the samples around an edge, which for a counter that reset
-/// starts from 0), counter resets inside it added back, no extrapolation.
-fn exact_rate(
-    f: &[Sample],
-    start: i64,
-    end: i64,
-    smoothed: bool,
-    counter: bool,
-    per_second: bool,
-) -> Option<f64> {
+fn edges(f: &[Sample], start: i64, end: i64, smoothed: bool, counter: bool) -> Option<WindowEdges> {
     let mut last = f.len().checked_sub(1)?;
     let first = f[..last]
         .partition_point(|p| p.t <= start)
@@ -271,7 +223,7 @@ fn exact_rate(
     if smoothed {
         last = f[..last].partition_point(|p| p.t < end);
     }
-    if f[last].t <= start || (smoothed && f[first].t > end) {
+    if f[last].t <= start {
         return None;
     }
     let line = |a: Sample, b: Sample, t: i64| {
@@ -288,19 +240,73 @@ fn exact_rate(
     } else {
         f[last].v
     };
-    let mut v = right - left;
+    Some(WindowEdges {
+        first,
+        last,
+        left,
+        right,
+    })
+}
+
+impl WindowEdges {
+    /// The samples strictly inside the window.
+    fn inner<'s>(&self, f: &'s [Sample], start: i64, end: i64) -> &'s [Sample] {
+        let from = self.first + usize::from(f[self.first].t <= start);
+        let to = if f[self.last].t >= end {
+            self.last
+        } else {
+            self.last + 1
+        };
+        &f[from..to.max(from)]
+    }
+}
+
+/// The points of an anchored or smoothed window `(mint, maxt]`: its edge
+/// values at `mint` and `maxt` around the samples strictly inside. Empty
+/// when nothing lies after `mint`.
+pub(crate) fn extend_window(
+    points: &[Sample],
+    mint: i64,
+    maxt: i64,
+    smoothed: bool,
+) -> Vec<Sample> {
+    let Some(e) = edges(points, mint, maxt, smoothed, false) else {
+        return Vec::new();
+    };
+    let inner = e.inner(points, mint, maxt);
+    let mut out = Vec::with_capacity(inner.len() + 2);
+    out.push(Sample::new(mint, e.left));
+    out.extend_from_slice(inner);
+    out.push(Sample::new(maxt, e.right));
+    out
+}
+
+/// `rate`, `increase` or `delta` over an anchored or smoothed window: the
+/// exact difference between its edge values, counter resets inside it
+/// added back, no extrapolation.
+fn exact_rate(
+    f: &[Sample],
+    start: i64,
+    end: i64,
+    smoothed: bool,
+    counter: bool,
+    per_second: bool,
+) -> Option<f64> {
+    let e = edges(f, start, end, smoothed, counter)?;
+    if smoothed && f[e.first].t > end {
+        return None;
+    }
+    let mut v = e.right - e.left;
     if counter {
-        // The edges already account for resets across them.
-        let from = first + usize::from(f[first].t <= start);
-        let to = if f[last].t >= end { last } else { last + 1 };
-        let mut prev = left;
-        for p in &f[from..to.max(from)] {
+        // The edge values already account for resets across the edges.
+        let mut prev = e.left;
+        for p in e.inner(f, start, end) {
             if p.v < prev {
                 v += prev;
             }
             prev = p.v;
         }
-        if right < prev {
+        if e.right < prev {
             v += prev;
         }
     }

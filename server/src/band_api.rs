@@ -17,7 +17,7 @@ use sextant_storage::Labels;
 
 use super::body::Params;
 use super::error::{ApiError, ApiResult};
-use super::prom_api::{engine_options, json, parse_duration, parse_query, parse_time};
+use super::prom_api::{engine_options, json, parse_duration, parse_query, parse_time, required};
 use super::prom_json::{labels, point, string, success};
 use super::state::State;
 
@@ -53,12 +53,8 @@ pub async fn query_band(
     let p = Params::from_request(&uri, &headers, b).await?;
     let expr = parse_query(&p)?;
     let opts = engine_options(&st, &p)?;
-    let need = |name: &str| {
-        p.get(name)
-            .ok_or_else(|| ApiError::bad(format!("invalid parameter \"{name}\": missing")))
-    };
-    let start = parse_time("start", need("start")?)?;
-    let end = parse_time("end", need("end")?)?;
+    let start = parse_time("start", required(&p, "start")?)?;
+    let end = parse_time("end", required(&p, "end")?)?;
     let step = match p.get("step") {
         Some(s) => parse_duration("step", s)?,
         None => ((end - start) / DEFAULT_POINTS).max(MIN_DEFAULT_STEP_MS),

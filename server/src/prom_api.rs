@@ -254,7 +254,8 @@ pub async fn buildinfo() -> Response {
     json(success(&data.to_string(), &[]))
 }
 
-fn required<'p>(p: &'p Params, name: &str) -> ApiResult<&'p str> {
+/// A parameter that must be given.
+pub fn required<'p>(p: &'p Params, name: &str) -> ApiResult<&'p str> {
     p.get(name)
         .ok_or_else(|| ApiError::bad(format!("invalid parameter \"{name}\": missing")))
 }
