@@ -57,9 +57,10 @@ pub fn upper_bound(index: i32, schema: i32) -> f64 {
     pow2(whole) * (frac as f64 / per as f64).exp2()
 }
 
-/// The bucket indexes whose bounds are floats at exponential `schema`:
-/// beyond them every bound is 0 or +Inf.
+/// The bucket indexes whose bounds are floats at exponential `schema`
+/// (clamped to the valid schemas): beyond them every bound is 0 or +Inf.
 pub fn index_range(schema: i32) -> (i32, i32) {
+    let schema = schema.clamp(crate::MIN_SCHEMA, crate::MAX_SCHEMA);
     if schema >= 0 {
         (-(1075 << schema), 1024 << schema)
     } else {

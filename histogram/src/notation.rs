@@ -118,9 +118,9 @@ fn one_run(buckets: &[(i32, f64)]) -> (i32, Vec<f64>) {
         return (0, Vec::new());
     };
     let last = buckets.last().map_or(first, |b| b.0);
-    let mut run = vec![0.0; (last - first + 1) as usize];
+    let mut run = vec![0.0; (i64::from(last) - i64::from(first) + 1) as usize];
     for &(i, c) in buckets {
-        run[(i - first) as usize] = c;
+        run[(i64::from(i) - i64::from(first)) as usize] = c;
     }
     (first, run)
 }
