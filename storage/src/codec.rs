@@ -9,11 +9,14 @@
 //!   bit packing hides (measured in `docs/decisions.md`).
 //! * [`records`]: column-wise frames of log records and spans, shared by
 //!   the WAL and the blocks' record files.
+//! * [`histogram`]: runs of native-histogram samples: the layout written
+//!   when it changes, whole counts as deltas by bucket position.
 
 pub(crate) mod bits;
 pub mod chunk;
 pub mod cursor;
 pub mod gorilla;
+pub mod histogram;
 pub mod records;
 
 /// A sample: millisecond timestamp and float value (NaN, ±Inf and the
