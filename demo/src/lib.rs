@@ -59,8 +59,9 @@ pub struct DemoOptions {
     /// `slow-database:ledger-db`, `failing-dependency:payments`).
     #[arg(long, default_value = "auto")]
     pub fault: String,
-    /// When the fault starts, relative to now (`-15m`: fifteen minutes ago).
-    #[arg(long, default_value = "-15m", allow_hyphen_values = true)]
+    /// When the fault starts, relative to now (`-10m`: ten minutes ago,
+    /// inside the first diagnosis window, so a deploy behind it is seen).
+    #[arg(long, default_value = "-10m", allow_hyphen_values = true)]
     pub fault_start: String,
     /// How long the fault lasts.
     #[arg(long, default_value = "1h")]

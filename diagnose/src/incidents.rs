@@ -155,7 +155,16 @@ impl Incidents {
                 inc.top_cause = top;
                 inc.updated = now;
                 inc.evaluations += 1;
-                inc.diagnosis = d.clone();
+                let mut d = d.clone();
+                // A deploy an earlier evaluation saw stays evidence while
+                // its cause is still blamed: later windows begin after it
+                // and no longer see the version change.
+                for c in d.causes.iter_mut().filter(|c| c.evidence.change.is_none()) {
+                    if let Some(p) = inc.diagnosis.causes.iter().find(|p| p.name == c.name) {
+                        c.evidence.change = p.evidence.change.clone();
+                    }
+                }
+                inc.diagnosis = d;
             }
             (true, None) => {
                 self.quiet = 0;

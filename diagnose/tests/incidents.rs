@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use sextant_diagnose::report::{Cause, Evidence, Window};
+use sextant_diagnose::report::{Cause, ChangeEvidence, Evidence, Window};
 use sextant_diagnose::{Change, Diagnosis, Incidents};
 use sextant_wal::{FaultFs, FaultPlan, StdFs};
 
@@ -84,6 +84,27 @@ fn incidents_open_follow_resolve_and_survive_a_restart() {
     assert_eq!(first.earlier_causes, vec!["ledger-db"]);
     assert_eq!(first.top_cause.as_ref().unwrap().name, "payments");
     assert_eq!(first.evaluations, 3);
+}
+
+/// The deploy behind an incident is seen only while the window holds it;
+/// the incident keeps it as evidence while the same cause is blamed.
+#[test]
+fn a_deploy_stays_evidence_after_the_window_moves_past_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut inc = Incidents::open(Arc::new(StdFs), dir.path()).unwrap();
+    let mut first = diagnosis(2_000, Some("orders"));
+    first.causes[0].evidence.change = Some(ChangeEvidence {
+        kind: "deploy".into(),
+        description: "service.version 2.3.9 → 2.4.0".into(),
+        at: 1_500,
+    });
+    inc.observe(&first).unwrap();
+    inc.observe(&diagnosis(3_000, Some("orders"))).unwrap();
+    let change = inc.get(1).unwrap().diagnosis.causes[0].evidence.change.clone();
+    assert_eq!(change.unwrap().at, 1_500);
+    // Another cause does not inherit it.
+    inc.observe(&diagnosis(4_000, Some("payments"))).unwrap();
+    assert!(inc.get(1).unwrap().diagnosis.causes[0].evidence.change.is_none());
 }
 
 #[test]

@@ -60,7 +60,8 @@ export function drawChart(el, opts) {
   const lines = series.map(s => `<path class="line" d="${path(s.values)}" stroke="${s.colour || colourOf(s.name)}"></path>`).join("");
   const yt = [0, 0.25, 0.5, 0.75, 1].map(f => `<line class="grid" x1="${PAD.l}" x2="${W - PAD.r}" y1="${y(max * f)}" y2="${y(max * f)}"></line><text class="tick" x="${PAD.l - 4}" y="${y(max * f) + 4}" text-anchor="end">${esc(fmt(max * f))}</text>`).join("");
   const xt = timeTicks(start, end, Math.floor(iw / 70)).map(t => `<text class="tick" x="${x(t)}" y="${H - 6}" text-anchor="middle">${esc(fmtClock(t))}</text>`).join("");
-  const marks = (opts.markers || []).filter(m => m.t >= start && m.t <= end).map(m => `<g class="marker ${m.kind || ""}"><line x1="${x(m.t)}" x2="${x(m.t)}" y1="${PAD.t}" y2="${PAD.t + ih}"></line><text x="${x(m.t) + 3}" y="${PAD.t + 10}">${esc(m.label)}</text><title>${esc(m.label + " at " + fmtTime(m.t, true))}</title></g>`).join("");
+  // Labels alternate between two heights so marks close together stay legible.
+  const marks = (opts.markers || []).filter(m => m.t >= start && m.t <= end).map((m, i) => `<g class="marker ${m.kind || ""}"><line x1="${x(m.t)}" x2="${x(m.t)}" y1="${PAD.t}" y2="${PAD.t + ih}"></line><text x="${x(m.t) + 3}" y="${PAD.t + 10 + (i % 2) * 12}">${esc(m.label)}</text><title>${esc(m.label + " at " + fmtTime(m.t, true))}</title></g>`).join("");
   const legend = series.length > 1 || series.some(s => s.lower)
     ? `<div class="legend">${series.slice(0, 12).map(s => `<span><i style="background:${s.colour || colourOf(s.name)}"></i>${esc(s.name)}</span>`).join("")}${series.some(s => s.lower && s.lower.length) ? `<span class="muted"><i class="band-key"></i>normal</span>` : ""}</div>`
     : "";
