@@ -100,11 +100,19 @@ fn a_deploy_stays_evidence_after_the_window_moves_past_it() {
     });
     inc.observe(&first).unwrap();
     inc.observe(&diagnosis(3_000, Some("orders"))).unwrap();
-    let change = inc.get(1).unwrap().diagnosis.causes[0].evidence.change.clone();
+    let change = inc.get(1).unwrap().diagnosis.causes[0]
+        .evidence
+        .change
+        .clone();
     assert_eq!(change.unwrap().at, 1_500);
     // Another cause does not inherit it.
     inc.observe(&diagnosis(4_000, Some("payments"))).unwrap();
-    assert!(inc.get(1).unwrap().diagnosis.causes[0].evidence.change.is_none());
+    assert!(
+        inc.get(1).unwrap().diagnosis.causes[0]
+            .evidence
+            .change
+            .is_none()
+    );
 }
 
 #[test]
