@@ -345,12 +345,12 @@ mod tests {
         assert_eq!(p.faults[0].end_ms - p.faults[0].start_ms, 3_600_000);
         assert_eq!(p.rate, 5.0, "the configured rate with a named fault");
 
-        // By default a fault picked by the seed began 15 minutes ago, at
+        // By default a fault picked by the seed began 10 minutes ago, at
         // market-hours traffic: 03:00 in New York is busy too.
         let night = 1_796_544_000_000; // Sunday 6 December 2026, 03:00 New York
         let p = Plan::new(&args(&[]), night).unwrap();
         assert_eq!(p.faults.len(), 1);
-        assert_eq!(p.faults[0].start_ms, night - 900_000);
+        assert_eq!(p.faults[0].start_ms, night - 600_000);
         assert!(topology::services().contains(&p.faults[0].service.as_str()));
         assert!(
             p.rate >= 5.0 / season::load(night).max(0.1) - 1e-9,
