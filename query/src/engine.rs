@@ -640,6 +640,15 @@ impl Eval<'_> {
                 {
                     self.warn_quantile(*phi);
                 }
+                if *op == crate::ast::AggOp::LimitRatio
+                    && let Some(Value::Scalar(r)) = &param
+                    && !(-1.0..=1.0).contains(r)
+                {
+                    // The ratio is clamped to [-1, 1]; say so, as Prometheus does.
+                    self.warnings.insert(format!(
+                        "PromQL warning: ratio value should be between -1 and 1, got {r}"
+                    ));
+                }
                 let Value::Vector(v) = self.eval(expr, t)? else {
                     return Err(Error::Eval("aggregation over a non-vector".into()));
                 };

@@ -739,13 +739,7 @@ pub(crate) fn call(ev: &mut Eval<'_>, name: &str, args: &[Expr], t: i64) -> Resu
         }
         "histogram_quantile" | "histogram_fraction" => {
             if name == "histogram_quantile" {
-                let q = scalar(&vals[0]);
-                if !(0.0..=1.0).contains(&q) {
-                    ev.warnings.insert(format!(
-                        "PromQL warning: quantile value should be between 0 and 1, got {}",
-                        crate::ast::fmt_float(q)
-                    ));
-                }
+                ev.warn_quantile(scalar(&vals[0]));
             }
             let (params, input) = if name == "histogram_quantile" {
                 (vec![scalar(&vals[0])], vector(vals.remove(1)))

@@ -132,6 +132,10 @@ eval instant at 0m histogram_quantile(NaN, nothing_here_bucket)
 
 eval_fail instant at 0m histogram_quantile(0.5, {__name__=~"(a|b)_bucket"})
 
+eval instant at 0m count(limit_ratio(1.5, load))
+  expect warn
+  {} 6
+
 # A negative ratio keeps exactly what the positive one leaves out.
 eval instant at 0m count(limit_ratio(0.4, load)) + count(limit_ratio(-0.6, load))
   {} 6
