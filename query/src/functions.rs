@@ -317,17 +317,27 @@ fn exact_rate(
     })
 }
 
-/// `rate` and `increase` of a series whose name says it is no counter
-/// (Prometheus' info annotation; the answer is computed all the same).
-fn warn_not_counters(ev: &mut Eval<'_>, m: &[crate::value::RangeSeries]) {
-    for s in m {
-        if let Some(name) = s.labels.metric_name()
-            && !s.points.is_empty()
+/// `rate` and `increase` of series whose name says they are no counter
+/// (Prometheus' info annotation; the answer is computed all the same). One
+/// message per distinct name: a range query meets the same series at every
+/// step. Both evaluation paths call it.
+pub(crate) fn warn_not_counters<'l>(
+    warnings: &mut std::collections::BTreeSet<String>,
+    func: &str,
+    names: impl Iterator<Item = &'l Labels>,
+) {
+    if func != "rate" && func != "increase" {
+        return;
+    }
+    let mut seen: Vec<&str> = Vec::new();
+    for name in names.filter_map(Labels::metric_name) {
+        if !seen.contains(&name)
             && !["_total", "_sum", "_count", "_bucket"]
                 .iter()
                 .any(|x| name.ends_with(x))
         {
-            ev.warnings.insert(format!(
+            seen.push(name);
+            warnings.insert(format!(
                 "{} metric might not be a counter, name does not end in \
                  _total/_sum/_count/_bucket: {name:?}",
                 crate::INFO_PREFIX
@@ -486,9 +496,11 @@ pub(crate) fn call(ev: &mut Eval<'_>, name: &str, args: &[Expr], t: i64) -> Resu
         let (f, keep_name) = range_function(name, &params)?;
         let (start, end) = range_bounds(ev, &args[at], t);
         let m = matrix(&mut vals, at);
-        if name == "rate" || name == "increase" {
-            warn_not_counters(ev, &m);
-        }
+        warn_not_counters(
+            &mut ev.warnings,
+            name,
+            m.iter().filter(|s| !s.points.is_empty()).map(|s| &s.labels),
+        );
         if let Expr::Matrix(vs, _) = &args[at]
             && vs.edges != crate::ast::Edges::Plain
         {
@@ -759,7 +771,7 @@ pub(crate) fn call(ev: &mut Eval<'_>, name: &str, args: &[Expr], t: i64) -> Resu
             let mut names: std::collections::HashMap<Labels, String> =
                 std::collections::HashMap::new();
             for e in &input {
-                if !unnamed.insert(crate::value::drop_name(&e.labels)) {
+                if !unnamed.insert(ev.names.drop_name(&e.labels)) {
                     return Err(Error::Eval(
                         "vector cannot contain metrics with the same labelset".into(),
                     ));

@@ -97,6 +97,14 @@ impl Eval<'_> {
         if shape.func == "quantile_over_time" {
             self.warn_quantile(shape.params[0]);
         }
+        let mut warnings = std::mem::take(&mut self.warnings);
+        let series = self.series_data(shape.vs);
+        crate::functions::warn_not_counters(
+            &mut warnings,
+            shape.func,
+            series.iter().filter(|(_, s)| !s.is_empty()).map(|(l, _)| l),
+        );
+        self.warnings = warnings;
         // The caches leave `self` while its series data is borrowed.
         let mut names = std::mem::take(&mut self.names);
         let mut keys = std::mem::take(&mut self.group_keys);

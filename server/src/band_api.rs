@@ -3,7 +3,7 @@
 //! calendar's, as the diagnosis reads them), so "is this normal for a
 //! Monday open?" is answered by looking, not by remembering.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use axum::body::Body;
@@ -136,14 +136,18 @@ fn band_json(
     windows: &[(i64, Vec<RangeSeries>)],
     basis: &Basis,
 ) -> String {
+    let by_labels: Vec<(i64, HashMap<&Labels, &RangeSeries>)> = windows
+        .iter()
+        .map(|(shift, w)| (*shift, w.iter().map(|s| (&s.labels, s)).collect()))
+        .collect();
     let mut out = String::from("{\"resultType\":\"matrix\",\"result\":[");
     for (i, s) in observed.iter().enumerate() {
         if i > 0 {
             out.push(',');
         }
         let mut at: BTreeMap<i64, (f64, f64)> = BTreeMap::new();
-        for (shift, w) in windows {
-            for p in same_series(w, &s.labels).map_or(&[][..], |b| &b.points[..]) {
+        for (shift, w) in &by_labels {
+            for p in w.get(&s.labels).map_or(&[][..], |b| &b.points[..]) {
                 if p.v.is_finite() {
                     let e = at.entry(p.t + shift).or_insert((p.v, p.v));
                     e.0 = e.0.min(p.v);
@@ -172,10 +176,6 @@ fn band_json(
     }
     out.push_str("]}}");
     out
-}
-
-fn same_series<'a>(w: &'a [RangeSeries], l: &Labels) -> Option<&'a RangeSeries> {
-    w.iter().find(|s| &s.labels == l)
 }
 
 fn points(out: &mut String, pts: impl Iterator<Item = (i64, f64)>) {
