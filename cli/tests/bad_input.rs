@@ -202,6 +202,31 @@ fn query_api_errors_have_prometheus_shapes() {
             "bad_data",
             "cannot parse \"tomorrow\"",
         ),
+        // The UI's band endpoint: the same checks, and records refused.
+        (
+            "/api/v1/sextant/query_band?query=up&start=10",
+            400,
+            "bad_data",
+            "invalid parameter \"end\": missing",
+        ),
+        (
+            "/api/v1/sextant/query_band?query=up&start=10&end=5",
+            400,
+            "bad_data",
+            "end timestamp must not be before start time",
+        ),
+        (
+            "/api/v1/sextant/query_band?query=sum(&start=0&end=60",
+            400,
+            "bad_data",
+            "parse error",
+        ),
+        (
+            "/api/v1/sextant/query_band?query=logs(%7Blevel%3D%22error%22%7D)&start=0&end=600",
+            400,
+            "bad_data",
+            "a band needs a query giving series",
+        ),
         (
             "/api/v1/query_range?query=up&start=10&end=5&step=1",
             400,
