@@ -73,6 +73,7 @@ fn write_v1_fixture() {
                 samples: (from..to)
                     .map(|i| Sample::new(T0 + i * 15_000, i as f64 * f))
                     .collect(),
+                histograms: Vec::new(),
                 exemplars: vec![Exemplar {
                     t: T0 + from * 15_000,
                     value: 0.5,

@@ -87,6 +87,7 @@ pub fn run(data_dir: &Path, format: Format) -> CliResult {
             batch.series.push(SeriesWrite {
                 labels,
                 samples: Vec::new(),
+                histograms: Vec::new(),
                 exemplars: Vec::new(),
             });
         }

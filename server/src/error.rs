@@ -124,6 +124,7 @@ impl From<sextant_storage::Error> for ApiError {
         let kind = match &e {
             E::InvalidLabels(_)
             | E::InvalidRecord(_)
+            | E::InvalidHistogram { .. }
             | E::Matcher(_)
             | E::OutOfOrder { .. }
             | E::TooManyNewSeries { .. } => Kind::BadData,

@@ -304,6 +304,7 @@ fn decode_request(bytes: &[u8], cache: &LabelCache) -> ApiResult<Decoded> {
         out.batch.series.push(SeriesWrite {
             labels,
             samples: ps.samples,
+            histograms: Vec::new(),
             exemplars,
         });
         out.refs.push(sref);

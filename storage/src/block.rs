@@ -29,7 +29,7 @@ pub use meta::BlockMeta;
 pub(crate) use spans::BlockSpans;
 pub(crate) use writer::{BlockWriter, Compression, Written};
 
-use crate::codec::{Sample, chunk, unzigzag};
+use crate::codec::{HistogramSample, Sample, chunk, histogram, unzigzag};
 use crate::error::{Error, Result};
 use crate::exemplar::Exemplar;
 use crate::labels::Labels;
@@ -93,6 +93,8 @@ struct ChunkRef {
 struct SeriesEntry {
     labels: Labels,
     chunks: Range<u32>,
+    /// Histogram chunks, in the same table as the float ones.
+    hist_chunks: Range<u32>,
 }
 
 /// An open block.
@@ -150,11 +152,16 @@ impl Block {
         repair: bool,
     ) -> Result<Block> {
         let mut bytes = 0u64;
+        let mut version = file::VERSION;
         let mut read = |name: &str, magic: &[u8; 4]| -> Result<Vec<u8>> {
             let p = dir.join(name);
             let raw = vfs.read(&p).map_err(|e| Error::io("read", &p, e))?;
             bytes += raw.len() as u64;
-            Ok(unseal(&raw, magic, &p, true)?.to_vec())
+            let body = unseal(&raw, magic, &p, true)?.to_vec();
+            if name == SERIES {
+                version = file::version(&raw);
+            }
+            Ok(body)
         };
         let mut meta_lost = false;
         let meta = stand_in(
@@ -196,7 +203,7 @@ impl Block {
         )?;
         let chunks = FrameReader::open(vfs, &dir.join(CHUNKS), b"SXCK")?;
         let (series, chunk_refs) =
-            parse_series(&series_raw, chunks.len(), &dir.join(SERIES), known)?;
+            parse_series(&series_raw, version, chunks.len(), &dir.join(SERIES), known)?;
         drop(series_raw);
         if series.len() as u64 != meta.series && !meta_lost {
             return Err(Error::corrupt(
@@ -299,7 +306,41 @@ impl Block {
     ) -> Result<Vec<Sample>> {
         let entry = &self.series[idx as usize];
         let mut out = Vec::new();
-        for c in &self.chunk_refs[entry.chunks.start as usize..entry.chunks.end as usize] {
+        self.each_chunk(&entry.chunks, start, end, cursor, |bytes| {
+            chunk::decode_range(bytes, start, end, &mut out).map_err(|e| e.to_string())
+        })?;
+        Ok(out)
+    }
+
+    /// Native-histogram samples of series `idx` with `start <= t <= end`.
+    pub(crate) fn histograms(
+        &self,
+        idx: u32,
+        start: i64,
+        end: i64,
+        cursor: &mut FrameCursor,
+    ) -> Result<Vec<HistogramSample>> {
+        let entry = &self.series[idx as usize];
+        let mut out = Vec::new();
+        self.each_chunk(&entry.hist_chunks, start, end, cursor, |bytes| {
+            let run = histogram::decode(bytes).map_err(|e| e.to_string())?;
+            out.extend(run.into_iter().filter(|s| s.t >= start && s.t <= end));
+            Ok(())
+        })?;
+        Ok(out)
+    }
+
+    /// Hands the bytes of each chunk of `refs` overlapping `[start, end]`
+    /// to `decode`.
+    fn each_chunk(
+        &self,
+        refs: &Range<u32>,
+        start: i64,
+        end: i64,
+        cursor: &mut FrameCursor,
+        mut decode: impl FnMut(&[u8]) -> std::result::Result<(), String>,
+    ) -> Result<()> {
+        for c in &self.chunk_refs[refs.start as usize..refs.end as usize] {
             if c.max_t < start || c.min_t > end {
                 continue;
             }
@@ -307,10 +348,9 @@ impl Block {
             let bytes = frame
                 .get(c.offset as usize..(c.offset as usize + c.len as usize))
                 .ok_or_else(|| self.corrupt("chunk outside its frame"))?;
-            chunk::decode_range(bytes, start, end, &mut out)
-                .map_err(|e| self.corrupt(&e.to_string()))?;
+            decode(bytes).map_err(|e| self.corrupt(&e))?;
         }
-        Ok(out)
+        Ok(())
     }
 
     /// Exemplars of series `idx` with `start <= t <= end`.
@@ -351,6 +391,7 @@ impl Block {
         let mut cursor = FrameCursor::uncached();
         for idx in 0..self.num_series() {
             self.samples(idx, i64::MIN, i64::MAX, &mut cursor)?;
+            self.histograms(idx, i64::MIN, i64::MAX, &mut cursor)?;
         }
         Ok(())
     }
@@ -365,10 +406,12 @@ fn dir_bytes(dir: &Path) -> u64 {
     })
 }
 
-/// Parses the series table; label sets equal to `known`'s (same index,
-/// same bytes) are shared instead of decoded.
+/// Parses the series table (`version` 1 has no histogram chunks); label
+/// sets equal to `known`'s (same index, same bytes) are shared instead of
+/// decoded.
 fn parse_series(
     buf: &[u8],
+    version: u16,
     frames: usize,
     path: &Path,
     known: Option<&[Labels]>,
@@ -398,32 +441,44 @@ fn parse_series(
         {
             return Err(bad("series not in label order"));
         }
-        let nc = next(&mut pos)?;
-        if nc > buf.len() as u64 {
-            return Err(bad("chunk count"));
-        }
-        let start = refs.len() as u32;
-        for _ in 0..nc {
-            let min_t = unzigzag(next(&mut pos)?);
-            let max_t = min_t.wrapping_add(next(&mut pos)? as i64);
-            let frame = next(&mut pos)?;
-            let offset = next(&mut pos)?;
-            let len = next(&mut pos)?;
-            if frame >= frames as u64 || offset > MAX_FRAME_RAW as u64 || len > MAX_FRAME_RAW as u64
-            {
-                return Err(bad("chunk reference out of range"));
+        let mut chunk_list = |pos: &mut usize| -> Result<Range<u32>> {
+            let nc = next(pos)?;
+            if nc > buf.len() as u64 {
+                return Err(bad("chunk count"));
             }
-            refs.push(ChunkRef {
-                min_t,
-                max_t,
-                frame: frame as u32,
-                offset: offset as u32,
-                len: len as u32,
-            });
-        }
+            let start = refs.len() as u32;
+            for _ in 0..nc {
+                let min_t = unzigzag(next(pos)?);
+                let max_t = min_t.wrapping_add(next(pos)? as i64);
+                let frame = next(pos)?;
+                let offset = next(pos)?;
+                let len = next(pos)?;
+                if frame >= frames as u64
+                    || offset > MAX_FRAME_RAW as u64
+                    || len > MAX_FRAME_RAW as u64
+                {
+                    return Err(bad("chunk reference out of range"));
+                }
+                refs.push(ChunkRef {
+                    min_t,
+                    max_t,
+                    frame: frame as u32,
+                    offset: offset as u32,
+                    len: len as u32,
+                });
+            }
+            Ok(start..refs.len() as u32)
+        };
+        let chunks = chunk_list(&mut pos)?;
+        let hist_chunks = if version >= 2 {
+            chunk_list(&mut pos)?
+        } else {
+            chunks.end..chunks.end
+        };
         series.push(SeriesEntry {
             labels,
-            chunks: start..refs.len() as u32,
+            chunks,
+            hist_chunks,
         });
     }
     if pos != buf.len() {

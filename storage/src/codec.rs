@@ -44,6 +44,45 @@ impl PartialEq for Sample {
     }
 }
 
+/// A native-histogram sample. The histogram is shared: a query evaluated
+/// at many steps hands the same sample out many times, and a histogram is
+/// a few hundred bytes where a float is eight.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HistogramSample {
+    /// Milliseconds since the Unix epoch.
+    pub t: i64,
+    /// The histogram.
+    pub h: std::sync::Arc<sextant_histogram::Histogram>,
+}
+
+impl HistogramSample {
+    /// A sample at `t` holding `h`.
+    pub fn new(t: i64, h: sextant_histogram::Histogram) -> Self {
+        HistogramSample {
+            t,
+            h: std::sync::Arc::new(h),
+        }
+    }
+}
+
+/// Something stamped with a time: what the read path merges by timestamp.
+pub trait Timed {
+    /// Milliseconds since the Unix epoch.
+    fn t(&self) -> i64;
+}
+
+impl Timed for Sample {
+    fn t(&self) -> i64 {
+        self.t
+    }
+}
+
+impl Timed for HistogramSample {
+    fn t(&self) -> i64 {
+        self.t
+    }
+}
+
 /// Zigzag-maps a signed integer so small magnitudes become small unsigned.
 #[inline]
 pub(crate) fn zigzag(v: i64) -> u64 {

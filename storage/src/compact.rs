@@ -176,17 +176,18 @@ impl Inner {
         let mut i = 0;
         while i < all.len() {
             let labels = all[i].0;
-            let mut parts = Vec::new();
+            let (mut parts, mut hparts) = (Vec::new(), Vec::new());
             let mut ex: Vec<Exemplar> = Vec::new();
             while i < all.len() && all[i].0 == labels {
                 let (_, rank, idx) = all[i];
                 parts.push(sorted[rank].samples(idx, i64::MIN, i64::MAX, &mut caches[rank])?);
+                hparts.push(sorted[rank].histograms(idx, i64::MIN, i64::MAX, &mut caches[rank])?);
                 ex.extend(sorted[rank].exemplars(idx, i64::MIN, i64::MAX));
                 i += 1;
             }
             ex.sort_by(|a, b| a.t.cmp(&b.t).then(a.trace_id.cmp(&b.trace_id)));
             ex.dedup_by(|a, b| a.t == b.t && a.trace_id == b.trace_id && a.span_id == b.span_id);
-            w.add(labels, &merge_samples(parts), &ex)?;
+            w.add(labels, &merge_samples(parts), &merge_samples(hparts), &ex)?;
         }
         let (logs, spans) = merge_records(&sorted)?;
         w.add_logs(&logs.iter().collect::<Vec<_>>())?;

@@ -12,7 +12,7 @@ use parking_lot::{Condvar, Mutex, RwLock};
 use sextant_wal::{StdFs, Vfs, Wal};
 
 use crate::block::{Block, FrameCache, block_dir, is_debris, remove_block_dirs};
-use crate::codec::Sample;
+use crate::codec::{HistogramSample, Sample};
 use crate::error::{Error, Result};
 use crate::exemplar::Exemplar;
 use crate::head::{Head, MemSeries, SeriesRef};
@@ -27,6 +27,8 @@ pub struct SeriesWrite {
     pub labels: Labels,
     /// Its samples, in any order.
     pub samples: Vec<Sample>,
+    /// Its native-histogram samples, in any order.
+    pub histograms: Vec<HistogramSample>,
     /// Its exemplars.
     pub exemplars: Vec<Exemplar>,
 }
@@ -44,13 +46,27 @@ impl WriteBatch {
         self.series.push(SeriesWrite {
             labels,
             samples,
+            histograms: Vec::new(),
             exemplars: Vec::new(),
         });
     }
 
-    /// Samples in the batch.
+    /// Adds native-histogram samples of a series.
+    pub fn add_histograms(&mut self, labels: Labels, histograms: Vec<HistogramSample>) {
+        self.series.push(SeriesWrite {
+            labels,
+            samples: Vec::new(),
+            histograms,
+            exemplars: Vec::new(),
+        });
+    }
+
+    /// Samples in the batch, float and histogram.
     pub fn num_samples(&self) -> usize {
-        self.series.iter().map(|s| s.samples.len()).sum()
+        self.series
+            .iter()
+            .map(|s| s.samples.len() + s.histograms.len())
+            .sum()
     }
 }
 
@@ -63,6 +79,16 @@ pub struct WriteSummary {
     pub exemplars: usize,
     /// Series created by this write.
     pub series_created: usize,
+}
+
+/// A series of a write and where its accepted samples sit in the write's
+/// sample lists.
+struct Target {
+    series: Arc<MemSeries>,
+    floats: std::ops::Range<usize>,
+    histograms: std::ops::Range<usize>,
+    /// Its index in the batch.
+    index: usize,
 }
 
 pub(crate) struct Inner {
@@ -185,6 +211,18 @@ impl Db {
                             head.note_time(lo, hi);
                         }
                     }
+                    WalRecord::Histograms(v) => {
+                        head.add_samples(v.len() as u64);
+                        for (id, h) in v {
+                            match ids.get(&id) {
+                                Some(series) => {
+                                    head.note_time(h.t, h.t);
+                                    series.append_histograms([h]);
+                                }
+                                None => unknown += 1,
+                            }
+                        }
+                    }
                     WalRecord::Exemplars(v) => {
                         for (id, e) in v {
                             match ids.get(&id) {
@@ -287,6 +325,13 @@ impl Db {
             for e in &s.exemplars {
                 self.inner.check_labels(&e.labels)?;
             }
+            for h in &s.histograms {
+                h.h.validate().map_err(|e| Error::InvalidHistogram {
+                    series: s.labels.to_string(),
+                    t: h.t,
+                    reason: e.to_string(),
+                })?;
+            }
         }
         let head_guard = self.inner.head.read();
         let head = Arc::clone(&head_guard);
@@ -317,9 +362,9 @@ impl Db {
         let mut summary = WriteSummary::default();
         let mut series_rec = Vec::new();
         let mut samples: Vec<(u32, Sample)> = Vec::with_capacity(batch.num_samples());
+        let mut histograms: Vec<(u32, HistogramSample)> = Vec::new();
         let mut exemplar_rec = Vec::new();
-        let mut targets: Vec<(Arc<MemSeries>, usize, usize, usize)> =
-            Vec::with_capacity(batch.series.len());
+        let mut targets: Vec<Target> = Vec::with_capacity(batch.series.len());
         // Series whose record this write logs (created here, or created by
         // a writer whose own append has not landed yet).
         let mut logging: Vec<Arc<MemSeries>> = Vec::new();
@@ -342,21 +387,37 @@ impl Db {
                 max_t.saturating_sub(self.inner.opts.ooo_window_ms)
             };
             let start = samples.len();
+            let mut refuse = |t: i64| {
+                n_rejected += 1;
+                rejected.get_or_insert_with(|| (sw.labels.to_string(), t, min_allowed));
+            };
             for smp in &sw.samples {
                 if smp.t < min_allowed {
-                    n_rejected += 1;
-                    rejected.get_or_insert_with(|| (sw.labels.to_string(), smp.t, min_allowed));
+                    refuse(smp.t);
                 } else {
                     samples.push((s.id, *smp));
+                }
+            }
+            let hstart = histograms.len();
+            for h in &sw.histograms {
+                if h.t < min_allowed {
+                    refuse(h.t);
+                } else {
+                    histograms.push((s.id, h.clone()));
                 }
             }
             for e in &sw.exemplars {
                 walrec::encode_exemplar(&mut exemplar_rec, s.id, e);
             }
             summary.exemplars += sw.exemplars.len();
-            targets.push((s, start, samples.len(), targets.len()));
+            targets.push(Target {
+                series: s,
+                floats: start..samples.len(),
+                histograms: hstart..histograms.len(),
+                index: targets.len(),
+            });
         }
-        summary.samples = samples.len();
+        summary.samples = samples.len() + histograms.len();
 
         let mut payloads: Vec<(u8, Vec<u8>)> = Vec::new();
         if !series_rec.is_empty() {
@@ -368,6 +429,9 @@ impl Db {
             let mut buf = Vec::with_capacity(part.len() * 12 + 8);
             walrec::encode_samples(&mut buf, part);
             payloads.push((walrec::SAMPLES, buf));
+        }
+        for rec in walrec::histogram_records(&histograms, self.inner.wal.max_record_len()) {
+            payloads.push((walrec::HISTOGRAMS, rec));
         }
         if !exemplar_rec.is_empty() {
             payloads.push((walrec::EXEMPLARS, exemplar_rec));
@@ -382,23 +446,32 @@ impl Db {
         }
 
         let (mut lo, mut hi) = (i64::MAX, i64::MIN);
-        for (i, (s, start, end, bi)) in targets.iter().enumerate() {
+        for (i, t) in targets.iter().enumerate() {
+            let s = &t.series;
             // The WAL append may have waited on an fsync while other
             // threads ran: bring each series back, then its open chunk.
-            if let Some((far, ..)) = targets.get(i + 8) {
-                far.prefetch();
+            if let Some(far) = targets.get(i + 8) {
+                far.series.prefetch();
             }
-            if let Some((next, ..)) = targets.get(i + 4) {
-                next.prefetch_open_chunk();
+            if let Some(next) = targets.get(i + 4) {
+                next.series.prefetch_open_chunk();
             }
-            refs[*bi] = Some(head.series_ref(s));
-            let part = &samples[*start..*end];
+            refs[t.index] = Some(head.series_ref(s));
+            let part = &samples[t.floats.clone()];
             for (_, smp) in part {
                 lo = lo.min(smp.t);
                 hi = hi.max(smp.t);
             }
             s.append(part.iter().map(|(_, smp)| *smp));
-            let ex = &batch.series[*bi].exemplars;
+            if !t.histograms.is_empty() {
+                let part = &histograms[t.histograms.clone()];
+                for (_, h) in part {
+                    lo = lo.min(h.t);
+                    hi = hi.max(h.t);
+                }
+                s.append_histograms(part.iter().map(|(_, h)| h.clone()));
+            }
+            let ex = &batch.series[t.index].exemplars;
             if !ex.is_empty() {
                 s.add_exemplars(ex.iter().cloned());
                 for e in ex {

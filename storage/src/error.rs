@@ -24,6 +24,17 @@ pub enum Error {
     /// stored).
     #[error("invalid record: {0}")]
     InvalidRecord(String),
+    /// A native histogram is not acceptable (nothing of its batch was
+    /// stored).
+    #[error("invalid histogram of {series} at t={t}: {reason}")]
+    InvalidHistogram {
+        /// The series.
+        series: String,
+        /// The sample's timestamp.
+        t: i64,
+        /// What is wrong with it.
+        reason: String,
+    },
     /// A label matcher is not acceptable.
     #[error(transparent)]
     Matcher(#[from] sextant_index::Error),

@@ -135,6 +135,11 @@ impl Inner {
                         .map(|x| x.t.div_euclid(range)),
                 );
                 set.extend(
+                    s.histograms(i64::MIN, i64::MAX)
+                        .iter()
+                        .map(|x| x.t.div_euclid(range)),
+                );
+                set.extend(
                     s.exemplars(i64::MIN, i64::MAX)
                         .iter()
                         .map(|e| e.t.div_euclid(range)),
@@ -178,7 +183,12 @@ impl Inner {
                 },
             )?;
             for s in &series {
-                w.add(&s.labels, &s.samples(start, end), &s.exemplars(start, end))?;
+                w.add(
+                    &s.labels,
+                    &s.samples(start, end),
+                    &s.histograms(start, end),
+                    &s.exemplars(start, end),
+                )?;
             }
             head.logs.with_range(start, end, |rows| w.add_logs(rows))?;
             head.spans

@@ -35,7 +35,7 @@ mod stats;
 pub mod walrec;
 
 pub use block::{Block, BlockMeta};
-pub use codec::Sample;
+pub use codec::{HistogramSample, Sample};
 pub use db::{Db, SeriesWrite, WriteBatch, WriteSummary};
 pub use error::{Error, Result};
 pub use exemplar::Exemplar;
@@ -50,6 +50,7 @@ pub use options::{Durability, HOUR_MS, LabelLimits, Options};
 pub use records::{IdPick, RecordSummary};
 pub use repair::{BlockOutcome, BlockRepair, RepairReport, repair};
 pub use select::{Series, SeriesSet};
+pub use sextant_histogram::Histogram;
 pub use sextant_index::text::TextQuery;
 pub use sextant_index::{MatchOp, Matcher};
 pub use spans::{SPAN_FIELDS, SpanSearch, Trace};

@@ -140,17 +140,21 @@ fn salvage(vfs: &dyn Vfs, blocks_dir: &Path, block: &Block) -> Result<BlockOutco
     let mut cursor = FrameCursor::uncached();
     let (mut series_kept, mut series_lost, mut samples_kept) = (0, 0, 0);
     for idx in 0..block.num_series() {
-        match block.samples(idx, i64::MIN, i64::MAX, &mut cursor) {
-            Ok(samples) => {
+        match (
+            block.samples(idx, i64::MIN, i64::MAX, &mut cursor),
+            block.histograms(idx, i64::MIN, i64::MAX, &mut cursor),
+        ) {
+            (Ok(samples), Ok(histograms)) => {
                 series_kept += 1;
-                samples_kept += samples.len() as u64;
+                samples_kept += (samples.len() + histograms.len()) as u64;
                 w.add(
                     block.labels(idx),
                     &samples,
+                    &histograms,
                     &block.exemplars(idx, i64::MIN, i64::MAX),
                 )?;
             }
-            Err(_) => series_lost += 1,
+            _ => series_lost += 1,
         }
     }
     let (mut records_kept, mut record_frames_lost) = (0, 0);

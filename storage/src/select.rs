@@ -8,7 +8,7 @@ use std::sync::Arc;
 use sextant_index::Matcher;
 
 use crate::block::{Block, FrameCursor};
-use crate::codec::Sample;
+use crate::codec::{HistogramSample, Sample, Timed};
 use crate::db::Db;
 use crate::error::Result;
 use crate::exemplar::Exemplar;
@@ -22,6 +22,8 @@ pub struct Series {
     pub labels: Labels,
     /// Its samples, ascending and unique by timestamp.
     pub samples: Vec<Sample>,
+    /// Its native-histogram samples, ascending and unique by timestamp.
+    pub histograms: Vec<HistogramSample>,
 }
 
 /// Where a series' data comes from; ordered oldest write first.
@@ -97,26 +99,37 @@ impl Iterator for SeriesSet {
     fn next(&mut self) -> Option<Self::Item> {
         for (labels, sources) in self.groups.by_ref() {
             let mut parts = Vec::with_capacity(sources.len());
+            let mut hparts = Vec::with_capacity(sources.len());
             for src in &sources {
-                let part = match src {
+                let (start, end) = (self.start, self.end);
+                match src {
                     Source::Block { block, idx } => {
-                        match self.snap.blocks[*block].samples(
-                            *idx,
-                            self.start,
-                            self.end,
-                            &mut self.caches[*block],
+                        let (b, cache) = (&self.snap.blocks[*block], &mut self.caches[*block]);
+                        match (
+                            b.samples(*idx, start, end, cache),
+                            b.histograms(*idx, start, end, cache),
                         ) {
-                            Ok(p) => p,
-                            Err(e) => return Some(Err(e)),
+                            (Ok(p), Ok(h)) => {
+                                parts.push(p);
+                                hparts.push(h);
+                            }
+                            (Err(e), _) | (_, Err(e)) => return Some(Err(e)),
                         }
                     }
-                    Source::Head(s) => s.samples(self.start, self.end),
-                };
-                parts.push(part);
+                    Source::Head(s) => {
+                        parts.push(s.samples(start, end));
+                        hparts.push(s.histograms(start, end));
+                    }
+                }
             }
             let samples = merge_samples(parts);
-            if !samples.is_empty() {
-                return Some(Ok(Series { labels, samples }));
+            let histograms = merge_samples(hparts);
+            if !samples.is_empty() || !histograms.is_empty() {
+                return Some(Ok(Series {
+                    labels,
+                    samples,
+                    histograms,
+                }));
             }
         }
         None
@@ -125,26 +138,26 @@ impl Iterator for SeriesSet {
 
 /// Merges per-source sample runs (each sorted, ordered oldest write first)
 /// into one run, unique by timestamp, the latest write winning.
-pub(crate) fn merge_samples(mut parts: Vec<Vec<Sample>>) -> Vec<Sample> {
+pub(crate) fn merge_samples<S: Timed + Clone>(mut parts: Vec<Vec<S>>) -> Vec<S> {
     parts.retain(|p| !p.is_empty());
     if parts.len() <= 1 {
         return parts.pop().unwrap_or_default();
     }
-    let mut by_start: Vec<&Vec<Sample>> = parts.iter().collect();
-    by_start.sort_by_key(|p| p[0].t);
+    let mut by_start: Vec<&Vec<S>> = parts.iter().collect();
+    by_start.sort_by_key(|p| p[0].t());
     if by_start
         .windows(2)
-        .all(|w| w[0][w[0].len() - 1].t < w[1][0].t)
+        .all(|w| w[0][w[0].len() - 1].t() < w[1][0].t())
     {
-        return by_start.into_iter().flatten().copied().collect();
+        return by_start.into_iter().flatten().cloned().collect();
     }
-    let mut all: Vec<Sample> = parts.into_iter().flatten().collect();
+    let mut all: Vec<S> = parts.into_iter().flatten().collect();
     // Stable: equal timestamps keep source order, so the last is newest.
-    all.sort_by_key(|s| s.t);
-    let mut out: Vec<Sample> = Vec::with_capacity(all.len());
+    all.sort_by_key(Timed::t);
+    let mut out: Vec<S> = Vec::with_capacity(all.len());
     for s in all {
         match out.last_mut() {
-            Some(last) if last.t == s.t => *last = s,
+            Some(last) if last.t() == s.t() => *last = s,
             _ => out.push(s),
         }
     }

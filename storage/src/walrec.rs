@@ -8,7 +8,7 @@ use sextant_index::put_uvarint;
 
 use crate::codec::cursor::Cursor;
 use crate::codec::records::decode_frame;
-use crate::codec::{Sample, unzigzag, zigzag};
+use crate::codec::{HistogramSample, Sample, histogram, unzigzag, zigzag};
 use crate::exemplar::Exemplar;
 use crate::labels::Labels;
 use crate::model::{LogRecord, Span};
@@ -26,6 +26,9 @@ pub const LOGS: u8 = 4;
 pub const SPANS: u8 = 5;
 /// A new head starts: series ids after it are its own. Empty payload.
 pub const EPOCH: u8 = 6;
+/// Native-histogram samples: `count, (id, len, histogram chunk of one
+/// sample)*` (`codec::histogram`).
+pub const HISTOGRAMS: u8 = 7;
 
 /// A decoded record.
 #[derive(Debug, PartialEq)]
@@ -34,6 +37,8 @@ pub enum WalRecord {
     Series(Vec<(u32, Labels)>),
     /// Samples by head series id.
     Samples(Vec<(u32, Sample)>),
+    /// Native-histogram samples by head series id.
+    Histograms(Vec<(u32, HistogramSample)>),
     /// Exemplars by head series id.
     Exemplars(Vec<(u32, Exemplar)>),
     /// Log records.
@@ -60,6 +65,42 @@ pub(crate) fn encode_samples(out: &mut Vec<u8>, samples: &[(u32, Sample)]) {
         out.extend_from_slice(&s.v.to_bits().to_le_bytes());
         prev = s.t;
     }
+}
+
+/// Encodes histogram samples, each as a histogram chunk of one sample,
+/// into records of at most `max_len` bytes (a sample bigger than that gets
+/// a record of its own, which the WAL then refuses with its own error).
+pub(crate) fn histogram_records(
+    samples: &[(u32, HistogramSample)],
+    max_len: usize,
+) -> Vec<Vec<u8>> {
+    fn finish(n: usize, body: &[u8]) -> Vec<u8> {
+        let mut rec = Vec::with_capacity(body.len() + 10);
+        put_uvarint(&mut rec, n as u64);
+        rec.extend_from_slice(body);
+        rec
+    }
+    let (mut out, mut body, mut n) = (Vec::new(), Vec::new(), 0);
+    let (mut chunk, mut entry) = (Vec::new(), Vec::new());
+    for (id, s) in samples {
+        chunk.clear();
+        histogram::encode(std::slice::from_ref(s), &mut chunk);
+        entry.clear();
+        put_uvarint(&mut entry, u64::from(*id));
+        put_uvarint(&mut entry, chunk.len() as u64);
+        entry.extend_from_slice(&chunk);
+        if n > 0 && body.len() + entry.len() + 10 > max_len {
+            out.push(finish(n, &body));
+            body.clear();
+            n = 0;
+        }
+        body.extend_from_slice(&entry);
+        n += 1;
+    }
+    if n > 0 {
+        out.push(finish(n, &body));
+    }
+    out
 }
 
 pub(crate) fn encode_exemplar(out: &mut Vec<u8>, id: u32, e: &Exemplar) {
@@ -101,6 +142,27 @@ pub fn decode(typ: u8, payload: &[u8]) -> Result<WalRecord, String> {
                 return Err("trailing bytes in samples record".into());
             }
             Ok(WalRecord::Samples(out))
+        }
+        HISTOGRAMS => {
+            let n = c.uvarint()?;
+            // Each sample takes at least 3 bytes.
+            if n > payload.len() as u64 / 3 {
+                return Err("histogram count exceeds record size".into());
+            }
+            let mut out = Vec::with_capacity(n as usize);
+            for _ in 0..n {
+                let id = c.id()?;
+                let chunk = c.blob()?;
+                let mut one = histogram::decode(chunk).map_err(|e| e.to_string())?;
+                match (one.pop(), one.is_empty()) {
+                    (Some(s), true) => out.push((id, s)),
+                    _ => return Err("histogram entry without exactly one sample".into()),
+                }
+            }
+            if !c.done() {
+                return Err("trailing bytes in histograms record".into());
+            }
+            Ok(WalRecord::Histograms(out))
         }
         EXEMPLARS => {
             let mut out = Vec::new();
@@ -147,9 +209,28 @@ mod tests {
         }
 
         #[test]
-        fn garbage_never_panics(typ in 1u8..7, bytes in proptest::collection::vec(any::<u8>(), 0..200)) {
+        fn garbage_never_panics(typ in 1u8..8, bytes in proptest::collection::vec(any::<u8>(), 0..200)) {
             let _ = decode(typ, &bytes);
         }
+    }
+
+    #[test]
+    fn histograms_round_trip_and_split_at_the_record_limit() {
+        let h = sextant_histogram::parse_notation("{{schema:1 sum:5 count:4 buckets:[1 2 1]}}")
+            .unwrap();
+        let s: Vec<(u32, HistogramSample)> = (0..50)
+            .map(|i| (i, HistogramSample::new(i64::from(i) * 15_000, h.clone())))
+            .collect();
+        let recs = histogram_records(&s, 200);
+        assert!(recs.len() > 1 && recs.iter().all(|r| r.len() <= 200));
+        let mut back = Vec::new();
+        for r in &recs {
+            match decode(HISTOGRAMS, r) {
+                Ok(WalRecord::Histograms(v)) => back.extend(v),
+                other => panic!("{other:?}"),
+            }
+        }
+        assert_eq!(back, s);
     }
 
     #[test]

@@ -489,6 +489,7 @@ fn exemplars_persist_with_their_series() {
             series: vec![SeriesWrite {
                 labels: l.clone(),
                 samples: vec![Sample::new(10, 1.0)],
+                histograms: Vec::new(),
                 exemplars: vec![ex(10, 1), ex(20, 2)],
             }],
         };
@@ -498,6 +499,7 @@ fn exemplars_persist_with_their_series() {
             series: vec![SeriesWrite {
                 labels: l.clone(),
                 samples: vec![],
+                histograms: Vec::new(),
                 exemplars: vec![ex(30, 3)],
             }],
         };

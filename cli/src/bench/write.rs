@@ -104,6 +104,7 @@ pub fn run(data_dir: &Path, a: WriteArgs) -> CliResult {
                                 .map(|&i| SeriesWrite {
                                     labels: labels[i].clone(),
                                     samples: vec![Sample::new(ts, (k * (i % 17 + 1)) as f64)],
+                                    histograms: Vec::new(),
                                     exemplars: Vec::new(),
                                 })
                                 .collect(),

@@ -63,6 +63,7 @@ impl Converted {
         self.batch.series.push(SeriesWrite {
             labels,
             samples: vec![Sample::new(t, v)],
+            histograms: Vec::new(),
             exemplars,
         });
     }

@@ -16,7 +16,11 @@ use crate::error::{Error, Result};
 
 pub(crate) const HEADER_LEN: usize = 8;
 pub(crate) const FOOTER_LEN: usize = 16;
-pub(crate) const VERSION: u16 = 1;
+/// The version written. Version 2 added histogram chunks to `series`;
+/// every other file reads the same in both.
+pub(crate) const VERSION: u16 = 2;
+/// The oldest version read.
+const MIN_VERSION: u16 = 1;
 
 pub(crate) fn header(magic: &[u8; 4]) -> [u8; HEADER_LEN] {
     let mut h = [0u8; HEADER_LEN];
@@ -61,7 +65,7 @@ pub(crate) fn unseal<'a>(
         return Err(bad("bad magic"));
     }
     let version = u16::from_le_bytes([h[4], h[5]]);
-    if version != VERSION {
+    if !(MIN_VERSION..=VERSION).contains(&version) {
         return Err(bad(&format!("unsupported version {version}")));
     }
     let len = u64::from_le_bytes(f[..8].try_into().map_err(|_| bad("footer"))?);
@@ -73,6 +77,11 @@ pub(crate) fn unseal<'a>(
         return Err(bad("checksum mismatch"));
     }
     Ok(body)
+}
+
+/// The version in the header of a file [`unseal`] accepted.
+pub(crate) fn version(bytes: &[u8]) -> u16 {
+    u16::from_le_bytes([bytes[4], bytes[5]])
 }
 
 /// Writes a whole file and fsyncs it.

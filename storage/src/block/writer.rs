@@ -9,7 +9,7 @@ use super::file;
 use super::frames::FrameWriter;
 use super::meta::BlockMeta;
 use super::{CHUNKS, EXEMPLARS, META, POSTINGS, SERIES, block_dir, tmp_dir};
-use crate::codec::{Sample, chunk, zigzag};
+use crate::codec::{HistogramSample, Sample, chunk, histogram, zigzag};
 use crate::error::{Error, Result};
 use crate::exemplar::Exemplar;
 use crate::labels::Labels;
@@ -18,6 +18,9 @@ use crate::walrec;
 
 /// Most samples in one block chunk.
 pub(crate) const CHUNK_SAMPLES: usize = 4096;
+/// Most histogram samples in one block chunk: a read decodes a whole
+/// chunk, and a histogram sample is a bucket list, not a float.
+pub(crate) const HIST_CHUNK_SAMPLES: usize = 256;
 /// Raw bytes gathered before a frame of the chunks file is compressed.
 pub(crate) const FRAME_RAW: usize = 128 << 10;
 /// Room kept in front of the series table for its count varint, so the
@@ -85,16 +88,17 @@ impl<'a> BlockWriter<'a> {
         })
     }
 
-    /// Adds a series. Calls must come in label order; `samples` must be in
-    /// time order with unique timestamps. Series with neither samples nor
-    /// exemplars are skipped.
+    /// Adds a series. Calls must come in label order; `samples` and
+    /// `histograms` must each be in time order with unique timestamps.
+    /// Series with no data are skipped.
     pub(crate) fn add(
         &mut self,
         labels: &Labels,
         samples: &[Sample],
+        histograms: &[HistogramSample],
         exemplars: &[Exemplar],
     ) -> Result<()> {
-        if samples.is_empty() && exemplars.is_empty() {
+        if samples.is_empty() && histograms.is_empty() && exemplars.is_empty() {
             return Ok(());
         }
         debug_assert!(self.labels.last().is_none_or(|l| l < labels));
@@ -102,25 +106,21 @@ impl<'a> BlockWriter<'a> {
         self.labels.push(labels.clone());
         put_uvarint(&mut self.series, labels.as_bytes().len() as u64);
         self.series.extend_from_slice(labels.as_bytes());
-        let chunks: Vec<&[Sample]> = samples.chunks(CHUNK_SAMPLES).collect();
-        put_uvarint(&mut self.series, chunks.len() as u64);
-        for c in chunks {
-            let (min_t, max_t) = (c[0].t, c[c.len() - 1].t);
-            if self.frame.len() >= FRAME_RAW {
-                self.flush_frame()?;
-            }
-            let offset = self.frame.len();
-            chunk::encode(c, &mut self.frame);
-            put_uvarint(&mut self.series, zigzag(min_t));
-            put_uvarint(&mut self.series, max_t.wrapping_sub(min_t) as u64);
-            put_uvarint(&mut self.series, u64::from(self.chunks.frames()));
-            put_uvarint(&mut self.series, offset as u64);
-            put_uvarint(&mut self.series, (self.frame.len() - offset) as u64);
-            self.meta.min_t = self.meta.min_t.min(min_t);
-            self.meta.max_t = self.meta.max_t.max(max_t);
-            self.meta.chunks += 1;
+        put_uvarint(
+            &mut self.series,
+            samples.len().div_ceil(CHUNK_SAMPLES) as u64,
+        );
+        for c in samples.chunks(CHUNK_SAMPLES) {
+            self.put_chunk(c[0].t, c[c.len() - 1].t, |out| chunk::encode(c, out))?;
         }
-        self.meta.samples += samples.len() as u64;
+        put_uvarint(
+            &mut self.series,
+            histograms.len().div_ceil(HIST_CHUNK_SAMPLES) as u64,
+        );
+        for c in histograms.chunks(HIST_CHUNK_SAMPLES) {
+            self.put_chunk(c[0].t, c[c.len() - 1].t, |out| histogram::encode(c, out))?;
+        }
+        self.meta.samples += (samples.len() + histograms.len()) as u64;
         for e in exemplars {
             walrec::encode_exemplar(&mut self.exemplars, idx, e);
             self.meta.min_t = self.meta.min_t.min(e.t);
@@ -128,6 +128,30 @@ impl<'a> BlockWriter<'a> {
         }
         self.meta.exemplars += exemplars.len() as u64;
         self.meta.series += 1;
+        Ok(())
+    }
+
+    /// Appends one chunk to the current frame and its reference to the
+    /// series table.
+    fn put_chunk(
+        &mut self,
+        min_t: i64,
+        max_t: i64,
+        encode: impl FnOnce(&mut Vec<u8>),
+    ) -> Result<()> {
+        if self.frame.len() >= FRAME_RAW {
+            self.flush_frame()?;
+        }
+        let offset = self.frame.len();
+        encode(&mut self.frame);
+        put_uvarint(&mut self.series, zigzag(min_t));
+        put_uvarint(&mut self.series, max_t.wrapping_sub(min_t) as u64);
+        put_uvarint(&mut self.series, u64::from(self.chunks.frames()));
+        put_uvarint(&mut self.series, offset as u64);
+        put_uvarint(&mut self.series, (self.frame.len() - offset) as u64);
+        self.meta.min_t = self.meta.min_t.min(min_t);
+        self.meta.max_t = self.meta.max_t.max(max_t);
+        self.meta.chunks += 1;
         Ok(())
     }
 

@@ -17,7 +17,7 @@
 use sextant_histogram::{CounterReset, Histogram, Span};
 use sextant_index::{get_uvarint, put_uvarint};
 
-use super::{unzigzag, zigzag};
+use super::{HistogramSample, unzigzag, zigzag};
 
 /// Flag: a layout follows.
 const LAYOUT: u8 = 1;
@@ -86,11 +86,11 @@ fn put_spans(out: &mut Vec<u8>, buckets: &[(i32, f64)]) {
 }
 
 /// Appends the encoding of `samples` (in time order) to `out`.
-pub fn encode(samples: &[(i64, Histogram)], out: &mut Vec<u8>) {
+pub fn encode(samples: &[HistogramSample], out: &mut Vec<u8>) {
     put_uvarint(out, samples.len() as u64);
     let (mut prev_t, mut prev_d) = (0i64, 0i64);
     let mut prev: Option<&Histogram> = None;
-    for (i, (t, h)) in samples.iter().enumerate() {
+    for (i, HistogramSample { t, h }) in samples.iter().enumerate() {
         let x = match i {
             0 => *t,
             1 => t.wrapping_sub(prev_t),
@@ -131,7 +131,7 @@ pub fn encode(samples: &[(i64, Histogram)], out: &mut Vec<u8>) {
         }
         let prev_sum = prev.map_or(0, |p| p.sum.to_bits());
         put_uvarint(out, h.sum.to_bits() ^ prev_sum);
-        prev = Some(h);
+        prev = Some(&**h);
     }
 }
 
@@ -200,10 +200,10 @@ impl Reader<'_> {
 }
 
 /// The samples of a chunk.
-pub fn decode(buf: &[u8]) -> Result<Vec<(i64, Histogram)>, DecodeError> {
+pub fn decode(buf: &[u8]) -> Result<Vec<HistogramSample>, DecodeError> {
     let mut r = Reader { buf, pos: 0 };
     let n = r.len(4)?;
-    let mut out: Vec<(i64, Histogram)> = Vec::with_capacity(n);
+    let mut out: Vec<HistogramSample> = Vec::with_capacity(n);
     let (mut t, mut d) = (0i64, 0i64);
     for i in 0..n {
         let x = unzigzag(r.uvarint()?);
@@ -219,7 +219,7 @@ pub fn decode(buf: &[u8]) -> Result<Vec<(i64, Histogram)>, DecodeError> {
             }
         }
         let flags = r.byte()?;
-        let prev = out.last().map(|(_, h)| h);
+        let prev = out.last().map(|s| &*s.h);
         let mut h = if flags & LAYOUT != 0 {
             let schema = i32::try_from(unzigzag(r.uvarint()?))
                 .map_err(|_| DecodeError("schema out of range"))?;
@@ -275,7 +275,7 @@ pub fn decode(buf: &[u8]) -> Result<Vec<(i64, Histogram)>, DecodeError> {
         }
         let prev_sum = prev.map_or(0, |p| p.sum.to_bits());
         h.sum = f64::from_bits(r.uvarint()? ^ prev_sum);
-        out.push((t, h));
+        out.push(HistogramSample::new(t, h));
     }
     if r.pos != buf.len() {
         return Err(DecodeError("trailing bytes"));
@@ -289,7 +289,7 @@ mod tests {
     use proptest::prelude::*;
 
     /// Bit-for-bit equality (NaN sums and counts included).
-    fn same(a: &[(i64, Histogram)], b: &[(i64, Histogram)]) -> bool {
+    fn same(a: &[HistogramSample], b: &[HistogramSample]) -> bool {
         format!("{a:?}") == format!("{b:?}")
     }
 
@@ -343,7 +343,8 @@ mod tests {
         ) {
             let mut ts = ts;
             ts.sort_unstable();
-            let samples: Vec<(i64, Histogram)> = ts.into_iter().zip(hs).collect();
+            let samples: Vec<HistogramSample> =
+                ts.into_iter().zip(hs).map(|(t, h)| HistogramSample::new(t, h)).collect();
             let mut buf = Vec::new();
             encode(&samples, &mut buf);
             prop_assert!(same(&decode(&buf).unwrap(), &samples));
@@ -372,7 +373,10 @@ mod tests {
             }
             h.count = h.positive.iter().map(|b| b.1).sum();
             h.sum += 12.5 * (k % 5) as f64;
-            samples.push((1_700_000_000_000 + k * 15_000, h.clone()));
+            samples.push(HistogramSample::new(
+                1_700_000_000_000 + k * 15_000,
+                h.clone(),
+            ));
         }
         let mut buf = Vec::new();
         encode(&samples, &mut buf);

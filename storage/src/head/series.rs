@@ -5,7 +5,7 @@ use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 
 use parking_lot::Mutex;
 
-use crate::codec::{Sample, gorilla};
+use crate::codec::{HistogramSample, Sample, Timed, gorilla, histogram};
 use crate::exemplar::Exemplar;
 use crate::labels::Labels;
 
@@ -30,6 +30,97 @@ struct Data {
     /// (last write wins).
     overlay: Vec<Sample>,
     exemplars: Vec<Exemplar>,
+    /// Native-histogram samples, kept apart from the floats: a series may
+    /// switch between the two (Prometheus allows it), and readers merge
+    /// them by time.
+    hist: Option<Box<HistData>>,
+}
+
+/// A series' histogram samples in the head: sealed runs in the chunk
+/// codec, the newest run as values, and an out-of-order overlay.
+#[derive(Debug, Default)]
+struct HistData {
+    sealed: Vec<SealedHist>,
+    open: Vec<HistogramSample>,
+    overlay: Vec<HistogramSample>,
+    max_t: Option<i64>,
+}
+
+#[derive(Debug)]
+struct SealedHist {
+    bytes: Box<[u8]>,
+    min_t: i64,
+    max_t: i64,
+}
+
+/// Histogram samples per sealed head run: a run is decoded whole on every
+/// read of it, so it stays short.
+const HIST_CHUNK_SAMPLES: usize = 120;
+
+impl HistData {
+    fn append(&mut self, s: HistogramSample) {
+        if self.max_t.is_none_or(|m| s.t > m) {
+            if self.open.len() >= HIST_CHUNK_SAMPLES {
+                let mut bytes = Vec::new();
+                histogram::encode(&self.open, &mut bytes);
+                self.sealed.push(SealedHist {
+                    bytes: bytes.into_boxed_slice(),
+                    min_t: self.open[0].t,
+                    max_t: self.open[self.open.len() - 1].t,
+                });
+                self.open.clear();
+            }
+            self.max_t = Some(s.t);
+            self.open.push(s);
+        } else {
+            match self.overlay.binary_search_by_key(&s.t, |o| o.t) {
+                Ok(i) => self.overlay[i] = s,
+                Err(i) => self.overlay.insert(i, s),
+            }
+        }
+    }
+
+    fn samples(&self, start: i64, end: i64) -> Vec<HistogramSample> {
+        let within = |s: &HistogramSample| s.t >= start && s.t <= end;
+        let mut out = Vec::new();
+        for c in self
+            .sealed
+            .iter()
+            .filter(|c| c.max_t >= start && c.min_t <= end)
+        {
+            // Head runs were encoded by this process: they always decode.
+            out.extend(
+                histogram::decode(&c.bytes)
+                    .unwrap_or_default()
+                    .into_iter()
+                    .filter(within),
+            );
+        }
+        out.extend(self.open.iter().filter(|s| within(s)).cloned());
+        let overlay: Vec<HistogramSample> =
+            self.overlay.iter().filter(|s| within(s)).cloned().collect();
+        if overlay.is_empty() {
+            return out;
+        }
+        merge_overlay(out, overlay)
+    }
+
+    fn footprint(&self) -> (u64, usize) {
+        let sealed: usize = self.sealed.iter().map(|c| c.bytes.len()).sum();
+        let live = self.open.len() + self.overlay.len();
+        let live_bytes: usize = self
+            .open
+            .iter()
+            .chain(&self.overlay)
+            .map(|s| {
+                std::mem::size_of::<sextant_histogram::Histogram>()
+                    + 12 * (s.h.positive.len() + s.h.negative.len())
+                    + 8 * s.h.custom_values.len()
+            })
+            .sum();
+        let runs = self.sealed.len() * HIST_CHUNK_SAMPLES;
+        ((runs + live) as u64, sealed + live_bytes)
+    }
 }
 
 /// A series in the head.
@@ -118,6 +209,27 @@ impl MemSeries {
         }
     }
 
+    /// Appends native-histogram samples in any order (see [`Self::append`]).
+    pub(crate) fn append_histograms(&self, samples: impl IntoIterator<Item = HistogramSample>) {
+        let mut d = self.data.lock();
+        let hist = d.hist.get_or_insert_with(Box::default);
+        let mut newest = i64::MIN;
+        for s in samples {
+            newest = newest.max(s.t);
+            hist.append(s);
+        }
+        self.max_t.fetch_max(newest, Ordering::AcqRel);
+    }
+
+    /// Histogram samples with `start <= t <= end`, in time order, one per
+    /// timestamp.
+    pub(crate) fn histograms(&self, start: i64, end: i64) -> Vec<HistogramSample> {
+        let d = self.data.lock();
+        d.hist
+            .as_ref()
+            .map_or_else(Vec::new, |h| h.samples(start, end))
+    }
+
     pub(crate) fn add_exemplars(&self, ex: impl IntoIterator<Item = Exemplar>) {
         self.data.lock().exemplars.extend(ex);
     }
@@ -183,7 +295,8 @@ impl MemSeries {
             + d.overlay.capacity() * std::mem::size_of::<Sample>()
             + d.exemplars.capacity() * std::mem::size_of::<Exemplar>()
             + self.labels.as_bytes().len();
-        (samples, bytes)
+        let (hs, hb) = d.hist.as_ref().map_or((0, 0), |h| h.footprint());
+        (samples + hs, bytes + hb)
     }
 }
 
@@ -201,14 +314,14 @@ fn seal(d: &mut Data, max_t: i64) {
 
 /// Merges sorted in-order samples with the sorted overlay; on equal
 /// timestamps the overlay (the later write) wins.
-fn merge_overlay(base: Vec<Sample>, overlay: Vec<Sample>) -> Vec<Sample> {
+fn merge_overlay<S: Timed>(base: Vec<S>, overlay: Vec<S>) -> Vec<S> {
     let mut out = Vec::with_capacity(base.len() + overlay.len());
     let mut o = overlay.into_iter().peekable();
     for s in base {
-        while let Some(x) = o.next_if(|x| x.t < s.t) {
+        while let Some(x) = o.next_if(|x| x.t() < s.t()) {
             out.push(x);
         }
-        match o.next_if(|x| x.t == s.t) {
+        match o.next_if(|x| x.t() == s.t()) {
             Some(x) => out.push(x),
             None => out.push(s),
         }
