@@ -1,5 +1,5 @@
 //! `sextant promql-test FILE...`: runs Prometheus test scripts and prints
-//! per-file counts and a final `N passed, N failed, N skipped` line.
+//! per-file counts and a final `N passed, N failed` line.
 
 use std::path::PathBuf;
 

@@ -148,11 +148,11 @@ impl Histogram {
         (spans, buckets.iter().map(|b| b.1).collect())
     }
 
-    /// Checks what a stored or received histogram must satisfy: a known
-    /// schema, ascending custom bounds, buckets in order, no negative or
-    /// NaN count, and a count no smaller than the buckets' total (NaN
-    /// observations count without a bucket; a little float error is
-    /// allowed).
+    /// Checks what any stored histogram must satisfy: a known schema,
+    /// ascending custom bounds, buckets in order, no negative or NaN
+    /// count. As for Prometheus' float histograms, the count is not
+    /// compared with the buckets' total: computed histograms drift (see
+    /// [`Histogram::validate_observed`] for what clients send).
     pub fn validate(&self) -> Result<()> {
         let custom = self.custom_buckets();
         if !custom && !(MIN_SCHEMA..=MAX_SCHEMA).contains(&self.schema) {
@@ -215,7 +215,6 @@ impl Histogram {
                 self.schema
             )));
         }
-        let mut total = self.zero_count;
         for (side, buckets) in [("positive", &self.positive), ("negative", &self.negative)] {
             if buckets.windows(2).any(|w| w[0].0 >= w[1].0) {
                 return Err(Error::Invalid(format!(
@@ -228,7 +227,6 @@ impl Histogram {
                         "{side} bucket {i} has count {c}: counts must be non-negative"
                     )));
                 }
-                total += c;
             }
         }
         if self.zero_count.is_nan() || self.zero_count < 0.0 {
@@ -243,6 +241,22 @@ impl Histogram {
                 self.count
             )));
         }
+        Ok(())
+    }
+
+    /// [`Histogram::validate`] for a histogram a client observed (OTLP,
+    /// remote_write): its count must also cover the observations in its
+    /// buckets (NaN observations count without a bucket; a little float
+    /// error is allowed).
+    pub fn validate_observed(&self) -> Result<()> {
+        self.validate()?;
+        let total = self.zero_count
+            + self
+                .positive
+                .iter()
+                .chain(&self.negative)
+                .map(|b| b.1)
+                .sum::<f64>();
         if self.count < total * (1.0 - 1e-9) - 1e-9 {
             return Err(Error::Invalid(format!(
                 "count {} is less than the {} observations in the buckets",

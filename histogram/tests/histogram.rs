@@ -65,7 +65,7 @@ fn bad_histograms_are_refused_with_the_reason() {
         ("{{z_bucket_w:-1}}", "zero threshold"),
     ];
     for (text, why) in cases {
-        let e = h(text).validate().unwrap_err().to_string();
+        let e = h(text).validate_observed().unwrap_err().to_string();
         assert!(e.contains(why), "{text}: {e}");
     }
     // Overlapping spans (a later span going back) are refused.

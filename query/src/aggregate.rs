@@ -256,7 +256,11 @@ pub(crate) fn eval(
                 continue;
             }
         };
-        out.push(Elem { labels: key, v });
+        out.push(Elem {
+            labels: key,
+            v,
+            h: None,
+        });
     }
     Ok(out)
 }

@@ -88,6 +88,7 @@ fn vector_scalar(
                 out.push(Elem {
                     labels: names.drop_name(&el.labels),
                     v: bool_value(keep),
+                    h: None,
                 });
             } else if keep {
                 // The vector's own value survives a filter, whichever side it is on.
@@ -97,6 +98,7 @@ fn vector_scalar(
             out.push(Elem {
                 labels: names.drop_name(&el.labels),
                 v: value,
+                h: None,
             });
         }
     }
@@ -187,6 +189,7 @@ fn vector_vector(
         many.extend(missing.into_iter().map(|sig| Elem {
             labels: sig.clone(),
             v,
+            h: None,
         }));
     }
     let mut out = Vec::new();
@@ -201,6 +204,7 @@ fn vector_vector(
                 filled_one = Elem {
                     labels: sig.clone(),
                     v,
+                    h: None,
                 };
                 &filled_one
             }
@@ -244,7 +248,11 @@ fn vector_vector(
                 "multiple matches for labels: grouping labels must ensure unique matches".into(),
             ));
         }
-        out.push(Elem { labels, v: value });
+        out.push(Elem {
+            labels,
+            v: value,
+            h: None,
+        });
     }
     Ok(out)
 }

@@ -3,9 +3,9 @@
 //! evaluated timestamp by timestamp (a range query is one evaluation per
 //! step), as Prometheus' engine defines the semantics.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 
-use sextant_storage::{Db, Labels, Sample};
+use sextant_storage::{Db, HistogramSample, Labels, Sample};
 
 use crate::aggregate;
 use crate::ast::{At, Edges, Expr, VectorSelector};
@@ -54,6 +54,37 @@ pub struct Engine<'a> {
 }
 
 type SeriesData = Vec<(Labels, Vec<Sample>)>;
+type HistogramData = Vec<(Labels, Vec<HistogramSample>)>;
+
+/// A range query's or subquery's result being gathered: per series, its
+/// float and histogram points.
+#[derive(Default)]
+pub(crate) struct Points(rustc_hash::FxHashMap<Labels, (Vec<Sample>, Vec<HistogramSample>)>);
+
+impl Points {
+    pub(crate) fn push(&mut self, t: i64, e: Elem) {
+        let (floats, hists) = self.0.entry(e.labels).or_default();
+        match e.h {
+            Some(h) => hists.push(HistogramSample { t, h }),
+            None => floats.push(Sample::new(t, e.v)),
+        }
+    }
+
+    /// The series gathered, in label order.
+    pub(crate) fn into_matrix(self) -> Vec<RangeSeries> {
+        let mut m: Vec<RangeSeries> = self
+            .0
+            .into_iter()
+            .map(|(labels, (points, histograms))| RangeSeries {
+                labels,
+                points,
+                histograms,
+            })
+            .collect();
+        m.sort_unstable_by(|a, b| a.labels.cmp(&b.labels));
+        m
+    }
+}
 
 pub(crate) struct Eval<'a> {
     pub(crate) db: &'a Db,
@@ -62,6 +93,8 @@ pub(crate) struct Eval<'a> {
     pub(crate) step: i64,
     pub(crate) opts: &'a EngineOptions,
     data: HashMap<usize, SeriesData>,
+    /// Histogram samples of the selectors that have any, in label order.
+    hists: HashMap<usize, HistogramData>,
     /// When the query must stop (its timeout).
     pub(crate) deadline: Option<std::time::Instant>,
     /// Warnings raised while evaluating (Prometheus' annotations).
@@ -263,7 +296,7 @@ impl<'a> Engine<'a> {
                 t.name()
             )));
         }
-        let mut out: rustc_hash::FxHashMap<Labels, Vec<Sample>> = Default::default();
+        let mut out = Points::default();
         // Evaluate in chunks of at least an hour (or 60 steps), fetching each
         // selector's window per chunk: memory follows the chunk and the
         // result, not the whole range scanned.
@@ -286,7 +319,7 @@ impl<'a> Engine<'a> {
                 for (k, elems) in per_step.into_iter().enumerate() {
                     let t = from + k as i64 * step;
                     for e in elems {
-                        out.entry(e.labels).or_default().push(Sample::new(t, e.v));
+                        out.push(t, e);
                     }
                 }
                 ts = chunk_end + step;
@@ -294,13 +327,10 @@ impl<'a> Engine<'a> {
             while ts <= chunk_end {
                 ev.check_deadline()?;
                 match ev.eval(expr, ts)? {
-                    Value::Scalar(v) => out
-                        .entry(Labels::empty())
-                        .or_default()
-                        .push(Sample::new(ts, v)),
+                    Value::Scalar(v) => out.push(ts, Elem::float(Labels::empty(), v)),
                     Value::Vector(elems) => {
                         for e in elems {
-                            out.entry(e.labels).or_default().push(Sample::new(ts, e.v));
+                            out.push(ts, e);
                         }
                     }
                     _ => {
@@ -315,12 +345,10 @@ impl<'a> Engine<'a> {
             keys = std::mem::take(&mut ev.group_keys);
             warnings.append(&mut ev.warnings);
         }
-        let mut series: Vec<RangeSeries> = out
-            .into_iter()
-            .map(|(labels, points)| RangeSeries { labels, points })
-            .collect();
-        series.sort_unstable_by(|a, b| a.labels.cmp(&b.labels));
-        Ok((Value::Matrix(series), warnings.into_iter().collect()))
+        Ok((
+            Value::Matrix(out.into_matrix()),
+            warnings.into_iter().collect(),
+        ))
     }
 
     /// Fetches the data of every selector for evaluations at times in
@@ -344,12 +372,18 @@ impl<'a> Engine<'a> {
         };
         collect(expr, lo, hi, start, end, &self.opts, &mut windows);
         let mut data = HashMap::new();
+        let mut hists = HashMap::new();
         let (mut total, mut series_total) = (0usize, 0usize);
         for (k, (lo, hi, vs)) in windows.selectors {
-            let mut series = Vec::new();
+            let (mut series, mut hseries) = (Vec::new(), Vec::new());
             for s in self.db.select(&vs.matchers, lo, hi)? {
                 let s = s?;
-                total += s.samples.len();
+                // A histogram weighs about as much as its buckets.
+                total += s.samples.len()
+                    + s.histograms
+                        .iter()
+                        .map(|h| 1 + h.h.positive.len() + h.h.negative.len())
+                        .sum::<usize>();
                 if total > self.opts.max_samples {
                     return Err(Error::Limit(format!(
                         "query processing would load too many samples into memory in query \
@@ -366,9 +400,17 @@ impl<'a> Engine<'a> {
                         self.opts.max_series
                     )));
                 }
-                series.push((s.labels, s.samples));
+                if !s.histograms.is_empty() {
+                    hseries.push((s.labels.clone(), s.histograms));
+                }
+                if !s.samples.is_empty() {
+                    series.push((s.labels, s.samples));
+                }
             }
             data.insert(k, series);
+            if !hseries.is_empty() {
+                hists.insert(k, hseries);
+            }
         }
         Ok(Eval {
             db: self.db,
@@ -381,6 +423,7 @@ impl<'a> Engine<'a> {
             step,
             opts: &self.opts,
             data,
+            hists,
             warnings: Default::default(),
             deadline: self.opts.timeout.map(|t| std::time::Instant::now() + t),
             names: Default::default(),
@@ -511,6 +554,7 @@ impl Eval<'_> {
                         .map(|el| Elem {
                             labels: self.names.drop_name(&el.labels),
                             v: -el.v,
+                            h: None,
                         })
                         .collect();
                     functions::check_duplicates(&v)?;
@@ -545,7 +589,7 @@ impl Eval<'_> {
                         self.opts.max_samples
                     )));
                 }
-                let mut out: BTreeMap<Labels, Vec<Sample>> = BTreeMap::new();
+                let mut out = Points::default();
                 while ts <= te {
                     self.check_deadline()?;
                     if let Value::Vector(v) = self.eval(expr, ts)? {
@@ -559,18 +603,12 @@ impl Eval<'_> {
                             )));
                         }
                         for el in v {
-                            out.entry(el.labels)
-                                .or_default()
-                                .push(Sample::new(ts, el.v));
+                            out.push(ts, el);
                         }
                     }
                     ts += step;
                 }
-                Value::Matrix(
-                    out.into_iter()
-                        .map(|(labels, points)| RangeSeries { labels, points })
-                        .collect(),
-                )
+                Value::Matrix(out.into_matrix())
             }
             Expr::Records { .. } => self.records_value(e, t)?,
             Expr::Binary {
@@ -675,12 +713,75 @@ impl Eval<'_> {
         if vs.edges == Edges::Smoothed {
             return self.smoothed_selector(vs, t);
         }
-        self.latest_samples(vs, t)
-            .map(|(labels, s)| Elem {
-                labels: labels.clone(),
-                v: s.v,
+        let floats = self
+            .latest_samples(vs, t)
+            .map(|(labels, s)| Elem::float(labels.clone(), s.v));
+        if !self.has_histograms(vs) {
+            return floats.collect();
+        }
+        let mut out: Vec<Elem> = floats.collect();
+        out.extend(
+            self.latest_histograms(vs, t)
+                .map(|(labels, s)| Elem::histogram(labels.clone(), s.h)),
+        );
+        out
+    }
+
+    /// Whether any series of the selector holds native histograms.
+    pub(crate) fn has_histograms(&self, vs: &VectorSelector) -> bool {
+        self.hists.contains_key(&key(vs))
+    }
+
+    /// The fetched histogram series of a selector.
+    fn histogram_data(&self, vs: &VectorSelector) -> &[(Labels, Vec<HistogramSample>)] {
+        self.hists
+            .get(&key(vs))
+            .map(Vec::as_slice)
+            .unwrap_or_default()
+    }
+
+    /// The newest float sample (stale or not) of series `labels` at or
+    /// before `te`, if it has floats.
+    fn latest_float(&self, vs: &VectorSelector, labels: &Labels, te: i64) -> Option<Sample> {
+        let data = self.series_data(vs);
+        let i = data.binary_search_by(|(l, _)| l.cmp(labels)).ok()?;
+        let samples = &data[i].1;
+        let j = samples.partition_point(|s| s.t <= te);
+        samples.get(j.checked_sub(1)?).copied()
+    }
+
+    /// The newest histogram sample of series `labels` at or before `te`.
+    fn latest_histogram(
+        &self,
+        vs: &VectorSelector,
+        labels: &Labels,
+        te: i64,
+    ) -> Option<HistogramSample> {
+        let data = self.histogram_data(vs);
+        let i = data.binary_search_by(|(l, _)| l.cmp(labels)).ok()?;
+        let samples = &data[i].1;
+        let j = samples.partition_point(|s| s.t <= te);
+        samples.get(j.checked_sub(1)?).cloned()
+    }
+
+    /// Per histogram series, its newest sample within the lookback when
+    /// it is newer than the series' newest float (a series may switch
+    /// between the two) and not a staleness marker.
+    fn latest_histograms<'s>(
+        &'s self,
+        vs: &VectorSelector,
+        t: i64,
+    ) -> impl Iterator<Item = (&'s Labels, HistogramSample)> {
+        let te = self.effective(vs.at, vs.offset, t);
+        let lookback = self.opts.lookback_ms;
+        self.histogram_data(vs)
+            .iter()
+            .filter_map(move |(labels, samples)| {
+                let i = samples.partition_point(|s| s.t <= te);
+                let s = samples.get(i.checked_sub(1)?)?.clone();
+                let newer_float = self.latest_float(vs, labels, te).is_some_and(|f| f.t > s.t);
+                (s.t > te - lookback && !newer_float && !is_stale(s.h.sum)).then_some((labels, s))
             })
-            .collect()
     }
 
     /// `x smoothed` at `t`: a sample exactly at the selector's time, else
@@ -708,6 +809,7 @@ impl Eval<'_> {
             out.push(Elem {
                 labels: labels.clone(),
                 v,
+                h: None,
             });
         }
         out
@@ -729,12 +831,17 @@ impl Eval<'_> {
     ) -> impl Iterator<Item = (&'s Labels, Sample)> {
         let te = self.effective(vs.at, vs.offset, t);
         let lookback = self.opts.lookback_ms;
+        let mixed = self.has_histograms(vs);
         self.series_data(vs)
             .iter()
             .filter_map(move |(labels, samples)| {
                 let i = samples.partition_point(|s| s.t <= te);
                 let s = *samples.get(i.checked_sub(1)?)?;
-                (s.t > te - lookback && !is_stale(s.v)).then_some((labels, s))
+                let newer_histogram = mixed
+                    && self
+                        .latest_histogram(vs, labels, te)
+                        .is_some_and(|h| h.t > s.t);
+                (s.t > te - lookback && !is_stale(s.v) && !newer_histogram).then_some((labels, s))
             })
     }
 
@@ -771,21 +878,49 @@ impl Eval<'_> {
     ) -> Vec<RangeSeries> {
         let te = self.effective(vs.at, vs.offset, t);
         let mut out = Vec::new();
+        let (back, ahead) = match vs.edges {
+            Edges::Plain => (0, 0),
+            Edges::Anchored => (self.opts.lookback_ms, 0),
+            Edges::Smoothed => (self.opts.lookback_ms, self.opts.lookback_ms),
+        };
+        let (from, to) = (te - range - back, te + ahead);
         for (labels, samples) in self.series_data(vs) {
-            let (back, ahead) = match vs.edges {
-                Edges::Plain => (0, 0),
-                Edges::Anchored => (self.opts.lookback_ms, 0),
-                Edges::Smoothed => (self.opts.lookback_ms, self.opts.lookback_ms),
-            };
-            let lo = samples.partition_point(|s| s.t <= te - range - back);
-            let hi = samples.partition_point(|s| s.t <= te + ahead);
+            let lo = samples.partition_point(|s| s.t <= from);
+            let hi = samples.partition_point(|s| s.t <= to);
             let mut points = Vec::with_capacity(hi - lo);
             points.extend(samples[lo..hi].iter().filter(|s| !is_stale(s.v)));
             if !points.is_empty() {
                 out.push(RangeSeries {
                     labels: labels.clone(),
                     points,
+                    histograms: Vec::new(),
                 });
+            }
+        }
+        if !self.has_histograms(vs) {
+            return out;
+        }
+        for (labels, samples) in self.histogram_data(vs) {
+            let lo = samples.partition_point(|s| s.t <= from);
+            let hi = samples.partition_point(|s| s.t <= to);
+            let histograms: Vec<HistogramSample> = samples[lo..hi]
+                .iter()
+                .filter(|s| !is_stale(s.h.sum))
+                .cloned()
+                .collect();
+            if histograms.is_empty() {
+                continue;
+            }
+            match out.binary_search_by(|s| s.labels.cmp(labels)) {
+                Ok(i) => out[i].histograms = histograms,
+                Err(i) => out.insert(
+                    i,
+                    RangeSeries {
+                        labels: labels.clone(),
+                        points: Vec::new(),
+                        histograms,
+                    },
+                ),
             }
         }
         out

@@ -36,6 +36,7 @@ fn map(names: &mut NameCache, v: Vec<Elem>, f: impl Fn(f64) -> f64) -> Value {
             .map(|e| Elem {
                 labels: names.drop_name(&e.labels),
                 v: f(e.v),
+                h: None,
             })
             .collect(),
     )
@@ -78,6 +79,7 @@ fn over_time(
                         names.drop_name(&s.labels)
                     },
                     v,
+                    h: None,
                 })
             })
             .collect(),
@@ -608,6 +610,7 @@ pub(crate) fn call(ev: &mut Eval<'_>, name: &str, args: &[Expr], t: i64) -> Resu
         "vector" => Value::Vector(vec![Elem {
             labels: Labels::empty(),
             v: scalar(&vals[0]),
+            h: None,
         }]),
         "scalar" => {
             let v = vector(vals.remove(0));
@@ -620,6 +623,7 @@ pub(crate) fn call(ev: &mut Eval<'_>, name: &str, args: &[Expr], t: i64) -> Resu
                     .map(|(labels, ts)| Elem {
                         labels: ev.names.drop_name(&labels),
                         v: ts as f64 / 1000.0,
+                        h: None,
                     })
                     .collect(),
             ),
@@ -684,7 +688,11 @@ pub(crate) fn call(ev: &mut Eval<'_>, name: &str, args: &[Expr], t: i64) -> Resu
                     }
                     None => e.labels,
                 };
-                out.push(Elem { labels, v: e.v });
+                out.push(Elem {
+                    labels,
+                    v: e.v,
+                    h: None,
+                });
             }
             check_duplicates(&out)?;
             Value::Vector(out)
@@ -708,6 +716,7 @@ pub(crate) fn call(ev: &mut Eval<'_>, name: &str, args: &[Expr], t: i64) -> Resu
                     Elem {
                         labels: set_label(&e.labels, &dst, &joined),
                         v: e.v,
+                        h: None,
                     }
                 })
                 .collect();
@@ -721,6 +730,7 @@ pub(crate) fn call(ev: &mut Eval<'_>, name: &str, args: &[Expr], t: i64) -> Resu
             Value::Vector(vec![Elem {
                 labels: absent_labels(&args[0]),
                 v: 1.0,
+                h: None,
             }])
         }
         "absent_over_time" => {
@@ -730,6 +740,7 @@ pub(crate) fn call(ev: &mut Eval<'_>, name: &str, args: &[Expr], t: i64) -> Resu
             Value::Vector(vec![Elem {
                 labels: absent_labels(&args[0]),
                 v: 1.0,
+                h: None,
             }])
         }
         "day_of_month" | "day_of_week" | "day_of_year" | "days_in_month" | "hour" | "minute"
@@ -738,6 +749,7 @@ pub(crate) fn call(ev: &mut Eval<'_>, name: &str, args: &[Expr], t: i64) -> Resu
                 return Ok(Value::Vector(vec![Elem {
                     labels: Labels::empty(),
                     v: date_part(name, secs),
+                    h: None,
                 }]));
             }
             let n = name.to_string();
@@ -831,7 +843,11 @@ pub(crate) fn call(ev: &mut Eval<'_>, name: &str, args: &[Expr], t: i64) -> Resu
                         } else {
                             bucket_fraction(params[0], params[1], &mut b)
                         };
-                        Some(Elem { labels: k, v })
+                        Some(Elem {
+                            labels: k,
+                            v,
+                            h: None,
+                        })
                     })
                     .collect(),
             )

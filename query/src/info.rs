@@ -168,7 +168,11 @@ pub(crate) fn enrich(
                 "vector cannot contain metrics with the same labelset".into(),
             ));
         }
-        out.push(Elem { labels, v: e.v });
+        out.push(Elem {
+            labels,
+            v: e.v,
+            h: None,
+        });
     }
     Ok(out)
 }

@@ -93,6 +93,10 @@ impl Eval<'_> {
         to: i64,
         step: i64,
     ) -> Result<Option<SeriesPoints>> {
+        // Histogram series take the per-step path, which knows them.
+        if self.has_histograms(shape.vs) {
+            return Ok(None);
+        }
         let (f, keep_name) = range_function(shape.func, &shape.params)?;
         if shape.func == "quantile_over_time" {
             self.warn_quantile(shape.params[0]);
@@ -231,6 +235,7 @@ impl Eval<'_> {
                     per_step[((p.t - from) / step) as usize].push(crate::value::Elem {
                         labels: labels.clone(),
                         v: p.v,
+                        h: None,
                     });
                 }
             }

@@ -1,6 +1,10 @@
 //! Values an expression evaluates to: PromQL's, and records.
 
-use sextant_storage::{Labels, LogRecord, METRIC_NAME, Sample, Span, Trace};
+use std::sync::Arc;
+
+use sextant_storage::{
+    Histogram, HistogramSample, Labels, LogRecord, METRIC_NAME, Sample, Span, Trace,
+};
 
 /// The bit pattern Prometheus uses to mark a series as stale.
 pub const STALE_NAN: u64 = 0x7ff0_0000_0000_0002;
@@ -10,13 +14,31 @@ pub fn is_stale(v: f64) -> bool {
     v.to_bits() == STALE_NAN
 }
 
-/// One element of an instant vector.
+/// One element of an instant vector: a float, or a native histogram.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Elem {
     /// Its labels.
     pub labels: Labels,
-    /// Its value.
+    /// Its value (0 and meaningless when `h` is set).
     pub v: f64,
+    /// Its native histogram, if it holds one instead of a float.
+    pub h: Option<Arc<Histogram>>,
+}
+
+impl Elem {
+    /// A float element.
+    pub fn float(labels: Labels, v: f64) -> Self {
+        Elem { labels, v, h: None }
+    }
+
+    /// A histogram element.
+    pub fn histogram(labels: Labels, h: Arc<Histogram>) -> Self {
+        Elem {
+            labels,
+            v: 0.0,
+            h: Some(h),
+        }
+    }
 }
 
 /// A series of a range vector (or of a range query's result).
@@ -26,6 +48,8 @@ pub struct RangeSeries {
     pub labels: Labels,
     /// Its points, ascending by time.
     pub points: Vec<Sample>,
+    /// Its native-histogram points, ascending by time.
+    pub histograms: Vec<HistogramSample>,
 }
 
 /// A typed query result.

@@ -168,6 +168,7 @@ mod tests {
         let v = Value::Vector(vec![Elem {
             labels: Labels::new([("__name__", "up"), ("job", "a\"b")]).unwrap(),
             v: 1.0,
+            h: None,
         }]);
         let got: serde_json::Value =
             serde_json::from_str(&success(&query_data(&v, 2_000), &[])).unwrap();

@@ -123,9 +123,9 @@ fn invalid_histograms_are_refused_and_nothing_of_the_batch_is_stored() {
             },
         ),
         (
-            "count",
+            "threshold",
             Histogram {
-                count: 1.0,
+                zero_threshold: -1.0,
                 ..counter(1)
             },
         ),

@@ -180,6 +180,7 @@ impl Eval<'_> {
             out.push(Elem {
                 labels: labels.clone(),
                 v,
+                h: None,
             });
         }
         if func == "absent_over_time" {
@@ -187,6 +188,7 @@ impl Eval<'_> {
                 vec![Elem {
                     labels: Labels::empty(),
                     v: 1.0,
+                    h: None,
                 }]
             } else {
                 Vec::new()
