@@ -164,6 +164,7 @@ pub(crate) fn eval(
     grouping: &[String],
     without: bool,
     (node, keys): (usize, &mut KeyCache),
+    notes: &mut crate::native::Notes,
 ) -> Result<Vec<Elem>> {
     let scalar = |p: &Option<Value>| match p {
         Some(Value::Scalar(v)) => Ok(*v),
@@ -214,9 +215,32 @@ pub(crate) fn eval(
     }
     let mut out = Vec::new();
     for key in order {
-        let Some(els) = groups.remove(&key) else {
+        let Some(mut els) = groups.remove(&key) else {
             continue;
         };
+        if els.iter().any(|e| e.h.is_some()) {
+            match op {
+                AggOp::Sum | AggOp::Avg => {
+                    let refs: Vec<&Elem> = els.iter().collect();
+                    let first = els[0].labels.clone();
+                    if let Some(h) =
+                        crate::native::aggregate_group(op == AggOp::Avg, &refs, &first, notes)
+                    {
+                        out.push(Elem::histogram(key, std::sync::Arc::new(h)));
+                    }
+                    continue;
+                }
+                // They count series, whatever their samples.
+                AggOp::Count | AggOp::Group | AggOp::Limitk | AggOp::LimitRatio => {}
+                _ => {
+                    crate::native::ignored_in_aggregation(notes, op.name());
+                    els.retain(|e| e.h.is_none());
+                    if els.is_empty() {
+                        continue;
+                    }
+                }
+            }
+        }
         let values: Vec<f64> = els.iter().map(|e| e.v).collect();
         let v = match op {
             AggOp::Sum

@@ -69,7 +69,7 @@ impl BinOp {
         matches!(self, BinOp::And | BinOp::Or | BinOp::Unless)
     }
 
-    fn text(self) -> &'static str {
+    pub(crate) fn text(self) -> &'static str {
         match self {
             BinOp::Add => "+",
             BinOp::Sub => "-",

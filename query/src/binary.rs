@@ -7,6 +7,7 @@ use sextant_storage::{Labels, METRIC_NAME};
 
 use crate::ast::{BinOp, Side, VectorMatching};
 use crate::error::{Error, Result};
+use crate::native::{self, Notes};
 use crate::value::{Elem, NameCache, Value, filter_labels, set_label};
 
 /// `lhs op rhs` on numbers: (value, keep) where `keep` is false for a
@@ -40,7 +41,7 @@ pub(crate) fn eval(
     r: Value,
     bool_mode: bool,
     matching: Option<&VectorMatching>,
-    names: &mut NameCache,
+    (names, notes): (&mut NameCache, &mut Notes),
 ) -> Result<Value> {
     match (l, r) {
         (Value::Scalar(a), Value::Scalar(b)) => {
@@ -52,17 +53,27 @@ pub(crate) fn eval(
             }))
         }
         (Value::Vector(v), Value::Scalar(s)) => Ok(Value::Vector(vector_scalar(
-            op, v, s, bool_mode, false, names,
+            op,
+            v,
+            s,
+            (bool_mode, false),
+            names,
+            notes,
         ))),
         (Value::Scalar(s), Value::Vector(v)) => Ok(Value::Vector(vector_scalar(
-            op, v, s, bool_mode, true, names,
+            op,
+            v,
+            s,
+            (bool_mode, true),
+            names,
+            notes,
         ))),
         (Value::Vector(a), Value::Vector(b)) => {
             let default = VectorMatching::default();
             let m = matching.unwrap_or(&default);
             Ok(Value::Vector(match op {
                 BinOp::And | BinOp::Or | BinOp::Unless => set_op(op, a, b, m),
-                _ => vector_vector(op, a, b, bool_mode, m, names)?,
+                _ => vector_vector(op, a, b, bool_mode, m, (names, notes))?,
             }))
         }
         _ => Err(Error::Eval(
@@ -75,12 +86,24 @@ fn vector_scalar(
     op: BinOp,
     v: Vec<Elem>,
     s: f64,
-    bool_mode: bool,
-    scalar_left: bool,
+    (bool_mode, scalar_left): (bool, bool),
     names: &mut NameCache,
+    notes: &mut Notes,
 ) -> Vec<Elem> {
     let mut out = Vec::with_capacity(v.len());
     for el in v {
+        if let Some(h) = &el.h {
+            let (l, r) = if scalar_left {
+                ((s, None), (0.0, Some(h)))
+            } else {
+                ((0.0, Some(h)), (s, None))
+            };
+            if let Some(mut e) = native::binary(op, l, r, notes) {
+                e.labels = names.drop_name(&el.labels);
+                out.push(e);
+            }
+            continue;
+        }
         let (a, b) = if scalar_left { (s, el.v) } else { (el.v, s) };
         let (value, keep) = apply(op, a, b);
         if op.is_comparison() {
@@ -150,7 +173,7 @@ fn vector_vector(
     b: Vec<Elem>,
     bool_mode: bool,
     m: &VectorMatching,
-    names: &mut NameCache,
+    (names, notes): (&mut NameCache, &mut Notes),
 ) -> Result<Vec<Elem>> {
     let side = m.group.as_ref().map(|(s, _)| *s);
     let include: &[String] = m.group.as_ref().map_or(&[], |(_, l)| l.as_slice());
@@ -216,8 +239,25 @@ fn vector_vector(
                 "multiple matches for labels: many-to-one matching must be explicit (group_left/group_right)".into(),
             ));
         }
-        let (l, r) = if swapped { (o.v, e.v) } else { (e.v, o.v) };
-        let (value, keep) = apply(op, l, r);
+        let (l, r) = if swapped { (o, &e) } else { (&e, o) };
+        let mut hist = None;
+        let (value, keep) = if l.h.is_some() || r.h.is_some() {
+            match native::binary(op, (l.v, l.h.as_ref()), (r.v, r.h.as_ref()), notes) {
+                Some(x) => {
+                    hist = x.h;
+                    (0.0, true)
+                }
+                None if op.is_comparison() && !bool_mode => continue,
+                None if op.is_comparison() => (0.0, false),
+                None => continue,
+            }
+        } else {
+            apply(op, l.v, r.v)
+        };
+        if hist.is_some() && op.is_comparison() && !bool_mode {
+            // A histogram comparison that holds keeps the many side.
+            hist = e.h.clone();
+        }
         let value = if op.is_comparison() {
             if bool_mode {
                 bool_value(keep)
@@ -251,7 +291,11 @@ fn vector_vector(
         out.push(Elem {
             labels,
             v: value,
-            h: None,
+            h: if op.is_comparison() && bool_mode {
+                None
+            } else {
+                hist
+            },
         });
     }
     Ok(out)

@@ -554,7 +554,11 @@ impl Eval<'_> {
                         .map(|el| Elem {
                             labels: self.names.drop_name(&el.labels),
                             v: -el.v,
-                            h: None,
+                            h: el.h.map(|h| {
+                                let mut h = (*h).clone();
+                                h.scale(-1.0);
+                                std::sync::Arc::new(h)
+                            }),
                         })
                         .collect();
                     functions::check_duplicates(&v)?;
@@ -656,7 +660,14 @@ impl Eval<'_> {
             } => {
                 let l = self.eval(lhs, t)?;
                 let r = self.eval(rhs, t)?;
-                let v = binary::eval(*op, l, r, *bool_mode, matching.as_ref(), &mut self.names)?;
+                let v = binary::eval(
+                    *op,
+                    l,
+                    r,
+                    *bool_mode,
+                    matching.as_ref(),
+                    (&mut self.names, &mut self.warnings),
+                )?;
                 if let Value::Vector(v) = &v {
                     functions::check_duplicates(v)?;
                 }
@@ -697,6 +708,7 @@ impl Eval<'_> {
                     grouping,
                     *without,
                     (e as *const Expr as usize, &mut self.group_keys),
+                    &mut self.warnings,
                 )?)
             }
             Expr::Call { func, args } => {

@@ -1,5 +1,7 @@
 //! PromQL functions over floats, following Prometheus 3.x semantics.
 
+use std::sync::Arc;
+
 use regex::Regex;
 use sextant_storage::{Labels, METRIC_NAME, Sample};
 
@@ -30,9 +32,11 @@ fn string(v: &Value) -> String {
     }
 }
 
+/// Applies `f` to every float element; histograms have no result.
 fn map(names: &mut NameCache, v: Vec<Elem>, f: impl Fn(f64) -> f64) -> Value {
     Value::Vector(
         v.into_iter()
+            .filter(|e| e.h.is_none())
             .map(|e| Elem {
                 labels: names.drop_name(&e.labels),
                 v: f(e.v),
@@ -84,6 +88,48 @@ fn over_time(
             })
             .collect(),
     )
+}
+
+/// [`over_time`] for a range argument some of whose series hold
+/// histograms: those go through [`crate::native::window`], whose info
+/// or warning explains a missing result; float series as before.
+fn over_time_with_histograms(
+    ev: &mut Eval<'_>,
+    name: &str,
+    m: Vec<RangeSeries>,
+    (start, end, t): (i64, i64, i64),
+    keep_name: bool,
+    f: &WindowFn,
+) -> Value {
+    use crate::native::WindowOut;
+    let mut out = Vec::with_capacity(m.len());
+    for s in m {
+        let labels = if keep_name {
+            s.labels.clone()
+        } else {
+            ev.names.drop_name(&s.labels)
+        };
+        if !s.histograms.is_empty() {
+            match crate::native::window(name, &s, start, end, &mut ev.warnings) {
+                Some(WindowOut::Float(v)) => out.push(Elem::float(labels, v)),
+                Some(WindowOut::Hist(h)) => out.push(Elem::histogram(labels, Arc::new(h))),
+                Some(WindowOut::Nothing) => {}
+                None => {
+                    if let Some(v) = (!s.points.is_empty())
+                        .then(|| f(&s.points, start, end, t))
+                        .flatten()
+                    {
+                        out.push(Elem::float(labels, v));
+                    }
+                }
+            }
+            continue;
+        }
+        if let Some(v) = f(&s.points, start, end, t) {
+            out.push(Elem::float(labels, v));
+        }
+    }
+    Value::Vector(out)
 }
 
 fn extrapolated_rate(s: &[Sample], start: i64, end: i64, counter: bool, rate: bool) -> Option<f64> {
@@ -503,6 +549,16 @@ pub(crate) fn call(ev: &mut Eval<'_>, name: &str, args: &[Expr], t: i64) -> Resu
             name,
             m.iter().filter(|s| !s.points.is_empty()).map(|s| &s.labels),
         );
+        if m.iter().any(|s| !s.histograms.is_empty()) {
+            return Ok(over_time_with_histograms(
+                ev,
+                name,
+                m,
+                (start, end, t),
+                keep_name,
+                &*f,
+            ));
+        }
         if let Expr::Matrix(vs, _) = &args[at]
             && vs.edges != crate::ast::Edges::Plain
         {
@@ -688,11 +744,7 @@ pub(crate) fn call(ev: &mut Eval<'_>, name: &str, args: &[Expr], t: i64) -> Resu
                     }
                     None => e.labels,
                 };
-                out.push(Elem {
-                    labels,
-                    v: e.v,
-                    h: None,
-                });
+                out.push(Elem { labels, ..e });
             }
             check_duplicates(&out)?;
             Value::Vector(out)
@@ -715,8 +767,7 @@ pub(crate) fn call(ev: &mut Eval<'_>, name: &str, args: &[Expr], t: i64) -> Resu
                         .join(&sep);
                     Elem {
                         labels: set_label(&e.labels, &dst, &joined),
-                        v: e.v,
-                        h: None,
+                        ..e
                     }
                 })
                 .collect();
@@ -789,6 +840,15 @@ pub(crate) fn call(ev: &mut Eval<'_>, name: &str, args: &[Expr], t: i64) -> Resu
                     ));
                 }
             }
+            let (native, input): (Vec<Elem>, Vec<Elem>) =
+                input.into_iter().partition(|e| e.h.is_some());
+            let mut out: Vec<Elem> = Vec::with_capacity(native.len());
+            for e in native {
+                let Some(h) = e.h.as_deref() else { continue };
+                let v =
+                    crate::native::quantile_or_fraction(&params, h, &e.labels, &mut ev.warnings);
+                out.push(Elem::float(ev.names.drop_name(&e.labels), v));
+            }
             for e in input {
                 let Some(le) = e.labels.get("le").and_then(parse_le) else {
                     ev.warnings.insert(format!(
@@ -822,35 +882,37 @@ pub(crate) fn call(ev: &mut Eval<'_>, name: &str, args: &[Expr], t: i64) -> Resu
                     })
                     .push((le, e.v));
             }
-            Value::Vector(
-                order
-                    .into_iter()
-                    .filter_map(|k| {
-                        let mut b = groups.remove(&k)?;
-                        let v = if params.len() == 1 {
-                            let (v, fixed) = bucket_quantile(params[0], &mut b);
-                            if fixed {
-                                ev.warnings.insert(format!(
-                                    "{} input to histogram_quantile needed to be fixed for \
+            let native_keys: std::collections::HashSet<Labels> =
+                out.iter().map(|e| e.labels.clone()).collect();
+            out.extend(order.into_iter().filter_map(|k| {
+                if native_keys.contains(&k) {
+                    ev.warnings.insert(format!(
+                        "PromQL warning: vector contains a mix of classic and native \
+                                 histograms for metric name {:?}",
+                        names.get(&k).map_or("", String::as_str)
+                    ));
+                    return None;
+                }
+                let mut b = groups.remove(&k)?;
+                let v = if params.len() == 1 {
+                    let (v, fixed) = bucket_quantile(params[0], &mut b);
+                    if fixed {
+                        ev.warnings.insert(format!(
+                            "{} input to histogram_quantile needed to be fixed for \
                                      monotonicity (see https://prometheus.io/docs/prometheus/\
                                      latest/querying/functions/#histogram_quantile) for metric \
                                      name {:?}",
-                                    crate::INFO_PREFIX,
-                                    names.get(&k).map_or("", String::as_str)
-                                ));
-                            }
-                            v
-                        } else {
-                            bucket_fraction(params[0], params[1], &mut b)
-                        };
-                        Some(Elem {
-                            labels: k,
-                            v,
-                            h: None,
-                        })
-                    })
-                    .collect(),
-            )
+                            crate::INFO_PREFIX,
+                            names.get(&k).map_or("", String::as_str)
+                        ));
+                    }
+                    v
+                } else {
+                    bucket_fraction(params[0], params[1], &mut b)
+                };
+                Some(Elem::float(k, v))
+            }));
+            Value::Vector(out)
         }
         "info" => {
             let Some(Expr::Vector(sel)) = args.get(1) else {
@@ -860,10 +922,15 @@ pub(crate) fn call(ev: &mut Eval<'_>, name: &str, args: &[Expr], t: i64) -> Resu
             Value::Vector(crate::info::enrich(vector(vals.remove(0)), infos, sel)?)
         }
         "histogram_count" | "histogram_sum" | "histogram_avg" | "histogram_stddev"
-        | "histogram_stdvar" => {
-            // Native histograms are not stored yet: no float series has one.
-            Value::Vector(Vec::new())
-        }
+        | "histogram_stdvar" => Value::Vector(
+            vector(vals.remove(0))
+                .into_iter()
+                .filter_map(|e| {
+                    let v = crate::native::read(name, e.h.as_deref()?);
+                    Some(Elem::float(ev.names.drop_name(&e.labels), v))
+                })
+                .collect(),
+        ),
         other => return Err(Error::Eval(format!("function {other} is not implemented"))),
     })
 }

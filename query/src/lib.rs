@@ -24,6 +24,7 @@ mod binary;
 mod engine;
 mod functions;
 mod info;
+mod native;
 mod range_series;
 pub mod records;
 pub mod value;

@@ -1,0 +1,472 @@
+//! PromQL over native histograms: the `histogram_*` readers, the window
+//! functions (`rate` and friends, `*_over_time`), `sum` and `avg`, and
+//! the binary operators, with the annotations Prometheus 3 raises when
+//! floats and histograms meet or histograms disagree.
+//!
+//! Float-only functions and aggregations leave histogram samples out (an
+//! info annotation says so where Prometheus says it); the float code
+//! paths stay as they were for series without histograms.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use sextant_histogram::{Combined, CounterReset, Histogram, Note};
+use sextant_storage::{HistogramSample, Labels, Sample};
+
+use crate::INFO_PREFIX;
+use crate::ast::BinOp;
+use crate::value::{Elem, RangeSeries};
+
+const WARNING: &str = "PromQL warning:";
+
+/// Annotations raised while evaluating, in Prometheus' words.
+pub(crate) type Notes = BTreeSet<String>;
+
+fn metric(labels: &Labels) -> &str {
+    labels.metric_name().unwrap_or("")
+}
+
+/// Records what combining two histograms had to settle, for `what`
+/// ("aggregation", "addition", "subtraction").
+fn note_combined(notes: &mut Notes, c: Combined, what: &str) {
+    if c.hint_collision {
+        notes.insert(format!(
+            "{WARNING} conflicting counter resets during histogram {what}"
+        ));
+    }
+    if c.bounds_reconciled {
+        notes.insert(format!(
+            "{INFO_PREFIX} mismatched custom buckets were reconciled during {what}"
+        ));
+    }
+}
+
+fn mixed_schemas_warning(notes: &mut Notes, labels: &Labels) {
+    notes.insert(format!(
+        "{WARNING} vector contains a mix of histograms with exponential and custom buckets \
+         schemas for metric name {:?}",
+        metric(labels)
+    ));
+}
+
+/// `histogram_count`, `histogram_sum`, `histogram_avg`,
+/// `histogram_stddev`, `histogram_stdvar`: one float per histogram; float
+/// samples are left out.
+pub(crate) fn read(name: &str, h: &Histogram) -> f64 {
+    match name {
+        "histogram_count" => h.count,
+        "histogram_sum" => h.sum,
+        "histogram_avg" => h.sum / h.count,
+        "histogram_stddev" => h.variance().sqrt(),
+        _ => h.variance(),
+    }
+}
+
+/// `histogram_quantile` (`params = [φ]`) or `histogram_fraction`
+/// (`[lower, upper]`) of one native histogram, with its NaN note.
+pub(crate) fn quantile_or_fraction(
+    params: &[f64],
+    h: &Histogram,
+    labels: &Labels,
+    notes: &mut Notes,
+) -> f64 {
+    if let [q] = params {
+        let (v, note) = h.quantile(*q);
+        match note {
+            Some(Note::NanResult) => notes.insert(format!(
+                "{INFO_PREFIX} input to histogram_quantile has NaN observations, result is NaN \
+                 for metric name {:?}",
+                metric(labels)
+            )),
+            Some(Note::NanSkew) => notes.insert(format!(
+                "{INFO_PREFIX} input to histogram_quantile has NaN observations, result is \
+                 skewed higher for metric name {:?}",
+                metric(labels)
+            )),
+            None => false,
+        };
+        return v;
+    }
+    let (v, note) = h.fraction(params[0], params[1]);
+    if note.is_some() {
+        notes.insert(format!(
+            "{INFO_PREFIX} input to histogram_fraction has NaN observations, which are excluded \
+             from all fractions for metric name {:?}",
+            metric(labels)
+        ));
+    }
+    v
+}
+
+/// One point of a window: a float or a histogram.
+#[derive(Clone, Copy)]
+enum Point<'a> {
+    Float(Sample),
+    Hist(&'a HistogramSample),
+}
+
+impl Point<'_> {
+    fn t(&self) -> i64 {
+        match self {
+            Point::Float(s) => s.t,
+            Point::Hist(h) => h.t,
+        }
+    }
+}
+
+fn merged(s: &RangeSeries) -> Vec<Point<'_>> {
+    let mut all: Vec<Point<'_>> = s
+        .points
+        .iter()
+        .map(|p| Point::Float(*p))
+        .chain(s.histograms.iter().map(Point::Hist))
+        .collect();
+    all.sort_by_key(Point::t);
+    all
+}
+
+/// What a window function gives for a series holding histograms.
+pub(crate) enum WindowOut {
+    Float(f64),
+    Hist(Histogram),
+    Nothing,
+}
+
+/// Window functions that read histograms; the rest ignore them.
+pub(crate) fn reads_histograms(name: &str) -> bool {
+    matches!(
+        name,
+        "rate"
+            | "increase"
+            | "delta"
+            | "irate"
+            | "idelta"
+            | "resets"
+            | "changes"
+            | "sum_over_time"
+            | "avg_over_time"
+            | "count_over_time"
+            | "present_over_time"
+            | "last_over_time"
+            | "first_over_time"
+            | "ts_of_last_over_time"
+            | "ts_of_first_over_time"
+            | "absent_over_time"
+    )
+}
+
+/// `name` over a window `(start, end]` of a series that holds histogram
+/// samples. Functions that do not read histograms get the floats alone
+/// (`None`: let the float function run on them), with the info that the
+/// histograms were ignored when there were floats too.
+pub(crate) fn window(
+    name: &str,
+    s: &RangeSeries,
+    start: i64,
+    end: i64,
+    notes: &mut Notes,
+) -> Option<WindowOut> {
+    if !reads_histograms(name) {
+        if !s.points.is_empty() {
+            notes.insert(format!(
+                "{INFO_PREFIX} ignored histograms in a range containing both floats and \
+                 histograms for metric name {:?}",
+                metric(&s.labels)
+            ));
+        }
+        return None;
+    }
+    let points = merged(s);
+    let out = match name {
+        "count_over_time" => WindowOut::Float(points.len() as f64),
+        "present_over_time" => WindowOut::Float(1.0),
+        "last_over_time" | "first_over_time" | "ts_of_last_over_time" | "ts_of_first_over_time" => {
+            let p = if name.contains("last") {
+                points.last()
+            } else {
+                points.first()
+            };
+            match (p, name.starts_with("ts_of")) {
+                (Some(p), true) => WindowOut::Float(p.t() as f64 / 1000.0),
+                (Some(Point::Float(f)), false) => WindowOut::Float(f.v),
+                (Some(Point::Hist(h)), false) => WindowOut::Hist((*h.h).clone()),
+                (None, _) => WindowOut::Nothing,
+            }
+        }
+        "resets" | "changes" => {
+            let mut n = 0;
+            for w in points.windows(2) {
+                let differs = match (w[0], w[1]) {
+                    (Point::Float(a), Point::Float(b)) => {
+                        if name == "resets" {
+                            b.v < a.v
+                        } else {
+                            !(a.v == b.v || (a.v.is_nan() && b.v.is_nan()))
+                        }
+                    }
+                    (Point::Hist(a), Point::Hist(b)) => {
+                        if name == "resets" {
+                            b.h.is_reset_after(&a.h)
+                        } else {
+                            a.h != b.h
+                        }
+                    }
+                    _ => true,
+                };
+                n += usize::from(differs);
+            }
+            WindowOut::Float(n as f64)
+        }
+        _ => {
+            if !s.points.is_empty() {
+                notes.insert(format!(
+                    "{WARNING} encountered a mix of histograms and floats for metric name {:?}",
+                    metric(&s.labels)
+                ));
+                return Some(WindowOut::Nothing);
+            }
+            let hs = &s.histograms;
+            let custom = hs[0].h.custom_buckets();
+            if hs.iter().any(|h| h.h.custom_buckets() != custom) {
+                mixed_schemas_warning(notes, &s.labels);
+                return Some(WindowOut::Nothing);
+            }
+            match name {
+                "sum_over_time" | "avg_over_time" => {
+                    match sum(hs.iter().map(|h| &*h.h), notes, "aggregation") {
+                        Some(mut total) => {
+                            if name == "avg_over_time" {
+                                total.scale(1.0 / hs.len() as f64);
+                            }
+                            total.hint = CounterReset::Gauge;
+                            WindowOut::Hist(total)
+                        }
+                        None => WindowOut::Nothing,
+                    }
+                }
+                "irate" | "idelta" => instant_rate(name, hs, metric(&s.labels), notes),
+                _ => extrapolated(name, hs, (start, end), metric(&s.labels), notes),
+            }
+        }
+    };
+    Some(out)
+}
+
+/// Sum of histograms; `None` (with its warning) when they cannot be added.
+fn sum<'h>(
+    mut hs: impl Iterator<Item = &'h Histogram>,
+    notes: &mut Notes,
+    what: &str,
+) -> Option<Histogram> {
+    let mut total = hs.next()?.clone();
+    for h in hs {
+        match total.add(h) {
+            Ok(c) => note_combined(notes, c, what),
+            Err(_) => return None,
+        }
+    }
+    total.compact();
+    Some(total)
+}
+
+fn not_counter(notes: &mut Notes, name: &str) {
+    notes.insert(format!(
+        "{WARNING} this native histogram metric is not a counter: {name:?}"
+    ));
+}
+
+/// `irate` / `idelta` over histograms: the last two samples.
+fn instant_rate(name: &str, hs: &[HistogramSample], metric: &str, notes: &mut Notes) -> WindowOut {
+    let [.., prev, last] = hs else {
+        return WindowOut::Nothing;
+    };
+    let mut h = (*last.h).clone();
+    let counter = name == "irate";
+    if counter && (prev.h.hint == CounterReset::Gauge || last.h.hint == CounterReset::Gauge) {
+        not_counter(notes, metric);
+    }
+    if !(counter && last.h.is_reset_after(&prev.h)) {
+        match h.sub(&prev.h) {
+            Ok(c) => note_combined(notes, c, "subtraction"),
+            Err(_) => return WindowOut::Nothing,
+        }
+    }
+    if counter {
+        let dt = (last.t - prev.t) as f64 / 1000.0;
+        if dt == 0.0 {
+            return WindowOut::Nothing;
+        }
+        h.scale(1.0 / dt);
+    }
+    h.compact();
+    h.hint = CounterReset::Gauge;
+    WindowOut::Hist(h)
+}
+
+/// `rate`, `increase` and `delta` over histograms: the difference between
+/// the last and first sample (resets added back for counters),
+/// extrapolated to the window's edges as for floats, using the count.
+fn extrapolated(
+    name: &str,
+    hs: &[HistogramSample],
+    (start, end): (i64, i64),
+    metric: &str,
+    notes: &mut Notes,
+) -> WindowOut {
+    if hs.len() < 2 {
+        return WindowOut::Nothing;
+    }
+    let counter = name != "delta";
+    let (first, last) = (&hs[0], &hs[hs.len() - 1]);
+    if counter && hs.iter().any(|h| h.h.hint == CounterReset::Gauge) {
+        not_counter(notes, metric);
+    }
+    if !counter && hs.iter().any(|h| h.h.hint != CounterReset::Gauge) {
+        notes.insert(format!(
+            "{WARNING} this native histogram metric is not a gauge: {metric:?}"
+        ));
+    }
+    let mut h = (*last.h).clone();
+    match h.sub(&first.h) {
+        Ok(c) => note_combined(notes, c, "subtraction"),
+        Err(_) => return WindowOut::Nothing,
+    }
+    if counter {
+        for w in hs.windows(2) {
+            if w[1].h.is_reset_after(&w[0].h) {
+                match h.add(&w[0].h) {
+                    Ok(c) => note_combined(notes, c, "addition"),
+                    Err(_) => return WindowOut::Nothing,
+                }
+            }
+        }
+    }
+    let mut to_start = (first.t - start) as f64 / 1000.0;
+    let mut to_end = (end - last.t) as f64 / 1000.0;
+    let sampled = (last.t - first.t) as f64 / 1000.0;
+    let avg = sampled / (hs.len() - 1) as f64;
+    let threshold = avg * 1.1;
+    if to_start >= threshold {
+        to_start = avg / 2.0;
+    }
+    if counter && h.count > 0.0 && first.h.count >= 0.0 {
+        let to_zero = sampled * (first.h.count / h.count);
+        if to_zero < to_start {
+            to_start = to_zero;
+        }
+    }
+    if to_end >= threshold {
+        to_end = avg / 2.0;
+    }
+    let mut factor = (sampled + to_start + to_end) / sampled;
+    if name == "rate" {
+        factor /= (end - start) as f64 / 1000.0;
+    }
+    h.scale(factor);
+    h.compact();
+    h.hint = CounterReset::Gauge;
+    WindowOut::Hist(h)
+}
+
+/// `sum` or `avg` of one group holding histograms: `None` (with the
+/// warning) when the group mixes floats and histograms or bucket kinds.
+pub(crate) fn aggregate_group(
+    avg: bool,
+    elems: &[&Elem],
+    labels: &Labels,
+    notes: &mut Notes,
+) -> Option<Histogram> {
+    if elems.iter().any(|e| e.h.is_none()) {
+        notes.insert(format!(
+            "{WARNING} encountered a mix of histograms and floats for aggregation"
+        ));
+        return None;
+    }
+    let hs: Vec<&Histogram> = elems.iter().filter_map(|e| e.h.as_deref()).collect();
+    let custom = hs[0].custom_buckets();
+    if hs.iter().any(|h| h.custom_buckets() != custom) {
+        mixed_schemas_warning(notes, labels);
+        return None;
+    }
+    let mut total = sum(hs.iter().copied(), notes, "aggregation")?;
+    if avg {
+        total.scale(1.0 / hs.len() as f64);
+    }
+    Some(total)
+}
+
+/// The info for an aggregation that leaves histograms out.
+pub(crate) fn ignored_in_aggregation(notes: &mut Notes, op: &str) {
+    notes.insert(format!(
+        "{INFO_PREFIX} ignored histogram in {op} aggregation"
+    ));
+}
+
+/// What a binary operator gives for two operands at least one of which
+/// is a histogram: `Some((value, keep))`, or `None` when the pair has no
+/// result (an info says why).
+pub(crate) fn binary(
+    op: BinOp,
+    l: (f64, Option<&Arc<Histogram>>),
+    r: (f64, Option<&Arc<Histogram>>),
+    notes: &mut Notes,
+) -> Option<Elem> {
+    let kind = |h: Option<&Arc<Histogram>>| if h.is_some() { "histogram" } else { "float" };
+    let incompatible = |notes: &mut Notes| {
+        notes.insert(format!(
+            "{INFO_PREFIX} incompatible sample types encountered for binary operator {:?}: {} {} {}",
+            op.text(),
+            kind(l.1),
+            op.text(),
+            kind(r.1)
+        ));
+    };
+    let labels = Labels::empty();
+    let h = match (op, l.1, r.1) {
+        (BinOp::Add | BinOp::Sub, Some(a), Some(b)) => {
+            let mut x = (**a).clone();
+            let c = if op == BinOp::Add { x.add(b) } else { x.sub(b) };
+            match c {
+                Ok(c) => note_combined(
+                    notes,
+                    c,
+                    if op == BinOp::Add {
+                        "addition"
+                    } else {
+                        "subtraction"
+                    },
+                ),
+                Err(_) => {
+                    notes.insert(format!(
+                        "{WARNING} incompatible bucket layout encountered for binary operator {}",
+                        op.text()
+                    ));
+                    return None;
+                }
+            }
+            x.compact();
+            x
+        }
+        (BinOp::Mul, Some(a), None) | (BinOp::Mul, None, Some(a)) => {
+            let f = if l.1.is_some() { r.0 } else { l.0 };
+            let mut x = (**a).clone();
+            x.scale(f);
+            x
+        }
+        (BinOp::Div, Some(a), None) => {
+            let mut x = (**a).clone();
+            x.scale(1.0 / r.0);
+            x
+        }
+        (BinOp::Eql | BinOp::Neq, Some(a), Some(b)) => {
+            let same = a == b;
+            let keep = (op == BinOp::Eql) == same;
+            return keep.then(|| Elem::histogram(labels, Arc::clone(a)));
+        }
+        _ => {
+            incompatible(notes);
+            return None;
+        }
+    };
+    Some(Elem::histogram(labels, Arc::new(h)))
+}
