@@ -5,7 +5,7 @@
 use std::fmt::Write as _;
 
 use sextant_query::value::Value;
-use sextant_storage::Labels;
+use sextant_storage::{Histogram, Labels};
 
 /// `{"status":"success","data":DATA}` plus the annotations, if any:
 /// `warnings`, and `infos` for those PromQL marks as information (as
@@ -50,8 +50,16 @@ pub fn query_data(v: &Value, t: i64) -> String {
                 }
                 out.push_str("{\"metric\":");
                 labels(&mut out, &e.labels);
-                out.push_str(",\"value\":");
-                point(&mut out, t, e.v);
+                match &e.h {
+                    Some(h) => {
+                        out.push_str(",\"histogram\":");
+                        histogram_point(&mut out, t, h);
+                    }
+                    None => {
+                        out.push_str(",\"value\":");
+                        point(&mut out, t, e.v);
+                    }
+                }
                 out.push('}');
             }
             out.push(']');
@@ -69,14 +77,28 @@ pub fn query_data(v: &Value, t: i64) -> String {
                 }
                 out.push_str("{\"metric\":");
                 labels(&mut out, &s.labels);
-                out.push_str(",\"values\":[");
-                for (j, p) in s.points.iter().enumerate() {
-                    if j > 0 {
-                        out.push(',');
+                // As Prometheus: each list only when the series has such points.
+                if !s.points.is_empty() || s.histograms.is_empty() {
+                    out.push_str(",\"values\":[");
+                    for (j, p) in s.points.iter().enumerate() {
+                        if j > 0 {
+                            out.push(',');
+                        }
+                        point(&mut out, p.t, p.v);
                     }
-                    point(&mut out, p.t, p.v);
+                    out.push(']');
                 }
-                out.push_str("]}");
+                if !s.histograms.is_empty() {
+                    out.push_str(",\"histograms\":[");
+                    for (j, p) in s.histograms.iter().enumerate() {
+                        if j > 0 {
+                            out.push(',');
+                        }
+                        histogram_point(&mut out, p.t, &p.h);
+                    }
+                    out.push(']');
+                }
+                out.push('}');
             }
             out.push(']');
         }
@@ -97,6 +119,49 @@ pub fn labels(out: &mut String, l: &Labels) {
         string(out, v);
     }
     out.push('}');
+}
+
+/// `[t,{"count":"c","sum":"s","buckets":[[boundaries,"lower","upper","n"],…]}]`
+/// as Prometheus writes a native histogram: buckets in value order, empty
+/// ones left out; `boundaries` says which ends are inclusive (0: the
+/// upper, 1: the lower, 3: both).
+pub fn histogram_point(out: &mut String, t: i64, h: &Histogram) {
+    out.push('[');
+    timestamp(out, t);
+    out.push_str(",{\"count\":\"");
+    number(out, h.count);
+    out.push_str("\",\"sum\":\"");
+    number(out, h.sum);
+    out.push('"');
+    let buckets: Vec<_> = h
+        .buckets_ascending()
+        .into_iter()
+        .filter(|b| b.count != 0.0)
+        .collect();
+    if !buckets.is_empty() {
+        out.push_str(",\"buckets\":[");
+        for (i, b) in buckets.iter().enumerate() {
+            if i > 0 {
+                out.push(',');
+            }
+            let boundaries = if b.lower < 0.0 && b.upper > 0.0 {
+                3
+            } else if b.upper <= 0.0 && !h.custom_buckets() {
+                1
+            } else {
+                0
+            };
+            let _ = write!(out, "[{boundaries},\"");
+            number(out, b.lower);
+            out.push_str("\",\"");
+            number(out, b.upper);
+            out.push_str("\",\"");
+            number(out, b.count);
+            out.push_str("\"]");
+        }
+        out.push(']');
+    }
+    out.push_str("}]");
 }
 
 /// `[t,"v"]`.
@@ -177,5 +242,37 @@ mod tests {
             serde_json::json!({"status": "success", "data": {"resultType": "vector",
                 "result": [{"metric": {"__name__": "up", "job": "a\"b"}, "value": [2, "1"]}]}})
         );
+    }
+
+    #[test]
+    fn a_native_histogram_is_written_as_prometheus_writes_it() {
+        let h = sextant_histogram::parse_notation(
+            "{{schema:0 sum:5 count:5 z_bucket:1 z_bucket_w:0.001 buckets:[1 0 2] n_buckets:[1]}}",
+        )
+        .unwrap();
+        let l = Labels::new([("__name__", "h")]).unwrap();
+        let v = Value::Vector(vec![Elem::histogram(
+            l.clone(),
+            std::sync::Arc::new(h.clone()),
+        )]);
+        let got: serde_json::Value = serde_json::from_str(&query_data(&v, 2_000)).unwrap();
+        let want = serde_json::json!({"count": "5", "sum": "5", "buckets": [
+            [1, "-1", "-0.5", "1"],
+            [3, "-0.001", "0.001", "1"],
+            [0, "0.5", "1", "1"],
+            [0, "2", "4", "2"]
+        ]});
+        assert_eq!(got["result"][0]["histogram"], serde_json::json!([2, want]));
+        let m = Value::Matrix(vec![sextant_query::value::RangeSeries {
+            labels: l,
+            points: Vec::new(),
+            histograms: vec![sextant_storage::HistogramSample::new(1_000, h)],
+        }]);
+        let got: serde_json::Value = serde_json::from_str(&query_data(&m, 0)).unwrap();
+        assert_eq!(
+            got["result"][0]["histograms"],
+            serde_json::json!([[1, want]])
+        );
+        assert!(got["result"][0].get("values").is_none());
     }
 }

@@ -71,6 +71,15 @@ impl Query for QueryService {
             .0
             .query(move |st| {
                 let a = Engine::new(&st.db, opts).run(&expr, when)?;
+                if holds_histograms(&a.value) {
+                    // The frames carry floats only: refuse rather than answer wrong.
+                    return Err(ApiError::new(
+                        crate::error::Kind::Execution,
+                        "the result holds native histograms, which sextant.v1.Query frames \
+                         cannot carry yet; use the Prometheus HTTP API (/api/v1/query), or \
+                         read them through histogram_quantile, histogram_count or histogram_sum",
+                    ));
+                }
                 Ok(Frames::new(a.value, a.at, a.warnings, limit))
             })
             .await?;
@@ -343,6 +352,15 @@ impl Frames {
         self.points += batch.iter().map(|s| s.values.len() as u64).sum::<u64>();
         let next = Stage::Body(from + batch.len());
         (Some(Frame::Series(pb::SeriesBatch { series: batch })), next)
+    }
+}
+
+/// Whether a result holds native-histogram samples.
+fn holds_histograms(v: &Value) -> bool {
+    match v {
+        Value::Vector(elems) => elems.iter().any(|e| e.h.is_some()),
+        Value::Matrix(series) => series.iter().any(|s| !s.histograms.is_empty()),
+        _ => false,
     }
 }
 
