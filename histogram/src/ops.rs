@@ -257,3 +257,165 @@ impl Histogram {
         })
     }
 }
+
+/// The surviving share of one bucket when a trim keeps the values below
+/// (`upper`) or above `at`, and where its surviving observations are
+/// assumed to sit (for the new sum).
+fn trim_bucket(b: &crate::Bucket, at: f64, upper: bool, linear: bool) -> (f64, f64) {
+    let finite = |x: f64| if x.is_infinite() { 0.0 } else { x };
+    if b.lower == f64::NEG_INFINITY {
+        // Only custom buckets start at −Inf; their values may lie anywhere below.
+        return if upper {
+            if at >= b.upper {
+                (b.count, 0.0)
+            } else if at > 0.0 && b.upper > 0.0 && b.upper.is_finite() {
+                (b.count * at / b.upper, at / 2.0)
+            } else if b.upper <= 0.0 {
+                (b.count, at)
+            } else {
+                (0.0, finite(b.upper))
+            }
+        } else if at >= 0.0 && b.upper > at && b.upper.is_finite() {
+            (b.count * (1.0 - at / b.upper), (at + b.upper) / 2.0)
+        } else {
+            (0.0, finite(b.upper))
+        };
+    }
+    if b.upper == f64::INFINITY {
+        return if !upper && at >= b.lower {
+            (b.count, at)
+        } else {
+            (0.0, finite(b.lower))
+        };
+    }
+    let below = if at <= b.lower {
+        0.0
+    } else if at >= b.upper {
+        b.count
+    } else {
+        b.count * b.fraction_below(at, linear)
+    };
+    if upper {
+        (below, middle(b.lower, at, linear))
+    } else {
+        (b.count - below, middle(at, b.upper, linear))
+    }
+}
+
+/// The middle of a surviving interval: arithmetic for linear buckets,
+/// geometric (with the interval's sign) for exponential ones.
+fn middle(lo: f64, hi: f64, linear: bool) -> f64 {
+    match (lo.is_infinite(), hi.is_infinite()) {
+        (true, true) => 0.0,
+        (true, false) if hi > 0.0 => hi / 2.0,
+        (true, false) => hi,
+        (false, true) => lo,
+        _ if linear => (lo + hi) / 2.0,
+        _ => (lo * hi).abs().sqrt().copysign(hi),
+    }
+}
+
+impl Histogram {
+    /// PromQL's trim operators: `h </ at` (`upper`) keeps the observations
+    /// at or below `at`, `h >/ at` those above it. A bucket `at` falls in
+    /// keeps the share of it on the kept side (interpolated as quantiles
+    /// are); when anything was cut, count and sum are recomputed from the
+    /// surviving buckets, each observation taken at its bucket's middle.
+    pub fn trim(&mut self, at: f64, upper: bool) {
+        let linear = self.custom_buckets();
+        let keep_whole = |b: &crate::Bucket| {
+            if upper { b.upper <= at } else { b.lower >= at }
+        };
+        let cut_whole = |b: &crate::Bucket| {
+            if upper { b.lower >= at } else { b.upper <= at }
+        };
+        let (mut count, mut sum, mut trimmed) = (0.0, 0.0, false);
+        let has_negative = self.negative.iter().any(|b| b.1 != 0.0);
+        let has_positive = self.positive.iter().any(|b| b.1 != 0.0);
+        for positive in [true, false] {
+            let n = if positive {
+                self.positive.len()
+            } else {
+                self.negative.len()
+            };
+            for k in 0..n {
+                let (i, c) = if positive {
+                    self.positive[k]
+                } else {
+                    self.negative[k]
+                };
+                if c == 0.0 {
+                    continue;
+                }
+                let (lo, hi) = self.positive_bounds(i);
+                let b = if positive {
+                    crate::Bucket {
+                        lower: lo,
+                        upper: hi,
+                        count: c,
+                    }
+                } else {
+                    crate::Bucket {
+                        lower: -hi,
+                        upper: -lo,
+                        count: c,
+                    }
+                };
+                let (kept, mid) = if keep_whole(&b) {
+                    (c, middle(b.lower, b.upper, linear))
+                } else if cut_whole(&b) {
+                    (0.0, 0.0)
+                } else {
+                    trim_bucket(&b, at, upper, linear)
+                };
+                count += kept;
+                sum += mid * kept;
+                if kept != c {
+                    trimmed = true;
+                    if positive {
+                        self.positive[k].1 = kept;
+                    } else {
+                        self.negative[k].1 = kept;
+                    }
+                }
+            }
+        }
+        if self.zero_count > 0.0 {
+            let mut lo = -self.zero_threshold;
+            let mut hi = self.zero_threshold;
+            if has_negative && !has_positive {
+                hi = 0.0;
+            }
+            if has_positive && !has_negative {
+                lo = 0.0;
+            }
+            let (share, mid) = if upper {
+                if at <= lo {
+                    (0.0, 0.0)
+                } else if at >= hi {
+                    (1.0, (lo + hi) / 2.0)
+                } else {
+                    ((at - lo) / (hi - lo), (lo + at) / 2.0)
+                }
+            } else if at <= lo {
+                (1.0, (lo + hi) / 2.0)
+            } else if at >= hi {
+                (0.0, 0.0)
+            } else {
+                ((hi - at) / (hi - lo), (at + hi) / 2.0)
+            };
+            let kept = self.zero_count * share;
+            if kept != self.zero_count {
+                self.zero_count = kept;
+                trimmed = true;
+            }
+            count += kept;
+            sum += mid * kept;
+        }
+        if trimmed {
+            self.count = count;
+            self.sum = sum;
+            self.compact();
+        }
+    }
+}

@@ -302,3 +302,27 @@ proptest! {
         prop_assert!(!grown.is_reset_after(&x));
     }
 }
+
+/// `h </ x` and `h >/ x` split the observations between them, the bucket
+/// holding `x` shared on the log scale; trimming at ±Inf keeps or drops all.
+#[test]
+fn trims_split_the_observations() {
+    let orig =
+        h("{{schema:0 sum:20 count:8 z_bucket:2 z_bucket_w:0.001 buckets:[1 2 1] n_buckets:[2]}}");
+    for at in [-3.0, -0.0005, 0.0, 0.7, 1.0, 1.5, 3.0, 100.0] {
+        let (mut lo, mut hi) = (orig.clone(), orig.clone());
+        lo.trim(at, true);
+        hi.trim(at, false);
+        assert!((lo.count + hi.count - orig.count).abs() < 1e-9, "at {at}");
+    }
+    // Inside (1, 2]: half of its 2 observations on the log scale at √2.
+    let mut lo = orig.clone();
+    lo.trim(std::f64::consts::SQRT_2, true);
+    assert!((lo.count - 6.0).abs() < 1e-9, "{lo:?}");
+    let mut all = orig.clone();
+    all.trim(f64::INFINITY, true);
+    assert_eq!(all, orig);
+    let mut none = orig.clone();
+    none.trim(f64::NEG_INFINITY, true);
+    assert_eq!(none.count, 0.0);
+}

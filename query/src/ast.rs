@@ -38,6 +38,10 @@ pub enum BinOp {
     Gte,
     /// `<=`
     Lte,
+    /// `</`: a histogram's observations at or below a value.
+    TrimUpper,
+    /// `>/`: a histogram's observations above a value.
+    TrimLower,
     /// `and`
     And,
     /// `or`
@@ -52,7 +56,14 @@ impl BinOp {
         match self {
             BinOp::Or => 1,
             BinOp::And | BinOp::Unless => 2,
-            BinOp::Eql | BinOp::Neq | BinOp::Gtr | BinOp::Lss | BinOp::Gte | BinOp::Lte => 3,
+            BinOp::Eql
+            | BinOp::Neq
+            | BinOp::Gtr
+            | BinOp::Lss
+            | BinOp::Gte
+            | BinOp::Lte
+            | BinOp::TrimUpper
+            | BinOp::TrimLower => 3,
             BinOp::Add | BinOp::Sub => 4,
             BinOp::Mul | BinOp::Div | BinOp::Mod | BinOp::Atan2 => 5,
             BinOp::Pow => 6,
@@ -61,7 +72,12 @@ impl BinOp {
 
     /// Comparison operators (filter unless `bool`).
     pub fn is_comparison(self) -> bool {
-        self.precedence() == 3
+        self.precedence() == 3 && !matches!(self, BinOp::TrimUpper | BinOp::TrimLower)
+    }
+
+    /// `</` and `>/`, which only histograms take.
+    pub fn is_trim(self) -> bool {
+        matches!(self, BinOp::TrimUpper | BinOp::TrimLower)
     }
 
     /// `and`, `or`, `unless`.
@@ -84,6 +100,8 @@ impl BinOp {
             BinOp::Lss => "<",
             BinOp::Gte => ">=",
             BinOp::Lte => "<=",
+            BinOp::TrimUpper => "</",
+            BinOp::TrimLower => ">/",
             BinOp::And => "and",
             BinOp::Or => "or",
             BinOp::Unless => "unless",

@@ -28,6 +28,8 @@ pub(crate) fn apply(op: BinOp, l: f64, r: f64) -> (f64, bool) {
         BinOp::Gte => (l, l >= r),
         BinOp::Lte => (l, l <= r),
         BinOp::And | BinOp::Or | BinOp::Unless => (l, true),
+        // Only histograms can be trimmed (see `native::binary`).
+        BinOp::TrimUpper | BinOp::TrimLower => (f64::NAN, false),
     }
 }
 
@@ -92,14 +94,20 @@ fn vector_scalar(
 ) -> Vec<Elem> {
     let mut out = Vec::with_capacity(v.len());
     for el in v {
-        if let Some(h) = &el.h {
+        if el.h.is_some() || op.is_trim() {
+            let h = el.h.as_ref();
             let (l, r) = if scalar_left {
-                ((s, None), (0.0, Some(h)))
+                ((s, None), (el.v, h))
             } else {
-                ((0.0, Some(h)), (s, None))
+                ((el.v, h), (s, None))
             };
             if let Some(mut e) = native::binary(op, l, r, notes) {
-                e.labels = names.drop_name(&el.labels);
+                // A trim keeps the name, as a filter does.
+                e.labels = if op.is_trim() {
+                    el.labels.clone()
+                } else {
+                    names.drop_name(&el.labels)
+                };
                 out.push(e);
             }
             continue;
@@ -241,7 +249,7 @@ fn vector_vector(
         }
         let (l, r) = if swapped { (o, &e) } else { (&e, o) };
         let mut hist = None;
-        let (value, keep) = if l.h.is_some() || r.h.is_some() {
+        let (value, keep) = if l.h.is_some() || r.h.is_some() || op.is_trim() {
             match native::binary(op, (l.v, l.h.as_ref()), (r.v, r.h.as_ref()), notes) {
                 Some(x) => {
                     hist = x.h;
@@ -270,7 +278,7 @@ fn vector_vector(
             value
         };
         let mut labels = e.labels.clone();
-        if !op.is_comparison() || bool_mode {
+        if (!op.is_comparison() || bool_mode) && !op.is_trim() {
             labels = names.drop_name(&labels);
         }
         if side.is_none() {

@@ -29,6 +29,10 @@ pub(crate) enum Tok {
     Lte,
     Gtr,
     Gte,
+    /// `</`: keeps a histogram's observations below a value.
+    TrimUpper,
+    /// `>/`: keeps a histogram's observations above a value.
+    TrimLower,
     Add,
     Sub,
     Mul,
@@ -50,13 +54,15 @@ pub(crate) struct Token {
 }
 
 /// Operators of two characters, tried before the one-character ones.
-const TWO_CHAR: [(&[u8; 2], Tok); 6] = [
+const TWO_CHAR: [(&[u8; 2], Tok); 8] = [
     (b"==", Tok::Eql),
     (b"=~", Tok::ReMatch),
     (b"!=", Tok::Neq),
     (b"!~", Tok::ReNotMatch),
     (b"<=", Tok::Lte),
     (b">=", Tok::Gte),
+    (b"</", Tok::TrimUpper),
+    (b">/", Tok::TrimLower),
 ];
 
 pub(crate) fn lex(src: &str) -> Result<Vec<Token>, ParseError> {

@@ -458,6 +458,11 @@ pub(crate) fn binary(
             x.scale(1.0 / r.0);
             x
         }
+        (BinOp::TrimUpper | BinOp::TrimLower, Some(a), None) => {
+            let mut x = (**a).clone();
+            x.trim(r.0, op == BinOp::TrimUpper);
+            x
+        }
         (BinOp::Eql | BinOp::Neq, Some(a), Some(b)) => {
             let same = a == b;
             let keep = (op == BinOp::Eql) == same;

@@ -130,6 +130,8 @@ impl Parser<'_> {
             Tok::Lss => BinOp::Lss,
             Tok::Gte => BinOp::Gte,
             Tok::Lte => BinOp::Lte,
+            Tok::TrimUpper => BinOp::TrimUpper,
+            Tok::TrimLower => BinOp::TrimLower,
             Tok::Ident(s) => match s.to_ascii_lowercase().as_str() {
                 "and" => BinOp::And,
                 "or" => BinOp::Or,
