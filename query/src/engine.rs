@@ -557,6 +557,7 @@ impl Eval<'_> {
                             h: el.h.map(|h| {
                                 let mut h = (*h).clone();
                                 h.scale(-1.0);
+                                h.hint = sextant_histogram::CounterReset::Gauge;
                                 std::sync::Arc::new(h)
                             }),
                         })

@@ -444,6 +444,10 @@ pub(crate) fn binary(
                     return None;
                 }
             }
+            if op == BinOp::Sub {
+                // A difference of counters is no counter.
+                x.hint = CounterReset::Gauge;
+            }
             x.compact();
             x
         }
