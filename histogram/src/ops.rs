@@ -166,14 +166,18 @@ impl Histogram {
     pub fn add(&mut self, other: &Histogram) -> Result<Combined> {
         let mut other = other.clone();
         let bounds_reconciled = self.align(&mut other)?;
+        // The sum's hint: a gauge makes a gauge, otherwise any doubt (or
+        // a reset meeting a non-reset) makes it unknown.
         let hint_collision = matches!(
             (self.hint, other.hint),
             (CounterReset::Reset, CounterReset::NotReset)
                 | (CounterReset::NotReset, CounterReset::Reset)
         );
-        if self.hint != other.hint {
-            self.hint = CounterReset::Unknown;
-        }
+        self.hint = match (self.hint, other.hint) {
+            (a, b) if a == b => a,
+            (CounterReset::Gauge, _) | (_, CounterReset::Gauge) => CounterReset::Gauge,
+            _ => CounterReset::Unknown,
+        };
         self.count += other.count;
         self.sum += other.sum;
         self.zero_count += other.zero_count;

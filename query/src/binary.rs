@@ -101,7 +101,7 @@ fn vector_scalar(
             } else {
                 ((el.v, h), (s, None))
             };
-            if let Some(mut e) = native::binary(op, l, r, notes) {
+            if let Some((mut e, _)) = native::binary(op, l, r, notes) {
                 // A trim keeps the name, as a filter does.
                 e.labels = if op.is_trim() {
                     el.labels.clone()
@@ -251,12 +251,10 @@ fn vector_vector(
         let mut hist = None;
         let (value, keep) = if l.h.is_some() || r.h.is_some() || op.is_trim() {
             match native::binary(op, (l.v, l.h.as_ref()), (r.v, r.h.as_ref()), notes) {
-                Some(x) => {
+                Some((x, keep)) => {
                     hist = x.h;
-                    (0.0, true)
+                    (0.0, keep)
                 }
-                None if op.is_comparison() && !bool_mode => continue,
-                None if op.is_comparison() => (0.0, false),
                 None => continue,
             }
         } else {

@@ -401,7 +401,9 @@ impl<'a> Engine<'a> {
                     )));
                 }
                 if !s.histograms.is_empty() {
-                    hseries.push((s.labels.clone(), s.histograms));
+                    let mut hs = s.histograms;
+                    crate::native::read_hints(&mut hs, &s.samples);
+                    hseries.push((s.labels.clone(), hs));
                 }
                 if !s.samples.is_empty() {
                     series.push((s.labels, s.samples));
@@ -830,9 +832,17 @@ impl Eval<'_> {
 
     /// (labels, sample timestamp) of an instant selector at `t`.
     pub(crate) fn selector_timestamps(&self, vs: &VectorSelector, t: i64) -> Vec<(Labels, i64)> {
-        self.latest_samples(vs, t)
+        let mut out: Vec<(Labels, i64)> = self
+            .latest_samples(vs, t)
             .map(|(labels, s)| (labels.clone(), s.t))
-            .collect()
+            .collect();
+        if self.has_histograms(vs) {
+            out.extend(
+                self.latest_histograms(vs, t)
+                    .map(|(labels, s)| (labels.clone(), s.t)),
+            );
+        }
+        out
     }
 
     /// Per series, the newest sample within the lookback window before the

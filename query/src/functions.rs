@@ -635,8 +635,13 @@ pub(crate) fn call(ev: &mut Eval<'_>, name: &str, args: &[Expr], t: i64) -> Resu
             if hi < lo {
                 return Ok(Value::Vector(Vec::new()));
             }
+            // NaN bounds give NaN, as Go's math.Max and math.Min do.
             map(&mut ev.names, vector(vals.remove(0)), move |v| {
-                v.max(lo).min(hi)
+                if lo.is_nan() || hi.is_nan() {
+                    f64::NAN
+                } else {
+                    v.max(lo).min(hi)
+                }
             })
         }
         "clamp_min" => {
@@ -669,8 +674,12 @@ pub(crate) fn call(ev: &mut Eval<'_>, name: &str, args: &[Expr], t: i64) -> Resu
             h: None,
         }]),
         "scalar" => {
-            let v = vector(vals.remove(0));
-            Value::Scalar(if v.len() == 1 { v[0].v } else { f64::NAN })
+            let floats: Vec<f64> = vector(vals.remove(0))
+                .into_iter()
+                .filter(|e| e.h.is_none())
+                .map(|e| e.v)
+                .collect();
+            Value::Scalar(if let [v] = floats[..] { v } else { f64::NAN })
         }
         "timestamp" => match &args[0] {
             Expr::Vector(vs) => Value::Vector(
@@ -686,7 +695,9 @@ pub(crate) fn call(ev: &mut Eval<'_>, name: &str, args: &[Expr], t: i64) -> Resu
             _ => map(&mut ev.names, vector(vals.remove(0)), move |_| secs),
         },
         "sort" | "sort_desc" => {
+            // Histograms have no order: sorting leaves them out.
             let mut v = vector(vals.remove(0));
+            v.retain(|e| e.h.is_none());
             let desc = name == "sort_desc";
             v.sort_by(|a, b| match (a.v.is_nan(), b.v.is_nan()) {
                 (true, true) => std::cmp::Ordering::Equal,
@@ -824,94 +835,34 @@ pub(crate) fn call(ev: &mut Eval<'_>, name: &str, args: &[Expr], t: i64) -> Resu
                     vector(vals.remove(2)),
                 )
             };
-            let mut order: Vec<Labels> = Vec::new();
-            let mut groups: std::collections::HashMap<Labels, Vec<(f64, f64)>> =
-                std::collections::HashMap::new();
-            // Series that differ only by name collapse into one once the
-            // name is dropped: an error, as in Prometheus.
-            let mut unnamed: std::collections::HashSet<Labels> = std::collections::HashSet::new();
-            // The bucket metric's name per group, for the annotations.
-            let mut names: std::collections::HashMap<Labels, String> =
-                std::collections::HashMap::new();
-            for e in &input {
-                if !unnamed.insert(ev.names.drop_name(&e.labels)) {
-                    return Err(Error::Eval(
-                        "vector cannot contain metrics with the same labelset".into(),
-                    ));
-                }
+            Value::Vector(bucket_function(ev, &params, input, args.as_ptr() as usize)?)
+        }
+        "histogram_quantiles" => {
+            // One result per φ, told apart by the label named second.
+            let input = vector(vals.remove(0));
+            let label = string(&vals[0]);
+            if !valid_label_name(&label) {
+                return Err(Error::Eval(format!(
+                    "invalid label name in histogram_quantiles(): {label:?}"
+                )));
             }
-            let (native, input): (Vec<Elem>, Vec<Elem>) =
-                input.into_iter().partition(|e| e.h.is_some());
-            let mut out: Vec<Elem> = Vec::with_capacity(native.len());
-            for e in native {
-                let Some(h) = e.h.as_deref() else { continue };
-                let v =
-                    crate::native::quantile_or_fraction(&params, h, &e.labels, &mut ev.warnings);
-                out.push(Elem::float(ev.names.drop_name(&e.labels), v));
-            }
-            for e in input {
-                let Some(le) = e.labels.get("le").and_then(parse_le) else {
-                    ev.warnings.insert(format!(
-                        "PromQL warning: bucket label \"le\" is missing or has a malformed value of \"{}\" for metric name \"{}\"",
-                        e.labels.get("le").unwrap_or(""),
-                        e.labels.metric_name().unwrap_or("")
-                    ));
-                    continue;
-                };
-                // Memoised per call node: a range query meets each series at every step.
-                let key = ev
-                    .group_keys
-                    .entry((args.as_ptr() as usize, e.labels.clone()))
-                    .or_insert_with(|| {
-                        Labels::new(
-                            e.labels
-                                .iter()
-                                .filter(|(n, _)| *n != "le" && *n != METRIC_NAME),
-                        )
-                        .unwrap_or_else(|_| Labels::empty())
-                    })
-                    .clone();
-                if let Some(n) = e.labels.metric_name() {
-                    names.entry(key.clone()).or_insert_with(|| n.to_string());
-                }
-                groups
-                    .entry(key.clone())
-                    .or_insert_with(|| {
-                        order.push(key);
-                        Vec::new()
-                    })
-                    .push((le, e.v));
-            }
-            let native_keys: std::collections::HashSet<Labels> =
-                out.iter().map(|e| e.labels.clone()).collect();
-            out.extend(order.into_iter().filter_map(|k| {
-                if native_keys.contains(&k) {
-                    ev.warnings.insert(format!(
-                        "PromQL warning: vector contains a mix of classic and native \
-                                 histograms for metric name {:?}",
-                        names.get(&k).map_or("", String::as_str)
-                    ));
-                    return None;
-                }
-                let mut b = groups.remove(&k)?;
-                let v = if params.len() == 1 {
-                    let (v, fixed) = bucket_quantile(params[0], &mut b);
-                    if fixed {
-                        ev.warnings.insert(format!(
-                            "{} input to histogram_quantile needed to be fixed for \
-                                     monotonicity (see https://prometheus.io/docs/prometheus/\
-                                     latest/querying/functions/#histogram_quantile) for metric \
-                                     name {:?}",
-                            crate::INFO_PREFIX,
-                            names.get(&k).map_or("", String::as_str)
-                        ));
-                    }
-                    v
+            let mut out = Vec::new();
+            for v in &vals[1..] {
+                let q = scalar(v);
+                ev.warn_quantile(q);
+                let value = if q.fract() == 0.0 && q.is_finite() {
+                    format!("{q:.1}")
                 } else {
-                    bucket_fraction(params[0], params[1], &mut b)
+                    q.to_string()
                 };
-                Some(Elem::float(k, v))
-            }));
+                for e in bucket_function(ev, &[q], input.clone(), args.as_ptr() as usize)? {
+                    out.push(Elem {
+                        labels: set_label(&e.labels, &label, &value),
+                        ..e
+                    });
+                }
+            }
+            check_duplicates(&out)?;
             Value::Vector(out)
         }
         "info" => {
@@ -933,6 +884,103 @@ pub(crate) fn call(ev: &mut Eval<'_>, name: &str, args: &[Expr], t: i64) -> Resu
         ),
         other => return Err(Error::Eval(format!("function {other} is not implemented"))),
     })
+}
+
+/// `histogram_quantile` (`params = [φ]`) or `histogram_fraction`
+/// (`[lower, upper]`) over a vector of native histograms and classic
+/// `le` buckets; `node` keys the group-key memo of the call.
+fn bucket_function(
+    ev: &mut Eval<'_>,
+    params: &[f64],
+    input: Vec<Elem>,
+    node: usize,
+) -> Result<Vec<Elem>> {
+    let mut order: Vec<Labels> = Vec::new();
+    let mut groups: std::collections::HashMap<Labels, Vec<(f64, f64)>> =
+        std::collections::HashMap::new();
+    // Series that differ only by name collapse into one once the
+    // name is dropped: an error, as in Prometheus.
+    let mut unnamed: std::collections::HashSet<Labels> = std::collections::HashSet::new();
+    // The bucket metric's name per group, for the annotations.
+    let mut names: std::collections::HashMap<Labels, String> = std::collections::HashMap::new();
+    for e in &input {
+        if !unnamed.insert(ev.names.drop_name(&e.labels)) {
+            return Err(Error::Eval(
+                "vector cannot contain metrics with the same labelset".into(),
+            ));
+        }
+    }
+    let (native, input): (Vec<Elem>, Vec<Elem>) = input.into_iter().partition(|e| e.h.is_some());
+    let mut out: Vec<Elem> = Vec::with_capacity(native.len());
+    for e in native {
+        let Some(h) = e.h.as_deref() else { continue };
+        let v = crate::native::quantile_or_fraction(&params, h, &e.labels, &mut ev.warnings);
+        out.push(Elem::float(ev.names.drop_name(&e.labels), v));
+    }
+    for e in input {
+        let Some(le) = e.labels.get("le").and_then(parse_le) else {
+            ev.warnings.insert(format!(
+                "PromQL warning: bucket label \"le\" is missing or has a malformed value of \"{}\" for metric name \"{}\"",
+                e.labels.get("le").unwrap_or(""),
+                e.labels.metric_name().unwrap_or("")
+            ));
+            continue;
+        };
+        // Memoised per call node: a range query meets each series at every step.
+        let key = ev
+            .group_keys
+            .entry((node, e.labels.clone()))
+            .or_insert_with(|| {
+                Labels::new(
+                    e.labels
+                        .iter()
+                        .filter(|(n, _)| *n != "le" && *n != METRIC_NAME),
+                )
+                .unwrap_or_else(|_| Labels::empty())
+            })
+            .clone();
+        if let Some(n) = e.labels.metric_name() {
+            names.entry(key.clone()).or_insert_with(|| n.to_string());
+        }
+        groups
+            .entry(key.clone())
+            .or_insert_with(|| {
+                order.push(key);
+                Vec::new()
+            })
+            .push((le, e.v));
+    }
+    let native_keys: std::collections::HashSet<Labels> =
+        out.iter().map(|e| e.labels.clone()).collect();
+    out.extend(order.into_iter().filter_map(|k| {
+        if native_keys.contains(&k) {
+            ev.warnings.insert(format!(
+                "PromQL warning: vector contains a mix of classic and native \
+                         histograms for metric name {:?}",
+                names.get(&k).map_or("", String::as_str)
+            ));
+            return None;
+        }
+        let mut b = groups.remove(&k)?;
+        let v = if params.len() == 1 {
+            let (v, fixed) = bucket_quantile(params[0], &mut b);
+            if fixed {
+                ev.warnings.insert(format!(
+                    "{} input to histogram_quantile needed to be fixed for \
+                             monotonicity (see https://prometheus.io/docs/prometheus/\
+                             latest/querying/functions/#histogram_quantile) for metric \
+                             name {:?}",
+                    crate::INFO_PREFIX,
+                    names.get(&k).map_or("", String::as_str)
+                ));
+            }
+            v
+        } else {
+            bucket_fraction(params[0], params[1], &mut b)
+        };
+        Some(Elem::float(k, v))
+    }));
+    Ok(out)
 }
 
 /// Position of the range-vector argument of a function over windows.

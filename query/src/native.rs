@@ -42,11 +42,47 @@ fn note_combined(notes: &mut Notes, c: Combined, what: &str) {
 }
 
 fn mixed_schemas_warning(notes: &mut Notes, labels: &Labels) {
+    mixed_schemas_warning_named(notes, metric(labels));
+}
+
+fn mixed_schemas_warning_named(notes: &mut Notes, name: &str) {
     notes.insert(format!(
         "{WARNING} vector contains a mix of histograms with exponential and custom buckets \
-         schemas for metric name {:?}",
-        metric(labels)
+         schemas for metric name {name:?}"
     ));
+}
+
+/// Counter-reset hints as a reader of Prometheus' chunks sees them: a
+/// histogram that continues its predecessor without a reset reads as
+/// "not a reset"; one that starts a run (the first, one after a float,
+/// after a gauge, or after a reset) reads as "unknown". Gauges and
+/// explicit resets keep their hint. Results of `sum` and friends follow
+/// from these hints, so they must be the ones Prometheus would see.
+pub(crate) fn read_hints(hs: &mut [HistogramSample], floats: &[Sample]) {
+    let mut prev: Option<(i64, Arc<Histogram>)> = None;
+    for s in hs.iter_mut() {
+        let stored = s.h.hint;
+        let hint = match (&prev, stored) {
+            (_, CounterReset::Gauge | CounterReset::Reset) => stored,
+            (None, _) => CounterReset::Unknown,
+            (Some((pt, ph)), _) => {
+                let float_between = floats
+                    .get(floats.partition_point(|f| f.t <= *pt))
+                    .is_some_and(|f| f.t < s.t);
+                if float_between || ph.hint == CounterReset::Gauge || s.h.is_reset_after(ph) {
+                    CounterReset::Unknown
+                } else {
+                    CounterReset::NotReset
+                }
+            }
+        };
+        prev = Some((s.t, Arc::clone(&s.h)));
+        if hint != stored {
+            let mut h = (*s.h).clone();
+            h.hint = hint;
+            s.h = Arc::new(h);
+        }
+    }
 }
 
 /// `histogram_count`, `histogram_sum`, `histogram_avg`,
@@ -177,6 +213,22 @@ pub(crate) fn window(
         return None;
     }
     let points = merged(s);
+    if matches!(name, "irate" | "idelta") {
+        // Only the last two samples count, whatever came before.
+        return match points.as_slice() {
+            [.., Point::Hist(a), Point::Hist(b)] => {
+                Some(instant_rate(name, [*a, *b], metric(&s.labels), notes))
+            }
+            [.., Point::Float(_), Point::Float(_)] | [_] | [] => None,
+            _ => {
+                notes.insert(format!(
+                    "{WARNING} encountered a mix of histograms and floats for metric name {:?}",
+                    metric(&s.labels)
+                ));
+                Some(WindowOut::Nothing)
+            }
+        };
+    }
     let out = match name {
         "count_over_time" => WindowOut::Float(points.len() as f64),
         "present_over_time" => WindowOut::Float(1.0),
@@ -238,13 +290,11 @@ pub(crate) fn window(
                             if name == "avg_over_time" {
                                 total.scale(1.0 / hs.len() as f64);
                             }
-                            total.hint = CounterReset::Gauge;
                             WindowOut::Hist(total)
                         }
                         None => WindowOut::Nothing,
                     }
                 }
-                "irate" | "idelta" => instant_rate(name, hs, metric(&s.labels), notes),
                 _ => extrapolated(name, hs, (start, end), metric(&s.labels), notes),
             }
         }
@@ -269,6 +319,12 @@ fn sum<'h>(
     Some(total)
 }
 
+fn not_gauge(notes: &mut Notes, name: &str) {
+    notes.insert(format!(
+        "{WARNING} this native histogram metric is not a gauge: {name:?}"
+    ));
+}
+
 fn not_counter(notes: &mut Notes, name: &str) {
     notes.insert(format!(
         "{WARNING} this native histogram metric is not a counter: {name:?}"
@@ -276,15 +332,28 @@ fn not_counter(notes: &mut Notes, name: &str) {
 }
 
 /// `irate` / `idelta` over histograms: the last two samples.
-fn instant_rate(name: &str, hs: &[HistogramSample], metric: &str, notes: &mut Notes) -> WindowOut {
-    let [.., prev, last] = hs else {
-        return WindowOut::Nothing;
-    };
-    let mut h = (*last.h).clone();
+fn instant_rate(
+    name: &str,
+    [prev, last]: [&HistogramSample; 2],
+    metric: &str,
+    notes: &mut Notes,
+) -> WindowOut {
     let counter = name == "irate";
-    if counter && (prev.h.hint == CounterReset::Gauge || last.h.hint == CounterReset::Gauge) {
+    let gauges = [prev, last]
+        .iter()
+        .filter(|x| x.h.hint == CounterReset::Gauge)
+        .count();
+    if counter && gauges > 0 {
         not_counter(notes, metric);
     }
+    if !counter && gauges < 2 {
+        not_gauge(notes, metric);
+    }
+    if !counter && prev.h.custom_buckets() != last.h.custom_buckets() {
+        mixed_schemas_warning_named(notes, metric);
+        return WindowOut::Nothing;
+    }
+    let mut h = (*last.h).clone();
     if !(counter && last.h.is_reset_after(&prev.h)) {
         match h.sub(&prev.h) {
             Ok(c) => note_combined(notes, c, "subtraction"),
@@ -322,9 +391,7 @@ fn extrapolated(
         not_counter(notes, metric);
     }
     if !counter && hs.iter().any(|h| h.h.hint != CounterReset::Gauge) {
-        notes.insert(format!(
-            "{WARNING} this native histogram metric is not a gauge: {metric:?}"
-        ));
+        not_gauge(notes, metric);
     }
     let mut h = (*last.h).clone();
     match h.sub(&first.h) {
@@ -403,14 +470,14 @@ pub(crate) fn ignored_in_aggregation(notes: &mut Notes, op: &str) {
 }
 
 /// What a binary operator gives for two operands at least one of which
-/// is a histogram: `Some((value, keep))`, or `None` when the pair has no
-/// result (an info says why).
+/// is a histogram (or for a trim): the result and whether a comparison
+/// holds, or `None` when the pair has no result (an info says why).
 pub(crate) fn binary(
     op: BinOp,
     l: (f64, Option<&Arc<Histogram>>),
     r: (f64, Option<&Arc<Histogram>>),
     notes: &mut Notes,
-) -> Option<Elem> {
+) -> Option<(Elem, bool)> {
     let kind = |h: Option<&Arc<Histogram>>| if h.is_some() { "histogram" } else { "float" };
     let incompatible = |notes: &mut Notes| {
         notes.insert(format!(
@@ -470,12 +537,12 @@ pub(crate) fn binary(
         (BinOp::Eql | BinOp::Neq, Some(a), Some(b)) => {
             let same = a == b;
             let keep = (op == BinOp::Eql) == same;
-            return keep.then(|| Elem::histogram(labels, Arc::clone(a)));
+            return Some((Elem::histogram(labels, Arc::clone(a)), keep));
         }
         _ => {
             incompatible(notes);
             return None;
         }
     };
-    Some(Elem::histogram(labels, Arc::new(h)))
+    Some((Elem::histogram(labels, Arc::new(h)), true))
 }

@@ -103,6 +103,12 @@ pub fn signature(name: &str) -> Option<Signature> {
         "predict_linear" => sig(&[M, S], 0, V),
         "double_exponential_smoothing" | "holt_winters" => sig(&[M, S, S], 0, V),
         "histogram_quantile" => sig(&[S, V], 0, V),
+        "histogram_quantiles" => Signature {
+            args: &[V, Str, S],
+            optional: 0,
+            variadic: true,
+            ret: V,
+        },
         "histogram_fraction" => sig(&[S, S, V], 0, V),
         "label_replace" => sig(&[V, Str, Str, Str, Str], 0, V),
         "label_join" => Signature {
