@@ -914,7 +914,7 @@ fn bucket_function(
     let mut out: Vec<Elem> = Vec::with_capacity(native.len());
     for e in native {
         let Some(h) = e.h.as_deref() else { continue };
-        let v = crate::native::quantile_or_fraction(&params, h, &e.labels, &mut ev.warnings);
+        let v = crate::native::quantile_or_fraction(params, h, &e.labels, &mut ev.warnings);
         out.push(Elem::float(ev.names.drop_name(&e.labels), v));
     }
     for e in input {
