@@ -17,12 +17,14 @@
 
 mod bucket;
 mod error;
+mod kahan;
 mod notation;
 mod ops;
 mod stats;
 
 pub use bucket::Bucket;
 pub use error::{Error, Result};
+pub use kahan::KahanSum;
 pub use notation::{parse_notation, to_notation};
 pub use ops::Combined;
 pub use stats::Note;

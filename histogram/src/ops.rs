@@ -195,6 +195,58 @@ impl Histogram {
         })
     }
 
+    /// The sum of `hs` (at least one), with compensated summation of every
+    /// field: the layout (resolution, zero bucket, common custom bounds)
+    /// and hint are those adding them one by one gives, then each count,
+    /// bucket and the sum is added up with [`crate::KahanSum`].
+    pub fn sum_of(hs: &[&Histogram]) -> Result<(Histogram, Combined)> {
+        let Some((first, rest)) = hs.split_first() else {
+            return Ok((Histogram::default(), Combined::default()));
+        };
+        let mut layout = (*first).clone();
+        let mut combined = Combined::default();
+        for h in rest {
+            let c = layout.add(h)?;
+            combined.hint_collision |= c.hint_collision;
+            combined.bounds_reconciled |= c.bounds_reconciled;
+        }
+        if rest.is_empty() {
+            return Ok((layout, combined));
+        }
+        let (mut count, mut sum, mut zero) = (
+            crate::KahanSum::default(),
+            crate::KahanSum::default(),
+            crate::KahanSum::default(),
+        );
+        let mut pos: std::collections::BTreeMap<i32, crate::KahanSum> = Default::default();
+        let mut neg: std::collections::BTreeMap<i32, crate::KahanSum> = Default::default();
+        for h in hs {
+            let mut x = (*h).clone();
+            let mut target = layout.clone();
+            target.align(&mut x)?;
+            count.add(x.count);
+            sum.add(x.sum);
+            zero.add(x.zero_count);
+            for (side, map) in [(&x.positive, &mut pos), (&x.negative, &mut neg)] {
+                for &(i, c) in side {
+                    map.entry(i).or_default().add(c);
+                }
+            }
+        }
+        let values = |m: std::collections::BTreeMap<i32, crate::KahanSum>| -> Vec<(i32, f64)> {
+            m.into_iter().map(|(i, k)| (i, k.value())).collect()
+        };
+        let total = Histogram {
+            count: count.value(),
+            sum: sum.value(),
+            zero_count: zero.value(),
+            positive: values(pos),
+            negative: values(neg),
+            ..layout
+        };
+        Ok((total, combined))
+    }
+
     /// `self - other` (buckets may go negative: a difference of snapshots,
     /// not a histogram of observations).
     pub fn sub(&mut self, other: &Histogram) -> Result<Combined> {

@@ -7,33 +7,7 @@ use crate::ast::AggOp;
 use crate::error::{Error, Result};
 use crate::value::{Elem, Value, filter_labels, set_label};
 
-/// Kahan-Babuška compensated sum, as Prometheus sums floats.
-#[derive(Default, Clone, Copy)]
-pub(crate) struct KahanSum {
-    sum: f64,
-    c: f64,
-}
-
-impl KahanSum {
-    pub(crate) fn add(&mut self, v: f64) {
-        let t = self.sum + v;
-        if self.sum.abs() >= v.abs() {
-            self.c += (self.sum - t) + v;
-        } else {
-            self.c += (v - t) + self.sum;
-        }
-        self.sum = t;
-    }
-
-    pub(crate) fn value(&self) -> f64 {
-        // Inf + -Inf compensation would give NaN where the plain sum is Inf.
-        if self.sum.is_infinite() {
-            self.sum
-        } else {
-            self.sum + self.c
-        }
-    }
-}
+pub(crate) use sextant_histogram::KahanSum;
 
 /// Prometheus' quantile over sorted values with linear interpolation.
 pub(crate) fn quantile(phi: f64, values: &mut [f64]) -> f64 {

@@ -610,7 +610,7 @@ impl Eval<'_> {
                             )));
                         }
                         for el in v {
-                            out.push(ts, el);
+                            out.push(ts, crate::native::resampled(el));
                         }
                     }
                     ts += step;

@@ -85,6 +85,20 @@ pub(crate) fn read_hints(hs: &mut [HistogramSample], floats: &[Sample]) {
     }
 }
 
+/// An element as a subquery samples it: a histogram's "reset" or "not a
+/// reset" hint spoke of its predecessor in storage, not of the previous
+/// step, so it becomes "unknown" (gauges stay gauges).
+pub(crate) fn resampled(mut e: Elem) -> Elem {
+    if let Some(h) = &e.h
+        && matches!(h.hint, CounterReset::Reset | CounterReset::NotReset)
+    {
+        let mut x = (**h).clone();
+        x.hint = CounterReset::Unknown;
+        e.h = Some(Arc::new(x));
+    }
+    e
+}
+
 /// `histogram_count`, `histogram_sum`, `histogram_avg`,
 /// `histogram_stddev`, `histogram_stdvar`: one float per histogram; float
 /// samples are left out.
@@ -286,12 +300,11 @@ pub(crate) fn window(
             match name {
                 "sum_over_time" | "avg_over_time" => {
                     match sum(hs.iter().map(|h| &*h.h), notes, "aggregation") {
-                        Some(mut total) => {
-                            if name == "avg_over_time" {
-                                total.scale(1.0 / hs.len() as f64);
-                            }
-                            WindowOut::Hist(total)
+                        Some(total) if name == "avg_over_time" => {
+                            let all: Vec<&Histogram> = hs.iter().map(|h| &*h.h).collect();
+                            WindowOut::Hist(mean(&all, total))
                         }
+                        Some(total) => WindowOut::Hist(total),
                         None => WindowOut::Nothing,
                     }
                 }
@@ -302,19 +315,48 @@ pub(crate) fn window(
     Some(out)
 }
 
-/// Sum of histograms; `None` (with its warning) when they cannot be added.
+/// The mean of `hs` given their sum: the sum divided by their number,
+/// or, when the sum overflowed where the histograms did not, the sum of
+/// each divided first (as Prometheus falls back to an incremental mean).
+fn mean(hs: &[&Histogram], mut total: Histogram) -> Histogram {
+    let n = hs.len() as f64;
+    let overflowed = |h: &Histogram| {
+        h.count.is_infinite()
+            || h.sum.is_infinite()
+            || h.zero_count.is_infinite()
+            || h.positive
+                .iter()
+                .chain(&h.negative)
+                .any(|b| b.1.is_infinite())
+    };
+    if overflowed(&total) && !hs.iter().any(|h| overflowed(h)) {
+        let scaled: Vec<Histogram> = hs
+            .iter()
+            .map(|h| {
+                let mut x = (*h).clone();
+                x.scale(1.0 / n);
+                x
+            })
+            .collect();
+        let refs: Vec<&Histogram> = scaled.iter().collect();
+        if let Ok((mut m, _)) = Histogram::sum_of(&refs) {
+            m.compact();
+            return m;
+        }
+    }
+    total.scale(1.0 / n);
+    total
+}
+
+/// Sum of histograms (compensated); `None` when they cannot be added.
 fn sum<'h>(
-    mut hs: impl Iterator<Item = &'h Histogram>,
+    hs: impl Iterator<Item = &'h Histogram>,
     notes: &mut Notes,
     what: &str,
 ) -> Option<Histogram> {
-    let mut total = hs.next()?.clone();
-    for h in hs {
-        match total.add(h) {
-            Ok(c) => note_combined(notes, c, what),
-            Err(_) => return None,
-        }
-    }
+    let hs: Vec<&Histogram> = hs.collect();
+    let (mut total, c) = Histogram::sum_of(&hs).ok()?;
+    note_combined(notes, c, what);
     total.compact();
     Some(total)
 }
@@ -457,7 +499,7 @@ pub(crate) fn aggregate_group(
     }
     let mut total = sum(hs.iter().copied(), notes, "aggregation")?;
     if avg {
-        total.scale(1.0 / hs.len() as f64);
+        total = mean(&hs, total);
     }
     Some(total)
 }
