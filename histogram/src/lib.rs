@@ -150,6 +150,18 @@ impl Histogram {
         (spans, buckets.iter().map(|b| b.1).collect())
     }
 
+    /// Whether `self` and `other` hold the same observations in the same
+    /// layout, whatever their counter-reset hints say (PromQL's `==`).
+    pub fn same_as(&self, other: &Histogram) -> bool {
+        let mut a = self.clone();
+        let mut b = other.clone();
+        a.hint = CounterReset::Unknown;
+        b.hint = CounterReset::Unknown;
+        a.compact();
+        b.compact();
+        a == b
+    }
+
     /// Checks what any stored histogram must satisfy: a known schema,
     /// ascending custom bounds, buckets in order, no negative or NaN
     /// count. As for Prometheus' float histograms, the count is not

@@ -263,16 +263,26 @@ impl Histogram {
 
     /// Whether going from `prev` to `self` reset the counter: the hint
     /// when it says so, else any count that went down once both are seen
-    /// at the same resolution and zero bucket, or a change no counter can
-    /// make (a finer schema, a narrower zero bucket, other custom bounds).
+    /// at the same resolution and zero bucket (or the custom bounds both
+    /// have), or a change no counter can make (a finer schema, a narrower
+    /// zero bucket, custom buckets replacing exponential ones).
     pub fn is_reset_after(&self, prev: &Histogram) -> bool {
         match self.hint {
             CounterReset::Reset => return true,
             CounterReset::NotReset => return false,
             CounterReset::Gauge | CounterReset::Unknown => {}
         }
+        if self.custom_buckets()
+            && prev.custom_buckets()
+            && self.custom_values != prev.custom_values
+            && self.count >= prev.count
+        {
+            // Other bounds: a reset only if a bucket both have went down.
+            let (mut now, mut before) = (self.clone(), prev.clone());
+            now.reconcile_bounds(&mut before);
+            return now.decreased_from(&before);
+        }
         if self.custom_buckets() != prev.custom_buckets()
-            || (self.custom_buckets() && self.custom_values != prev.custom_values)
             || self.schema > prev.schema
             || self.zero_threshold < prev.zero_threshold
             || self.count < prev.count

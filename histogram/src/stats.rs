@@ -79,7 +79,8 @@ impl Histogram {
             }
         }
         let Some(mut b) = hit.or(last) else {
-            return (f64::NAN, None);
+            // Observations, but in no bucket: all of them NaN.
+            return (f64::NAN, self.sum.is_nan().then_some(Note::NanResult));
         };
         self.natural_zero(&mut b);
         if self.custom_buckets() {

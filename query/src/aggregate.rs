@@ -113,7 +113,7 @@ pub(crate) fn group_key(labels: &Labels, grouping: &[String], without: bool) -> 
     }
 }
 
-fn format_value(v: f64) -> String {
+pub(crate) fn format_value(v: f64) -> String {
     if v.is_nan() {
         "NaN".into()
     } else if v.is_infinite() {
@@ -171,7 +171,11 @@ pub(crate) fn eval(
             let Some(Value::Str(label)) = &param else {
                 return Err(Error::Eval("count_values needs a string parameter".into()));
             };
-            key = set_label(&key, label, &format_value(el.v));
+            let value = match &el.h {
+                Some(h) => crate::native::describe(h, format_value),
+                None => format_value(el.v),
+            };
+            key = set_label(&key, label, &value);
         }
         groups
             .entry(key.clone())
@@ -205,7 +209,11 @@ pub(crate) fn eval(
                     continue;
                 }
                 // They count series, whatever their samples.
-                AggOp::Count | AggOp::Group | AggOp::Limitk | AggOp::LimitRatio => {}
+                AggOp::Count
+                | AggOp::CountValues
+                | AggOp::Group
+                | AggOp::Limitk
+                | AggOp::LimitRatio => {}
                 _ => {
                     crate::native::ignored_in_aggregation(notes, op.name());
                     els.retain(|e| e.h.is_none());

@@ -345,6 +345,14 @@ pub enum Expr {
 }
 
 impl Expr {
+    /// The expression without the parentheses around it.
+    pub fn unparen(&self) -> &Expr {
+        match self {
+            Expr::Paren(x) => x.unparen(),
+            e => e,
+        }
+    }
+
     /// The direct sub-expressions, left to right.
     pub fn children(&self) -> Vec<&Expr> {
         match self {

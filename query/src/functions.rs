@@ -681,7 +681,7 @@ pub(crate) fn call(ev: &mut Eval<'_>, name: &str, args: &[Expr], t: i64) -> Resu
                 .collect();
             Value::Scalar(if let [v] = floats[..] { v } else { f64::NAN })
         }
-        "timestamp" => match &args[0] {
+        "timestamp" => match args[0].unparen() {
             Expr::Vector(vs) => Value::Vector(
                 ev.selector_timestamps(vs, t)
                     .into_iter()
@@ -950,15 +950,23 @@ fn bucket_function(
             })
             .push((le, e.v));
     }
-    let native_keys: std::collections::HashSet<Labels> =
-        out.iter().map(|e| e.labels.clone()).collect();
+    // A series that is both (classic buckets and a native histogram)
+    // has no answer, as in Prometheus.
+    let mixed: std::collections::HashSet<Labels> = order
+        .iter()
+        .filter(|k| out.iter().any(|e| &e.labels == *k))
+        .cloned()
+        .collect();
+    for k in &mixed {
+        ev.warnings.insert(format!(
+            "PromQL warning: vector contains a mix of classic and native histograms for metric \
+             name {:?}",
+            names.get(k).map_or("", String::as_str)
+        ));
+    }
+    out.retain(|e| !mixed.contains(&e.labels));
     out.extend(order.into_iter().filter_map(|k| {
-        if native_keys.contains(&k) {
-            ev.warnings.insert(format!(
-                "PromQL warning: vector contains a mix of classic and native \
-                         histograms for metric name {:?}",
-                names.get(&k).map_or("", String::as_str)
-            ));
+        if mixed.contains(&k) {
             return None;
         }
         let mut b = groups.remove(&k)?;

@@ -99,6 +99,33 @@ pub(crate) fn resampled(mut e: Elem) -> Elem {
     e
 }
 
+/// A histogram as text, the way Prometheus prints one (what
+/// `count_values` puts in its label): count, sum, then every non-empty
+/// bucket in value order as an interval with its count.
+pub(crate) fn describe(h: &Histogram, number: fn(f64) -> String) -> String {
+    let mut out = format!("{{count:{}, sum:{}", number(h.count), number(h.sum));
+    for b in h.buckets_ascending() {
+        if b.count == 0.0 {
+            continue;
+        }
+        let (open, close) = if b.lower < 0.0 && b.upper > 0.0 {
+            ('[', ']')
+        } else if b.upper <= 0.0 && !h.custom_buckets() {
+            ('[', ')')
+        } else {
+            ('(', ']')
+        };
+        out.push_str(&format!(
+            ", {open}{},{}{close}:{}",
+            number(b.lower),
+            number(b.upper),
+            number(b.count)
+        ));
+    }
+    out.push('}');
+    out
+}
+
 /// `histogram_count`, `histogram_sum`, `histogram_avg`,
 /// `histogram_stddev`, `histogram_stdvar`: one float per histogram; float
 /// samples are left out.
@@ -274,7 +301,7 @@ pub(crate) fn window(
                         if name == "resets" {
                             b.h.is_reset_after(&a.h)
                         } else {
-                            a.h != b.h
+                            !a.h.same_as(&b.h)
                         }
                     }
                     _ => true,
@@ -564,11 +591,24 @@ pub(crate) fn binary(
             let f = if l.1.is_some() { r.0 } else { l.0 };
             let mut x = (**a).clone();
             x.scale(f);
+            if f < 0.0 {
+                x.hint = CounterReset::Gauge;
+            }
             x
         }
         (BinOp::Div, Some(a), None) => {
             let mut x = (**a).clone();
             x.scale(1.0 / r.0);
+            if r.0 == 0.0 {
+                // Division by zero leaves no bucket (Prometheus' rule).
+                x.count = (**a).count / r.0;
+                x.sum = (**a).sum / r.0;
+                x.zero_count = (**a).zero_count / r.0;
+                x.positive.clear();
+                x.negative.clear();
+            } else if r.0 < 0.0 {
+                x.hint = CounterReset::Gauge;
+            }
             x
         }
         (BinOp::TrimUpper | BinOp::TrimLower, Some(a), None) => {
@@ -577,7 +617,7 @@ pub(crate) fn binary(
             x
         }
         (BinOp::Eql | BinOp::Neq, Some(a), Some(b)) => {
-            let same = a == b;
+            let same = a.same_as(b);
             let keep = (op == BinOp::Eql) == same;
             return Some((Elem::histogram(labels, Arc::clone(a)), keep));
         }

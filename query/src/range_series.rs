@@ -28,15 +28,8 @@ pub(crate) struct Shape<'e> {
     agg: Option<(AggOp, &'e [String], bool, usize)>,
 }
 
-fn strip(e: &Expr) -> &Expr {
-    match e {
-        Expr::Paren(x) => strip(x),
-        e => e,
-    }
-}
-
 fn call_shape(e: &Expr) -> Option<Shape<'_>> {
-    let Expr::Call { func, args } = strip(e) else {
+    let Expr::Call { func, args } = e.unparen() else {
         return None;
     };
     let at = matrix_arg(func)?;
@@ -50,7 +43,7 @@ fn call_shape(e: &Expr) -> Option<Shape<'_>> {
     let mut params = Vec::new();
     for (i, a) in args.iter().enumerate() {
         if i != at {
-            match strip(a) {
+            match a.unparen() {
                 Expr::Number(v) => params.push(*v),
                 _ => return None,
             }
@@ -73,11 +66,11 @@ pub(crate) fn shape(e: &Expr) -> Option<Shape<'_>> {
         param: None,
         grouping,
         without,
-    } = strip(e)
+    } = e.unparen()
     {
         simple(*op, &[])?;
         let mut s = call_shape(expr)?;
-        s.agg = Some((*op, grouping, *without, strip(e) as *const Expr as usize));
+        s.agg = Some((*op, grouping, *without, e.unparen() as *const Expr as usize));
         return Some(s);
     }
     call_shape(e)
