@@ -601,9 +601,9 @@ pub(crate) fn binary(
             x.scale(1.0 / r.0);
             if r.0 == 0.0 {
                 // Division by zero leaves no bucket (Prometheus' rule).
-                x.count = (**a).count / r.0;
-                x.sum = (**a).sum / r.0;
-                x.zero_count = (**a).zero_count / r.0;
+                x.count = a.count / r.0;
+                x.sum = a.sum / r.0;
+                x.zero_count = a.zero_count / r.0;
                 x.positive.clear();
                 x.negative.clear();
             } else if r.0 < 0.0 {
