@@ -50,7 +50,9 @@ pub use options::{Durability, HOUR_MS, LabelLimits, Options};
 pub use records::{IdPick, RecordSummary};
 pub use repair::{BlockOutcome, BlockRepair, RepairReport, repair};
 pub use select::{Series, SeriesSet};
-pub use sextant_histogram::Histogram;
+pub use sextant_histogram::{
+    CounterReset, Histogram, MAX_SCHEMA as HISTOGRAM_MAX_SCHEMA, MIN_SCHEMA as HISTOGRAM_MIN_SCHEMA,
+};
 pub use sextant_index::text::TextQuery;
 pub use sextant_index::{MatchOp, Matcher};
 pub use spans::{SPAN_FIELDS, SpanSearch, Trace};

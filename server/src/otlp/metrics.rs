@@ -2,19 +2,22 @@
 //! Prometheus-compatibility rules: names sanitised with unit and `_total`
 //! suffixes, gauges and monotonic sums as gauges and counters (delta
 //! temporality accumulated to cumulative), histograms as
-//! `_bucket`/`_sum`/`_count`, summaries by `quantile`, `service.name` /
+//! `_bucket`/`_sum`/`_count`, exponential histograms as native
+//! histograms (delta ones accumulated too), summaries by `quantile`, `service.name` /
 //! `service.instance.id` as `job` / `instance`, the other resource
 //! attributes on `target_info`, exemplars kept.
 
 use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
 use opentelemetry_proto::tonic::common::v1::KeyValue;
 use opentelemetry_proto::tonic::metrics::v1::{
-    AggregationTemporality, Exemplar as PbExemplar, Metric, NumberDataPoint, exemplar,
-    metric::Data, number_data_point,
+    AggregationTemporality, Exemplar as PbExemplar, ExponentialHistogramDataPoint, Metric,
+    NumberDataPoint, exemplar, exponential_histogram_data_point, metric::Data, number_data_point,
 };
 use parking_lot::Mutex;
 use rustc_hash::FxHashMap;
-use sextant_storage::{Exemplar, Labels, Sample, SeriesWrite, WriteBatch};
+use sextant_storage::{
+    Exemplar, Histogram, HistogramSample, Labels, Sample, SeriesWrite, WriteBatch,
+};
 
 use super::{attributes, id};
 use crate::error::{ApiError, ApiResult};
@@ -29,15 +32,86 @@ const NO_RECORDED_VALUE: u32 = 1;
 /// cumulative counters (kept in memory: after a restart totals start from
 /// zero again, which PromQL's `rate` reads as a counter reset).
 #[derive(Default)]
-pub struct DeltaTotals(Mutex<FxHashMap<Labels, f64>>);
+pub struct DeltaTotals {
+    floats: Mutex<FxHashMap<Labels, f64>>,
+    histograms: Mutex<FxHashMap<Labels, Histogram>>,
+}
 
 impl DeltaTotals {
     fn add(&self, series: &Labels, delta: f64) -> f64 {
-        let mut m = self.0.lock();
+        let mut m = self.floats.lock();
         let total = m.entry(series.clone()).or_insert(0.0);
         *total += delta;
         *total
     }
+
+    /// The series' total with `delta` added. A delta the total cannot take
+    /// (custom buckets meeting exponential ones) starts a new total: the
+    /// counter reset `rate` then sees is what happened.
+    fn add_histogram(&self, series: &Labels, delta: &Histogram) -> Histogram {
+        let mut m = self.histograms.lock();
+        let total = m.entry(series.clone()).or_insert_with(|| Histogram {
+            schema: delta.schema,
+            zero_threshold: delta.zero_threshold,
+            ..Histogram::default()
+        });
+        if total.add(delta).is_err() {
+            *total = delta.clone();
+        }
+        total.compact();
+        total.clone()
+    }
+}
+
+/// Finest schema Prometheus stores; OTLP scales above it are downscaled.
+const MAX_SCHEMA: i32 = sextant_storage::HISTOGRAM_MAX_SCHEMA;
+
+/// An OTLP exponential histogram point as a native histogram, after the
+/// OpenTelemetry → Prometheus rules: scale is the schema (finer scales
+/// merged down to 8), OTLP bucket `i` (`(base^i, base^(i+1)]`) is
+/// Prometheus bucket `i + 1`, min and max are dropped, a missing sum is 0.
+fn native_histogram(p: &ExponentialHistogramDataPoint) -> Result<Histogram, String> {
+    if p.scale < sextant_storage::HISTOGRAM_MIN_SCHEMA {
+        return Err(format!(
+            "exponential histogram scale {} is below the coarsest supported, {}",
+            p.scale,
+            sextant_storage::HISTOGRAM_MIN_SCHEMA
+        ));
+    }
+    let shift = (p.scale - MAX_SCHEMA).max(0) as u32;
+    let buckets = |b: Option<&exponential_histogram_data_point::Buckets>| -> Vec<(i32, f64)> {
+        let mut out: Vec<(i32, f64)> = Vec::new();
+        let Some(b) = b else { return out };
+        for (k, &c) in b.bucket_counts.iter().enumerate() {
+            if c == 0 {
+                continue;
+            }
+            // OTLP index, then Prometheus' (one up), at the coarser scale:
+            // bucket i of scale s lies in bucket ceil(i / 2^shift) of s - shift.
+            let otel = i64::from(b.offset) + k as i64;
+            let index = (otel + 1 + (1i64 << shift) - 1).div_euclid(1i64 << shift);
+            let Ok(index) = i32::try_from(index) else {
+                continue;
+            };
+            match out.last_mut() {
+                Some(last) if last.0 == index => last.1 += c as f64,
+                _ => out.push((index, c as f64)),
+            }
+        }
+        out
+    };
+    let h = Histogram {
+        schema: p.scale.min(MAX_SCHEMA),
+        zero_threshold: p.zero_threshold,
+        zero_count: p.zero_count as f64,
+        count: p.count as f64,
+        sum: p.sum.unwrap_or(0.0),
+        positive: buckets(p.positive.as_ref()),
+        negative: buckets(p.negative.as_ref()),
+        ..Histogram::default()
+    };
+    h.validate_observed().map_err(|e| e.to_string())?;
+    Ok(h)
 }
 
 /// What one request turned into.
@@ -110,8 +184,8 @@ impl Base {
 }
 
 /// Converts a request. Points that cannot be stored (zero timestamps,
-/// exponential histograms) are counted in `rejected`, as OTLP's partial
-/// success reports them.
+/// invalid exponential histograms) are counted in `rejected`, as OTLP's
+/// partial success reports them.
 pub fn convert(req: &ExportMetricsServiceRequest, totals: &DeltaTotals) -> ApiResult<Converted> {
     let mut out = Converted::default();
     for rm in &req.resource_metrics {
@@ -290,14 +364,39 @@ fn metric(out: &mut Converted, base: &Base, m: &Metric, totals: &DeltaTotals) ->
             ("summary", name)
         }
         Data::ExponentialHistogram(e) => {
-            out.reject(e.data_points.len() as u64, || {
-                format!(
-                    "{}: exponential histograms are not stored (Sextant has no native \
-                     histograms); configure the SDK to export explicit-bucket histograms",
-                    m.name
-                )
-            });
-            return Ok(0);
+            let delta = e.aggregation_temporality == AggregationTemporality::Delta as i32;
+            let name = metric_name(&m.name, &m.unit, Flavour::Other);
+            for p in &e.data_points {
+                let Some(t) = time_ms(out, p.time_unix_nano) else {
+                    continue;
+                };
+                let labels = base.series(&name, &p.attributes, &[])?;
+                let h = match native_histogram(p) {
+                    Ok(h) => h,
+                    Err(why) => {
+                        out.reject(1, || format!("{}: {why}", m.name));
+                        continue;
+                    }
+                };
+                let h = if p.flags & NO_RECORDED_VALUE != 0 {
+                    Histogram {
+                        sum: f64::from_bits(STALE_NAN),
+                        ..Histogram::default()
+                    }
+                } else if delta {
+                    totals.add_histogram(&labels, &h)
+                } else {
+                    h
+                };
+                newest = newest.max(t);
+                out.batch.series.push(SeriesWrite {
+                    labels,
+                    samples: Vec::new(),
+                    histograms: vec![HistogramSample::new(t, h)],
+                    exemplars: exemplars(&p.exemplars)?,
+                });
+            }
+            ("histogram", name)
         }
     };
     out.metadata.push((
