@@ -1,7 +1,12 @@
-//! Prometheus remote_write 1.0: a snappy-compressed `WriteRequest`
-//! protobuf, turned into one [`WriteBatch`]. The top level is walked
-//! without copying (labels are the hot part); the rare exemplar and
-//! metadata messages are declared here for prost.
+//! Prometheus remote_write: a snappy-compressed protobuf turned into one
+//! [`WriteBatch`], version 1.0 (`prometheus.WriteRequest`, this module)
+//! or 2.0 (`io.prometheus.write.v2.Request`, [`v2`]) as the Content-Type's
+//! `proto` parameter says. Version 1.0's top level is walked without
+//! copying (labels are the hot part); the rare exemplar, histogram and
+//! metadata messages are declared for prost.
+
+mod histogram;
+pub mod v2;
 
 use std::hash::Hasher;
 use std::sync::Arc;
@@ -73,10 +78,21 @@ pub async fn write(AxState(st): AxState<Arc<State>>, headers: HeaderMap, b: Body
     let res = handle(&st, &headers, b).await;
     let m = &st.metrics.remote_write;
     match res {
-        Ok(()) => {
+        Ok(written) => {
             m.requests.fetch_add(1, Relaxed);
             m.latency.observe(t0.elapsed());
-            StatusCode::NO_CONTENT.into_response()
+            let mut r = StatusCode::NO_CONTENT.into_response();
+            if let Some(w) = written {
+                // Remote-write 2.0 tells the sender what was stored.
+                for (name, n) in [
+                    ("x-prometheus-remote-write-samples-written", w.samples),
+                    ("x-prometheus-remote-write-histograms-written", w.histograms),
+                    ("x-prometheus-remote-write-exemplars-written", w.exemplars),
+                ] {
+                    r.headers_mut().insert(name, n.into());
+                }
+            }
+            r
         }
         Err(e) => {
             m.failed.fetch_add(1, Relaxed);
@@ -86,35 +102,75 @@ pub async fn write(AxState(st): AxState<Arc<State>>, headers: HeaderMap, b: Body
     }
 }
 
-async fn handle(st: &Arc<State>, headers: &HeaderMap, b: Body) -> ApiResult<()> {
+/// The protobuf messages remote_write can carry.
+#[derive(Clone, Copy, PartialEq)]
+enum Proto {
+    V1,
+    V2,
+}
+
+/// The message a request carries, from its Content-Type (`proto=`
+/// parameter; none means 1.0, as senders of 1.0 write it).
+fn proto(headers: &HeaderMap) -> ApiResult<Proto> {
     let media = body::media_type(headers);
-    if !media.is_empty() && media != "application/x-protobuf" {
-        return Err(ApiError::new(
+    let full = headers
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let param = full
+        .split(';')
+        .skip(1)
+        .filter_map(|p| p.split_once('='))
+        .find(|(k, _)| k.trim().eq_ignore_ascii_case("proto"))
+        .map(|(_, v)| v.trim().trim_matches('"').to_string());
+    match (media.as_str(), param.as_deref()) {
+        ("" | "application/x-protobuf", None | Some("prometheus.WriteRequest")) => Ok(Proto::V1),
+        ("application/x-protobuf", Some("io.prometheus.write.v2.Request")) => Ok(Proto::V2),
+        _ => Err(ApiError::new(
             Kind::UnsupportedMedia,
-            format!("remote_write expects Content-Type application/x-protobuf, got {media:?}"),
-        ));
+            format!(
+                "remote_write takes Content-Type application/x-protobuf with \
+                 proto=prometheus.WriteRequest (1.0, the default) or \
+                 proto=io.prometheus.write.v2.Request (2.0); got {full:?}"
+            ),
+        )),
     }
+}
+
+/// What a stored request wrote, for remote_write 2.0's response headers.
+#[derive(Default)]
+struct Written {
+    samples: usize,
+    histograms: usize,
+    exemplars: usize,
+}
+
+async fn handle(st: &Arc<State>, headers: &HeaderMap, b: Body) -> ApiResult<Option<Written>> {
+    let proto = proto(headers)?;
     let _slot = st.write_slot().await?;
     let raw = body::read(b, st.cfg.max_body_bytes).await?;
     let max = st.cfg.max_decompressed_bytes;
     st.blocking(move |st| {
-        let mut d = decode(&raw, max, &st.label_cache)?;
+        let mut d = match proto {
+            Proto::V1 => decode(&raw, max, &st.label_cache)?,
+            Proto::V2 => v2::decode(&raw, max)?,
+        };
         st.note_metadata(std::mem::take(&mut d.metadata));
         let summary = d.store(&st.db, &st.label_cache, st.cfg.max_series_per_write)?;
-        let histograms = d.histograms;
         let m = &st.metrics;
         m.remote_write
             .samples
             .fetch_add(summary.samples as u64, Relaxed);
         m.series_created
             .fetch_add(summary.series_created as u64, Relaxed);
-        if histograms > 0 {
-            return Err(ApiError::bad(format!(
-                "{histograms} native histogram sample(s) dropped: Sextant stores classic \
-                 histograms only (the float samples of the request were stored)"
-            )));
-        }
-        Ok(())
+        Ok((proto == Proto::V2).then(|| {
+            let histograms = d.batch.series.iter().map(|s| s.histograms.len()).sum();
+            Written {
+                samples: summary.samples - histograms,
+                histograms,
+                exemplars: summary.exemplars,
+            }
+        }))
     })
     .await
 }
@@ -129,8 +185,6 @@ pub struct Decoded {
     pub keys: Vec<u64>,
     /// Metadata per metric family.
     pub metadata: Vec<(String, MetricMeta)>,
-    /// Native histogram samples skipped.
-    pub histograms: usize,
 }
 
 impl Decoded {
@@ -248,11 +302,11 @@ pub fn decode(raw: &[u8], max: usize, cache: &LabelCache) -> ApiResult<Decoded> 
 fn decode_request(bytes: &[u8], cache: &LabelCache) -> ApiResult<Decoded> {
     let malformed = |e: String| ApiError::bad(format!("malformed remote_write protobuf: {e}"));
     let mut req = Parsed::default();
-    let (mut metadata, mut histograms) = (Vec::new(), 0);
+    let mut metadata = Vec::new();
     let mut w = Wire::new(bytes);
     while let Some((field, v)) = w.next_field().map_err(malformed)? {
         match (field, v) {
-            (1, Value::Bytes(ts)) => req.series(ts, &mut histograms).map_err(malformed)?,
+            (1, Value::Bytes(ts)) => req.series(ts).map_err(malformed)?,
             (3, Value::Bytes(m)) => {
                 let m = MetricMetadata::decode(m).map_err(|e| malformed(e.to_string()))?;
                 let meta = MetricMeta {
@@ -275,7 +329,6 @@ fn decode_request(bytes: &[u8], cache: &LabelCache) -> ApiResult<Decoded> {
         refs: Vec::with_capacity(found.len()),
         keys: Vec::new(),
         metadata,
-        histograms,
     };
     let series = std::mem::take(&mut req.series);
     for (i, (hit, ps)) in found.into_iter().zip(series).enumerate() {
@@ -301,10 +354,19 @@ fn decode_request(bytes: &[u8], cache: &LabelCache) -> ApiResult<Decoded> {
                 exemplar(e)
             })
             .collect::<ApiResult<_>>()?;
+        let histograms = ps
+            .histograms
+            .iter()
+            .map(|h| {
+                check_time(&labels, h.timestamp)?;
+                h.to_sample()
+                    .map_err(|e| invalid_histogram(&labels, h.timestamp, &e))
+            })
+            .collect::<ApiResult<_>>()?;
         out.batch.series.push(SeriesWrite {
             labels,
             samples: ps.samples,
-            histograms: Vec::new(),
+            histograms,
             exemplars,
         });
         out.refs.push(sref);
@@ -347,14 +409,15 @@ struct Parsed<'a> {
 struct ParsedSeries {
     samples: Vec<Sample>,
     exemplars: Vec<PbExemplar>,
+    histograms: Vec<histogram::PbHistogram>,
 }
 
 impl<'a> Parsed<'a> {
     /// Parses one `TimeSeries`.
-    fn series(&mut self, ts: &'a [u8], histograms: &mut usize) -> Result<(), String> {
+    fn series(&mut self, ts: &'a [u8]) -> Result<(), String> {
         let mut key = FxHasher::default();
         let mut samples = Vec::with_capacity(1);
-        let mut exemplars = Vec::new();
+        let (mut exemplars, mut histograms) = (Vec::new(), Vec::new());
         let mut w = Wire::new(ts);
         loop {
             let at = w.pos();
@@ -370,13 +433,19 @@ impl<'a> Parsed<'a> {
                 (3, Value::Bytes(e)) => {
                     exemplars.push(PbExemplar::decode(e).map_err(|e| e.to_string())?)
                 }
-                (4, Value::Bytes(_)) => *histograms += 1,
+                (4, Value::Bytes(h)) => {
+                    histograms.push(histogram::PbHistogram::decode(h).map_err(|e| e.to_string())?)
+                }
                 _ => {}
             }
         }
         self.keys.push(key.finish());
         self.ends.push(self.msgs.len());
-        self.series.push(ParsedSeries { samples, exemplars });
+        self.series.push(ParsedSeries {
+            samples,
+            exemplars,
+            histograms,
+        });
         Ok(())
     }
 
@@ -407,10 +476,7 @@ fn series_labels(msgs: &[&[u8]]) -> Result<Labels, SeriesError> {
         let (name, value) = label_fields(m)?;
         pairs.push((utf8(name, "name")?, utf8(value, "value")?));
     }
-    let show = || {
-        let inner: Vec<String> = pairs.iter().map(|(n, v)| format!("{n}={v:?}")).collect();
-        format!("{{{}}}", inner.join(", "))
-    };
+    let show = || series_error_text(&pairs);
     let labels = Labels::new(pairs.iter().copied())
         .map_err(|e| ApiError::bad(format!("{e} in series {}", show())))?;
     if labels.metric_name().is_none() {
@@ -423,6 +489,12 @@ fn series_labels(msgs: &[&[u8]]) -> Result<Labels, SeriesError> {
     Ok(labels)
 }
 
+/// Label pairs as an error message shows a series that failed its checks.
+fn series_error_text(pairs: &[(&str, &str)]) -> String {
+    let inner: Vec<String> = pairs.iter().map(|(n, v)| format!("{n}={v:?}")).collect();
+    format!("{{{}}}", inner.join(", "))
+}
+
 fn utf8<'a>(b: &'a [u8], what: &str) -> ApiResult<&'a str> {
     std::str::from_utf8(b).map_err(|_| {
         ApiError::bad(format!(
@@ -430,6 +502,13 @@ fn utf8<'a>(b: &'a [u8], what: &str) -> ApiResult<&'a str> {
             String::from_utf8_lossy(b)
         ))
     })
+}
+
+fn invalid_histogram(labels: &Labels, t: i64, why: &str) -> ApiError {
+    ApiError::bad(format!(
+        "invalid native histogram in series {labels} at t={t}: {why}; nothing of the request \
+         was stored"
+    ))
 }
 
 fn check_time(labels: &Labels, t: i64) -> ApiResult<()> {
@@ -507,8 +586,8 @@ mod tests {
         samples: Vec<PbSample>,
         #[prost(message, repeated, tag = "3")]
         exemplars: Vec<PbExemplar>,
-        #[prost(bytes = "vec", repeated, tag = "4")]
-        histograms: Vec<Vec<u8>>,
+        #[prost(message, repeated, tag = "4")]
+        histograms: Vec<histogram::PbHistogram>,
     }
 
     #[derive(Clone, PartialEq, Message)]
@@ -517,6 +596,39 @@ mod tests {
         value: f64,
         #[prost(int64, tag = "2")]
         timestamp: i64,
+    }
+
+    /// An integer histogram of schema 1: buckets −1, 0 (one span), then
+    /// 2 (after a gap of one), counts given as deltas.
+    fn int_histogram(deltas: &[i64], t: i64) -> histogram::PbHistogram {
+        let mut c = 0;
+        let total: i64 = deltas
+            .iter()
+            .map(|d| {
+                c += d;
+                c
+            })
+            .sum();
+        histogram::PbHistogram {
+            count: Some(histogram::Count::Int(total.max(0) as u64 + 1)),
+            sum: 12.5,
+            schema: 1,
+            zero_threshold: 1e-128,
+            zero_count: Some(histogram::ZeroCount::Int(1)),
+            positive_spans: vec![
+                histogram::PbSpan {
+                    offset: -1,
+                    length: 2,
+                },
+                histogram::PbSpan {
+                    offset: 1,
+                    length: deltas.len().saturating_sub(2) as u32,
+                },
+            ],
+            positive_deltas: deltas.to_vec(),
+            timestamp: t,
+            ..Default::default()
+        }
     }
 
     fn label(n: &str, v: &str) -> Label {
@@ -550,15 +662,17 @@ mod tests {
                     value: 1.5,
                     timestamp: 6,
                 }],
-                histograms: vec![vec![1, 2]],
+                histograms: vec![int_histogram(&[2, -1, 1], 7)],
             }],
         };
         let cache = LabelCache::new(100);
         for _ in 0..2 {
             // The second round is served from the label cache.
             let d = run(&req, &cache).unwrap();
-            assert_eq!(d.histograms, 1);
             let s = &d.batch.series[0];
+            let h = &s.histograms[0];
+            assert_eq!((h.t, h.h.count, h.h.schema), (7, 6.0, 1));
+            assert_eq!(h.h.positive, vec![(-1, 2.0), (0, 1.0), (2, 2.0)]);
             assert_eq!(s.labels.to_string(), "up{job=\"api\"}");
             assert!(s.samples[0].v.is_nan());
             assert_eq!(s.samples[0].t, 5);
@@ -567,11 +681,26 @@ mod tests {
         }
 
         type Change = fn(&mut TimeSeries);
-        let cases: [(Change, &str); 4] = [
+        let cases: [(Change, &str); 8] = [
             (|ts| ts.labels[1].value.clear(), "no metric name"),
             (|ts| ts.samples[0].timestamp = -1, "negative timestamp"),
             (|ts| ts.labels.push(label("job", "b")), "duplicate label"),
             (|ts| ts.labels.push(label("", "b")), "empty label name"),
+            (
+                |ts| ts.histograms[0] = int_histogram(&[2, -3], 7),
+                "counts must be non-negative",
+            ),
+            (|ts| ts.histograms[0].schema = 9, "schema 9 out of range"),
+            (
+                |ts| ts.histograms[0].count = Some(histogram::Count::Int(1)),
+                "count 1 is less than",
+            ),
+            (
+                |ts| {
+                    ts.histograms[0].positive_spans[1].offset = -3;
+                },
+                "overlap",
+            ),
         ];
         for (change, needle) in cases {
             let mut bad = req.clone();

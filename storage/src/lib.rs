@@ -51,7 +51,8 @@ pub use records::{IdPick, RecordSummary};
 pub use repair::{BlockOutcome, BlockRepair, RepairReport, repair};
 pub use select::{Series, SeriesSet};
 pub use sextant_histogram::{
-    CounterReset, Histogram, MAX_SCHEMA as HISTOGRAM_MAX_SCHEMA, MIN_SCHEMA as HISTOGRAM_MIN_SCHEMA,
+    CounterReset, Histogram, MAX_SCHEMA as HISTOGRAM_MAX_SCHEMA,
+    MIN_SCHEMA as HISTOGRAM_MIN_SCHEMA, Span as HistogramSpan,
 };
 pub use sextant_index::text::TextQuery;
 pub use sextant_index::{MatchOp, Matcher};
