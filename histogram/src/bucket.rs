@@ -54,7 +54,36 @@ pub fn upper_bound(index: i32, schema: i32) -> f64 {
         i64::from(index).div_euclid(per),
         i64::from(index).rem_euclid(per),
     );
-    pow2(whole) * (frac as f64 / per as f64).exp2()
+    pow2(whole) * root_of_two(frac, schema)
+}
+
+/// `2^(frac / 2^schema)` rounded to the nearest float (for `0 <= frac <
+/// 2^schema`), so bounds print exactly as Prometheus prints them: `exp2`
+/// may be off by a unit in the last place, so its neighbours are tried
+/// too, each raised back to the power `2^schema` in double-double
+/// arithmetic and compared with `2^frac`.
+fn root_of_two(frac: i64, schema: i32) -> f64 {
+    let guess = (frac as f64 / (1i64 << schema) as f64).exp2();
+    let target = pow2(frac);
+    let miss = |y: f64| -> f64 {
+        // (hi, lo) squared `schema` times: y^(2^schema) to ~2^-100.
+        let (mut hi, mut lo) = (y, 0.0f64);
+        for _ in 0..schema {
+            let p = hi * hi;
+            let e = hi.mul_add(hi, -p) + 2.0 * hi * lo;
+            hi = p + e;
+            lo = e - (hi - p);
+        }
+        ((hi - target) + lo).abs()
+    };
+    [
+        f64::from_bits(guess.to_bits() - 1),
+        guess,
+        f64::from_bits(guess.to_bits() + 1),
+    ]
+    .into_iter()
+    .min_by(|a, b| miss(*a).total_cmp(&miss(*b)))
+    .unwrap_or(guess)
 }
 
 /// The bucket indexes whose bounds are floats at exponential `schema`

@@ -22,7 +22,7 @@ mod notation;
 mod ops;
 mod stats;
 
-pub use bucket::Bucket;
+pub use bucket::{Bucket, upper_bound};
 pub use error::{Error, Result};
 pub use kahan::KahanSum;
 pub use notation::{parse_notation, to_notation};

@@ -326,3 +326,26 @@ fn trims_split_the_observations() {
     none.trim(f64::NEG_INFINITY, true);
     assert_eq!(none.count, 0.0);
 }
+
+/// Bucket bounds are the floats nearest to `2^(i/2^s)` on every platform
+/// (libm's `exp2` is not promised to be). Prometheus reads its bounds from
+/// a table some of whose entries are one unit in the last place lower
+/// (`0.8408964152537144` for 2^-0.25, whose nearest float prints as
+/// `…145`): its JSON can differ from Sextant's in the last digit.
+#[test]
+fn bucket_bounds_are_correctly_rounded() {
+    use sextant_histogram::upper_bound;
+    assert_eq!(upper_bound(-1, 2).to_string(), "0.8408964152537145");
+    assert_eq!(upper_bound(-2, 2).to_string(), "0.7071067811865476");
+    assert_eq!(upper_bound(3, 2).to_string(), "1.681792830507429");
+    assert_eq!(upper_bound(1, 8).to_string(), "1.0027112750502025");
+    for s in 1..=8 {
+        for i in -600..600 {
+            let b = upper_bound(i, s);
+            // Each bound sits within half a unit in the last place of the
+            // exact value: its log2 is the index over 2^s to 1e-15.
+            assert!((b.log2() - f64::from(i) / f64::from(1 << s)).abs() < 1e-14);
+            assert!(b < upper_bound(i + 1, s));
+        }
+    }
+}
