@@ -3,6 +3,7 @@
 
 mod cookbook;
 mod diagnose;
+mod histograms;
 mod logs;
 mod remote_write;
 mod spans;
@@ -29,6 +30,10 @@ pub enum Bench {
     /// Ingest traces spread over days of blocks, then time trace-by-id
     /// lookups.
     Spans(spans::SpansArgs),
+    /// Native histograms beside Prometheus: OTLP exponential histograms
+    /// into `sextant serve`, the same as remote_write into Prometheus;
+    /// server CPU per histogram and bytes per stored histogram.
+    Histograms(histograms::HistogramsArgs),
     /// Feed pre-encoded remote_write requests (from the bench harness'
     /// dataset cache) through the server's decode and write path.
     RemoteWrite(remote_write::RemoteWriteArgs),
@@ -50,6 +55,7 @@ pub fn run(data_dir: &Path, what: Bench) -> CliResult {
         Bench::Logs(a) => logs::run(data_dir, a),
         Bench::Spans(a) => spans::run(data_dir, a),
         Bench::RemoteWrite(a) => remote_write::run(data_dir, a),
+        Bench::Histograms(a) => histograms::run(data_dir, a),
         Bench::Cookbook(a) => cookbook::run(data_dir, a),
         Bench::Diagnose(a) => diagnose::run(data_dir, a),
         Bench::Ui(a) => ui::run(a),

@@ -5,7 +5,7 @@
 //! copying (labels are the hot part); the rare exemplar, histogram and
 //! metadata messages are declared for prost.
 
-mod histogram;
+pub mod histogram;
 pub mod v2;
 
 use std::hash::Hasher;
