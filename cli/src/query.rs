@@ -144,6 +144,44 @@ pub fn render(data: &Json, out: Output) -> String {
 }
 
 /// Header and rows of a result, one row per series sample or record.
+/// Time and value cells of a float point `[t, "v"]` or a histogram point
+/// `[t, {count, sum, buckets}]` (shown by its count, sum and buckets).
+fn point(float: Option<&Json>, histogram: Option<&Json>) -> (String, String) {
+    match (float, histogram) {
+        (Some(p), _) => (
+            time_of(&p[0]),
+            p[1].as_str()
+                .map_or_else(|| p[1].to_string(), str::to_string),
+        ),
+        (None, Some(p)) => {
+            let h = &p[1];
+            let buckets: Vec<String> = h["buckets"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(|b| {
+                    format!(
+                        "({},{}]:{}",
+                        b[1].as_str().unwrap_or(""),
+                        b[2].as_str().unwrap_or(""),
+                        b[3].as_str().unwrap_or("")
+                    )
+                })
+                .collect();
+            (
+                time_of(&p[0]),
+                format!(
+                    "{{count:{} sum:{} {}}}",
+                    h["count"].as_str().unwrap_or(""),
+                    h["sum"].as_str().unwrap_or(""),
+                    buckets.join(" ")
+                ),
+            )
+        }
+        (None, None) => (String::new(), String::new()),
+    }
+}
+
 fn rows(data: &Json) -> (Vec<String>, Vec<Vec<String>>) {
     let h = |cols: &[&str]| cols.iter().map(|c| c.to_string()).collect::<Vec<_>>();
     let result = &data["result"];
@@ -159,11 +197,8 @@ fn rows(data: &Json) -> (Vec<String>, Vec<Vec<String>>) {
             items
                 .iter()
                 .map(|r| {
-                    vec![
-                        series(&r["metric"]),
-                        time_of(&r["value"][0]),
-                        s(&r["value"][1]),
-                    ]
+                    let (t, v) = point(r.get("value"), r.get("histogram"));
+                    vec![series(&r["metric"]), t, v]
                 })
                 .collect(),
         ),
@@ -173,12 +208,24 @@ fn rows(data: &Json) -> (Vec<String>, Vec<Vec<String>>) {
                 .iter()
                 .flat_map(|r| {
                     let name = series(&r["metric"]);
-                    r["values"]
-                        .as_array()
-                        .cloned()
-                        .unwrap_or_default()
+                    let list = |k: &str| r[k].as_array().cloned().unwrap_or_default();
+                    let mut points: Vec<(Json, bool)> = list("values")
                         .into_iter()
-                        .map(move |p| vec![name.clone(), time_of(&p[0]), s(&p[1])])
+                        .map(|p| (p, false))
+                        .chain(list("histograms").into_iter().map(|p| (p, true)))
+                        .collect();
+                    points.sort_by(|a, b| {
+                        let t = |p: &Json| p[0].as_f64().unwrap_or(0.0);
+                        t(&a.0).total_cmp(&t(&b.0))
+                    });
+                    points.into_iter().map(move |(p, hist)| {
+                        let (t, v) = if hist {
+                            point(None, Some(&p))
+                        } else {
+                            point(Some(&p), None)
+                        };
+                        vec![name.clone(), t, v]
+                    })
                 })
                 .collect(),
         ),

@@ -71,15 +71,6 @@ impl Query for QueryService {
             .0
             .query(move |st| {
                 let a = Engine::new(&st.db, opts).run(&expr, when)?;
-                if holds_histograms(&a.value) {
-                    // The frames carry floats only: refuse rather than answer wrong.
-                    return Err(ApiError::new(
-                        crate::error::Kind::Execution,
-                        "the result holds native histograms, which sextant.v1.Query frames \
-                         cannot carry yet; use the Prometheus HTTP API (/api/v1/query), or \
-                         read them through histogram_quantile, histogram_count or histogram_sum",
-                    ));
-                }
                 Ok(Frames::new(a.value, a.at, a.warnings, limit))
             })
             .await?;
@@ -333,15 +324,29 @@ impl Frames {
                 });
                 return (Some(frame), Stage::Trailer);
             }
-            Value::Vector(elems) => batch(elems, from, |e| pb::Series {
-                labels: labels(&e.labels),
-                timestamps_ms: vec![t],
-                values: vec![e.v],
+            Value::Vector(elems) => batch(elems, from, |e| match &e.h {
+                Some(h) => pb::Series {
+                    labels: labels(&e.labels),
+                    timestamps_ms: Vec::new(),
+                    values: Vec::new(),
+                    histograms: vec![histogram_point(t, h)],
+                },
+                None => pb::Series {
+                    labels: labels(&e.labels),
+                    timestamps_ms: vec![t],
+                    values: vec![e.v],
+                    histograms: Vec::new(),
+                },
             }),
             Value::Matrix(series) => batch(series, from, |s| pb::Series {
                 labels: labels(&s.labels),
                 timestamps_ms: s.points.iter().map(|p| p.t).collect(),
                 values: s.points.iter().map(|p| p.v).collect(),
+                histograms: s
+                    .histograms
+                    .iter()
+                    .map(|p| histogram_point(p.t, &p.h))
+                    .collect(),
             }),
             Value::Logs(_) | Value::Spans(_) | Value::Traces(_) => return self.records(from),
         };
@@ -349,18 +354,40 @@ impl Frames {
             return (None, Stage::Trailer);
         }
         self.series += batch.len() as u64;
-        self.points += batch.iter().map(|s| s.values.len() as u64).sum::<u64>();
+        self.points += batch
+            .iter()
+            .map(|s| (s.values.len() + s.histograms.len()) as u64)
+            .sum::<u64>();
         let next = Stage::Body(from + batch.len());
         (Some(Frame::Series(pb::SeriesBatch { series: batch })), next)
     }
 }
 
-/// Whether a result holds native-histogram samples.
-fn holds_histograms(v: &Value) -> bool {
-    match v {
-        Value::Vector(elems) => elems.iter().any(|e| e.h.is_some()),
-        Value::Matrix(series) => series.iter().any(|s| !s.histograms.is_empty()),
-        _ => false,
+/// A native-histogram point as its frame.
+fn histogram_point(t: i64, h: &sextant_storage::Histogram) -> pb::HistogramPoint {
+    use sextant_storage::CounterReset;
+    let buckets = |b: &[(i32, f64)]| {
+        b.iter()
+            .filter(|x| x.1 != 0.0)
+            .map(|&(index, count)| pb::Bucket { index, count })
+            .collect()
+    };
+    pb::HistogramPoint {
+        timestamp_ms: t,
+        count: h.count,
+        sum: h.sum,
+        schema: h.schema,
+        zero_threshold: h.zero_threshold,
+        zero_count: h.zero_count,
+        positive: buckets(&h.positive),
+        negative: buckets(&h.negative),
+        custom_values: h.custom_values.clone(),
+        hint: match h.hint {
+            CounterReset::Unknown => pb::CounterResetHint::Unknown,
+            CounterReset::Reset => pb::CounterResetHint::Reset,
+            CounterReset::NotReset => pb::CounterResetHint::NotReset,
+            CounterReset::Gauge => pb::CounterResetHint::Gauge,
+        } as i32,
     }
 }
 
