@@ -592,6 +592,42 @@ fn unit_words(unit: &str) -> (Option<String>, Option<String>) {
 mod tests {
     use super::*;
 
+    fn point(scale: i32, offset: i32, counts: &[u64], count: u64) -> ExponentialHistogramDataPoint {
+        ExponentialHistogramDataPoint {
+            time_unix_nano: 1_000_000,
+            count,
+            sum: Some(1.5),
+            scale,
+            zero_count: 1,
+            positive: Some(exponential_histogram_data_point::Buckets {
+                offset,
+                bucket_counts: counts.to_vec(),
+            }),
+            ..Default::default()
+        }
+    }
+
+    /// OTLP bucket i is Prometheus bucket i+1; scales above 8 merge down
+    /// (bucket i of scale 10 lies in bucket ceil(i/4) of scale 8); bad
+    /// points are refused with their reason.
+    #[test]
+    fn exponential_histograms_map_to_native_ones() {
+        let h = native_histogram(&point(3, -2, &[1, 0, 2], 4)).unwrap();
+        assert_eq!((h.schema, h.count, h.zero_count), (3, 4.0, 1.0));
+        assert_eq!(h.positive, vec![(-1, 1.0), (1, 2.0)]);
+        // Scale 10, OTLP indexes 3..=6 → Prometheus 4..=7 → schema 8: 1, 2, 2, 2.
+        let h = native_histogram(&point(10, 3, &[1, 1, 1, 1], 5)).unwrap();
+        assert_eq!(h.schema, 8);
+        assert_eq!(h.positive, vec![(1, 1.0), (2, 3.0)]);
+        for (p, why) in [
+            (point(-5, 0, &[1], 2), "below the coarsest"),
+            (point(0, 0, &[5], 2), "count 2 is less than"),
+        ] {
+            let e = native_histogram(&p).unwrap_err();
+            assert!(e.contains(why), "{e}");
+        }
+    }
+
     #[test]
     fn names_follow_the_compatibility_rules() {
         let cases = [
