@@ -371,6 +371,8 @@ impl<'a> Engine<'a> {
             bare,
         };
         collect(expr, lo, hi, start, end, &self.opts, &mut windows);
+        let mut stats_only = std::collections::HashSet::new();
+        crate::native::stats_only_selectors(expr, (false, false), &mut stats_only);
         let mut data = HashMap::new();
         let mut hists = HashMap::new();
         let (mut total, mut series_total) = (0usize, 0usize);
@@ -402,7 +404,7 @@ impl<'a> Engine<'a> {
                 }
                 if !s.histograms.is_empty() {
                     let mut hs = s.histograms;
-                    crate::native::read_hints(&mut hs, &s.samples);
+                    crate::native::read_hints(&mut hs, &s.samples, stats_only.contains(&k));
                     hseries.push((s.labels.clone(), hs));
                 }
                 if !s.samples.is_empty() {

@@ -41,6 +41,19 @@ fn note_combined(notes: &mut Notes, c: Combined, what: &str) {
     }
 }
 
+/// [`note_combined`] for rates: their result is a gauge, so hints that
+/// disagree are no conflict; only reconciled bounds are noted.
+fn note_reconciled(notes: &mut Notes, c: Combined, what: &str) {
+    note_combined(
+        notes,
+        Combined {
+            hint_collision: false,
+            ..c
+        },
+        what,
+    );
+}
+
 fn mixed_schemas_warning(notes: &mut Notes, labels: &Labels) {
     mixed_schemas_warning_named(notes, metric(labels));
 }
@@ -52,13 +65,49 @@ fn mixed_schemas_warning_named(notes: &mut Notes, name: &str) {
     ));
 }
 
+/// Selectors read only for their histograms' count and sum: below
+/// `histogram_count`, `histogram_sum` or `histogram_avg`, with no
+/// subquery, `histogram_quantile(s)`, `histogram_fraction` or trim on the
+/// way up. Prometheus reads those with reset detection on every sample
+/// (see [`read_hints`]); `seen` says such a function is above, `blocked`
+/// that something needing buckets is.
+pub(crate) fn stats_only_selectors(
+    e: &crate::ast::Expr,
+    (seen, blocked): (bool, bool),
+    out: &mut std::collections::HashSet<usize>,
+) {
+    use crate::ast::Expr;
+    let (seen, blocked) = match e {
+        Expr::Vector(vs) | Expr::Matrix(vs, _) => {
+            if seen && !blocked {
+                out.insert(std::ptr::from_ref(vs) as usize);
+            }
+            return;
+        }
+        Expr::Call { func, .. } => match func.as_str() {
+            "histogram_count" | "histogram_sum" | "histogram_avg" => (true, blocked),
+            "histogram_quantile" | "histogram_quantiles" | "histogram_fraction" => (seen, true),
+            _ => (seen, blocked),
+        },
+        Expr::Subquery { .. } => (seen, true),
+        Expr::Binary { op, .. } if op.is_trim() => (seen, true),
+        _ => (seen, blocked),
+    };
+    for c in e.children() {
+        stats_only_selectors(c, (seen, blocked), out);
+    }
+}
+
 /// Counter-reset hints as a reader of Prometheus' chunks sees them: a
 /// histogram that continues its predecessor without a reset reads as
 /// "not a reset"; one that starts a run (the first, one after a float,
 /// after a gauge, or after a reset) reads as "unknown". Gauges and
-/// explicit resets keep their hint. Results of `sum` and friends follow
-/// from these hints, so they must be the ones Prometheus would see.
-pub(crate) fn read_hints(hs: &mut [HistogramSample], floats: &[Sample]) {
+/// explicit resets keep their hint. Read for `stats` only (count and
+/// sum), every sample after the first is checked against the previous
+/// histogram instead, so a reset reads as "reset". Results of `sum` and
+/// friends follow from these hints (and warn when "reset" meets "not a
+/// reset"), so they must be the ones Prometheus would see.
+pub(crate) fn read_hints(hs: &mut [HistogramSample], floats: &[Sample], stats: bool) {
     let mut prev: Option<(i64, Arc<Histogram>)> = None;
     for s in hs.iter_mut() {
         let stored = s.h.hint;
@@ -69,7 +118,14 @@ pub(crate) fn read_hints(hs: &mut [HistogramSample], floats: &[Sample]) {
                 let float_between = floats
                     .get(floats.partition_point(|f| f.t <= *pt))
                     .is_some_and(|f| f.t < s.t);
-                if float_between || ph.hint == CounterReset::Gauge || s.h.is_reset_after(ph) {
+                let reset = s.h.is_reset_after(ph);
+                if stats {
+                    if reset {
+                        CounterReset::Reset
+                    } else {
+                        CounterReset::NotReset
+                    }
+                } else if float_between || ph.hint == CounterReset::Gauge || reset {
                     CounterReset::Unknown
                 } else {
                     CounterReset::NotReset
@@ -382,7 +438,11 @@ fn sum<'h>(
     what: &str,
 ) -> Option<Histogram> {
     let hs: Vec<&Histogram> = hs.collect();
-    let (mut total, c) = Histogram::sum_of(&hs).ok()?;
+    let (mut total, mut c) = Histogram::sum_of(&hs).ok()?;
+    // A collision is a reset anywhere beside a non-reset anywhere, not
+    // only between neighbours of the fold (Prometheus' rule).
+    let seen = |hint| hs.iter().any(|h| h.hint == hint);
+    c.hint_collision = seen(CounterReset::Reset) && seen(CounterReset::NotReset);
     note_combined(notes, c, what);
     total.compact();
     Some(total)
@@ -425,7 +485,7 @@ fn instant_rate(
     let mut h = (*last.h).clone();
     if !(counter && last.h.is_reset_after(&prev.h)) {
         match h.sub(&prev.h) {
-            Ok(c) => note_combined(notes, c, "subtraction"),
+            Ok(c) => note_reconciled(notes, c, "subtraction"),
             Err(_) => return WindowOut::Nothing,
         }
     }
@@ -464,14 +524,14 @@ fn extrapolated(
     }
     let mut h = (*last.h).clone();
     match h.sub(&first.h) {
-        Ok(c) => note_combined(notes, c, "subtraction"),
+        Ok(c) => note_reconciled(notes, c, "subtraction"),
         Err(_) => return WindowOut::Nothing,
     }
     if counter {
         for w in hs.windows(2) {
             if w[1].h.is_reset_after(&w[0].h) {
                 match h.add(&w[0].h) {
-                    Ok(c) => note_combined(notes, c, "addition"),
+                    Ok(c) => note_reconciled(notes, c, "addition"),
                     Err(_) => return WindowOut::Nothing,
                 }
             }
