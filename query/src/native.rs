@@ -376,7 +376,10 @@ pub(crate) fn window(
             }
             let hs = &s.histograms;
             let custom = hs[0].h.custom_buckets();
-            if hs.iter().any(|h| h.h.custom_buckets() != custom) {
+            // Rates settle mixed bucket kinds themselves (a reset may drop
+            // the first sample).
+            let rate = matches!(name, "rate" | "increase" | "delta");
+            if !rate && hs.iter().any(|h| h.h.custom_buckets() != custom) {
                 mixed_schemas_warning(notes, &s.labels);
                 return Some(WindowOut::Nothing);
             }
@@ -519,22 +522,37 @@ fn extrapolated(
     if counter && hs.iter().any(|h| h.h.hint == CounterReset::Gauge) {
         not_counter(notes, metric);
     }
-    if !counter && hs.iter().any(|h| h.h.hint != CounterReset::Gauge) {
+    if !counter && (first.h.hint != CounterReset::Gauge || last.h.hint != CounterReset::Gauge) {
         not_gauge(notes, metric);
     }
+    // A reset right after the first sample makes it an empty histogram of
+    // the second's layout: its buckets (maybe of another kind) no longer
+    // matter, only its count for the extrapolation below.
+    let emptied = (counter && hs[1].h.is_reset_after(&first.h)).then(|| Histogram {
+        schema: hs[1].h.schema,
+        custom_values: hs[1].h.custom_values.clone(),
+        ..Histogram::default()
+    });
+    let mut prev: &Histogram = emptied.as_ref().unwrap_or(&first.h);
+    let kind = prev.custom_buckets();
+    if hs[1..].iter().any(|h| h.h.custom_buckets() != kind) {
+        mixed_schemas_warning_named(notes, metric);
+        return WindowOut::Nothing;
+    }
     let mut h = (*last.h).clone();
-    match h.sub(&first.h) {
+    match h.sub(prev) {
         Ok(c) => note_reconciled(notes, c, "subtraction"),
         Err(_) => return WindowOut::Nothing,
     }
     if counter {
-        for w in hs.windows(2) {
-            if w[1].h.is_reset_after(&w[0].h) {
-                match h.add(&w[0].h) {
+        for cur in &hs[1..] {
+            if cur.h.is_reset_after(prev) {
+                match h.add(prev) {
                     Ok(c) => note_reconciled(notes, c, "addition"),
                     Err(_) => return WindowOut::Nothing,
                 }
             }
+            prev = &cur.h;
         }
     }
     let mut to_start = (first.t - start) as f64 / 1000.0;
