@@ -132,6 +132,44 @@ fn over_time_with_histograms(
     Value::Vector(out)
 }
 
+/// The factor Prometheus' `rate`, `increase` and `delta` scale a window's
+/// difference by: from the first to the last sample (`first`, `last`,
+/// `n` samples) out to the window's edges, each gap bridged only if it is
+/// under 1.1 average intervals (else half an interval); a counter is not
+/// taken back past the point where it would have been zero (`zero_share`:
+/// its first value over the difference). Per second for `rate`.
+pub(crate) fn extrapolation(
+    (first, last, n): (i64, i64, usize),
+    (start, end): (i64, i64),
+    counter: bool,
+    zero_share: Option<f64>,
+    per_second: bool,
+) -> f64 {
+    let mut to_start = (first - start) as f64 / 1000.0;
+    let mut to_end = (end - last) as f64 / 1000.0;
+    let sampled = (last - first) as f64 / 1000.0;
+    let avg = sampled / (n - 1) as f64;
+    let threshold = avg * 1.1;
+    if to_start >= threshold {
+        to_start = avg / 2.0;
+    }
+    if counter {
+        let to_zero = zero_share.map_or(to_start, |z| sampled * z);
+        if to_zero < to_start {
+            to_start = to_zero;
+        }
+    }
+    if to_end >= threshold {
+        to_end = avg / 2.0;
+    }
+    let factor = (sampled + to_start + to_end) / sampled;
+    if per_second {
+        factor / ((end - start) as f64 / 1000.0)
+    } else {
+        factor
+    }
+}
+
 fn extrapolated_rate(s: &[Sample], start: i64, end: i64, counter: bool, rate: bool) -> Option<f64> {
     if s.len() < 2 {
         return None;
@@ -145,30 +183,14 @@ fn extrapolated_rate(s: &[Sample], start: i64, end: i64, counter: bool, rate: bo
             }
         }
     }
-    let mut to_start = (first.t - start) as f64 / 1000.0;
-    let mut to_end = (end - last.t) as f64 / 1000.0;
-    let sampled = (last.t - first.t) as f64 / 1000.0;
-    let avg = sampled / (s.len() - 1) as f64;
-    let threshold = avg * 1.1;
-    if to_start >= threshold {
-        to_start = avg / 2.0;
-    }
-    if counter {
-        let mut to_zero = to_start;
-        if result > 0.0 && first.v >= 0.0 {
-            to_zero = sampled * (first.v / result);
-        }
-        if to_zero < to_start {
-            to_start = to_zero;
-        }
-    }
-    if to_end >= threshold {
-        to_end = avg / 2.0;
-    }
-    let mut factor = (sampled + to_start + to_end) / sampled;
-    if rate {
-        factor /= (end - start) as f64 / 1000.0;
-    }
+    let zero_share = (counter && result > 0.0 && first.v >= 0.0).then(|| first.v / result);
+    let factor = extrapolation(
+        (first.t, last.t, s.len()),
+        (start, end),
+        counter,
+        zero_share,
+        rate,
+    );
     Some(result * factor)
 }
 

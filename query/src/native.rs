@@ -555,27 +555,15 @@ fn extrapolated(
             prev = &cur.h;
         }
     }
-    let mut to_start = (first.t - start) as f64 / 1000.0;
-    let mut to_end = (end - last.t) as f64 / 1000.0;
-    let sampled = (last.t - first.t) as f64 / 1000.0;
-    let avg = sampled / (hs.len() - 1) as f64;
-    let threshold = avg * 1.1;
-    if to_start >= threshold {
-        to_start = avg / 2.0;
-    }
-    if counter && h.count > 0.0 && first.h.count >= 0.0 {
-        let to_zero = sampled * (first.h.count / h.count);
-        if to_zero < to_start {
-            to_start = to_zero;
-        }
-    }
-    if to_end >= threshold {
-        to_end = avg / 2.0;
-    }
-    let mut factor = (sampled + to_start + to_end) / sampled;
-    if name == "rate" {
-        factor /= (end - start) as f64 / 1000.0;
-    }
+    let zero_share =
+        (counter && h.count > 0.0 && first.h.count >= 0.0).then(|| first.h.count / h.count);
+    let factor = crate::functions::extrapolation(
+        (first.t, last.t, hs.len()),
+        (start, end),
+        counter,
+        zero_share,
+        name == "rate",
+    );
     h.scale(factor);
     h.compact();
     h.hint = CounterReset::Gauge;
