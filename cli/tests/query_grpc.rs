@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{Server, client, pb as rw, remote_write};
+use common::{Server, client, pb as rw, remote_write, write_histograms};
 use tonic::Code;
 use tonic::transport::Channel;
 
@@ -741,56 +741,10 @@ fn an_idle_open_connection_does_not_hold_the_shutdown() {
 /// says; the 2.0 response tells how much was written.
 #[test]
 fn histograms_travel_as_typed_points() {
-    use sextant_server::remote_write::histogram::{Count, PbHistogram, PbSpan};
-    use sextant_server::remote_write::v2;
     let s = Server::start(&[]);
     let t0 = 1_700_000_000_000i64;
-    let req = v2::Request {
-        symbols: ["", "__name__", "lat_seconds", "job", "api"]
-            .map(String::from)
-            .to_vec(),
-        timeseries: vec![v2::TimeSeries {
-            labels_refs: vec![1, 2, 3, 4],
-            histograms: (0..3)
-                .map(|k| PbHistogram {
-                    count: Some(Count::Float(3.0 * (k + 1) as f64)),
-                    sum: 4.5 * (k + 1) as f64,
-                    schema: 1,
-                    positive_spans: vec![PbSpan {
-                        offset: 0,
-                        length: 2,
-                    }],
-                    positive_counts: vec![(k + 1) as f64, 2.0 * (k + 1) as f64],
-                    timestamp: t0 + k * 15_000,
-                    ..Default::default()
-                })
-                .collect(),
-            ..Default::default()
-        }],
-    };
-    let body = snap::raw::Encoder::new()
-        .compress_vec(&prost::Message::encode_to_vec(&req))
-        .unwrap();
-    let r = client()
-        .post(s.url("/api/v1/write"))
-        .header(
-            "Content-Type",
-            "application/x-protobuf;proto=io.prometheus.write.v2.Request",
-        )
-        .header("Content-Encoding", "snappy")
-        .header("X-Prometheus-Remote-Write-Version", "2.0.0")
-        .body(body)
-        .send()
-        .unwrap();
-    assert_eq!(r.status().as_u16(), 204);
-    assert_eq!(
-        r.headers()["x-prometheus-remote-write-histograms-written"],
-        "3"
-    );
-    assert_eq!(
-        r.headers()["x-prometheus-remote-write-samples-written"],
-        "0"
-    );
+    let (status, written) = write_histograms(&s, "lat_seconds", &[t0, t0 + 15_000, t0 + 30_000]);
+    assert_eq!((status, written.as_str()), (204, "3"));
     rt().block_on(async {
         let mut c = QueryClient::new(connect(&s).await);
         let frames = run(&mut c, instant("lat_seconds", t0 + 30_000))

@@ -10,7 +10,7 @@
 mod common;
 
 use common::browser::Browser;
-use common::{Server, client};
+use common::{Server, client, write_histograms};
 use serde_json::json;
 
 #[test]
@@ -265,6 +265,30 @@ fn an_incident_is_found_and_explained_by_clicking_through_the_pages() {
     b.wait_ready("explore");
     wait_chart("#result");
     b.screenshot("explore-graph");
+    // Native histograms: the table says what each holds; the graph draws
+    // their count.
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64;
+    let times: Vec<i64> = (0..10).map(|k| now - 600_000 + k * 60_000).collect();
+    assert_eq!(write_histograms(&s, "ui_latency_seconds", &times).0, 204);
+    b.goto(&s.url(&format!(
+        "/#/explore?q={}&tab=table",
+        enc("ui_latency_seconds")
+    )));
+    b.wait_ready("explore");
+    let text = b.text("#result");
+    assert!(text.contains("histogram: count 30"), "{text}");
+    no_errors(&b, "histogram vector");
+    b.goto(&s.url(&format!(
+        "/#/explore?q={}&tab=graph",
+        enc("ui_latency_seconds")
+    )));
+    b.wait_ready("explore");
+    wait_chart("#result");
+    b.screenshot("explore-histograms");
+    no_errors(&b, "histogram graph");
     for (q, tab, css, shot) in [
         (
             r#"sum by (service) (rate(spans({kind="server"})[5m]))"#,

@@ -247,6 +247,65 @@ pub fn remote_write(s: &Server, body: Vec<u8>) -> (u16, String) {
     (r.status().as_u16(), r.text().unwrap())
 }
 
+/// Writes histograms of series `name{job="api"}` at `times` (ms) with
+/// remote_write 2.0: sample k has count 3(k+1) and sum 4.5(k+1) in two
+/// buckets of schema 1 (indexes 0 and 1, counts k+1 and 2(k+1)). Returns
+/// the response's status and its histograms-written header.
+#[allow(dead_code)] // not every test binary that includes `common` writes histograms
+pub fn write_histograms(s: &Server, name: &str, times: &[i64]) -> (u16, String) {
+    use sextant_server::remote_write::histogram::{Count, PbHistogram, PbSpan};
+    use sextant_server::remote_write::v2;
+    let req = v2::Request {
+        symbols: ["", "__name__", name, "job", "api"]
+            .map(String::from)
+            .to_vec(),
+        timeseries: vec![v2::TimeSeries {
+            labels_refs: vec![1, 2, 3, 4],
+            histograms: times
+                .iter()
+                .enumerate()
+                .map(|(k, &t)| {
+                    let k = (k + 1) as f64;
+                    PbHistogram {
+                        count: Some(Count::Float(3.0 * k)),
+                        sum: 4.5 * k,
+                        schema: 1,
+                        positive_spans: vec![PbSpan {
+                            offset: 0,
+                            length: 2,
+                        }],
+                        positive_counts: vec![k, 2.0 * k],
+                        timestamp: t,
+                        ..Default::default()
+                    }
+                })
+                .collect(),
+            ..Default::default()
+        }],
+    };
+    let body = snap::raw::Encoder::new()
+        .compress_vec(&prost::Message::encode_to_vec(&req))
+        .unwrap();
+    let r = client()
+        .post(s.url("/api/v1/write"))
+        .header(
+            "Content-Type",
+            "application/x-protobuf;proto=io.prometheus.write.v2.Request",
+        )
+        .header("Content-Encoding", "snappy")
+        .header("X-Prometheus-Remote-Write-Version", "2.0.0")
+        .body(body)
+        .send()
+        .unwrap();
+    let written = r
+        .headers()
+        .get("x-prometheus-remote-write-histograms-written")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_string();
+    (r.status().as_u16(), written)
+}
+
 /// Whether a Debian `prometheus` tool is installed; outside CI a missing
 /// one skips the test with a notice, in CI it fails it.
 pub fn have_tool(name: &str) -> bool {

@@ -142,11 +142,20 @@ function traceList(traces) {
   }).join("")}</tbody></table>`;
 }
 
+/** A native histogram point `[t, {count, sum, buckets}]` as the float
+ * the tables and charts show for it (its count), and as text. */
+const histCount = p => [p[0], p[1].count];
+const histText = h => `histogram: count ${fmtNum(h.count, 4)}, sum ${fmtNum(h.sum, 4)}, ${(h.buckets || []).length} buckets`;
+
+/** A result series' points: floats, or its histograms' counts. */
+const pointsOf = s => (s.values || []).concat((s.histograms || []).map(histCount)).sort((a, b) => a[0] - b[0]);
+
 function vectorTable(rows) {
-  const max = Math.max(...rows.map(r => Math.abs(Number(r.value[1]))).filter(isFinite), 0) || 1;
-  const sorted = rows.slice().sort((a, b) => Number(b.value[1]) - Number(a.value[1]));
-  return `<table><thead><tr><th>series</th><th class="num">value</th><th></th></tr></thead><tbody>${sorted.map(r => `<tr><td><code>${esc(labelsText(r.metric))}</code></td><td class="num">${esc(fmtNum(r.value[1], 4))}</td>
-    <td class="barcell"><span class="hbar" style="width:${Math.abs(Number(r.value[1])) / max * 100}%"></span></td></tr>`).join("")}</tbody></table>`;
+  const num = r => Number(r.value ? r.value[1] : r.histogram[1].count);
+  const max = Math.max(...rows.map(r => Math.abs(num(r))).filter(isFinite), 0) || 1;
+  const sorted = rows.slice().sort((a, b) => num(b) - num(a));
+  return `<table><thead><tr><th>series</th><th class="num">value</th><th></th></tr></thead><tbody>${sorted.map(r => `<tr><td><code>${esc(labelsText(r.metric))}</code></td><td class="num">${esc(r.value ? fmtNum(r.value[1], 4) : histText(r.histogram[1]))}</td>
+    <td class="barcell"><span class="hbar" style="width:${Math.abs(num(r)) / max * 100}%"></span></td></tr>`).join("")}</tbody></table>`;
 }
 
 function labelsText(m) {
@@ -160,8 +169,9 @@ function render(el, d, r) {
   switch (d.resultType) {
     case "matrix": {
       el.innerHTML = `${warn}<p class="muted">${d.result.length} series (graph).</p><div class="chart-body" id="explore-chart"></div>
-        <table><thead><tr><th>series</th><th class="num">points</th><th class="num">last</th></tr></thead><tbody>${d.result.slice(0, 200).map(s => `<tr><td><code>${esc(labelsText(s.metric))}</code></td><td class="num">${s.values.length}</td><td class="num">${esc(fmtNum(s.values.length ? s.values[s.values.length - 1][1] : "", 4))}</td></tr>`).join("")}</tbody></table>`;
-      const series = d.result.slice(0, 20).map(s => ({name: seriesName(s.metric), values: s.values, lower: s.lower, upper: s.upper}));
+        <table><thead><tr><th>series</th><th class="num">points</th><th class="num">last</th></tr></thead><tbody>${d.result.slice(0, 200).map(s => { const p = pointsOf(s); return `<tr><td><code>${esc(labelsText(s.metric))}</code></td><td class="num">${p.length}</td><td class="num">${esc(fmtNum(p.length ? p[p.length - 1][1] : "", 4))}</td></tr>`; }).join("")}</tbody></table>`;
+      // Histogram series are drawn by their count.
+      const series = d.result.slice(0, 20).map(s => ({name: seriesName(s.metric), values: pointsOf(s), lower: s.lower, upper: s.upper}));
       if (series.length) drawChart(el.querySelector("#explore-chart"), {series, start: r.start, end: r.end, onZoom: zoomTo, label: "query result"});
       return;
     }
