@@ -182,7 +182,9 @@ pub fn run(data_dir: &Path, a: LogsArgs) -> CliResult {
     let by_file = bytes_by_entry(&dir.path().join("blocks"));
     let mb = raw_bytes as f64 / 1e6;
 
-    // Term queries of several selectivities, newest 100 first.
+    // Term queries of several selectivities, newest 100 first; then a
+    // prefix and a regex over request ids, a field with a value per line
+    // (each matches 1 line in 65,536).
     let queries = [
         "refused",
         "u-4242",
@@ -191,6 +193,8 @@ pub fn run(data_dir: &Path, a: LogsArgs) -> CliResult {
         "10.0.0.7:5432",
         "\"slow query\"",
         "status=200 healthz",
+        "00a1*",
+        "/00a1[0-9a-f]{12}/",
     ];
     let mut results = Vec::new();
     let mut all = Vec::new();
