@@ -62,6 +62,38 @@ pub trait TermSource {
     fn rows_where(&self, prefix: &str, pred: &dyn Fn(&str) -> bool) -> Result<RoaringBitmap>;
 }
 
+/// The text every token a query regex matches starts with, so that only
+/// the terms under it are tried (a regex over request ids would otherwise
+/// run over every term of the index): the leading ASCII letters and digits
+/// of the pattern, lowercased as tokens are, less the last one when a
+/// quantifier that allows zero follows it. Empty for a pattern with an
+/// alternation, whose branches may start otherwise.
+fn literal_prefix(r: &Regex) -> String {
+    let body = r
+        .as_str()
+        .strip_prefix("^(?i:")
+        .and_then(|b| b.strip_suffix(")$"))
+        .unwrap_or("");
+    if body.contains('|') {
+        return String::new();
+    }
+    let mut out = String::new();
+    let mut chars = body.chars();
+    for c in chars.by_ref() {
+        // `k` and `s` also match the Kelvin sign and the long s under
+        // Unicode case folding: a prefix stops before them.
+        if c.is_ascii_alphanumeric() && !matches!(c, 'k' | 'K' | 's' | 'S') {
+            out.push(c.to_ascii_lowercase());
+            continue;
+        }
+        if matches!(c, '*' | '?' | '{') {
+            out.pop();
+        }
+        break;
+    }
+    out
+}
+
 impl TextQuery {
     /// Parses the syntax in the module documentation.
     pub fn parse(src: &str) -> Result<TextQuery> {
@@ -86,7 +118,9 @@ impl TextQuery {
             TextQuery::Term(t) => (src.term_rows(t)?, true),
             TextQuery::Prefix(p) => (src.rows_where(p, &|_| true)?, true),
             TextQuery::Regex(r) => (
-                src.rows_where("", &|t| !t.starts_with(FIELD_MARK) && r.is_match(t))?,
+                src.rows_where(&literal_prefix(r), &|t| {
+                    !t.starts_with(FIELD_MARK) && r.is_match(t)
+                })?,
                 true,
             ),
             TextQuery::Phrase(ps) => {
@@ -344,6 +378,49 @@ impl Parser<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    fn prefix_of(q: &str) -> String {
+        match TextQuery::parse(q).unwrap() {
+            TextQuery::Regex(r) => literal_prefix(&r),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn regexes_narrow_the_terms_they_try_to_their_literal_start() {
+        for (q, want) in [
+            ("/00a1[0-9a-f]{12}/", "00a1"),
+            ("/ABC12/", "abc12"),
+            ("/abc*/", "ab"),
+            ("/abc?d/", "ab"),
+            ("/ab+c/", "ab"),
+            ("/ab{0,2}/", "a"),
+            ("/a|b/", ""),
+            ("/(ab)c/", ""),
+            ("/\\d+/", ""),
+            ("/risk/", "ri"),
+            ("/u-42/", "u"),
+        ] {
+            assert_eq!(prefix_of(q), want, "{q}");
+        }
+    }
+
+    proptest! {
+        /// Every token a query regex matches starts with its literal
+        /// prefix, so narrowing the term scan loses no match.
+        #[test]
+        fn the_literal_prefix_never_loses_a_match(
+            pattern in "[a-d0-2]{0,3}[*?+]?[a-d0-2.]{0,2}",
+            token in "[a-d0-2]{0,6}",
+        ) {
+            let Ok(q) = TextQuery::parse(&format!("/{pattern}/")) else { return Ok(()) };
+            let TextQuery::Regex(r) = q else { return Ok(()) };
+            if r.is_match(&token) {
+                prop_assert!(token.starts_with(&literal_prefix(&r)), "{} {}", pattern, token);
+            }
+        }
+    }
 
     fn m(q: &str, line: &str) -> bool {
         TextQuery::parse(q).unwrap().matches(line)
