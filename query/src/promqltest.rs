@@ -45,12 +45,10 @@ enum Slot {
 
 /// Expands `{{A}}`, `{{A}}xN`, `{{A}}+{{B}}xN` and `{{A}}-{{B}}xN`.
 fn histogram_series(tok: &str) -> Result<Vec<Slot>, String> {
-    let literal = |text: &str| -> Result<Slot, String> {
+    // A literal, and whether it names its counter reset hint.
+    let literal = |text: &str| -> Result<(Histogram, bool), String> {
         let h = sextant_histogram::parse_notation(text).map_err(|e| e.to_string())?;
-        Ok(Slot::Histogram(
-            Box::new(h),
-            text.contains("counter_reset_hint"),
-        ))
+        Ok((h, text.contains("counter_reset_hint")))
     };
     let end = tok
         .find("}}")
@@ -58,26 +56,22 @@ fn histogram_series(tok: &str) -> Result<Vec<Slot>, String> {
         + 2;
     let (first, rest) = tok.split_at(end);
     if rest.is_empty() {
-        return Ok(vec![literal(first)?]);
+        let (h, hint) = literal(first)?;
+        return Ok(vec![Slot::Histogram(Box::new(h), hint)]);
     }
     let (step, times) = match rest.rsplit_once("}}x") {
         Some((inc, n)) if rest.starts_with(['+', '-']) => (Some(format!("{inc}}}}}")), n),
         _ => (None, rest.strip_prefix('x').unwrap_or(rest)),
     };
     let times: usize = times.parse().map_err(|_| format!("bad repeat in {tok}"))?;
-    let Slot::Histogram(mut h, hint) = literal(first)? else {
-        unreachable!("a literal is a histogram")
-    };
+    let (mut h, hint) = literal(first)?;
     let inc = match &step {
-        Some(inc) => match literal(&inc[1..])? {
-            Slot::Histogram(x, _) => Some((inc.starts_with('-'), x)),
-            _ => None,
-        },
+        Some(inc) => Some((inc.starts_with('-'), literal(&inc[1..])?.0)),
         None => None,
     };
     let mut out = Vec::with_capacity(times + 1);
     for _ in 0..=times {
-        out.push(Slot::Histogram(h.clone(), hint));
+        out.push(Slot::Histogram(Box::new(h.clone()), hint));
         if let Some((minus, x)) = &inc {
             if *minus {
                 h.sub(x).map_err(|e| e.to_string())?;
