@@ -168,11 +168,7 @@ pub(crate) fn enrich(
                 "vector cannot contain metrics with the same labelset".into(),
             ));
         }
-        out.push(Elem {
-            labels,
-            v: e.v,
-            h: None,
-        });
+        out.push(Elem { labels, ..e });
     }
     Ok(out)
 }
