@@ -572,6 +572,16 @@ pub(crate) fn call(ev: &mut Eval<'_>, name: &str, args: &[Expr], t: i64) -> Resu
             m.iter().filter(|s| !s.points.is_empty()).map(|s| &s.labels),
         );
         if m.iter().any(|s| !s.histograms.is_empty()) {
+            if let Expr::Matrix(vs, _) = &args[at]
+                && vs.edges != crate::ast::Edges::Plain
+            {
+                // Refused rather than answered as a plain window.
+                return Err(Error::Eval(format!(
+                    "{} range selectors over native histograms are not supported yet \
+                     ({name} of a series holding histograms)",
+                    vs.edges.keyword()
+                )));
+            }
             return Ok(over_time_with_histograms(
                 ev,
                 name,
