@@ -133,17 +133,23 @@ impl Histogram {
     }
 
     /// Buckets as spans and counts (runs broken at gaps; empty buckets
-    /// kept where they are listed).
+    /// kept where they are listed). The indexes of a histogram that passes
+    /// [`Histogram::validate`] are far inside `i32`, so every gap fits a
+    /// span's offset; for others a gap too wide is clamped, never a panic.
     pub fn spans(buckets: &[(i32, f64)]) -> (Vec<Span>, Vec<f64>) {
         let mut spans: Vec<Span> = Vec::new();
-        let mut next = 0i32;
+        let mut next = 0i64;
         for (n, &(i, _)) in buckets.iter().enumerate() {
+            let i = i64::from(i);
             match spans.last_mut() {
                 Some(s) if i == next => s.length += 1,
-                _ => spans.push(Span {
-                    offset: if n == 0 { i } else { i - next },
-                    length: 1,
-                }),
+                _ => {
+                    let offset = if n == 0 { i } else { i - next };
+                    spans.push(Span {
+                        offset: offset.clamp(i64::from(i32::MIN), i64::from(i32::MAX)) as i32,
+                        length: 1,
+                    });
+                }
             }
             next = i + 1;
         }

@@ -275,6 +275,10 @@ pub fn decode(buf: &[u8]) -> Result<Vec<HistogramSample>, DecodeError> {
         }
         let prev_sum = prev.map_or(0, |p| p.sum.to_bits());
         h.sum = f64::from_bits(r.uvarint()? ^ prev_sum);
+        // Only valid histograms are stored: anything else is damage (and
+        // could not be encoded again).
+        h.validate()
+            .map_err(|_| DecodeError("a histogram that does not validate"))?;
         out.push(HistogramSample::new(t, h));
     }
     if r.pos != buf.len() {
@@ -314,17 +318,29 @@ mod tests {
                         f64::from(x) / 3.0
                     }
                 };
-                let positive: Vec<(i32, f64)> = pos.into_iter().map(|(i, x)| (i, c(x))).collect();
-                let negative: Vec<(i32, f64)> = neg.into_iter().map(|(i, x)| (i, c(x))).collect();
-                let count = positive.iter().chain(&negative).map(|b| b.1).sum::<f64>() + 1.0;
+                // Valid histograms only: those are what is stored (the
+                // decoder refuses the rest as damage).
+                let custom = schema == sextant_histogram::CUSTOM_BUCKETS_SCHEMA;
+                let positive: Vec<(i32, f64)> = pos
+                    .into_iter()
+                    .filter(|(i, _)| !custom || (0..=3).contains(i))
+                    .map(|(i, x)| (i, c(x)))
+                    .collect();
+                let negative: Vec<(i32, f64)> = if custom {
+                    Vec::new()
+                } else {
+                    neg.into_iter().map(|(i, x)| (i, c(x))).collect()
+                };
+                let zero_count = if custom { 0.0 } else { 1.0 };
+                let count = positive.iter().chain(&negative).map(|b| b.1).sum::<f64>() + zero_count;
                 Histogram {
                     hint: hint_of(hint << 1),
                     schema,
-                    zero_threshold: zt,
-                    zero_count: 1.0,
+                    zero_threshold: if custom { 0.0 } else { zt },
+                    zero_count,
                     count,
                     sum,
-                    custom_values: if schema == sextant_histogram::CUSTOM_BUCKETS_SCHEMA {
+                    custom_values: if custom {
                         vec![0.1, 1.0, 10.0]
                     } else {
                         Vec::new()
