@@ -372,6 +372,19 @@ mod tests {
         }
     }
 
+    /// Found by fuzzing: a chunk whose histogram has a bucket at index
+    /// `i32::MAX` decoded, then overflowed when encoded again. Such a
+    /// histogram is invalid: the decoder refuses it.
+    #[test]
+    fn a_bucket_index_beyond_any_bound_is_refused() {
+        let bytes = include_bytes!("../../tests/data/histogram-chunk-index-overflow.bin");
+        if let Ok(samples) = decode(bytes) {
+            let mut again = Vec::new();
+            encode(&samples, &mut again);
+            assert!(same(&decode(&again).unwrap(), &samples));
+        }
+    }
+
     /// A counter histogram scraped every 15 s: its layout is written once,
     /// then each bucket costs the byte of its increment.
     #[test]
