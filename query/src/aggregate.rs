@@ -196,6 +196,9 @@ pub(crate) fn eval(
         let Some(mut els) = groups.remove(&key) else {
             continue;
         };
+        // The group's name (when grouped by it) goes if any member's does;
+        // count_values makes new series.
+        let drop_name = op != AggOp::CountValues && els.iter().any(|e| e.drop_name);
         if els.iter().any(|e| e.h.is_some()) {
             match op {
                 AggOp::Sum | AggOp::Avg => {
@@ -204,7 +207,10 @@ pub(crate) fn eval(
                     if let Some(h) =
                         crate::native::aggregate_group(op == AggOp::Avg, &refs, &first, notes)
                     {
-                        out.push(Elem::histogram(key, std::sync::Arc::new(h)));
+                        out.push(Elem {
+                            drop_name,
+                            ..Elem::histogram(key, std::sync::Arc::new(h))
+                        });
                     }
                     continue;
                 }
@@ -263,9 +269,8 @@ pub(crate) fn eval(
             }
         };
         out.push(Elem {
-            labels: key,
-            v,
-            h: None,
+            drop_name,
+            ..Elem::float(key, v)
         });
     }
     Ok(out)

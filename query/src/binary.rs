@@ -103,12 +103,9 @@ fn vector_scalar(
             };
             if let Some((mut e, _)) = native::binary(op, l, r, notes) {
                 // A trim keeps the name, as a filter does.
-                e.labels = if op.is_trim() {
-                    el.labels.clone()
-                } else {
-                    names.drop_name(&el.labels)
-                };
-                out.push(e);
+                e.labels = el.labels.clone();
+                e.drop_name = el.drop_name;
+                out.push(if op.is_trim() { e } else { e.unnamed(names) });
             }
             continue;
         }
@@ -116,21 +113,13 @@ fn vector_scalar(
         let (value, keep) = apply(op, a, b);
         if op.is_comparison() {
             if bool_mode {
-                out.push(Elem {
-                    labels: names.drop_name(&el.labels),
-                    v: bool_value(keep),
-                    h: None,
-                });
+                out.push(Elem::float(el.labels, bool_value(keep)).unnamed(names));
             } else if keep {
                 // The vector's own value survives a filter, whichever side it is on.
                 out.push(el);
             }
         } else {
-            out.push(Elem {
-                labels: names.drop_name(&el.labels),
-                v: value,
-                h: None,
-            });
+            out.push(Elem { v: value, ..el }.unnamed(names));
         }
     }
     out
@@ -141,13 +130,10 @@ fn signature(labels: &Labels, m: &VectorMatching) -> Labels {
     if m.on {
         filter_labels(labels, &m.labels, true)
     } else {
-        // `__type__` and `__unit__` go with the name: an operand whose name
-        // was dropped still matches the other side. (Prometheus gets the
-        // same by removing names late; series of one name whose types
-        // differ then stay apart, which this does not see.)
+        // Only the name is left out, as in Prometheus: series of one name
+        // whose `__type__` or `__unit__` differ stay apart.
         let mut drop = m.labels.clone();
         drop.push(METRIC_NAME.to_string());
-        drop.extend(crate::value::METADATA_LABELS.map(String::from));
         filter_labels(labels, &drop, false)
     }
 }
@@ -217,11 +203,7 @@ fn vector_vector(
             .filter(|s| !present.contains(*s))
             .collect();
         missing.sort();
-        many.extend(missing.into_iter().map(|sig| Elem {
-            labels: sig.clone(),
-            v,
-            h: None,
-        }));
+        many.extend(missing.into_iter().map(|sig| Elem::float(sig.clone(), v)));
     }
     let mut out = Vec::new();
     let mut seen_sigs: HashSet<Labels> = HashSet::new();
@@ -232,11 +214,7 @@ fn vector_vector(
         let o = match (one_by_sig.get(&sig), m.fill_right) {
             (Some(o), _) => o,
             (None, Some(v)) => {
-                filled_one = Elem {
-                    labels: sig.clone(),
-                    v,
-                    h: None,
-                };
+                filled_one = Elem::float(sig.clone(), v);
                 &filled_one
             }
             (None, None) => continue,
@@ -275,9 +253,15 @@ fn vector_vector(
         } else {
             value
         };
+        // Arithmetic drops the name at once, in either mode, as Prometheus
+        // does; `bool` drops it (late, when delayed); a filter keeps it.
         let mut labels = e.labels.clone();
-        if (!op.is_comparison() || bool_mode) && !op.is_trim() {
+        let mut drop_name = e.drop_name;
+        if op.is_comparison() && bool_mode {
             labels = names.drop_name(&labels);
+            drop_name = true;
+        } else if !op.is_comparison() && !op.is_trim() {
+            labels = names.dropped(&labels);
         }
         if side.is_none() {
             labels = if m.on {
@@ -302,6 +286,7 @@ fn vector_vector(
             } else {
                 hist
             },
+            drop_name,
         });
     }
     Ok(out)

@@ -30,6 +30,11 @@ pub struct EngineOptions {
     pub max_series: usize,
     /// Longest a query may run (Prometheus' default: 2 minutes).
     pub timeout: Option<std::time::Duration>,
+    /// Remove `__name__` when the result is complete rather than at the
+    /// operation that drops it (Prometheus'
+    /// `--enable-feature=promql-delayed-name-removal`; off by default
+    /// there too).
+    pub delayed_name_removal: bool,
     /// Most whole traces one `trace`/`traces`/`exemplar_traces` returns.
     pub max_traces: usize,
 }
@@ -43,6 +48,7 @@ impl Default for EngineOptions {
             max_series: 1_000_000,
             timeout: Some(std::time::Duration::from_secs(120)),
             max_traces: 100,
+            delayed_name_removal: false,
         }
     }
 }
@@ -57,13 +63,14 @@ type SeriesData = Vec<(Labels, Vec<Sample>)>;
 type HistogramData = Vec<(Labels, Vec<HistogramSample>)>;
 
 /// A range query's or subquery's result being gathered: per series, its
-/// float and histogram points.
+/// float and histogram points, and whether its name is to be dropped.
 #[derive(Default)]
-pub(crate) struct Points(rustc_hash::FxHashMap<Labels, (Vec<Sample>, Vec<HistogramSample>)>);
+pub(crate) struct Points(rustc_hash::FxHashMap<Labels, (Vec<Sample>, Vec<HistogramSample>, bool)>);
 
 impl Points {
     pub(crate) fn push(&mut self, t: i64, e: Elem) {
-        let (floats, hists) = self.0.entry(e.labels).or_default();
+        let (floats, hists, drop_name) = self.0.entry(e.labels).or_default();
+        *drop_name |= e.drop_name;
         match e.h {
             Some(h) => hists.push(HistogramSample { t, h }),
             None => floats.push(Sample::new(t, e.v)),
@@ -75,10 +82,11 @@ impl Points {
         let mut m: Vec<RangeSeries> = self
             .0
             .into_iter()
-            .map(|(labels, (points, histograms))| RangeSeries {
+            .map(|(labels, (points, histograms, drop_name))| RangeSeries {
                 labels,
                 points,
                 histograms,
+                drop_name,
             })
             .collect();
         m.sort_unstable_by(|a, b| a.labels.cmp(&b.labels));
@@ -212,7 +220,7 @@ impl<'a> Engine<'a> {
     pub fn instant_annotated(&self, expr: &Expr, t: i64) -> Result<(Value, Vec<String>)> {
         check_times(expr, self.opts.lookback_ms, &[t])?;
         let mut ev = self.prepare(expr, t, t, t, t, 0, None)?;
-        let v = ev.eval(expr, t)?;
+        let v = crate::value::remove_flagged_names(ev.eval(expr, t)?)?;
         Ok((v, ev.warnings.into_iter().collect()))
     }
 
@@ -301,7 +309,7 @@ impl<'a> Engine<'a> {
         // selector's window per chunk: memory follows the chunk and the
         // result, not the whole range scanned.
         let chunk = (3_600_000 / step).max(60).saturating_mul(step);
-        let mut names = crate::value::NameCache::default();
+        let mut names = crate::value::NameCache::new(self.opts.delayed_name_removal);
         let mut keys = aggregate::KeyCache::default();
         let mut warnings = std::collections::BTreeSet::new();
         let deadline = self.opts.timeout.map(|t| std::time::Instant::now() + t);
@@ -346,7 +354,7 @@ impl<'a> Engine<'a> {
             warnings.append(&mut ev.warnings);
         }
         Ok((
-            Value::Matrix(out.into_matrix()),
+            crate::value::remove_flagged_names(Value::Matrix(out.into_matrix()))?,
             warnings.into_iter().collect(),
         ))
     }
@@ -430,7 +438,7 @@ impl<'a> Engine<'a> {
             hists,
             warnings: Default::default(),
             deadline: self.opts.timeout.map(|t| std::time::Instant::now() + t),
-            names: Default::default(),
+            names: crate::value::NameCache::new(self.opts.delayed_name_removal),
             group_keys: Default::default(),
             precomputed: Default::default(),
             subquery_points: 0,
@@ -555,15 +563,18 @@ impl Eval<'_> {
                 Value::Vector(v) => {
                     let v: Vec<Elem> = v
                         .into_iter()
-                        .map(|el| Elem {
-                            labels: self.names.drop_name(&el.labels),
-                            v: -el.v,
-                            h: el.h.map(|h| {
-                                let mut h = (*h).clone();
-                                h.scale(-1.0);
-                                h.hint = sextant_histogram::CounterReset::Gauge;
-                                std::sync::Arc::new(h)
-                            }),
+                        .map(|el| {
+                            Elem {
+                                v: -el.v,
+                                h: el.h.map(|h| {
+                                    let mut h = (*h).clone();
+                                    h.scale(-1.0);
+                                    h.hint = sextant_histogram::CounterReset::Gauge;
+                                    std::sync::Arc::new(h)
+                                }),
+                                ..el
+                            }
+                            .unnamed(&mut self.names)
                         })
                         .collect();
                     functions::check_duplicates(&v)?;
@@ -823,13 +834,14 @@ impl Eval<'_> {
                 (None, Some(p)) => p.v,
                 _ => continue,
             };
-            out.push(Elem {
-                labels: labels.clone(),
-                v,
-                h: None,
-            });
+            out.push(Elem::float(labels.clone(), v));
         }
         out
+    }
+
+    /// Whether an instant selector finds a native histogram at `t`.
+    pub(crate) fn histogram_at(&self, vs: &VectorSelector, t: i64) -> bool {
+        self.has_histograms(vs) && self.latest_histograms(vs, t).next().is_some()
     }
 
     /// (labels, sample timestamp) of an instant selector at `t`.
@@ -919,6 +931,7 @@ impl Eval<'_> {
                     labels: labels.clone(),
                     points,
                     histograms: Vec::new(),
+                    drop_name: false,
                 });
             }
         }
@@ -944,6 +957,7 @@ impl Eval<'_> {
                         labels: labels.clone(),
                         points: Vec::new(),
                         histograms,
+                        drop_name: false,
                     },
                 ),
             }

@@ -37,11 +37,7 @@ fn map(names: &mut NameCache, v: Vec<Elem>, f: impl Fn(f64) -> f64) -> Value {
     Value::Vector(
         v.into_iter()
             .filter(|e| e.h.is_none())
-            .map(|e| Elem {
-                labels: names.drop_name(&e.labels),
-                v: f(e.v),
-                h: None,
-            })
+            .map(|e| Elem { v: f(e.v), ..e }.unnamed(names))
             .collect(),
     )
 }
@@ -76,15 +72,11 @@ fn over_time(
         m.into_iter()
             .filter_map(|s| {
                 let v = f(&s.points)?;
-                Some(Elem {
-                    labels: if keep_name {
-                        s.labels
-                    } else {
-                        names.drop_name(&s.labels)
-                    },
-                    v,
-                    h: None,
-                })
+                let e = Elem {
+                    drop_name: s.drop_name,
+                    ..Elem::float(s.labels, v)
+                };
+                Some(if keep_name { e } else { e.unnamed(names) })
             })
             .collect(),
     )
@@ -109,24 +101,32 @@ fn over_time_with_histograms(
         } else {
             ev.names.drop_name(&s.labels)
         };
+        let drop_name = s.drop_name || !keep_name;
+        let float = |labels, v| Elem {
+            drop_name,
+            ..Elem::float(labels, v)
+        };
         if !s.histograms.is_empty() {
             match crate::native::window(name, &s, start, end, &mut ev.warnings) {
-                Some(WindowOut::Float(v)) => out.push(Elem::float(labels, v)),
-                Some(WindowOut::Hist(h)) => out.push(Elem::histogram(labels, Arc::new(h))),
+                Some(WindowOut::Float(v)) => out.push(float(labels, v)),
+                Some(WindowOut::Hist(h)) => out.push(Elem {
+                    drop_name,
+                    ..Elem::histogram(labels, Arc::new(h))
+                }),
                 Some(WindowOut::Nothing) => {}
                 None => {
                     if let Some(v) = (!s.points.is_empty())
                         .then(|| f(&s.points, start, end, t))
                         .flatten()
                     {
-                        out.push(Elem::float(labels, v));
+                        out.push(float(labels, v));
                     }
                 }
             }
             continue;
         }
         if let Some(v) = f(&s.points, start, end, t) {
-            out.push(Elem::float(labels, v));
+            out.push(float(labels, v));
         }
     }
     Value::Vector(out)
@@ -700,11 +700,7 @@ pub(crate) fn call(ev: &mut Eval<'_>, name: &str, args: &[Expr], t: i64) -> Resu
         "end" => Value::Scalar(ev.end as f64 / 1000.0),
         "range" => Value::Scalar((ev.end - ev.start) as f64 / 1000.0),
         "step" => Value::Scalar(ev.step as f64 / 1000.0),
-        "vector" => Value::Vector(vec![Elem {
-            labels: Labels::empty(),
-            v: scalar(&vals[0]),
-            h: None,
-        }]),
+        "vector" => Value::Vector(vec![Elem::float(Labels::empty(), scalar(&vals[0]))]),
         "scalar" => {
             let floats: Vec<f64> = vector(vals.remove(0))
                 .into_iter()
@@ -717,10 +713,8 @@ pub(crate) fn call(ev: &mut Eval<'_>, name: &str, args: &[Expr], t: i64) -> Resu
             Expr::Vector(vs) => Value::Vector(
                 ev.selector_timestamps(vs, t)
                     .into_iter()
-                    .map(|(labels, ts)| Elem {
-                        labels: ev.names.drop_name(&labels),
-                        v: ts as f64 / 1000.0,
-                        h: None,
+                    .map(|(labels, ts)| {
+                        Elem::float(labels, ts as f64 / 1000.0).unnamed(&mut ev.names)
                     })
                     .collect(),
             ),
@@ -779,15 +773,19 @@ pub(crate) fn call(ev: &mut Eval<'_>, name: &str, args: &[Expr], t: i64) -> Resu
             let mut out = Vec::new();
             for e in vector(vals.remove(0)) {
                 let sv = e.labels.get(&src).unwrap_or("").to_string();
-                let labels = match re.captures(&sv) {
+                match re.captures(&sv) {
                     Some(c) => {
                         let mut res = String::new();
                         c.expand(&repl, &mut res);
-                        set_label(&e.labels, &dst, &res)
+                        out.push(Elem {
+                            labels: set_label(&e.labels, &dst, &res),
+                            // A name written here is kept.
+                            drop_name: e.drop_name && dst != METRIC_NAME,
+                            ..e
+                        });
                     }
-                    None => e.labels,
-                };
-                out.push(Elem { labels, ..e });
+                    None => out.push(e),
+                }
             }
             check_duplicates(&out)?;
             Value::Vector(out)
@@ -810,6 +808,7 @@ pub(crate) fn call(ev: &mut Eval<'_>, name: &str, args: &[Expr], t: i64) -> Resu
                         .join(&sep);
                     Elem {
                         labels: set_label(&e.labels, &dst, &joined),
+                        drop_name: e.drop_name && dst != METRIC_NAME,
                         ..e
                     }
                 })
@@ -821,30 +820,21 @@ pub(crate) fn call(ev: &mut Eval<'_>, name: &str, args: &[Expr], t: i64) -> Resu
             if !vector(vals.remove(0)).is_empty() {
                 return Ok(Value::Vector(Vec::new()));
             }
-            Value::Vector(vec![Elem {
-                labels: absent_labels(&args[0]),
-                v: 1.0,
-                h: None,
-            }])
+            Value::Vector(vec![Elem::float(absent_labels(&args[0]), 1.0)])
         }
         "absent_over_time" => {
             if !matrix(&mut vals, 0).is_empty() {
                 return Ok(Value::Vector(Vec::new()));
             }
-            Value::Vector(vec![Elem {
-                labels: absent_labels(&args[0]),
-                v: 1.0,
-                h: None,
-            }])
+            Value::Vector(vec![Elem::float(absent_labels(&args[0]), 1.0)])
         }
         "day_of_month" | "day_of_week" | "day_of_year" | "days_in_month" | "hour" | "minute"
         | "month" | "year" => {
             if vals.is_empty() {
-                return Ok(Value::Vector(vec![Elem {
-                    labels: Labels::empty(),
-                    v: date_part(name, secs),
-                    h: None,
-                }]));
+                return Ok(Value::Vector(vec![Elem::float(
+                    Labels::empty(),
+                    date_part(name, secs),
+                )]));
             }
             let n = name.to_string();
             map(&mut ev.names, vector(vals.remove(0)), move |v| {
@@ -901,8 +891,12 @@ pub(crate) fn call(ev: &mut Eval<'_>, name: &str, args: &[Expr], t: i64) -> Resu
             let Some(Expr::Vector(sel)) = args.get(1) else {
                 return Err(Error::Eval("info() needs its label selector".into()));
             };
+            let base = vector(vals.remove(0));
+            if !base.is_empty() && ev.histogram_at(sel, t) {
+                return Err(Error::Eval("info sample should be float".into()));
+            }
             let infos = ev.selector_timestamps(sel, t);
-            Value::Vector(crate::info::enrich(vector(vals.remove(0)), infos, sel)?)
+            Value::Vector(crate::info::enrich(base, infos, sel)?)
         }
         "histogram_count" | "histogram_sum" | "histogram_avg" | "histogram_stddev"
         | "histogram_stdvar" => Value::Vector(
@@ -910,7 +904,7 @@ pub(crate) fn call(ev: &mut Eval<'_>, name: &str, args: &[Expr], t: i64) -> Resu
                 .into_iter()
                 .filter_map(|e| {
                     let v = crate::native::read(name, e.h.as_deref()?);
-                    Some(Elem::float(ev.names.drop_name(&e.labels), v))
+                    Some(Elem::float(e.labels, v).unnamed(&mut ev.names))
                 })
                 .collect(),
         ),
@@ -935,11 +929,14 @@ fn bucket_function(
     let mut unnamed: std::collections::HashSet<Labels> = std::collections::HashSet::new();
     // The bucket metric's name per group, for the annotations.
     let mut names: std::collections::HashMap<Labels, String> = std::collections::HashMap::new();
-    for e in &input {
-        if !unnamed.insert(ev.names.drop_name(&e.labels)) {
-            return Err(Error::Eval(
-                "vector cannot contain metrics with the same labelset".into(),
-            ));
+    // (Names removed late are checked when the query's result is complete.)
+    if !ev.names.delayed() {
+        for e in &input {
+            if !unnamed.insert(ev.names.drop_name(&e.labels)) {
+                return Err(Error::Eval(
+                    "vector cannot contain metrics with the same labelset".into(),
+                ));
+            }
         }
     }
     let (native, input): (Vec<Elem>, Vec<Elem>) = input.into_iter().partition(|e| e.h.is_some());
@@ -947,7 +944,7 @@ fn bucket_function(
     for e in native {
         let Some(h) = e.h.as_deref() else { continue };
         let v = crate::native::quantile_or_fraction(params, h, &e.labels, &mut ev.warnings);
-        out.push(Elem::float(ev.names.drop_name(&e.labels), v));
+        out.push(Elem::float(e.labels, v).unnamed(&mut ev.names));
     }
     for e in input {
         let Some(le) = e.labels.get("le").and_then(parse_le) else {
@@ -959,6 +956,7 @@ fn bucket_function(
             continue;
         };
         // Memoised per call node: a range query meets each series at every step.
+        let keep_name = ev.names.delayed();
         let key = ev
             .group_keys
             .entry((node, e.labels.clone()))
@@ -966,7 +964,7 @@ fn bucket_function(
                 Labels::new(
                     e.labels
                         .iter()
-                        .filter(|(n, _)| *n != "le" && *n != METRIC_NAME),
+                        .filter(|(n, _)| *n != "le" && (keep_name || *n != METRIC_NAME)),
                 )
                 .unwrap_or_else(|_| Labels::empty())
             })
@@ -1018,7 +1016,10 @@ fn bucket_function(
         } else {
             bucket_fraction(params[0], params[1], &mut b)
         };
-        Some(Elem::float(k, v))
+        Some(Elem {
+            drop_name: true,
+            ..Elem::float(k, v)
+        })
     }));
     Ok(out)
 }

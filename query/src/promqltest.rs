@@ -314,6 +314,8 @@ impl Runner {
             db,
             EngineOptions {
                 max_samples: 10_000_000,
+                // Prometheus' test engine runs with it, and its files expect it.
+                delayed_name_removal: true,
                 ..EngineOptions::default()
             },
         );

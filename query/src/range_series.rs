@@ -77,15 +77,16 @@ pub(crate) fn shape(e: &Expr) -> Option<Shape<'_>> {
 }
 
 impl Eval<'_> {
-    /// Evaluates `shape` at `from, from+step, …, to` into `out`; `false`
-    /// when it must be left to the per-step evaluator.
+    /// Evaluates `shape` at `from, from+step, …, to`, with whether the
+    /// series' names are to be dropped; `None` when it must be left to the
+    /// per-step evaluator.
     fn range_by_series(
         &mut self,
         shape: &Shape<'_>,
         from: i64,
         to: i64,
         step: i64,
-    ) -> Result<Option<SeriesPoints>> {
+    ) -> Result<Option<(SeriesPoints, bool)>> {
         // Histogram series take the per-step path, which knows them.
         if self.has_histograms(shape.vs) {
             return Ok(None);
@@ -108,7 +109,7 @@ impl Eval<'_> {
         let done = self.by_series(shape, &*f, keep_name, from, to, step, &mut names, &mut keys);
         self.names = names;
         self.group_keys = keys;
-        Ok(done)
+        Ok(done.map(|points| (points, !keep_name)))
     }
 
     #[allow(clippy::too_many_arguments)] // the caches are passed in only while borrowed out of `self`
@@ -219,16 +220,15 @@ impl Eval<'_> {
     /// evaluated at their own times); `eval` then looks the results up.
     pub(crate) fn precompute(&mut self, e: &Expr, from: i64, to: i64, step: i64) -> Result<()> {
         if let Some(s) = shape(e)
-            && let Some(series) = self.range_by_series(&s, from, to, step)?
+            && let Some((series, drop_name)) = self.range_by_series(&s, from, to, step)?
         {
             let n = ((to - from) / step + 1) as usize;
             let mut per_step: Vec<Vec<crate::value::Elem>> = vec![Vec::new(); n];
             for (labels, points) in series {
                 for p in points {
                     per_step[((p.t - from) / step) as usize].push(crate::value::Elem {
-                        labels: labels.clone(),
-                        v: p.v,
-                        h: None,
+                        drop_name,
+                        ..crate::value::Elem::float(labels.clone(), p.v)
                     });
                 }
             }

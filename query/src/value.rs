@@ -23,12 +23,20 @@ pub struct Elem {
     pub v: f64,
     /// Its native histogram, if it holds one instead of a float.
     pub h: Option<Arc<Histogram>>,
+    /// Whether its `__name__` is to be dropped when the query's result is
+    /// complete (see [`NameCache`]).
+    pub drop_name: bool,
 }
 
 impl Elem {
     /// A float element.
     pub fn float(labels: Labels, v: f64) -> Self {
-        Elem { labels, v, h: None }
+        Elem {
+            labels,
+            v,
+            h: None,
+            drop_name: false,
+        }
     }
 
     /// A histogram element.
@@ -37,7 +45,15 @@ impl Elem {
             labels,
             v: 0.0,
             h: Some(h),
+            drop_name: false,
         }
+    }
+
+    /// This element as an operation that drops the name leaves it.
+    pub(crate) fn unnamed(mut self, names: &mut NameCache) -> Self {
+        self.labels = names.drop_name(&self.labels);
+        self.drop_name = true;
+        self
     }
 }
 
@@ -50,6 +66,9 @@ pub struct RangeSeries {
     pub points: Vec<Sample>,
     /// Its native-histogram points, ascending by time.
     pub histograms: Vec<HistogramSample>,
+    /// Whether its `__name__` is to be dropped when the query's result is
+    /// complete (see [`NameCache`]).
+    pub drop_name: bool,
 }
 
 /// A typed query result.
@@ -81,19 +100,106 @@ pub fn drop_name(labels: &Labels) -> Labels {
     labels.retain(|n| n != METRIC_NAME && !METADATA_LABELS.contains(&n))
 }
 
-/// Per-query memo of [`drop_name`]: a range query drops the name of the
-/// same series at every step, and building a label set allocates.
+/// How an operation that drops `__name__` (`rate`, `abs`, `x * 2`, …)
+/// drops it, memoised per query: a range query drops the name of the same
+/// series at every step, and building a label set allocates.
+///
+/// Eagerly (Prometheus' default), the name goes at once. Delayed
+/// (Prometheus' `promql-delayed-name-removal`, which its test files
+/// assume), the element keeps its name, flagged `drop_name`, until the
+/// query's result is complete: `label_replace` can still read or keep it,
+/// `sum by (__name__)` still sees it, and series of different names do not
+/// collide half way.
 #[derive(Default)]
-pub(crate) struct NameCache(rustc_hash::FxHashMap<Labels, Labels>);
+pub(crate) struct NameCache {
+    delayed: bool,
+    memo: rustc_hash::FxHashMap<Labels, Labels>,
+}
 
 impl NameCache {
+    /// A cache for eager (`delayed == false`) or delayed removal.
+    pub(crate) fn new(delayed: bool) -> Self {
+        NameCache {
+            delayed,
+            memo: Default::default(),
+        }
+    }
+
+    /// Whether names are removed when the result is complete.
+    pub(crate) fn delayed(&self) -> bool {
+        self.delayed
+    }
+
+    /// The labels of an element whose name an operation drops: without it
+    /// (eager) or unchanged (delayed; the caller flags the element).
     pub(crate) fn drop_name(&mut self, labels: &Labels) -> Labels {
-        if let Some(l) = self.0.get(labels) {
+        if self.delayed {
+            return labels.clone();
+        }
+        self.dropped(labels)
+    }
+
+    /// `labels` without the name, in either mode.
+    pub(crate) fn dropped(&mut self, labels: &Labels) -> Labels {
+        if let Some(l) = self.memo.get(labels) {
             return l.clone();
         }
         let l = drop_name(labels);
-        self.0.insert(labels.clone(), l.clone());
+        self.memo.insert(labels.clone(), l.clone());
         l
+    }
+}
+
+/// The result of a query with the names flagged for removal removed.
+/// Series that then share their labels are one series if their times do
+/// not overlap (`-a or -b` over a range), an error otherwise.
+pub(crate) fn remove_flagged_names(v: Value) -> crate::error::Result<Value> {
+    const SAME: &str = "vector cannot contain metrics with the same labelset";
+    match v {
+        Value::Vector(mut v) => {
+            let mut seen = std::collections::HashSet::with_capacity(v.len());
+            for e in &mut v {
+                if e.drop_name {
+                    e.labels = drop_name(&e.labels);
+                    e.drop_name = false;
+                }
+            }
+            if !v.iter().all(|e| seen.insert(&e.labels)) {
+                return Err(crate::error::Error::Eval(SAME.into()));
+            }
+            Ok(Value::Vector(v))
+        }
+        Value::Matrix(m) => {
+            let mut merged: Vec<RangeSeries> = Vec::with_capacity(m.len());
+            let mut index: std::collections::HashMap<Labels, usize> = Default::default();
+            for mut s in m {
+                if s.drop_name {
+                    s.labels = drop_name(&s.labels);
+                    s.drop_name = false;
+                }
+                match index.get(&s.labels) {
+                    None => {
+                        index.insert(s.labels.clone(), merged.len());
+                        merged.push(s);
+                    }
+                    Some(&i) => {
+                        let into = &mut merged[i];
+                        into.points.append(&mut s.points);
+                        into.histograms.append(&mut s.histograms);
+                        into.points.sort_by_key(|p| p.t);
+                        into.histograms.sort_by_key(|p| p.t);
+                        if into.points.windows(2).any(|w| w[0].t == w[1].t)
+                            || into.histograms.windows(2).any(|w| w[0].t == w[1].t)
+                        {
+                            return Err(crate::error::Error::Eval(SAME.into()));
+                        }
+                    }
+                }
+            }
+            merged.sort_unstable_by(|a, b| a.labels.cmp(&b.labels));
+            Ok(Value::Matrix(merged))
+        }
+        other => Ok(other),
     }
 }
 

@@ -220,6 +220,61 @@ eval instant at 5m sum by (__type__) (jobs_total)
 
 eval instant at 5m (jobs_total + 1) and jobs_total{queue="a"}
   {queue="a"} 31
+
+# Matching leaves out only the name: the product of two vectors lost the
+# type and unit the right side still has, so nothing matches.
+eval instant at 5m (jobs_total * jobs_total) and jobs_total{queue="a"}
+"#,
+    );
+}
+
+/// The test runner removes names late, as Prometheus' test engine does
+/// (`promql-delayed-name-removal`).
+#[test]
+fn names_dropped_late_can_still_be_read_and_kept() {
+    passes(
+        r#"
+load 1m
+  reqs_total{svc="a"} 0+6x10
+  errs_total{svc="a"} 0+3x10
+
+# Eagerly, both would be {svc="a"} and collide.
+eval instant at 5m label_replace(rate({svc="a"}[5m]), "was", "$1", "__name__", "(.*)")
+  {svc="a", was="reqs_total"} 0.1
+  {svc="a", was="errs_total"} 0.05
+
+eval instant at 5m label_replace(rate({svc="a"}[5m]), "__name__", "r_$1", "__name__", "(.*)")
+  r_reqs_total{svc="a"} 0.1
+  r_errs_total{svc="a"} 0.05
+
+eval instant at 5m sum(rate({svc="a"}[5m])) by (svc)
+  {svc="a"} 0.15
+
+eval instant at 5m sum by (__name__) (reqs_total)
+  reqs_total 30
+
+eval instant at 5m sum by (__name__) (rate(reqs_total[5m]))
+  {} 0.1
+
+eval_fail instant at 5m sum by (__name__) (rate({svc="a"}[5m]))
+
+eval instant at 5m last_over_time(abs(reqs_total)[3m:])
+  {svc="a"} 30
+
+eval instant at 5m reqs_total > bool 10
+  {svc="a"} 1
+
+eval instant at 5m rate(reqs_total[5m]) > 0
+  {svc="a"} 0.1
+
+clear
+load 10m
+  a 1 _
+  b 3 4
+
+# Two series, one label set once the names go, at different times: one series.
+eval range from 0 to 20m step 10m -a or -b
+  {} -1 -4 _
 "#,
     );
 }

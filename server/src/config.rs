@@ -108,7 +108,23 @@ pub struct ServeArgs {
     /// opens, changes its top cause, or resolves.
     #[arg(long, env = "SEXTANT_ALERT_WEBHOOK")]
     pub alert_webhook: Option<String>,
+    /// Prometheus' opt-in behaviours, by Prometheus' names, comma-separated:
+    /// `promql-delayed-name-removal` keeps `__name__` until a query's
+    /// result is complete. Names of features Sextant always has
+    /// (`native-histograms`, …) are accepted.
+    #[arg(long, env = "SEXTANT_ENABLE_FEATURE", value_delimiter = ',')]
+    pub enable_feature: Option<Vec<String>>,
 }
+
+/// Prometheus feature flags that name what Sextant always does.
+const ALWAYS_ON_FEATURES: [&str; 6] = [
+    "native-histograms",
+    "exemplar-storage",
+    "promql-experimental-functions",
+    "promql-duration-expr",
+    "promql-extended-range-selectors",
+    "promql-binop-fill-modifiers",
+];
 
 /// Resolved settings.
 #[derive(Debug, Clone)]
@@ -203,6 +219,19 @@ impl ServeArgs {
         if let Some(n) = self.query_max_series {
             query.max_series = n;
         }
+        for f in self.enable_feature.iter().flatten() {
+            match f.trim() {
+                "promql-delayed-name-removal" => query.delayed_name_removal = true,
+                f if ALWAYS_ON_FEATURES.contains(&f) => {}
+                f => {
+                    return Err(ApiError::config(format!(
+                        "--enable-feature {f:?}: unknown; known are \
+                         promql-delayed-name-removal and (always on) {}",
+                        ALWAYS_ON_FEATURES.join(", ")
+                    )));
+                }
+            }
+        }
         let max_write_wait = match &self.max_write_wait {
             Some(w) => Duration::from_millis(duration_ms("--max-write-wait", w)?.max(1) as u64),
             None => Duration::from_secs(30),
@@ -293,6 +322,7 @@ impl ServeArgs {
             calendar: self.calendar.or(file.calendar),
             diagnose_every: self.diagnose_every.or(file.diagnose_every),
             alert_webhook: self.alert_webhook.or(file.alert_webhook),
+            enable_feature: self.enable_feature.or(file.enable_feature),
         }
     }
 }
@@ -406,6 +436,13 @@ mod tests {
                 },
                 "missing.toml",
             ),
+            (
+                ServeArgs {
+                    enable_feature: Some(vec!["native-histograms".into(), "warp-drive".into()]),
+                    ..Default::default()
+                },
+                "\"warp-drive\": unknown",
+            ),
         ] {
             let e = args.resolve(Path::new("d")).unwrap_err().to_string();
             assert!(e.contains(says), "{says}: {e}");
@@ -415,5 +452,11 @@ mod tests {
             ..Default::default()
         };
         assert_eq!(off.resolve(Path::new("d")).unwrap().diagnose_every, None);
+        let delayed = ServeArgs {
+            enable_feature: Some(vec!["promql-delayed-name-removal".into()]),
+            ..Default::default()
+        };
+        let query = delayed.resolve(Path::new("d")).unwrap().query;
+        assert!(query.delayed_name_removal);
     }
 }

@@ -230,11 +230,10 @@ mod tests {
 
     #[test]
     fn a_vector_has_the_documented_shape() {
-        let v = Value::Vector(vec![Elem {
-            labels: Labels::new([("__name__", "up"), ("job", "a\"b")]).unwrap(),
-            v: 1.0,
-            h: None,
-        }]);
+        let v = Value::Vector(vec![Elem::float(
+            Labels::new([("__name__", "up"), ("job", "a\"b")]).unwrap(),
+            1.0,
+        )]);
         let got: serde_json::Value =
             serde_json::from_str(&success(&query_data(&v, 2_000), &[])).unwrap();
         assert_eq!(
@@ -267,6 +266,7 @@ mod tests {
             labels: l,
             points: Vec::new(),
             histograms: vec![sextant_storage::HistogramSample::new(1_000, h)],
+            drop_name: false,
         }]);
         let got: serde_json::Value = serde_json::from_str(&query_data(&m, 0)).unwrap();
         assert_eq!(

@@ -177,19 +177,11 @@ impl Eval<'_> {
                     None => continue,
                 },
             };
-            out.push(Elem {
-                labels: labels.clone(),
-                v,
-                h: None,
-            });
+            out.push(Elem::float(labels.clone(), v));
         }
         if func == "absent_over_time" {
             out = if out.is_empty() {
-                vec![Elem {
-                    labels: Labels::empty(),
-                    v: 1.0,
-                    h: None,
-                }]
+                vec![Elem::float(Labels::empty(), 1.0)]
             } else {
                 Vec::new()
             };

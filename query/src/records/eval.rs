@@ -563,7 +563,7 @@ pub(crate) fn aggregate(
         let labels =
             sextant_storage::Labels::new(labels.iter().map(|(n, v)| (n.as_str(), v.as_str())))
                 .map_err(|e| Error::Eval(e.to_string()))?;
-        out.push(crate::value::Elem { labels, v, h: None });
+        out.push(crate::value::Elem::float(labels, v));
     }
     Ok(Value::Vector(out))
 }
