@@ -584,7 +584,7 @@ impl Eval<'_> {
                 other => other,
             },
             Expr::Vector(vs) => Value::Vector(self.instant_selector(vs, t)),
-            Expr::Matrix(vs, range) => Value::Matrix(self.range_selector(vs, *range, t)),
+            Expr::Matrix(vs, range) => Value::Matrix(self.range_selector(vs, *range, t)?),
             Expr::Subquery {
                 expr,
                 range,
@@ -737,7 +737,7 @@ impl Eval<'_> {
         })
     }
 
-    fn instant_selector(&self, vs: &VectorSelector, t: i64) -> Vec<Elem> {
+    fn instant_selector(&mut self, vs: &VectorSelector, t: i64) -> Vec<Elem> {
         if vs.edges == Edges::Smoothed {
             return self.smoothed_selector(vs, t);
         }
@@ -812,30 +812,33 @@ impl Eval<'_> {
             })
     }
 
-    /// `x smoothed` at `t`: a sample exactly at the selector's time, else
-    /// the line between the samples around it (a lookback either side),
-    /// else the last one before it.
-    fn smoothed_selector(&self, vs: &VectorSelector, t: i64) -> Vec<Elem> {
+    /// `x smoothed` at `t`, series by series
+    /// ([`crate::native::edges::smoothed_at`]).
+    fn smoothed_selector(&mut self, vs: &VectorSelector, t: i64) -> Vec<Elem> {
+        use crate::native::WindowOut;
         let te = self.effective(vs.at, vs.offset, t);
         let lookback = self.opts.lookback_ms;
+        let mut notes = std::mem::take(&mut self.warnings);
+        let (floats, hists) = (self.series_data(vs), self.histogram_data(vs));
+        // Both lists are in label order; a series may be in either or both.
+        let mut labels: Vec<&Labels> = floats.iter().map(|(l, _)| l).collect();
+        labels.extend(hists.iter().map(|(l, _)| l));
+        labels.sort_unstable();
+        labels.dedup();
+        let find = |l: &Labels| floats.binary_search_by(|(x, _)| x.cmp(l)).ok();
+        let find_h = |l: &Labels| hists.binary_search_by(|(x, _)| x.cmp(l)).ok();
         let mut out = Vec::new();
-        for (labels, samples) in self.series_data(vs) {
-            let lo = samples.partition_point(|s| s.t < te - lookback);
-            let hi = samples.partition_point(|s| s.t <= te + lookback);
-            let near: Vec<Sample> = samples[lo..hi]
-                .iter()
-                .copied()
-                .filter(|s| !is_stale(s.v))
-                .collect();
-            let i = near.partition_point(|s| s.t < te);
-            let v = match (near.get(i), i.checked_sub(1).map(|j| near[j])) {
-                (Some(n), _) if n.t == te => n.v,
-                (Some(n), Some(p)) => p.v + (n.v - p.v) * (te - p.t) as f64 / (n.t - p.t) as f64,
-                (None, Some(p)) => p.v,
-                _ => continue,
-            };
-            out.push(Elem::float(labels.clone(), v));
+        for l in labels {
+            let f = find(l).map_or(&[][..], |i| &floats[i].1[..]);
+            let h = find_h(l).map_or(&[][..], |i| &hists[i].1[..]);
+            let name = l.metric_name().unwrap_or("");
+            match crate::native::edges::smoothed_at(f, h, te, lookback, (name, &mut notes)) {
+                WindowOut::Float(v) => out.push(Elem::float(l.clone(), v)),
+                WindowOut::Hist(h) => out.push(Elem::histogram(l.clone(), std::sync::Arc::new(h))),
+                WindowOut::Nothing => {}
+            }
         }
+        self.warnings = notes;
         out
     }
 
@@ -892,8 +895,14 @@ impl Eval<'_> {
 
     /// A range selector's series at `t`; an anchored or smoothed window
     /// with its edge points settled ([`crate::functions::extend_window`]).
-    fn range_selector(&self, vs: &VectorSelector, range: i64, t: i64) -> Vec<RangeSeries> {
+    fn range_selector(&self, vs: &VectorSelector, range: i64, t: i64) -> Result<Vec<RangeSeries>> {
         let mut out = self.range_selector_raw(vs, range, t);
+        if vs.edges != Edges::Plain && out.iter().any(|s| !s.histograms.is_empty()) {
+            return Err(Error::Eval(format!(
+                "{} modifier is not supported with histograms",
+                vs.edges.keyword()
+            )));
+        }
         if vs.edges != Edges::Plain {
             let te = self.effective(vs.at, vs.offset, t);
             let smoothed = vs.edges == Edges::Smoothed;
@@ -902,7 +911,7 @@ impl Eval<'_> {
             }
             out.retain(|s| !s.points.is_empty());
         }
-        out
+        Ok(out)
     }
 
     /// A range selector's samples at `t`, an anchored or smoothed window

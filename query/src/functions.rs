@@ -9,6 +9,7 @@ use crate::aggregate::{KahanSum, mean, quantile, variance};
 use crate::ast::Expr;
 use crate::engine::Eval;
 use crate::error::{Error, Result};
+use crate::native::WindowOut;
 use crate::value::{Elem, NameCache, RangeSeries, Value, set_label};
 
 fn vector(v: Value) -> Vec<Elem> {
@@ -82,6 +83,40 @@ fn over_time(
     )
 }
 
+/// Applies `window` to every series of a range argument; `keep_name`
+/// keeps `__name__` (which still goes, late, when the series' own name
+/// was to).
+fn over_windows(
+    ev: &mut Eval<'_>,
+    m: Vec<RangeSeries>,
+    keep_name: bool,
+    mut window: impl FnMut(&mut crate::native::Notes, &RangeSeries) -> WindowOut,
+) -> Value {
+    let mut out = Vec::with_capacity(m.len());
+    for s in m {
+        let e = match window(&mut ev.warnings, &s) {
+            WindowOut::Float(v) => Elem::float(s.labels, v),
+            WindowOut::Hist(h) => Elem::histogram(s.labels, Arc::new(h)),
+            WindowOut::Nothing => continue,
+        };
+        let e = Elem {
+            drop_name: s.drop_name,
+            ..e
+        };
+        out.push(if keep_name {
+            e
+        } else {
+            e.unnamed(&mut ev.names)
+        });
+    }
+    Value::Vector(out)
+}
+
+/// The float result of `f` as a window's output.
+fn float_out(v: Option<f64>) -> WindowOut {
+    v.map_or(WindowOut::Nothing, WindowOut::Float)
+}
+
 /// [`over_time`] for a range argument some of whose series hold
 /// histograms: those go through [`crate::native::window`], whose info
 /// or warning explains a missing result; float series as before.
@@ -93,43 +128,48 @@ fn over_time_with_histograms(
     keep_name: bool,
     f: &WindowFn,
 ) -> Value {
-    use crate::native::WindowOut;
-    let mut out = Vec::with_capacity(m.len());
-    for s in m {
-        let labels = if keep_name {
-            s.labels.clone()
-        } else {
-            ev.names.drop_name(&s.labels)
+    over_windows(ev, m, keep_name, |notes, s| {
+        let floats = || {
+            float_out(
+                (!s.points.is_empty())
+                    .then(|| f(&s.points, start, end, t))
+                    .flatten(),
+            )
         };
-        let drop_name = s.drop_name || !keep_name;
-        let float = |labels, v| Elem {
-            drop_name,
-            ..Elem::float(labels, v)
-        };
+        if s.histograms.is_empty() {
+            return floats();
+        }
+        crate::native::window(name, s, start, end, notes).unwrap_or_else(floats)
+    })
+}
+
+/// A function over anchored or smoothed windows (`smoothed` says which):
+/// `rate`, `increase` and `delta` are the exact difference between the
+/// window's edge values; the others read the window with its edges
+/// settled ([`extend_window`]). Series holding histograms go through
+/// [`crate::native::edges::window`].
+fn over_edged_windows(
+    ev: &mut Eval<'_>,
+    name: &str,
+    m: Vec<RangeSeries>,
+    (start, end, t): (i64, i64, i64),
+    (smoothed, keep_name): (bool, bool),
+    f: &WindowFn,
+) -> Value {
+    let rate = matches!(name, "rate" | "increase" | "delta");
+    over_windows(ev, m, keep_name && !rate, |notes, s| {
         if !s.histograms.is_empty() {
-            match crate::native::window(name, &s, start, end, &mut ev.warnings) {
-                Some(WindowOut::Float(v)) => out.push(float(labels, v)),
-                Some(WindowOut::Hist(h)) => out.push(Elem {
-                    drop_name,
-                    ..Elem::histogram(labels, Arc::new(h))
-                }),
-                Some(WindowOut::Nothing) => {}
-                None => {
-                    if let Some(v) = (!s.points.is_empty())
-                        .then(|| f(&s.points, start, end, t))
-                        .flatten()
-                    {
-                        out.push(float(labels, v));
-                    }
-                }
-            }
-            continue;
+            return crate::native::edges::window(name, s, (start, end), smoothed, notes);
         }
-        if let Some(v) = f(&s.points, start, end, t) {
-            out.push(float(labels, v));
+        if rate {
+            let (counter, per_second) = (name != "delta", name == "rate");
+            return float_out(exact_rate(
+                &s.points, start, end, smoothed, counter, per_second,
+            ));
         }
-    }
-    Value::Vector(out)
+        let w = extend_window(&s.points, start, end, smoothed);
+        float_out((!w.is_empty()).then(|| f(&w, start, end, t)).flatten())
+    })
 }
 
 /// The factor Prometheus' `rate`, `increase` and `delta` scale a window's
@@ -571,26 +611,6 @@ pub(crate) fn call(ev: &mut Eval<'_>, name: &str, args: &[Expr], t: i64) -> Resu
             name,
             m.iter().filter(|s| !s.points.is_empty()).map(|s| &s.labels),
         );
-        if m.iter().any(|s| !s.histograms.is_empty()) {
-            if let Expr::Matrix(vs, _) = &args[at]
-                && vs.edges != crate::ast::Edges::Plain
-            {
-                // Refused rather than answered as a plain window.
-                return Err(Error::Eval(format!(
-                    "{} range selectors over native histograms are not supported yet \
-                     ({name} of a series holding histograms)",
-                    vs.edges.keyword()
-                )));
-            }
-            return Ok(over_time_with_histograms(
-                ev,
-                name,
-                m,
-                (start, end, t),
-                keep_name,
-                &*f,
-            ));
-        }
         if let Expr::Matrix(vs, _) = &args[at]
             && vs.edges != crate::ast::Edges::Plain
         {
@@ -603,20 +623,24 @@ pub(crate) fn call(ev: &mut Eval<'_>, name: &str, args: &[Expr], t: i64) -> Resu
                 )));
             }
             let smoothed = edges == crate::ast::Edges::Smoothed;
-            if matches!(name, "rate" | "increase" | "delta") {
-                let (counter, per_second) = (name != "delta", name == "rate");
-                return Ok(over_time(&mut ev.names, m, false, |s| {
-                    exact_rate(s, start, end, smoothed, counter, per_second)
-                }));
-            }
-            return Ok(over_time(&mut ev.names, m, keep_name, |s| {
-                let w = extend_window(s, start, end, smoothed);
-                if w.is_empty() {
-                    None
-                } else {
-                    f(&w, start, end, t)
-                }
-            }));
+            return Ok(over_edged_windows(
+                ev,
+                name,
+                m,
+                (start, end, t),
+                (smoothed, keep_name),
+                &*f,
+            ));
+        }
+        if m.iter().any(|s| !s.histograms.is_empty()) {
+            return Ok(over_time_with_histograms(
+                ev,
+                name,
+                m,
+                (start, end, t),
+                keep_name,
+                &*f,
+            ));
         }
         return Ok(over_time(&mut ev.names, m, keep_name, |s| {
             f(s, start, end, t)

@@ -17,6 +17,8 @@ use crate::INFO_PREFIX;
 use crate::ast::BinOp;
 use crate::value::{Elem, RangeSeries};
 
+pub(crate) mod edges;
+
 const WARNING: &str = "PromQL warning:";
 
 /// Annotations raised while evaluating, in Prometheus' words.

@@ -335,3 +335,41 @@ eval instant at 3m temperature smoothed
 "#,
     );
 }
+
+#[test]
+fn anchored_and_smoothed_windows_over_native_histograms() {
+    passes(
+        r#"
+load 10s
+  lat_seconds {{schema:0 count:2 sum:2 buckets:[2]}}+{{count:2 sum:2 buckets:[2]}}x6
+  jobs {{schema:0 count:5 sum:5 buckets:[5]}} {{schema:0 count:8 sum:8 buckets:[8]}} {{schema:0 count:2 sum:2 buckets:[2] counter_reset_hint:reset}} {{schema:0 count:4 sum:4 buckets:[4]}}
+
+# Anchored: from the sample at 10s (count 4) to the one at 30s (count 8).
+eval instant at 35s histogram_count(increase(lat_seconds[25s] anchored))
+  {} 4
+
+# Smoothed: the right edge at 35s lies halfway from 8 to 10.
+eval instant at 35s histogram_count(increase(lat_seconds[25s] smoothed))
+  {} 5
+
+eval instant at 35s histogram_sum(rate(lat_seconds[25s] smoothed))
+  {} 0.2
+
+# 5 → 8, reset to 2, → 4: the 8 lost at the reset is added back.
+eval instant at 30s histogram_count(increase(jobs[30s] anchored))
+  {} 7
+
+eval instant at 25s histogram_count(jobs smoothed)
+  {} 3
+
+# Across the reset the counter restarts from empty: half of 2.
+eval instant at 15s histogram_count(jobs smoothed)
+  {} 1
+
+eval instant at 30s resets(jobs[15s] anchored)
+  {} 1
+
+eval_fail instant at 30s jobs[30s] anchored
+"#,
+    );
+}
