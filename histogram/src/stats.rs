@@ -21,8 +21,11 @@ pub enum Note {
 
 impl Histogram {
     /// The zero bucket's bounds when a histogram lies on one side of zero.
-    fn natural_zero(&self, b: &mut Bucket) {
-        if self.custom_buckets() || !(b.lower < 0.0 && b.upper > 0.0) {
+    /// `custom_too`: a custom bucket spanning zero is cut at zero as well
+    /// (as `histogram_fraction` does; `histogram_quantile` settles custom
+    /// buckets itself).
+    fn natural_zero(&self, b: &mut Bucket, custom_too: bool) {
+        if (self.custom_buckets() && !custom_too) || !b.straddles_zero() {
             return;
         }
         if self.negative.is_empty() && !self.positive.is_empty() {
@@ -82,7 +85,7 @@ impl Histogram {
             // Observations, but in no bucket: all of them NaN.
             return (f64::NAN, self.sum.is_nan().then_some(Note::NanResult));
         };
-        self.natural_zero(&mut b);
+        self.natural_zero(&mut b, false);
         if self.custom_buckets() {
             if b.lower == f64::NEG_INFINITY {
                 if b.upper <= 0.0 {
@@ -137,7 +140,7 @@ impl Histogram {
             let mut b = *b;
             let zero = b.straddles_zero();
             if zero {
-                self.natural_zero(&mut b);
+                self.natural_zero(&mut b, true);
             }
             let rank_at = |v: f64| -> f64 {
                 if custom || zero {

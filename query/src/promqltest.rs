@@ -912,7 +912,10 @@ fn custom_bucket_histograms(batch: &WriteBatch) -> Vec<SeriesWrite> {
         let sum = totals.get(&(labels.clone(), "_sum"));
         let mut histograms = Vec::new();
         for (t, mut bs) in per_t {
+            // One bucket per bound, however it is spelt (`0.2`, `2e-1`):
+            // the first series loaded wins, as in Prometheus' converter.
             bs.sort_by(|a, b| a.0.total_cmp(&b.0));
+            bs.dedup_by(|later, first| later.0 == first.0);
             let custom_values: Vec<f64> =
                 bs.iter().map(|b| b.0).filter(|le| le.is_finite()).collect();
             let mut prev = 0.0;

@@ -373,3 +373,31 @@ eval_fail instant at 30s jobs[30s] anchored
 "#,
     );
 }
+
+#[test]
+fn custom_bucket_fractions_start_at_zero_and_bounds_are_read_as_numbers() {
+    passes(
+        r#"
+load 1m
+  wait_seconds {{schema:-53 sum:50 count:100 custom_values:[1 2 3] buckets:[4 2 3 91]}}
+
+# The first bucket, (-Inf, 1], holds only positive observations: spread
+# over [0, 1] as in Prometheus, so half of it lies below 0.5.
+eval instant at 0m histogram_fraction(0, 0.5, wait_seconds)
+  {} 0.02
+
+clear
+# `0.2` and `2e-1` are one bound: one bucket of the converted histogram.
+load_with_nhcb 1m
+  rt_bucket{le="0.2"} 0+1x5
+  rt_bucket{le="2e-1"} 0+1x5
+  rt_bucket{le="+Inf"} 0+4x5
+
+eval instant at 5m histogram_count(rt)
+  {} 20
+
+eval instant at 5m histogram_fraction(0, 0.2, rt)
+  {} 0.25
+"#,
+    );
+}
