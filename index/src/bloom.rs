@@ -31,7 +31,7 @@ fn hash(key: &[u8]) -> u64 {
 }
 
 /// The `k` bit positions of `key` in a filter of `nbits` bits.
-fn positions(key: &[u8], k: u8, nbits: u64) -> impl Iterator<Item = u64> {
+pub(crate) fn positions(key: &[u8], k: u8, nbits: u64) -> impl Iterator<Item = u64> {
     let h = hash(key);
     let (h1, h2) = (h, h.rotate_left(32) | 1);
     (0..u64::from(k)).map(move |i| h1.wrapping_add(i.wrapping_mul(h2)) % nbits)

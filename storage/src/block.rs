@@ -229,7 +229,9 @@ impl Block {
         };
         let bytes = bytes
             + chunks.file_len()
-            + logs.as_ref().map_or(0, |l| l.records.file_bytes())
+            + logs
+                .as_ref()
+                .map_or(0, |l| l.records.file_bytes() + l.terms_bytes())
             + spans.as_ref().map_or(0, |s| s.records.file_bytes())
             + dir_bytes(&dir.join(logs::LOGS_TEXT));
         Ok(Block {
@@ -383,7 +385,7 @@ impl Block {
     pub fn verify(&self) -> Result<()> {
         self.chunks.verify()?;
         if let Some(l) = &self.logs {
-            l.records.verify()?;
+            l.verify()?;
         }
         if let Some(s) = &self.spans {
             s.records.verify()?;

@@ -8,6 +8,8 @@
 //! terms with Prometheus semantics (a matcher accepting `""` also accepts
 //! rows without the field); the text query runs on the body tokens.
 
+use std::borrow::Cow;
+
 use sextant_index::text::{FIELD_MARK, TermSource, TextQuery, index_tokens};
 use sextant_index::{MatchOp, Matcher, RoaringBitmap};
 
@@ -64,25 +66,37 @@ fn field_term(name: &str, value: &str) -> String {
     format!("{FIELD_MARK}{name}={value}")
 }
 
-/// Every term a log row is indexed under.
-pub(crate) fn log_terms(r: &LogRecord) -> Vec<String> {
-    let mut terms = index_tokens(&r.body.to_text());
-    terms.push(field_term("service", &r.service()));
-    terms.push(field_term("level", &level_of(r.severity, &r.severity_text)));
+/// The fields a log row is indexed under: (name, value).
+fn fields(r: &LogRecord) -> Vec<(&str, Cow<'_, str>)> {
+    let mut out = vec![
+        ("service", r.service()),
+        ("level", Cow::Owned(level_of(r.severity, &r.severity_text))),
+    ];
     for (k, v) in r.attributes.iter().chain(&r.resource) {
         if matches!(v, AnyValue::Array(_) | AnyValue::Map(_)) {
             continue;
         }
         let v = v.to_text();
         if v.len() <= MAX_FIELD_VALUE_LEN {
-            terms.push(field_term(k, &v));
+            out.push((k, v));
         }
     }
+    out
+}
+
+/// Every term a log row is indexed under.
+pub(crate) fn log_terms(r: &LogRecord) -> Vec<String> {
+    let mut terms = index_tokens(&r.body.to_text());
+    terms.extend(fields(r).iter().map(|(k, v)| field_term(k, v)));
     terms.sort_unstable();
     terms.dedup();
     terms
 }
 
+/// Rows a matcher accepts. From an index that answers a superset of the
+/// rows holding a term, a matcher that accepts rows without the field
+/// cannot narrow anything: it keeps every row ([`matcher_accepts`] then
+/// decides).
 fn matcher_rows(src: &dyn TermSource, m: &Matcher) -> Result<RoaringBitmap> {
     let prefix = field_term(&m.name, "");
     if m.op == MatchOp::Equal && !m.value.is_empty() {
@@ -90,10 +104,24 @@ fn matcher_rows(src: &dyn TermSource, m: &Matcher) -> Result<RoaringBitmap> {
     }
     let value_of = |t: &str| t[prefix.len()..].to_string();
     if m.matches_empty() {
+        if !src.exact() {
+            return Ok(src.all_rows());
+        }
         let rejected = src.rows_where(&prefix, &|t| !m.matches(&value_of(t)))?;
         Ok(src.all_rows() - rejected)
     } else {
         Ok(src.rows_where(&prefix, &|t| m.matches(&value_of(t)))?)
+    }
+}
+
+/// Whether a row's fields satisfy a matcher, as [`matcher_rows`] means it
+/// over the field terms.
+fn matcher_accepts(m: &Matcher, fields: &[(&str, Cow<'_, str>)]) -> bool {
+    let mut values = fields.iter().filter(|(k, _)| *k == m.name).map(|(_, v)| v);
+    if m.matches_empty() {
+        values.all(|v| m.matches(v))
+    } else {
+        values.any(|v| m.matches(v))
     }
 }
 
@@ -102,7 +130,7 @@ impl LogSearch {
     /// [`LogSearch::accepts`] decides).
     pub(crate) fn candidates(&self, src: &dyn TermSource) -> Result<(RoaringBitmap, bool)> {
         let mut acc: Option<RoaringBitmap> = None;
-        let mut exact = true;
+        let mut exact = src.exact() || self.matchers.is_empty();
         for m in &self.matchers {
             let rows = matcher_rows(src, m)?;
             acc = Some(acc.map_or(rows.clone(), |a| a & rows));
@@ -116,15 +144,20 @@ impl LogSearch {
     }
 
     /// Whether a candidate row matches: its time is in range and, when the
-    /// candidates were not exact, its body matches the text query.
+    /// candidates were not exact, its fields match the matchers and its
+    /// body the text query.
     pub(crate) fn accepts(&self, r: &LogRecord, exact: bool) -> bool {
         r.time_ns >= self.start_ns
             && r.time_ns <= self.end_ns
             && (exact
-                || self
+                || (self
                     .text
                     .as_ref()
-                    .is_none_or(|t| t.matches(&r.body.to_text())))
+                    .is_none_or(|t| t.matches(&r.body.to_text()))
+                    && (self.matchers.is_empty() || {
+                        let fields = fields(r);
+                        self.matchers.iter().all(|m| matcher_accepts(m, &fields))
+                    })))
     }
 }
 

@@ -60,6 +60,11 @@ pub trait TermSource {
     /// Rows holding any term that starts with `prefix` and for which
     /// `pred` (given the whole term) is true.
     fn rows_where(&self, prefix: &str, pred: &dyn Fn(&str) -> bool) -> Result<RoaringBitmap>;
+    /// Whether the rows answered are exactly those holding the term (else
+    /// a superset, which the caller checks row by row).
+    fn exact(&self) -> bool {
+        true
+    }
 }
 
 /// The text every token a query regex matches starts with, so that only
@@ -115,13 +120,13 @@ impl TextQuery {
     /// rows with [`TextQuery::matches`].
     pub fn candidates(&self, src: &dyn TermSource) -> Result<(RoaringBitmap, bool)> {
         Ok(match self {
-            TextQuery::Term(t) => (src.term_rows(t)?, true),
-            TextQuery::Prefix(p) => (src.rows_where(p, &|_| true)?, true),
+            TextQuery::Term(t) => (src.term_rows(t)?, src.exact()),
+            TextQuery::Prefix(p) => (src.rows_where(p, &|_| true)?, src.exact()),
             TextQuery::Regex(r) => (
                 src.rows_where(&literal_prefix(r), &|t| {
                     !t.starts_with(FIELD_MARK) && r.is_match(t)
                 })?,
-                true,
+                src.exact(),
             ),
             TextQuery::Phrase(ps) => {
                 let mut acc: Option<RoaringBitmap> = None;
@@ -132,7 +137,10 @@ impl TextQuery {
                         None => rows,
                     });
                 }
-                (acc.unwrap_or_else(|| src.all_rows()), ps.len() <= 1)
+                (
+                    acc.unwrap_or_else(|| src.all_rows()),
+                    ps.len() <= 1 && src.exact(),
+                )
             }
             TextQuery::And(qs) => {
                 let mut acc: Option<RoaringBitmap> = None;

@@ -18,7 +18,7 @@ pub(crate) const HEADER_LEN: usize = 8;
 pub(crate) const FOOTER_LEN: usize = 16;
 /// The version written. Version 2 added histogram chunks to `series`;
 /// every other file reads the same in both.
-pub(crate) const VERSION: u16 = 2;
+pub(crate) const VERSION: u16 = 3;
 /// The oldest version read.
 const MIN_VERSION: u16 = 1;
 

@@ -1,11 +1,13 @@
 //! A block's logs: `logs` (record file, rows in time order), `logs.idx`
-//! (its frame index), `logs.traces` (trace table) and `logs.text/` (the
-//! Tantivy index of every row's terms, row = position in `logs`).
+//! (its frame index), `logs.traces` (trace table) and `logs.terms` (the
+//! paged full-text index of every row's terms, row = position in `logs`;
+//! blocks written before it have a Tantivy index in `logs.text/`, still
+//! read).
 
 use std::path::Path;
 
-use sextant_index::text::{TextIndex, TextIndexWriter};
-use sextant_wal::Vfs;
+use sextant_index::text::{PagedIndex, PagedIndexWriter, TermSource, TextIndex};
+use sextant_wal::{Mapped, Vfs};
 
 use super::file;
 use super::records::{self, RecordFile, Records};
@@ -17,11 +19,13 @@ use crate::model::LogRecord;
 pub(crate) const LOGS: &str = "logs";
 pub(crate) const LOGS_IDX: &str = "logs.idx";
 pub(crate) const LOGS_TRACES: &str = "logs.traces";
+pub(crate) const LOGS_TERMS: &str = "logs.terms";
 pub(crate) const LOGS_TEXT: &str = "logs.text";
+const TERMS_MAGIC: &[u8; 4] = b"SXLX";
 
 /// Records per frame: small enough that fetching the newest matches of a
 /// query decompresses little, large enough for zstd to find repetition.
-const ROWS_PER_FRAME: usize = 1024;
+const ROWS_PER_FRAME: usize = 256;
 
 fn text_err(e: sextant_index::Error) -> Error {
     Error::corrupt("", e)
@@ -44,23 +48,47 @@ pub(crate) fn write(vfs: &dyn Vfs, dir: &Path, rows: &[&LogRecord], level: i32) 
         &dir.join(LOGS_TRACES),
         &traces::encode(trace_rows(rows), b"SXLT"),
     )?;
-    let text_dir = dir.join(LOGS_TEXT);
-    vfs.create_dir_all(&text_dir)
-        .map_err(|e| Error::io("create dir", &text_dir, e))?;
-    let mut w = TextIndexWriter::create(&text_dir).map_err(text_err)?;
+    let mut w = PagedIndexWriter::new();
     for r in rows {
-        w.add(&log_terms(r)).map_err(text_err)?;
+        w.add(&log_terms(r));
     }
-    w.finish().map_err(text_err)?;
-    vfs.sync_dir(&text_dir)
-        .map_err(|e| Error::io("fsync dir", &text_dir, e))
+    file::write_durable(
+        vfs,
+        &dir.join(LOGS_TERMS),
+        &file::seal(TERMS_MAGIC, &w.finish()),
+    )
+}
+
+/// A block's full-text index, in either format.
+#[derive(Debug)]
+enum Text {
+    Paged(PagedIndex<Mapped>),
+    Tantivy(TextIndex),
+}
+
+impl Text {
+    fn source(&self) -> &dyn TermSource {
+        match self {
+            Text::Paged(p) => p,
+            Text::Tantivy(t) => t,
+        }
+    }
+
+    fn rows(&self) -> u32 {
+        match self {
+            Text::Paged(p) => p.rows(),
+            Text::Tantivy(t) => t.rows(),
+        }
+    }
 }
 
 /// The opened logs of a block.
 #[derive(Debug)]
 pub(crate) struct BlockLogs {
     pub(crate) records: Records<LogRecord>,
-    text: TextIndex,
+    text: Text,
+    /// Where the paged index is, for `verify` and its size.
+    terms_path: std::path::PathBuf,
 }
 
 impl BlockLogs {
@@ -72,11 +100,26 @@ impl BlockLogs {
             .map_err(|e| Error::io("read", &idx_path, e))?;
         let idx = file::unseal(&raw, b"SXLI", &idx_path, true)?;
         let (file, _) = RecordFile::open(vfs, &dir.join(LOGS), b"SXLG", idx)?;
-        let text = TextIndex::open(&dir.join(LOGS_TEXT))
-            .map_err(|e| text_err(e).in_file(&dir.join(LOGS_TEXT)))?;
+        let terms_path = dir.join(LOGS_TERMS);
+        let text = match vfs.map(&terms_path) {
+            Ok(map) => {
+                let body_len = file::unseal(&map, TERMS_MAGIC, &terms_path, false)?.len();
+                let start = file::HEADER_LEN;
+                Text::Paged(
+                    PagedIndex::open(map, start, start + body_len)
+                        .map_err(|e| text_err(e).in_file(&terms_path))?,
+                )
+            }
+            // Written before the paged index.
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Text::Tantivy(
+                TextIndex::open(&dir.join(LOGS_TEXT))
+                    .map_err(|e| text_err(e).in_file(&dir.join(LOGS_TEXT)))?,
+            ),
+            Err(e) => return Err(Error::io("mmap", &terms_path, e)),
+        };
         if text.rows() != file.rows() {
             return Err(Error::corrupt(
-                dir.join(LOGS_TEXT),
+                dir,
                 format!(
                     "full-text index covers {} rows, the log file {}",
                     text.rows(),
@@ -88,17 +131,36 @@ impl BlockLogs {
         Ok(BlockLogs {
             records: Records::new(file, traces),
             text,
+            terms_path,
         })
     }
 
     /// Matching records, newest first.
     pub(crate) fn search(&self, q: &LogSearch) -> Result<Vec<LogRecord>> {
-        let (mut rows, exact) = q.candidates(&self.text)?;
+        let (mut rows, exact) = q.candidates(self.text.source())?;
         let file = &self.records.file;
         file.prune(&mut rows, q.start_ns, q.end_ns);
         // Rows are in time order: the newest matches come first from the end.
         let mut out = file.fetch(rows.iter().rev(), |r| q.accepts(r, exact), q.limit)?;
         newest_first(&mut out, q.limit);
         Ok(out)
+    }
+
+    /// Checks the checksums of every log file.
+    pub(crate) fn verify(&self) -> Result<()> {
+        self.records.verify()?;
+        if let Text::Paged(p) = &self.text {
+            file::unseal(p.bytes(), TERMS_MAGIC, &self.terms_path, true)?;
+        }
+        Ok(())
+    }
+
+    /// Bytes of the paged index (0 for a Tantivy one, counted as its
+    /// directory).
+    pub(crate) fn terms_bytes(&self) -> u64 {
+        match &self.text {
+            Text::Paged(p) => p.bytes().len() as u64,
+            Text::Tantivy(_) => 0,
+        }
     }
 }

@@ -1,0 +1,683 @@
+//! A block's full-text index by page of rows: which pages (of
+//! [`PAGE_ROWS`] consecutive rows) may hold a term. Candidates are whole
+//! pages, so the caller checks every candidate row against the query.
+//!
+//! Most of a log line's distinct values occur once in a block (request
+//! ids, client addresses, trace ids): listing them in a term dictionary
+//! costs more than the text itself. So terms found in one page only
+//! ("singletons") go into that page's signature, a Bloom filter of a
+//! fixed number of bits per page stored bit-sliced: slice `b` holds bit
+//! `b` of every page's filter, and a probe ANDs the probe's slices, one
+//! pass for every page at once. Terms found in two pages or more go into
+//! a sorted, front-coded dictionary with the list of their pages.
+//!
+//! Prefix and regex queries scan the dictionary; for singletons they use a
+//! prefix key (the first [`PREFIX_CHARS`] characters of every singleton,
+//! itself a term of the index) when the query's literal prefix is that
+//! long, and otherwise every page.
+//!
+//! Layout of the body (integers little-endian; the storage crate seals it
+//! with a header, a footer and a checksum):
+//!
+//! ```text
+//! rows u32 | page_rows u32 | sig_bits u32 | probes u8 | nblocks u32
+//! block_offset u32 * nblocks     (from the start of the dictionary)
+//! dict_len u32 | dictionary (dict_len bytes)
+//! slice * sig_bits               (each ceil(pages / 64) u64 words;
+//!                                 bit p%64 of word p/64 is page p)
+//! dictionary block = n uvarint, then n entries:
+//!   shared uvarint | suffix_len uvarint | suffix bytes
+//!   npages uvarint | first_page uvarint | (gap uvarint) * (npages - 1)
+//! ```
+//!
+//! The first entry of a block shares nothing with the one before, so a
+//! lookup binary-searches the blocks by their first term.
+
+use roaring::RoaringBitmap;
+use rustc_hash::FxHashMap;
+
+use super::query::TermSource;
+use crate::bloom::positions;
+use crate::error::{Error, Result};
+use crate::varint::{get_uvarint, put_uvarint};
+
+/// Rows in a page.
+pub const PAGE_ROWS: u32 = 16;
+/// Characters of a singleton's prefix key.
+pub const PREFIX_CHARS: usize = 4;
+/// Marks prefix keys; the tokenizer never produces it.
+const PREFIX_MARK: char = '\u{2}';
+/// Signature bits per singleton key (with [`PROBES`] probes, ~0.05% of
+/// pages answer a probe wrongly).
+const BITS_PER_KEY: u64 = 16;
+const PROBES: u8 = 11;
+/// Entries of a dictionary block.
+const BLOCK_TERMS: usize = 32;
+const FIXED_LEN: usize = 4 + 4 + 4 + 1 + 4;
+
+fn corrupt(what: &'static str) -> Error {
+    Error::Corrupt(what)
+}
+
+/// A term's pages as the writer gathers them (most terms have one).
+#[derive(Default)]
+struct Pages {
+    first: u32,
+    more: Vec<u32>,
+}
+
+impl Pages {
+    fn add(&mut self, page: u32) {
+        if self.more.last().copied().unwrap_or(self.first) != page {
+            self.more.push(page);
+        }
+    }
+
+    fn single(&self) -> bool {
+        self.more.is_empty()
+    }
+
+    fn iter(&self) -> impl Iterator<Item = u32> + '_ {
+        std::iter::once(self.first).chain(self.more.iter().copied())
+    }
+}
+
+/// Builds the index of one block, rows given in order.
+#[derive(Default)]
+pub struct PagedIndexWriter {
+    rows: u32,
+    terms: FxHashMap<Box<str>, Pages>,
+}
+
+impl PagedIndexWriter {
+    /// An empty index.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Indexes the next row's terms.
+    pub fn add<S: AsRef<str>>(&mut self, terms: &[S]) {
+        let page = self.rows / PAGE_ROWS;
+        for t in terms {
+            let t = t.as_ref();
+            match self.terms.get_mut(t) {
+                Some(p) => p.add(page),
+                None => {
+                    self.terms.insert(
+                        t.into(),
+                        Pages {
+                            first: page,
+                            more: Vec::new(),
+                        },
+                    );
+                }
+            }
+        }
+        self.rows += 1;
+    }
+
+    /// The serialised index (the body described in the module doc).
+    pub fn finish(mut self) -> Vec<u8> {
+        let pages = self.rows.div_ceil(PAGE_ROWS);
+        // Prefix keys of the singletons, then the keys each page's
+        // signature holds.
+        let mut prefixes: FxHashMap<Box<str>, Pages> = FxHashMap::default();
+        for (t, p) in &self.terms {
+            if p.single()
+                && let Some(key) = prefix_key(t)
+            {
+                match prefixes.get_mut(key.as_str()) {
+                    Some(q) => q.add(p.first),
+                    None => {
+                        prefixes.insert(
+                            key.into(),
+                            Pages {
+                                first: p.first,
+                                more: Vec::new(),
+                            },
+                        );
+                    }
+                }
+            }
+        }
+        for (k, p) in prefixes {
+            // Pages were added in no order: keep them sorted and unique.
+            let mut all: Vec<u32> = p.iter().collect();
+            all.sort_unstable();
+            all.dedup();
+            self.terms.insert(
+                k,
+                Pages {
+                    first: all[0],
+                    more: all[1..].to_vec(),
+                },
+            );
+        }
+        let singles = self.terms.values().filter(|p| p.single()).count() as u64;
+        let sig_bits = if singles == 0 {
+            0
+        } else {
+            (singles * BITS_PER_KEY / u64::from(pages.max(1)))
+                .max(64)
+                .next_multiple_of(64)
+        };
+        let words = pages.div_ceil(64) as usize;
+        let mut slices = vec![0u64; sig_bits as usize * words];
+        let mut dict: Vec<(&str, &Pages)> = Vec::new();
+        for (t, p) in &self.terms {
+            if p.single() {
+                for b in positions(t.as_bytes(), PROBES, sig_bits) {
+                    let page = p.first as usize;
+                    slices[b as usize * words + page / 64] |= 1 << (page % 64);
+                }
+            } else {
+                dict.push((t, p));
+            }
+        }
+        dict.sort_unstable_by(|a, b| a.0.cmp(b.0));
+        let mut data = Vec::new();
+        let mut offsets = Vec::new();
+        for block in dict.chunks(BLOCK_TERMS) {
+            offsets.push(data.len() as u32);
+            put_uvarint(&mut data, block.len() as u64);
+            let mut prev: &[u8] = &[];
+            for (t, p) in block {
+                let t = t.as_bytes();
+                let shared = t.iter().zip(prev).take_while(|(a, b)| a == b).count();
+                put_uvarint(&mut data, shared as u64);
+                put_uvarint(&mut data, (t.len() - shared) as u64);
+                data.extend_from_slice(&t[shared..]);
+                put_uvarint(&mut data, p.more.len() as u64 + 1);
+                put_uvarint(&mut data, u64::from(p.first));
+                let mut last = p.first;
+                for &q in &p.more {
+                    put_uvarint(&mut data, u64::from(q - last));
+                    last = q;
+                }
+                prev = t;
+            }
+        }
+        let mut out = Vec::with_capacity(FIXED_LEN + data.len() + slices.len() * 8);
+        out.extend_from_slice(&self.rows.to_le_bytes());
+        out.extend_from_slice(&PAGE_ROWS.to_le_bytes());
+        out.extend_from_slice(&(sig_bits as u32).to_le_bytes());
+        out.push(PROBES);
+        out.extend_from_slice(&(offsets.len() as u32).to_le_bytes());
+        for o in offsets {
+            out.extend_from_slice(&o.to_le_bytes());
+        }
+        out.extend_from_slice(&(data.len() as u32).to_le_bytes());
+        out.extend_from_slice(&data);
+        for w in slices {
+            out.extend_from_slice(&w.to_le_bytes());
+        }
+        out
+    }
+}
+
+/// The prefix key of a term of at least [`PREFIX_CHARS`] characters.
+fn prefix_key(term: &str) -> Option<String> {
+    let end = term.char_indices().nth(PREFIX_CHARS).map(|(i, _)| i);
+    if term.chars().count() < PREFIX_CHARS {
+        return None;
+    }
+    let mut k = String::with_capacity(PREFIX_CHARS + 1);
+    k.push(PREFIX_MARK);
+    k.push_str(&term[..end.unwrap_or(term.len())]);
+    Some(k)
+}
+
+/// An opened paged index over its serialised bytes (`B`: a memory map or
+/// a buffer; `start` is where the body begins in it).
+pub struct PagedIndex<B> {
+    bytes: B,
+    rows: u32,
+    page_rows: u32,
+    sig_bits: u32,
+    probes: u8,
+    /// Offsets of the block table, the dictionary and the slices.
+    blocks_at: usize,
+    nblocks: usize,
+    dict_at: usize,
+    dict_len: usize,
+    slices_at: usize,
+}
+
+impl<B> std::fmt::Debug for PagedIndex<B> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "PagedIndex({} rows)", self.rows)
+    }
+}
+
+fn u32_at(b: &[u8], at: usize) -> Result<u32> {
+    b.get(at..at + 4)
+        .and_then(|s| s.try_into().ok())
+        .map(u32::from_le_bytes)
+        .ok_or(corrupt("paged index truncated"))
+}
+
+/// One dictionary entry: its term and where its pages are.
+struct Entry {
+    term: Vec<u8>,
+    pages_at: usize,
+}
+
+impl<B: std::ops::Deref<Target = [u8]>> PagedIndex<B> {
+    /// Checks the layout of the body at `bytes[start..end]`.
+    pub fn open(bytes: B, start: usize, end: usize) -> Result<Self> {
+        let body = bytes
+            .get(start..end)
+            .ok_or(corrupt("paged index outside its file"))?;
+        if body.len() < FIXED_LEN {
+            return Err(corrupt("paged index truncated"));
+        }
+        let rows = u32_at(body, 0)?;
+        let page_rows = u32_at(body, 4)?;
+        let sig_bits = u32_at(body, 8)?;
+        let probes = body[12];
+        let nblocks = u32_at(body, 13)? as usize;
+        if !(1..=4096).contains(&page_rows)
+            || (sig_bits > 0 && (probes == 0 || probes > 30))
+            || sig_bits % 64 != 0
+        {
+            return Err(corrupt("paged index parameters"));
+        }
+        let blocks_at = FIXED_LEN;
+        let dict_len_at = nblocks
+            .checked_mul(4)
+            .and_then(|n| n.checked_add(blocks_at))
+            .ok_or(corrupt("paged index block count"))?;
+        let dict_len = u32_at(body, dict_len_at)? as usize;
+        let dict_at = dict_len_at + 4;
+        let slices_at = dict_at
+            .checked_add(dict_len)
+            .ok_or(corrupt("paged index dictionary length"))?;
+        let words = rows.div_ceil(page_rows).div_ceil(64) as usize;
+        let slices_len = (sig_bits as usize)
+            .checked_mul(words)
+            .and_then(|n| n.checked_mul(8))
+            .ok_or(corrupt("paged index signature size"))?;
+        if slices_at.checked_add(slices_len) != Some(body.len()) {
+            return Err(corrupt("paged index size does not match its parts"));
+        }
+        let mut prev = 0;
+        for i in 0..nblocks {
+            let o = u32_at(body, blocks_at + 4 * i)? as usize;
+            if o >= dict_len || (i > 0 && o <= prev) {
+                return Err(corrupt("paged index block offsets"));
+            }
+            prev = o;
+        }
+        let (blocks_at, dict_at, slices_at) =
+            (start + blocks_at, start + dict_at, start + slices_at);
+        Ok(PagedIndex {
+            bytes,
+            rows,
+            page_rows,
+            sig_bits,
+            probes,
+            blocks_at,
+            nblocks,
+            dict_at,
+            dict_len,
+            slices_at,
+        })
+    }
+
+    /// Rows covered.
+    pub fn rows(&self) -> u32 {
+        self.rows
+    }
+
+    /// The bytes it was opened over.
+    pub fn bytes(&self) -> &[u8] {
+        &self.bytes
+    }
+
+    fn pages(&self) -> u32 {
+        self.rows.div_ceil(self.page_rows)
+    }
+
+    fn dict(&self) -> &[u8] {
+        &self.bytes[self.dict_at..self.dict_at + self.dict_len]
+    }
+
+    fn block_start(&self, i: usize) -> usize {
+        let at = self.blocks_at + 4 * i;
+        u32::from_le_bytes([
+            self.bytes[at],
+            self.bytes[at + 1],
+            self.bytes[at + 2],
+            self.bytes[at + 3],
+        ]) as usize
+    }
+
+    /// The entries of dictionary block `i`, each given to `f` until it
+    /// returns false.
+    fn scan_block(&self, i: usize, f: &mut dyn FnMut(&Entry) -> Result<bool>) -> Result<bool> {
+        let dict = self.dict();
+        let mut pos = self.block_start(i);
+        let bad = || corrupt("paged index dictionary");
+        let n = get_uvarint(dict, &mut pos).ok_or_else(bad)?;
+        let mut term: Vec<u8> = Vec::new();
+        for k in 0..n {
+            let shared = get_uvarint(dict, &mut pos).ok_or_else(bad)? as usize;
+            let len = get_uvarint(dict, &mut pos).ok_or_else(bad)? as usize;
+            if shared > term.len() || (k == 0 && shared != 0) {
+                return Err(bad());
+            }
+            let suffix = pos
+                .checked_add(len)
+                .and_then(|end| dict.get(pos..end))
+                .ok_or_else(bad)?;
+            term.truncate(shared);
+            term.extend_from_slice(suffix);
+            pos += len;
+            let pages_at = pos;
+            let npages = get_uvarint(dict, &mut pos).ok_or_else(bad)?;
+            if npages == 0 || npages > u64::from(self.pages()) {
+                return Err(bad());
+            }
+            for _ in 0..npages {
+                get_uvarint(dict, &mut pos).ok_or_else(bad)?;
+            }
+            let e = Entry {
+                term: std::mem::take(&mut term),
+                pages_at,
+            };
+            let go_on = f(&e)?;
+            term = e.term;
+            if !go_on {
+                return Ok(false);
+            }
+        }
+        Ok(true)
+    }
+
+    /// The first term of block `i`.
+    fn first_term(&self, i: usize) -> Result<Vec<u8>> {
+        let mut first = Vec::new();
+        self.scan_block(i, &mut |e| {
+            first = e.term.clone();
+            Ok(false)
+        })?;
+        Ok(first)
+    }
+
+    /// The block where a term at or after `key` would start to be found.
+    fn block_for(&self, key: &[u8]) -> Result<usize> {
+        let (mut lo, mut hi) = (0, self.nblocks);
+        while lo < hi {
+            let mid = (lo + hi) / 2;
+            if self.first_term(mid)?.as_slice() <= key {
+                lo = mid + 1;
+            } else {
+                hi = mid;
+            }
+        }
+        Ok(lo.saturating_sub(1))
+    }
+
+    /// Adds the pages listed at `at` to `out`.
+    fn read_pages(&self, at: usize, out: &mut RoaringBitmap) -> Result<()> {
+        let dict = self.dict();
+        let mut pos = at;
+        let bad = || corrupt("paged index page list");
+        let n = get_uvarint(dict, &mut pos).ok_or_else(bad)?;
+        let mut page = 0u64;
+        for i in 0..n {
+            let v = get_uvarint(dict, &mut pos).ok_or_else(bad)?;
+            page = if i == 0 {
+                v
+            } else if v == 0 {
+                return Err(bad());
+            } else {
+                page.checked_add(v).ok_or_else(bad)?
+            };
+            if page >= u64::from(self.pages()) {
+                return Err(bad());
+            }
+            out.insert(page as u32);
+        }
+        Ok(())
+    }
+
+    /// Pages of dictionary terms from `prefix` on for which `f` says
+    /// (`Some(true)`: take it, `Some(false)`: skip it, `None`: stop).
+    fn dict_pages(
+        &self,
+        prefix: &[u8],
+        f: &dyn Fn(&[u8]) -> Option<bool>,
+        out: &mut RoaringBitmap,
+    ) -> Result<()> {
+        if self.nblocks == 0 {
+            return Ok(());
+        }
+        for i in self.block_for(prefix)?..self.nblocks {
+            let mut found = Vec::new();
+            let go_on = self.scan_block(i, &mut |e| match f(&e.term) {
+                Some(true) => {
+                    found.push(e.pages_at);
+                    Ok(true)
+                }
+                Some(false) => Ok(true),
+                None => Ok(false),
+            })?;
+            for at in found {
+                self.read_pages(at, out)?;
+            }
+            if !go_on {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    /// Pages whose signature may hold `key`.
+    fn probe(&self, key: &[u8], out: &mut RoaringBitmap) {
+        if self.sig_bits == 0 {
+            return;
+        }
+        let words = self.pages().div_ceil(64) as usize;
+        let slice = |b: u64| {
+            let at = self.slices_at + b as usize * words * 8;
+            move |w: usize| {
+                let s = &self.bytes[at + w * 8..at + w * 8 + 8];
+                u64::from_le_bytes([s[0], s[1], s[2], s[3], s[4], s[5], s[6], s[7]])
+            }
+        };
+        let bits: Vec<u64> = positions(key, self.probes, u64::from(self.sig_bits)).collect();
+        for w in 0..words {
+            let mut acc = u64::MAX;
+            for &b in &bits {
+                acc &= slice(b)(w);
+                if acc == 0 {
+                    break;
+                }
+            }
+            while acc != 0 {
+                let bit = acc.trailing_zeros();
+                out.insert(w as u32 * 64 + bit);
+                acc &= acc - 1;
+            }
+        }
+    }
+
+    /// Pages that may hold `term` exactly: its dictionary entry, or the
+    /// pages whose signature answers for it.
+    fn term_pages(&self, term: &str, out: &mut RoaringBitmap) -> Result<()> {
+        let t = term.as_bytes();
+        let mut listed = RoaringBitmap::new();
+        self.dict_pages(
+            t,
+            &|x| match x.cmp(t) {
+                std::cmp::Ordering::Less => Some(false),
+                std::cmp::Ordering::Equal => Some(true),
+                std::cmp::Ordering::Greater => None,
+            },
+            &mut listed,
+        )?;
+        if listed.is_empty() {
+            self.probe(t, out);
+        } else {
+            *out |= listed;
+        }
+        Ok(())
+    }
+
+    /// The rows of `pages`.
+    fn rows_of(&self, pages: &RoaringBitmap) -> RoaringBitmap {
+        let mut rows = RoaringBitmap::new();
+        for p in pages {
+            let lo = p * self.page_rows;
+            rows.insert_range(lo..(lo + self.page_rows).min(self.rows));
+        }
+        rows
+    }
+}
+
+impl<B: std::ops::Deref<Target = [u8]>> TermSource for PagedIndex<B> {
+    fn all_rows(&self) -> RoaringBitmap {
+        let mut b = RoaringBitmap::new();
+        b.insert_range(0..self.rows);
+        b
+    }
+
+    fn term_rows(&self, token: &str) -> Result<RoaringBitmap> {
+        let mut pages = RoaringBitmap::new();
+        self.term_pages(token, &mut pages)?;
+        Ok(self.rows_of(&pages))
+    }
+
+    fn rows_where(&self, prefix: &str, pred: &dyn Fn(&str) -> bool) -> Result<RoaringBitmap> {
+        let mut pages = RoaringBitmap::new();
+        let p = prefix.as_bytes();
+        let take = |t: &[u8]| {
+            if !t.starts_with(p) {
+                return if t < p { Some(false) } else { None };
+            }
+            // A term that is not UTF-8 cannot be judged: a candidate.
+            Some(match std::str::from_utf8(t) {
+                Ok(s) => !s.starts_with(PREFIX_MARK) && pred(s),
+                Err(_) => true,
+            })
+        };
+        self.dict_pages(p, &take, &mut pages)?;
+        // Singletons: by their prefix key, or every page.
+        if let Some(key) = prefix_key(prefix) {
+            self.term_pages(&key, &mut pages)?;
+        } else if self.sig_bits > 0 {
+            pages.insert_range(0..self.pages());
+        }
+        Ok(self.rows_of(&pages))
+    }
+
+    fn exact(&self) -> bool {
+        false
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn build(rows: &[Vec<String>]) -> PagedIndex<Vec<u8>> {
+        let mut w = PagedIndexWriter::new();
+        for r in rows {
+            w.add(r);
+        }
+        let bytes = w.finish();
+        let n = bytes.len();
+        PagedIndex::open(bytes, 0, n).unwrap()
+    }
+
+    fn terms() -> impl Strategy<Value = Vec<Vec<String>>> {
+        // Common words, values that repeat and random ids.
+        let term = prop_oneof![
+            prop::sample::select(vec!["get", "error", "timeout", "orders", "u-42"])
+                .prop_map(String::from),
+            "[a-c]{1,3}",
+            "[0-9a-f]{4,12}",
+        ];
+        prop::collection::vec(prop::collection::vec(term, 0..6), 0..400)
+    }
+
+    proptest! {
+        /// Every row holding a term is among its candidates, whether the
+        /// term is looked up, matched by a prefix or by a predicate.
+        #[test]
+        fn no_row_is_missed(rows in terms()) {
+            let idx = build(&rows);
+            prop_assert_eq!(idx.rows() as usize, rows.len());
+            for (r, ts) in rows.iter().enumerate() {
+                for t in ts {
+                    prop_assert!(idx.term_rows(t).unwrap().contains(r as u32), "{t} row {r}");
+                    let n = t.chars().count();
+                    for cut in [1, 3, 4, 5, n] {
+                        let p: String = t.chars().take(cut.min(n)).collect();
+                        let got = idx.rows_where(&p, &|x| x == t).unwrap();
+                        prop_assert!(got.contains(r as u32), "{p}* for {t} row {r}");
+                    }
+                    prop_assert!(idx.rows_where("", &|x| x == t).unwrap().contains(r as u32));
+                }
+            }
+        }
+
+        /// Any bytes open to an error or an index whose queries do not panic.
+        #[test]
+        fn garbage_never_panics(bytes in prop::collection::vec(any::<u8>(), 0..200), rows in terms()) {
+            let n = bytes.len();
+            if let Ok(idx) = PagedIndex::open(bytes, 0, n) {
+                let _ = idx.term_rows("error");
+                let _ = idx.rows_where("ab", &|_| true);
+            }
+            // A real index cut short or with a byte changed.
+            let mut w = PagedIndexWriter::new();
+            for r in &rows { w.add(r); }
+            let good = w.finish();
+            for cut in [0, good.len() / 2, good.len().saturating_sub(1)] {
+                let b = good[..cut].to_vec();
+                let n = b.len();
+                prop_assert!(PagedIndex::open(b, 0, n).is_err());
+            }
+            if !good.is_empty() {
+                let mut b = good.clone();
+                let i = good.len() / 3;
+                b[i] ^= 0x5a;
+                let n = b.len();
+                if let Ok(idx) = PagedIndex::open(b, 0, n) {
+                    let _ = idx.term_rows("error");
+                    let _ = idx.rows_where("", &|_| true);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn rare_values_cost_little_and_are_found() {
+        let rows: Vec<Vec<String>> = (0..10_000)
+            .map(|i| {
+                vec![
+                    "get".to_string(),
+                    format!("{:016x}", (i as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15)),
+                ]
+            })
+            .collect();
+        let mut w = PagedIndexWriter::new();
+        for r in &rows {
+            w.add(r);
+        }
+        let bytes = w.finish();
+        // About 2 bytes per random id (its signature bits and its share of
+        // the prefix keys), far below the id's 16.
+        assert!(bytes.len() < 10_000 * 6, "{} bytes", bytes.len());
+        let n = bytes.len();
+        let idx = PagedIndex::open(bytes, 0, n).unwrap();
+        let id = &rows[1234][1];
+        let got = idx.term_rows(id).unwrap();
+        assert!(got.contains(1234));
+        assert!(got.len() <= 3 * u64::from(PAGE_ROWS), "{} rows", got.len());
+        assert_eq!(idx.term_rows("get").unwrap().len(), 10_000);
+    }
+}
