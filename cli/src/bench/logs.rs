@@ -1,9 +1,14 @@
 //! `sextant bench logs`: log ingest with full-text indexing, bytes on disk
 //! per line, and term query latency.
 //!
-//! Lines are ~200 bytes of typical service output (request lines, SQL
-//! timings, errors with IPs and ids) from `--services` services, spread
-//! evenly over `--hours` hours so they land in several 2 h blocks.
+//! Two corpora. `synthetic` (the default): lines of ~200 bytes of typical
+//! service output (request lines, SQL timings, errors with IPs and ids)
+//! from `--services` services. `demo`: the records the demo's 26 services
+//! emit while a dependency fails (request lines, slow queries, failures
+//! with their causes; service, instance, version and function attributes),
+//! each with its trace id written into the body (`trace_id=…`), as
+//! services that log it do. Either way the lines are spread evenly over
+//! `--hours` hours so they land in several 2 h blocks.
 
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -36,9 +41,62 @@ pub struct LogsArgs {
     /// WAL durability: always, never, or interval:MS.
     #[arg(long, default_value = "never")]
     sync: String,
+    /// Which lines: `synthetic` or `demo` (see the module doc).
+    #[arg(long, value_enum, default_value = "synthetic")]
+    corpus: Corpus,
     /// Print one JSON object.
     #[arg(long)]
     json: bool,
+}
+
+/// The lines a run writes.
+#[derive(clap::ValueEnum, Clone, Copy, PartialEq, Eq)]
+enum Corpus {
+    Synthetic,
+    Demo,
+}
+
+/// The demo's log records during a fault, in time order, generated a
+/// minute of simulated time at a time.
+struct DemoLines {
+    sim: sextant_demo::sim::Sim,
+    next_ms: i64,
+    pending: std::collections::VecDeque<LogRecord>,
+}
+
+impl DemoLines {
+    /// Root requests a second: the demo's market-hours load, scaled so a
+    /// million lines take about an hour of simulated time.
+    const RATE: f64 = 150.0;
+    /// A Monday, 10:00 in New York: the market is open.
+    const START_MS: i64 = 1_763_996_400_000;
+
+    fn new() -> Self {
+        let fault = sextant_demo::sim::Fault {
+            kind: sextant_demo::sim::FaultKind::FailingDependency,
+            service: "payments".into(),
+            start_ms: Self::START_MS,
+            end_ms: i64::MAX,
+        };
+        DemoLines {
+            sim: sextant_demo::sim::Sim::new(42, Self::RATE, vec![fault]),
+            next_ms: Self::START_MS,
+            pending: Default::default(),
+        }
+    }
+
+    fn next(&mut self) -> LogRecord {
+        while self.pending.is_empty() {
+            let mut logs = self.sim.run(self.next_ms, self.next_ms + 60_000).logs;
+            self.next_ms += 60_000;
+            logs.sort_by_key(|r| r.time_ns);
+            self.pending.extend(logs);
+        }
+        let mut r = self.pending.pop_front().unwrap_or_default();
+        let id: String = r.trace_id.iter().map(|b| format!("{b:02x}")).collect();
+        r.body = AnyValue::Str(format!("{} trace_id={id}", r.body.to_text()));
+        r
+    }
 }
 
 const START_NS: i64 = 1_763_800_000_000_000_000;
@@ -131,6 +189,7 @@ pub fn run(data_dir: &Path, a: LogsArgs) -> CliResult {
     let (dir, db) = scratch_db(data_dir, "bench-logs-", &a.sync)?;
     let step = (a.hours * 3_600_000_000_000 / a.lines) as i64;
     let mut rng = fastrand::Rng::with_seed(42);
+    let mut demo = (a.corpus == Corpus::Demo).then(DemoLines::new);
     let (mut raw_bytes, mut gen_time) = (0u64, Duration::ZERO);
     // The same lines as a plain text file compressed by zstd -9 in 1 MiB
     // pieces: how compressible the data is, whatever stores it.
@@ -153,7 +212,10 @@ pub fn run(data_dir: &Path, a: LogsArgs) -> CliResult {
         }
         let batch: Vec<LogRecord> = (i..i + n)
             .map(|k| {
-                let mut r = line(k, a.services, &mut rng);
+                let mut r = match &mut demo {
+                    Some(d) => d.next(),
+                    None => line(k, a.services, &mut rng),
+                };
                 r.time_ns = START_NS + k as i64 * step;
                 let body = r.body.to_text();
                 raw_bytes += body.len() as u64 + 1;
@@ -185,20 +247,33 @@ pub fn run(data_dir: &Path, a: LogsArgs) -> CliResult {
     // Term queries of several selectivities, newest 100 first; then a
     // prefix and a regex over request ids, a field with a value per line
     // (each matches 1 line in 65,536).
-    let queries = [
-        "refused",
-        "u-4242",
-        "timeout",
-        "orders",
-        "10.0.0.7:5432",
-        "\"slow query\"",
-        "status=200 healthz",
-        "00a1*",
-        "/00a1[0-9a-f]{12}/",
-    ];
+    let queries: &[&str] = match a.corpus {
+        Corpus::Synthetic => &[
+            "refused",
+            "u-4242",
+            "timeout",
+            "orders",
+            "10.0.0.7:5432",
+            "\"slow query\"",
+            "status=200 healthz",
+            "00a1*",
+            "/00a1[0-9a-f]{12}/",
+        ],
+        // Over trace ids (a value per request) as over request ids.
+        Corpus::Demo => &[
+            "failed",
+            "\"connection refused\"",
+            "nullpointerexception",
+            "portfolio",
+            "\"slow query\"",
+            "\"502 bad gateway\"",
+            "00a1*",
+            "/00a1[0-9a-f]{28}/",
+        ],
+    };
     let mut results = Vec::new();
     let mut all = Vec::new();
-    for q in queries {
+    for &q in queries {
         let search = LogSearch {
             text: Some(TextQuery::parse(q).map_err(sextant_storage::Error::Matcher)?),
             limit: 100,
@@ -220,6 +295,7 @@ pub fn run(data_dir: &Path, a: LogsArgs) -> CliResult {
     }
     all.sort();
     let summary = json!({
+        "corpus": if a.corpus == Corpus::Demo { "demo" } else { "synthetic" },
         "lines": a.lines, "raw_mb": mb, "seconds": wall.as_secs_f64(),
         "flush_seconds": flush_time.as_secs_f64(),
         "lines_per_sec": a.lines as f64 / wall.as_secs_f64(),
