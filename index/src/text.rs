@@ -6,7 +6,7 @@ mod paged;
 mod query;
 mod tokenize;
 
-pub use index::{TextIndex, TextIndexWriter};
+pub use index::TextIndex;
 pub use paged::{PAGE_ROWS, PagedIndex, PagedIndexWriter};
 pub use query::{FIELD_MARK, TermSource, TextQuery};
 pub use tokenize::{MAX_TOKEN_LEN, Token, for_each_token, index_tokens, normalize, parts};

@@ -190,7 +190,8 @@ impl Inner {
                     &s.exemplars(start, end),
                 )?;
             }
-            head.logs.with_range(start, end, |rows| w.add_logs(rows))?;
+            head.logs
+                .with_range(start, end, |rows, index| w.add_indexed_logs(rows, index))?;
             head.spans
                 .with_range(start, end, |rows| w.add_spans(rows))?;
             if w.is_empty() {

@@ -84,12 +84,11 @@ fn fields(r: &LogRecord) -> Vec<(&str, Cow<'_, str>)> {
     out
 }
 
-/// Every term a log row is indexed under.
+/// Every term a log row is indexed under (a term may come twice; the
+/// indexes keep one posting).
 pub(crate) fn log_terms(r: &LogRecord) -> Vec<String> {
     let mut terms = index_tokens(&r.body.to_text());
     terms.extend(fields(r).iter().map(|(k, v)| field_term(k, v)));
-    terms.sort_unstable();
-    terms.dedup();
     terms
 }
 

@@ -1,4 +1,5 @@
-//! A block's full-text index of log bodies, kept by Tantivy.
+//! The full-text index of log bodies in blocks before version 3, kept by
+//! Tantivy (newer blocks have a [`super::PagedIndex`]); read only.
 //!
 //! Only postings are stored: the terms field is indexed with document ids
 //! alone (no frequencies, positions, field norms or stored values). Each
@@ -14,128 +15,17 @@ use std::path::Path;
 
 use roaring::RoaringBitmap;
 use tantivy::directory::MmapDirectory;
-use tantivy::indexer::NoMergePolicy;
-use tantivy::schema::{FAST, Field, IndexRecordOption, Schema, TextFieldIndexing, TextOptions};
-use tantivy::tokenizer::{TextAnalyzer, Token, TokenStream, Tokenizer};
-use tantivy::{DocSet, Index, IndexWriter, SegmentReader, TERMINATED, TantivyDocument};
+use tantivy::schema::{Field, IndexRecordOption};
+use tantivy::{DocSet, Index, SegmentReader, TERMINATED};
 
 use super::query::TermSource;
 use crate::error::{Error, Result};
 
 const BODY: &str = "body";
 const ROW: &str = "row";
-const TOKENIZER: &str = "sextant_terms";
-
-/// Splits a document value at NUL: the value is the row's terms.
-#[derive(Clone, Default)]
-struct TermSplitter;
-
-struct TermStream<'a> {
-    rest: std::str::Split<'a, char>,
-    token: Token,
-}
-
-impl Tokenizer for TermSplitter {
-    type TokenStream<'a> = TermStream<'a>;
-    fn token_stream<'a>(&'a mut self, text: &'a str) -> TermStream<'a> {
-        TermStream {
-            rest: text.split('\0'),
-            token: Token::default(),
-        }
-    }
-}
-
-impl TokenStream for TermStream<'_> {
-    fn advance(&mut self) -> bool {
-        for t in self.rest.by_ref() {
-            if !t.is_empty() {
-                self.token.text.clear();
-                self.token.text.push_str(t);
-                self.token.position = self.token.position.wrapping_add(1);
-                return true;
-            }
-        }
-        false
-    }
-    fn token(&self) -> &Token {
-        &self.token
-    }
-    fn token_mut(&mut self) -> &mut Token {
-        &mut self.token
-    }
-}
-/// Indexing memory before Tantivy writes a segment.
-const WRITER_MEMORY: usize = 64 << 20;
 
 fn text_err(e: impl std::fmt::Display) -> Error {
     Error::Text(e.to_string())
-}
-
-fn schema() -> (Schema, Field, Field) {
-    let mut b = Schema::builder();
-    let body = b.add_text_field(
-        BODY,
-        TextOptions::default().set_indexing_options(
-            TextFieldIndexing::default()
-                .set_tokenizer(TOKENIZER)
-                .set_fieldnorms(false)
-                .set_index_option(IndexRecordOption::Basic),
-        ),
-    );
-    let row = b.add_u64_field(ROW, FAST);
-    (b.build(), body, row)
-}
-
-/// Builds the index of one block, lines given in row order.
-pub struct TextIndexWriter {
-    writer: IndexWriter,
-    body: Field,
-    row_field: Field,
-    next_row: u64,
-}
-
-impl TextIndexWriter {
-    /// Creates an empty index in `dir` (which must exist and be empty).
-    pub fn create(dir: &Path) -> Result<Self> {
-        let (schema, body, row_field) = schema();
-        let directory = MmapDirectory::open(dir).map_err(text_err)?;
-        let index = Index::create(directory, schema, Default::default()).map_err(text_err)?;
-        index
-            .tokenizers()
-            .register(TOKENIZER, TextAnalyzer::from(TermSplitter));
-        let writer: IndexWriter = index
-            .writer_with_num_threads(1, WRITER_MEMORY)
-            .map_err(text_err)?;
-        writer.set_merge_policy(Box::new(NoMergePolicy));
-        Ok(TextIndexWriter {
-            writer,
-            body,
-            row_field,
-            next_row: 0,
-        })
-    }
-
-    /// Indexes the next row's terms (its body's [`super::index_tokens`]
-    /// and any field terms; terms holding NUL are skipped).
-    pub fn add(&mut self, terms: &[String]) -> Result<()> {
-        let mut value = String::with_capacity(terms.iter().map(|t| t.len() + 1).sum());
-        for t in terms.iter().filter(|t| !t.contains('\0')) {
-            value.push_str(t);
-            value.push('\0');
-        }
-        let mut doc = TantivyDocument::new();
-        doc.add_text(self.body, value);
-        doc.add_u64(self.row_field, self.next_row);
-        self.next_row += 1;
-        self.writer.add_document(doc).map_err(text_err)?;
-        Ok(())
-    }
-
-    /// Commits (Tantivy fsyncs its files) and waits for the writer to stop.
-    pub fn finish(mut self) -> Result<()> {
-        self.writer.commit().map_err(text_err)?;
-        self.writer.wait_merging_threads().map_err(text_err)
-    }
 }
 
 /// A block's opened full-text index.
@@ -256,8 +146,135 @@ impl TermSource for TextIndex {
     }
 }
 
+/// How blocks before version 3 were indexed: kept to test their reader
+/// (blocks now have a paged index).
+#[cfg(test)]
+mod writer {
+    use std::path::Path;
+
+    use tantivy::directory::MmapDirectory;
+    use tantivy::indexer::NoMergePolicy;
+    use tantivy::schema::{FAST, Field, IndexRecordOption, Schema, TextFieldIndexing, TextOptions};
+    use tantivy::tokenizer::{TextAnalyzer, Token, TokenStream, Tokenizer};
+    use tantivy::{Index, IndexWriter, TantivyDocument};
+
+    use super::{BODY, ROW, text_err};
+    use crate::error::Result;
+
+    const TOKENIZER: &str = "sextant_terms";
+
+    /// Splits a document value at NUL: the value is the row's terms.
+    #[derive(Clone, Default)]
+    struct TermSplitter;
+
+    struct TermStream<'a> {
+        rest: std::str::Split<'a, char>,
+        token: Token,
+    }
+
+    impl Tokenizer for TermSplitter {
+        type TokenStream<'a> = TermStream<'a>;
+        fn token_stream<'a>(&'a mut self, text: &'a str) -> TermStream<'a> {
+            TermStream {
+                rest: text.split('\0'),
+                token: Token::default(),
+            }
+        }
+    }
+
+    impl TokenStream for TermStream<'_> {
+        fn advance(&mut self) -> bool {
+            for t in self.rest.by_ref() {
+                if !t.is_empty() {
+                    self.token.text.clear();
+                    self.token.text.push_str(t);
+                    self.token.position = self.token.position.wrapping_add(1);
+                    return true;
+                }
+            }
+            false
+        }
+        fn token(&self) -> &Token {
+            &self.token
+        }
+        fn token_mut(&mut self) -> &mut Token {
+            &mut self.token
+        }
+    }
+    /// Indexing memory before Tantivy writes a segment.
+    const WRITER_MEMORY: usize = 64 << 20;
+
+    fn schema() -> (Schema, Field, Field) {
+        let mut b = Schema::builder();
+        let body = b.add_text_field(
+            BODY,
+            TextOptions::default().set_indexing_options(
+                TextFieldIndexing::default()
+                    .set_tokenizer(TOKENIZER)
+                    .set_fieldnorms(false)
+                    .set_index_option(IndexRecordOption::Basic),
+            ),
+        );
+        let row = b.add_u64_field(ROW, FAST);
+        (b.build(), body, row)
+    }
+
+    /// Builds the index of one block, lines given in row order.
+    pub struct TextIndexWriter {
+        writer: IndexWriter,
+        body: Field,
+        row_field: Field,
+        next_row: u64,
+    }
+
+    impl TextIndexWriter {
+        /// Creates an empty index in `dir` (which must exist and be empty).
+        pub fn create(dir: &Path) -> Result<Self> {
+            let (schema, body, row_field) = schema();
+            let directory = MmapDirectory::open(dir).map_err(text_err)?;
+            let index = Index::create(directory, schema, Default::default()).map_err(text_err)?;
+            index
+                .tokenizers()
+                .register(TOKENIZER, TextAnalyzer::from(TermSplitter));
+            let writer: IndexWriter = index
+                .writer_with_num_threads(1, WRITER_MEMORY)
+                .map_err(text_err)?;
+            writer.set_merge_policy(Box::new(NoMergePolicy));
+            Ok(TextIndexWriter {
+                writer,
+                body,
+                row_field,
+                next_row: 0,
+            })
+        }
+
+        /// Indexes the next row's terms (its body's [`super::index_tokens`]
+        /// and any field terms; terms holding NUL are skipped).
+        pub fn add(&mut self, terms: &[String]) -> Result<()> {
+            let mut value = String::with_capacity(terms.iter().map(|t| t.len() + 1).sum());
+            for t in terms.iter().filter(|t| !t.contains('\0')) {
+                value.push_str(t);
+                value.push('\0');
+            }
+            let mut doc = TantivyDocument::new();
+            doc.add_text(self.body, value);
+            doc.add_u64(self.row_field, self.next_row);
+            self.next_row += 1;
+            self.writer.add_document(doc).map_err(text_err)?;
+            Ok(())
+        }
+
+        /// Commits (Tantivy fsyncs its files) and waits for the writer to stop.
+        pub fn finish(mut self) -> Result<()> {
+            self.writer.commit().map_err(text_err)?;
+            self.writer.wait_merging_threads().map_err(text_err)
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
+    use super::writer::TextIndexWriter;
     use super::*;
     use crate::text::TextQuery;
 

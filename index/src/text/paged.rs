@@ -95,6 +95,31 @@ impl PagedIndexWriter {
         Self::default()
     }
 
+    /// An index of `rows` rows whose terms are given with
+    /// [`PagedIndexWriter::add_rows`] (an index already inverted, as the
+    /// head's, need not be tokenized again).
+    pub fn with_rows(rows: u32) -> Self {
+        PagedIndexWriter {
+            rows,
+            terms: FxHashMap::default(),
+        }
+    }
+
+    /// Adds `term` at `rows` (ascending; rows below
+    /// [`PagedIndexWriter::with_rows`]' count). Each term is given once.
+    pub fn add_rows(&mut self, term: &str, rows: impl Iterator<Item = u32>) {
+        let mut pages = rows.map(|r| r / PAGE_ROWS);
+        let Some(first) = pages.next() else {
+            return;
+        };
+        let mut p = Pages {
+            first,
+            more: Vec::new(),
+        };
+        pages.for_each(|q| p.add(q));
+        self.terms.insert(term.into(), p);
+    }
+
     /// Indexes the next row's terms.
     pub fn add<S: AsRef<str>>(&mut self, terms: &[S]) {
         let page = self.rows / PAGE_ROWS;

@@ -31,8 +31,24 @@ fn text_err(e: sextant_index::Error) -> Error {
     Error::corrupt("", e)
 }
 
-/// Writes the log files of a block into `dir`; `rows` in time order.
-pub(crate) fn write(vfs: &dyn Vfs, dir: &Path, rows: &[&LogRecord], level: i32) -> Result<()> {
+/// The paged index of `rows` (in block order), tokenizing each.
+pub(crate) fn index_of(rows: &[&LogRecord]) -> PagedIndexWriter {
+    let mut w = PagedIndexWriter::new();
+    for r in rows {
+        w.add(&log_terms(r));
+    }
+    w
+}
+
+/// Writes the log files of a block into `dir`: `rows` in time order and
+/// the index of their terms.
+pub(crate) fn write(
+    vfs: &dyn Vfs,
+    dir: &Path,
+    rows: &[&LogRecord],
+    index: PagedIndexWriter,
+    level: i32,
+) -> Result<()> {
     let idx = records::write(
         vfs,
         &dir.join(LOGS),
@@ -48,14 +64,10 @@ pub(crate) fn write(vfs: &dyn Vfs, dir: &Path, rows: &[&LogRecord], level: i32) 
         &dir.join(LOGS_TRACES),
         &traces::encode(trace_rows(rows), b"SXLT"),
     )?;
-    let mut w = PagedIndexWriter::new();
-    for r in rows {
-        w.add(&log_terms(r));
-    }
     file::write_durable(
         vfs,
         &dir.join(LOGS_TERMS),
-        &file::seal(TERMS_MAGIC, &w.finish()),
+        &file::seal(TERMS_MAGIC, &index.finish()),
     )
 }
 

@@ -157,10 +157,20 @@ impl<'a> BlockWriter<'a> {
 
     /// Adds the block's log records, in time order (once per block).
     pub(crate) fn add_logs(&mut self, rows: &[&LogRecord]) -> Result<()> {
+        self.add_indexed_logs(rows, super::logs::index_of(rows))
+    }
+
+    /// [`BlockWriter::add_logs`] with the index of their terms already
+    /// gathered (from the head's postings).
+    pub(crate) fn add_indexed_logs(
+        &mut self,
+        rows: &[&LogRecord],
+        index: sextant_index::text::PagedIndexWriter,
+    ) -> Result<()> {
         if rows.is_empty() {
             return Ok(());
         }
-        super::logs::write(self.vfs, &self.tmp, rows, self.compression.records)?;
+        super::logs::write(self.vfs, &self.tmp, rows, index, self.compression.records)?;
         for r in rows {
             self.note_time(r.time_ms());
         }

@@ -6,7 +6,7 @@ use std::cmp::Ordering;
 use parking_lot::RwLock;
 use rustc_hash::FxHashMap;
 use sextant_index::RoaringBitmap;
-use sextant_index::text::TermSource;
+use sextant_index::text::{PagedIndexWriter, TermSource};
 
 use super::rows::{Record, Rows};
 use crate::error::Result;
@@ -55,6 +55,8 @@ impl HeadLogs {
             let mut bytes = 0;
             for t in ts {
                 match inner.terms.get_mut(t.as_str()) {
+                    // A term twice in one record is one posting.
+                    Some(rows) if rows.last() == Some(&row) => {}
                     Some(rows) => {
                         rows.push(row);
                         bytes += 4;
@@ -96,15 +98,36 @@ impl HeadLogs {
         self.inner.read().rows.traces(ids)
     }
 
-    /// Calls `f` with the records with `start <= time_ms <= end`, oldest
-    /// first (for flush), without copying them.
+    /// Calls `f` with the records with `start <= time_ms <= end` in block
+    /// order (for flush), without copying them, and the paged index of
+    /// their terms built from the head's postings: a flush does not
+    /// tokenize the records again.
     pub(crate) fn with_range<R>(
         &self,
         start: i64,
         end: i64,
-        f: impl FnOnce(&[&LogRecord]) -> R,
+        f: impl FnOnce(&[&LogRecord], PagedIndexWriter) -> R,
     ) -> R {
-        f(&self.inner.read().rows.in_range(start, end))
+        let g = self.inner.read();
+        let (records, head_rows) = g.rows.in_range_with_rows(start, end);
+        // Head row → block row (u32::MAX: outside the range).
+        let mut block_row = vec![u32::MAX; g.rows.len()];
+        for (b, &h) in head_rows.iter().enumerate() {
+            block_row[h as usize] = b as u32;
+        }
+        let mut index = PagedIndexWriter::with_rows(records.len() as u32);
+        let mut rows = Vec::new();
+        for (term, head) in &g.terms {
+            rows.clear();
+            rows.extend(
+                head.iter()
+                    .map(|&h| block_row[h as usize])
+                    .filter(|&b| b != u32::MAX),
+            );
+            rows.sort_unstable();
+            index.add_rows(term, rows.iter().copied());
+        }
+        f(&records, index)
     }
 
     /// Time partitions (`time_ms / range`) holding records.

@@ -77,13 +77,17 @@ impl<T: Record> Rows<T> {
 
     /// Records with `start <= time_ms <= end`, in block order.
     pub(crate) fn in_range(&self, start: i64, end: i64) -> Vec<&T> {
-        let mut out: Vec<&T> = self
-            .rows
-            .iter()
-            .filter(|r| (start..=end).contains(&r.time_ms()))
+        self.in_range_with_rows(start, end).0
+    }
+
+    /// [`Rows::in_range`], with the head row of each record.
+    pub(crate) fn in_range_with_rows(&self, start: i64, end: i64) -> (Vec<&T>, Vec<u32>) {
+        let mut rows: Vec<u32> = (0..self.rows.len() as u32)
+            .filter(|&i| (start..=end).contains(&self.rows[i as usize].time_ms()))
             .collect();
-        out.sort_by(|a, b| T::block_order(a, b));
-        out
+        // Stable: records of one time keep their arrival order.
+        rows.sort_by(|&a, &b| T::block_order(&self.rows[a as usize], &self.rows[b as usize]));
+        (rows.iter().map(|&i| &self.rows[i as usize]).collect(), rows)
     }
 
     /// Time partitions (`time_ms / range`) holding records.
