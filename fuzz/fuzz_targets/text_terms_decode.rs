@@ -31,7 +31,7 @@ fuzz_target!(|data: &[u8]| {
         .collect();
     let mut w = PagedIndexWriter::new();
     for r in &rows {
-        w.add(r);
+        w.add(r.iter().copied());
     }
     let bytes = w.finish();
     let idx = PagedIndex::open(&bytes[..], 0, bytes.len()).expect("a written index opens");

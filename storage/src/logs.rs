@@ -10,7 +10,7 @@
 
 use std::borrow::Cow;
 
-use sextant_index::text::{FIELD_MARK, TermSource, TextQuery, index_tokens};
+use sextant_index::text::{FIELD_MARK, TermSource, Terms, TextQuery, push_index_tokens};
 use sextant_index::{MatchOp, Matcher, RoaringBitmap};
 
 use crate::codec::records::encode_frame;
@@ -86,9 +86,18 @@ fn fields(r: &LogRecord) -> Vec<(&str, Cow<'_, str>)> {
 
 /// Every term a log row is indexed under (a term may come twice; the
 /// indexes keep one posting).
-pub(crate) fn log_terms(r: &LogRecord) -> Vec<String> {
-    let mut terms = index_tokens(&r.body.to_text());
-    terms.extend(fields(r).iter().map(|(k, v)| field_term(k, v)));
+pub(crate) fn log_terms(r: &LogRecord) -> Terms {
+    let mut terms = Terms::default();
+    push_index_tokens(&r.body.to_text(), &mut terms);
+    let mut buf = String::new();
+    for (k, v) in fields(r) {
+        buf.clear();
+        buf.push(FIELD_MARK);
+        buf.push_str(k);
+        buf.push('=');
+        buf.push_str(&v);
+        terms.push(&buf);
+    }
     terms
 }
 

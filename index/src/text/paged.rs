@@ -121,10 +121,9 @@ impl PagedIndexWriter {
     }
 
     /// Indexes the next row's terms.
-    pub fn add<S: AsRef<str>>(&mut self, terms: &[S]) {
+    pub fn add<'t>(&mut self, terms: impl IntoIterator<Item = &'t str>) {
         let page = self.rows / PAGE_ROWS;
         for t in terms {
-            let t = t.as_ref();
             match self.terms.get_mut(t) {
                 Some(p) => p.add(page),
                 None => {
@@ -611,7 +610,7 @@ mod tests {
     fn build(rows: &[Vec<String>]) -> PagedIndex<Vec<u8>> {
         let mut w = PagedIndexWriter::new();
         for r in rows {
-            w.add(r);
+            w.add(r.iter().map(String::as_str));
         }
         let bytes = w.finish();
         let n = bytes.len();
@@ -663,7 +662,7 @@ mod tests {
             }
             // A real index cut short or with a byte changed.
             let mut w = PagedIndexWriter::new();
-            for r in &rows { w.add(r); }
+            for r in &rows { w.add(r.iter().map(String::as_str)); }
             let good = w.finish();
             for cut in [0, good.len() / 2, good.len().saturating_sub(1)] {
                 let b = good[..cut].to_vec();
@@ -695,7 +694,7 @@ mod tests {
             .collect();
         let mut w = PagedIndexWriter::new();
         for r in &rows {
-            w.add(r);
+            w.add(r.iter().map(String::as_str));
         }
         let bytes = w.finish();
         // About 2 bytes per random id (its signature bits and its share of

@@ -68,14 +68,46 @@ pub fn normalize<'b>(token: &str, buf: &'b mut String) -> &'b str {
     buf.as_str()
 }
 
-/// The distinct normalised tokens of `text`, for indexing.
-pub fn index_tokens(text: &str) -> Vec<String> {
-    let mut out: Vec<String> = Vec::new();
+/// A list of terms in one buffer: a record's terms cost two allocations,
+/// not one a term.
+#[derive(Debug, Default, Clone)]
+pub struct Terms {
+    text: String,
+    ends: Vec<u32>,
+}
+
+impl Terms {
+    /// Appends a term.
+    pub fn push(&mut self, term: &str) {
+        self.text.push_str(term);
+        self.ends.push(self.text.len() as u32);
+    }
+
+    /// The terms, in the order pushed (a term may come more than once).
+    pub fn iter(&self) -> impl Iterator<Item = &str> {
+        let mut start = 0;
+        self.ends.iter().map(move |&e| {
+            let t = &self.text[start..e as usize];
+            start = e as usize;
+            t
+        })
+    }
+}
+
+/// Appends the normalised tokens of `text` to `out`, for indexing.
+pub fn push_index_tokens(text: &str, out: &mut Terms) {
     let mut buf = String::new();
     for_each_token(text, |t| {
         let (Token::Part(s) | Token::Group(s)) = t;
-        out.push(normalize(s, &mut buf).to_string());
+        out.push(normalize(s, &mut buf));
     });
+}
+
+/// The distinct normalised tokens of `text`, for indexing.
+pub fn index_tokens(text: &str) -> Vec<String> {
+    let mut terms = Terms::default();
+    push_index_tokens(text, &mut terms);
+    let mut out: Vec<String> = terms.iter().map(String::from).collect();
     out.sort_unstable();
     out.dedup();
     out

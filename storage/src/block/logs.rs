@@ -35,7 +35,7 @@ fn text_err(e: sextant_index::Error) -> Error {
 pub(crate) fn index_of(rows: &[&LogRecord]) -> PagedIndexWriter {
     let mut w = PagedIndexWriter::new();
     for r in rows {
-        w.add(&log_terms(r));
+        w.add(log_terms(r).iter());
     }
     w
 }

@@ -6,7 +6,7 @@ use std::cmp::Ordering;
 use parking_lot::RwLock;
 use rustc_hash::FxHashMap;
 use sextant_index::RoaringBitmap;
-use sextant_index::text::{PagedIndexWriter, TermSource};
+use sextant_index::text::{PagedIndexWriter, TermSource, Terms};
 
 use super::rows::{Record, Rows};
 use crate::error::Result;
@@ -47,14 +47,14 @@ pub(crate) struct HeadLogs {
 impl HeadLogs {
     /// Adds records (tokenized before the lock is taken).
     pub(crate) fn append(&self, records: Vec<LogRecord>) {
-        let terms: Vec<Vec<String>> = records.iter().map(log_terms).collect();
+        let terms: Vec<Terms> = records.iter().map(log_terms).collect();
         let mut g = self.inner.write();
         let inner = &mut *g;
         for (r, ts) in records.into_iter().zip(terms) {
             let row = inner.rows.push(r);
             let mut bytes = 0;
-            for t in ts {
-                match inner.terms.get_mut(t.as_str()) {
+            for t in ts.iter() {
+                match inner.terms.get_mut(t) {
                     // A term twice in one record is one posting.
                     Some(rows) if rows.last() == Some(&row) => {}
                     Some(rows) => {
@@ -63,7 +63,7 @@ impl HeadLogs {
                     }
                     None => {
                         bytes += t.len() + 64;
-                        inner.terms.insert(t.into_boxed_str(), vec![row]);
+                        inner.terms.insert(t.into(), vec![row]);
                     }
                 }
             }
