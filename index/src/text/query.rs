@@ -23,7 +23,7 @@
 use regex::Regex;
 use roaring::RoaringBitmap;
 
-use super::tokenize::{Token, for_each_token, normalize, parts};
+use super::tokenize::{Terms, Token, for_each_token, normalize, parts, push_index_tokens};
 use crate::error::{Error, Result};
 
 /// Terms starting with this character are not body tokens but fields of
@@ -178,17 +178,28 @@ impl TextQuery {
 
     /// Whether one line matches (the exact meaning every index agrees with).
     pub fn matches(&self, line: &str) -> bool {
-        let mut tokens = Vec::new();
-        let mut buf = String::new();
-        for_each_token(line, |t| {
-            let (Token::Part(s) | Token::Group(s)) = t;
-            tokens.push(normalize(s, &mut buf).to_string());
-        });
-        let line_parts = parts(line);
+        // Readers check many candidate lines: tokens go into one buffer,
+        // and the parts only when a phrase needs them.
+        let mut tokens = Terms::default();
+        push_index_tokens(line, &mut tokens);
+        let line_parts = if self.has_phrase() {
+            parts(line)
+        } else {
+            Vec::new()
+        };
         self.eval_line(&tokens, &line_parts)
     }
 
-    fn eval_line(&self, tokens: &[String], line_parts: &[String]) -> bool {
+    fn has_phrase(&self) -> bool {
+        match self {
+            TextQuery::Phrase(_) => true,
+            TextQuery::And(qs) | TextQuery::Or(qs) => qs.iter().any(TextQuery::has_phrase),
+            TextQuery::Not(q) => q.has_phrase(),
+            TextQuery::Term(_) | TextQuery::Prefix(_) | TextQuery::Regex(_) => false,
+        }
+    }
+
+    fn eval_line(&self, tokens: &Terms, line_parts: &[String]) -> bool {
         match self {
             TextQuery::Term(t) => tokens.iter().any(|x| x == t),
             TextQuery::Prefix(p) => tokens.iter().any(|x| x.starts_with(p.as_str())),
