@@ -325,17 +325,29 @@ struct WindowEdges {
     right: f64,
 }
 
-fn edges(f: &[Sample], start: i64, end: i64, smoothed: bool, counter: bool) -> Option<WindowEdges> {
-    let mut last = f.len().checked_sub(1)?;
-    let first = f[..last]
-        .partition_point(|p| p.t <= start)
+/// The edge samples of an anchored or smoothed window `(start, end]` over
+/// samples (times by `t`, ascending) read a lookback beyond it: the last
+/// at or before `start` (else the first) and the last (for `smoothed`:
+/// the first at or after `end`, else the last); `None` when no sample
+/// lies after `start`.
+pub(crate) fn edge_indices<T>(
+    s: &[T],
+    t: impl Fn(&T) -> i64,
+    (start, end): (i64, i64),
+    smoothed: bool,
+) -> Option<(usize, usize)> {
+    let mut last = s.len().checked_sub(1)?;
+    let first = s[..last]
+        .partition_point(|p| t(p) <= start)
         .saturating_sub(1);
     if smoothed {
-        last = f[..last].partition_point(|p| p.t < end);
+        last = s[..last].partition_point(|p| t(p) < end);
     }
-    if f[last].t <= start {
-        return None;
-    }
+    (t(&s[last]) > start).then_some((first, last))
+}
+
+fn edges(f: &[Sample], start: i64, end: i64, smoothed: bool, counter: bool) -> Option<WindowEdges> {
+    let (first, last) = edge_indices(f, |p| p.t, (start, end), smoothed)?;
     let line = |a: Sample, b: Sample, t: i64| {
         let y1 = if counter && b.v < a.v { 0.0 } else { a.v };
         y1 + (b.v - y1) * (t - a.t) as f64 / (b.t - a.t) as f64

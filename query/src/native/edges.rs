@@ -134,14 +134,8 @@ fn exact_rate(
     (metric, notes): (&str, &mut Notes),
 ) -> Option<Histogram> {
     let counter = name != "delta";
-    let mut last = hs.len().checked_sub(1)?;
-    let first = hs[..last]
-        .partition_point(|h| h.t <= start)
-        .saturating_sub(1);
-    if smoothed {
-        last = hs[..last].partition_point(|h| h.t < end);
-    }
-    if hs[last].t <= start || (smoothed && hs[first].t > end) {
+    let (first, last) = crate::functions::edge_indices(hs, |h| h.t, (start, end), smoothed)?;
+    if smoothed && hs[first].t > end {
         return None;
     }
     let custom = hs[first].h.custom_buckets();
