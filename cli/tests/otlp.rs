@@ -102,14 +102,20 @@ fn resource(service: &str) -> Resource {
         .build()
 }
 
-/// Sends one trace (server span with a failing client child), one error
-/// log inside it, a counter, a histogram and a gauge; returns the trace id.
-fn send_all(s: &Server, t: Transport, service: &str) -> String {
-    let rt = tokio::runtime::Builder::new_multi_thread()
+/// The runtime the exporters run on (the caller enters it before they
+/// are built).
+fn exporter_runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
         .enable_all()
         .build()
-        .unwrap();
+        .unwrap()
+}
+
+/// Sends one trace (server span with a failing client child), one error
+/// log inside it, a counter, a histogram and a gauge; returns the trace id.
+fn send_all(s: &Server, t: Transport, service: &str) -> String {
+    let rt = exporter_runtime();
     // Tonic channels spawn their workers on the runtime entered here.
     let _guard = rt.enter();
     let ex = exporters(s, t);
@@ -471,11 +477,8 @@ fn otlp_json_values_follow_the_protobuf_json_mapping() {
 /// OpenTelemetry SDK and exports it over `t`.
 fn send_exponential(s: &Server, t: Transport, service: &str, name: &str, values: &[f64]) {
     use opentelemetry_sdk::metrics::{Aggregation, Instrument, Stream};
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .enable_all()
-        .build()
-        .unwrap();
+    let rt = exporter_runtime();
+    // Tonic channels spawn their workers on the runtime entered here.
     let _guard = rt.enter();
     let ex = exporters(s, t);
     let exponential = |i: &Instrument| {

@@ -220,7 +220,10 @@ impl<'a> Engine<'a> {
     pub fn instant_annotated(&self, expr: &Expr, t: i64) -> Result<(Value, Vec<String>)> {
         check_times(expr, self.opts.lookback_ms, &[t])?;
         let mut ev = self.prepare(expr, t, t, t, t, 0, None)?;
-        let v = crate::value::remove_flagged_names(ev.eval(expr, t)?)?;
+        let mut v = ev.eval(expr, t)?;
+        if self.opts.delayed_name_removal {
+            v = crate::value::remove_flagged_names(v)?;
+        }
         Ok((v, ev.warnings.into_iter().collect()))
     }
 
@@ -353,10 +356,11 @@ impl<'a> Engine<'a> {
             keys = std::mem::take(&mut ev.group_keys);
             warnings.append(&mut ev.warnings);
         }
-        Ok((
-            crate::value::remove_flagged_names(Value::Matrix(out.into_matrix()))?,
-            warnings.into_iter().collect(),
-        ))
+        let mut v = Value::Matrix(out.into_matrix());
+        if self.opts.delayed_name_removal {
+            v = crate::value::remove_flagged_names(v)?;
+        }
+        Ok((v, warnings.into_iter().collect()))
     }
 
     /// Fetches the data of every selector for evaluations at times in

@@ -150,11 +150,21 @@ impl NameCache {
     }
 }
 
-/// The result of a query with the names flagged for removal removed.
-/// Series that then share their labels are one series if their times do
-/// not overlap (`-a or -b` over a range), an error otherwise.
+/// The result of a query with the names flagged for removal removed
+/// (only needed when names are removed late: eagerly, flagged elements
+/// have lost their names already). Series that then share their labels
+/// are one series if their times do not overlap (`-a or -b` over a
+/// range), an error otherwise.
 pub(crate) fn remove_flagged_names(v: Value) -> crate::error::Result<Value> {
     const SAME: &str = "vector cannot contain metrics with the same labelset";
+    let flagged = match &v {
+        Value::Vector(v) => v.iter().any(|e| e.drop_name),
+        Value::Matrix(m) => m.iter().any(|s| s.drop_name),
+        _ => false,
+    };
+    if !flagged {
+        return Ok(v);
+    }
     match v {
         Value::Vector(mut v) => {
             let mut seen = std::collections::HashSet::with_capacity(v.len());

@@ -41,6 +41,44 @@ pub struct Label {
     pub value: String,
 }
 
+/// `prometheus.WriteRequest` (remote_write 1.0), for clients: tests and
+/// benchmarks encode requests with it. The server decodes requests with
+/// its own parser (`parse`), which borrows label strings from the body.
+#[derive(Clone, PartialEq, Message)]
+pub struct WriteRequest {
+    /// The series written.
+    #[prost(message, repeated, tag = "1")]
+    pub timeseries: Vec<TimeSeries>,
+}
+
+/// `prometheus.TimeSeries`.
+#[derive(Clone, PartialEq, Message)]
+pub struct TimeSeries {
+    /// Its labels, the name as `__name__`.
+    #[prost(message, repeated, tag = "1")]
+    pub labels: Vec<Label>,
+    /// Float samples.
+    #[prost(message, repeated, tag = "2")]
+    pub samples: Vec<PbSample>,
+    /// Exemplars.
+    #[prost(message, repeated, tag = "3")]
+    pub exemplars: Vec<PbExemplar>,
+    /// Native histogram samples.
+    #[prost(message, repeated, tag = "4")]
+    pub histograms: Vec<histogram::PbHistogram>,
+}
+
+/// `prometheus.Sample`.
+#[derive(Clone, PartialEq, Message)]
+pub struct PbSample {
+    /// The value.
+    #[prost(double, tag = "1")]
+    pub value: f64,
+    /// Milliseconds since the epoch.
+    #[prost(int64, tag = "2")]
+    pub timestamp: i64,
+}
+
 /// `prometheus.Exemplar`.
 #[derive(Clone, PartialEq, Message)]
 pub struct PbExemplar {
@@ -571,32 +609,6 @@ fn metric_type(v: i32) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[derive(Clone, PartialEq, Message)]
-    struct WriteRequest {
-        #[prost(message, repeated, tag = "1")]
-        timeseries: Vec<TimeSeries>,
-    }
-
-    #[derive(Clone, PartialEq, Message)]
-    struct TimeSeries {
-        #[prost(message, repeated, tag = "1")]
-        labels: Vec<Label>,
-        #[prost(message, repeated, tag = "2")]
-        samples: Vec<PbSample>,
-        #[prost(message, repeated, tag = "3")]
-        exemplars: Vec<PbExemplar>,
-        #[prost(message, repeated, tag = "4")]
-        histograms: Vec<histogram::PbHistogram>,
-    }
-
-    #[derive(Clone, PartialEq, Message)]
-    struct PbSample {
-        #[prost(double, tag = "1")]
-        value: f64,
-        #[prost(int64, tag = "2")]
-        timestamp: i64,
-    }
 
     /// An integer histogram of schema 1: buckets −1, 0 (one span), then
     /// 2 (after a gap of one), counts given as deltas.

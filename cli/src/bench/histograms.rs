@@ -22,8 +22,8 @@ use opentelemetry_proto::tonic::metrics::v1::{
 use opentelemetry_proto::tonic::resource::v1::Resource;
 use prost::Message;
 use serde_json::json;
-use sextant_server::remote_write::Label;
 use sextant_server::remote_write::histogram::{Count, PbHistogram, PbSpan, ZeroCount};
+use sextant_server::remote_write::{Label, TimeSeries, WriteRequest};
 use sextant_storage::{Db, Options};
 
 use super::{print_summary, tree_bytes};
@@ -158,21 +158,6 @@ fn attr(k: &str, v: &str) -> KeyValue {
     }
 }
 
-/// `prometheus.WriteRequest` with native histograms only.
-#[derive(Clone, PartialEq, Message)]
-struct WriteRequest {
-    #[prost(message, repeated, tag = "1")]
-    timeseries: Vec<TimeSeries>,
-}
-
-#[derive(Clone, PartialEq, Message)]
-struct TimeSeries {
-    #[prost(message, repeated, tag = "1")]
-    labels: Vec<Label>,
-    #[prost(message, repeated, tag = "4")]
-    histograms: Vec<PbHistogram>,
-}
-
 /// Both servers' request bodies, one per scrape round.
 struct Requests {
     otlp: Vec<Vec<u8>>,
@@ -241,6 +226,7 @@ fn requests(series: usize, samples: usize) -> Requests {
                         },
                     ],
                     histograms: vec![c.remote_write(t)],
+                    ..TimeSeries::default()
                 })
                 .collect(),
         };
