@@ -19,7 +19,7 @@ pub struct Bloom {
     words: Vec<u64>,
 }
 
-fn hash(key: &[u8]) -> u64 {
+pub(crate) fn hash(key: &[u8]) -> u64 {
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
     for b in key {
         h ^= u64::from(*b);
@@ -32,7 +32,11 @@ fn hash(key: &[u8]) -> u64 {
 
 /// The `k` bit positions of `key` in a filter of `nbits` bits.
 pub(crate) fn positions(key: &[u8], k: u8, nbits: u64) -> impl Iterator<Item = u64> {
-    let h = hash(key);
+    hash_positions(hash(key), k, nbits)
+}
+
+/// [`positions`] of a key whose [`hash`] is `h`.
+pub(crate) fn hash_positions(h: u64, k: u8, nbits: u64) -> impl Iterator<Item = u64> {
     let (h1, h2) = (h, h.rotate_left(32) | 1);
     (0..u64::from(k)).map(move |i| h1.wrapping_add(i.wrapping_mul(h2)) % nbits)
 }

@@ -5,6 +5,7 @@ mod logs;
 pub(crate) mod rows;
 mod series;
 mod spans;
+mod terms;
 
 use std::hash::{Hash, Hasher};
 use std::num::NonZeroU32;

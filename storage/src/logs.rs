@@ -87,8 +87,10 @@ fn fields(r: &LogRecord) -> Vec<(&str, Cow<'_, str>)> {
 /// Every term a log row is indexed under (a term may come twice; the
 /// indexes keep one posting).
 pub(crate) fn log_terms(r: &LogRecord) -> Terms {
-    let mut terms = Terms::default();
-    push_index_tokens(&r.body.to_text(), &mut terms);
+    let body = r.body.to_text();
+    // Parts and groups together hold about twice the text's bytes.
+    let mut terms = Terms::with_capacity(2 * body.len() + 128, body.len() / 3 + 8);
+    push_index_tokens(&body, &mut terms);
     let mut buf = String::new();
     for (k, v) in fields(r) {
         buf.clear();

@@ -33,11 +33,13 @@
 //! The first entry of a block shares nothing with the one before, so a
 //! lookup binary-searches the blocks by their first term.
 
+use std::borrow::Cow;
+
 use roaring::RoaringBitmap;
 use rustc_hash::FxHashMap;
 
 use super::query::TermSource;
-use crate::bloom::positions;
+use crate::bloom::{hash, hash_positions, positions};
 use crate::error::{Error, Result};
 use crate::varint::{get_uvarint, put_uvarint};
 
@@ -62,7 +64,7 @@ fn corrupt(what: &'static str) -> Error {
 }
 
 /// A term's pages as the writer gathers them (most terms have one).
-#[derive(Default)]
+#[derive(Default, Clone)]
 struct Pages {
     first: u32,
     more: Vec<u32>,
@@ -84,32 +86,37 @@ impl Pages {
     }
 }
 
-/// Builds the index of one block, rows given in order.
+/// Builds the index of one block. Terms come either row by row
+/// ([`PagedIndexWriter::add`]) or, from an index already inverted as the
+/// head's, term by term with their rows, borrowed rather than copied
+/// ([`PagedIndexWriter::with_rows`], [`PagedIndexWriter::add_rows`]).
 #[derive(Default)]
-pub struct PagedIndexWriter {
+pub struct PagedIndexWriter<'a> {
     rows: u32,
-    terms: FxHashMap<Box<str>, Pages>,
+    /// Terms added row by row.
+    added: FxHashMap<Box<str>, Pages>,
+    /// Terms added with their rows, each once.
+    listed: Vec<(&'a str, Pages)>,
 }
 
-impl PagedIndexWriter {
+impl<'a> PagedIndexWriter<'a> {
     /// An empty index.
     pub fn new() -> Self {
         Self::default()
     }
 
     /// An index of `rows` rows whose terms are given with
-    /// [`PagedIndexWriter::add_rows`] (an index already inverted, as the
-    /// head's, need not be tokenized again).
+    /// [`PagedIndexWriter::add_rows`].
     pub fn with_rows(rows: u32) -> Self {
         PagedIndexWriter {
             rows,
-            terms: FxHashMap::default(),
+            ..Self::default()
         }
     }
 
     /// Adds `term` at `rows` (ascending; rows below
     /// [`PagedIndexWriter::with_rows`]' count). Each term is given once.
-    pub fn add_rows(&mut self, term: &str, rows: impl Iterator<Item = u32>) {
+    pub fn add_rows(&mut self, term: &'a str, rows: impl Iterator<Item = u32>) {
         let mut pages = rows.map(|r| r / PAGE_ROWS);
         let Some(first) = pages.next() else {
             return;
@@ -119,17 +126,17 @@ impl PagedIndexWriter {
             more: Vec::new(),
         };
         pages.for_each(|q| p.add(q));
-        self.terms.insert(term.into(), p);
+        self.listed.push((term, p));
     }
 
     /// Indexes the next row's terms.
     pub fn add<'t>(&mut self, terms: impl IntoIterator<Item = &'t str>) {
         let page = self.rows / PAGE_ROWS;
         for t in terms {
-            match self.terms.get_mut(t) {
+            match self.added.get_mut(t) {
                 Some(p) => p.add(page),
                 None => {
-                    self.terms.insert(
+                    self.added.insert(
                         t.into(),
                         Pages {
                             first: page,
@@ -143,68 +150,67 @@ impl PagedIndexWriter {
     }
 
     /// The serialised index (the body described in the module doc).
-    pub fn finish(mut self) -> Vec<u8> {
+    pub fn finish(self) -> Vec<u8> {
         let pages = self.rows.div_ceil(PAGE_ROWS);
-        // Prefix keys of the singletons, then the keys each page's
-        // signature holds.
-        let mut prefixes: FxHashMap<Box<str>, Pages> = FxHashMap::default();
-        for (t, p) in &self.terms {
+        let terms = (self.added.iter().map(|(t, p)| (&**t, p)))
+            .chain(self.listed.iter().map(|(t, p)| (*t, p)));
+        // Singletons go to the signatures, the rest to the dictionary.
+        // Each singleton's prefix (keyed by the term's own first
+        // characters, marked when written) gathers its page; a term
+        // spelt like a marked key (no tokenizer makes one) joins it.
+        let mut singles: Vec<(Cow<'_, str>, u32)> = Vec::new();
+        let mut dict: Vec<(Cow<'_, str>, Cow<'_, Pages>)> = Vec::new();
+        let mut prefixes: FxHashMap<&str, Vec<u32>> = FxHashMap::default();
+        let mut marked: FxHashMap<&str, &Pages> = FxHashMap::default();
+        for (t, p) in terms {
             if p.single()
-                && let Some(key) = prefix_key(t)
+                && let Some(key) = prefix_of(t)
             {
-                match prefixes.get_mut(key.as_str()) {
-                    Some(q) => q.add(p.first),
-                    None => {
-                        prefixes.insert(
-                            key.into(),
-                            Pages {
-                                first: p.first,
-                                more: Vec::new(),
-                            },
-                        );
-                    }
-                }
+                prefixes.entry(key).or_default().push(p.first);
+            }
+            if t.starts_with(PREFIX_MARK) {
+                marked.insert(t, p);
+            } else if p.single() {
+                singles.push((Cow::Borrowed(t), p.first));
+            } else {
+                dict.push((Cow::Borrowed(t), Cow::Borrowed(p)));
             }
         }
-        for (k, p) in prefixes {
-            // Pages were added in no order (and a row's own term may be
-            // spelt like a key): keep them sorted and unique.
-            let mut all: Vec<u32> = p.iter().collect();
-            if let Some(own) = self.terms.get(&k) {
+        for (key, mut all) in prefixes {
+            let key = format!("{PREFIX_MARK}{key}");
+            if let Some(own) = marked.remove(key.as_str()) {
                 all.extend(own.iter());
             }
+            // Pages came in no order.
             all.sort_unstable();
             all.dedup();
-            self.terms.insert(
-                k,
-                Pages {
+            if let [page] = all[..] {
+                singles.push((Cow::Owned(key), page));
+            } else {
+                let more = all.split_off(1);
+                let p = Pages {
                     first: all[0],
-                    more: all[1..].to_vec(),
-                },
-            );
+                    more,
+                };
+                dict.push((Cow::Owned(key), Cow::Owned(p)));
+            }
         }
-        let singles = self.terms.values().filter(|p| p.single()).count() as u64;
-        let sig_bits = if singles == 0 {
+        for (t, p) in marked {
+            if p.single() {
+                singles.push((Cow::Borrowed(t), p.first));
+            } else {
+                dict.push((Cow::Borrowed(t), Cow::Borrowed(p)));
+            }
+        }
+        let sig_bits = if singles.is_empty() {
             0
         } else {
-            (singles * BITS_PER_KEY / u64::from(pages.max(1)))
+            (singles.len() as u64 * BITS_PER_KEY / u64::from(pages.max(1)))
                 .max(64)
                 .next_multiple_of(64)
         };
-        let words = pages.div_ceil(64) as usize;
-        let mut slices = vec![0u64; sig_bits as usize * words];
-        let mut dict: Vec<(&str, &Pages)> = Vec::new();
-        for (t, p) in &self.terms {
-            if p.single() {
-                for b in positions(t.as_bytes(), PROBES, sig_bits) {
-                    let page = p.first as usize;
-                    slices[b as usize * words + page / 64] |= 1 << (page % 64);
-                }
-            } else {
-                dict.push((t, p));
-            }
-        }
-        dict.sort_unstable_by(|a, b| a.0.cmp(b.0));
+        let slices = signatures(&singles, pages, sig_bits);
+        dict.sort_unstable_by(|a, b| a.0.cmp(&b.0));
         let mut data = Vec::new();
         let mut offsets = Vec::new();
         for block in dict.chunks(BLOCK_TERMS) {
@@ -245,16 +251,42 @@ impl PagedIndexWriter {
     }
 }
 
-/// The prefix key of a term of at least [`PREFIX_CHARS`] characters.
-fn prefix_key(term: &str) -> Option<String> {
-    let end = term.char_indices().nth(PREFIX_CHARS).map(|(i, _)| i);
-    if term.chars().count() < PREFIX_CHARS {
-        return None;
+/// The bit slices of the signatures of `pages` pages holding `singles`
+/// (term, page). Keys are hashed, then bucketed by page, so the bits are
+/// set a page at a time: the slice words written stay in cache however
+/// large the block.
+fn signatures(singles: &[(Cow<'_, str>, u32)], pages: u32, sig_bits: u64) -> Vec<u64> {
+    let words = pages.div_ceil(64) as usize;
+    let mut slices = vec![0u64; sig_bits as usize * words];
+    let mut starts = vec![0usize; pages as usize + 1];
+    for (_, page) in singles {
+        starts[*page as usize + 1] += 1;
     }
-    let mut k = String::with_capacity(PREFIX_CHARS + 1);
-    k.push(PREFIX_MARK);
-    k.push_str(&term[..end.unwrap_or(term.len())]);
-    Some(k)
+    for p in 1..starts.len() {
+        starts[p] += starts[p - 1];
+    }
+    let mut next = starts.clone();
+    let mut hashes = vec![0u64; singles.len()];
+    for (t, page) in singles {
+        let at = &mut next[*page as usize];
+        hashes[*at] = hash(t.as_bytes());
+        *at += 1;
+    }
+    for page in 0..pages as usize {
+        for &h in &hashes[starts[page]..starts[page + 1]] {
+            for b in hash_positions(h, PROBES, sig_bits) {
+                slices[b as usize * words + page / 64] |= 1 << (page % 64);
+            }
+        }
+    }
+    slices
+}
+
+/// The first [`PREFIX_CHARS`] characters of a term at least that long:
+/// its prefix key, without the mark.
+fn prefix_of(term: &str) -> Option<&str> {
+    let mut ends = term.char_indices().map(|(i, c)| i + c.len_utf8());
+    ends.nth(PREFIX_CHARS - 1).map(|end| &term[..end])
 }
 
 /// An opened paged index over its serialised bytes (`B`: a memory map or
@@ -591,8 +623,8 @@ impl<B: std::ops::Deref<Target = [u8]>> TermSource for PagedIndex<B> {
         };
         self.dict_pages(p, &take, &mut pages)?;
         // Singletons: by their prefix key, or every page.
-        if let Some(key) = prefix_key(prefix) {
-            self.term_pages(&key, &mut pages)?;
+        if let Some(key) = prefix_of(prefix) {
+            self.term_pages(&format!("{PREFIX_MARK}{key}"), &mut pages)?;
         } else if self.sig_bits > 0 {
             pages.insert_range(0..self.pages());
         }

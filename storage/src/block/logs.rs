@@ -32,7 +32,7 @@ fn text_err(e: sextant_index::Error) -> Error {
 }
 
 /// The paged index of `rows` (in block order), tokenizing each.
-pub(crate) fn index_of(rows: &[&LogRecord]) -> PagedIndexWriter {
+pub(crate) fn index_of(rows: &[&LogRecord]) -> PagedIndexWriter<'static> {
     let mut w = PagedIndexWriter::new();
     for r in rows {
         w.add(log_terms(r).iter());
@@ -46,7 +46,7 @@ pub(crate) fn write(
     vfs: &dyn Vfs,
     dir: &Path,
     rows: &[&LogRecord],
-    index: PagedIndexWriter,
+    index: PagedIndexWriter<'_>,
     level: i32,
 ) -> Result<()> {
     let idx = records::write(

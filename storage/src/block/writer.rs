@@ -165,7 +165,7 @@ impl<'a> BlockWriter<'a> {
     pub(crate) fn add_indexed_logs(
         &mut self,
         rows: &[&LogRecord],
-        index: sextant_index::text::PagedIndexWriter,
+        index: sextant_index::text::PagedIndexWriter<'_>,
     ) -> Result<()> {
         if rows.is_empty() {
             return Ok(());

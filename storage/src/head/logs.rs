@@ -4,11 +4,11 @@
 use std::cmp::Ordering;
 
 use parking_lot::RwLock;
-use rustc_hash::FxHashMap;
 use sextant_index::RoaringBitmap;
 use sextant_index::text::{PagedIndexWriter, TermSource, Terms};
 
 use super::rows::{Record, Rows};
+use super::terms::TermTable;
 use crate::error::Result;
 use crate::logs::{LogSearch, log_terms, newest_first};
 use crate::model::{LogRecord, TraceId};
@@ -34,8 +34,7 @@ impl Record for LogRecord {
 #[derive(Default)]
 struct Inner {
     rows: Rows<LogRecord>,
-    /// Term → rows holding it, ascending.
-    terms: FxHashMap<Box<str>, Vec<u32>>,
+    terms: TermTable,
 }
 
 /// The head's logs.
@@ -52,21 +51,7 @@ impl HeadLogs {
         let inner = &mut *g;
         for (r, ts) in records.into_iter().zip(terms) {
             let row = inner.rows.push(r);
-            let mut bytes = 0;
-            for t in ts.iter() {
-                match inner.terms.get_mut(t) {
-                    // A term twice in one record is one posting.
-                    Some(rows) if rows.last() == Some(&row) => {}
-                    Some(rows) => {
-                        rows.push(row);
-                        bytes += 4;
-                    }
-                    None => {
-                        bytes += t.len() + 64;
-                        inner.terms.insert(t.into(), vec![row]);
-                    }
-                }
-            }
+            let bytes = ts.iter().map(|t| inner.terms.add(t, row)).sum();
             inner.rows.add_bytes(bytes);
         }
     }
@@ -106,7 +91,7 @@ impl HeadLogs {
         &self,
         start: i64,
         end: i64,
-        f: impl FnOnce(&[&LogRecord], PagedIndexWriter) -> R,
+        f: impl FnOnce(&[&LogRecord], PagedIndexWriter<'_>) -> R,
     ) -> R {
         let g = self.inner.read();
         let (records, head_rows) = g.rows.in_range_with_rows(start, end);
@@ -117,11 +102,10 @@ impl HeadLogs {
         }
         let mut index = PagedIndexWriter::with_rows(records.len() as u32);
         let mut rows = Vec::new();
-        for (term, head) in &g.terms {
+        for (term, head) in g.terms.iter() {
             rows.clear();
             rows.extend(
-                head.iter()
-                    .map(|&h| block_row[h as usize])
+                head.map(|h| block_row[h as usize])
                     .filter(|&b| b != u32::MAX),
             );
             rows.sort_unstable();
@@ -148,7 +132,7 @@ impl TermSource for Inner {
             .terms
             .get(token)
             .map_or_else(RoaringBitmap::new, |rows| {
-                RoaringBitmap::from_sorted_iter(rows.iter().copied()).unwrap_or_default()
+                RoaringBitmap::from_sorted_iter(rows).unwrap_or_default()
             }))
     }
 
@@ -158,9 +142,9 @@ impl TermSource for Inner {
         pred: &dyn Fn(&str) -> bool,
     ) -> sextant_index::Result<RoaringBitmap> {
         let mut out = RoaringBitmap::new();
-        for (t, rows) in &self.terms {
+        for (t, rows) in self.terms.iter() {
             if t.starts_with(prefix) && pred(t) {
-                out.extend(rows.iter().copied());
+                out.extend(rows);
             }
         }
         Ok(out)

@@ -19,9 +19,35 @@ pub(crate) trait Record: Clone {
     fn heap_bytes(&self) -> usize;
 }
 
+/// Rows in ascending order, the first inline (most traces a head holds
+/// have one log line or a few).
+#[derive(Debug, Clone)]
+struct RowList {
+    first: u32,
+    more: Vec<u32>,
+}
+
+impl RowList {
+    fn new(row: u32) -> Self {
+        RowList {
+            first: row,
+            more: Vec::new(),
+        }
+    }
+
+    /// Appends `row` (not below the last).
+    fn push(&mut self, row: u32) {
+        self.more.push(row);
+    }
+
+    fn iter(&self) -> impl Iterator<Item = u32> + '_ {
+        std::iter::once(self.first).chain(self.more.iter().copied())
+    }
+}
+
 pub(crate) struct Rows<T> {
     pub(crate) rows: Vec<T>,
-    traces: FxHashMap<TraceId, Vec<u32>>,
+    traces: FxHashMap<TraceId, RowList>,
     bytes: usize,
 }
 
@@ -42,7 +68,12 @@ impl<T: Record> Rows<T> {
         self.bytes += r.heap_bytes();
         let t = r.trace();
         if t != [0; 16] {
-            self.traces.entry(t).or_default().push(row);
+            match self.traces.get_mut(&t) {
+                Some(rows) => rows.push(row),
+                None => {
+                    self.traces.insert(t, RowList::new(row));
+                }
+            }
         }
         self.rows.push(r);
         row
@@ -64,9 +95,7 @@ impl<T: Record> Rows<T> {
     /// Records of a trace.
     pub(crate) fn trace(&self, id: &TraceId) -> Vec<T> {
         self.traces.get(id).map_or_else(Vec::new, |rows| {
-            rows.iter()
-                .map(|r| self.rows[*r as usize].clone())
-                .collect()
+            rows.iter().map(|r| self.rows[r as usize].clone()).collect()
         })
     }
 
