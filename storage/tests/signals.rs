@@ -418,3 +418,51 @@ fn a_damaged_text_index_is_reported_not_misread() {
         db.search_logs(&q).unwrap();
     }
 }
+
+/// Trace tables key rows by the first bytes of the id: traces sharing
+/// them are told apart by the records' whole ids.
+#[test]
+fn traces_sharing_a_table_key_are_told_apart() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = Db::open(dir.path(), opts()).unwrap();
+    let (logs, spans) = data(30);
+    let sharing = |i: u64| {
+        let mut t = trace_id(i);
+        t[..4].copy_from_slice(b"same");
+        t
+    };
+    let rekey = |mut l: LogRecord| {
+        let i = u64::from_le_bytes(l.trace_id[..8].try_into().unwrap()) - 1;
+        l.trace_id = sharing(i);
+        l
+    };
+    db.write_logs(logs.into_iter().map(rekey).collect())
+        .unwrap();
+    db.write_spans(
+        spans
+            .into_iter()
+            .map(|mut s| {
+                let i = u64::from_le_bytes(s.trace_id[..8].try_into().unwrap()) - 1;
+                s.trace_id = sharing(i);
+                s
+            })
+            .collect(),
+    )
+    .unwrap();
+    db.flush().unwrap();
+    assert!(!db.stats().blocks.is_empty());
+    for i in [0, 7, 29] {
+        let logs = db.trace_logs(&sharing(i)).unwrap();
+        assert_eq!(logs.len(), SERVICES.len(), "trace {i}");
+        assert!(logs.iter().all(|l| l.trace_id == sharing(i)));
+        let t = db.trace(&sharing(i)).unwrap().unwrap();
+        assert_eq!(t.spans.len(), SERVICES.len());
+        assert!(t.spans.iter().all(|s| s.trace_id == sharing(i)));
+    }
+    let absent = {
+        let mut t = sharing(1000);
+        t[15] ^= 1;
+        t
+    };
+    assert!(db.trace_logs(&absent).unwrap().is_empty());
+}

@@ -158,8 +158,9 @@ impl<'a> PagedIndexWriter<'a> {
         // Each singleton's prefix (keyed by the term's own first
         // characters, marked when written) gathers its page; a term
         // spelt like a marked key (no tokenizer makes one) joins it.
-        let mut singles: Vec<(Cow<'_, str>, u32)> = Vec::new();
-        let mut dict: Vec<(Cow<'_, str>, Cow<'_, Pages>)> = Vec::new();
+        // Singletons as (key hash, page): hashed while the term is at hand.
+        let mut singles: Vec<(u64, u32)> = Vec::new();
+        let mut dict: Vec<(u64, Cow<'_, str>, Cow<'_, Pages>)> = Vec::new();
         let mut prefixes: FxHashMap<&str, Vec<u32>> = FxHashMap::default();
         let mut marked: FxHashMap<&str, &Pages> = FxHashMap::default();
         for (t, p) in terms {
@@ -171,9 +172,9 @@ impl<'a> PagedIndexWriter<'a> {
             if t.starts_with(PREFIX_MARK) {
                 marked.insert(t, p);
             } else if p.single() {
-                singles.push((Cow::Borrowed(t), p.first));
+                singles.push((hash(t.as_bytes()), p.first));
             } else {
-                dict.push((Cow::Borrowed(t), Cow::Borrowed(p)));
+                dict.push((sort_key(t), Cow::Borrowed(t), Cow::Borrowed(p)));
             }
         }
         for (key, mut all) in prefixes {
@@ -185,21 +186,21 @@ impl<'a> PagedIndexWriter<'a> {
             all.sort_unstable();
             all.dedup();
             if let [page] = all[..] {
-                singles.push((Cow::Owned(key), page));
+                singles.push((hash(key.as_bytes()), page));
             } else {
                 let more = all.split_off(1);
                 let p = Pages {
                     first: all[0],
                     more,
                 };
-                dict.push((Cow::Owned(key), Cow::Owned(p)));
+                dict.push((sort_key(&key), Cow::Owned(key), Cow::Owned(p)));
             }
         }
         for (t, p) in marked {
             if p.single() {
-                singles.push((Cow::Borrowed(t), p.first));
+                singles.push((hash(t.as_bytes()), p.first));
             } else {
-                dict.push((Cow::Borrowed(t), Cow::Borrowed(p)));
+                dict.push((sort_key(t), Cow::Borrowed(t), Cow::Borrowed(p)));
             }
         }
         let sig_bits = if singles.is_empty() {
@@ -210,14 +211,17 @@ impl<'a> PagedIndexWriter<'a> {
                 .next_multiple_of(64)
         };
         let slices = signatures(&singles, pages, sig_bits);
-        dict.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        // By the first 8 bytes, kept beside each term: most comparisons end
+        // there and never read the terms, which lie all over the caller's
+        // memory.
+        dict.sort_unstable_by(|a, b| a.0.cmp(&b.0).then_with(|| a.1.cmp(&b.1)));
         let mut data = Vec::new();
         let mut offsets = Vec::new();
         for block in dict.chunks(BLOCK_TERMS) {
             offsets.push(data.len() as u32);
             put_uvarint(&mut data, block.len() as u64);
             let mut prev: &[u8] = &[];
-            for (t, p) in block {
+            for (_, t, p) in block {
                 let t = t.as_bytes();
                 let shared = t.iter().zip(prev).take_while(|(a, b)| a == b).count();
                 put_uvarint(&mut data, shared as u64);
@@ -252,10 +256,10 @@ impl<'a> PagedIndexWriter<'a> {
 }
 
 /// The bit slices of the signatures of `pages` pages holding `singles`
-/// (term, page). Keys are hashed, then bucketed by page, so the bits are
-/// set a page at a time: the slice words written stay in cache however
-/// large the block.
-fn signatures(singles: &[(Cow<'_, str>, u32)], pages: u32, sig_bits: u64) -> Vec<u64> {
+/// (key hash, page). Keys are bucketed by page, so the bits are set a
+/// page at a time: the slice words written stay in cache however large
+/// the block.
+fn signatures(singles: &[(u64, u32)], pages: u32, sig_bits: u64) -> Vec<u64> {
     let words = pages.div_ceil(64) as usize;
     let mut slices = vec![0u64; sig_bits as usize * words];
     let mut starts = vec![0usize; pages as usize + 1];
@@ -267,9 +271,9 @@ fn signatures(singles: &[(Cow<'_, str>, u32)], pages: u32, sig_bits: u64) -> Vec
     }
     let mut next = starts.clone();
     let mut hashes = vec![0u64; singles.len()];
-    for (t, page) in singles {
+    for (h, page) in singles {
         let at = &mut next[*page as usize];
-        hashes[*at] = hash(t.as_bytes());
+        hashes[*at] = *h;
         *at += 1;
     }
     for page in 0..pages as usize {
@@ -280,6 +284,15 @@ fn signatures(singles: &[(Cow<'_, str>, u32)], pages: u32, sig_bits: u64) -> Vec
         }
     }
     slices
+}
+
+/// A term's first 8 bytes as a big-endian number, zero-padded: ordered as
+/// the terms are, up to ties.
+fn sort_key(term: &str) -> u64 {
+    let mut k = [0u8; 8];
+    let n = term.len().min(8);
+    k[..n].copy_from_slice(&term.as_bytes()[..n]);
+    u64::from_be_bytes(k)
 }
 
 /// The first [`PREFIX_CHARS`] characters of a term at least that long:

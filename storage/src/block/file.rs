@@ -16,9 +16,10 @@ use crate::error::{Error, Result};
 
 pub(crate) const HEADER_LEN: usize = 8;
 pub(crate) const FOOTER_LEN: usize = 16;
-/// The version written. Version 2 added histogram chunks to `series`;
-/// every other file reads the same in both.
-pub(crate) const VERSION: u16 = 3;
+/// The version written. Version 2 added histogram chunks to `series`,
+/// version 3 the paged full-text index `logs.terms`, version 4 trace
+/// tables keyed by id prefix; every other file reads the same in all.
+pub(crate) const VERSION: u16 = 4;
 /// The oldest version read.
 const MIN_VERSION: u16 = 1;
 

@@ -241,8 +241,12 @@ impl<T: Columnar + Clone + Default> Records<T> {
         for id in ids {
             rows.extend(self.traces.rows(id));
         }
+        // The table's rows are candidates (it keys by id prefix).
+        let mut wanted = ids.to_vec();
+        wanted.sort_unstable();
+        let of_trace = |r: &T| wanted.binary_search(&r.ids().0).is_ok();
         self.file
-            .fetch_picked(rows.iter(), pick, |_| true, usize::MAX)
+            .fetch_picked(rows.iter(), pick, of_trace, usize::MAX)
     }
 
     /// Every row, in file order.
