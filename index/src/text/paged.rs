@@ -289,10 +289,8 @@ fn signatures(singles: &[(u64, u32)], pages: u32, sig_bits: u64) -> Vec<u64> {
 /// A term's first 8 bytes as a big-endian number, zero-padded: ordered as
 /// the terms are, up to ties.
 fn sort_key(term: &str) -> u64 {
-    let mut k = [0u8; 8];
-    let n = term.len().min(8);
-    k[..n].copy_from_slice(&term.as_bytes()[..n]);
-    u64::from_be_bytes(k)
+    let b = term.as_bytes();
+    (0..8).fold(0, |k, i| k << 8 | u64::from(b.get(i).copied().unwrap_or(0)))
 }
 
 /// The first [`PREFIX_CHARS`] characters of a term at least that long:
