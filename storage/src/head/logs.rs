@@ -8,7 +8,7 @@ use sextant_index::RoaringBitmap;
 use sextant_index::text::{PagedIndexWriter, TermSource, Terms};
 
 use super::rows::{Record, Rows};
-use super::terms::TermTable;
+use super::terms::{Pending, TermTable};
 use crate::error::Result;
 use crate::logs::{LogSearch, log_terms, newest_first};
 use crate::model::{LogRecord, TraceId};
@@ -44,16 +44,27 @@ pub(crate) struct HeadLogs {
 }
 
 impl HeadLogs {
-    /// Adds records (tokenized before the lock is taken).
+    /// Adds records (tokenized and their terms hashed before the lock is
+    /// taken).
     pub(crate) fn append(&self, records: Vec<LogRecord>) {
         let terms: Vec<Terms> = records.iter().map(log_terms).collect();
+        let pending: Vec<Pending<'_>> = (terms.iter().enumerate())
+            .flat_map(|(i, ts)| {
+                ts.iter().map(move |term| Pending {
+                    term,
+                    hash: TermTable::hash(term),
+                    record: i as u32,
+                })
+            })
+            .collect();
         let mut g = self.inner.write();
         let inner = &mut *g;
-        for (r, ts) in records.into_iter().zip(terms) {
-            let row = inner.rows.push(r);
-            let bytes = ts.iter().map(|t| inner.terms.add(t, row)).sum();
-            inner.rows.add_bytes(bytes);
+        let first_row = inner.rows.len() as u32;
+        for r in records {
+            inner.rows.push(r);
         }
+        let bytes = inner.terms.add(&pending, first_row);
+        inner.rows.add_bytes(bytes);
     }
 
     pub(crate) fn len(&self) -> usize {
