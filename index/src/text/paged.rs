@@ -95,8 +95,73 @@ pub struct PagedIndexWriter<'a> {
     rows: u32,
     /// Terms added row by row.
     added: FxHashMap<Box<str>, Pages>,
-    /// Terms added with their rows, each once.
-    listed: Vec<(&'a str, Pages)>,
+    /// Terms added with their rows, sorted out as they come (while the
+    /// caller has their text in cache).
+    listed: Sorted<'a>,
+}
+
+/// Terms sorted out for the layout: singletons for the signatures, the
+/// rest for the dictionary, and the prefix keys gathering.
+#[derive(Default)]
+struct Sorted<'a> {
+    /// Singletons as (key hash, page).
+    singles: Vec<(u64, u32)>,
+    /// (sort key, term, pages).
+    dict: Vec<(u64, Cow<'a, str>, Cow<'a, Pages>)>,
+    /// Pages of each singleton prefix (keyed by the term's own first
+    /// characters; the mark is added when written).
+    prefixes: FxHashMap<&'a str, Vec<u32>>,
+    /// Terms spelt like a marked prefix key (no tokenizer makes one):
+    /// they join their key.
+    marked: FxHashMap<&'a str, Cow<'a, Pages>>,
+}
+
+impl<'a> Sorted<'a> {
+    fn add(&mut self, t: &'a str, p: Cow<'a, Pages>) {
+        if p.single()
+            && let Some(key) = prefix_of(t)
+        {
+            self.prefixes.entry(key).or_default().push(p.first);
+        }
+        if t.starts_with(PREFIX_MARK) {
+            self.marked.insert(t, p);
+        } else if p.single() {
+            self.singles.push((hash(t.as_bytes()), p.first));
+        } else {
+            self.dict.push((sort_key(t), Cow::Borrowed(t), p));
+        }
+    }
+
+    /// Turns the gathered prefixes (and marked terms) into terms.
+    fn add_prefix_keys(&mut self) {
+        for (key, mut all) in std::mem::take(&mut self.prefixes) {
+            let key = format!("{PREFIX_MARK}{key}");
+            if let Some(own) = self.marked.remove(key.as_str()) {
+                all.extend(own.iter());
+            }
+            // Pages came in no order.
+            all.sort_unstable();
+            all.dedup();
+            if let [page] = all[..] {
+                self.singles.push((hash(key.as_bytes()), page));
+            } else {
+                let more = all.split_off(1);
+                let p = Pages {
+                    first: all[0],
+                    more,
+                };
+                self.dict
+                    .push((sort_key(&key), Cow::Owned(key), Cow::Owned(p)));
+            }
+        }
+        for (t, p) in std::mem::take(&mut self.marked) {
+            if p.single() {
+                self.singles.push((hash(t.as_bytes()), p.first));
+            } else {
+                self.dict.push((sort_key(t), Cow::Borrowed(t), p));
+            }
+        }
+    }
 }
 
 impl<'a> PagedIndexWriter<'a> {
@@ -126,7 +191,7 @@ impl<'a> PagedIndexWriter<'a> {
             more: Vec::new(),
         };
         pages.for_each(|q| p.add(q));
-        self.listed.push((term, p));
+        self.listed.add(term, Cow::Owned(p));
     }
 
     /// Indexes the next row's terms.
@@ -151,58 +216,20 @@ impl<'a> PagedIndexWriter<'a> {
 
     /// The serialised index (the body described in the module doc).
     pub fn finish(self) -> Vec<u8> {
-        let pages = self.rows.div_ceil(PAGE_ROWS);
-        let terms = (self.added.iter().map(|(t, p)| (&**t, p)))
-            .chain(self.listed.iter().map(|(t, p)| (*t, p)));
-        // Singletons go to the signatures, the rest to the dictionary.
-        // Each singleton's prefix (keyed by the term's own first
-        // characters, marked when written) gathers its page; a term
-        // spelt like a marked key (no tokenizer makes one) joins it.
-        // Singletons as (key hash, page): hashed while the term is at hand.
-        let mut singles: Vec<(u64, u32)> = Vec::new();
-        let mut dict: Vec<(u64, Cow<'_, str>, Cow<'_, Pages>)> = Vec::new();
-        let mut prefixes: FxHashMap<&str, Vec<u32>> = FxHashMap::default();
-        let mut marked: FxHashMap<&str, &Pages> = FxHashMap::default();
-        for (t, p) in terms {
-            if p.single()
-                && let Some(key) = prefix_of(t)
-            {
-                prefixes.entry(key).or_default().push(p.first);
-            }
-            if t.starts_with(PREFIX_MARK) {
-                marked.insert(t, p);
-            } else if p.single() {
-                singles.push((hash(t.as_bytes()), p.first));
-            } else {
-                dict.push((sort_key(t), Cow::Borrowed(t), Cow::Borrowed(p)));
-            }
+        let PagedIndexWriter {
+            rows,
+            added,
+            listed,
+        } = self;
+        let pages = rows.div_ceil(PAGE_ROWS);
+        let mut sorted = listed;
+        for (t, p) in &added {
+            sorted.add(t, Cow::Borrowed(p));
         }
-        for (key, mut all) in prefixes {
-            let key = format!("{PREFIX_MARK}{key}");
-            if let Some(own) = marked.remove(key.as_str()) {
-                all.extend(own.iter());
-            }
-            // Pages came in no order.
-            all.sort_unstable();
-            all.dedup();
-            if let [page] = all[..] {
-                singles.push((hash(key.as_bytes()), page));
-            } else {
-                let more = all.split_off(1);
-                let p = Pages {
-                    first: all[0],
-                    more,
-                };
-                dict.push((sort_key(&key), Cow::Owned(key), Cow::Owned(p)));
-            }
-        }
-        for (t, p) in marked {
-            if p.single() {
-                singles.push((hash(t.as_bytes()), p.first));
-            } else {
-                dict.push((sort_key(t), Cow::Borrowed(t), Cow::Borrowed(p)));
-            }
-        }
+        sorted.add_prefix_keys();
+        let Sorted {
+            singles, mut dict, ..
+        } = sorted;
         let sig_bits = if singles.is_empty() {
             0
         } else {
@@ -238,7 +265,7 @@ impl<'a> PagedIndexWriter<'a> {
             }
         }
         let mut out = Vec::with_capacity(FIXED_LEN + data.len() + slices.len() * 8);
-        out.extend_from_slice(&self.rows.to_le_bytes());
+        out.extend_from_slice(&rows.to_le_bytes());
         out.extend_from_slice(&PAGE_ROWS.to_le_bytes());
         out.extend_from_slice(&(sig_bits as u32).to_le_bytes());
         out.push(PROBES);
@@ -662,6 +689,26 @@ mod tests {
         PagedIndex::open(bytes, 0, n).unwrap()
     }
 
+    /// The same index built as a flush does: from term → rows.
+    fn build_inverted(rows: &[Vec<String>]) -> PagedIndex<Vec<u8>> {
+        let mut inverted: std::collections::BTreeMap<&str, Vec<u32>> = Default::default();
+        for (r, ts) in rows.iter().enumerate() {
+            for t in ts {
+                let list = inverted.entry(t.as_str()).or_default();
+                if list.last() != Some(&(r as u32)) {
+                    list.push(r as u32);
+                }
+            }
+        }
+        let mut w = PagedIndexWriter::with_rows(rows.len() as u32);
+        for (t, list) in &inverted {
+            w.add_rows(t, list.iter().copied());
+        }
+        let bytes = w.finish();
+        let n = bytes.len();
+        PagedIndex::open(bytes, 0, n).unwrap()
+    }
+
     fn terms() -> impl Strategy<Value = Vec<Vec<String>>> {
         // Common words, values that repeat and random ids.
         let term = prop_oneof![
@@ -681,7 +728,8 @@ mod tests {
         /// term is looked up, matched by a prefix or by a predicate.
         #[test]
         fn no_row_is_missed(rows in terms()) {
-            let idx = build(&rows);
+            let (idx, inverted) = (build(&rows), build_inverted(&rows));
+            prop_assert_eq!(idx.bytes(), inverted.bytes(), "built either way, the same bytes");
             prop_assert_eq!(idx.rows() as usize, rows.len());
             for (r, ts) in rows.iter().enumerate() {
                 for t in ts {

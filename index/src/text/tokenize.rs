@@ -162,6 +162,16 @@ impl Terms {
         self.ends.push(self.text.len() as u32);
     }
 
+    /// Terms pushed.
+    pub fn len(&self) -> usize {
+        self.ends.len()
+    }
+
+    /// True when no term was pushed.
+    pub fn is_empty(&self) -> bool {
+        self.ends.is_empty()
+    }
+
     /// The terms, in the order pushed (a term may come more than once).
     pub fn iter(&self) -> impl Iterator<Item = &str> {
         let mut start = 0;

@@ -48,15 +48,14 @@ impl HeadLogs {
     /// taken).
     pub(crate) fn append(&self, records: Vec<LogRecord>) {
         let terms: Vec<Terms> = records.iter().map(log_terms).collect();
-        let pending: Vec<Pending<'_>> = (terms.iter().enumerate())
-            .flat_map(|(i, ts)| {
-                ts.iter().map(move |term| Pending {
-                    term,
-                    hash: TermTable::hash(term),
-                    record: i as u32,
-                })
-            })
-            .collect();
+        let mut pending = Vec::with_capacity(terms.iter().map(Terms::len).sum());
+        for (i, ts) in terms.iter().enumerate() {
+            pending.extend(ts.iter().map(|term| Pending {
+                term,
+                hash: TermTable::hash(term),
+                record: i as u32,
+            }));
+        }
         let mut g = self.inner.write();
         let inner = &mut *g;
         let first_row = inner.rows.len() as u32;

@@ -181,12 +181,21 @@ impl TermTable {
         (s.len != EMPTY).then(|| Self::rows(s))
     }
 
-    /// Every term with its rows (ascending), terms in no order.
+    /// Every term with its rows (ascending), terms in no order. The text
+    /// and rows of the terms [`AHEAD`] slots on are prefetched: a flush
+    /// reads every term, and they lie all over the arena.
     pub(crate) fn iter(&self) -> impl Iterator<Item = (&str, impl Iterator<Item = u32> + '_)> {
-        self.slots
-            .iter()
-            .filter(|s| s.len != EMPTY)
-            .map(|s| (self.term(s), Self::rows(s)))
+        (self.slots.iter().enumerate())
+            .filter(|(_, s)| s.len != EMPTY)
+            .map(|(k, s)| {
+                if let Some(a) = self.slots.get(k + AHEAD)
+                    && a.len != EMPTY
+                {
+                    prefetch(self.text.as_ptr().wrapping_add(a.at as usize));
+                    prefetch(a.more.as_ptr());
+                }
+                (self.term(s), Self::rows(s))
+            })
     }
 }
 
