@@ -50,16 +50,20 @@ impl Default for LogSearch {
 
 /// The level name of a severity number (OpenTelemetry ranges).
 pub fn level_of(severity: u8, text: &str) -> String {
-    match severity {
+    level_name(severity).map_or_else(|| text.to_ascii_lowercase(), String::from)
+}
+
+/// [`level_of`] for severities in the OpenTelemetry ranges.
+fn level_name(severity: u8) -> Option<&'static str> {
+    Some(match severity {
         1..=4 => "trace",
         5..=8 => "debug",
         9..=12 => "info",
         13..=16 => "warn",
         17..=20 => "error",
         21..=24 => "fatal",
-        _ => return text.to_ascii_lowercase(),
-    }
-    .to_string()
+        _ => return None,
+    })
 }
 
 fn field_term(name: &str, value: &str) -> String {
@@ -68,10 +72,12 @@ fn field_term(name: &str, value: &str) -> String {
 
 /// The fields a log row is indexed under: (name, value).
 fn fields(r: &LogRecord) -> Vec<(&str, Cow<'_, str>)> {
-    let mut out = vec![
-        ("service", r.service()),
-        ("level", Cow::Owned(level_of(r.severity, &r.severity_text))),
-    ];
+    let level = level_name(r.severity).map_or_else(
+        || Cow::Owned(r.severity_text.to_ascii_lowercase()),
+        Cow::Borrowed,
+    );
+    let mut out = Vec::with_capacity(2 + r.attributes.len() + r.resource.len());
+    out.extend([("service", r.service()), ("level", level)]);
     for (k, v) in r.attributes.iter().chain(&r.resource) {
         if matches!(v, AnyValue::Array(_) | AnyValue::Map(_)) {
             continue;
@@ -91,14 +97,10 @@ pub(crate) fn log_terms(r: &LogRecord) -> Terms {
     // Parts and groups together hold about twice the text's bytes.
     let mut terms = Terms::with_capacity(2 * body.len() + 128, body.len() / 3 + 8);
     push_index_tokens(&body, &mut terms);
-    let mut buf = String::new();
+    let mut mark = [0u8; 4];
+    let mark = FIELD_MARK.encode_utf8(&mut mark);
     for (k, v) in fields(r) {
-        buf.clear();
-        buf.push(FIELD_MARK);
-        buf.push_str(k);
-        buf.push('=');
-        buf.push_str(&v);
-        terms.push(&buf);
+        terms.push_joined(&[mark, k, "=", &v]);
     }
     terms
 }

@@ -149,6 +149,14 @@ impl Terms {
         self.ends.push(self.text.len() as u32);
     }
 
+    /// Appends one term made of `pieces` end to end.
+    pub fn push_joined(&mut self, pieces: &[&str]) {
+        for p in pieces {
+            self.text.push_str(p);
+        }
+        self.ends.push(self.text.len() as u32);
+    }
+
     /// Appends a token lowercased (as [`normalize`] does, without the
     /// copy through a buffer).
     fn push_lowercase(&mut self, token: &str) {
