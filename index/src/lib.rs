@@ -9,12 +9,14 @@
 //!   are created.
 //! * [`BlockPostings`]: the immutable postings of one block, with its
 //!   serialised form ([`BlockPostings::encode`]/[`BlockPostings::decode`]).
-//! * [`text`]: the tokenizer, query language and Tantivy index for full-text
-//!   search of log bodies.
+//! * [`text`]: the tokenizer, query language and the paged index (and, for
+//!   old blocks, the Tantivy index) for full-text search of log bodies.
+//! * [`Ascending`]: a short ascending list with its first value inline.
 //! * [`Bloom`]: a filter that lets a lookup skip blocks lacking a key.
 
 #![cfg_attr(not(test), deny(clippy::unwrap_used))]
 
+mod ascending;
 mod bloom;
 mod error;
 mod matcher;
@@ -22,6 +24,7 @@ mod postings;
 pub mod text;
 mod varint;
 
+pub use ascending::Ascending;
 pub use bloom::Bloom;
 pub use error::{Error, Result};
 pub use matcher::{MatchOp, Matcher};

@@ -39,6 +39,7 @@ use roaring::RoaringBitmap;
 use rustc_hash::FxHashMap;
 
 use super::query::TermSource;
+use crate::Ascending;
 use crate::bloom::{hash, hash_positions, positions};
 use crate::error::{Error, Result};
 use crate::varint::{get_uvarint, put_uvarint};
@@ -64,27 +65,7 @@ fn corrupt(what: &'static str) -> Error {
 }
 
 /// A term's pages as the writer gathers them (most terms have one).
-#[derive(Default, Clone)]
-struct Pages {
-    first: u32,
-    more: Vec<u32>,
-}
-
-impl Pages {
-    fn add(&mut self, page: u32) {
-        if self.more.last().copied().unwrap_or(self.first) != page {
-            self.more.push(page);
-        }
-    }
-
-    fn single(&self) -> bool {
-        self.more.is_empty()
-    }
-
-    fn iter(&self) -> impl Iterator<Item = u32> + '_ {
-        std::iter::once(self.first).chain(self.more.iter().copied())
-    }
-}
+type Pages = Ascending;
 
 /// Builds the index of one block. Terms come either row by row
 /// ([`PagedIndexWriter::add`]) or, from an index already inverted as the
@@ -118,15 +99,15 @@ struct Sorted<'a> {
 
 impl<'a> Sorted<'a> {
     fn add(&mut self, t: &'a str, p: Cow<'a, Pages>) {
-        if p.single()
+        if p.is_single()
             && let Some(key) = prefix_of(t)
         {
-            self.prefixes.entry(key).or_default().push(p.first);
+            self.prefixes.entry(key).or_default().push(p.first());
         }
         if t.starts_with(PREFIX_MARK) {
             self.marked.insert(t, p);
-        } else if p.single() {
-            self.singles.push((hash(t.as_bytes()), p.first));
+        } else if p.is_single() {
+            self.singles.push((hash(t.as_bytes()), p.first()));
         } else {
             self.dict.push((sort_key(t), Cow::Borrowed(t), p));
         }
@@ -142,21 +123,19 @@ impl<'a> Sorted<'a> {
             // Pages came in no order.
             all.sort_unstable();
             all.dedup();
-            if let [page] = all[..] {
-                self.singles.push((hash(key.as_bytes()), page));
+            let Some(p) = Pages::from_sorted(all) else {
+                continue;
+            };
+            if p.is_single() {
+                self.singles.push((hash(key.as_bytes()), p.first()));
             } else {
-                let more = all.split_off(1);
-                let p = Pages {
-                    first: all[0],
-                    more,
-                };
                 self.dict
                     .push((sort_key(&key), Cow::Owned(key), Cow::Owned(p)));
             }
         }
         for (t, p) in std::mem::take(&mut self.marked) {
-            if p.single() {
-                self.singles.push((hash(t.as_bytes()), p.first));
+            if p.is_single() {
+                self.singles.push((hash(t.as_bytes()), p.first()));
             } else {
                 self.dict.push((sort_key(t), Cow::Borrowed(t), p));
             }
@@ -186,11 +165,10 @@ impl<'a> PagedIndexWriter<'a> {
         let Some(first) = pages.next() else {
             return;
         };
-        let mut p = Pages {
-            first,
-            more: Vec::new(),
-        };
-        pages.for_each(|q| p.add(q));
+        let mut p = Pages::new(first);
+        pages.for_each(|q| {
+            p.push(q);
+        });
         self.listed.add(term, Cow::Owned(p));
     }
 
@@ -199,15 +177,11 @@ impl<'a> PagedIndexWriter<'a> {
         let page = self.rows / PAGE_ROWS;
         for t in terms {
             match self.added.get_mut(t) {
-                Some(p) => p.add(page),
+                Some(p) => {
+                    p.push(page);
+                }
                 None => {
-                    self.added.insert(
-                        t.into(),
-                        Pages {
-                            first: page,
-                            more: Vec::new(),
-                        },
-                    );
+                    self.added.insert(t.into(), Pages::new(page));
                 }
             }
         }
@@ -254,10 +228,10 @@ impl<'a> PagedIndexWriter<'a> {
                 put_uvarint(&mut data, shared as u64);
                 put_uvarint(&mut data, (t.len() - shared) as u64);
                 data.extend_from_slice(&t[shared..]);
-                put_uvarint(&mut data, p.more.len() as u64 + 1);
-                put_uvarint(&mut data, u64::from(p.first));
-                let mut last = p.first;
-                for &q in &p.more {
+                put_uvarint(&mut data, p.len() as u64);
+                // The first page whole, then gaps.
+                let mut last = 0;
+                for q in p.iter() {
                     put_uvarint(&mut data, u64::from(q - last));
                     last = q;
                 }

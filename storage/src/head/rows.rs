@@ -4,6 +4,7 @@
 use std::cmp::Ordering;
 
 use rustc_hash::FxHashMap;
+use sextant_index::Ascending;
 
 use crate::model::TraceId;
 
@@ -19,35 +20,10 @@ pub(crate) trait Record: Clone {
     fn heap_bytes(&self) -> usize;
 }
 
-/// Rows in ascending order, the first inline (most traces a head holds
-/// have one log line or a few).
-#[derive(Debug, Clone)]
-struct RowList {
-    first: u32,
-    more: Vec<u32>,
-}
-
-impl RowList {
-    fn new(row: u32) -> Self {
-        RowList {
-            first: row,
-            more: Vec::new(),
-        }
-    }
-
-    /// Appends `row` (not below the last).
-    fn push(&mut self, row: u32) {
-        self.more.push(row);
-    }
-
-    fn iter(&self) -> impl Iterator<Item = u32> + '_ {
-        std::iter::once(self.first).chain(self.more.iter().copied())
-    }
-}
-
 pub(crate) struct Rows<T> {
     pub(crate) rows: Vec<T>,
-    traces: FxHashMap<TraceId, RowList>,
+    /// Trace → rows (most traces a head holds have one log line or a few).
+    traces: FxHashMap<TraceId, Ascending>,
     bytes: usize,
 }
 
@@ -69,9 +45,11 @@ impl<T: Record> Rows<T> {
         let t = r.trace();
         if t != [0; 16] {
             match self.traces.get_mut(&t) {
-                Some(rows) => rows.push(row),
+                Some(rows) => {
+                    rows.push(row);
+                }
                 None => {
-                    self.traces.insert(t, RowList::new(row));
+                    self.traces.insert(t, Ascending::new(row));
                 }
             }
         }

@@ -18,6 +18,7 @@
 use std::hash::BuildHasher;
 
 use rustc_hash::FxBuildHasher;
+use sextant_index::Ascending;
 
 use crate::prefetch;
 
@@ -34,17 +35,14 @@ struct Slot {
     len: u32,
     /// Where the term starts in the arena.
     at: u64,
-    first: u32,
-    /// Rows after the first.
-    more: Vec<u32>,
+    rows: Ascending,
 }
 
 const VACANT: Slot = Slot {
     hash: 0,
     len: EMPTY,
     at: 0,
-    first: 0,
-    more: Vec::new(),
+    rows: Ascending::new(0),
 };
 
 /// A term to add, with its [`TermTable::hash`] and its record's place in
@@ -140,7 +138,8 @@ impl TermTable {
                 let s = &self.slots[self.home(q.hash)];
                 if s.len != EMPTY {
                     prefetch(self.text.as_ptr().wrapping_add(s.at as usize));
-                    prefetch(s.more.as_ptr().wrapping_add(s.more.len().saturating_sub(1)));
+                    let more = s.rows.spilled();
+                    prefetch(more.as_ptr().wrapping_add(more.len().saturating_sub(1)));
                 }
             }
             bytes += self.add_one(p.term, p.hash, first_row + p.record);
@@ -158,21 +157,16 @@ impl TermTable {
                 hash,
                 len: term.len() as u32,
                 at,
-                first: row,
-                more: Vec::new(),
+                rows: Ascending::new(row),
             };
             self.terms += 1;
             return term.len() + std::mem::size_of::<Slot>() * 10 / MAX_LOAD_TENTHS;
         }
-        if s.more.last().copied().unwrap_or(s.first) == row {
-            return 0;
-        }
-        s.more.push(row);
-        4
+        if s.rows.push(row) { 4 } else { 0 }
     }
 
     fn rows(s: &Slot) -> impl Iterator<Item = u32> + '_ {
-        std::iter::once(s.first).chain(s.more.iter().copied())
+        s.rows.iter()
     }
 
     /// The rows holding `term`, ascending.
@@ -192,7 +186,7 @@ impl TermTable {
                     && a.len != EMPTY
                 {
                     prefetch(self.text.as_ptr().wrapping_add(a.at as usize));
-                    prefetch(a.more.as_ptr());
+                    prefetch(a.rows.spilled().as_ptr());
                 }
                 (self.term(s), Self::rows(s))
             })
