@@ -9,6 +9,8 @@
 //!   bit packing hides (measured in `docs/decisions.md`).
 //! * [`records`]: column-wise frames of log records and spans, shared by
 //!   the WAL and the blocks' record files.
+//! * `template`: a log body as its template and its variables, the body
+//!   column of a block's log frames.
 //! * [`histogram`]: runs of native-histogram samples: the layout written
 //!   when it changes, whole counts as deltas by bucket position.
 
@@ -18,6 +20,7 @@ pub mod cursor;
 pub mod gorilla;
 pub mod histogram;
 pub mod records;
+mod template;
 
 /// A sample: millisecond timestamp and float value (NaN, ±Inf and the
 /// Prometheus staleness marker included, bit for bit).

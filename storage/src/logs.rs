@@ -13,7 +13,7 @@ use std::borrow::Cow;
 use sextant_index::text::{FIELD_MARK, TermSource, Terms, TextQuery, push_index_tokens};
 use sextant_index::{MatchOp, Matcher, RoaringBitmap};
 
-use crate::codec::records::encode_frame;
+use crate::codec::records::{Layout, encode_frame};
 use crate::error::Result;
 use crate::model::{AnyValue, LogRecord, TraceId};
 
@@ -201,7 +201,7 @@ pub(crate) fn dedup(rows: &mut Vec<LogRecord>) {
     let mut seen = std::collections::HashSet::new();
     rows.retain(|r| {
         let mut key = Vec::new();
-        encode_frame::<LogRecord, _>(std::slice::from_ref(r), &mut key);
+        encode_frame::<LogRecord, _>(std::slice::from_ref(r), Layout::Plain, &mut key);
         seen.insert(key)
     });
 }

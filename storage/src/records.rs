@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use crate::block::Block;
 pub use crate::codec::records::IdPick;
-use crate::codec::records::{Columnar, encode_frame};
+use crate::codec::records::{Columnar, Layout, encode_frame};
 use crate::db::Db;
 use crate::error::{Error, Result};
 use crate::head::Head;
@@ -74,7 +74,7 @@ impl Db {
             let mut n = pending.len().min(ROWS_PER_RECORD);
             loop {
                 let mut buf = Vec::with_capacity(size_hint);
-                encode_frame(&pending[..n], &mut buf);
+                encode_frame(&pending[..n], Layout::Plain, &mut buf);
                 if buf.len() <= max {
                     size_hint = buf.len();
                     payloads.push(buf);

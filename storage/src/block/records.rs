@@ -16,7 +16,7 @@ use sextant_wal::Vfs;
 use super::frames::{FrameReader, FrameWriter};
 use super::traces::TraceTable;
 use crate::codec::cursor::Cursor;
-use crate::codec::records::{Columnar, IdPick, Pick, decode_frame_rows, encode_frame};
+use crate::codec::records::{Columnar, IdPick, Layout, Pick, decode_frame_rows, encode_frame};
 use crate::error::Result;
 use crate::model::TraceId;
 
@@ -37,7 +37,7 @@ pub(crate) fn write<T: Columnar, R: Borrow<T>>(
     put_uvarint(&mut idx, rows.len().div_ceil(per_frame) as u64);
     for part in rows.chunks(per_frame) {
         raw.clear();
-        encode_frame::<T, R>(part, &mut raw);
+        encode_frame::<T, R>(part, Layout::Packed, &mut raw);
         frames.write(&raw)?;
         put_uvarint(&mut idx, part.len() as u64);
         let (lo, hi) = part

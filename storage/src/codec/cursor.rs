@@ -45,6 +45,10 @@ impl<'a> Cursor<'a> {
         let b = self.bytes(N)?;
         b.try_into().map_err(|_| "truncated record".to_string())
     }
+    /// The next byte, not consumed.
+    pub(crate) fn peek(&self) -> Option<u8> {
+        self.buf.get(self.pos).copied()
+    }
     pub(crate) fn u8(&mut self) -> Result<u8, String> {
         Ok(self.array::<1>()?[0])
     }

@@ -1,7 +1,10 @@
 //! Frames of log records and spans, laid out column by column: each field
 //! goes to its own column, so zstd over a frame sees timestamps next to
 //! timestamps and service names next to service names. The WAL logs a
-//! frame as one record; a block's record file holds zstd-compressed frames.
+//! frame as one record; a block's record file holds zstd-compressed frames,
+//! laid out [`Layout::Packed`]: log bodies as template and variables
+//! (`template.rs`), a pass a flush can afford and a write should not.
+//! A frame's column count tells its layout.
 //!
 //! ```text
 //! frame  = rows uvarint | ncols uvarint | len uvarint * ncols | column bytes…
@@ -18,21 +21,37 @@ use std::borrow::Borrow;
 use sextant_index::put_uvarint;
 
 use super::cursor::Cursor;
+use super::template::{self, Ids};
 use super::{unzigzag, zigzag};
 use crate::model::{
     AnyValue, Attributes, LogRecord, MAX_VALUE_DEPTH, Span, SpanEvent, SpanId, SpanKind, SpanLink,
     StatusCode, TraceId,
 };
 
+/// How a frame's columns are laid out.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Layout {
+    /// Every field as it is: the WAL's frames, written on the ingest path.
+    Plain,
+    /// Fields re-coded to compress better (log bodies as template and
+    /// variables): a block's frames, written at flush.
+    Packed,
+}
+
 /// A record type stored in column frames.
 pub trait Columnar: Sized {
-    /// Number of columns.
+    /// Number of columns, [`Layout::Plain`].
     const COLS: usize;
-    /// Appends `rows` to the columns.
+    /// Number of columns, [`Layout::Packed`]; equal to `COLS` for a type
+    /// whose packed layout is its plain one.
+    const PACKED_COLS: usize = Self::COLS;
+    /// Appends `rows` to the columns: `COLS` of them for the plain layout,
+    /// `PACKED_COLS` for the packed one.
     fn encode<R: Borrow<Self>>(rows: &[R], cols: &mut [Vec<u8>]);
-    /// Reads `n` rows from the column cursors. Rows that `pick` leaves
-    /// out are stepped over without building their strings and come back
-    /// as placeholders (ids and times only), so indexes stay aligned.
+    /// Reads `n` rows from the column cursors (as many as the layout has).
+    /// Rows that `pick` leaves out are stepped over without building their
+    /// strings and come back as placeholders (ids and times only), so
+    /// indexes stay aligned.
     #[doc(hidden)]
     fn decode_rows(n: usize, cols: &mut [Cursor<'_>], pick: Pick<'_>) -> Result<Vec<Self>, String>;
     /// The record's trace and span ids.
@@ -61,11 +80,15 @@ impl Pick<'_> {
 }
 
 /// Encodes `rows` as one frame, appended to `out`.
-pub fn encode_frame<T: Columnar, R: Borrow<T>>(rows: &[R], out: &mut Vec<u8>) {
-    let mut cols = vec![Vec::new(); T::COLS];
+pub fn encode_frame<T: Columnar, R: Borrow<T>>(rows: &[R], layout: Layout, out: &mut Vec<u8>) {
+    let ncols = match layout {
+        Layout::Plain => T::COLS,
+        Layout::Packed => T::PACKED_COLS,
+    };
+    let mut cols = vec![Vec::new(); ncols];
     T::encode(rows, &mut cols);
     put_uvarint(out, rows.len() as u64);
-    put_uvarint(out, T::COLS as u64);
+    put_uvarint(out, ncols as u64);
     for c in &cols {
         put_uvarint(out, c.len() as u64);
     }
@@ -87,14 +110,21 @@ pub fn decode_frame_rows<T: Columnar>(buf: &[u8], pick: Pick<'_>) -> Result<Vec<
     let mut c = Cursor::new(buf);
     let rows = c.count()?;
     let ncols = c.uvarint()?;
-    if ncols != T::COLS as u64 {
-        return Err(format!("frame has {ncols} columns, expected {}", T::COLS));
-    }
-    let mut lens = Vec::with_capacity(T::COLS);
-    for _ in 0..T::COLS {
+    let ncols = match usize::try_from(ncols) {
+        Ok(n) if n == T::COLS || n == T::PACKED_COLS => n,
+        _ => {
+            return Err(format!(
+                "frame has {ncols} columns, expected {} or {}",
+                T::COLS,
+                T::PACKED_COLS
+            ));
+        }
+    };
+    let mut lens = Vec::with_capacity(ncols);
+    for _ in 0..ncols {
         lens.push(usize::try_from(c.uvarint()?).map_err(|_| "column length")?);
     }
-    let mut cols = Vec::with_capacity(T::COLS);
+    let mut cols = Vec::with_capacity(ncols);
     for len in lens {
         cols.push(Cursor::new(c.bytes(len)?));
     }
@@ -226,6 +256,31 @@ fn str_if(c: &mut Cursor<'_>, keep: bool) -> Result<String, String> {
     }
 }
 
+/// A log body, or (`keep` false) an empty one stepped over. A template
+/// body takes its variables from `vars`, the packed layout's columns.
+fn body_if(
+    c: &mut Cursor<'_>,
+    vars: Option<&mut template::Sources<'_, '_>>,
+    ids: Ids<'_>,
+    keep: bool,
+) -> Result<AnyValue, String> {
+    if c.peek() != Some(TEMPLATE_TAG) {
+        return if keep {
+            get_value(c, 0)
+        } else {
+            skip_value(c, 0).map(|()| AnyValue::default())
+        };
+    }
+    c.u8()?;
+    let t = c.blob()?;
+    let vars = vars.ok_or("a template body in a frame without variable columns")?;
+    if keep {
+        template::unpack(t, ids, vars).map(AnyValue::Str)
+    } else {
+        template::skip(t, vars).map(|()| AnyValue::default())
+    }
+}
+
 /// Attributes, or (`keep` false) none, stepped over.
 fn attrs_if(c: &mut Cursor<'_>, keep: bool) -> Result<Attributes, String> {
     if keep {
@@ -253,14 +308,22 @@ mod log_col {
     pub const ATTRS: usize = 4;
     pub const RESOURCE: usize = 5;
     pub const TRACE: usize = 6;
+    // The packed layout adds the bodies' decimal and hex variables as
+    // columns 7 and 8 (`template.rs`).
 }
+
+/// Tag of a string body written as its template (packed layout only).
+const TEMPLATE_TAG: u8 = 7;
 
 impl Columnar for LogRecord {
     const COLS: usize = 7;
+    const PACKED_COLS: usize = 9;
 
     fn encode<R: Borrow<Self>>(rows: &[R], cols: &mut [Vec<u8>]) {
         use log_col::*;
+        let (cols, vars) = cols.split_at_mut(Self::COLS);
         let mut prev = 0i64;
+        let mut template = Vec::new();
         for r in rows {
             let r = r.borrow();
             put_uvarint(&mut cols[TIME], zigzag(r.time_ns.wrapping_sub(prev)));
@@ -271,7 +334,20 @@ impl Columnar for LogRecord {
             );
             cols[SEVERITY].push(r.severity);
             put_str(&mut cols[SEVERITY], r.severity_text.as_bytes());
-            put_value(&mut cols[BODY], &r.body);
+            match (&r.body, &mut *vars) {
+                (AnyValue::Str(text), [decimals, hex]) => {
+                    template.clear();
+                    let ids = Ids {
+                        trace: &r.trace_id,
+                        span: &r.span_id,
+                    };
+                    let mut to = template::Columns { decimals, hex };
+                    template::pack(text, ids, &mut template, &mut to);
+                    cols[BODY].push(TEMPLATE_TAG);
+                    put_str(&mut cols[BODY], &template);
+                }
+                (body, _) => put_value(&mut cols[BODY], body),
+            }
             put_attrs(&mut cols[ATTRS], &r.attributes);
             put_attrs(&mut cols[RESOURCE], &r.resource);
             cols[TRACE].extend_from_slice(&r.trace_id);
@@ -287,6 +363,13 @@ impl Columnar for LogRecord {
     fn decode_rows(n: usize, c: &mut [Cursor<'_>], pick: Pick<'_>) -> Result<Vec<Self>, String> {
         use log_col::*;
         let mut out = Vec::with_capacity(n.min(c[TIME].remaining()));
+        let (c, vars) = c.split_at_mut(Self::COLS);
+        // A plain frame has no variable columns: a template body there is
+        // an error.
+        let mut vars = match vars {
+            [decimals, hex] => Some(template::Sources { decimals, hex }),
+            _ => None,
+        };
         let mut prev = 0i64;
         for i in 0..n {
             // Columns are separate cursors: the ids come first, to decide.
@@ -294,6 +377,10 @@ impl Columnar for LogRecord {
             let span_id = c[TRACE].array()?;
             let flags = u32::try_from(c[TRACE].uvarint()?).map_err(|_| "log flags")?;
             let keep = pick.keeps(i, &trace_id, &span_id);
+            let ids = Ids {
+                trace: &trace_id,
+                span: &span_id,
+            };
             let time_ns = prev.wrapping_add(unzigzag(c[TIME].uvarint()?));
             prev = time_ns;
             out.push(LogRecord {
@@ -301,12 +388,7 @@ impl Columnar for LogRecord {
                 observed_ns: time_ns.wrapping_add(unzigzag(c[OBSERVED].uvarint()?)),
                 severity: c[SEVERITY].u8()?,
                 severity_text: str_if(&mut c[SEVERITY], keep)?,
-                body: if keep {
-                    get_value(&mut c[BODY], 0)?
-                } else {
-                    skip_value(&mut c[BODY], 0)?;
-                    AnyValue::default()
-                },
+                body: body_if(&mut c[BODY], vars.as_mut(), ids, keep)?,
                 attributes: attrs_if(&mut c[ATTRS], keep)?,
                 resource: attrs_if(&mut c[RESOURCE], keep)?,
                 trace_id,
@@ -464,23 +546,44 @@ pub(crate) mod tests {
         proptest::collection::vec(("[a-z._]{0,8}", value()), 0..4)
     }
 
+    /// A log body: any value, or a line with numbers, hex ids and
+    /// template marker bytes, which may print the record's own ids (the
+    /// flag).
+    fn body() -> impl Strategy<Value = (AnyValue, bool)> {
+        prop_oneof![
+            value().prop_map(|v| (v, false)),
+            (
+                "([a-f0-9 =:/.-]{1,20}|[0-9]{1,21}|[\\x10-\\x14é]){0,6}",
+                any::<bool>()
+            )
+                .prop_map(|(t, own)| (AnyValue::Str(t), own)),
+        ]
+    }
+
     pub(crate) fn log() -> impl Strategy<Value = LogRecord> {
         (
             (any::<i64>(), any::<i64>(), 0u8..=24, "[A-Z]{0,5}"),
-            (value(), attrs(), attrs()),
+            (body(), attrs(), attrs()),
             (any::<[u8; 16]>(), any::<[u8; 8]>(), any::<u32>()),
         )
-            .prop_map(|((t, o, sev, st), (body, a, r), (tr, sp, fl))| LogRecord {
-                time_ns: t,
-                observed_ns: o,
-                severity: sev,
-                severity_text: st,
-                body,
-                attributes: a,
-                resource: r,
-                trace_id: tr,
-                span_id: sp,
-                flags: fl,
+            .prop_map(|((t, o, sev, st), ((mut body, own), a, r), (tr, sp, fl))| {
+                if let (AnyValue::Str(text), true) = (&mut body, own) {
+                    let hex =
+                        |b: &[u8]| -> String { b.iter().map(|x| format!("{x:02x}")).collect() };
+                    *text = format!("{text} trace_id={} span_id={}.", hex(&tr), hex(&sp));
+                }
+                LogRecord {
+                    time_ns: t,
+                    observed_ns: o,
+                    severity: sev,
+                    severity_text: st,
+                    body,
+                    attributes: a,
+                    resource: r,
+                    trace_id: tr,
+                    span_id: sp,
+                    flags: fl,
+                }
             })
     }
 
@@ -538,18 +641,22 @@ pub(crate) mod tests {
     proptest! {
         #[test]
         fn logs_round_trip(rows in proptest::collection::vec(log(), 0..8)) {
-            let mut buf = Vec::new();
-            encode_frame(&rows, &mut buf);
-            let back: Vec<LogRecord> = decode_frame(&buf).unwrap();
-            prop_assert!(same(&rows, &back));
+            for layout in [Layout::Plain, Layout::Packed] {
+                let mut buf = Vec::new();
+                encode_frame(&rows, layout, &mut buf);
+                let back: Vec<LogRecord> = decode_frame(&buf).unwrap();
+                prop_assert!(same(&rows, &back), "{:?}", layout);
+            }
         }
 
         #[test]
         fn spans_round_trip(rows in proptest::collection::vec(span(), 0..8)) {
-            let mut buf = Vec::new();
-            encode_frame(&rows, &mut buf);
-            let back: Vec<Span> = decode_frame(&buf).unwrap();
-            prop_assert!(same(&rows, &back));
+            for layout in [Layout::Plain, Layout::Packed] {
+                let mut buf = Vec::new();
+                encode_frame(&rows, layout, &mut buf);
+                let back: Vec<Span> = decode_frame(&buf).unwrap();
+                prop_assert!(same(&rows, &back));
+            }
         }
 
         #[test]
@@ -557,10 +664,12 @@ pub(crate) mod tests {
             spans in proptest::collection::vec(span(), 0..8),
             logs in proptest::collection::vec(log(), 0..8),
             mask in proptest::collection::vec(any::<bool>(), 8),
+            packed in any::<bool>(),
         ) {
+            let layout = if packed { Layout::Packed } else { Layout::Plain };
             let (mut sb, mut lb) = (Vec::new(), Vec::new());
-            encode_frame(&spans, &mut sb);
-            encode_frame(&logs, &mut lb);
+            encode_frame(&spans, layout, &mut sb);
+            encode_frame(&logs, layout, &mut lb);
             let pick = |n: usize| Pick { mask: Some(&mask[..n]), ids: None };
             let s: Vec<Span> = decode_frame_rows(&sb, pick(spans.len())).unwrap();
             let l: Vec<LogRecord> = decode_frame_rows(&lb, pick(logs.len())).unwrap();
@@ -579,17 +688,34 @@ pub(crate) mod tests {
         #[test]
         fn damaged_frames_never_panic(rows in proptest::collection::vec(span(), 1..4), cut in any::<usize>(), flip in any::<(usize, u8)>()) {
             let mut buf = Vec::new();
-            encode_frame(&rows, &mut buf);
-            let _ = decode_frame::<Span>(&buf[..cut % buf.len()]);
-            let i = flip.0 % buf.len();
-            buf[i] ^= flip.1 | 1;
-            let _ = decode_frame::<Span>(&buf);
-            let _ = decode_frame::<LogRecord>(&buf);
-            let none = [false; 4];
-            let pick = Pick { mask: Some(&none), ids: None };
-            let _ = decode_frame_rows::<Span>(&buf, pick);
-            let _ = decode_frame_rows::<LogRecord>(&buf, pick);
+            encode_frame(&rows, Layout::Plain, &mut buf);
+            damage(buf, cut, flip);
         }
+
+        #[test]
+        fn damaged_packed_log_frames_never_panic(rows in proptest::collection::vec(log(), 1..4), cut in any::<usize>(), flip in any::<(usize, u8)>()) {
+            let mut buf = Vec::new();
+            encode_frame(&rows, Layout::Packed, &mut buf);
+            damage(buf, cut, flip);
+        }
+    }
+
+    /// Decodes `buf` cut at `cut` and with one byte flipped, as spans and
+    /// as logs, whole and for some rows: errors are fine, panics are not.
+    fn damage(mut buf: Vec<u8>, cut: usize, flip: (usize, u8)) {
+        let _ = decode_frame::<Span>(&buf[..cut % buf.len()]);
+        let _ = decode_frame::<LogRecord>(&buf[..cut % buf.len()]);
+        let i = flip.0 % buf.len();
+        buf[i] ^= flip.1 | 1;
+        let _ = decode_frame::<Span>(&buf);
+        let _ = decode_frame::<LogRecord>(&buf);
+        let none = [false; 4];
+        let pick = Pick {
+            mask: Some(&none),
+            ids: None,
+        };
+        let _ = decode_frame_rows::<Span>(&buf, pick);
+        let _ = decode_frame_rows::<LogRecord>(&buf, pick);
     }
 
     /// Writes seed frames for the `span_decode` and `log_decode` fuzz
@@ -612,8 +738,13 @@ pub(crate) mod tests {
             let frames = proptest::collection::vec(rows, 1..5);
             for i in 0..24 {
                 let rows = frames.new_tree(&mut runner).unwrap().current();
+                let layout = if i % 2 == 0 {
+                    Layout::Plain
+                } else {
+                    Layout::Packed
+                };
                 let mut buf = Vec::new();
-                encode_frame(&rows, &mut buf);
+                encode_frame(&rows, layout, &mut buf);
                 std::fs::write(dir.join(format!("frame-{i:02}")), buf).unwrap();
             }
         }
