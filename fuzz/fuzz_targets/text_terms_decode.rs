@@ -6,21 +6,23 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use sextant_index::text::{PagedIndex, PagedIndexWriter, TermSource};
+use sextant_index::text::{PageLists, PagedIndex, PagedIndexWriter, TermSource};
 
 fuzz_target!(|data: &[u8]| {
     // (A block's row count is checked against its log file before any
     // query; here huge counts would only measure the bitmaps' size.)
-    if let Ok(idx) = PagedIndex::open(data, 0, data.len())
-        && idx.rows() <= 1 << 20
-    {
-        let all = idx.all_rows();
-        for t in ["error", "00a1", "", "\u{1}service=x"] {
-            if let Ok(rows) = idx.term_rows(t) {
-                assert!(rows.is_subset(&all), "rows beyond the index");
-            }
-            if let Ok(rows) = idx.rows_where(t, &|_| true) {
-                assert!(rows.is_subset(&all), "rows beyond the index");
+    for lists in [PageLists::ByDensity, PageLists::Gaps] {
+        if let Ok(idx) = PagedIndex::open(data, 0, data.len(), lists)
+            && idx.rows() <= 1 << 20
+        {
+            let all = idx.all_rows();
+            for t in ["error", "00a1", "", "\u{1}service=x"] {
+                if let Ok(rows) = idx.term_rows(t) {
+                    assert!(rows.is_subset(&all), "rows beyond the index");
+                }
+                if let Ok(rows) = idx.rows_where(t, &|_| true) {
+                    assert!(rows.is_subset(&all), "rows beyond the index");
+                }
             }
         }
     }
@@ -49,7 +51,8 @@ fuzz_target!(|data: &[u8]| {
         flushed.add_rows(t, list.iter().copied());
     }
     assert!(flushed.finish() == bytes, "built from term → rows, other bytes");
-    let idx = PagedIndex::open(&bytes[..], 0, bytes.len()).expect("a written index opens");
+    let idx = PagedIndex::open(&bytes[..], 0, bytes.len(), PageLists::ByDensity)
+        .expect("a written index opens");
     for (i, r) in rows.iter().enumerate() {
         for t in r {
             let row = i as u32;

@@ -7,7 +7,7 @@ mod query;
 mod tokenize;
 
 pub use index::TextIndex;
-pub use paged::{PAGE_ROWS, PagedIndex, PagedIndexWriter};
+pub use paged::{PAGE_ROWS, PageLists, PagedIndex, PagedIndexWriter};
 pub use query::{FIELD_MARK, TermSource, TextQuery};
 pub use tokenize::{
     MAX_TOKEN_LEN, Terms, Token, for_each_token, index_tokens, normalize, parts, push_index_tokens,

@@ -6,7 +6,7 @@
 
 use std::path::Path;
 
-use sextant_index::text::{PagedIndex, PagedIndexWriter, TermSource, TextIndex};
+use sextant_index::text::{PageLists, PagedIndex, PagedIndexWriter, TermSource, TextIndex};
 use sextant_wal::{Mapped, Vfs};
 
 use super::file;
@@ -117,8 +117,13 @@ impl BlockLogs {
             Ok(map) => {
                 let body_len = file::unseal(&map, TERMS_MAGIC, &terms_path, false)?.len();
                 let start = file::HEADER_LEN;
+                let lists = if file::version(&map) >= 5 {
+                    PageLists::ByDensity
+                } else {
+                    PageLists::Gaps
+                };
                 Text::Paged(
-                    PagedIndex::open(map, start, start + body_len)
+                    PagedIndex::open(map, start, start + body_len, lists)
                         .map_err(|e| text_err(e).in_file(&terms_path))?,
                 )
             }
