@@ -11,6 +11,7 @@
 //!   the WAL and the blocks' record files.
 //! * `template`: a log body as its template and its variables, the body
 //!   column of a block's log frames.
+//! * [`trace_rows`]: a trace table's rows, grouped by trace.
 //! * [`histogram`]: runs of native-histogram samples: the layout written
 //!   when it changes, whole counts as deltas by bucket position.
 
@@ -21,6 +22,7 @@ pub mod gorilla;
 pub mod histogram;
 pub mod records;
 mod template;
+pub mod trace_rows;
 
 /// A sample: millisecond timestamp and float value (NaN, ±Inf and the
 /// Prometheus staleness marker included, bit for bit).

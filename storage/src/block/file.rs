@@ -19,8 +19,9 @@ pub(crate) const FOOTER_LEN: usize = 16;
 /// The version written. Version 2 added histogram chunks to `series`,
 /// version 3 the paged full-text index `logs.terms`, version 4 trace
 /// tables keyed by id prefix, version 5 log frames with bodies as template
-/// and variables (a frame's column count tells its layout, so readers
-/// need no version test); every other file reads the same in all.
+/// and variables (a frame's column count tells its layout), text index
+/// page lists by density and trace tables grouped by trace; every other
+/// file reads the same in all.
 pub(crate) const VERSION: u16 = 5;
 /// The oldest version read.
 const MIN_VERSION: u16 = 1;

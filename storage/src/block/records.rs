@@ -239,7 +239,7 @@ impl<T: Columnar + Clone + Default> Records<T> {
     pub(crate) fn traces(&self, ids: &[TraceId], pick: Option<IdPick<'_>>) -> Result<Vec<T>> {
         let mut rows = RoaringBitmap::new();
         for id in ids {
-            rows.extend(self.traces.rows(id));
+            rows.extend(self.traces.rows(id)?);
         }
         // The table's rows are candidates (it keys by id prefix).
         let mut wanted = ids.to_vec();

@@ -312,6 +312,26 @@ mod log_col {
     // columns 7 and 8 (`template.rs`).
 }
 
+/// The observed-time column's value: the offset from the record's time,
+/// zigzagged. The packed layout swaps two codes: the one of an unset
+/// observed time (0, whose offset is the whole time: about 3 bytes a
+/// record after zstd for senders that leave it unset) and 1 (an offset of
+/// -1 ns, which nothing sends). A swap is its own inverse, so
+/// [`observed_ns`] applies it too.
+fn observed_code(time_ns: i64, offset_code: u64, packed: bool) -> u64 {
+    let unset = zigzag(0i64.wrapping_sub(time_ns));
+    match offset_code {
+        c if packed && c == unset => 1,
+        1 if packed => unset,
+        c => c,
+    }
+}
+
+/// The observed time of a record of `time_ns` whose column value is `v`.
+fn observed_ns(time_ns: i64, v: u64, packed: bool) -> i64 {
+    time_ns.wrapping_add(unzigzag(observed_code(time_ns, v, packed)))
+}
+
 /// Tag of a string body written as its template (packed layout only).
 const TEMPLATE_TAG: u8 = 7;
 
@@ -328,10 +348,9 @@ impl Columnar for LogRecord {
             let r = r.borrow();
             put_uvarint(&mut cols[TIME], zigzag(r.time_ns.wrapping_sub(prev)));
             prev = r.time_ns;
-            put_uvarint(
-                &mut cols[OBSERVED],
-                zigzag(r.observed_ns.wrapping_sub(r.time_ns)),
-            );
+            let offset = zigzag(r.observed_ns.wrapping_sub(r.time_ns));
+            let code = observed_code(r.time_ns, offset, !vars.is_empty());
+            put_uvarint(&mut cols[OBSERVED], code);
             cols[SEVERITY].push(r.severity);
             put_str(&mut cols[SEVERITY], r.severity_text.as_bytes());
             match (&r.body, &mut *vars) {
@@ -385,7 +404,7 @@ impl Columnar for LogRecord {
             prev = time_ns;
             out.push(LogRecord {
                 time_ns,
-                observed_ns: time_ns.wrapping_add(unzigzag(c[OBSERVED].uvarint()?)),
+                observed_ns: observed_ns(time_ns, c[OBSERVED].uvarint()?, vars.is_some()),
                 severity: c[SEVERITY].u8()?,
                 severity_text: str_if(&mut c[SEVERITY], keep)?,
                 body: body_if(&mut c[BODY], vars.as_mut(), ids, keep)?,
@@ -562,29 +581,38 @@ pub(crate) mod tests {
 
     pub(crate) fn log() -> impl Strategy<Value = LogRecord> {
         (
-            (any::<i64>(), any::<i64>(), 0u8..=24, "[A-Z]{0,5}"),
+            (any::<i64>(), any::<i64>(), 0u8..=24, "[A-Z]{0,5}", 0u8..4),
             (body(), attrs(), attrs()),
             (any::<[u8; 16]>(), any::<[u8; 8]>(), any::<u32>()),
         )
-            .prop_map(|((t, o, sev, st), ((mut body, own), a, r), (tr, sp, fl))| {
-                if let (AnyValue::Str(text), true) = (&mut body, own) {
-                    let hex =
-                        |b: &[u8]| -> String { b.iter().map(|x| format!("{x:02x}")).collect() };
-                    *text = format!("{text} trace_id={} span_id={}.", hex(&tr), hex(&sp));
-                }
-                LogRecord {
-                    time_ns: t,
-                    observed_ns: o,
-                    severity: sev,
-                    severity_text: st,
-                    body,
-                    attributes: a,
-                    resource: r,
-                    trace_id: tr,
-                    span_id: sp,
-                    flags: fl,
-                }
-            })
+            .prop_map(
+                |((t, o, sev, st, which), ((mut body, own), a, r), (tr, sp, fl))| {
+                    // Unset, as the time, and the code swapped with unset.
+                    let o = match which {
+                        0 => 0,
+                        1 => t,
+                        2 => t.wrapping_sub(1),
+                        _ => o,
+                    };
+                    if let (AnyValue::Str(text), true) = (&mut body, own) {
+                        let hex =
+                            |b: &[u8]| -> String { b.iter().map(|x| format!("{x:02x}")).collect() };
+                        *text = format!("{text} trace_id={} span_id={}.", hex(&tr), hex(&sp));
+                    }
+                    LogRecord {
+                        time_ns: t,
+                        observed_ns: o,
+                        severity: sev,
+                        severity_text: st,
+                        body,
+                        attributes: a,
+                        resource: r,
+                        trace_id: tr,
+                        span_id: sp,
+                        flags: fl,
+                    }
+                },
+            )
     }
 
     pub(crate) fn span() -> impl Strategy<Value = Span> {
