@@ -44,12 +44,15 @@ fn trace_id(k: i64) -> [u8; 16] {
     t
 }
 
-/// Log record number `k`: at second k + 1 (0 means unset), body
-/// `entry k`, in trace k.
+/// Log record number `k`: at second k + 1 (0 means unset), in trace k;
+/// its body has a number, a hex id and its own trace id, each a variable
+/// of the body's template in a block.
 fn log(k: i64) -> LogRecord {
+    let trace: String = trace_id(k).iter().map(|b| format!("{b:02x}")).collect();
+    let req = (k as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15);
     LogRecord {
         time_ns: (k + 1) * NS,
-        body: AnyValue::Str(format!("entry {k}")),
+        body: AnyValue::Str(format!("entry {k} req={req:016x} trace_id={trace}")),
         resource: vec![("service.name".into(), "crash".into())],
         trace_id: trace_id(k),
         ..LogRecord::default()
@@ -150,6 +153,9 @@ fn verify(dir: &Path) -> Stored {
     if let Some(k) = (!spans.is_empty()).then(|| fastrand::i64(0..spans.len() as i64)) {
         let t = db.trace(&trace_id(k)).unwrap().expect("trace by id");
         assert_eq!(t.spans, vec![span(k)]);
+    }
+    if let Some(k) = (!logs.is_empty()).then(|| fastrand::i64(0..logs.len() as i64)) {
+        assert_eq!(db.trace_logs(&trace_id(k)).unwrap(), vec![log(k)]);
     }
     let (logs, spans) = (logs.len() as i64, spans.len() as i64);
     Stored {
