@@ -48,7 +48,7 @@ fn trace_id(k: i64) -> [u8; 16] {
 /// its body has a number, a hex id and its own trace id, each a variable
 /// of the body's template in a block.
 fn log(k: i64) -> LogRecord {
-    let trace: String = trace_id(k).iter().map(|b| format!("{b:02x}")).collect();
+    let trace = sextant::hex(&trace_id(k));
     let req = (k as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15);
     LogRecord {
         time_ns: (k + 1) * NS,

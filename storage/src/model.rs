@@ -442,7 +442,18 @@ impl Span {
 
 /// Lowercase hex of an id.
 pub fn hex(id: &[u8]) -> String {
-    id.iter().map(|b| format!("{b:02x}")).collect()
+    let mut out = Vec::with_capacity(id.len() * 2);
+    put_hex(&mut out, id);
+    out.into_iter().map(char::from).collect()
+}
+
+/// Appends the lowercase hex of `bytes` to `out` (no allocation: log body
+/// templates print ids with it on every read).
+pub(crate) fn put_hex(out: &mut Vec<u8>, bytes: &[u8]) {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    for &b in bytes {
+        out.extend_from_slice(&[DIGITS[usize::from(b >> 4)], DIGITS[usize::from(b & 15)]]);
+    }
 }
 
 /// Parses a hex trace id (32 digits).

@@ -93,7 +93,7 @@ impl DemoLines {
             self.pending.extend(logs);
         }
         let mut r = self.pending.pop_front().unwrap_or_default();
-        let id: String = r.trace_id.iter().map(|b| format!("{b:02x}")).collect();
+        let id = sextant_storage::hex(&r.trace_id);
         r.body = AnyValue::Str(format!("{} trace_id={id}", r.body.to_text()));
         r
     }

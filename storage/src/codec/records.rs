@@ -595,9 +595,11 @@ pub(crate) mod tests {
                         _ => o,
                     };
                     if let (AnyValue::Str(text), true) = (&mut body, own) {
-                        let hex =
-                            |b: &[u8]| -> String { b.iter().map(|x| format!("{x:02x}")).collect() };
-                        *text = format!("{text} trace_id={} span_id={}.", hex(&tr), hex(&sp));
+                        *text = format!(
+                            "{text} trace_id={} span_id={}.",
+                            crate::model::hex(&tr),
+                            crate::model::hex(&sp)
+                        );
                     }
                     LogRecord {
                         time_ns: t,

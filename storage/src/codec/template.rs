@@ -32,7 +32,7 @@
 use sextant_index::put_uvarint;
 
 use super::cursor::Cursor;
-use crate::model::{SpanId, TraceId};
+use crate::model::{SpanId, TraceId, put_hex};
 
 const ESCAPE: u8 = 0x10;
 const DECIMAL: u8 = 0x11;
@@ -199,13 +199,6 @@ pub(crate) fn skip(template: &[u8], vars: &mut Sources<'_, '_>) -> Result<(), St
     walk(template, vars, |_| {})
 }
 
-fn put_hex(out: &mut Vec<u8>, bytes: &[u8]) {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    for &b in bytes {
-        out.extend_from_slice(&[DIGITS[usize::from(b >> 4)], DIGITS[usize::from(b & 15)]]);
-    }
-}
-
 /// A part of a template, as `walk` hands it over.
 enum Piece<'a> {
     Text(&'a [u8]),
@@ -359,8 +352,7 @@ mod tests {
         ) {
             let mut text = text;
             if with_ids {
-                let hex = |b: &[u8]| b.iter().map(|x| format!("{x:02x}")).collect::<String>();
-                text = format!("{text} trace_id={} {}{text}", hex(&trace), hex(&span));
+                text = format!("{text} trace_id={} {}{text}", crate::model::hex(&trace), crate::model::hex(&span));
             }
             prop_assert_eq!(round_trip(&text, trace, span).0, text);
         }
