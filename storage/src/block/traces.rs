@@ -33,12 +33,15 @@ const OLD_KEY_LEN: usize = 16;
 /// Serialises a trace table from `(trace, row)` pairs (any order; rows
 /// without a trace must be left out).
 pub(crate) fn encode(mut entries: Vec<(TraceId, u32)>, magic: &[u8; 4]) -> Vec<u8> {
-    let mut distinct: Vec<TraceId> = entries.iter().map(|(t, _)| *t).collect();
-    distinct.sort_unstable();
+    let mut rows = Vec::with_capacity(entries.len() * 3 + 16);
+    // Sorts the entries by trace: the filter's distinct ids come from the
+    // same order, not from a second sort.
+    trace_rows::encode(&mut entries, &mut rows);
+    let mut distinct: Vec<&[u8]> = entries.iter().map(|(t, _)| &t[..]).collect();
     distinct.dedup();
-    let mut body = Vec::with_capacity(entries.len() * 3 + distinct.len() * 6 + 16);
-    Bloom::build(distinct.iter().map(|t| &t[..])).encode(&mut body);
-    trace_rows::encode(&mut entries, &mut body);
+    let mut body = Vec::with_capacity(distinct.len() * 2 + rows.len() + 16);
+    Bloom::build(distinct.into_iter()).encode(&mut body);
+    body.extend_from_slice(&rows);
     file::seal(magic, &body)
 }
 

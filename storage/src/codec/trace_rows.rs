@@ -56,7 +56,8 @@ fn bucket(t: &TraceId, bits: u8) -> usize {
 }
 
 /// Appends the entries of `(trace, row)` pairs (any order, each pair
-/// once) to `out`.
+/// once) to `out`, leaving the pairs sorted so that a trace's are
+/// neighbours.
 pub fn encode(entries: &mut [(TraceId, u32)], out: &mut Vec<u8>) {
     entries.sort_unstable_by_key(|&(t, row)| (key(&t), t, row));
     let traces = entries.windows(2).filter(|w| w[0].0 != w[1].0).count() + 1;
