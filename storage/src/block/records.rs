@@ -37,8 +37,8 @@ pub(crate) fn write<T: Columnar, R: Borrow<T>>(
     put_uvarint(&mut idx, rows.len().div_ceil(per_frame) as u64);
     for part in rows.chunks(per_frame) {
         raw.clear();
-        encode_frame::<T, R>(part, Layout::Packed, &mut raw);
-        frames.write(&raw)?;
+        let starts = encode_frame::<T, R>(part, Layout::Packed, &mut raw);
+        frames.write_parts(&raw, &starts)?;
         put_uvarint(&mut idx, part.len() as u64);
         let (lo, hi) = part
             .iter()

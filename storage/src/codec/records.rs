@@ -79,8 +79,13 @@ impl Pick<'_> {
     }
 }
 
-/// Encodes `rows` as one frame, appended to `out`.
-pub fn encode_frame<T: Columnar, R: Borrow<T>>(rows: &[R], layout: Layout, out: &mut Vec<u8>) {
+/// Encodes `rows` as one frame, appended to `out`. Returns where in `out`
+/// each column starts, for a writer that compresses columns apart.
+pub fn encode_frame<T: Columnar, R: Borrow<T>>(
+    rows: &[R],
+    layout: Layout,
+    out: &mut Vec<u8>,
+) -> Vec<usize> {
     let ncols = match layout {
         Layout::Plain => T::COLS,
         Layout::Packed => T::PACKED_COLS,
@@ -92,9 +97,12 @@ pub fn encode_frame<T: Columnar, R: Borrow<T>>(rows: &[R], layout: Layout, out: 
     for c in &cols {
         put_uvarint(out, c.len() as u64);
     }
+    let mut starts = Vec::with_capacity(ncols);
     for c in &cols {
+        starts.push(out.len());
         out.extend_from_slice(c);
     }
+    starts
 }
 
 /// Decodes a frame; bad bytes give an error, never a panic, and memory
