@@ -11,7 +11,7 @@ use sextant_index::text::{PageLists, PagedIndex, PagedIndexWriter, TermSource};
 fuzz_target!(|data: &[u8]| {
     // (A block's row count is checked against its log file before any
     // query; here huge counts would only measure the bitmaps' size.)
-    for lists in [PageLists::ByDensity, PageLists::Gaps] {
+    for lists in [PageLists::EliasFano, PageLists::ByDensity, PageLists::Gaps] {
         if let Ok(idx) = PagedIndex::open(data, 0, data.len(), lists)
             && idx.rows() <= 1 << 20
         {
@@ -51,7 +51,7 @@ fuzz_target!(|data: &[u8]| {
         flushed.add_rows(t, list.iter().copied());
     }
     assert!(flushed.finish() == bytes, "built from term → rows, other bytes");
-    let idx = PagedIndex::open(&bytes[..], 0, bytes.len(), PageLists::ByDensity)
+    let idx = PagedIndex::open(&bytes[..], 0, bytes.len(), PageLists::EliasFano)
         .expect("a written index opens");
     for (i, r) in rows.iter().enumerate() {
         for t in r {

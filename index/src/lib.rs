@@ -18,6 +18,7 @@
 
 mod ascending;
 mod bloom;
+mod elias_fano;
 mod error;
 mod matcher;
 mod postings;

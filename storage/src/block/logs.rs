@@ -117,10 +117,10 @@ impl BlockLogs {
             Ok(map) => {
                 let body_len = file::unseal(&map, TERMS_MAGIC, &terms_path, false)?.len();
                 let start = file::HEADER_LEN;
-                let lists = if file::version(&map) >= 5 {
-                    PageLists::ByDensity
-                } else {
-                    PageLists::Gaps
+                let lists = match file::version(&map) {
+                    6.. => PageLists::EliasFano,
+                    5 => PageLists::ByDensity,
+                    _ => PageLists::Gaps,
                 };
                 Text::Paged(
                     PagedIndex::open(map, start, start + body_len, lists)
