@@ -216,7 +216,13 @@ pub fn run(data_dir: &Path, a: LogsArgs) -> CliResult {
                     Some(d) => d.next(),
                     None => line(k, a.services, &mut rng),
                 };
-                r.time_ns = START_NS + k as i64 * step;
+                // Moved in time with its observed time (when set), so the
+                // delay between them is the corpus's own.
+                let time_ns = START_NS + k as i64 * step;
+                if r.observed_ns != 0 {
+                    r.observed_ns = r.observed_ns.wrapping_add(time_ns.wrapping_sub(r.time_ns));
+                }
+                r.time_ns = time_ns;
                 let body = r.body.to_text();
                 raw_bytes += body.len() as u64 + 1;
                 text.push_str(&body);
