@@ -38,28 +38,40 @@ pub(crate) fn len(n: u64, universe: u64) -> usize {
     (n * u64::from(l) + high_bits(n, universe, l)).div_ceil(8) as usize
 }
 
-/// Appends `values` (ascending, distinct, below `universe`) to `out`.
-pub(crate) fn put(out: &mut Vec<u8>, values: &[u32], universe: u32) {
-    let (n, u) = (values.len() as u64, u64::from(universe));
+/// Appends the `n` values of `values` (ascending, distinct, below
+/// `universe`) to `out`, in one pass over them.
+pub(crate) fn put(out: &mut Vec<u8>, n: usize, values: impl Iterator<Item = u32>, universe: u32) {
+    let (n, u) = (n as u64, u64::from(universe));
     let l = low_bits(n, u);
     let at = out.len();
     out.resize(at + len(n, u), 0);
     let bits = &mut out[at..];
-    let mut set = |pos: u64| bits[(pos / 8) as usize] |= 1 << (pos % 8);
     let low_mask = (1u64 << l) - 1;
-    for (i, &v) in values.iter().enumerate() {
-        let low = u64::from(v) & low_mask;
-        let base = i as u64 * u64::from(l);
-        for b in 0..u64::from(l) {
-            if low >> b & 1 == 1 {
-                set(base + b);
-            }
-        }
-    }
     let high_at = n * u64::from(l);
-    for (i, &v) in values.iter().enumerate() {
-        set(high_at + (u64::from(v) >> l) + i as u64);
+    for (i, v) in values.enumerate() {
+        let i = i as u64;
+        // The low bits, at most 32, shifted into place: 5 bytes at most.
+        let pos = i * u64::from(l);
+        let mut low = (u64::from(v) & low_mask) << (pos % 8);
+        let mut byte = (pos / 8) as usize;
+        while low != 0 {
+            bits[byte] |= low as u8;
+            low >>= 8;
+            byte += 1;
+        }
+        let high = high_at + (u64::from(v) >> l) + i;
+        bits[(high / 8) as usize] |= 1 << (high % 8);
     }
+}
+
+/// The low bits of value `i` of a list with `l` low bits a value.
+fn low_of(bytes: &[u8], i: u64, l: u32) -> u64 {
+    let pos = i * u64::from(l);
+    let at = (pos / 8) as usize;
+    let word = (0..5).fold(0u64, |w, k| {
+        w | bytes.get(at + k).map_or(0, |&b| u64::from(b) << (8 * k))
+    });
+    (word >> (pos % 8)) & ((1u64 << l) - 1)
 }
 
 /// Reads a list of `n` values below `universe` from `bytes` (exactly
@@ -93,8 +105,7 @@ pub(crate) fn read(bytes: &[u8], n: u64, universe: u64, mut f: impl FnMut(u32)) 
                 return Err(());
             }
             let high = pos - high_at - i;
-            let base = i * u64::from(l);
-            let low = (0..u64::from(l)).fold(0, |acc, b| acc | bit(base + b) << b);
+            let low = low_of(bytes, i, l);
             let v = high << l | low;
             if v >= universe || last.is_some_and(|p| v <= p) {
                 return Err(());
@@ -128,7 +139,7 @@ mod tests {
         #[test]
         fn lists_round_trip((values, universe) in list()) {
             let mut out = vec![7];
-            put(&mut out, &values, universe);
+            put(&mut out, values.len(), values.iter().copied(), universe);
             prop_assert_eq!(out.len(), 1 + len(values.len() as u64, u64::from(universe)));
             let mut back = Vec::new();
             read(&out[1..], values.len() as u64, u64::from(universe), |v| back.push(v)).unwrap();
@@ -144,7 +155,7 @@ mod tests {
             n_off in -2i64..3,
         ) {
             let mut out = Vec::new();
-            put(&mut out, &values, universe);
+            put(&mut out, values.len(), values.iter().copied(), universe);
             let at = flip.0 % out.len();
             out[at] ^= flip.1;
             let n = (values.len() as i64 + n_off).max(0) as u64;
@@ -162,7 +173,7 @@ mod tests {
     fn sparse_lists_are_small() {
         let values: Vec<u32> = (0..100).map(|i| i * 625).collect();
         let mut out = Vec::new();
-        put(&mut out, &values, 62_500);
+        put(&mut out, values.len(), values.iter().copied(), 62_500);
         // l = 9: 11 bits a value, and the high part's 122 spare bits.
         assert_eq!(out.len(), (100 * 9 + 100 + (62_499usize >> 9)).div_ceil(8));
     }

@@ -122,10 +122,9 @@ impl PageLists {
 /// write the older codings to check their readers.
 fn put_pages(data: &mut Vec<u8>, p: &Pages, pages: u32, lists: PageLists) {
     put_uvarint(data, p.len() as u64);
-    let put_list = |data: &mut Vec<u8>, list: &mut dyn Iterator<Item = u32>| {
+    let put_list = |data: &mut Vec<u8>, n: usize, list: &mut dyn Iterator<Item = u32>| {
         if lists == PageLists::EliasFano {
-            let values: Vec<u32> = list.collect();
-            elias_fano::put(data, &values, pages);
+            elias_fano::put(data, n, list, pages);
             return;
         }
         // The first page whole, then gaps.
@@ -136,7 +135,7 @@ fn put_pages(data: &mut Vec<u8>, p: &Pages, pages: u32, lists: PageLists) {
         }
     };
     match lists.kind(p.len() as u64, u64::from(pages)) {
-        ListKind::Present => put_list(data, &mut p.iter()),
+        ListKind::Present => put_list(data, p.len(), &mut p.iter()),
         ListKind::Missing => {
             let mut listed = p.iter().peekable();
             let mut missing = (0..pages).filter(|&q| {
@@ -147,7 +146,7 @@ fn put_pages(data: &mut Vec<u8>, p: &Pages, pages: u32, lists: PageLists) {
                     true
                 }
             });
-            put_list(data, &mut missing);
+            put_list(data, (pages as usize) - p.len(), &mut missing);
         }
         ListKind::Bitmap => {
             let at = data.len();
