@@ -7,9 +7,14 @@
 //! then text), and that was the largest cost of log ingest. So:
 //!
 //! - terms live in one text arena, not a `String` each;
-//! - slots (32-bit hash, text position, first row inline, later rows in
-//!   a vector that stays unallocated for terms in one row) sit in one
-//!   open-addressed array probed linearly;
+//! - slots (32-bit hash, text position, first row inline, where the later
+//!   rows are) sit in one open-addressed array probed linearly, 32 bytes
+//!   each;
+//! - the later rows of all terms share one pool of `u32` cells, in slices
+//!   that double in size up to [`MAX_SLICE`] cells, each ending in the
+//!   index of the next: a term seen twice costs no allocation of its own,
+//!   and a flush frees the pool in one piece. With a vector a term, slots
+//!   were 48 bytes and ingest took 4–10% more CPU (2.5M synthetic lines);
 //! - a write adds a whole batch of terms with their hashes computed
 //!   beforehand, prefetching the slot of the term [`AHEAD`] terms on, and
 //!   the text and the end of the row list of the term half as far on, so
@@ -18,7 +23,6 @@
 use std::hash::BuildHasher;
 
 use rustc_hash::FxBuildHasher;
-use sextant_index::Ascending;
 
 use crate::prefetch;
 
@@ -28,6 +32,11 @@ const AHEAD: usize = 16;
 const MAX_LOAD_TENTHS: usize = 7;
 /// No term: the `len` of an empty slot.
 const EMPTY: u32 = u32::MAX;
+/// Rows of a term's first slice in the pool.
+const FIRST_SLICE: u32 = 3;
+/// Rows of the largest slices.
+const MAX_SLICE: u32 = 255;
+
 #[derive(Clone)]
 struct Slot {
     hash: u32,
@@ -35,14 +44,25 @@ struct Slot {
     len: u32,
     /// Where the term starts in the arena.
     at: u64,
-    rows: Ascending,
+    /// Its first row.
+    first: u32,
+    /// Where its first slice starts in the pool (0: none, one row).
+    head: u32,
+    /// The pool cell its next row goes to (0: none yet).
+    tail: u32,
+    /// The cell ending its last slice: that slice's row count until the
+    /// slice is full, then the start of the next slice.
+    end: u32,
 }
 
 const VACANT: Slot = Slot {
     hash: 0,
     len: EMPTY,
     at: 0,
-    rows: Ascending::new(0),
+    first: 0,
+    head: 0,
+    tail: 0,
+    end: 0,
 };
 
 /// A term to add, with its [`TermTable::hash`] and its record's place in
@@ -57,6 +77,8 @@ pub(crate) struct Pending<'t> {
 pub(crate) struct TermTable {
     text: String,
     slots: Vec<Slot>,
+    /// Rows after the first, in slices (cell 0 unused: 0 means none).
+    pool: Vec<u32>,
     /// `64 - log2(slots.len())`: a hash's home slot is its top bits.
     shift: u32,
     terms: usize,
@@ -67,10 +89,26 @@ impl Default for TermTable {
         TermTable {
             text: String::new(),
             slots: vec![VACANT; 16],
+            pool: vec![0],
             shift: 60,
             terms: 0,
         }
     }
+}
+
+/// Appends a slice of `rows` rows to the pool; returns its start and its
+/// end cell, which holds `rows` until the slice is full. (A head is
+/// flushed by its bytes long before the pool nears 2³² cells, 16 GiB.)
+fn new_slice(pool: &mut Vec<u32>, rows: u32) -> (u32, u32) {
+    let start = pool.len() as u32;
+    pool.resize(pool.len() + rows as usize + 1, 0);
+    pool[(start + rows) as usize] = rows;
+    (start, start + rows)
+}
+
+/// Rows of the slice after one of `rows` rows.
+fn next_slice(rows: u32) -> u32 {
+    (rows * 2 + 1).min(MAX_SLICE)
 }
 
 impl TermTable {
@@ -138,8 +176,7 @@ impl TermTable {
                 let s = &self.slots[self.home(q.hash)];
                 if s.len != EMPTY {
                     prefetch(self.text.as_ptr().wrapping_add(s.at as usize));
-                    let more = s.rows.spilled();
-                    prefetch(more.as_ptr().wrapping_add(more.len().saturating_sub(1)));
+                    prefetch(self.pool.as_ptr().wrapping_add(s.tail as usize));
                 }
             }
             bytes += self.add_one(p.term, p.hash, first_row + p.record);
@@ -157,22 +194,57 @@ impl TermTable {
                 hash,
                 len: term.len() as u32,
                 at,
-                rows: Ascending::new(row),
+                first: row,
+                ..VACANT
             };
             self.terms += 1;
             return term.len() + std::mem::size_of::<Slot>() * 10 / MAX_LOAD_TENTHS;
         }
-        if s.rows.push(row) { 4 } else { 0 }
+        let last = if s.tail == 0 {
+            s.first
+        } else {
+            self.pool[s.tail as usize - 1]
+        };
+        if row == last {
+            return 0;
+        }
+        let pool = &mut self.pool;
+        // A slice for the row: the first, or the next when this one is
+        // full (its end cell holds its row count until then).
+        if s.tail == 0 {
+            (s.head, s.end) = new_slice(pool, FIRST_SLICE);
+            s.tail = s.head;
+        } else if s.tail == s.end {
+            let (start, end) = new_slice(pool, next_slice(pool[s.end as usize]));
+            pool[s.end as usize] = start;
+            (s.tail, s.end) = (start, end);
+        }
+        pool[s.tail as usize] = row;
+        s.tail += 1;
+        4
     }
 
-    fn rows(s: &Slot) -> impl Iterator<Item = u32> + '_ {
-        s.rows.iter()
+    /// The rows of slot `s`, ascending.
+    fn rows<'a>(&'a self, s: &'a Slot) -> impl Iterator<Item = u32> + 'a {
+        let (mut at, mut end, mut rows) = (s.head, s.head + FIRST_SLICE, FIRST_SLICE);
+        std::iter::once(s.first).chain(std::iter::from_fn(move || {
+            if at == s.tail {
+                return None;
+            }
+            if at == end {
+                at = self.pool[end as usize];
+                rows = next_slice(rows);
+                end = at + rows;
+            }
+            at += 1;
+            Some(self.pool[at as usize - 1])
+        }))
     }
 
     /// The rows holding `term`, ascending.
     pub(crate) fn get(&self, term: &str) -> Option<impl Iterator<Item = u32> + '_> {
         let s = &self.slots[self.find(term, Self::hash(term))];
-        (s.len != EMPTY).then(|| Self::rows(s))
+        (s.len != EMPTY).then(|| self.rows(s))
     }
 
     /// Every term with its rows (ascending), terms in no order. The text
@@ -186,9 +258,9 @@ impl TermTable {
                     && a.len != EMPTY
                 {
                     prefetch(self.text.as_ptr().wrapping_add(a.at as usize));
-                    prefetch(a.rows.spilled().as_ptr());
+                    prefetch(self.pool.as_ptr().wrapping_add(a.head as usize));
                 }
-                (self.term(s), Self::rows(s))
+                (self.term(s), self.rows(s))
             })
     }
 }
