@@ -90,19 +90,30 @@ pub fn encode_frame<T: Columnar, R: Borrow<T>>(
         Layout::Plain => T::COLS,
         Layout::Packed => T::PACKED_COLS,
     };
-    let mut cols = vec![Vec::new(); ncols];
-    T::encode(rows, &mut cols);
-    put_uvarint(out, rows.len() as u64);
-    put_uvarint(out, ncols as u64);
-    for c in &cols {
-        put_uvarint(out, c.len() as u64);
-    }
-    let mut starts = Vec::with_capacity(ncols);
-    for c in &cols {
-        starts.push(out.len());
-        out.extend_from_slice(c);
-    }
-    starts
+    COLUMNS.with_borrow_mut(|cols| {
+        cols.resize_with(ncols, Vec::new);
+        let cols = &mut cols[..ncols];
+        cols.iter_mut().for_each(Vec::clear);
+        T::encode(rows, cols);
+        put_uvarint(out, rows.len() as u64);
+        put_uvarint(out, ncols as u64);
+        for c in cols.iter() {
+            put_uvarint(out, c.len() as u64);
+        }
+        let mut starts = Vec::with_capacity(ncols);
+        for c in cols.iter() {
+            starts.push(out.len());
+            out.extend_from_slice(c);
+        }
+        starts
+    })
+}
+
+thread_local! {
+    /// Column buffers kept from one frame to the next on a thread: grown
+    /// from empty for every frame, they were reallocated their way up, a
+    /// copy of every column again.
+    static COLUMNS: std::cell::RefCell<Vec<Vec<u8>>> = const { std::cell::RefCell::new(Vec::new()) };
 }
 
 /// Decodes a frame; bad bytes give an error, never a panic, and memory
