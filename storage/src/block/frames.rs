@@ -80,7 +80,8 @@ impl FrameWriter {
     /// on its own, as the next zstd frame of the frame's bytes. zstd reads
     /// concatenated frames as one stream, so readers see the same bytes;
     /// compressed apart, the match finder and entropy tables of one
-    /// column are not spent on another (a tenth fewer log bytes).
+    /// column are not spent on another (7% fewer bytes of log records,
+    /// measured on both benchmark corpora at level 3).
     pub(crate) fn write_parts(&mut self, raw: &[u8], starts: &[usize]) -> Result<()> {
         let mut comp = std::io::Cursor::new(std::mem::take(&mut self.comp));
         comp.get_mut().clear();
