@@ -279,6 +279,39 @@ mod tests {
         }
     }
 
+    proptest! {
+        /// A frame whose concatenated zstd frames are damaged past its
+        /// checksum (the checksum rewritten to match) reads as an error or
+        /// as exactly `raw_len` bytes, never a panic; with the checksum
+        /// left alone the damage is a checksum error.
+        #[test]
+        fn damaged_parts_are_errors_not_panics(
+            raw in proptest::collection::vec(0u8..4, 2048..6000),
+            flip in any::<(prop::sample::Index, u8)>(),
+        ) {
+            let dir = tempfile::tempdir().unwrap();
+            let path = dir.path().join("f");
+            let mut w = FrameWriter::create(&StdFs, &path, b"TEST", 3).unwrap();
+            w.write_parts(&raw, &[1500, 3000, 4500]).unwrap();
+            w.finish().unwrap();
+            let mut bytes = std::fs::read(&path).unwrap();
+            let comp_len = u32::from_le_bytes(bytes[HEADER_LEN + 4..HEADER_LEN + 8].try_into().unwrap()) as usize;
+            let comp_at = HEADER_LEN + 12;
+            bytes[comp_at + flip.0.index(comp_len)] ^= flip.1 | 1;
+            std::fs::write(&path, &bytes).unwrap();
+            let r = FrameReader::open(&StdFs, &path, b"TEST").unwrap();
+            let mut out = Vec::new();
+            prop_assert!(r.read_into(0, &mut out).is_err(), "checksum catches it");
+            let crc = masked_crc(&[&bytes[comp_at..comp_at + comp_len]]);
+            bytes[HEADER_LEN + 8..HEADER_LEN + 12].copy_from_slice(&crc.to_le_bytes());
+            std::fs::write(&path, &bytes).unwrap();
+            let r = FrameReader::open(&StdFs, &path, b"TEST").unwrap();
+            if r.read_into(0, &mut out).is_ok() {
+                prop_assert_eq!(out.len(), raw.len());
+            }
+        }
+    }
+
     /// Columns of a kilobyte or more are zstd frames of their own; smaller
     /// ones join the next.
     #[test]
