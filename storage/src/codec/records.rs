@@ -90,9 +90,13 @@ pub fn encode_frame<T: Columnar, R: Borrow<T>>(
         Layout::Plain => T::COLS,
         Layout::Packed => T::PACKED_COLS,
     };
-    COLUMNS.with_borrow_mut(|cols| {
-        cols.resize_with(ncols, Vec::new);
-        let cols = &mut cols[..ncols];
+    COLUMNS.with_borrow_mut(|kept| {
+        // Only grown: a thread that writes the WAL (plain) and flushes
+        // (packed) keeps the buffers of both.
+        if kept.len() < ncols {
+            kept.resize_with(ncols, Vec::new);
+        }
+        let cols = &mut kept[..ncols];
         cols.iter_mut().for_each(Vec::clear);
         T::encode(rows, cols);
         put_uvarint(out, rows.len() as u64);
@@ -105,14 +109,22 @@ pub fn encode_frame<T: Columnar, R: Borrow<T>>(
             starts.push(out.len());
             out.extend_from_slice(c);
         }
+        // A rare huge frame does not stay resident for good.
+        for c in kept.iter_mut().filter(|c| c.capacity() > MAX_KEPT_COLUMN) {
+            *c = Vec::new();
+        }
         starts
     })
 }
 
+/// Bytes of capacity a kept column buffer may hold between frames.
+const MAX_KEPT_COLUMN: usize = 1 << 20;
+
 thread_local! {
     /// Column buffers kept from one frame to the next on a thread: grown
     /// from empty for every frame, they were reallocated their way up, a
-    /// copy of every column again.
+    /// copy of every column again. (`Columnar::encode` never encodes a
+    /// frame itself, so the borrow is never taken twice.)
     static COLUMNS: std::cell::RefCell<Vec<Vec<u8>>> = const { std::cell::RefCell::new(Vec::new()) };
 }
 
