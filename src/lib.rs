@@ -35,9 +35,10 @@
 pub use sextant_storage::{
     AnyValue, Attributes, Block, BlockMeta, BlockOutcome, BlockRepair, BlockStats, Db, Durability,
     Error, Exemplar, HOUR_MS, LabelLimits, Labels, LogRecord, LogSearch, METRIC_NAME, MatchOp,
-    Matcher, Options, RecordLimits, RecordSummary, RepairReport, Result, SERVICE_NAME, Sample,
-    Series, SeriesSet, SeriesWrite, Span, SpanEvent, SpanId, SpanKind, SpanLink, SpanSearch, Stats,
-    StatusCode, TextQuery, Trace, TraceId, WriteBatch, WriteSummary, hex, parse_trace_id, repair,
+    Matcher, Options, RecordLimits, RecordSummary, RepairReport, Resource, Result, SERVICE_NAME,
+    Sample, Series, SeriesSet, SeriesWrite, Span, SpanEvent, SpanId, SpanKind, SpanLink,
+    SpanSearch, Stats, StatusCode, TextQuery, Trace, TraceId, WriteBatch, WriteSummary, hex,
+    parse_trace_id, repair,
 };
 
 pub use sextant_query::value::{Elem, RangeSeries, Value};

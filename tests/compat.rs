@@ -39,7 +39,7 @@ fn log(i: i64) -> LogRecord {
         severity: 17,
         severity_text: "ERROR".into(),
         body: AnyValue::Str(format!("request {i} failed: timeout")),
-        resource: vec![("service.name".into(), "checkout".into())],
+        resource: vec![("service.name".into(), "checkout".into())].into(),
         trace_id: [i as u8 + 1; 16],
         ..LogRecord::default()
     }
@@ -52,7 +52,7 @@ fn span(i: i64) -> Span {
         name: format!("GET /item/{i}"),
         start_ns: (T0 + i * 1_000) * 1_000_000,
         end_ns: (T0 + i * 1_000 + 5) * 1_000_000,
-        resource: vec![("service.name".into(), "checkout".into())],
+        resource: vec![("service.name".into(), "checkout".into())].into(),
         ..Span::default()
     }
 }

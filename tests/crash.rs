@@ -53,7 +53,7 @@ fn log(k: i64) -> LogRecord {
     LogRecord {
         time_ns: (k + 1) * NS,
         body: AnyValue::Str(format!("entry {k} req={req:016x} trace_id={trace}")),
-        resource: vec![("service.name".into(), "crash".into())],
+        resource: vec![("service.name".into(), "crash".into())].into(),
         trace_id: trace_id(k),
         ..LogRecord::default()
     }
@@ -67,7 +67,7 @@ fn span(k: i64) -> Span {
         name: format!("op {k}"),
         start_ns: (k + 1) * NS,
         end_ns: (k + 1) * NS + 5,
-        resource: vec![("service.name".into(), "crash".into())],
+        resource: vec![("service.name".into(), "crash".into())].into(),
         ..Span::default()
     }
 }

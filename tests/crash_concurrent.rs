@@ -21,8 +21,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use sextant::{
-    AnyValue, Db, Durability, Labels, LogRecord, LogSearch, Matcher, Options, Sample, Span,
-    SpanSearch, WriteBatch,
+    AnyValue, Db, Durability, Labels, LogRecord, LogSearch, Matcher, Options, Resource, Sample,
+    Span, SpanSearch, WriteBatch,
 };
 
 const CHILD_ENV: &str = "SEXTANT_CC_CHILD";
@@ -78,8 +78,8 @@ fn batch(round: u64, w: u64, k: u64) -> WriteBatch {
     b
 }
 
-fn resource() -> Vec<(String, AnyValue)> {
-    vec![("service.name".into(), "cc".into())]
+fn resource() -> Resource {
+    vec![("service.name".into(), "cc".into())].into()
 }
 
 fn log(round: u64, w: u64, k: u64) -> LogRecord {

@@ -11,7 +11,7 @@
 
 use fastrand::Rng;
 use sextant_calendar::{Calendar, DayKind};
-use sextant_storage::{AnyValue, Attributes, LogRecord, Span, SpanKind, StatusCode};
+use sextant_storage::{AnyValue, Attributes, LogRecord, Resource, Span, SpanKind, StatusCode};
 
 use crate::estate::{Estate, PeerKind, Target};
 use crate::season;
@@ -712,9 +712,9 @@ impl Gen<'_> {
             .unwrap_or_else(|| format!("1.{}.{}", 3 + svc % 5, svc % 11))
     }
 
-    fn resource(&self, svc: usize, inst: u32) -> Attributes {
+    fn resource(&self, svc: usize, inst: u32) -> Resource {
         let s = &self.sc.estate.services[svc];
-        vec![
+        Resource::new(vec![
             ("service.name".into(), AnyValue::Str(s.name.clone())),
             (
                 "service.namespace".into(),
@@ -726,7 +726,7 @@ impl Gen<'_> {
             ),
             ("service.version".into(), AnyValue::Str(self.version(svc))),
             ("deployment.environment.name".into(), "production".into()),
-        ]
+        ])
     }
 
     fn span_id(&mut self) -> [u8; 8] {

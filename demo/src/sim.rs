@@ -7,7 +7,7 @@
 
 use std::collections::BTreeMap;
 
-use sextant_storage::{AnyValue, LogRecord, Span, SpanKind, StatusCode};
+use sextant_storage::{AnyValue, LogRecord, Resource, Span, SpanKind, StatusCode};
 
 use super::season::load;
 use super::topology::{Call, ROUTES, Route};
@@ -134,7 +134,11 @@ pub struct Sim {
     rate: f64,
     faults: Vec<Fault>,
     red: BTreeMap<RedKey, Red>,
+    resources: Resources,
 }
+
+/// Each instance's resource, shared by all it sends, as an SDK does.
+type Resources = BTreeMap<(&'static str, u64, &'static str), Resource>;
 
 /// One request in flight.
 struct Req<'a> {
@@ -143,6 +147,7 @@ struct Req<'a> {
     route: &'a Route,
     batch: &'a mut Batch,
     red: &'a mut BTreeMap<RedKey, Red>,
+    resources: &'a mut Resources,
     faults: &'a [Fault],
 }
 
@@ -155,6 +160,7 @@ impl Sim {
             rate,
             faults,
             red: BTreeMap::new(),
+            resources: BTreeMap::new(),
         }
     }
 
@@ -184,6 +190,7 @@ impl Sim {
                     route,
                     batch: &mut batch,
                     red: &mut self.red,
+                    resources: &mut self.resources,
                     faults: &self.faults,
                 };
                 req.call(&route.root, start_ns, [0; 8]);
@@ -236,19 +243,30 @@ fn pick_route(rng: &mut fastrand::Rng, t_ms: i64) -> &'static Route {
     &ROUTES[0]
 }
 
-fn resource(service: &str, instance: u64, version: &str) -> Vec<(String, AnyValue)> {
-    vec![
-        ("service.name".into(), service.into()),
-        (
-            "service.instance.id".into(),
-            format!("{service}-{instance}").as_str().into(),
-        ),
-        ("service.version".into(), version.into()),
-        ("deployment.environment".into(), "demo".into()),
-    ]
-}
-
 impl Req<'_> {
+    fn resource(
+        &mut self,
+        service: &'static str,
+        instance: u64,
+        version: &'static str,
+    ) -> Resource {
+        let r = self
+            .resources
+            .entry((service, instance, version))
+            .or_insert_with(|| {
+                Resource::new(vec![
+                    ("service.name".into(), service.into()),
+                    (
+                        "service.instance.id".into(),
+                        format!("{service}-{instance}").as_str().into(),
+                    ),
+                    ("service.version".into(), version.into()),
+                    ("deployment.environment".into(), "demo".into()),
+                ])
+            });
+        Resource::clone(r)
+    }
+
     fn fault(&self, service: &str, t_ms: i64) -> Option<(FaultKind, f64)> {
         self.faults
             .iter()
@@ -325,6 +343,7 @@ impl Req<'_> {
             attributes.push(("server.address".into(), c.service.into()));
             attributes.push(("db.statement".into(), c.op.into()));
         }
+        let resource = self.resource(c.service, instance, version);
         self.batch.spans.push(Span {
             trace_id: self.trace_id,
             span_id,
@@ -344,7 +363,7 @@ impl Req<'_> {
             },
             status_message: message.unwrap_or_default(),
             attributes,
-            resource: resource(c.service, instance, version),
+            resource,
             ..Span::default()
         });
         let secs = (end_ns - start_ns) as f64 / 1e9;
@@ -398,7 +417,7 @@ impl Req<'_> {
         end_ns: i64,
         span_id: [u8; 8],
         instance: u64,
-        version: &str,
+        version: &'static str,
         code: u16,
         root: bool,
         failure: &Option<String>,
@@ -418,6 +437,7 @@ impl Req<'_> {
         if let Some(f) = failure {
             lines.push((17, format!("{} failed: {f}", c.op)));
         }
+        let resource = self.resource(c.service, instance, version);
         for (severity, body) in lines {
             self.batch.logs.push(LogRecord {
                 time_ns: end_ns,
@@ -426,7 +446,7 @@ impl Req<'_> {
                 severity_text: sextant_storage::level_of(severity, "").to_uppercase(),
                 body: AnyValue::Str(body),
                 attributes: vec![("code.function".into(), c.op.into())],
-                resource: resource(c.service, instance, version),
+                resource: Resource::clone(&resource),
                 trace_id: self.trace_id,
                 span_id,
                 flags: 1,

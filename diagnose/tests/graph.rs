@@ -49,7 +49,8 @@ impl Trace {
                     AnyValue::Str(format!("{service}-0")),
                 ),
                 ("service.version".into(), "1.4.2".into()),
-            ],
+            ]
+            .into(),
             ..Span::default()
         });
         id

@@ -50,7 +50,7 @@ fn fixture() -> &'static Fixture {
                     r.time_ns = (T0 + i * 30_000) * 1_000_000;
                     r.severity = if i % 3 == 0 { 17 } else { 9 };
                     r.body = sextant_storage::AnyValue::Str(format!("request {i} timeout user-{i}"));
-                    r.resource = vec![("service.name".into(), sextant_storage::AnyValue::Str("api".into()))];
+                    r.resource = vec![("service.name".into(), sextant_storage::AnyValue::Str("api".into()))].into();
                     r.trace_id = trace;
                     r
                 })
@@ -66,7 +66,7 @@ fn fixture() -> &'static Fixture {
                     s.name = "GET /x".into();
                     s.start_ns = (T0 + i * 60_000) * 1_000_000;
                     s.end_ns = s.start_ns + 5_000_000;
-                    s.resource = vec![("service.name".into(), sextant_storage::AnyValue::Str("api".into()))];
+                    s.resource = vec![("service.name".into(), sextant_storage::AnyValue::Str("api".into()))].into();
                     s
                 })
                 .collect(),

@@ -51,7 +51,7 @@ fn data() -> (Vec<LogRecord>, Vec<Span>) {
                     StatusCode::Ok
                 },
                 attributes: vec![("route".into(), format!("/r{}", i % 2).as_str().into())],
-                resource: vec![("service.name".into(), (*svc).into())],
+                resource: vec![("service.name".into(), (*svc).into())].into(),
                 ..Span::default()
             });
             let body = if err {
@@ -66,7 +66,7 @@ fn data() -> (Vec<LogRecord>, Vec<Span>) {
                 time_ns: start + MS / 2,
                 severity: if err { 17 } else { 9 },
                 body: AnyValue::Str(body),
-                resource: vec![("service.name".into(), (*svc).into())],
+                resource: vec![("service.name".into(), (*svc).into())].into(),
                 trace_id: trace_id(i),
                 span_id: span_id(i, d),
                 ..LogRecord::default()
@@ -380,7 +380,7 @@ fn structured_bodies_match_by_key() {
                 AnyValue::Map(vec![("status".into(), AnyValue::Int(code))]),
             ),
         ]),
-        resource: vec![("service.name".into(), "api".into())],
+        resource: vec![("service.name".into(), "api".into())].into(),
         ..LogRecord::default()
     };
     db.write_logs(vec![row("alice", 200), row("bob", 503), row("carol", 502)])

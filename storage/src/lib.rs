@@ -43,8 +43,8 @@ pub use head::SeriesRef;
 pub use labels::{Labels, METRIC_NAME};
 pub use logs::{LogSearch, MAX_FIELD_VALUE_LEN, level_of};
 pub use model::{
-    AnyValue, Attributes, LogRecord, RecordLimits, SERVICE_NAME, Span, SpanEvent, SpanId, SpanKind,
-    SpanLink, StatusCode, TraceId, hex, parse_trace_id, service_of,
+    AnyValue, Attributes, LogRecord, RecordLimits, Resource, SERVICE_NAME, Span, SpanEvent, SpanId,
+    SpanKind, SpanLink, StatusCode, TraceId, hex, parse_trace_id, service_of,
 };
 pub use options::{Durability, HOUR_MS, LabelLimits, Options};
 pub use records::{IdPick, RecordSummary};

@@ -78,7 +78,7 @@ fn fields(r: &LogRecord) -> Vec<(&str, Cow<'_, str>)> {
     );
     let mut out = Vec::with_capacity(2 + r.attributes.len() + r.resource.len());
     out.extend([("service", r.service()), ("level", level)]);
-    for (k, v) in r.attributes.iter().chain(&r.resource) {
+    for (k, v) in r.attributes.iter().chain(r.resource.iter()) {
         if matches!(v, AnyValue::Array(_) | AnyValue::Map(_)) {
             continue;
         }

@@ -103,6 +103,17 @@ impl AnyValue {
         }
     }
 
+    /// Whether [`AnyValue::truncate`] would cut anything.
+    fn too_long(&self, max: usize) -> bool {
+        match self {
+            AnyValue::Str(s) => s.len() > max,
+            AnyValue::Bytes(b) => b.len() > max,
+            AnyValue::Array(vs) => vs.iter().any(|v| v.too_long(max)),
+            AnyValue::Map(kvs) => kvs.iter().any(|(_, v)| v.too_long(max)),
+            _ => false,
+        }
+    }
+
     /// Cuts strings and bytes longer than `max` bytes (strings at a
     /// character boundary); returns how many were cut.
     fn truncate(&mut self, max: usize) -> usize {
@@ -128,6 +139,14 @@ impl AnyValue {
 
 /// Attributes: key-value pairs in the order given.
 pub type Attributes = Vec<(String, AnyValue)>;
+
+/// A record's resource attributes, shared. Every record an OTLP
+/// `ResourceLogs` or `ResourceSpans` carries has the same resource, and a
+/// frame's rows mostly repeat a few: shared, a resource is allocated,
+/// checked and freed once instead of once a record (on the demo's logs,
+/// resources were a quarter of ingest CPU) and a packed frame lists each
+/// of its resources once (`codec/records.rs`).
+pub type Resource = std::sync::Arc<Attributes>;
 
 /// The resource attribute naming the service.
 pub const SERVICE_NAME: &str = "service.name";
@@ -156,7 +175,7 @@ pub struct LogRecord {
     /// Attributes of the event.
     pub attributes: Attributes,
     /// Attributes of the producer (`service.name`, `host.name`, …).
-    pub resource: Attributes,
+    pub resource: Resource,
     /// Trace of the request that logged it (zeros: none).
     pub trace_id: TraceId,
     /// Span that logged it (zeros: none).
@@ -301,7 +320,7 @@ pub struct Span {
     /// Attributes of the operation.
     pub attributes: Attributes,
     /// Attributes of the producer (`service.name`, …).
-    pub resource: Attributes,
+    pub resource: Resource,
     /// Timed events.
     pub events: Vec<SpanEvent>,
     /// Links to other spans.
@@ -347,6 +366,39 @@ impl Default for RecordLimits {
 }
 
 fn check_attrs(what: &str, attrs: &mut Attributes, lim: &RecordLimits) -> Result<usize> {
+    check_shape(what, attrs, lim)?;
+    Ok(attrs
+        .iter_mut()
+        .map(|(_, v)| v.truncate(lim.max_attr_value_len))
+        .sum())
+}
+
+/// [`check_attrs`] for a shared resource: copied only when a value is
+/// cut, and not checked at all when it is `checked`, the resource of the
+/// record before in the batch, already checked and left as it is.
+fn check_resource(
+    what: &str,
+    resource: &mut Resource,
+    checked: &mut Option<Resource>,
+    lim: &RecordLimits,
+) -> Result<usize> {
+    if checked
+        .as_ref()
+        .is_some_and(|c| Resource::ptr_eq(c, resource))
+    {
+        return Ok(0);
+    }
+    check_shape(what, resource, lim)?;
+    let max = lim.max_attr_value_len;
+    if resource.iter().any(|(_, v)| v.too_long(max)) {
+        return check_attrs(what, Resource::make_mut(resource), lim);
+    }
+    *checked = Some(Resource::clone(resource));
+    Ok(0)
+}
+
+/// Refuses attributes over the count or nesting limits.
+fn check_shape(what: &str, attrs: &Attributes, lim: &RecordLimits) -> Result<()> {
     if attrs.len() > lim.max_attributes {
         return Err(Error::InvalidRecord(format!(
             "{what} has {} attributes, over the limit of {} (`limits.max_attributes`)",
@@ -354,22 +406,26 @@ fn check_attrs(what: &str, attrs: &mut Attributes, lim: &RecordLimits) -> Result
             lim.max_attributes
         )));
     }
-    let mut cut = 0;
-    for (k, v) in attrs.iter_mut() {
+    for (k, v) in attrs {
         if v.depth() > MAX_VALUE_DEPTH {
             return Err(Error::InvalidRecord(format!(
                 "{what}: attribute {k:?} nests deeper than {MAX_VALUE_DEPTH} levels"
             )));
         }
-        cut += v.truncate(lim.max_attr_value_len);
     }
-    Ok(cut)
+    Ok(())
 }
 
 impl LogRecord {
     /// Checks and normalises the record for storage: a zero time takes the
     /// observed time; over-long values are cut (counted in the result).
-    pub(crate) fn normalize(&mut self, lim: &RecordLimits) -> Result<usize> {
+    /// `checked` is the last resource checked in the batch (see
+    /// [`check_resource`]).
+    pub(crate) fn normalize(
+        &mut self,
+        lim: &RecordLimits,
+        checked: &mut Option<Resource>,
+    ) -> Result<usize> {
         if self.time_ns == 0 {
             self.time_ns = self.observed_ns;
         }
@@ -391,14 +447,19 @@ impl LogRecord {
         }
         let mut cut = self.body.truncate(lim.max_body_len);
         cut += check_attrs("log record", &mut self.attributes, lim)?;
-        cut += check_attrs("log resource", &mut self.resource, lim)?;
+        cut += check_resource("log resource", &mut self.resource, checked, lim)?;
         Ok(cut)
     }
 }
 
 impl Span {
-    /// Checks and normalises the span for storage (see [`RecordLimits`]).
-    pub(crate) fn normalize(&mut self, lim: &RecordLimits) -> Result<usize> {
+    /// Checks and normalises the span for storage (see [`RecordLimits`]);
+    /// `checked` as for [`LogRecord::normalize`].
+    pub(crate) fn normalize(
+        &mut self,
+        lim: &RecordLimits,
+        checked: &mut Option<Resource>,
+    ) -> Result<usize> {
         let id = hex(&self.span_id);
         if self.trace_id == [0; 16] {
             return Err(Error::InvalidRecord(format!(
@@ -429,7 +490,7 @@ impl Span {
             }
         }
         cut += check_attrs("span", &mut self.attributes, lim)?;
-        cut += check_attrs("span resource", &mut self.resource, lim)?;
+        cut += check_resource("span resource", &mut self.resource, checked, lim)?;
         for e in &mut self.events {
             cut += check_attrs("span event", &mut e.attributes, lim)?;
         }
@@ -467,4 +528,62 @@ pub fn parse_trace_id(s: &str) -> Result<TraceId> {
         *o = u8::from_str_radix(s.get(2 * i..2 * i + 2).ok_or_else(bad)?, 16).map_err(|_| bad())?;
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn batch(resource: &Resource) -> Vec<LogRecord> {
+        (1..=3)
+            .map(|t| LogRecord {
+                time_ns: t,
+                resource: Resource::clone(resource),
+                ..LogRecord::default()
+            })
+            .collect()
+    }
+
+    fn normalize(rows: &mut [LogRecord], lim: &RecordLimits) -> usize {
+        let mut checked = None;
+        rows.iter_mut()
+            .map(|r| r.normalize(lim, &mut checked).unwrap())
+            .sum()
+    }
+
+    #[test]
+    fn a_shared_resource_is_cut_as_each_record_own_would_be() {
+        let lim = RecordLimits {
+            max_attr_value_len: 4,
+            ..RecordLimits::default()
+        };
+        let long = Resource::new(vec![("host.name".into(), "abcdefgh".into())]);
+        let mut rows = batch(&long);
+        assert_eq!(normalize(&mut rows, &lim), 3);
+        for r in &rows {
+            assert_eq!(*r.resource, vec![("host.name".into(), "abcd".into())]);
+        }
+        // The sender's resource is its own: not cut behind its back.
+        assert_eq!(long[0].1, AnyValue::from("abcdefgh"));
+
+        let short = Resource::new(vec![("host.name".into(), "abc".into())]);
+        let mut rows = batch(&short);
+        assert_eq!(normalize(&mut rows, &lim), 0);
+        assert!(rows.iter().all(|r| Resource::ptr_eq(&r.resource, &short)));
+    }
+
+    #[test]
+    fn a_shared_resource_over_the_limits_fails_the_batch() {
+        let lim = RecordLimits {
+            max_attributes: 1,
+            ..RecordLimits::default()
+        };
+        let wide = Resource::new(vec![("a".into(), "1".into()), ("b".into(), "2".into())]);
+        let mut checked = None;
+        let err = batch(&wide)[0].normalize(&lim, &mut checked).unwrap_err();
+        assert!(
+            err.to_string().contains("log resource has 2 attributes"),
+            "{err}"
+        );
+    }
 }

@@ -33,9 +33,9 @@ impl Db {
     /// [`Error::InvalidRecord`]; nothing of it is stored.
     pub fn write_logs(&self, mut rows: Vec<LogRecord>) -> Result<RecordSummary> {
         let lim = self.inner.opts.record_limits;
-        let mut truncated = 0;
+        let (mut truncated, mut checked) = (0, None);
         for r in &mut rows {
-            truncated += r.normalize(&lim)?;
+            truncated += r.normalize(&lim, &mut checked)?;
         }
         self.log_and_apply(walrec::LOGS, rows, Head::add_logs)
             .map(|stored| RecordSummary { stored, truncated })
@@ -45,9 +45,9 @@ impl Db {
     /// that end before they start are refused, failing the batch).
     pub fn write_spans(&self, mut rows: Vec<Span>) -> Result<RecordSummary> {
         let lim = self.inner.opts.record_limits;
-        let mut truncated = 0;
+        let (mut truncated, mut checked) = (0, None);
         for s in &mut rows {
-            truncated += s.normalize(&lim)?;
+            truncated += s.normalize(&lim, &mut checked)?;
         }
         self.log_and_apply(walrec::SPANS, rows, Head::add_spans)
             .map(|stored| RecordSummary { stored, truncated })

@@ -81,7 +81,7 @@ impl SpanSearch {
                     let v = s
                         .attributes
                         .iter()
-                        .chain(&s.resource)
+                        .chain(s.resource.iter())
                         .find(|(k, _)| *k == m.name)
                         .map(|(_, v)| v.to_text());
                     m.matches(v.as_deref().unwrap_or(""))

@@ -60,7 +60,7 @@ fn data(n: u64) -> (Vec<LogRecord>, Vec<Span>) {
                 },
                 status_message: String::new(),
                 attributes: vec![("http.route".into(), format!("/op{}", i % 3).as_str().into())],
-                resource: resource(svc),
+                resource: resource(svc).into(),
                 events: vec![],
                 links: vec![],
             });
@@ -90,7 +90,7 @@ fn data(n: u64) -> (Vec<LogRecord>, Vec<Span>) {
                 severity_text: if sev == 17 { "ERROR" } else { "INFO" }.into(),
                 body: AnyValue::Str(body),
                 attributes: vec![("attempt".into(), AnyValue::Int((i % 2) as i64))],
-                resource: resource(svc),
+                resource: resource(svc).into(),
                 trace_id: trace_id(i),
                 span_id: span_id(i, d),
                 flags: 1,

@@ -124,7 +124,7 @@ fn simulate(seed: u64) -> usize {
                         LogRecord {
                             time_ns: rng.i64(0..now) * 1_000_000 + NS,
                             body: AnyValue::Str(format!("log {record}")),
-                            resource: service(),
+                            resource: service().into(),
                             ..LogRecord::default()
                         }
                     })
@@ -145,7 +145,7 @@ fn simulate(seed: u64) -> usize {
                             name: format!("span {record}"),
                             start_ns: start,
                             end_ns: start + 1_000,
-                            resource: service(),
+                            resource: service().into(),
                             ..Span::default()
                         }
                     })

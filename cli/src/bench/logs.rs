@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use clap::Args;
 use serde_json::json;
-use sextant_storage::{AnyValue, LogRecord, LogSearch, TextQuery};
+use sextant_storage::{AnyValue, LogRecord, LogSearch, Resource, TextQuery};
 
 use super::{bytes_by_entry, cpu_seconds, print_summary, quantile_ms, scratch_db, tree_bytes};
 use crate::{CliError, CliResult};
@@ -113,7 +113,8 @@ const PATHS: [&str; 6] = [
 /// logs: 5,000 users, 1,000 client addresses, 64-bit request ids, a trace
 /// id on every other line. Random content is ~20 bytes a line, so plain
 /// `zstd -9` keeps about a fifth of the text (printed as a reference).
-fn line(i: u64, services: u64, rng: &mut fastrand::Rng) -> LogRecord {
+/// `hosts` are the resources of [`hosts`].
+fn line(i: u64, services: u64, hosts: &[Resource], rng: &mut fastrand::Rng) -> LogRecord {
     let svc = format!("svc-{:02}", i % services);
     let user = rng.u32(..5_000);
     let ms = rng.u32(1..900);
@@ -167,17 +168,27 @@ fn line(i: u64, services: u64, rng: &mut fastrand::Rng) -> LogRecord {
         severity_text: text.into(),
         body: AnyValue::Str(body),
         attributes: Vec::new(),
-        resource: vec![
-            ("service.name".into(), AnyValue::Str(svc.clone())),
-            (
-                "host.name".into(),
-                AnyValue::Str(format!("{svc}-{}", i % 3)),
-            ),
-        ],
+        resource: Resource::clone(&hosts[(i % services * 3 + i % 3) as usize]),
         trace_id,
         span_id: [0; 8],
         flags: 0,
     }
+}
+
+/// The resources of 3 hosts of each service, host `h` of service `s` at
+/// `3s + h`: shared by the lines of a host, as an OTLP batch shares its
+/// resource among its records.
+fn hosts(services: u64) -> Vec<Resource> {
+    (0..services * 3)
+        .map(|k| {
+            let svc = format!("svc-{:02}", k / 3);
+            let host = format!("{svc}-{}", k % 3);
+            Resource::new(vec![
+                ("service.name".into(), AnyValue::Str(svc)),
+                ("host.name".into(), AnyValue::Str(host)),
+            ])
+        })
+        .collect()
 }
 
 pub fn run(data_dir: &Path, a: LogsArgs) -> CliResult {
@@ -190,6 +201,7 @@ pub fn run(data_dir: &Path, a: LogsArgs) -> CliResult {
     let step = (a.hours * 3_600_000_000_000 / a.lines) as i64;
     let mut rng = fastrand::Rng::with_seed(42);
     let mut demo = (a.corpus == Corpus::Demo).then(DemoLines::new);
+    let hosts = hosts(a.services);
     let (mut raw_bytes, mut gen_time) = (0u64, Duration::ZERO);
     // The same lines as a plain text file compressed by zstd -9 in 1 MiB
     // pieces: how compressible the data is, whatever stores it.
@@ -214,7 +226,7 @@ pub fn run(data_dir: &Path, a: LogsArgs) -> CliResult {
             .map(|k| {
                 let mut r = match &mut demo {
                     Some(d) => d.next(),
-                    None => line(k, a.services, &mut rng),
+                    None => line(k, a.services, &hosts, &mut rng),
                 };
                 // Moved in time with its observed time (when set), so the
                 // delay between them is the corpus's own.

@@ -109,7 +109,8 @@ fn trace(t: u64, start: i64, services: u64, rng: &mut fastrand::Rng) -> Vec<Span
                     "host.name".into(),
                     AnyValue::Str(format!("{svc}-{}", t % 3)),
                 ),
-            ],
+            ]
+            .into(),
             events: Vec::new(),
             links: Vec::new(),
         });

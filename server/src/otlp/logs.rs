@@ -1,7 +1,7 @@
 //! OTLP logs to [`LogRecord`]s.
 
 use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
-use sextant_storage::{AnyValue, LogRecord};
+use sextant_storage::{AnyValue, LogRecord, Resource};
 
 use super::{attributes, id, ns, resource_with_scope, value};
 use crate::error::{ApiError, ApiResult};
@@ -34,7 +34,7 @@ pub fn convert(req: &ExportLogsServiceRequest) -> ApiResult<Vec<LogRecord>> {
                     severity_text: r.severity_text.clone(),
                     body: value(r.body.as_ref(), 0)?,
                     attributes: attrs,
-                    resource: resource.clone(),
+                    resource: Resource::clone(&resource),
                     trace_id: id("trace_id", &r.trace_id)?,
                     span_id: id("span_id", &r.span_id)?,
                     flags: r.flags,

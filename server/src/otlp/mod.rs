@@ -10,7 +10,7 @@ pub mod traces;
 use opentelemetry_proto::tonic::common::v1::{
     AnyValue as PbAny, InstrumentationScope, KeyValue, any_value::Value as PbValue,
 };
-use sextant_storage::{AnyValue, Attributes};
+use sextant_storage::{AnyValue, Attributes, Resource};
 
 use super::error::{ApiError, ApiResult};
 
@@ -26,11 +26,12 @@ pub fn attributes(kvs: &[KeyValue]) -> ApiResult<Attributes> {
 }
 
 /// Resource attributes plus scope name/version (`otel.scope.name`,
-/// `otel.scope.version`), as a log or span's producer attributes.
+/// `otel.scope.version`), as a log or span's producer attributes: one
+/// resource, shared by every record of the scope.
 pub fn resource_with_scope(
     resource: &[KeyValue],
     scope: Option<&InstrumentationScope>,
-) -> ApiResult<Attributes> {
+) -> ApiResult<Resource> {
     let mut out = attributes(resource)?;
     if let Some(s) = scope {
         if !s.name.is_empty() {
@@ -43,7 +44,7 @@ pub fn resource_with_scope(
             ));
         }
     }
-    Ok(out)
+    Ok(Resource::new(out))
 }
 
 /// Converts an `AnyValue` (absent: empty string).

@@ -1,7 +1,7 @@
 //! OTLP traces to [`Span`]s.
 
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
-use sextant_storage::{Span, SpanEvent, SpanKind, SpanLink, StatusCode};
+use sextant_storage::{Resource, Span, SpanEvent, SpanKind, SpanLink, StatusCode};
 
 use super::{attributes, id, ns, resource_with_scope};
 use crate::error::ApiResult;
@@ -26,7 +26,7 @@ pub fn convert(req: &ExportTraceServiceRequest) -> ApiResult<Vec<Span>> {
                     status: StatusCode::from_u8(status.map_or(0, |st| st.code as u8)),
                     status_message: status.map_or_else(String::new, |st| st.message.clone()),
                     attributes: attributes(&s.attributes)?,
-                    resource: resource.clone(),
+                    resource: Resource::clone(&resource),
                     events: s
                         .events
                         .iter()

@@ -68,6 +68,10 @@ impl<'a> Cursor<'a> {
     pub(crate) fn labels(&mut self) -> Result<Labels, String> {
         Labels::decode(self.blob()?).map_err(|e| e.to_string())
     }
+    /// The bytes not yet read.
+    pub(crate) fn rest(&self) -> &'a [u8] {
+        self.buf.get(self.pos..).unwrap_or_default()
+    }
     pub(crate) fn remaining(&self) -> usize {
         self.buf.len().saturating_sub(self.pos)
     }

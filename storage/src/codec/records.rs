@@ -18,14 +18,15 @@
 
 use std::borrow::Borrow;
 
+use rustc_hash::FxHashMap;
 use sextant_index::put_uvarint;
 
 use super::cursor::Cursor;
 use super::template::{self, Ids};
 use super::{unzigzag, zigzag};
 use crate::model::{
-    AnyValue, Attributes, LogRecord, MAX_VALUE_DEPTH, Span, SpanEvent, SpanId, SpanKind, SpanLink,
-    StatusCode, TraceId,
+    AnyValue, Attributes, LogRecord, MAX_VALUE_DEPTH, Resource, Span, SpanEvent, SpanId, SpanKind,
+    SpanLink, StatusCode, TraceId,
 };
 
 /// How a frame's columns are laid out.
@@ -45,6 +46,9 @@ pub trait Columnar: Sized {
     /// Number of columns, [`Layout::Packed`]; equal to `COLS` for a type
     /// whose packed layout is its plain one.
     const PACKED_COLS: usize = Self::COLS;
+    /// Column counts a frame may have: the layouts written now and those
+    /// older blocks hold.
+    const READ_COLS: &'static [usize] = &[Self::COLS];
     /// Appends `rows` to the columns: `COLS` of them for the plain layout,
     /// `PACKED_COLS` for the packed one.
     fn encode<R: Borrow<Self>>(rows: &[R], cols: &mut [Vec<u8>]);
@@ -142,12 +146,11 @@ pub fn decode_frame_rows<T: Columnar>(buf: &[u8], pick: Pick<'_>) -> Result<Vec<
     let rows = c.count()?;
     let ncols = c.uvarint()?;
     let ncols = match usize::try_from(ncols) {
-        Ok(n) if n == T::COLS || n == T::PACKED_COLS => n,
+        Ok(n) if T::READ_COLS.contains(&n) => n,
         _ => {
             return Err(format!(
-                "frame has {ncols} columns, expected {} or {}",
-                T::COLS,
-                T::PACKED_COLS
+                "frame has {ncols} columns, expected one of {:?}",
+                T::READ_COLS
             ));
         }
     };
@@ -312,6 +315,80 @@ fn body_if(
     }
 }
 
+/// Resources of a frame read row by row (the plain layout, spans): a row
+/// whose resource bytes are those of the row before shares its resource,
+/// so a frame's records hold a few resources, not one each.
+#[derive(Default)]
+struct SharedResources<'b> {
+    last: Option<(&'b [u8], Resource)>,
+    /// What rows left out by a pick hold.
+    none: Resource,
+}
+
+impl<'b> SharedResources<'b> {
+    /// The next row's resource, or (`keep` false) an empty one, stepped
+    /// over.
+    fn next(&mut self, c: &mut Cursor<'b>, keep: bool) -> Result<Resource, String> {
+        let start = c.rest();
+        skip_attrs(c, 0)?;
+        if !keep {
+            return Ok(Resource::clone(&self.none));
+        }
+        let bytes = &start[..start.len() - c.rest().len()];
+        match &self.last {
+            Some((b, r)) if *b == bytes => Ok(Resource::clone(r)),
+            _ => {
+                let r = Resource::new(get_attrs(&mut Cursor::new(bytes), 0)?);
+                self.last = Some((bytes, Resource::clone(&r)));
+                Ok(r)
+            }
+        }
+    }
+}
+
+/// The distinct resources of a packed frame, in first-use order, each
+/// written once to the frame's resource column; rows hold their index.
+/// A resource is looked up by address first (rows of one batch share
+/// theirs), then by its encoded bytes.
+#[derive(Default)]
+struct ResourceTable {
+    by_address: FxHashMap<usize, u64>,
+    by_bytes: FxHashMap<Vec<u8>, u64>,
+    scratch: Vec<u8>,
+}
+
+impl ResourceTable {
+    /// The index of `r`, written to `table` when it is new.
+    fn index(&mut self, r: &Resource, table: &mut Vec<u8>) -> u64 {
+        let address = Resource::as_ptr(r).addr();
+        if let Some(&i) = self.by_address.get(&address) {
+            return i;
+        }
+        self.scratch.clear();
+        put_attrs(&mut self.scratch, r);
+        let next = self.by_bytes.len() as u64;
+        let i = *self
+            .by_bytes
+            .entry(self.scratch.clone())
+            .or_insert_with(|| {
+                table.extend_from_slice(&self.scratch);
+                next
+            });
+        // Rows are borrowed for the whole frame: no address is reused.
+        self.by_address.insert(address, i);
+        i
+    }
+}
+
+/// Reads a packed frame's resource column.
+fn read_resources(c: &mut Cursor<'_>) -> Result<Vec<Resource>, String> {
+    let mut out = Vec::new();
+    while !c.done() {
+        out.push(Resource::new(get_attrs(c, 0)?));
+    }
+    Ok(out)
+}
+
 /// Attributes, or (`keep` false) none, stepped over.
 fn attrs_if(c: &mut Cursor<'_>, keep: bool) -> Result<Attributes, String> {
     if keep {
@@ -340,7 +417,9 @@ mod log_col {
     pub const RESOURCE: usize = 5;
     pub const TRACE: usize = 6;
     // The packed layout adds the bodies' decimal and hex variables as
-    // columns 7 and 8 (`template.rs`).
+    // columns 7 and 8 (`template.rs`) and, from block version 7, the
+    // frame's distinct resources as column 9, column 5 then holding each
+    // row's index among them.
 }
 
 /// The observed-time column's value: the offset from the record's time,
@@ -368,13 +447,17 @@ const TEMPLATE_TAG: u8 = 7;
 
 impl Columnar for LogRecord {
     const COLS: usize = 7;
-    const PACKED_COLS: usize = 9;
+    const PACKED_COLS: usize = 10;
+    /// Blocks of versions 5 and 6 hold 9 columns: packed, with a resource
+    /// written out in every row.
+    const READ_COLS: &'static [usize] = &[7, 9, 10];
 
     fn encode<R: Borrow<Self>>(rows: &[R], cols: &mut [Vec<u8>]) {
         use log_col::*;
         let (cols, vars) = cols.split_at_mut(Self::COLS);
         let mut prev = 0i64;
         let mut template = Vec::new();
+        let mut resources = ResourceTable::default();
         for r in rows {
             let r = r.borrow();
             put_uvarint(&mut cols[TIME], zigzag(r.time_ns.wrapping_sub(prev)));
@@ -385,7 +468,7 @@ impl Columnar for LogRecord {
             cols[SEVERITY].push(r.severity);
             put_str(&mut cols[SEVERITY], r.severity_text.as_bytes());
             match (&r.body, &mut *vars) {
-                (AnyValue::Str(text), [decimals, hex]) => {
+                (AnyValue::Str(text), [decimals, hex, _]) => {
                     template.clear();
                     let ids = Ids {
                         trace: &r.trace_id,
@@ -399,7 +482,13 @@ impl Columnar for LogRecord {
                 (body, _) => put_value(&mut cols[BODY], body),
             }
             put_attrs(&mut cols[ATTRS], &r.attributes);
-            put_attrs(&mut cols[RESOURCE], &r.resource);
+            match &mut *vars {
+                [_, _, table] => {
+                    let i = resources.index(&r.resource, table);
+                    put_uvarint(&mut cols[RESOURCE], i);
+                }
+                _ => put_attrs(&mut cols[RESOURCE], &r.resource),
+            }
             cols[TRACE].extend_from_slice(&r.trace_id);
             cols[TRACE].extend_from_slice(&r.span_id);
             put_uvarint(&mut cols[TRACE], u64::from(r.flags));
@@ -416,10 +505,15 @@ impl Columnar for LogRecord {
         let (c, vars) = c.split_at_mut(Self::COLS);
         // A plain frame has no variable columns: a template body there is
         // an error.
-        let mut vars = match vars {
-            [decimals, hex] => Some(template::Sources { decimals, hex }),
-            _ => None,
+        let (mut vars, table) = match vars {
+            [decimals, hex] => (Some(template::Sources { decimals, hex }), None),
+            [decimals, hex, table] => (
+                Some(template::Sources { decimals, hex }),
+                Some(read_resources(table)?),
+            ),
+            _ => (None, None),
         };
+        let mut shared = SharedResources::default();
         let mut prev = 0i64;
         for i in 0..n {
             // Columns are separate cursors: the ids come first, to decide.
@@ -433,6 +527,14 @@ impl Columnar for LogRecord {
             };
             let time_ns = prev.wrapping_add(unzigzag(c[TIME].uvarint()?));
             prev = time_ns;
+            let resource = match &table {
+                Some(t) => {
+                    let i = c[RESOURCE].uvarint()?;
+                    let r = usize::try_from(i).ok().and_then(|i| t.get(i));
+                    Resource::clone(r.ok_or_else(|| format!("resource {i} of {}", t.len()))?)
+                }
+                None => shared.next(&mut c[RESOURCE], keep)?,
+            };
             out.push(LogRecord {
                 time_ns,
                 observed_ns: observed_ns(time_ns, c[OBSERVED].uvarint()?, vars.is_some()),
@@ -440,7 +542,7 @@ impl Columnar for LogRecord {
                 severity_text: str_if(&mut c[SEVERITY], keep)?,
                 body: body_if(&mut c[BODY], vars.as_mut(), ids, keep)?,
                 attributes: attrs_if(&mut c[ATTRS], keep)?,
-                resource: attrs_if(&mut c[RESOURCE], keep)?,
+                resource,
                 trace_id,
                 span_id,
                 flags,
@@ -509,6 +611,7 @@ impl Columnar for Span {
         use span_col::*;
         let mut out = Vec::with_capacity(n.min(c[TRACE].remaining() / 16));
         let mut prev = 0i64;
+        let mut shared = SharedResources::default();
         for i in 0..n {
             let trace_id = c[TRACE].array()?;
             let span_id = c[IDS].array()?;
@@ -522,7 +625,7 @@ impl Columnar for Span {
             prev = start_ns;
             let end_ns = start_ns.wrapping_add(c[DURATION].uvarint()? as i64);
             let attributes = attrs_if(&mut c[ATTRS], keep)?;
-            let resource = attrs_if(&mut c[RESOURCE], keep)?;
+            let resource = shared.next(&mut c[RESOURCE], keep)?;
             let ev = &mut c[EVENTS];
             let ne = ev.count()?;
             let mut events = Vec::with_capacity(if keep { ne } else { 0 });
@@ -639,7 +742,7 @@ pub(crate) mod tests {
                         severity_text: st,
                         body,
                         attributes: a,
-                        resource: r,
+                        resource: r.into(),
                         trace_id: tr,
                         span_id: sp,
                         flags: fl,
@@ -673,7 +776,7 @@ pub(crate) mod tests {
                     start_ns: s,
                     end_ns: e,
                     attributes: a,
-                    resource: r,
+                    resource: r.into(),
                     events: ev
                         .into_iter()
                         .map(|(t, n, a)| SpanEvent {
@@ -747,6 +850,48 @@ pub(crate) mod tests {
         }
 
         #[test]
+        fn shared_resources_round_trip_and_stay_shared(
+            picks in proptest::collection::vec((0usize..3, any::<bool>()), 0..12),
+            pool in proptest::collection::vec(attrs(), 3),
+        ) {
+            // Rows take one of three resources, either the same allocation
+            // or an equal copy.
+            let pool: Vec<Resource> = pool.into_iter().map(Resource::new).collect();
+            let rows: Vec<LogRecord> = picks
+                .iter()
+                .map(|&(k, copy)| LogRecord {
+                    resource: if copy { Resource::new(pool[k].to_vec()) } else { Resource::clone(&pool[k]) },
+                    body: AnyValue::Str(format!("row {k}")),
+                    ..LogRecord::default()
+                })
+                .collect();
+            for layout in [Layout::Plain, Layout::Packed] {
+                let mut buf = Vec::new();
+                encode_frame(&rows, layout, &mut buf);
+                let back: Vec<LogRecord> = decode_frame(&buf).unwrap();
+                prop_assert!(same(&rows, &back));
+                for (a, b) in back.iter().zip(back.iter().skip(1)) {
+                    // Packed: every equal resource is one; plain: equal
+                    // neighbours share.
+                    prop_assert!(a.resource != b.resource || Resource::ptr_eq(&a.resource, &b.resource));
+                }
+                if layout == Layout::Packed {
+                    // One allocation per listed resource, at most three.
+                    let mut distinct: Vec<usize> =
+                        back.iter().map(|r| Resource::as_ptr(&r.resource).addr()).collect();
+                    distinct.sort_unstable();
+                    distinct.dedup();
+                    let (_, cols) = columns(&buf);
+                    let table = read_resources(&mut Cursor::new(&cols[9])).unwrap();
+                    prop_assert_eq!(distinct.len(), table.len());
+                    prop_assert!(table.len() <= 3);
+                    let plain: Vec<LogRecord> = decode_frame(&as_nine_columns(&buf)).unwrap();
+                    prop_assert!(same(&rows, &plain), "9-column frames still read");
+                }
+            }
+        }
+
+        #[test]
         fn damaged_frames_never_panic(rows in proptest::collection::vec(span(), 1..4), cut in any::<usize>(), flip in any::<(usize, u8)>()) {
             let mut buf = Vec::new();
             encode_frame(&rows, Layout::Plain, &mut buf);
@@ -759,6 +904,61 @@ pub(crate) mod tests {
             encode_frame(&rows, Layout::Packed, &mut buf);
             damage(buf, cut, flip);
         }
+    }
+
+    /// A frame's row count and columns.
+    fn columns(frame: &[u8]) -> (u64, Vec<Vec<u8>>) {
+        let mut c = Cursor::new(frame);
+        let rows = c.uvarint().unwrap();
+        let lens: Vec<u64> = (0..c.uvarint().unwrap())
+            .map(|_| c.uvarint().unwrap())
+            .collect();
+        let cols = lens
+            .iter()
+            .map(|&n| c.bytes(n as usize).unwrap().to_vec())
+            .collect();
+        (rows, cols)
+    }
+
+    /// A frame of `rows` rows from its columns.
+    fn frame(rows: u64, cols: &[Vec<u8>]) -> Vec<u8> {
+        let mut out = Vec::new();
+        put_uvarint(&mut out, rows);
+        put_uvarint(&mut out, cols.len() as u64);
+        for c in cols {
+            put_uvarint(&mut out, c.len() as u64);
+        }
+        cols.iter().for_each(|c| out.extend_from_slice(c));
+        out
+    }
+
+    /// A packed log frame as blocks of versions 5 and 6 wrote it: each
+    /// row's resource written out in column 5, no resource column.
+    fn as_nine_columns(packed: &[u8]) -> Vec<u8> {
+        let (rows, mut cols) = columns(packed);
+        let table = read_resources(&mut Cursor::new(&cols[9])).unwrap();
+        let mut each = Vec::new();
+        let mut index = Cursor::new(&cols[log_col::RESOURCE]);
+        for _ in 0..rows {
+            put_attrs(&mut each, &table[index.uvarint().unwrap() as usize]);
+        }
+        cols[log_col::RESOURCE] = each;
+        cols.pop();
+        frame(rows, &cols)
+    }
+
+    #[test]
+    fn a_row_of_a_resource_not_listed_is_an_error() {
+        let row = LogRecord {
+            resource: vec![("service.name".into(), "api".into())].into(),
+            ..LogRecord::default()
+        };
+        let mut buf = Vec::new();
+        encode_frame(&[row], Layout::Packed, &mut buf);
+        let (rows, mut cols) = columns(&buf);
+        cols[9].clear();
+        let err = decode_frame::<LogRecord>(&frame(rows, &cols)).unwrap_err();
+        assert_eq!(err, "resource 0 of 0");
     }
 
     /// Decodes `buf` cut at `cut` and with one byte flipped, as spans and
