@@ -178,6 +178,16 @@ impl TextQuery {
 
     /// Whether one line matches (the exact meaning every index agrees with).
     pub fn matches(&self, line: &str) -> bool {
+        // Most lines a paged index hands over only share a page with a
+        // match: a substring search turns them away before tokenizing.
+        let lower = if line.is_ascii() {
+            line.to_ascii_lowercase()
+        } else {
+            line.chars().flat_map(char::to_lowercase).collect()
+        };
+        if !self.may_match(&lower) {
+            return false;
+        }
         // Readers check many candidate lines: tokens go into one buffer,
         // and the parts only when a phrase needs them.
         let mut tokens = Terms::default();
@@ -188,6 +198,21 @@ impl TextQuery {
             Vec::new()
         };
         self.eval_line(&tokens, &line_parts)
+    }
+
+    /// A test every matching line passes, given the line lowercased
+    /// character by character as tokens are: a token is a piece of it, so
+    /// each term, prefix, phrase part and regex literal prefix the query
+    /// needs is a substring.
+    fn may_match(&self, lower: &str) -> bool {
+        match self {
+            TextQuery::Term(t) | TextQuery::Prefix(t) => lower.contains(t.as_str()),
+            TextQuery::Phrase(ps) => ps.iter().all(|p| lower.contains(p.as_str())),
+            TextQuery::Regex(r) => lower.contains(literal_prefix(r).as_str()),
+            TextQuery::And(qs) => qs.iter().all(|q| q.may_match(lower)),
+            TextQuery::Or(qs) => qs.iter().any(|q| q.may_match(lower)),
+            TextQuery::Not(_) => true,
+        }
     }
 
     fn has_phrase(&self) -> bool {
@@ -438,6 +463,21 @@ mod tests {
             if r.is_match(&token) {
                 prop_assert!(token.starts_with(&literal_prefix(&r)), "{} {}", pattern, token);
             }
+        }
+
+        /// The substring test before tokenizing never turns away a line
+        /// that matches: lines with capitals, joiners and characters whose
+        /// lowercase is longer (`İ`) or ASCII (the Kelvin sign).
+        #[test]
+        fn the_substring_test_never_loses_a_match(
+            line in "[abcAB İ\u{212A}k.:=_-]{0,24}",
+            query in "[abkK İ\u{212A}\\-]{1,6}[*]?|/[abk]{1,3}[.+*]{0,2}/|\"[abk]{1,2} [abk]{1,2}\"",
+        ) {
+            let Ok(q) = TextQuery::parse(&query) else { return Ok(()) };
+            let mut tokens = Terms::default();
+            push_index_tokens(&line, &mut tokens);
+            let whole = q.eval_line(&tokens, &parts(&line));
+            prop_assert_eq!(q.matches(&line), whole, "{:?} {:?}", query, line);
         }
     }
 
