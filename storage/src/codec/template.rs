@@ -208,7 +208,7 @@ fn is_marker(c: u8) -> bool {
 /// search steps over the templates of every row of a frame to build the
 /// few it wants, and a byte at a time this scan was half of that.
 fn text_run(t: &[u8]) -> usize {
-    const ONES: u64 = u64::from_ne_bytes([1; 8]);
+    const ONES: u64 = 0x0101_0101_0101_0101;
     let mut i = 0;
     for chunk in t.chunks_exact(8) {
         let Ok(bytes) = <[u8; 8]>::try_from(chunk) else {
