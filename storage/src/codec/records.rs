@@ -292,9 +292,9 @@ fn str_if(c: &mut Cursor<'_>, keep: bool) -> Result<String, String> {
 
 /// A log body, or (`keep` false) an empty one stepped over. A template
 /// body takes its variables from `vars`, the packed layout's columns.
-fn body_if(
-    c: &mut Cursor<'_>,
-    vars: Option<&mut template::Sources<'_, '_>>,
+fn body_if<'b>(
+    c: &mut Cursor<'b>,
+    vars: Option<&mut template::Sources<'_, 'b>>,
     ids: Ids<'_>,
     keep: bool,
 ) -> Result<AnyValue, String> {
@@ -380,13 +380,47 @@ impl ResourceTable {
     }
 }
 
-/// Reads a packed frame's resource column.
-fn read_resources(c: &mut Cursor<'_>) -> Result<Vec<Resource>, String> {
-    let mut out = Vec::new();
-    while !c.done() {
-        out.push(Resource::new(get_attrs(c, 0)?));
+/// A packed frame's resource column: where each entry is, found up front,
+/// and its attributes, built the first time a row that is built uses it
+/// (a search builds a few rows of a frame).
+struct ResourceList<'b> {
+    entries: Vec<(&'b [u8], Option<Resource>)>,
+    /// What rows left out by a pick hold.
+    none: Resource,
+}
+
+impl<'b> ResourceList<'b> {
+    fn read(c: &mut Cursor<'b>) -> Result<Self, String> {
+        let mut entries = Vec::new();
+        while !c.done() {
+            let start = c.rest();
+            skip_attrs(c, 0)?;
+            entries.push((&start[..start.len() - c.rest().len()], None));
+        }
+        Ok(ResourceList {
+            entries,
+            none: Resource::default(),
+        })
     }
-    Ok(out)
+
+    /// Resource `i`, or (`keep` false) an empty one; an index past the
+    /// list is an error either way.
+    fn get(&mut self, i: u64, keep: bool) -> Result<Resource, String> {
+        let n = self.entries.len();
+        let (bytes, built) = usize::try_from(i)
+            .ok()
+            .and_then(|i| self.entries.get_mut(i))
+            .ok_or_else(|| format!("resource {i} of {n}"))?;
+        if !keep {
+            return Ok(Resource::clone(&self.none));
+        }
+        if let Some(r) = built {
+            return Ok(Resource::clone(r));
+        }
+        let r = Resource::new(get_attrs(&mut Cursor::new(bytes), 0)?);
+        *built = Some(Resource::clone(&r));
+        Ok(r)
+    }
 }
 
 /// Attributes, or (`keep` false) none, stepped over.
@@ -505,11 +539,11 @@ impl Columnar for LogRecord {
         let (c, vars) = c.split_at_mut(Self::COLS);
         // A plain frame has no variable columns: a template body there is
         // an error.
-        let (mut vars, table) = match vars {
-            [decimals, hex] => (Some(template::Sources { decimals, hex }), None),
+        let (mut vars, mut table) = match vars {
+            [decimals, hex] => (Some(template::Sources::new(decimals, hex)), None),
             [decimals, hex, table] => (
-                Some(template::Sources { decimals, hex }),
-                Some(read_resources(table)?),
+                Some(template::Sources::new(decimals, hex)),
+                Some(ResourceList::read(table)?),
             ),
             _ => (None, None),
         };
@@ -527,12 +561,8 @@ impl Columnar for LogRecord {
             };
             let time_ns = prev.wrapping_add(unzigzag(c[TIME].uvarint()?));
             prev = time_ns;
-            let resource = match &table {
-                Some(t) => {
-                    let i = c[RESOURCE].uvarint()?;
-                    let r = usize::try_from(i).ok().and_then(|i| t.get(i));
-                    Resource::clone(r.ok_or_else(|| format!("resource {i} of {}", t.len()))?)
-                }
+            let resource = match &mut table {
+                Some(t) => t.get(c[RESOURCE].uvarint()?, keep)?,
                 None => shared.next(&mut c[RESOURCE], keep)?,
             };
             out.push(LogRecord {
@@ -547,6 +577,9 @@ impl Columnar for LogRecord {
                 span_id,
                 flags,
             });
+        }
+        if let Some(v) = &mut vars {
+            v.catch_up()?;
         }
         Ok(out)
     }
@@ -882,9 +915,9 @@ pub(crate) mod tests {
                     distinct.sort_unstable();
                     distinct.dedup();
                     let (_, cols) = columns(&buf);
-                    let table = read_resources(&mut Cursor::new(&cols[9])).unwrap();
-                    prop_assert_eq!(distinct.len(), table.len());
-                    prop_assert!(table.len() <= 3);
+                    let table = ResourceList::read(&mut Cursor::new(&cols[9])).unwrap();
+                    prop_assert_eq!(distinct.len(), table.entries.len());
+                    prop_assert!(table.entries.len() <= 3);
                     let plain: Vec<LogRecord> = decode_frame(&as_nine_columns(&buf)).unwrap();
                     prop_assert!(same(&rows, &plain), "9-column frames still read");
                 }
@@ -936,11 +969,14 @@ pub(crate) mod tests {
     /// row's resource written out in column 5, no resource column.
     fn as_nine_columns(packed: &[u8]) -> Vec<u8> {
         let (rows, mut cols) = columns(packed);
-        let table = read_resources(&mut Cursor::new(&cols[9])).unwrap();
         let mut each = Vec::new();
+        let mut table = ResourceList::read(&mut Cursor::new(&cols[9])).unwrap();
         let mut index = Cursor::new(&cols[log_col::RESOURCE]);
         for _ in 0..rows {
-            put_attrs(&mut each, &table[index.uvarint().unwrap() as usize]);
+            put_attrs(
+                &mut each,
+                &table.get(index.uvarint().unwrap(), true).unwrap(),
+            );
         }
         cols[log_col::RESOURCE] = each;
         cols.pop();

@@ -29,6 +29,7 @@
 //! `deadbeef`… stay in the template). Anything else stays in the template
 //! as it is, so every text comes back byte for byte.
 
+use rustc_hash::FxHashMap;
 use sextant_index::put_uvarint;
 
 use super::cursor::Cursor;
@@ -158,10 +159,40 @@ fn nibble(c: u8) -> u8 {
     }
 }
 
-/// Where unpacking reads the variables from.
+/// Where unpacking reads the variables from. A frame's reader steps over
+/// most of its rows: it only counts their templates' variables (each
+/// distinct template once) and reads past them all when it next unpacks
+/// a body, or finishes.
 pub(crate) struct Sources<'a, 'b> {
-    pub(crate) decimals: &'a mut Cursor<'b>,
-    pub(crate) hex: &'a mut Cursor<'b>,
+    decimals: &'a mut Cursor<'b>,
+    hex: &'a mut Cursor<'b>,
+    /// Decimals and hex bytes of the templates stepped over, not yet read
+    /// past.
+    behind: (usize, usize),
+    /// Decimals and hex bytes of each template stepped over.
+    counts: FxHashMap<&'b [u8], (usize, usize)>,
+}
+
+impl<'a, 'b> Sources<'a, 'b> {
+    pub(crate) fn new(decimals: &'a mut Cursor<'b>, hex: &'a mut Cursor<'b>) -> Self {
+        Sources {
+            decimals,
+            hex,
+            behind: (0, 0),
+            counts: FxHashMap::default(),
+        }
+    }
+
+    /// Reads past the variables of the templates stepped over: before a
+    /// body is unpacked, and at the end of a frame (whose columns must
+    /// then be used up).
+    pub(crate) fn catch_up(&mut self) -> Result<(), String> {
+        let (decimals, hex) = std::mem::take(&mut self.behind);
+        for _ in 0..decimals {
+            self.decimals.uvarint()?;
+        }
+        self.hex.bytes(hex).map(|_| ())
+    }
 }
 
 /// The text `template` stands for, its variables read from `vars`.
@@ -170,6 +201,7 @@ pub(crate) fn unpack(
     ids: Ids<'_>,
     vars: &mut Sources<'_, '_>,
 ) -> Result<String, String> {
+    vars.catch_up()?;
     let mut out = Vec::with_capacity(template.len() + 32);
     walk(template, vars, |piece| match piece {
         Piece::Text(t) => out.extend_from_slice(t),
@@ -194,9 +226,50 @@ pub(crate) fn unpack(
     String::from_utf8(out).map_err(|_| "invalid UTF-8 in a log body".to_string())
 }
 
-/// Steps over the variables of `template` without building its text.
-pub(crate) fn skip(template: &[u8], vars: &mut Sources<'_, '_>) -> Result<(), String> {
-    walk(template, vars, |_| {})
+/// Steps over the variables of `template` without building its text (see
+/// [`Sources`]).
+pub(crate) fn skip<'b>(template: &'b [u8], vars: &mut Sources<'_, 'b>) -> Result<(), String> {
+    let (decimals, hex) = match vars.counts.get(template) {
+        Some(&n) => n,
+        None => {
+            let n = count(template)?;
+            vars.counts.insert(template, n);
+            n
+        }
+    };
+    vars.behind.0 = vars.behind.0.saturating_add(decimals);
+    vars.behind.1 = vars.behind.1.saturating_add(hex);
+    Ok(())
+}
+
+/// The decimals and hex bytes `template` reads.
+fn count(template: &[u8]) -> Result<(usize, usize), String> {
+    let (mut decimals, mut hex) = (0, 0);
+    let mut i = 0;
+    loop {
+        i += text_run(&template[i..]);
+        let Some(&code) = template.get(i) else {
+            return Ok((decimals, hex));
+        };
+        i += 1;
+        match code {
+            ESCAPE => {
+                template
+                    .get(i)
+                    .ok_or("a log body template ends in an escape")?;
+                i += 1;
+            }
+            DECIMAL => decimals += 1,
+            HEX => {
+                let n = template
+                    .get(i)
+                    .ok_or("a log body template ends in a hex marker")?;
+                hex += usize::from(*n);
+                i += 1;
+            }
+            _ => {}
+        }
+    }
 }
 
 /// Whether a template byte is a marker (0x10–0x14).
@@ -308,21 +381,12 @@ mod tests {
         );
         let packed = t.len() + d.len() + h.len();
         let (mut dc, mut hc) = (Cursor::new(&d), Cursor::new(&h));
-        let mut src = Sources {
-            decimals: &mut dc,
-            hex: &mut hc,
-        };
-        let back = unpack(&t, ids, &mut src).unwrap();
+        let back = unpack(&t, ids, &mut Sources::new(&mut dc, &mut hc)).unwrap();
         assert!(dc.done() && hc.done(), "every variable read");
         let (mut dc, mut hc) = (Cursor::new(&d), Cursor::new(&h));
-        skip(
-            &t,
-            &mut Sources {
-                decimals: &mut dc,
-                hex: &mut hc,
-            },
-        )
-        .unwrap();
+        let mut src = Sources::new(&mut dc, &mut hc);
+        skip(&t, &mut src).unwrap();
+        src.catch_up().unwrap();
         assert!(dc.done() && hc.done(), "skip steps over every variable");
         (back, packed)
     }
@@ -362,10 +426,7 @@ mod tests {
             (&[0xff, 0xfe][..], &[][..], &[][..]),
         ] {
             let (mut dc, mut hc) = (Cursor::new(d), Cursor::new(h));
-            let mut src = Sources {
-                decimals: &mut dc,
-                hex: &mut hc,
-            };
+            let mut src = Sources::new(&mut dc, &mut hc);
             assert!(unpack(t, ids, &mut src).is_err(), "{t:?}");
         }
     }
@@ -411,8 +472,13 @@ mod tests {
             h in proptest::collection::vec(any::<u8>(), 0..32),
         ) {
             let (mut dc, mut hc) = (Cursor::new(&d), Cursor::new(&h));
-            let mut src = Sources { decimals: &mut dc, hex: &mut hc };
+            let mut src = Sources::new(&mut dc, &mut hc);
             let _ = unpack(&t, Ids { trace: &[3; 16], span: &[4; 8] }, &mut src);
+            let (mut dc, mut hc) = (Cursor::new(&d), Cursor::new(&h));
+            let mut src = Sources::new(&mut dc, &mut hc);
+            if skip(&t, &mut src).is_ok() {
+                let _ = src.catch_up();
+            }
         }
     }
 }
