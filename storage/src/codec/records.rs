@@ -315,6 +315,13 @@ fn body_if<'b>(
     }
 }
 
+/// The bytes of the encoded attributes at `c`, stepped over.
+fn attrs_bytes<'b>(c: &mut Cursor<'b>) -> Result<&'b [u8], String> {
+    let start = c.rest();
+    skip_attrs(c, 0)?;
+    Ok(&start[..start.len() - c.rest().len()])
+}
+
 /// Resources of a frame read row by row (the plain layout, spans): a row
 /// whose resource bytes are those of the row before shares its resource,
 /// so a frame's records hold a few resources, not one each.
@@ -329,12 +336,10 @@ impl<'b> SharedResources<'b> {
     /// The next row's resource, or (`keep` false) an empty one, stepped
     /// over.
     fn next(&mut self, c: &mut Cursor<'b>, keep: bool) -> Result<Resource, String> {
-        let start = c.rest();
-        skip_attrs(c, 0)?;
+        let bytes = attrs_bytes(c)?;
         if !keep {
             return Ok(Resource::clone(&self.none));
         }
-        let bytes = &start[..start.len() - c.rest().len()];
         match &self.last {
             Some((b, r)) if *b == bytes => Ok(Resource::clone(r)),
             _ => {
@@ -393,9 +398,7 @@ impl<'b> ResourceList<'b> {
     fn read(c: &mut Cursor<'b>) -> Result<Self, String> {
         let mut entries = Vec::new();
         while !c.done() {
-            let start = c.rest();
-            skip_attrs(c, 0)?;
-            entries.push((&start[..start.len() - c.rest().len()], None));
+            entries.push((attrs_bytes(c)?, None));
         }
         Ok(ResourceList {
             entries,
