@@ -248,28 +248,31 @@ fn count(template: &[u8]) -> Result<(usize, usize), String> {
     let mut i = 0;
     loop {
         i += text_run(&template[i..]);
-        let Some(&code) = template.get(i) else {
+        if i >= template.len() {
             return Ok((decimals, hex));
-        };
-        i += 1;
+        }
+        let (code, operand, next) = marker(template, i)?;
+        i = next;
         match code {
-            ESCAPE => {
-                template
-                    .get(i)
-                    .ok_or("a log body template ends in an escape")?;
-                i += 1;
-            }
             DECIMAL => decimals += 1,
-            HEX => {
-                let n = template
-                    .get(i)
-                    .ok_or("a log body template ends in a hex marker")?;
-                hex += usize::from(*n);
-                i += 1;
-            }
+            HEX => hex += usize::from(operand[0]),
             _ => {}
         }
     }
+}
+
+/// The marker at `i` of `template`: its code, its operand byte (the
+/// escaped byte, the hex length; empty for the others) and where the next
+/// piece starts.
+fn marker(template: &[u8], i: usize) -> Result<(u8, &[u8], usize), String> {
+    let code = template[i];
+    let (operand, end) = match code {
+        ESCAPE => ("a log body template ends in an escape", i + 2),
+        HEX => ("a log body template ends in a hex marker", i + 2),
+        _ => return Ok((code, &[], i + 1)),
+    };
+    let operand = template.get(i + 1..end).ok_or(operand)?;
+    Ok((code, operand, end))
 }
 
 /// Whether a template byte is a marker (0x10–0x14).
@@ -328,16 +331,10 @@ fn walk<'b>(
             i += run;
             continue;
         }
-        let code = template[i];
-        i += 1;
+        let (code, operand, next) = marker(template, i)?;
+        i = next;
         match code {
-            ESCAPE => {
-                let b = template
-                    .get(i..i + 1)
-                    .ok_or("a log body template ends in an escape")?;
-                f(Piece::Text(b));
-                i += 1;
-            }
+            ESCAPE => f(Piece::Text(operand)),
             DECIMAL => {
                 let n = vars.decimals.uvarint()?;
                 if n >= 10u64.pow(MAX_DECIMAL_DIGITS as u32) {
@@ -345,13 +342,7 @@ fn walk<'b>(
                 }
                 f(Piece::Decimal(n));
             }
-            HEX => {
-                let n = *template
-                    .get(i)
-                    .ok_or("a log body template ends in a hex marker")?;
-                i += 1;
-                f(Piece::Hex(vars.hex.bytes(usize::from(n))?));
-            }
+            HEX => f(Piece::Hex(vars.hex.bytes(usize::from(operand[0]))?)),
             TRACE => f(Piece::Trace),
             _ => f(Piece::Span),
         }
