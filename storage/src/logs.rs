@@ -94,8 +94,8 @@ fn fields(r: &LogRecord) -> Vec<(&str, Cow<'_, str>)> {
 /// indexes keep one posting).
 pub(crate) fn log_terms(r: &LogRecord) -> Terms {
     let body = r.body.to_text();
-    // Parts and groups together hold about twice the text's bytes.
-    let mut terms = Terms::with_capacity(2 * body.len() + 128, body.len() / 3 + 8);
+    // The body's lowercased copy, then the field terms.
+    let mut terms = Terms::with_capacity(body.len() + 128, body.len() / 3 + 8);
     push_index_tokens(&body, &mut terms);
     let mut mark = [0u8; 4];
     let mark = FIELD_MARK.encode_utf8(&mut mark);

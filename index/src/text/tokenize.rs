@@ -75,25 +75,44 @@ fn class_at(text: &str, i: usize) -> (Class, usize) {
 /// Calls `f` with each token of `text`: for every group first its parts,
 /// then the group itself when it has two or more parts.
 pub fn for_each_token<'a>(text: &'a str, mut f: impl FnMut(Token<'a>)) {
+    scan(text, class_at, |group, at| {
+        let s = &text[at];
+        f(if group {
+            Token::Group(s)
+        } else {
+            Token::Part(s)
+        });
+    });
+}
+
+/// The scanner behind [`for_each_token`]: calls `f(is_group, range)` for
+/// each token, classing characters with `class` (the class of the
+/// character at a byte offset, and its length).
+#[inline(always)]
+fn scan(
+    text: &str,
+    class: impl Fn(&str, usize) -> (Class, usize),
+    mut f: impl FnMut(bool, std::ops::Range<usize>),
+) {
     let mut i = 0;
     while i < text.len() {
         // Skip to the start of a group: a letter or digit.
-        let (class, w) = class_at(text, i);
-        if class != Class::Word {
+        let (c, w) = class(text, i);
+        if c != Class::Word {
             i += w;
             continue;
         }
         let start = i;
         let (mut part_start, mut word_end, mut parts) = (i, i, 0);
         while i < text.len() {
-            let (class, w) = class_at(text, i);
-            match class {
+            let (c, w) = class(text, i);
+            match c {
                 Class::Word => word_end = i + w,
                 Class::Joiner => {
                     if part_start < i {
                         parts += 1;
                         if i - part_start <= MAX_TOKEN_LEN {
-                            f(Token::Part(&text[part_start..i]));
+                            f(false, part_start..i);
                         }
                     }
                     part_start = i + w;
@@ -105,14 +124,26 @@ pub fn for_each_token<'a>(text: &'a str, mut f: impl FnMut(Token<'a>)) {
         if part_start < word_end {
             parts += 1;
             if word_end - part_start <= MAX_TOKEN_LEN {
-                f(Token::Part(&text[part_start..word_end]));
+                f(false, part_start..word_end);
             }
         }
         if parts > 1 && word_end - start <= MAX_TOKEN_LEN {
-            f(Token::Group(&text[start..word_end]));
+            f(true, start..word_end);
         }
     }
 }
+
+/// [`ASCII_CLASS`] over every byte value, for text known to be ASCII: no
+/// bounds check and no Unicode branch per byte.
+const BYTE_CLASS: [Class; 256] = {
+    let mut t = [Class::Break; 256];
+    let mut b = 0;
+    while b < 128 {
+        t[b] = ASCII_CLASS[b];
+        b += 1;
+    }
+    t
+};
 
 /// Lowercases a token into `buf` (reused between calls) and returns it.
 pub fn normalize<'b>(token: &str, buf: &'b mut String) -> &'b str {
@@ -127,11 +158,14 @@ pub fn normalize<'b>(token: &str, buf: &'b mut String) -> &'b str {
 }
 
 /// A list of terms in one buffer: a record's terms cost two allocations,
-/// not one a term.
+/// not one a term. A body's tokens are ranges of one lowercased copy of
+/// it, so a token's text is never copied on its own (parts and groups
+/// together hold about twice the body's bytes).
 #[derive(Debug, Default, Clone)]
 pub struct Terms {
     text: String,
-    ends: Vec<u32>,
+    /// (start, end) of each term in `text`.
+    spans: Vec<(u32, u32)>,
 }
 
 impl Terms {
@@ -139,64 +173,67 @@ impl Terms {
     pub fn with_capacity(bytes: usize, n: usize) -> Self {
         Terms {
             text: String::with_capacity(bytes),
-            ends: Vec::with_capacity(n),
+            spans: Vec::with_capacity(n),
         }
     }
 
     /// Appends a term.
     pub fn push(&mut self, term: &str) {
-        self.text.push_str(term);
-        self.ends.push(self.text.len() as u32);
+        self.push_joined(&[term]);
     }
 
     /// Appends one term made of `pieces` end to end.
     pub fn push_joined(&mut self, pieces: &[&str]) {
+        let start = self.text.len() as u32;
         for p in pieces {
             self.text.push_str(p);
         }
-        self.ends.push(self.text.len() as u32);
+        self.spans.push((start, self.text.len() as u32));
     }
 
     /// Appends a token lowercased (as [`normalize`] does, without the
     /// copy through a buffer).
     fn push_lowercase(&mut self, token: &str) {
-        if token.is_ascii() {
-            let at = self.text.len();
-            self.text.push_str(token);
-            self.text[at..].make_ascii_lowercase();
-        } else {
-            self.text.extend(token.chars().flat_map(char::to_lowercase));
-        }
-        self.ends.push(self.text.len() as u32);
+        let start = self.text.len() as u32;
+        self.text.extend(token.chars().flat_map(char::to_lowercase));
+        self.spans.push((start, self.text.len() as u32));
     }
 
     /// Terms pushed.
     pub fn len(&self) -> usize {
-        self.ends.len()
+        self.spans.len()
     }
 
     /// True when no term was pushed.
     pub fn is_empty(&self) -> bool {
-        self.ends.is_empty()
+        self.spans.is_empty()
     }
 
     /// The terms, in the order pushed (a term may come more than once).
     pub fn iter(&self) -> impl Iterator<Item = &str> {
-        let mut start = 0;
-        self.ends.iter().map(move |&e| {
-            let t = &self.text[start..e as usize];
-            start = e as usize;
-            t
-        })
+        (self.spans.iter()).map(|&(s, e)| &self.text[s as usize..e as usize])
     }
 }
 
-/// Appends the normalised tokens of `text` to `out`, for indexing.
+/// Appends the normalised tokens of `text` to `out`, for indexing. ASCII
+/// text (nearly every log line) is lowercased once, whole, and its tokens
+/// are ranges of that copy, found with a table lookup a byte.
 pub fn push_index_tokens(text: &str, out: &mut Terms) {
-    for_each_token(text, |t| {
-        let (Token::Part(s) | Token::Group(s)) = t;
-        out.push_lowercase(s);
-    });
+    if !text.is_ascii() {
+        return for_each_token(text, |t| {
+            let (Token::Part(s) | Token::Group(s)) = t;
+            out.push_lowercase(s);
+        });
+    }
+    let base = out.text.len();
+    out.text.push_str(text);
+    out.text[base..].make_ascii_lowercase();
+    let spans = &mut out.spans;
+    scan(
+        text,
+        |t, i| (BYTE_CLASS[usize::from(t.as_bytes()[i])], 1),
+        |_, at| spans.push(((base + at.start) as u32, (base + at.end) as u32)),
+    );
 }
 
 /// The distinct normalised tokens of `text`, for indexing.
