@@ -105,12 +105,22 @@ impl HeadLogs {
     ) -> R {
         let g = self.inner.read();
         let (records, head_rows) = g.rows.in_range_with_rows(start, end);
+        let mut index = PagedIndexWriter::with_rows(records.len() as u32);
+        // Usually every row is flushed, in arrival order: a term's head
+        // rows are then its block rows.
+        if head_rows.iter().copied().eq(0..g.rows.len() as u32) {
+            for (term, head) in g.terms.iter() {
+                index.add_rows(term, head);
+            }
+            return f(&records, index);
+        }
         // Head row → block row (u32::MAX: outside the range).
         let mut block_row = vec![u32::MAX; g.rows.len()];
         for (b, &h) in head_rows.iter().enumerate() {
             block_row[h as usize] = b as u32;
         }
-        let mut index = PagedIndexWriter::with_rows(records.len() as u32);
+        // Rows kept in arrival order keep each term's rows ascending.
+        let ordered = head_rows.is_sorted();
         let mut rows = Vec::new();
         for (term, head) in g.terms.iter() {
             rows.clear();
@@ -118,7 +128,9 @@ impl HeadLogs {
                 head.map(|h| block_row[h as usize])
                     .filter(|&b| b != u32::MAX),
             );
-            rows.sort_unstable();
+            if !ordered {
+                rows.sort_unstable();
+            }
             index.add_rows(term, rows.iter().copied());
         }
         f(&records, index)
