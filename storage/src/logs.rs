@@ -9,13 +9,16 @@
 //! rows without the field); the text query runs on the body tokens.
 
 use std::borrow::Cow;
+use std::sync::Arc;
+
+use rustc_hash::FxHashMap;
 
 use sextant_index::text::{FIELD_MARK, TermSource, Terms, TextQuery, push_index_tokens};
 use sextant_index::{MatchOp, Matcher, RoaringBitmap};
 
 use crate::codec::records::{Layout, encode_frame};
 use crate::error::Result;
-use crate::model::{AnyValue, LogRecord, TraceId};
+use crate::model::{AnyValue, Attributes, LogRecord, Resource, TraceId, service_of};
 
 /// Longer attribute values are stored but not indexed as field terms.
 pub const MAX_FIELD_VALUE_LEN: usize = 256;
@@ -72,13 +75,33 @@ fn field_term(name: &str, value: &str) -> String {
 
 /// The fields a log row is indexed under: (name, value).
 fn fields(r: &LogRecord) -> Vec<(&str, Cow<'_, str>)> {
+    let mut out = Vec::with_capacity(2 + r.attributes.len() + r.resource.len());
+    record_fields(r, &mut out);
+    resource_fields(&r.resource, &mut out);
+    out
+}
+
+/// The fields of a row's own: its level and attributes.
+fn record_fields<'a>(r: &'a LogRecord, out: &mut Vec<(&'a str, Cow<'a, str>)>) {
     let level = level_name(r.severity).map_or_else(
         || Cow::Owned(r.severity_text.to_ascii_lowercase()),
         Cow::Borrowed,
     );
-    let mut out = Vec::with_capacity(2 + r.attributes.len() + r.resource.len());
-    out.extend([("service", r.service()), ("level", level)]);
-    for (k, v) in r.attributes.iter().chain(r.resource.iter()) {
+    out.push(("level", level));
+    scalar_fields(&r.attributes, out);
+}
+
+/// The fields a row takes from its resource: `service` and the resource's
+/// attributes.
+fn resource_fields<'a>(resource: &'a Attributes, out: &mut Vec<(&'a str, Cow<'a, str>)>) {
+    out.push(("service", service_of(resource)));
+    scalar_fields(resource, out);
+}
+
+/// The attributes indexed as fields: scalars of at most
+/// [`MAX_FIELD_VALUE_LEN`] bytes.
+fn scalar_fields<'a>(attrs: &'a Attributes, out: &mut Vec<(&'a str, Cow<'a, str>)>) {
+    for (k, v) in attrs {
         if matches!(v, AnyValue::Array(_) | AnyValue::Map(_)) {
             continue;
         }
@@ -87,21 +110,61 @@ fn fields(r: &LogRecord) -> Vec<(&str, Cow<'_, str>)> {
             out.push((k, v));
         }
     }
-    out
+}
+
+/// Appends the field terms of `fields`.
+fn push_field_terms(fields: &[(&str, Cow<'_, str>)], terms: &mut Terms) {
+    let mut mark = [0u8; 4];
+    let mark = FIELD_MARK.encode_utf8(&mut mark);
+    for (k, v) in fields {
+        terms.push_joined(&[mark, k, "=", v]);
+    }
+}
+
+/// The field terms of the resources seen in a batch, by allocation: the
+/// records of an OTLP scope or of a demo instance share theirs, and their
+/// text is copied in one piece instead of built again for each record.
+#[derive(Default)]
+pub(crate) struct ResourceTerms {
+    /// By the resource's address; the `Resource` held keeps the address
+    /// its own.
+    seen: FxHashMap<usize, (Resource, Terms)>,
+}
+
+/// Resources [`ResourceTerms`] keeps at most (then it starts again).
+const MAX_RESOURCES_SEEN: usize = 1024;
+
+impl ResourceTerms {
+    fn of(&mut self, resource: &Resource) -> &Terms {
+        if self.seen.len() >= MAX_RESOURCES_SEEN {
+            self.seen.clear();
+        }
+        let key = Arc::as_ptr(resource) as usize;
+        &(self.seen.entry(key))
+            .or_insert_with(|| {
+                let mut fields = Vec::with_capacity(1 + resource.len());
+                resource_fields(resource, &mut fields);
+                let mut terms = Terms::default();
+                push_field_terms(&fields, &mut terms);
+                (Resource::clone(resource), terms)
+            })
+            .1
+    }
 }
 
 /// Every term a log row is indexed under (a term may come twice; the
-/// indexes keep one posting).
-pub(crate) fn log_terms(r: &LogRecord) -> Terms {
+/// indexes keep one posting). `resource` carries the terms of the last
+/// resource from one record to the next.
+pub(crate) fn log_terms(r: &LogRecord, resource: &mut ResourceTerms) -> Terms {
     let body = r.body.to_text();
+    let shared = resource.of(&r.resource);
     // The body's lowercased copy, then the field terms.
-    let mut terms = Terms::with_capacity(body.len() + 128, body.len() / 3 + 8);
+    let mut terms = Terms::with_capacity(body.len() + 64 + shared.text_len(), body.len() / 3 + 8);
     push_index_tokens(&body, &mut terms);
-    let mut mark = [0u8; 4];
-    let mark = FIELD_MARK.encode_utf8(&mut mark);
-    for (k, v) in fields(r) {
-        terms.push_joined(&[mark, k, "=", &v]);
-    }
+    let mut own = Vec::with_capacity(1 + r.attributes.len());
+    record_fields(r, &mut own);
+    push_field_terms(&own, &mut terms);
+    terms.extend(shared);
     terms
 }
 
@@ -204,4 +267,41 @@ pub(crate) fn dedup(rows: &mut Vec<LogRecord>) {
         encode_frame::<LogRecord, _>(std::slice::from_ref(r), Layout::Plain, &mut key);
         seen.insert(key)
     });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    proptest::proptest! {
+        /// A row's terms are its body's tokens and one field term a field,
+        /// whichever resource the record before it had (the same
+        /// allocation, an equal copy, another one).
+        #[test]
+        fn terms_are_the_body_tokens_and_the_fields(
+            rows in proptest::collection::vec((0usize..3, 0u8..30, "[a-z =]{0,12}", proptest::option::of("[a-z]{1,3}")), 1..12),
+        ) {
+            let service = |s: &str| -> Attributes { vec![("service.name".into(), s.into()), ("host".into(), AnyValue::Int(7))] };
+            let resources = [Resource::new(service("a")), Resource::new(service("a")), Resource::new(service("b"))];
+            let mut shared = ResourceTerms::default();
+            for (res, severity, body, attr) in rows {
+                let r = LogRecord {
+                    severity,
+                    severity_text: "Notice".into(),
+                    body: AnyValue::Str(body.clone()),
+                    attributes: attr.iter().map(|a| ("k".to_string(), AnyValue::from(a.as_str()))).collect(),
+                    resource: Resource::clone(&resources[res]),
+                    ..LogRecord::default()
+                };
+                let mut got: Vec<String> = log_terms(&r, &mut shared).iter().map(String::from).collect();
+                let mut want = sextant_index::text::index_tokens(&body);
+                want.extend(fields(&r).iter().map(|(k, v)| field_term(k, v)));
+                got.sort_unstable();
+                got.dedup();
+                want.sort_unstable();
+                want.dedup();
+                proptest::prop_assert_eq!(got, want);
+            }
+        }
+    }
 }

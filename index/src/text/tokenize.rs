@@ -199,6 +199,18 @@ impl Terms {
         self.spans.push((start, self.text.len() as u32));
     }
 
+    /// Appends the terms of `other`.
+    pub fn extend(&mut self, other: &Terms) {
+        let base = self.text.len() as u32;
+        self.text.push_str(&other.text);
+        (self.spans).extend(other.spans.iter().map(|&(s, e)| (base + s, base + e)));
+    }
+
+    /// Bytes of the terms' text.
+    pub fn text_len(&self) -> usize {
+        self.text.len()
+    }
+
     /// Terms pushed.
     pub fn len(&self) -> usize {
         self.spans.len()

@@ -13,7 +13,7 @@ use super::file;
 use super::records::{self, RecordFile, Records};
 use super::traces::{self, TraceTable};
 use crate::error::{Error, Result};
-use crate::logs::{LogSearch, log_terms, newest_first, trace_rows};
+use crate::logs::{LogSearch, ResourceTerms, log_terms, newest_first, trace_rows};
 use crate::model::LogRecord;
 
 pub(crate) const LOGS: &str = "logs";
@@ -34,8 +34,9 @@ fn text_err(e: sextant_index::Error) -> Error {
 /// The paged index of `rows` (in block order), tokenizing each.
 pub(crate) fn index_of(rows: &[&LogRecord]) -> PagedIndexWriter<'static> {
     let mut w = PagedIndexWriter::new();
+    let mut resource = ResourceTerms::default();
     for r in rows {
-        w.add(log_terms(r).iter());
+        w.add(log_terms(r, &mut resource).iter());
     }
     w
 }

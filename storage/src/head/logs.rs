@@ -10,7 +10,7 @@ use sextant_index::text::{PagedIndexWriter, TermSource, Terms};
 use super::rows::{Record, Rows};
 use super::terms::{Pending, TermTable};
 use crate::error::Result;
-use crate::logs::{LogSearch, log_terms, newest_first};
+use crate::logs::{LogSearch, ResourceTerms, log_terms, newest_first};
 use crate::model::{LogRecord, TraceId};
 
 impl Record for LogRecord {
@@ -47,7 +47,11 @@ impl HeadLogs {
     /// Adds records (tokenized and their terms hashed before the lock is
     /// taken).
     pub(crate) fn append(&self, records: Vec<LogRecord>) {
-        let terms: Vec<Terms> = records.iter().map(log_terms).collect();
+        let mut resource = ResourceTerms::default();
+        let terms: Vec<Terms> = records
+            .iter()
+            .map(|r| log_terms(r, &mut resource))
+            .collect();
         let mut pending = Vec::with_capacity(terms.iter().map(Terms::len).sum());
         for (i, ts) in terms.iter().enumerate() {
             pending.extend(ts.iter().map(|term| Pending {
