@@ -39,9 +39,11 @@ enum Class {
     Break,
 }
 
-/// Classes of the ASCII characters.
-const ASCII_CLASS: [Class; 128] = {
-    let mut t = [Class::Break; 128];
+/// Classes of the bytes: an ASCII character's class; other bytes (parts
+/// of other characters) `Break`, for text known to be ASCII, where no such
+/// byte occurs.
+const BYTE_CLASS: [Class; 256] = {
+    let mut t = [Class::Break; 256];
     let mut b = 0;
     while b < 128 {
         if (b as u8).is_ascii_alphanumeric() {
@@ -61,7 +63,7 @@ const ASCII_CLASS: [Class; 128] = {
 fn class_at(text: &str, i: usize) -> (Class, usize) {
     let b = text.as_bytes()[i];
     if b.is_ascii() {
-        return (ASCII_CLASS[b as usize], 1);
+        return (BYTE_CLASS[usize::from(b)], 1);
     }
     let c = text[i..].chars().next().unwrap_or(' ');
     let class = if c.is_alphanumeric() {
@@ -132,18 +134,6 @@ fn scan(
         }
     }
 }
-
-/// [`ASCII_CLASS`] over every byte value, for text known to be ASCII: no
-/// bounds check and no Unicode branch per byte.
-const BYTE_CLASS: [Class; 256] = {
-    let mut t = [Class::Break; 256];
-    let mut b = 0;
-    while b < 128 {
-        t[b] = ASCII_CLASS[b];
-        b += 1;
-    }
-    t
-};
 
 /// Lowercases a token into `buf` (reused between calls) and returns it.
 pub fn normalize<'b>(token: &str, buf: &'b mut String) -> &'b str {
