@@ -38,7 +38,7 @@ pub(crate) fn write<T: Columnar, R: Borrow<T>>(
     for part in rows.chunks(per_frame) {
         raw.clear();
         let starts = encode_frame::<T, R>(part, Layout::Packed, &mut raw);
-        frames.write_parts(&raw, &starts)?;
+        frames.write_parts(&raw, &starts, T::RANDOM_COLS)?;
         put_uvarint(&mut idx, part.len() as u64);
         let (lo, hi) = part
             .iter()
