@@ -41,19 +41,23 @@ pub enum Layout {
 
 /// A record type stored in column frames.
 pub trait Columnar: Sized {
-    /// Number of columns, [`Layout::Plain`].
+    /// Number of columns of the record's fields as they are: the first
+    /// columns of every layout.
     const COLS: usize;
+    /// Number of columns, [`Layout::Plain`]; equal to `COLS` for a type
+    /// whose plain layout adds nothing.
+    const PLAIN_COLS: usize = Self::COLS;
     /// Number of columns, [`Layout::Packed`]; equal to `COLS` for a type
     /// whose packed layout is its plain one.
     const PACKED_COLS: usize = Self::COLS;
     /// Column counts a frame may have: the layouts written now and those
-    /// older blocks hold.
+    /// older blocks and WAL segments hold.
     const READ_COLS: &'static [usize] = &[Self::COLS];
     /// Columns of random ids, which block files compress at zstd's
     /// fastest level.
     const RANDOM_COLS: &'static [usize] = &[];
-    /// Appends `rows` to the columns: `COLS` of them for the plain layout,
-    /// `PACKED_COLS` for the packed one.
+    /// Appends `rows` to the columns: `PLAIN_COLS` of them for the plain
+    /// layout, `PACKED_COLS` for the packed one (or any of `READ_COLS`).
     fn encode<R: Borrow<Self>>(rows: &[R], cols: &mut [Vec<u8>]);
     /// Reads `n` rows from the column cursors (as many as the layout has).
     /// Rows that `pick` leaves out are stepped over without building their
@@ -94,7 +98,7 @@ pub fn encode_frame<T: Columnar, R: Borrow<T>>(
     out: &mut Vec<u8>,
 ) -> Vec<usize> {
     let ncols = match layout {
-        Layout::Plain => T::COLS,
+        Layout::Plain => T::PLAIN_COLS,
         Layout::Packed => T::PACKED_COLS,
     };
     COLUMNS.with_borrow_mut(|kept| {
@@ -354,7 +358,7 @@ impl<'b> SharedResources<'b> {
     }
 }
 
-/// The distinct resources of a packed frame, in first-use order, each
+/// The distinct resources of a frame, in first-use order, each
 /// written once to the frame's resource column; rows hold their index.
 /// A resource is looked up by address first (rows of one batch share
 /// theirs), then by its encoded bytes.
@@ -388,7 +392,7 @@ impl ResourceTable {
     }
 }
 
-/// A packed frame's resource column: where each entry is, found up front,
+/// A frame's resource column: where each entry is, found up front,
 /// and its attributes, built the first time a row that is built uses it
 /// (a search builds a few rows of a frame).
 struct ResourceList<'b> {
@@ -487,10 +491,15 @@ const TEMPLATE_TAG: u8 = 7;
 
 impl Columnar for LogRecord {
     const COLS: usize = 7;
+    /// The fields and the frame's resource list (WAL frames from
+    /// 2026-12-07): a resource of a demo record is four attributes, which
+    /// each row repeated, half of encoding a WAL frame.
+    const PLAIN_COLS: usize = 8;
     const PACKED_COLS: usize = 10;
-    /// Blocks of versions 5 and 6 hold 9 columns: packed, with a resource
-    /// written out in every row.
-    const READ_COLS: &'static [usize] = &[7, 9, 10];
+    /// WAL frames from before 2026-12-07 and blocks of versions 1 to 4
+    /// hold 7 columns, with a resource written out in every row; blocks
+    /// of versions 5 and 6 hold 9: packed, a resource in every row.
+    const READ_COLS: &'static [usize] = &[7, 8, 9, 10];
     /// Trace and span ids: a demo line's 24 random bytes, 73% of its
     /// records' compressed bytes and a third of the time zstd took on them
     /// at level 3.
@@ -499,6 +508,14 @@ impl Columnar for LogRecord {
     fn encode<R: Borrow<Self>>(rows: &[R], cols: &mut [Vec<u8>]) {
         use log_col::*;
         let (cols, vars) = cols.split_at_mut(Self::COLS);
+        // The variables of packed bodies, then the frame's resource list
+        // (without one, each row's resource is written out).
+        let (mut vars, mut table) = match vars {
+            [table] => (None, Some(table)),
+            [decimals, hex] => (Some((decimals, hex)), None),
+            [decimals, hex, table] => (Some((decimals, hex)), Some(table)),
+            _ => (None, None),
+        };
         let mut prev = 0i64;
         let mut template = Vec::new();
         let mut resources = ResourceTable::default();
@@ -507,12 +524,12 @@ impl Columnar for LogRecord {
             put_uvarint(&mut cols[TIME], zigzag(r.time_ns.wrapping_sub(prev)));
             prev = r.time_ns;
             let offset = zigzag(r.observed_ns.wrapping_sub(r.time_ns));
-            let code = observed_code(r.time_ns, offset, !vars.is_empty());
+            let code = observed_code(r.time_ns, offset, vars.is_some());
             put_uvarint(&mut cols[OBSERVED], code);
             cols[SEVERITY].push(r.severity);
             put_str(&mut cols[SEVERITY], r.severity_text.as_bytes());
-            match (&r.body, &mut *vars) {
-                (AnyValue::Str(text), [decimals, hex, _]) => {
+            match (&r.body, &mut vars) {
+                (AnyValue::Str(text), Some((decimals, hex))) => {
                     template.clear();
                     let ids = Ids {
                         trace: &r.trace_id,
@@ -526,12 +543,12 @@ impl Columnar for LogRecord {
                 (body, _) => put_value(&mut cols[BODY], body),
             }
             put_attrs(&mut cols[ATTRS], &r.attributes);
-            match &mut *vars {
-                [_, _, table] => {
+            match &mut table {
+                Some(table) => {
                     let i = resources.index(&r.resource, table);
                     put_uvarint(&mut cols[RESOURCE], i);
                 }
-                _ => put_attrs(&mut cols[RESOURCE], &r.resource),
+                None => put_attrs(&mut cols[RESOURCE], &r.resource),
             }
             cols[TRACE].extend_from_slice(&r.trace_id);
             cols[TRACE].extend_from_slice(&r.span_id);
@@ -550,6 +567,7 @@ impl Columnar for LogRecord {
         // A plain frame has no variable columns: a template body there is
         // an error.
         let (mut vars, mut table) = match vars {
+            [table] => (None, Some(ResourceList::read(table)?)),
             [decimals, hex] => (Some(template::Sources::new(decimals, hex)), None),
             [decimals, hex, table] => (
                 Some(template::Sources::new(decimals, hex)),
@@ -913,24 +931,30 @@ pub(crate) mod tests {
                 encode_frame(&rows, layout, &mut buf);
                 let back: Vec<LogRecord> = decode_frame(&buf).unwrap();
                 prop_assert!(same(&rows, &back));
+                // Every equal resource is one allocation, listed once: at
+                // most three.
+                let mut distinct: Vec<usize> =
+                    back.iter().map(|r| Resource::as_ptr(&r.resource).addr()).collect();
+                distinct.sort_unstable();
+                distinct.dedup();
+                let (_, cols) = columns(&buf);
+                let table = ResourceList::read(&mut Cursor::new(&cols[cols.len() - 1])).unwrap();
+                prop_assert_eq!(distinct.len(), table.entries.len());
+                prop_assert!(table.entries.len() <= 3);
+                // The same frame with each row's resource written out, as
+                // blocks before version 7 and WAL segments before
+                // 2026-12-07 hold it (9 and 7 columns).
+                let old = without_resource_list(&buf);
+                let back: Vec<LogRecord> = decode_frame(&old).unwrap();
+                prop_assert!(same(&rows, &back), "{} columns still read", cols.len() - 1);
                 for (a, b) in back.iter().zip(back.iter().skip(1)) {
-                    // Packed: every equal resource is one; plain: equal
-                    // neighbours share.
+                    // Equal neighbours share.
                     prop_assert!(a.resource != b.resource || Resource::ptr_eq(&a.resource, &b.resource));
                 }
-                if layout == Layout::Packed {
-                    // One allocation per listed resource, at most three.
-                    let mut distinct: Vec<usize> =
-                        back.iter().map(|r| Resource::as_ptr(&r.resource).addr()).collect();
-                    distinct.sort_unstable();
-                    distinct.dedup();
-                    let (_, cols) = columns(&buf);
-                    let table = ResourceList::read(&mut Cursor::new(&cols[9])).unwrap();
-                    prop_assert_eq!(distinct.len(), table.entries.len());
-                    prop_assert!(table.entries.len() <= 3);
-                    let plain: Vec<LogRecord> = decode_frame(&as_nine_columns(&buf)).unwrap();
-                    prop_assert!(same(&rows, &plain), "9-column frames still read");
-                }
+                // Encoding writes those layouts too, to the same bytes.
+                let mut cols = vec![Vec::new(); cols.len() - 1];
+                LogRecord::encode(&rows, &mut cols);
+                prop_assert_eq!(frame(rows.len() as u64, &cols), old);
             }
         }
 
@@ -942,9 +966,9 @@ pub(crate) mod tests {
         }
 
         #[test]
-        fn damaged_packed_log_frames_never_panic(rows in proptest::collection::vec(log(), 1..4), cut in any::<usize>(), flip in any::<(usize, u8)>()) {
+        fn damaged_log_frames_never_panic(rows in proptest::collection::vec(log(), 1..4), cut in any::<usize>(), flip in any::<(usize, u8)>(), packed in any::<bool>()) {
             let mut buf = Vec::new();
-            encode_frame(&rows, Layout::Packed, &mut buf);
+            encode_frame(&rows, if packed { Layout::Packed } else { Layout::Plain }, &mut buf);
             damage(buf, cut, flip);
         }
     }
@@ -975,12 +999,14 @@ pub(crate) mod tests {
         out
     }
 
-    /// A packed log frame as blocks of versions 5 and 6 wrote it: each
-    /// row's resource written out in column 5, no resource column.
-    fn as_nine_columns(packed: &[u8]) -> Vec<u8> {
-        let (rows, mut cols) = columns(packed);
+    /// A log frame with each row's resource written out in column 5 and
+    /// no resource list (the last column), as blocks of versions 5 and 6
+    /// (packed) and WAL segments before 2026-12-07 (plain) hold it.
+    fn without_resource_list(frame_with: &[u8]) -> Vec<u8> {
+        let (rows, mut cols) = columns(frame_with);
         let mut each = Vec::new();
-        let mut table = ResourceList::read(&mut Cursor::new(&cols[9])).unwrap();
+        let list = cols.last().unwrap();
+        let mut table = ResourceList::read(&mut Cursor::new(list)).unwrap();
         let mut index = Cursor::new(&cols[log_col::RESOURCE]);
         for _ in 0..rows {
             put_attrs(
