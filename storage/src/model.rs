@@ -1,6 +1,8 @@
 //! Logs and spans, after the OpenTelemetry data model, and the checks and
 //! normalisations every write applies to them.
 
+use rustc_hash::FxHashMap;
+
 use crate::error::{Error, Result};
 
 /// W3C trace id; all zeros means "none".
@@ -373,28 +375,46 @@ fn check_attrs(what: &str, attrs: &mut Attributes, lim: &RecordLimits) -> Result
         .sum())
 }
 
+/// The resources of a batch already checked, by allocation: the records
+/// of an OTLP scope or of a demo instance share theirs, but a demo batch
+/// interleaves its services' records, so the resource of the record
+/// before was rarely the next one's.
+#[derive(Default)]
+pub(crate) struct CheckedResources {
+    /// By the address of the resource as sent (held, so the address stays
+    /// its own): the resource to store (the same, or its cut copy, which
+    /// every record sharing the original then shares) and the values cut.
+    seen: FxHashMap<usize, (Resource, Resource, usize)>,
+}
+
+/// Resources [`CheckedResources`] keeps at most (then it starts again).
+const MAX_CHECKED_RESOURCES: usize = 1024;
+
 /// [`check_attrs`] for a shared resource: copied only when a value is
-/// cut, and not checked at all when it is `checked`, the resource of the
-/// record before in the batch, already checked and left as it is.
+/// cut, and checked once a batch (`checked`).
 fn check_resource(
     what: &str,
     resource: &mut Resource,
-    checked: &mut Option<Resource>,
+    checked: &mut CheckedResources,
     lim: &RecordLimits,
 ) -> Result<usize> {
-    if checked
-        .as_ref()
-        .is_some_and(|c| Resource::ptr_eq(c, resource))
-    {
-        return Ok(0);
+    let key = Resource::as_ptr(resource).addr();
+    if let Some((_, stored, cut)) = checked.seen.get(&key) {
+        *resource = Resource::clone(stored);
+        return Ok(*cut);
     }
     check_shape(what, resource, lim)?;
+    let sent = Resource::clone(resource);
     let max = lim.max_attr_value_len;
-    if resource.iter().any(|(_, v)| v.too_long(max)) {
-        return check_attrs(what, Resource::make_mut(resource), lim);
+    let cut = match resource.iter().any(|(_, v)| v.too_long(max)) {
+        true => check_attrs(what, Resource::make_mut(resource), lim)?,
+        false => 0,
+    };
+    if checked.seen.len() >= MAX_CHECKED_RESOURCES {
+        checked.seen.clear();
     }
-    *checked = Some(Resource::clone(resource));
-    Ok(0)
+    (checked.seen).insert(key, (sent, Resource::clone(resource), cut));
+    Ok(cut)
 }
 
 /// Refuses attributes over the count or nesting limits.
@@ -419,12 +439,12 @@ fn check_shape(what: &str, attrs: &Attributes, lim: &RecordLimits) -> Result<()>
 impl LogRecord {
     /// Checks and normalises the record for storage: a zero time takes the
     /// observed time; over-long values are cut (counted in the result).
-    /// `checked` is the last resource checked in the batch (see
+    /// `checked` holds the resources of the batch checked so far (see
     /// [`check_resource`]).
     pub(crate) fn normalize(
         &mut self,
         lim: &RecordLimits,
-        checked: &mut Option<Resource>,
+        checked: &mut CheckedResources,
     ) -> Result<usize> {
         if self.time_ns == 0 {
             self.time_ns = self.observed_ns;
@@ -458,7 +478,7 @@ impl Span {
     pub(crate) fn normalize(
         &mut self,
         lim: &RecordLimits,
-        checked: &mut Option<Resource>,
+        checked: &mut CheckedResources,
     ) -> Result<usize> {
         let id = hex(&self.span_id);
         if self.trace_id == [0; 16] {
@@ -545,7 +565,7 @@ mod tests {
     }
 
     fn normalize(rows: &mut [LogRecord], lim: &RecordLimits) -> usize {
-        let mut checked = None;
+        let mut checked = CheckedResources::default();
         rows.iter_mut()
             .map(|r| r.normalize(lim, &mut checked).unwrap())
             .sum()
@@ -563,6 +583,8 @@ mod tests {
         for r in &rows {
             assert_eq!(*r.resource, vec![("host.name".into(), "abcd".into())]);
         }
+        // Cut once: the records share the cut copy.
+        assert!(Resource::ptr_eq(&rows[0].resource, &rows[2].resource));
         // The sender's resource is its own: not cut behind its back.
         assert_eq!(long[0].1, AnyValue::from("abcdefgh"));
 
@@ -579,7 +601,7 @@ mod tests {
             ..RecordLimits::default()
         };
         let wide = Resource::new(vec![("a".into(), "1".into()), ("b".into(), "2".into())]);
-        let mut checked = None;
+        let mut checked = CheckedResources::default();
         let err = batch(&wide)[0].normalize(&lim, &mut checked).unwrap_err();
         assert!(
             err.to_string().contains("log resource has 2 attributes"),

@@ -11,7 +11,7 @@ use crate::db::Db;
 use crate::error::{Error, Result};
 use crate::head::Head;
 use crate::logs::{LogSearch, newest_first};
-use crate::model::{LogRecord, Span, SpanId, TraceId};
+use crate::model::{CheckedResources, LogRecord, Span, SpanId, TraceId};
 use crate::spans::{self, SpanSearch, Trace};
 use crate::walrec;
 
@@ -33,7 +33,7 @@ impl Db {
     /// [`Error::InvalidRecord`]; nothing of it is stored.
     pub fn write_logs(&self, mut rows: Vec<LogRecord>) -> Result<RecordSummary> {
         let lim = self.inner.opts.record_limits;
-        let (mut truncated, mut checked) = (0, None);
+        let (mut truncated, mut checked) = (0, CheckedResources::default());
         for r in &mut rows {
             truncated += r.normalize(&lim, &mut checked)?;
         }
@@ -45,7 +45,7 @@ impl Db {
     /// that end before they start are refused, failing the batch).
     pub fn write_spans(&self, mut rows: Vec<Span>) -> Result<RecordSummary> {
         let lim = self.inner.opts.record_limits;
-        let (mut truncated, mut checked) = (0, None);
+        let (mut truncated, mut checked) = (0, CheckedResources::default());
         for s in &mut rows {
             truncated += s.normalize(&lim, &mut checked)?;
         }
