@@ -121,26 +121,38 @@ fn push_field_terms(fields: &[(&str, Cow<'_, str>)], terms: &mut Terms) {
     }
 }
 
-/// The field terms of the resources seen in a batch, by allocation: the
-/// records of an OTLP scope or of a demo instance share theirs, and their
-/// text is copied in one piece instead of built again for each record.
+/// Builds the terms of a batch's log rows. Each resource's field terms
+/// are built once per allocation (the records of an OTLP scope or of a
+/// demo instance share theirs) and copied in one piece into each record
+/// that shares it; one fields buffer serves every row.
 #[derive(Default)]
-pub(crate) struct ResourceTerms {
+pub(crate) struct LogTerms<'a> {
     /// By the resource's address; the `Resource` held keeps the address
     /// its own.
-    seen: FxHashMap<usize, (Resource, Terms)>,
+    resources: FxHashMap<usize, (Resource, Terms)>,
+    fields: Vec<(&'a str, Cow<'a, str>)>,
 }
 
-/// Resources [`ResourceTerms`] keeps at most (then it starts again).
+/// Resources [`LogTerms`] keeps at most (then it starts again).
 const MAX_RESOURCES_SEEN: usize = 1024;
 
-impl ResourceTerms {
-    fn of(&mut self, resource: &Resource) -> &Terms {
-        if self.seen.len() >= MAX_RESOURCES_SEEN {
-            self.seen.clear();
+impl<'a> LogTerms<'a> {
+    /// Appends every term `r` is indexed under to `terms` (a term may come
+    /// twice; the indexes keep one posting).
+    pub(crate) fn push(&mut self, r: &'a LogRecord, terms: &mut Terms) {
+        push_index_tokens(&r.body.to_text(), terms);
+        self.fields.clear();
+        record_fields(r, &mut self.fields);
+        push_field_terms(&self.fields, terms);
+        terms.extend(self.resource_terms(&r.resource));
+    }
+
+    fn resource_terms(&mut self, resource: &Resource) -> &Terms {
+        if self.resources.len() >= MAX_RESOURCES_SEEN {
+            self.resources.clear();
         }
         let key = Arc::as_ptr(resource) as usize;
-        &(self.seen.entry(key))
+        &(self.resources.entry(key))
             .or_insert_with(|| {
                 let mut fields = Vec::with_capacity(1 + resource.len());
                 resource_fields(resource, &mut fields);
@@ -150,22 +162,6 @@ impl ResourceTerms {
             })
             .1
     }
-}
-
-/// Every term a log row is indexed under (a term may come twice; the
-/// indexes keep one posting). `resource` carries the terms of the last
-/// resource from one record to the next.
-pub(crate) fn log_terms(r: &LogRecord, resource: &mut ResourceTerms) -> Terms {
-    let body = r.body.to_text();
-    let shared = resource.of(&r.resource);
-    // The body's lowercased copy, then the field terms.
-    let mut terms = Terms::with_capacity(body.len() + 64 + shared.text_len(), body.len() / 3 + 8);
-    push_index_tokens(&body, &mut terms);
-    let mut own = Vec::with_capacity(1 + r.attributes.len());
-    record_fields(r, &mut own);
-    push_field_terms(&own, &mut terms);
-    terms.extend(shared);
-    terms
 }
 
 /// Rows a matcher accepts. From an index that answers a superset of the
@@ -283,19 +279,22 @@ mod tests {
         ) {
             let service = |s: &str| -> Attributes { vec![("service.name".into(), s.into()), ("host".into(), AnyValue::Int(7))] };
             let resources = [Resource::new(service("a")), Resource::new(service("a")), Resource::new(service("b"))];
-            let mut shared = ResourceTerms::default();
-            for (res, severity, body, attr) in rows {
-                let r = LogRecord {
-                    severity,
-                    severity_text: "Notice".into(),
-                    body: AnyValue::Str(body.clone()),
-                    attributes: attr.iter().map(|a| ("k".to_string(), AnyValue::from(a.as_str()))).collect(),
-                    resource: Resource::clone(&resources[res]),
-                    ..LogRecord::default()
-                };
-                let mut got: Vec<String> = log_terms(&r, &mut shared).iter().map(String::from).collect();
-                let mut want = sextant_index::text::index_tokens(&body);
-                want.extend(fields(&r).iter().map(|(k, v)| field_term(k, v)));
+            let records: Vec<LogRecord> = rows.iter().map(|(res, severity, body, attr)| LogRecord {
+                severity: *severity,
+                severity_text: "Notice".into(),
+                body: AnyValue::Str(body.clone()),
+                attributes: attr.iter().map(|a| ("k".to_string(), AnyValue::from(a.as_str()))).collect(),
+                resource: Resource::clone(&resources[*res]),
+                ..LogRecord::default()
+            }).collect();
+            // One builder and one buffer for the batch, as a write has.
+            let (mut builder, mut terms) = (LogTerms::default(), Terms::default());
+            for r in &records {
+                let before = terms.len();
+                builder.push(r, &mut terms);
+                let mut got: Vec<String> = terms.iter().skip(before).map(String::from).collect();
+                let mut want = sextant_index::text::index_tokens(&r.body.to_text());
+                want.extend(fields(r).iter().map(|(k, v)| field_term(k, v)));
                 got.sort_unstable();
                 got.dedup();
                 want.sort_unstable();

@@ -189,6 +189,12 @@ impl Terms {
         self.spans.push((start, self.text.len() as u32));
     }
 
+    /// Removes every term, keeping the room.
+    pub fn clear(&mut self) {
+        self.text.clear();
+        self.spans.clear();
+    }
+
     /// Appends the terms of `other`.
     pub fn extend(&mut self, other: &Terms) {
         let base = self.text.len() as u32;

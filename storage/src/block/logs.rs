@@ -6,14 +6,14 @@
 
 use std::path::Path;
 
-use sextant_index::text::{PageLists, PagedIndex, PagedIndexWriter, TermSource, TextIndex};
+use sextant_index::text::{PageLists, PagedIndex, PagedIndexWriter, TermSource, Terms, TextIndex};
 use sextant_wal::{Mapped, Vfs};
 
 use super::file;
 use super::records::{self, RecordFile, Records};
 use super::traces::{self, TraceTable};
 use crate::error::{Error, Result};
-use crate::logs::{LogSearch, ResourceTerms, log_terms, newest_first, trace_rows};
+use crate::logs::{LogSearch, LogTerms, newest_first, trace_rows};
 use crate::model::LogRecord;
 
 pub(crate) const LOGS: &str = "logs";
@@ -34,9 +34,11 @@ fn text_err(e: sextant_index::Error) -> Error {
 /// The paged index of `rows` (in block order), tokenizing each.
 pub(crate) fn index_of(rows: &[&LogRecord]) -> PagedIndexWriter<'static> {
     let mut w = PagedIndexWriter::new();
-    let mut resource = ResourceTerms::default();
+    let (mut builder, mut terms) = (LogTerms::default(), Terms::default());
     for r in rows {
-        w.add(log_terms(r, &mut resource).iter());
+        terms.clear();
+        builder.push(r, &mut terms);
+        w.add(terms.iter());
     }
     w
 }

@@ -10,7 +10,7 @@ use sextant_index::text::{PagedIndexWriter, TermSource, Terms};
 use super::rows::{Record, Rows};
 use super::terms::{Pending, TermTable};
 use crate::error::Result;
-use crate::logs::{LogSearch, ResourceTerms, log_terms, newest_first};
+use crate::logs::{LogSearch, LogTerms, newest_first};
 use crate::model::{LogRecord, TraceId};
 
 impl Record for LogRecord {
@@ -31,6 +31,12 @@ impl Record for LogRecord {
     }
 }
 
+/// Bytes of terms text a write indexes at a time: term offsets are 32-bit.
+const MAX_TERMS_TEXT: usize = 1 << 30;
+
+/// Room for a record's field terms beside its body's tokens, bytes.
+const TERMS_BESIDE_BODY: usize = 128;
+
 #[derive(Default)]
 struct Inner {
     rows: Rows<LogRecord>,
@@ -46,24 +52,51 @@ pub(crate) struct HeadLogs {
 impl HeadLogs {
     /// Adds records (tokenized and their terms hashed before the lock is
     /// taken).
-    pub(crate) fn append(&self, records: Vec<LogRecord>) {
-        let mut resource = ResourceTerms::default();
-        let terms: Vec<Terms> = records
-            .iter()
-            .map(|r| log_terms(r, &mut resource))
-            .collect();
-        let mut pending = Vec::with_capacity(terms.iter().map(Terms::len).sum());
-        for (i, ts) in terms.iter().enumerate() {
-            pending.extend(ts.iter().map(|term| Pending {
+    pub(crate) fn append(&self, mut records: Vec<LogRecord>) {
+        while !records.is_empty() {
+            self.append_part(&mut records);
+        }
+    }
+
+    /// Adds the first records of `records`, as many as have at most
+    /// [`MAX_TERMS_TEXT`] bytes of terms (all but always every one), and
+    /// removes them from `records`.
+    fn append_part(&self, records: &mut Vec<LogRecord>) {
+        // The terms of every record in one buffer: a buffer a record cost
+        // three allocations of each. Sized up front, as a record's was:
+        // grown from empty, it is copied its way up.
+        let bytes = (records.iter())
+            .map(|r| r.body.to_text().len() + TERMS_BESIDE_BODY)
+            .sum::<usize>()
+            .min(MAX_TERMS_TEXT);
+        let mut terms = Terms::with_capacity(bytes, bytes / 4);
+        let mut ends = Vec::with_capacity(records.len());
+        let mut builder = LogTerms::default();
+        for r in records.iter() {
+            if terms.text_len() >= MAX_TERMS_TEXT {
+                break;
+            }
+            builder.push(r, &mut terms);
+            ends.push(terms.len());
+        }
+        drop(builder);
+        let mut pending = Vec::with_capacity(terms.len());
+        let mut record = 0;
+        for (i, term) in terms.iter().enumerate() {
+            // Records without terms are stepped over.
+            while ends[record] <= i {
+                record += 1;
+            }
+            pending.push(Pending {
                 term,
                 hash: TermTable::hash(term),
-                record: i as u32,
-            }));
+                record: record as u32,
+            });
         }
         let mut g = self.inner.write();
         let inner = &mut *g;
         let first_row = inner.rows.len() as u32;
-        for r in records {
+        for r in records.drain(..ends.len()) {
             inner.rows.push(r);
         }
         let bytes = inner.terms.add(&pending, first_row);
