@@ -108,7 +108,7 @@ impl<T: Columnar + Clone + Default> RecordFile<T> {
         self.frames.read_into(n as u32, &mut raw)?;
         let rows: Vec<T> = decode_frame_rows(&raw, pick)
             .map_err(|e| self.frames.corrupt(&format!("frame {n}: {e}")))?;
-        if rows.len() != self.info[n].rows as usize {
+        if rows.len() != pick.rows_read(self.info[n].rows as usize) {
             return Err(self.frames.corrupt(&format!("frame {n}: row count")));
         }
         Ok(rows)

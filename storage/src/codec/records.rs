@@ -84,6 +84,15 @@ pub struct Pick<'a> {
 }
 
 impl Pick<'_> {
+    /// Rows a read of a frame of `rows` rows decodes: up to the last one
+    /// the mask marks (a search wants a row or two of a frame, and the
+    /// rows after them need not even be stepped over), or all of them.
+    pub fn rows_read(&self, rows: usize) -> usize {
+        self.mask.map_or(rows, |m| {
+            m.iter().rposition(|&k| k).map_or(0, |i| i + 1).min(rows)
+        })
+    }
+
     fn keeps(&self, i: usize, trace: &TraceId, span: &SpanId) -> bool {
         self.mask.is_none_or(|m| m.get(i).copied().unwrap_or(false))
             && self.ids.is_none_or(|f| f(trace, span))
@@ -146,8 +155,9 @@ pub fn decode_frame<T: Columnar>(buf: &[u8]) -> Result<Vec<T>, String> {
 }
 
 /// [`decode_frame`], building only the rows `pick` keeps (the others are
-/// placeholders): a read that needs a few rows of a frame skips the string
-/// and attribute work of the rest.
+/// placeholders) and reading no further than [`Pick::rows_read`] (the
+/// result ends there): a read that needs a few rows of a frame skips the
+/// string and attribute work of the rest.
 pub fn decode_frame_rows<T: Columnar>(buf: &[u8], pick: Pick<'_>) -> Result<Vec<T>, String> {
     let mut c = Cursor::new(buf);
     let rows = c.count()?;
@@ -172,8 +182,9 @@ pub fn decode_frame_rows<T: Columnar>(buf: &[u8], pick: Pick<'_>) -> Result<Vec<
     if !c.done() {
         return Err("trailing bytes after the columns".into());
     }
-    let out = T::decode_rows(rows, &mut cols, pick)?;
-    if cols.iter().any(|c| !c.done()) {
+    let read = pick.rows_read(rows);
+    let out = T::decode_rows(read, &mut cols, pick)?;
+    if read == rows && cols.iter().any(|c| !c.done()) {
         return Err("column has bytes left over".into());
     }
     Ok(out)
@@ -898,8 +909,10 @@ pub(crate) mod tests {
             let pick = |n: usize| Pick { mask: Some(&mask[..n]), ids: None };
             let s: Vec<Span> = decode_frame_rows(&sb, pick(spans.len())).unwrap();
             let l: Vec<LogRecord> = decode_frame_rows(&lb, pick(logs.len())).unwrap();
-            prop_assert_eq!(s.len(), spans.len());
-            prop_assert_eq!(l.len(), logs.len());
+            // Up to the last row the mask keeps.
+            let read = |n: usize| mask[..n].iter().rposition(|&k| k).map_or(0, |i| i + 1);
+            prop_assert_eq!(s.len(), read(spans.len()));
+            prop_assert_eq!(l.len(), read(logs.len()));
             for (i, keep) in mask.iter().enumerate() {
                 if *keep && i < spans.len() {
                     prop_assert!(same(&s[i], &spans[i]));
@@ -1042,9 +1055,10 @@ pub(crate) mod tests {
         buf[i] ^= flip.1 | 1;
         let _ = decode_frame::<Span>(&buf);
         let _ = decode_frame::<LogRecord>(&buf);
-        let none = [false; 4];
+        // Rows stepped over, built, and not read (after the last one kept).
+        let some = [false, true, false, false];
         let pick = Pick {
-            mask: Some(&none),
+            mask: Some(&some),
             ids: None,
         };
         let _ = decode_frame_rows::<Span>(&buf, pick);
