@@ -8,17 +8,13 @@
 //! terms with Prometheus semantics (a matcher accepting `""` also accepts
 //! rows without the field); the text query runs on the body tokens.
 
-use std::borrow::Cow;
-use std::sync::Arc;
-
-use rustc_hash::FxHashMap;
-
 use sextant_index::text::{FIELD_MARK, TermSource, Terms, TextQuery, push_index_tokens};
 use sextant_index::{MatchOp, Matcher, RoaringBitmap};
+use std::borrow::Cow;
 
 use crate::codec::records::{Layout, encode_frame};
 use crate::error::Result;
-use crate::model::{AnyValue, Attributes, LogRecord, Resource, TraceId, service_of};
+use crate::model::{AnyValue, Attributes, ByResource, LogRecord, TraceId, service_of};
 
 /// Longer attribute values are stored but not indexed as field terms.
 pub const MAX_FIELD_VALUE_LEN: usize = 256;
@@ -122,19 +118,13 @@ fn push_field_terms(fields: &[(&str, Cow<'_, str>)], terms: &mut Terms) {
 }
 
 /// Builds the terms of a batch's log rows. Each resource's field terms
-/// are built once per allocation (the records of an OTLP scope or of a
-/// demo instance share theirs) and copied in one piece into each record
+/// are built once per allocation and copied in one piece into each record
 /// that shares it; one fields buffer serves every row.
 #[derive(Default)]
 pub(crate) struct LogTerms<'a> {
-    /// By the resource's address; the `Resource` held keeps the address
-    /// its own.
-    resources: FxHashMap<usize, (Resource, Terms)>,
+    resources: ByResource<Terms>,
     fields: Vec<(&'a str, Cow<'a, str>)>,
 }
-
-/// Resources [`LogTerms`] keeps at most (then it starts again).
-const MAX_RESOURCES_SEEN: usize = 1024;
 
 impl<'a> LogTerms<'a> {
     /// Appends every term `r` is indexed under to `terms` (a term may come
@@ -144,23 +134,15 @@ impl<'a> LogTerms<'a> {
         self.fields.clear();
         record_fields(r, &mut self.fields);
         push_field_terms(&self.fields, terms);
-        terms.extend(self.resource_terms(&r.resource));
-    }
-
-    fn resource_terms(&mut self, resource: &Resource) -> &Terms {
-        if self.resources.len() >= MAX_RESOURCES_SEEN {
-            self.resources.clear();
-        }
-        let key = Arc::as_ptr(resource) as usize;
-        &(self.resources.entry(key))
-            .or_insert_with(|| {
-                let mut fields = Vec::with_capacity(1 + resource.len());
-                resource_fields(resource, &mut fields);
-                let mut terms = Terms::default();
-                push_field_terms(&fields, &mut terms);
-                (Resource::clone(resource), terms)
-            })
-            .1
+        let shared = self.resources.get_or_try_insert(&r.resource, || {
+            let mut fields = Vec::with_capacity(1 + r.resource.len());
+            resource_fields(&r.resource, &mut fields);
+            let mut terms = Terms::default();
+            push_field_terms(&fields, &mut terms);
+            Ok::<_, std::convert::Infallible>(terms)
+        });
+        let Ok(shared) = shared;
+        terms.extend(shared);
     }
 }
 
@@ -268,6 +250,7 @@ pub(crate) fn dedup(rows: &mut Vec<LogRecord>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::Resource;
 
     proptest::proptest! {
         /// A row's terms are its body's tokens and one field term a field,

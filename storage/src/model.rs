@@ -375,20 +375,49 @@ fn check_attrs(what: &str, attrs: &mut Attributes, lim: &RecordLimits) -> Result
         .sum())
 }
 
-/// The resources of a batch already checked, by allocation: the records
-/// of an OTLP scope or of a demo instance share theirs, but a demo batch
-/// interleaves its services' records, so the resource of the record
+/// Something worked out once per resource allocation in a batch: the
+/// records of an OTLP scope or of a demo instance share theirs, but a demo
+/// batch interleaves its services' records, so the resource of the record
 /// before was rarely the next one's.
-#[derive(Default)]
-pub(crate) struct CheckedResources {
-    /// By the address of the resource as sent (held, so the address stays
-    /// its own): the resource to store (the same, or its cut copy, which
-    /// every record sharing the original then shares) and the values cut.
-    seen: FxHashMap<usize, (Resource, Resource, usize)>,
+pub(crate) struct ByResource<V> {
+    /// By the resource's address; the `Resource` held keeps the address
+    /// its own.
+    seen: FxHashMap<usize, (Resource, V)>,
 }
 
-/// Resources [`CheckedResources`] keeps at most (then it starts again).
-const MAX_CHECKED_RESOURCES: usize = 1024;
+impl<V> Default for ByResource<V> {
+    fn default() -> Self {
+        ByResource {
+            seen: FxHashMap::default(),
+        }
+    }
+}
+
+/// Resources a [`ByResource`] keeps at most (then it starts again).
+const MAX_RESOURCES_KEPT: usize = 1024;
+
+impl<V> ByResource<V> {
+    /// The value of `r`, worked out by `make` the first time.
+    pub(crate) fn get_or_try_insert<E>(
+        &mut self,
+        r: &Resource,
+        make: impl FnOnce() -> std::result::Result<V, E>,
+    ) -> std::result::Result<&V, E> {
+        if self.seen.len() >= MAX_RESOURCES_KEPT {
+            self.seen.clear();
+        }
+        let entry = match self.seen.entry(Resource::as_ptr(r).addr()) {
+            std::collections::hash_map::Entry::Occupied(o) => o.into_mut(),
+            std::collections::hash_map::Entry::Vacant(v) => v.insert((Resource::clone(r), make()?)),
+        };
+        Ok(&entry.1)
+    }
+}
+
+/// The resources of a batch already checked: the resource to store (the
+/// one sent, or its cut copy, which every record sharing the one sent
+/// then shares) and the values cut.
+pub(crate) type CheckedResources = ByResource<(Resource, usize)>;
 
 /// [`check_attrs`] for a shared resource: copied only when a value is
 /// cut, and checked once a batch (`checked`).
@@ -398,22 +427,20 @@ fn check_resource(
     checked: &mut CheckedResources,
     lim: &RecordLimits,
 ) -> Result<usize> {
-    let key = Resource::as_ptr(resource).addr();
-    if let Some((_, stored, cut)) = checked.seen.get(&key) {
-        *resource = Resource::clone(stored);
-        return Ok(*cut);
-    }
-    check_shape(what, resource, lim)?;
-    let sent = Resource::clone(resource);
-    let max = lim.max_attr_value_len;
-    let cut = match resource.iter().any(|(_, v)| v.too_long(max)) {
-        true => check_attrs(what, Resource::make_mut(resource), lim)?,
-        false => 0,
-    };
-    if checked.seen.len() >= MAX_CHECKED_RESOURCES {
-        checked.seen.clear();
-    }
-    (checked.seen).insert(key, (sent, Resource::clone(resource), cut));
+    let (stored, cut) = checked.get_or_try_insert(resource, || {
+        check_shape(what, resource, lim)?;
+        let mut stored = Resource::clone(resource);
+        let cut = match stored
+            .iter()
+            .any(|(_, v)| v.too_long(lim.max_attr_value_len))
+        {
+            true => check_attrs(what, Resource::make_mut(&mut stored), lim)?,
+            false => 0,
+        };
+        Ok::<_, Error>((stored, cut))
+    })?;
+    let cut = *cut;
+    *resource = Resource::clone(stored);
     Ok(cut)
 }
 
