@@ -117,7 +117,7 @@ impl HeadLogs {
         let (rows, exact) = q.candidates(&*g)?;
         let mut out: Vec<LogRecord> = rows
             .iter()
-            .map(|r| &g.rows.rows[r as usize])
+            .filter_map(|r| g.rows.get(r as usize))
             .filter(|r| q.accepts(r, exact))
             .cloned()
             .collect();

@@ -20,8 +20,17 @@ pub(crate) trait Record: Clone {
     fn heap_bytes(&self) -> usize;
 }
 
+/// Rows a chunk holds: 2¹² records, a few hundred KiB.
+const CHUNK_BITS: u32 = 12;
+const CHUNK: usize = 1 << CHUNK_BITS;
+
 pub(crate) struct Rows<T> {
-    pub(crate) rows: Vec<T>,
+    /// The records in chunks of [`CHUNK`], each allocated once at its
+    /// full size: one vector of a million records was copied at every
+    /// doubling and faulted in again (measured on the demo corpus: 2.7%
+    /// of ingest CPU).
+    chunks: Vec<Vec<T>>,
+    len: usize,
     /// Trace → rows (most traces a head holds have one log line or a few).
     traces: FxHashMap<TraceId, Ascending>,
     bytes: usize,
@@ -30,7 +39,8 @@ pub(crate) struct Rows<T> {
 impl<T> Default for Rows<T> {
     fn default() -> Self {
         Rows {
-            rows: Vec::new(),
+            chunks: Vec::new(),
+            len: 0,
             traces: FxHashMap::default(),
             bytes: 0,
         }
@@ -40,7 +50,7 @@ impl<T> Default for Rows<T> {
 impl<T: Record> Rows<T> {
     /// Appends a record; returns its row.
     pub(crate) fn push(&mut self, r: T) -> u32 {
-        let row = self.rows.len() as u32;
+        let row = self.len as u32;
         self.bytes += r.heap_bytes();
         let t = r.trace();
         if t != [0; 16] {
@@ -53,8 +63,29 @@ impl<T: Record> Rows<T> {
                 }
             }
         }
-        self.rows.push(r);
+        if self.len.is_multiple_of(CHUNK) {
+            self.chunks.push(Vec::with_capacity(CHUNK));
+        }
+        if let Some(chunk) = self.chunks.last_mut() {
+            chunk.push(r);
+        }
+        self.len += 1;
         row
+    }
+
+    /// The record at `row`, if there is one.
+    pub(crate) fn get(&self, row: usize) -> Option<&T> {
+        self.chunks.get(row >> CHUNK_BITS)?.get(row % CHUNK)
+    }
+
+    /// The record at `row` (`row < len`).
+    fn at(&self, row: u32) -> &T {
+        &self.chunks[(row >> CHUNK_BITS) as usize][row as usize % CHUNK]
+    }
+
+    /// Every record, in arrival order.
+    fn iter(&self) -> impl Iterator<Item = &T> {
+        self.chunks.iter().flatten()
     }
 
     /// Counts bytes held beside the rows (postings).
@@ -63,7 +94,7 @@ impl<T: Record> Rows<T> {
     }
 
     pub(crate) fn len(&self) -> usize {
-        self.rows.len()
+        self.len
     }
 
     pub(crate) fn bytes(&self) -> usize {
@@ -73,7 +104,7 @@ impl<T: Record> Rows<T> {
     /// Records of a trace.
     pub(crate) fn trace(&self, id: &TraceId) -> Vec<T> {
         self.traces.get(id).map_or_else(Vec::new, |rows| {
-            rows.iter().map(|r| self.rows[r as usize].clone()).collect()
+            rows.iter().map(|r| self.at(r).clone()).collect()
         })
     }
 
@@ -89,23 +120,61 @@ impl<T: Record> Rows<T> {
 
     /// [`Rows::in_range`], with the head row of each record.
     pub(crate) fn in_range_with_rows(&self, start: i64, end: i64) -> (Vec<&T>, Vec<u32>) {
-        let mut rows: Vec<u32> = (0..self.rows.len() as u32)
-            .filter(|&i| (start..=end).contains(&self.rows[i as usize].time_ms()))
+        let mut rows: Vec<u32> = (self.iter().enumerate())
+            .filter(|(_, r)| (start..=end).contains(&r.time_ms()))
+            .map(|(i, _)| i as u32)
             .collect();
         // Stable: records of one time keep their arrival order.
-        rows.sort_by(|&a, &b| T::block_order(&self.rows[a as usize], &self.rows[b as usize]));
-        (rows.iter().map(|&i| &self.rows[i as usize]).collect(), rows)
+        rows.sort_by(|&a, &b| T::block_order(self.at(a), self.at(b)));
+        (rows.iter().map(|&i| self.at(i)).collect(), rows)
     }
 
     /// Time partitions (`time_ms / range`) holding records.
     pub(crate) fn partitions(&self, range: i64) -> Vec<i64> {
-        let mut p: Vec<i64> = self
-            .rows
-            .iter()
-            .map(|r| r.time_ms().div_euclid(range))
-            .collect();
+        let mut p: Vec<i64> = self.iter().map(|r| r.time_ms().div_euclid(range)).collect();
         p.sort_unstable();
         p.dedup();
         p
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::LogRecord;
+
+    /// Rows across several chunks come back by row, by trace and by time
+    /// range as a single vector of them would give them.
+    #[test]
+    fn rows_span_chunks() {
+        let n = 3 * CHUNK + 17;
+        let mut rows = Rows::default();
+        let record = |i: usize| LogRecord {
+            // Out of order now and then: the range is sorted by time.
+            time_ns: ((i ^ 1) as i64) * 1_000_000,
+            trace_id: [(i % 7) as u8 + 1; 16],
+            ..LogRecord::default()
+        };
+        for i in 0..n {
+            assert_eq!(rows.push(record(i)), i as u32);
+        }
+        assert_eq!(rows.len(), n);
+        assert!((0..n).all(|i| rows.get(i).map(|r| r.time_ns) == Some(record(i).time_ns)));
+        assert!(rows.get(n).is_none());
+        let third = rows.trace(&[3; 16]);
+        assert_eq!(third.len(), (0..n).filter(|i| i % 7 == 2).count());
+        assert!(third.iter().all(|r| r.trace_id == [3; 16]));
+        let (got, head_rows) = rows.in_range_with_rows(CHUNK as i64 - 5, 2 * CHUNK as i64 + 5);
+        let times: Vec<i64> = got.iter().map(|r| r.time_ms()).collect();
+        assert!(
+            times
+                .iter()
+                .copied()
+                .eq(CHUNK as i64 - 5..=2 * CHUNK as i64 + 5)
+        );
+        assert!(
+            (head_rows.iter()).all(|&h| rows.get(h as usize).unwrap().time_ms() == (h ^ 1) as i64)
+        );
+        assert_eq!(rows.partitions(CHUNK as i64), [0, 1, 2, 3]);
     }
 }

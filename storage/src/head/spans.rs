@@ -72,7 +72,7 @@ impl HeadSpans {
         let g = self.rows.read();
         let mut out: Vec<Span> = rows
             .iter()
-            .filter_map(|r| g.rows.get(r as usize))
+            .filter_map(|r| g.get(r as usize))
             .filter(|s| q.accepts(s))
             .cloned()
             .collect();
