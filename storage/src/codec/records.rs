@@ -500,38 +500,10 @@ fn observed_ns(time_ns: i64, v: u64, packed: bool) -> i64 {
 /// Tag of a string body written as its template (packed layout only).
 const TEMPLATE_TAG: u8 = 7;
 
-/// Rows ahead whose strings a frame's encoding asks the CPU to load.
-/// A flush encodes records written minutes before: each one's body,
-/// severity text and attributes (a list, then its strings) are cache
-/// misses one after another, most of packing a frame.
+/// Rows ahead whose strings a frame's encoding asks the CPU to load
+/// ([`LogRecord::prefetch_heap`]): a flush encodes records written
+/// minutes before, each a chain of cache misses.
 const PREFETCH_ROWS: usize = 8;
-
-/// (An empty string or list has no allocation: its pointer is a dangling
-/// one, which a prefetch would send through a page walk for nothing.)
-fn prefetch_strings(r: &LogRecord) {
-    if let AnyValue::Str(s) = &r.body {
-        crate::prefetch(s.as_ptr());
-    }
-    if !r.severity_text.is_empty() {
-        crate::prefetch(r.severity_text.as_ptr());
-    }
-    if !r.attributes.is_empty() {
-        crate::prefetch(r.attributes.as_ptr());
-    }
-}
-
-/// The attributes' strings, their list having been asked for
-/// [`PREFETCH_ROWS`] / 2 rows before.
-fn prefetch_attrs(r: &LogRecord) {
-    for (k, v) in &r.attributes {
-        crate::prefetch(k.as_ptr());
-        if let AnyValue::Str(s) = v
-            && !s.is_empty()
-        {
-            crate::prefetch(s.as_ptr());
-        }
-    }
-}
 
 impl Columnar for LogRecord {
     const COLS: usize = 7;
@@ -565,10 +537,10 @@ impl Columnar for LogRecord {
         let mut resources = ResourceTable::default();
         for (j, r) in rows.iter().enumerate() {
             if let Some(ahead) = rows.get(j + PREFETCH_ROWS) {
-                prefetch_strings(ahead.borrow());
+                ahead.borrow().prefetch_heap();
             }
             if let Some(ahead) = rows.get(j + PREFETCH_ROWS / 2) {
-                prefetch_attrs(ahead.borrow());
+                ahead.borrow().prefetch_attr_strings();
             }
             let r = r.borrow();
             put_uvarint(&mut cols[TIME], zigzag(r.time_ns.wrapping_sub(prev)));

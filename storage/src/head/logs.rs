@@ -29,6 +29,12 @@ impl Record for LogRecord {
             + self.severity_text.len()
             + (self.attributes.len() + self.resource.len()) * 64
     }
+    fn prefetch_heap(&self) {
+        LogRecord::prefetch_heap(self);
+    }
+    fn prefetch_inner(&self) {
+        self.prefetch_attr_strings();
+    }
 }
 
 /// Bytes of terms text a write indexes at a time: term offsets are 32-bit.
@@ -41,6 +47,14 @@ const TERMS_BESIDE_BODY: usize = 128;
 struct Inner {
     rows: Rows<LogRecord>,
     terms: TermTable,
+}
+
+impl Drop for Inner {
+    /// A flushed head's records are freed with their memory asked for
+    /// ahead (2M demo lines: freeing them was 5% of ingest CPU).
+    fn drop(&mut self) {
+        self.rows.drop_prefetching();
+    }
 }
 
 /// The head's logs.
