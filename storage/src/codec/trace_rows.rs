@@ -44,13 +44,29 @@ fn key(t: &TraceId) -> u32 {
 }
 
 /// The entries' order of a trace as one number: its key, then the id's
-/// later bytes (the first four are the key's). Comparing two of these is
-/// two integer comparisons where comparing `(key, id)` was a `memcmp`
-/// each: the sort was half of writing a trace table.
+/// later bytes (the first four are the key's), so that the sort compares
+/// integers, computed once an entry, where comparing `(key, id)` tuples
+/// was a `memcmp` each: the sort was half of writing a trace table.
 fn order(t: &TraceId) -> u128 {
-    (t[4..])
-        .iter()
-        .fold(u128::from(key(t)), |k, &b| k << 8 | u128::from(b))
+    let mut b = [0u8; 16];
+    // Little-endian: the key's bytes (the id's first four) most
+    // significant, then the id's later bytes, first most significant.
+    b[12..].copy_from_slice(&t[..4]);
+    for (i, &x) in t[4..].iter().enumerate() {
+        b[11 - i] = x;
+    }
+    u128::from_le_bytes(b)
+}
+
+/// The id whose [`order`] is `k`.
+fn id_of(k: u128) -> TraceId {
+    let b = k.to_le_bytes();
+    let mut t = [0u8; 16];
+    t[..4].copy_from_slice(&b[12..]);
+    for (i, x) in t[4..].iter_mut().enumerate() {
+        *x = b[11 - i];
+    }
+    t
 }
 
 fn fingerprint(t: &TraceId) -> u16 {
@@ -69,7 +85,11 @@ fn bucket(t: &TraceId, bits: u8) -> usize {
 /// once) to `out`, leaving the pairs sorted so that a trace's are
 /// neighbours.
 pub fn encode(entries: &mut [(TraceId, u32)], out: &mut Vec<u8>) {
-    entries.sort_unstable_by_key(|&(t, row)| (order(&t), row));
+    let mut keyed: Vec<(u128, u32)> = entries.iter().map(|(t, row)| (order(t), *row)).collect();
+    keyed.sort_unstable();
+    for (e, &(k, row)) in entries.iter_mut().zip(&keyed) {
+        *e = (id_of(k), row);
+    }
     let traces = entries.windows(2).filter(|w| w[0].0 != w[1].0).count() + 1;
     let mut bits = 0u8;
     while bits < MAX_BITS && (1usize << bits) * PER_BUCKET < traces {
@@ -267,13 +287,14 @@ mod tests {
             }
         }
 
-        /// The entries' order by one number is the order the format states:
-        /// by key, then by id.
+        /// The entries' order by one number is the order the format states
+        /// (by key, then by id), and gives the id back.
         #[test]
         fn order_is_by_key_then_id(a in any::<TraceId>(), b in any::<TraceId>(), same in 0usize..=16) {
             let mut b = b;
             b[..same].copy_from_slice(&a[..same]);
             prop_assert_eq!(order(&a).cmp(&order(&b)), (key(&a), a).cmp(&(key(&b), b)));
+            prop_assert_eq!(id_of(order(&a)), a);
         }
 
         /// Cut or altered bodies parse to an error or answer (rows or an
