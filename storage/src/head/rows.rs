@@ -22,6 +22,7 @@ pub(crate) trait Record: Clone {
     /// ([`Record::prefetch_inner`]) for what that memory points to: see
     /// [`Rows::drop_prefetching`]. Nothing by default.
     fn prefetch_heap(&self) {}
+    /// The second step of [`Record::prefetch_heap`], some records later.
     fn prefetch_inner(&self) {}
 }
 
