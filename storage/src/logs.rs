@@ -8,9 +8,10 @@
 //! terms with Prometheus semantics (a matcher accepting `""` also accepts
 //! rows without the field); the text query runs on the body tokens.
 
+use std::borrow::Cow;
+
 use sextant_index::text::{FIELD_MARK, TermSource, Terms, TextQuery, push_index_tokens};
 use sextant_index::{MatchOp, Matcher, RoaringBitmap};
-use std::borrow::Cow;
 
 use crate::codec::records::{Layout, encode_frame};
 use crate::error::Result;

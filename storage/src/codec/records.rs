@@ -500,9 +500,10 @@ fn observed_ns(time_ns: i64, v: u64, packed: bool) -> i64 {
 /// Tag of a string body written as its template (packed layout only).
 const TEMPLATE_TAG: u8 = 7;
 
-/// Rows ahead whose strings a frame's encoding asks the CPU to load
+/// Rows ahead whose strings a block frame's encoding asks the CPU to load
 /// ([`LogRecord::prefetch_heap`]): a flush encodes records written
-/// minutes before, each a chain of cache misses.
+/// minutes before, each a chain of cache misses. A WAL frame's records
+/// were just written and are in cache: no prefetch there.
 const PREFETCH_ROWS: usize = 8;
 
 impl Columnar for LogRecord {
@@ -535,12 +536,16 @@ impl Columnar for LogRecord {
         let mut prev = 0i64;
         let mut template = Vec::new();
         let mut resources = ResourceTable::default();
+        // Packed is the block layout, encoded at flush.
+        let prefetch = vars.is_some();
         for (j, r) in rows.iter().enumerate() {
-            if let Some(ahead) = rows.get(j + PREFETCH_ROWS) {
-                ahead.borrow().prefetch_heap();
-            }
-            if let Some(ahead) = rows.get(j + PREFETCH_ROWS / 2) {
-                ahead.borrow().prefetch_attr_strings();
+            if prefetch {
+                if let Some(ahead) = rows.get(j + PREFETCH_ROWS) {
+                    ahead.borrow().prefetch_heap();
+                }
+                if let Some(ahead) = rows.get(j + PREFETCH_ROWS / 2) {
+                    ahead.borrow().prefetch_attr_strings();
+                }
             }
             let r = r.borrow();
             put_uvarint(&mut cols[TIME], zigzag(r.time_ns.wrapping_sub(prev)));
