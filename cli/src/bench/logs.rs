@@ -10,12 +10,13 @@
 //! services that log it do. Either way the lines are spread evenly over
 //! `--hours` hours so they land in several 2 h blocks.
 
+use std::collections::HashSet;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
 use clap::Args;
 use serde_json::json;
-use sextant_storage::{AnyValue, LogRecord, LogSearch, Resource, TextQuery};
+use sextant_storage::{AnyValue, LogRecord, LogSearch, Resource, SpanId, TextQuery, TraceId};
 
 use super::{bytes_by_entry, cpu_seconds, print_summary, quantile_ms, scratch_db, tree_bytes};
 use crate::{CliError, CliResult};
@@ -191,6 +192,42 @@ fn hosts(services: u64) -> Vec<Resource> {
         .collect()
 }
 
+/// The trace and span ids of each block's lines, counted once per distinct
+/// id: the SDKs draw them at random, so any layout that keeps them spends
+/// at least 16 bytes on each distinct trace id and 8 on each distinct span
+/// id of a block. Printed beside the bytes a line, it tells how far down
+/// the records of a corpus can go at all.
+#[derive(Default)]
+struct IdFloor {
+    part: i64,
+    traces: HashSet<TraceId>,
+    spans: HashSet<SpanId>,
+    bytes: u64,
+}
+
+impl IdFloor {
+    /// Counts the ids of a line of the block of partition `part` (lines
+    /// come partition after partition).
+    fn add(&mut self, part: i64, r: &LogRecord) {
+        if part != self.part {
+            self.end_block();
+            self.part = part;
+        }
+        if r.trace_id != [0; 16] {
+            self.traces.insert(r.trace_id);
+        }
+        if r.span_id != [0; 8] {
+            self.spans.insert(r.span_id);
+        }
+    }
+
+    fn end_block(&mut self) {
+        self.bytes += 16 * self.traces.len() as u64 + 8 * self.spans.len() as u64;
+        self.traces.clear();
+        self.spans.clear();
+    }
+}
+
 pub fn run(data_dir: &Path, a: LogsArgs) -> CliResult {
     if a.batch == 0 || a.lines == 0 || a.services == 0 || a.hours == 0 {
         return Err(CliError::Usage(
@@ -203,6 +240,7 @@ pub fn run(data_dir: &Path, a: LogsArgs) -> CliResult {
     let mut demo = (a.corpus == Corpus::Demo).then(DemoLines::new);
     let hosts = hosts(a.services);
     let (mut raw_bytes, mut gen_time) = (0u64, Duration::ZERO);
+    let mut ids = IdFloor::default();
     // The same lines as a plain text file compressed by zstd -9 in 1 MiB
     // pieces: how compressible the data is, whatever stores it.
     let (mut text, mut text_zstd) = (String::new(), 0u64);
@@ -235,6 +273,7 @@ pub fn run(data_dir: &Path, a: LogsArgs) -> CliResult {
                     r.observed_ns = r.observed_ns.wrapping_add(time_ns.wrapping_sub(r.time_ns));
                 }
                 r.time_ns = time_ns;
+                ids.add(part, &r);
                 let body = r.body.to_text();
                 raw_bytes += body.len() as u64 + 1;
                 text.push_str(&body);
@@ -256,6 +295,7 @@ pub fn run(data_dir: &Path, a: LogsArgs) -> CliResult {
             flush_time += f.elapsed();
         }
     }
+    ids.end_block();
     let wall = t0.elapsed() - gen_time;
     let cpu = (cpu_seconds() - cpu0 - gen_time.as_secs_f64()).max(1e-9);
     let disk = tree_bytes(&dir.path().join("blocks"));
@@ -321,6 +361,8 @@ pub fn run(data_dir: &Path, a: LogsArgs) -> CliResult {
         "mb_per_cpu_sec": mb / cpu,
         "disk_bytes": disk, "disk_bytes_per_line": disk as f64 / a.lines as f64,
         "disk_share_of_raw": disk as f64 / raw_bytes as f64,
+        "distinct_id_bytes_per_line": ids.bytes as f64 / a.lines as f64,
+        "distinct_id_share_of_raw": ids.bytes as f64 / raw_bytes as f64,
         "disk_bytes_by_file": by_file,
         "zstd9_text_share_of_raw": text_zstd as f64 / raw_bytes as f64,
         "blocks": db.stats().blocks.len(),
