@@ -22,8 +22,9 @@ pub(crate) const FOOTER_LEN: usize = 16;
 /// and variables (a frame's column count tells its layout), text index
 /// page lists by density and trace tables grouped by trace, version 6
 /// text index page lists in Elias–Fano coding, version 7 log frames that
-/// list their resources once; every other file reads the same in all.
-pub(crate) const VERSION: u16 = 7;
+/// list their resources once, version 8 log frames that list their
+/// templates once; every other file reads the same in all.
+pub(crate) const VERSION: u16 = 8;
 /// The oldest version read.
 const MIN_VERSION: u16 = 1;
 
