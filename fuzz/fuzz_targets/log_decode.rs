@@ -1,16 +1,25 @@
 //! Log record frame decoding (WAL record 4, block `logs` files)
 //! on arbitrary bytes: never panic, never allocate beyond the input, and
 //! whatever decodes re-encodes to a frame that decodes to the same rows.
-//! The text query parser and tokenizer run on the same bytes.
+//! A block frame is also decoded with the templates its file shares, read
+//! from the bytes before it (the first byte says how many). The text query
+//! parser and tokenizer run on the same bytes.
 #![no_main]
 
 mod common;
 
 use libfuzzer_sys::fuzz_target;
+use sextant_storage::codec::records::{Pick, SharedTemplates, decode_frame_rows};
 use sextant_storage::{LogRecord, TextQuery};
 
 fuzz_target!(|data: &[u8]| {
     common::round_trip::<LogRecord>(data);
+    if let Some((&n, rest)) = data.split_first() {
+        let (shared, frame) = rest.split_at(usize::from(n).min(rest.len()));
+        if let Ok(shared) = SharedTemplates::read(shared) {
+            let _ = decode_frame_rows::<LogRecord>(frame, Pick::default(), &shared);
+        }
+    }
     if let Ok(s) = std::str::from_utf8(data) {
         if let Ok(q) = TextQuery::parse(s) {
             q.matches(s);

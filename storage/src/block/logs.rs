@@ -12,6 +12,7 @@ use sextant_wal::{Mapped, Vfs};
 use super::file;
 use super::records::{self, RecordFile, Records};
 use super::traces::{self, TraceTable};
+use crate::codec::records::SharedTemplates;
 use crate::error::{Error, Result};
 use crate::logs::{LogSearch, LogTerms, newest_first, trace_rows};
 use crate::model::LogRecord;
@@ -52,7 +53,7 @@ pub(crate) fn write(
     index: PagedIndexWriter<'_>,
     level: i32,
 ) -> Result<()> {
-    let idx = records::write(
+    let (mut idx, templates) = records::write(
         vfs,
         &dir.join(LOGS),
         b"SXLG",
@@ -61,6 +62,10 @@ pub(crate) fn write(
         level,
         |r: &LogRecord| r.time_ns,
     )?;
+    // The templates the frames share follow the frame index.
+    templates
+        .finish(&mut idx)
+        .map_err(|e| Error::io("compress", dir.join(LOGS_IDX), e))?;
     file::write_durable(vfs, &dir.join(LOGS_IDX), &file::seal(b"SXLI", &idx))?;
     file::write_durable(
         vfs,
@@ -114,7 +119,11 @@ impl BlockLogs {
             .read(&idx_path)
             .map_err(|e| Error::io("read", &idx_path, e))?;
         let idx = file::unseal(&raw, b"SXLI", &idx_path, true)?;
-        let (file, _) = RecordFile::open(vfs, &dir.join(LOGS), b"SXLG", idx)?;
+        let (mut file, used) = RecordFile::open(vfs, &dir.join(LOGS), b"SXLG", idx)?;
+        file.set_templates(
+            SharedTemplates::read(&idx[used..])
+                .map_err(|e| Error::corrupt(&idx_path, format!("shared templates: {e}")))?,
+        );
         let terms_path = dir.join(LOGS_TERMS);
         let text = match vfs.map(&terms_path) {
             Ok(map) => {

@@ -16,12 +16,16 @@ use sextant_wal::Vfs;
 use super::frames::{FrameReader, FrameWriter};
 use super::traces::TraceTable;
 use crate::codec::cursor::Cursor;
-use crate::codec::records::{Columnar, IdPick, Layout, Pick, decode_frame_rows, encode_frame};
+use crate::codec::records::{
+    Columnar, IdPick, Pick, SharedTemplates, SharedTemplatesWriter, decode_frame_rows,
+    encode_block_frame,
+};
 use crate::error::Result;
 use crate::model::TraceId;
 
 /// Writes `rows` as a record file at `path`, `per_frame` rows per frame;
-/// returns the frame index (`time` gives the time each frame's range is of).
+/// returns the frame index (`time` gives the time each frame's range is
+/// of) and what the frames share, for the caller to store.
 pub(crate) fn write<T: Columnar, R: Borrow<T>>(
     vfs: &dyn Vfs,
     path: &Path,
@@ -30,14 +34,15 @@ pub(crate) fn write<T: Columnar, R: Borrow<T>>(
     per_frame: usize,
     level: i32,
     time: impl Fn(&T) -> i64,
-) -> Result<Vec<u8>> {
+) -> Result<(Vec<u8>, SharedTemplatesWriter)> {
+    let mut shared = SharedTemplatesWriter::default();
     let mut frames = FrameWriter::create(vfs, path, magic, level)?;
     let mut idx = Vec::new();
     let mut raw = Vec::new();
     put_uvarint(&mut idx, rows.len().div_ceil(per_frame) as u64);
     for part in rows.chunks(per_frame) {
         raw.clear();
-        let starts = encode_frame::<T, R>(part, Layout::Packed, &mut raw);
+        let starts = encode_block_frame::<T, R>(part, &mut shared, &mut raw);
         frames.write_parts(&raw, &starts, T::RANDOM_COLS)?;
         put_uvarint(&mut idx, part.len() as u64);
         let (lo, hi) = part
@@ -48,7 +53,7 @@ pub(crate) fn write<T: Columnar, R: Borrow<T>>(
         idx.extend_from_slice(&hi.to_le_bytes());
     }
     frames.finish()?;
-    Ok(idx)
+    Ok((idx, shared))
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -64,6 +69,8 @@ struct FrameInfo {
 pub(crate) struct RecordFile<T> {
     frames: FrameReader,
     info: Vec<FrameInfo>,
+    /// What the frames share (log blocks from version 8; none before).
+    templates: SharedTemplates,
     _rows: PhantomData<T>,
 }
 
@@ -86,10 +93,16 @@ impl<T: Columnar + Clone + Default> RecordFile<T> {
             RecordFile {
                 frames,
                 info,
+                templates: SharedTemplates::default(),
                 _rows: PhantomData,
             },
             used,
         ))
+    }
+
+    /// Sets what the frames share, read from beside the frame index.
+    pub(crate) fn set_templates(&mut self, templates: SharedTemplates) {
+        self.templates = templates;
     }
 
     /// Rows in the file.
@@ -106,7 +119,7 @@ impl<T: Columnar + Clone + Default> RecordFile<T> {
     fn frame_rows(&self, n: usize, pick: Pick<'_>) -> Result<Vec<T>> {
         let mut raw = Vec::new();
         self.frames.read_into(n as u32, &mut raw)?;
-        let rows: Vec<T> = decode_frame_rows(&raw, pick)
+        let rows: Vec<T> = decode_frame_rows(&raw, pick, &self.templates)
             .map_err(|e| self.frames.corrupt(&format!("frame {n}: {e}")))?;
         if rows.len() != pick.rows_read(self.info[n].rows as usize) {
             return Err(self.frames.corrupt(&format!("frame {n}: row count")));

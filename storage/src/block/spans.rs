@@ -25,7 +25,8 @@ const ROWS_PER_FRAME: usize = 128;
 /// Writes the span files of a block into `dir`; `rows` in block order
 /// (`Record::block_order`: by start minute, then trace).
 pub(crate) fn write(vfs: &dyn Vfs, dir: &Path, rows: &[&Span], level: i32) -> Result<()> {
-    let mut idx = records::write(
+    // Spans share nothing between frames.
+    let (mut idx, _) = records::write(
         vfs,
         &dir.join(SPANS),
         b"SXSP",

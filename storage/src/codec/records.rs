@@ -58,13 +58,23 @@ pub trait Columnar: Sized {
     const RANDOM_COLS: &'static [usize] = &[];
     /// Appends `rows` to the columns: `PLAIN_COLS` of them for the plain
     /// layout, `PACKED_COLS` for the packed one (or any of `READ_COLS`).
-    fn encode<R: Borrow<Self>>(rows: &[R], cols: &mut [Vec<u8>]);
-    /// Reads `n` rows from the column cursors (as many as the layout has).
-    /// Rows that `pick` leaves out are stepped over without building their
-    /// strings and come back as placeholders (ids and times only), so
-    /// indexes stay aligned.
+    /// `shared` gathers what the frames of one file share, if anything.
+    fn encode<R: Borrow<Self>>(
+        rows: &[R],
+        cols: &mut [Vec<u8>],
+        shared: Option<&mut SharedTemplatesWriter>,
+    );
+    /// Reads `n` rows from the column cursors (as many as the layout has),
+    /// with what the frames of their file share. Rows that `pick` leaves
+    /// out are stepped over without building their strings and come back
+    /// as placeholders (ids and times only), so indexes stay aligned.
     #[doc(hidden)]
-    fn decode_rows(n: usize, cols: &mut [Cursor<'_>], pick: Pick<'_>) -> Result<Vec<Self>, String>;
+    fn decode_rows<'b>(
+        n: usize,
+        cols: &mut [Cursor<'b>],
+        pick: Pick<'_>,
+        shared: &'b SharedTemplates,
+    ) -> Result<Vec<Self>, String>;
     /// The record's trace and span ids.
     fn ids(&self) -> (TraceId, SpanId);
 }
@@ -106,6 +116,25 @@ pub fn encode_frame<T: Columnar, R: Borrow<T>>(
     layout: Layout,
     out: &mut Vec<u8>,
 ) -> Vec<usize> {
+    encode_frame_sharing(rows, layout, None, out)
+}
+
+/// [`encode_frame`] in the packed layout, as a frame of a file whose
+/// frames share `shared` (a block file's).
+pub fn encode_block_frame<T: Columnar, R: Borrow<T>>(
+    rows: &[R],
+    shared: &mut SharedTemplatesWriter,
+    out: &mut Vec<u8>,
+) -> Vec<usize> {
+    encode_frame_sharing(rows, Layout::Packed, Some(shared), out)
+}
+
+fn encode_frame_sharing<T: Columnar, R: Borrow<T>>(
+    rows: &[R],
+    layout: Layout,
+    shared: Option<&mut SharedTemplatesWriter>,
+    out: &mut Vec<u8>,
+) -> Vec<usize> {
     let ncols = match layout {
         Layout::Plain => T::PLAIN_COLS,
         Layout::Packed => T::PACKED_COLS,
@@ -118,7 +147,7 @@ pub fn encode_frame<T: Columnar, R: Borrow<T>>(
         }
         let cols = &mut kept[..ncols];
         cols.iter_mut().for_each(Vec::clear);
-        T::encode(rows, cols);
+        T::encode(rows, cols, shared);
         put_uvarint(out, rows.len() as u64);
         put_uvarint(out, ncols as u64);
         for c in cols.iter() {
@@ -151,14 +180,19 @@ thread_local! {
 /// Decodes a frame; bad bytes give an error, never a panic, and memory
 /// stays proportional to the input.
 pub fn decode_frame<T: Columnar>(buf: &[u8]) -> Result<Vec<T>, String> {
-    decode_frame_rows(buf, Pick::default())
+    decode_frame_rows(buf, Pick::default(), &NO_SHARED_TEMPLATES)
 }
 
 /// [`decode_frame`], building only the rows `pick` keeps (the others are
 /// placeholders) and reading no further than [`Pick::rows_read`] (the
 /// result ends there): a read that needs a few rows of a frame skips the
-/// string and attribute work of the rest.
-pub fn decode_frame_rows<T: Columnar>(buf: &[u8], pick: Pick<'_>) -> Result<Vec<T>, String> {
+/// string and attribute work of the rest. `shared`: what the frames of
+/// the frame's file share.
+pub fn decode_frame_rows<'b, T: Columnar>(
+    buf: &'b [u8],
+    pick: Pick<'_>,
+    shared: &'b SharedTemplates,
+) -> Result<Vec<T>, String> {
     let mut c = Cursor::new(buf);
     let rows = c.count()?;
     let ncols = c.uvarint()?;
@@ -183,7 +217,7 @@ pub fn decode_frame_rows<T: Columnar>(buf: &[u8], pick: Pick<'_>) -> Result<Vec<
         return Err("trailing bytes after the columns".into());
     }
     let read = pick.rows_read(rows);
-    let out = T::decode_rows(read, &mut cols, pick)?;
+    let out = T::decode_rows(read, &mut cols, pick, shared)?;
     if read == rows && cols.iter().any(|c| !c.done()) {
         return Err("column has bytes left over".into());
     }
@@ -310,11 +344,11 @@ fn str_if(c: &mut Cursor<'_>, keep: bool) -> Result<String, String> {
 
 /// A log body, or (`keep` false) an empty one stepped over. A template
 /// body takes its variables from `vars`, the packed layout's columns, and
-/// its template from the row or from `list`.
+/// its template from the row, its frame's list or its file's shared ones.
 fn body_if<'b>(
     c: &mut Cursor<'b>,
     vars: Option<&mut template::Sources<'_, 'b>>,
-    list: Option<&TemplateList<'b>>,
+    (list, shared): (Option<&TemplateList<'b>>, &'b SharedTemplates),
     ids: Ids<'_>,
     keep: bool,
 ) -> Result<AnyValue, String> {
@@ -327,6 +361,10 @@ fn body_if<'b>(
             c.u8()?;
             let list = list.ok_or("a template index in a frame without a template list")?;
             list.get(c.uvarint()?)?
+        }
+        Some(SHARED_TEMPLATE_TAG) if list.is_some() => {
+            c.u8()?;
+            shared.get(c.uvarint()?)?
         }
         _ if keep => return get_value(c, 0),
         _ => return skip_value(c, 0).map(|()| AnyValue::default()),
@@ -533,6 +571,108 @@ impl TemplateTable {
     }
 }
 
+/// Tag of a string body written as the index of its template among those
+/// its file's frames share (block `logs` files from version 8).
+const SHARED_TEMPLATE_TAG: u8 = 9;
+
+/// Bytes of templates the frames of a file share at most (as listed,
+/// before compression): a reader holds them while the block is open.
+/// Templates past them go to their frame's list.
+const MAX_SHARED_TEMPLATE_BYTES: usize = 64 << 10;
+
+/// The templates a file's frames share, gathered as they are written.
+/// Listed in each frame, the synthetic corpus's 70-odd templates a frame
+/// cost 2.8 bytes a line and the demo's 1.1 (800k lines); listed once a
+/// block, next to nothing.
+#[derive(Default)]
+pub struct SharedTemplatesWriter {
+    index: FxHashMap<Vec<u8>, u64>,
+    list: Vec<u8>,
+}
+
+impl SharedTemplatesWriter {
+    /// The index of `template` among the shared ones, added if new while
+    /// there is room.
+    fn index(&mut self, template: &[u8]) -> Option<u64> {
+        if let Some(&i) = self.index.get(template) {
+            return Some(i);
+        }
+        // A length takes at most 10 bytes.
+        if self.list.len() + template.len() + 10 > MAX_SHARED_TEMPLATE_BYTES {
+            return None;
+        }
+        let i = self.index.len() as u64;
+        put_str(&mut self.list, template);
+        self.index.insert(template.to_vec(), i);
+        Some(i)
+    }
+
+    /// Appends the shared templates to `out`, nothing if there are none:
+    /// `count varint | len varint | zstd frame of count × (len varint |
+    /// template)`, `len` being the list's bytes before compression.
+    pub fn finish(self, out: &mut Vec<u8>) -> std::io::Result<()> {
+        if self.index.is_empty() {
+            return Ok(());
+        }
+        let packed = zstd::bulk::compress(&self.list, 3)?;
+        put_uvarint(out, self.index.len() as u64);
+        put_uvarint(out, self.list.len() as u64);
+        out.extend_from_slice(&packed);
+        Ok(())
+    }
+}
+
+/// The templates a file's frames share, as [`SharedTemplatesWriter`]
+/// wrote them.
+#[derive(Debug, Default)]
+pub struct SharedTemplates {
+    list: Vec<Box<[u8]>>,
+}
+
+/// What a file without shared templates (the WAL, older blocks) shares.
+static NO_SHARED_TEMPLATES: SharedTemplates = SharedTemplates { list: Vec::new() };
+
+impl SharedTemplates {
+    /// Reads shared templates (empty bytes: none). Bad bytes give an
+    /// error; memory stays under [`MAX_SHARED_TEMPLATE_BYTES`] whatever
+    /// they claim.
+    pub fn read(bytes: &[u8]) -> Result<Self, String> {
+        if bytes.is_empty() {
+            return Ok(Self::default());
+        }
+        let mut c = Cursor::new(bytes);
+        let count = c.uvarint()?;
+        let len = c.uvarint()?;
+        let len = usize::try_from(len)
+            .ok()
+            .filter(|&n| n <= MAX_SHARED_TEMPLATE_BYTES)
+            .ok_or_else(|| format!("shared templates of {len} bytes"))?;
+        let list =
+            zstd::bulk::decompress(c.rest(), len).map_err(|e| format!("shared templates: {e}"))?;
+        if list.len() != len {
+            return Err(format!("shared templates: {} bytes, not {len}", list.len()));
+        }
+        let mut c = Cursor::new(&list);
+        let mut out = Vec::new();
+        while !c.done() {
+            out.push(c.blob()?.into());
+        }
+        if out.len() as u64 != count {
+            return Err(format!("{} shared templates, not {count}", out.len()));
+        }
+        Ok(SharedTemplates { list: out })
+    }
+
+    fn get(&self, i: u64) -> Result<&[u8], String> {
+        let n = self.list.len();
+        usize::try_from(i)
+            .ok()
+            .and_then(|i| self.list.get(i))
+            .map(|t| &t[..])
+            .ok_or_else(|| format!("shared template {i} of {n}"))
+    }
+}
+
 /// A frame's template column: each template, found up front.
 struct TemplateList<'b>(Vec<&'b [u8]>);
 
@@ -577,7 +717,11 @@ impl Columnar for LogRecord {
     /// at level 3.
     const RANDOM_COLS: &'static [usize] = &[log_col::TRACE];
 
-    fn encode<R: Borrow<Self>>(rows: &[R], cols: &mut [Vec<u8>]) {
+    fn encode<R: Borrow<Self>>(
+        rows: &[R],
+        cols: &mut [Vec<u8>],
+        mut shared: Option<&mut SharedTemplatesWriter>,
+    ) {
         use log_col::*;
         let (cols, vars) = cols.split_at_mut(Self::COLS);
         // The variables of packed bodies, then the frame's resource list
@@ -622,12 +766,17 @@ impl Columnar for LogRecord {
                     };
                     let mut to = template::Columns { decimals, hex };
                     template::pack(text, ids, &mut template, &mut to);
-                    match &mut list {
-                        Some(list) => {
+                    let own = shared.as_deref_mut().and_then(|s| s.index(&template));
+                    match (&mut list, own) {
+                        (Some(_), Some(i)) => {
+                            cols[BODY].push(SHARED_TEMPLATE_TAG);
+                            put_uvarint(&mut cols[BODY], i);
+                        }
+                        (Some(list), None) => {
                             cols[BODY].push(TEMPLATE_INDEX_TAG);
                             put_uvarint(&mut cols[BODY], templates.index(&template, list));
                         }
-                        None => {
+                        (None, _) => {
                             cols[BODY].push(TEMPLATE_TAG);
                             put_str(&mut cols[BODY], &template);
                         }
@@ -653,7 +802,12 @@ impl Columnar for LogRecord {
         (self.trace_id, self.span_id)
     }
 
-    fn decode_rows(n: usize, c: &mut [Cursor<'_>], pick: Pick<'_>) -> Result<Vec<Self>, String> {
+    fn decode_rows<'b>(
+        n: usize,
+        c: &mut [Cursor<'b>],
+        pick: Pick<'_>,
+        file_templates: &'b SharedTemplates,
+    ) -> Result<Vec<Self>, String> {
         use log_col::*;
         let mut out = Vec::with_capacity(n.min(c[TIME].remaining()));
         let (c, vars) = c.split_at_mut(Self::COLS);
@@ -697,7 +851,13 @@ impl Columnar for LogRecord {
                 observed_ns: observed_ns(time_ns, c[OBSERVED].uvarint()?, vars.is_some()),
                 severity: c[SEVERITY].u8()?,
                 severity_text: str_if(&mut c[SEVERITY], keep)?,
-                body: body_if(&mut c[BODY], vars.as_mut(), list.as_ref(), ids, keep)?,
+                body: body_if(
+                    &mut c[BODY],
+                    vars.as_mut(),
+                    (list.as_ref(), file_templates),
+                    ids,
+                    keep,
+                )?,
                 attributes: attrs_if(&mut c[ATTRS], keep)?,
                 resource,
                 trace_id,
@@ -728,7 +888,11 @@ mod span_col {
 impl Columnar for Span {
     const COLS: usize = 9;
 
-    fn encode<R: Borrow<Self>>(rows: &[R], cols: &mut [Vec<u8>]) {
+    fn encode<R: Borrow<Self>>(
+        rows: &[R],
+        cols: &mut [Vec<u8>],
+        _: Option<&mut SharedTemplatesWriter>,
+    ) {
         use span_col::*;
         let mut prev = 0i64;
         for s in rows {
@@ -767,7 +931,12 @@ impl Columnar for Span {
         (self.trace_id, self.span_id)
     }
 
-    fn decode_rows(n: usize, c: &mut [Cursor<'_>], pick: Pick<'_>) -> Result<Vec<Self>, String> {
+    fn decode_rows(
+        n: usize,
+        c: &mut [Cursor<'_>],
+        pick: Pick<'_>,
+        _: &SharedTemplates,
+    ) -> Result<Vec<Self>, String> {
         use span_col::*;
         let mut out = Vec::with_capacity(n.min(c[TRACE].remaining() / 16));
         let mut prev = 0i64;
@@ -995,8 +1164,8 @@ pub(crate) mod tests {
             encode_frame(&spans, layout, &mut sb);
             encode_frame(&logs, layout, &mut lb);
             let pick = |n: usize| Pick { mask: Some(&mask[..n]), ids: None };
-            let s: Vec<Span> = decode_frame_rows(&sb, pick(spans.len())).unwrap();
-            let l: Vec<LogRecord> = decode_frame_rows(&lb, pick(logs.len())).unwrap();
+            let s: Vec<Span> = decode_frame_rows(&sb, pick(spans.len()), &NO_SHARED_TEMPLATES).unwrap();
+            let l: Vec<LogRecord> = decode_frame_rows(&lb, pick(logs.len()), &NO_SHARED_TEMPLATES).unwrap();
             // Up to the last row the mask keeps.
             let read = |n: usize| mask[..n].iter().rposition(|&k| k).map_or(0, |i| i + 1);
             prop_assert_eq!(s.len(), read(spans.len()));
@@ -1059,7 +1228,7 @@ pub(crate) mod tests {
                 }
                 // Encoding writes those layouts too, to the same bytes.
                 let mut cols = vec![Vec::new(); cols.len() - 1];
-                LogRecord::encode(&rows, &mut cols);
+                LogRecord::encode(&rows, &mut cols, None);
                 prop_assert_eq!(frame(rows.len() as u64, &cols), old);
             }
         }
@@ -1149,6 +1318,100 @@ pub(crate) mod tests {
         frame(rows, &cols)
     }
 
+    /// Frames of rows whose bodies are `bodies`, written as a block file's
+    /// with the templates they share, and those templates read back.
+    fn block_frames(bodies: &[String]) -> (Vec<Vec<LogRecord>>, Vec<Vec<u8>>, SharedTemplates) {
+        let rows: Vec<LogRecord> = bodies
+            .iter()
+            .map(|b| LogRecord {
+                body: AnyValue::Str(b.clone()),
+                ..LogRecord::default()
+            })
+            .collect();
+        let mut writer = SharedTemplatesWriter::default();
+        let frames: Vec<Vec<u8>> = rows
+            .chunks(3)
+            .map(|part| {
+                let mut buf = Vec::new();
+                encode_block_frame(part, &mut writer, &mut buf);
+                buf
+            })
+            .collect();
+        let mut shared = Vec::new();
+        writer.finish(&mut shared).unwrap();
+        let parts = rows.chunks(3).map(<[LogRecord]>::to_vec).collect();
+        (parts, frames, SharedTemplates::read(&shared).unwrap())
+    }
+
+    proptest! {
+        /// Frames that share templates decode with them to their rows,
+        /// and fail without them.
+        #[test]
+        fn shared_templates_round_trip(
+            bodies in proptest::collection::vec("(took [0-9]{1,3}ms|x|[a-c ]{0,5}|é)", 1..12),
+        ) {
+            let (parts, frames, shared) = block_frames(&bodies);
+            for (rows, frame) in parts.iter().zip(&frames) {
+                let back: Vec<LogRecord> = decode_frame_rows(frame, Pick::default(), &shared).unwrap();
+                prop_assert!(same(rows, &back));
+                prop_assert!(decode_frame::<LogRecord>(frame).is_err());
+            }
+        }
+
+        /// Any bytes as shared templates are an error or a list, never a
+        /// panic, and never more than the cap however much they claim.
+        #[test]
+        fn any_bytes_as_shared_templates_are_safe(
+            bytes in proptest::collection::vec(any::<u8>(), 0..64),
+            list in proptest::collection::vec(any::<u8>(), 0..64),
+            count in 0u64..4,
+        ) {
+            let _ = SharedTemplates::read(&bytes);
+            let mut claimed = Vec::new();
+            put_uvarint(&mut claimed, count);
+            put_uvarint(&mut claimed, list.len() as u64);
+            claimed.extend_from_slice(&zstd::bulk::compress(&list, 1).unwrap());
+            if let Ok(t) = SharedTemplates::read(&claimed) {
+                prop_assert_eq!(t.list.len() as u64, count);
+            }
+        }
+    }
+
+    #[test]
+    fn templates_past_the_shared_cap_are_listed_in_their_frame() {
+        // Templates of 1 KiB, each its own: the first 63 or so are shared,
+        // the rest listed in their frames.
+        let bodies: Vec<String> = (0..100u8)
+            .map(|i| {
+                format!(
+                    "{}{}",
+                    char::from(b'a' + i % 26),
+                    "z".repeat(1000 + usize::from(i))
+                )
+            })
+            .collect();
+        let (parts, frames, shared) = block_frames(&bodies);
+        assert!(
+            (50..100).contains(&shared.list.len()),
+            "{}",
+            shared.list.len()
+        );
+        for (rows, frame) in parts.iter().zip(&frames) {
+            let back: Vec<LogRecord> = decode_frame_rows(frame, Pick::default(), &shared).unwrap();
+            assert!(same(rows, &back));
+        }
+        let mut huge = Vec::new();
+        put_uvarint(&mut huge, 1);
+        put_uvarint(&mut huge, (MAX_SHARED_TEMPLATE_BYTES + 1) as u64);
+        assert_eq!(
+            SharedTemplates::read(&huge).unwrap_err(),
+            format!(
+                "shared templates of {} bytes",
+                MAX_SHARED_TEMPLATE_BYTES + 1
+            )
+        );
+    }
+
     #[test]
     fn templates_are_listed_once_a_frame_and_an_index_past_the_list_is_an_error() {
         let rows: Vec<LogRecord> = (0..6)
@@ -1200,8 +1463,8 @@ pub(crate) mod tests {
             mask: Some(&some),
             ids: None,
         };
-        let _ = decode_frame_rows::<Span>(&buf, pick);
-        let _ = decode_frame_rows::<LogRecord>(&buf, pick);
+        let _ = decode_frame_rows::<Span>(&buf, pick, &NO_SHARED_TEMPLATES);
+        let _ = decode_frame_rows::<LogRecord>(&buf, pick, &NO_SHARED_TEMPLATES);
     }
 
     /// Writes seed frames for the `span_decode` and `log_decode` fuzz
@@ -1236,6 +1499,26 @@ pub(crate) mod tests {
         }
         write("span_decode", span());
         write("log_decode", log());
+        // Block frames after the templates their file shares, behind a
+        // byte giving the shared bytes' length (see the target).
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz/seeds/log_decode");
+        let rng = TestRng::from_seed(RngAlgorithm::ChaCha, &[9; 32]);
+        let mut runner = TestRunner::new_with_rng(Config::default(), rng);
+        let frames = proptest::collection::vec(log(), 1..5);
+        let mut written = 0;
+        while written < 8 {
+            let rows = frames.new_tree(&mut runner).unwrap().current();
+            let mut writer = SharedTemplatesWriter::default();
+            let mut frame = Vec::new();
+            encode_block_frame(&rows, &mut writer, &mut frame);
+            let mut shared = Vec::new();
+            writer.finish(&mut shared).unwrap();
+            if let (Ok(n), false) = (u8::try_from(shared.len()), shared.is_empty()) {
+                let seed = [&[n][..], &shared, &frame].concat();
+                std::fs::write(dir.join(format!("shared-{written:02}")), seed).unwrap();
+                written += 1;
+            }
+        }
     }
 
     #[test]
