@@ -35,14 +35,14 @@ pub(crate) fn write<T: Columnar, R: Borrow<T>>(
     level: i32,
     time: impl Fn(&T) -> i64,
 ) -> Result<(Vec<u8>, SharedTemplatesWriter)> {
-    let mut shared = SharedTemplatesWriter::default();
+    let shared = SharedTemplatesWriter::of::<T, R>(rows);
     let mut frames = FrameWriter::create(vfs, path, magic, level)?;
     let mut idx = Vec::new();
     let mut raw = Vec::new();
     put_uvarint(&mut idx, rows.len().div_ceil(per_frame) as u64);
     for part in rows.chunks(per_frame) {
         raw.clear();
-        let starts = encode_block_frame::<T, R>(part, &mut shared, &mut raw);
+        let starts = encode_block_frame::<T, R>(part, &shared, &mut raw);
         frames.write_parts(&raw, &starts, T::RANDOM_COLS)?;
         put_uvarint(&mut idx, part.len() as u64);
         let (lo, hi) = part

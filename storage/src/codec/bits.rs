@@ -70,6 +70,16 @@ impl<'a> BitReader<'a> {
         Some(self.bits(1)? == 1)
     }
 
+    /// Steps over `n` bits; `None` (and nothing stepped over) past the end.
+    pub(crate) fn skip(&mut self, n: usize) -> Option<()> {
+        let to = self.pos.checked_add(n)?;
+        if to > self.buf.len().saturating_mul(8) {
+            return None;
+        }
+        self.pos = to;
+        Some(())
+    }
+
     /// Reads `n` bits (n ≤ 64); `None` past the end.
     #[inline]
     pub(crate) fn bits(&mut self, mut n: u8) -> Option<u64> {

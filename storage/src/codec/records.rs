@@ -21,6 +21,7 @@ use std::borrow::Borrow;
 use rustc_hash::FxHashMap;
 use sextant_index::put_uvarint;
 
+use super::bits::BitWriter;
 use super::cursor::Cursor;
 use super::template::{self, Ids};
 use super::{unzigzag, zigzag};
@@ -62,8 +63,13 @@ pub trait Columnar: Sized {
     fn encode<R: Borrow<Self>>(
         rows: &[R],
         cols: &mut [Vec<u8>],
-        shared: Option<&mut SharedTemplatesWriter>,
+        shared: Option<&SharedTemplatesWriter>,
     );
+    /// Notes in `shared` what the frames of a file of `rows` share
+    /// (nothing, unless the type says otherwise).
+    fn share<R: Borrow<Self>>(rows: &[R], shared: &mut SharedTemplatesWriter) {
+        let _ = (rows, shared);
+    }
     /// Reads `n` rows from the column cursors (as many as the layout has),
     /// with what the frames of their file share. Rows that `pick` leaves
     /// out are stepped over without building their strings and come back
@@ -120,10 +126,11 @@ pub fn encode_frame<T: Columnar, R: Borrow<T>>(
 }
 
 /// [`encode_frame`] in the packed layout, as a frame of a file whose
-/// frames share `shared` (a block file's).
+/// frames share `shared` (a block file's: [`SharedTemplatesWriter::of`]
+/// its rows).
 pub fn encode_block_frame<T: Columnar, R: Borrow<T>>(
     rows: &[R],
-    shared: &mut SharedTemplatesWriter,
+    shared: &SharedTemplatesWriter,
     out: &mut Vec<u8>,
 ) -> Vec<usize> {
     encode_frame_sharing(rows, Layout::Packed, Some(shared), out)
@@ -132,7 +139,7 @@ pub fn encode_block_frame<T: Columnar, R: Borrow<T>>(
 fn encode_frame_sharing<T: Columnar, R: Borrow<T>>(
     rows: &[R],
     layout: Layout,
-    shared: Option<&mut SharedTemplatesWriter>,
+    shared: Option<&SharedTemplatesWriter>,
     out: &mut Vec<u8>,
 ) -> Vec<usize> {
     let ncols = match layout {
@@ -352,28 +359,29 @@ fn body_if<'b>(
     ids: Ids<'_>,
     keep: bool,
 ) -> Result<AnyValue, String> {
-    let t = match c.peek() {
+    let (t, slots) = match c.peek() {
         Some(TEMPLATE_TAG) => {
             c.u8()?;
-            c.blob()?
+            (c.blob()?, None)
         }
         Some(TEMPLATE_INDEX_TAG) => {
             c.u8()?;
             let list = list.ok_or("a template index in a frame without a template list")?;
-            list.get(c.uvarint()?)?
+            (list.get(c.uvarint()?)?, None)
         }
         Some(SHARED_TEMPLATE_TAG) if list.is_some() => {
             c.u8()?;
-            shared.get(c.uvarint()?)?
+            let (t, slots) = shared.get(c.uvarint()?)?;
+            (t, Some(slots))
         }
         _ if keep => return get_value(c, 0),
         _ => return skip_value(c, 0).map(|()| AnyValue::default()),
     };
     let vars = vars.ok_or("a template body in a frame without variable columns")?;
     if keep {
-        template::unpack(t, ids, vars).map(AnyValue::Str)
+        template::unpack(t, slots, ids, vars).map(AnyValue::Str)
     } else {
-        template::skip(t, vars).map(|()| AnyValue::default())
+        template::skip(t, slots, vars).map(|()| AnyValue::default())
     }
 }
 
@@ -580,53 +588,110 @@ const SHARED_TEMPLATE_TAG: u8 = 9;
 /// Templates past them go to their frame's list.
 const MAX_SHARED_TEMPLATE_BYTES: usize = 64 << 10;
 
-/// The templates a file's frames share, gathered as they are written.
-/// Listed in each frame, the synthetic corpus's 70-odd templates a frame
-/// cost 2.8 bytes a line and the demo's 1.1 (800k lines); listed once a
-/// block, next to nothing.
+/// The templates a file's frames share, with how their decimals are
+/// written: gathered over all the file's rows ([`Columnar::share`]) before
+/// its frames are encoded. Listed in each frame, the synthetic corpus's
+/// 70-odd templates a frame cost 2.8 bytes a line and the demo's 1.1
+/// (800k lines); listed once a block, next to nothing. A shared template's
+/// decimals are written as bits, each its slot's value less the least of
+/// the block in as many bits as the slot's range needs: varints spent
+/// 13.6 bytes a line on the synthetic corpus's numbers (ports, octets,
+/// sizes, ids), their bits 9.3.
 #[derive(Default)]
 pub struct SharedTemplatesWriter {
     index: FxHashMap<Vec<u8>, u64>,
-    list: Vec<u8>,
+    /// Each shared template, and the least and greatest value of each of
+    /// its decimals.
+    entries: Vec<(Vec<u8>, Ranges)>,
+    /// Bytes the list takes, at most.
+    bytes: usize,
+    /// How each template's decimals are written, once all are seen.
+    slots: Vec<template::Slots>,
 }
 
 impl SharedTemplatesWriter {
-    /// The index of `template` among the shared ones, added if new while
-    /// there is room.
-    fn index(&mut self, template: &[u8]) -> Option<u64> {
-        if let Some(&i) = self.index.get(template) {
-            return Some(i);
+    /// A writer of the templates `rows` share.
+    pub fn of<T: Columnar, R: Borrow<T>>(rows: &[R]) -> Self {
+        let mut w = Self::default();
+        T::share(rows, &mut w);
+        w.slots = w
+            .entries
+            .iter()
+            .map(|(_, r)| template::Slots::new(r))
+            .collect();
+        w
+    }
+
+    /// Notes a body of `template` whose decimals are the varints
+    /// `decimals`, sharing the template if new and there is room.
+    fn add(&mut self, template: &[u8], decimals: &[u8]) {
+        let i = match self.index.get(template) {
+            Some(&i) => i as usize,
+            None => {
+                let n = decimals_of(decimals);
+                // A length or value takes at most 10 bytes, a width 1.
+                let bytes = template.len() + 10 + 11 * n;
+                if self.bytes + bytes > MAX_SHARED_TEMPLATE_BYTES {
+                    return;
+                }
+                self.bytes += bytes;
+                self.index
+                    .insert(template.to_vec(), self.entries.len() as u64);
+                self.entries
+                    .push((template.to_vec(), vec![(u64::MAX, 0); n]));
+                self.entries.len() - 1
+            }
+        };
+        let mut c = Cursor::new(decimals);
+        for range in &mut self.entries[i].1 {
+            let Ok(v) = c.uvarint() else { break };
+            *range = (range.0.min(v), range.1.max(v));
         }
-        // A length takes at most 10 bytes.
-        if self.list.len() + template.len() + 10 > MAX_SHARED_TEMPLATE_BYTES {
-            return None;
-        }
-        let i = self.index.len() as u64;
-        put_str(&mut self.list, template);
-        self.index.insert(template.to_vec(), i);
-        Some(i)
+    }
+
+    /// The index of a shared template and how its decimals are written.
+    fn get(&self, template: &[u8]) -> Option<(u64, &template::Slots)> {
+        let &i = self.index.get(template)?;
+        Some((i, self.slots.get(i as usize)?))
     }
 
     /// Appends the shared templates to `out`, nothing if there are none:
     /// `count varint | len varint | zstd frame of count × (len varint |
-    /// template)`, `len` being the list's bytes before compression.
+    /// template | (least varint | bits u8) × its decimals)`, `len` being
+    /// the list's bytes before compression.
     pub fn finish(self, out: &mut Vec<u8>) -> std::io::Result<()> {
-        if self.index.is_empty() {
+        if self.entries.is_empty() {
             return Ok(());
         }
-        let packed = zstd::bulk::compress(&self.list, 3)?;
-        put_uvarint(out, self.index.len() as u64);
-        put_uvarint(out, self.list.len() as u64);
+        let mut list = Vec::with_capacity(self.bytes);
+        for ((t, _), s) in self.entries.iter().zip(&self.slots) {
+            put_str(&mut list, t);
+            for &(least, bits) in &s.slots {
+                put_uvarint(&mut list, least);
+                list.push(bits);
+            }
+        }
+        let packed = zstd::bulk::compress(&list, 3)?;
+        put_uvarint(out, self.entries.len() as u64);
+        put_uvarint(out, list.len() as u64);
         out.extend_from_slice(&packed);
         Ok(())
     }
+}
+
+/// The least and greatest value of each decimal of a template.
+type Ranges = Vec<(u64, u64)>;
+
+/// The number of varints in `bytes`.
+fn decimals_of(bytes: &[u8]) -> usize {
+    bytes.iter().filter(|&&b| b < 0x80).count()
 }
 
 /// The templates a file's frames share, as [`SharedTemplatesWriter`]
 /// wrote them.
 #[derive(Debug, Default)]
 pub struct SharedTemplates {
-    list: Vec<Box<[u8]>>,
+    list: Vec<(Box<[u8]>, template::Slots)>,
 }
 
 /// What a file without shared templates (the WAL, older blocks) shares.
@@ -655,7 +720,18 @@ impl SharedTemplates {
         let mut c = Cursor::new(&list);
         let mut out = Vec::new();
         while !c.done() {
-            out.push(c.blob()?.into());
+            let t = c.blob()?;
+            let mut slots = Vec::new();
+            for _ in 0..template::decimals_of(t)? {
+                let least = c.uvarint()?;
+                let bits = c.u8()?;
+                if bits > 64 {
+                    return Err(format!("a shared template's decimal of {bits} bits"));
+                }
+                slots.push((least, bits));
+            }
+            let bits = slots.iter().map(|&(_, b)| usize::from(b)).sum();
+            out.push((t.into(), template::Slots { slots, bits }));
         }
         if out.len() as u64 != count {
             return Err(format!("{} shared templates, not {count}", out.len()));
@@ -663,12 +739,12 @@ impl SharedTemplates {
         Ok(SharedTemplates { list: out })
     }
 
-    fn get(&self, i: u64) -> Result<&[u8], String> {
+    fn get(&self, i: u64) -> Result<(&[u8], &template::Slots), String> {
         let n = self.list.len();
         usize::try_from(i)
             .ok()
             .and_then(|i| self.list.get(i))
-            .map(|t| &t[..])
+            .map(|(t, s)| (&t[..], s))
             .ok_or_else(|| format!("shared template {i} of {n}"))
     }
 }
@@ -706,21 +782,43 @@ impl Columnar for LogRecord {
     /// 2026-12-07): a resource of a demo record is four attributes, which
     /// each row repeated, half of encoding a WAL frame.
     const PLAIN_COLS: usize = 8;
-    const PACKED_COLS: usize = 11;
+    const PACKED_COLS: usize = 12;
     /// WAL frames from before 2026-12-07 and blocks of versions 1 to 4
     /// hold 7 columns, with a resource written out in every row; blocks
     /// of versions 5 and 6 hold 9: packed, a resource in every row; blocks
     /// of version 7 hold 10: a template in every row.
-    const READ_COLS: &'static [usize] = &[7, 8, 9, 10, 11];
+    const READ_COLS: &'static [usize] = &[7, 8, 9, 10, 12];
     /// Trace and span ids: a demo line's 24 random bytes, 73% of its
     /// records' compressed bytes and a third of the time zstd took on them
     /// at level 3.
     const RANDOM_COLS: &'static [usize] = &[log_col::TRACE];
 
+    fn share<R: Borrow<Self>>(rows: &[R], shared: &mut SharedTemplatesWriter) {
+        let (mut template, mut decimals, mut hex) = (Vec::new(), Vec::new(), Vec::new());
+        for r in rows {
+            let r = r.borrow();
+            if let AnyValue::Str(text) = &r.body {
+                template.clear();
+                decimals.clear();
+                hex.clear();
+                let ids = Ids {
+                    trace: &r.trace_id,
+                    span: &r.span_id,
+                };
+                let mut to = template::Columns {
+                    decimals: &mut decimals,
+                    hex: &mut hex,
+                };
+                template::pack(text, ids, &mut template, &mut to);
+                shared.add(&template, &decimals);
+            }
+        }
+    }
+
     fn encode<R: Borrow<Self>>(
         rows: &[R],
         cols: &mut [Vec<u8>],
-        mut shared: Option<&mut SharedTemplatesWriter>,
+        shared: Option<&SharedTemplatesWriter>,
     ) {
         use log_col::*;
         let (cols, vars) = cols.split_at_mut(Self::COLS);
@@ -731,11 +829,16 @@ impl Columnar for LogRecord {
             [table] => (None, Some(table), None),
             [decimals, hex] => (Some((decimals, hex)), None, None),
             [decimals, hex, table] => (Some((decimals, hex)), Some(table), None),
-            [decimals, hex, table, list] => (Some((decimals, hex)), Some(table), Some(list)),
+            [decimals, hex, table, list, bits] => {
+                (Some((decimals, hex)), Some(table), Some((list, bits)))
+            }
             _ => (None, None, None),
         };
         let mut prev = 0i64;
         let mut template = Vec::new();
+        // A body's decimals as varints, then as values.
+        let (mut scratch, mut values) = (Vec::new(), Vec::new());
+        let mut bits = BitWriter::default();
         let mut resources = ResourceTable::default();
         let mut templates = TemplateTable::default();
         // Packed is the block layout, encoded at flush.
@@ -764,21 +867,32 @@ impl Columnar for LogRecord {
                         trace: &r.trace_id,
                         span: &r.span_id,
                     };
-                    let mut to = template::Columns { decimals, hex };
+                    scratch.clear();
+                    let mut to = template::Columns {
+                        decimals: &mut scratch,
+                        hex,
+                    };
                     template::pack(text, ids, &mut template, &mut to);
-                    let own = shared.as_deref_mut().and_then(|s| s.index(&template));
+                    let own = shared
+                        .and_then(|s| s.get(&template))
+                        .filter(|(_, slots)| slots.fit(&scratch, &mut values));
                     match (&mut list, own) {
-                        (Some(_), Some(i)) => {
+                        (Some(_), Some((i, slots))) => {
                             cols[BODY].push(SHARED_TEMPLATE_TAG);
                             put_uvarint(&mut cols[BODY], i);
+                            for (&v, &(least, width)) in values.iter().zip(&slots.slots) {
+                                bits.bits(v - least, width);
+                            }
                         }
-                        (Some(list), None) => {
+                        (Some((list, _)), None) => {
                             cols[BODY].push(TEMPLATE_INDEX_TAG);
                             put_uvarint(&mut cols[BODY], templates.index(&template, list));
+                            decimals.extend_from_slice(&scratch);
                         }
                         (None, _) => {
                             cols[BODY].push(TEMPLATE_TAG);
                             put_str(&mut cols[BODY], &template);
+                            decimals.extend_from_slice(&scratch);
                         }
                     }
                 }
@@ -795,6 +909,9 @@ impl Columnar for LogRecord {
             cols[TRACE].extend_from_slice(&r.trace_id);
             cols[TRACE].extend_from_slice(&r.span_id);
             put_uvarint(&mut cols[TRACE], u64::from(r.flags));
+        }
+        if let Some((_, column)) = list {
+            column.extend_from_slice(bits.bytes());
         }
     }
 
@@ -821,11 +938,14 @@ impl Columnar for LogRecord {
                 Some(ResourceList::read(table)?),
                 None,
             ),
-            [decimals, hex, table, list] => (
-                Some(template::Sources::new(decimals, hex)),
-                Some(ResourceList::read(table)?),
-                Some(TemplateList::read(list)?),
-            ),
+            [decimals, hex, table, list, bits] => {
+                let bits = bits.bytes(bits.remaining())?;
+                (
+                    Some(template::Sources::with_bits(decimals, hex, bits)),
+                    Some(ResourceList::read(table)?),
+                    Some(TemplateList::read(list)?),
+                )
+            }
             _ => (None, None, None),
         };
         let mut shared = SharedResources::default();
@@ -891,7 +1011,7 @@ impl Columnar for Span {
     fn encode<R: Borrow<Self>>(
         rows: &[R],
         cols: &mut [Vec<u8>],
-        _: Option<&mut SharedTemplatesWriter>,
+        _: Option<&SharedTemplatesWriter>,
     ) {
         use span_col::*;
         let mut prev = 0i64;
@@ -1158,14 +1278,25 @@ pub(crate) mod tests {
             logs in proptest::collection::vec(log(), 0..8),
             mask in proptest::collection::vec(any::<bool>(), 8),
             packed in any::<bool>(),
+            block in any::<bool>(),
         ) {
             let layout = if packed { Layout::Packed } else { Layout::Plain };
             let (mut sb, mut lb) = (Vec::new(), Vec::new());
             encode_frame(&spans, layout, &mut sb);
-            encode_frame(&logs, layout, &mut lb);
+            // As a block file's frame, sharing its templates (their
+            // decimals as bits), or alone.
+            let mut shared = Vec::new();
+            if block {
+                let writer = SharedTemplatesWriter::of::<LogRecord, _>(&logs);
+                encode_block_frame(&logs, &writer, &mut lb);
+                writer.finish(&mut shared).unwrap();
+            } else {
+                encode_frame(&logs, layout, &mut lb);
+            }
+            let shared = SharedTemplates::read(&shared).unwrap();
             let pick = |n: usize| Pick { mask: Some(&mask[..n]), ids: None };
             let s: Vec<Span> = decode_frame_rows(&sb, pick(spans.len()), &NO_SHARED_TEMPLATES).unwrap();
-            let l: Vec<LogRecord> = decode_frame_rows(&lb, pick(logs.len()), &NO_SHARED_TEMPLATES).unwrap();
+            let l: Vec<LogRecord> = decode_frame_rows(&lb, pick(logs.len()), &shared).unwrap();
             // Up to the last row the mask keeps.
             let read = |n: usize| mask[..n].iter().rposition(|&k| k).map_or(0, |i| i + 1);
             prop_assert_eq!(s.len(), read(spans.len()));
@@ -1274,11 +1405,13 @@ pub(crate) mod tests {
         out
     }
 
-    /// A packed log frame of 11 columns with each row's template written
-    /// out in column 3 and no template list (column 10), as blocks of
-    /// version 7 hold it.
+    /// A packed log frame of 12 columns, none of its templates shared,
+    /// with each row's template written out in column 3 and no template
+    /// list (column 10) or decimal bits (column 11), as blocks of version
+    /// 7 hold it.
     fn without_template_list(frame_with: &[u8]) -> Vec<u8> {
         let (rows, mut cols) = columns(frame_with);
+        assert!(cols.pop().unwrap().is_empty(), "no shared template's bits");
         let list = cols.pop().unwrap();
         let list = TemplateList::read(&mut Cursor::new(&list)).unwrap();
         let mut bodies = Cursor::new(&cols[log_col::BODY]);
@@ -1328,12 +1461,12 @@ pub(crate) mod tests {
                 ..LogRecord::default()
             })
             .collect();
-        let mut writer = SharedTemplatesWriter::default();
+        let writer = SharedTemplatesWriter::of::<LogRecord, _>(&rows);
         let frames: Vec<Vec<u8>> = rows
             .chunks(3)
             .map(|part| {
                 let mut buf = Vec::new();
-                encode_block_frame(part, &mut writer, &mut buf);
+                encode_block_frame(part, &writer, &mut buf);
                 buf
             })
             .collect();
@@ -1375,6 +1508,37 @@ pub(crate) mod tests {
                 prop_assert_eq!(t.list.len() as u64, count);
             }
         }
+    }
+
+    #[test]
+    fn shared_decimals_are_bits_and_values_outside_their_slots_are_not() {
+        let bodies: Vec<String> = (0..9)
+            .map(|i| format!("GET /orders/{} took {}ms", 1000 + i * 7, i))
+            .collect();
+        let (parts, frames, shared) = block_frames(&bodies);
+        assert_eq!(shared.list.len(), 1);
+        // 1000..1056 in 6 bits, 0..8 in 4.
+        assert_eq!(shared.list[0].1.slots, [(1000, 6), (0, 4)]);
+        for (rows, frame) in parts.iter().zip(&frames) {
+            let (_, cols) = columns(frame);
+            assert!(cols[7].is_empty(), "no varint decimals");
+            assert_eq!(cols[11].len(), (rows.len() * 10).div_ceil(8));
+        }
+        // Rows whose numbers the block's slots cannot hold are written as
+        // their frame's own, with varints.
+        let writer = SharedTemplatesWriter::of::<LogRecord, _>(&parts[0]);
+        let mut list = Vec::new();
+        let other = [LogRecord {
+            body: AnyValue::Str("GET /orders/5 took 99ms".into()),
+            ..LogRecord::default()
+        }];
+        let mut frame = Vec::new();
+        encode_block_frame(&other, &writer, &mut frame);
+        writer.finish(&mut list).unwrap();
+        let shared = SharedTemplates::read(&list).unwrap();
+        let back: Vec<LogRecord> = decode_frame_rows(&frame, Pick::default(), &shared).unwrap();
+        assert_eq!(back, other);
+        assert!(!columns(&frame).1[7].is_empty());
     }
 
     #[test]
@@ -1429,7 +1593,7 @@ pub(crate) mod tests {
         cols[10].clear();
         let err = decode_frame::<LogRecord>(&frame(n, &cols)).unwrap_err();
         assert_eq!(err, "template 0 of 0");
-        cols.pop();
+        cols.truncate(10);
         let err = decode_frame::<LogRecord>(&frame(n, &cols)).unwrap_err();
         assert_eq!(err, "a template index in a frame without a template list");
     }
@@ -1508,9 +1672,9 @@ pub(crate) mod tests {
         let mut written = 0;
         while written < 8 {
             let rows = frames.new_tree(&mut runner).unwrap().current();
-            let mut writer = SharedTemplatesWriter::default();
+            let writer = SharedTemplatesWriter::of::<LogRecord, _>(&rows);
             let mut frame = Vec::new();
-            encode_block_frame(&rows, &mut writer, &mut frame);
+            encode_block_frame(&rows, &writer, &mut frame);
             let mut shared = Vec::new();
             writer.finish(&mut shared).unwrap();
             if let (Ok(n), false) = (u8::try_from(shared.len()), shared.is_empty()) {

@@ -33,6 +33,7 @@
 use rustc_hash::FxHashMap;
 use sextant_index::put_uvarint;
 
+use super::bits::BitReader;
 use super::cursor::Cursor;
 use crate::model::{SpanId, TraceId, put_hex};
 
@@ -196,19 +197,32 @@ fn nibble(c: u8) -> u8 {
 pub(crate) struct Sources<'a, 'b> {
     decimals: &'a mut Cursor<'b>,
     hex: &'a mut Cursor<'b>,
-    /// Decimals and hex bytes of the templates stepped over, not yet read
-    /// past.
-    behind: (usize, usize),
+    /// The decimals of templates with [`Slots`], as bits.
+    bits: BitReader<'b>,
+    /// Decimals, hex bytes and bits of the templates stepped over, not
+    /// yet read past.
+    behind: (usize, usize, usize),
     /// Decimals and hex bytes of each template stepped over.
     counts: FxHashMap<&'b [u8], (usize, usize)>,
 }
 
 impl<'a, 'b> Sources<'a, 'b> {
     pub(crate) fn new(decimals: &'a mut Cursor<'b>, hex: &'a mut Cursor<'b>) -> Self {
+        Self::with_bits(decimals, hex, &[])
+    }
+
+    /// Sources whose templates with [`Slots`] read their decimals from
+    /// `bits`.
+    pub(crate) fn with_bits(
+        decimals: &'a mut Cursor<'b>,
+        hex: &'a mut Cursor<'b>,
+        bits: &'b [u8],
+    ) -> Self {
         Sources {
             decimals,
             hex,
-            behind: (0, 0),
+            bits: BitReader::new(bits),
+            behind: (0, 0, 0),
             counts: FxHashMap::default(),
         }
     }
@@ -217,23 +231,70 @@ impl<'a, 'b> Sources<'a, 'b> {
     /// body is unpacked, and at the end of a frame (whose columns must
     /// then be used up).
     pub(crate) fn catch_up(&mut self) -> Result<(), String> {
-        let (decimals, hex) = std::mem::take(&mut self.behind);
+        let (decimals, hex, bits) = std::mem::take(&mut self.behind);
         for _ in 0..decimals {
             self.decimals.uvarint()?;
         }
+        self.bits.skip(bits).ok_or(SHORT_BITS)?;
         self.hex.bytes(hex).map(|_| ())
     }
 }
 
-/// The text `template` stands for, its variables read from `vars`.
+const SHORT_BITS: &str = "a log frame's decimal bits end early";
+
+/// How a template's decimals are written as bits: each its slot's least
+/// value and bit count (the value less the least, in that many bits), and
+/// all the bits a body of the template takes.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct Slots {
+    pub(crate) slots: Vec<(u64, u8)>,
+    pub(crate) bits: usize,
+}
+
+impl Slots {
+    /// Slots for values from `ranges` (least, greatest).
+    pub(crate) fn new(ranges: &[(u64, u64)]) -> Self {
+        let slots: Vec<(u64, u8)> = ranges
+            .iter()
+            .map(|&(lo, hi)| (lo, (64 - (hi - lo).leading_zeros()) as u8))
+            .collect();
+        let bits = slots.iter().map(|&(_, w)| usize::from(w)).sum();
+        Slots { slots, bits }
+    }
+
+    /// Whether the varints `decimals` are one value a slot, each within
+    /// its slot's bits; `values` gets them.
+    pub(crate) fn fit(&self, decimals: &[u8], values: &mut Vec<u64>) -> bool {
+        values.clear();
+        let mut c = Cursor::new(decimals);
+        while !c.done() {
+            let Ok(v) = c.uvarint() else { return false };
+            values.push(v);
+        }
+        values.len() == self.slots.len()
+            && values.iter().zip(&self.slots).all(|(&v, &(least, bits))| {
+                v.checked_sub(least)
+                    .is_some_and(|d| bits == 64 || d >> bits == 0)
+            })
+    }
+}
+
+/// The decimals a template reads, and whether it is well formed.
+pub(crate) fn decimals_of(template: &[u8]) -> Result<usize, String> {
+    count(template).map(|(d, _)| d)
+}
+
+/// The text `template` stands for, its variables read from `vars` (its
+/// decimals as bits when it has `slots`).
 pub(crate) fn unpack(
     template: &[u8],
+    slots: Option<&Slots>,
     ids: Ids<'_>,
     vars: &mut Sources<'_, '_>,
 ) -> Result<String, String> {
     vars.catch_up()?;
     let mut out = Vec::with_capacity(template.len() + 32);
-    walk(template, vars, |piece| match piece {
+    walk(template, slots, vars, |piece| match piece {
         Piece::Text(t) => out.extend_from_slice(t),
         Piece::Decimal(n) => {
             let mut digits = [0u8; MAX_DECIMAL_DIGITS + 1];
@@ -258,7 +319,11 @@ pub(crate) fn unpack(
 
 /// Steps over the variables of `template` without building its text (see
 /// [`Sources`]).
-pub(crate) fn skip<'b>(template: &'b [u8], vars: &mut Sources<'_, 'b>) -> Result<(), String> {
+pub(crate) fn skip<'b>(
+    template: &'b [u8],
+    slots: Option<&Slots>,
+    vars: &mut Sources<'_, 'b>,
+) -> Result<(), String> {
     let (decimals, hex) = match vars.counts.get(template) {
         Some(&n) => n,
         None => {
@@ -267,7 +332,10 @@ pub(crate) fn skip<'b>(template: &'b [u8], vars: &mut Sources<'_, 'b>) -> Result
             n
         }
     };
-    vars.behind.0 = vars.behind.0.saturating_add(decimals);
+    match slots {
+        Some(s) => vars.behind.2 = vars.behind.2.saturating_add(s.bits),
+        None => vars.behind.0 = vars.behind.0.saturating_add(decimals),
+    }
     vars.behind.1 = vars.behind.1.saturating_add(hex);
     Ok(())
 }
@@ -350,10 +418,12 @@ enum Piece<'a> {
 /// variables; a damaged template is an error.
 fn walk<'b>(
     template: &[u8],
+    slots: Option<&Slots>,
     vars: &mut Sources<'_, 'b>,
     mut f: impl FnMut(Piece<'_>),
 ) -> Result<(), String> {
     let mut i = 0;
+    let mut slot = 0;
     while i < template.len() {
         let run = text_run(&template[i..]);
         if run > 0 {
@@ -366,7 +436,20 @@ fn walk<'b>(
         match code {
             ESCAPE => f(Piece::Text(operand)),
             DECIMAL => {
-                let n = vars.decimals.uvarint()?;
+                let n = match slots {
+                    Some(s) => {
+                        let &(least, width) = s
+                            .slots
+                            .get(slot)
+                            .ok_or("a log body template has more decimals than slots")?;
+                        slot += 1;
+                        let v = vars.bits.bits(width).ok_or(SHORT_BITS)?;
+                        least
+                            .checked_add(v)
+                            .ok_or("a log body number out of range")?
+                    }
+                    None => vars.decimals.uvarint()?,
+                };
                 if n >= 10u64.pow(MAX_DECIMAL_DIGITS as u32) {
                     return Err("a log body number out of range".into());
                 }
@@ -402,11 +485,11 @@ mod tests {
         );
         let packed = t.len() + d.len() + h.len();
         let (mut dc, mut hc) = (Cursor::new(&d), Cursor::new(&h));
-        let back = unpack(&t, ids, &mut Sources::new(&mut dc, &mut hc)).unwrap();
+        let back = unpack(&t, None, ids, &mut Sources::new(&mut dc, &mut hc)).unwrap();
         assert!(dc.done() && hc.done(), "every variable read");
         let (mut dc, mut hc) = (Cursor::new(&d), Cursor::new(&h));
         let mut src = Sources::new(&mut dc, &mut hc);
-        skip(&t, &mut src).unwrap();
+        skip(&t, None, &mut src).unwrap();
         src.catch_up().unwrap();
         assert!(dc.done() && hc.done(), "skip steps over every variable");
         (back, packed)
@@ -474,7 +557,7 @@ mod tests {
         ] {
             let (mut dc, mut hc) = (Cursor::new(d), Cursor::new(h));
             let mut src = Sources::new(&mut dc, &mut hc);
-            assert!(unpack(t, ids, &mut src).is_err(), "{t:?}");
+            assert!(unpack(t, None, ids, &mut src).is_err(), "{t:?}");
         }
     }
 
@@ -520,10 +603,10 @@ mod tests {
         ) {
             let (mut dc, mut hc) = (Cursor::new(&d), Cursor::new(&h));
             let mut src = Sources::new(&mut dc, &mut hc);
-            let _ = unpack(&t, Ids { trace: &[3; 16], span: &[4; 8] }, &mut src);
+            let _ = unpack(&t, None, Ids { trace: &[3; 16], span: &[4; 8] }, &mut src);
             let (mut dc, mut hc) = (Cursor::new(&d), Cursor::new(&h));
             let mut src = Sources::new(&mut dc, &mut hc);
-            if skip(&t, &mut src).is_ok() {
+            if skip(&t, None, &mut src).is_ok() {
                 let _ = src.catch_up();
             }
         }
