@@ -552,7 +552,7 @@ fn observed_ns(time_ns: i64, v: u64, packed: bool) -> i64 {
 /// Tag of a string body written as its template (packed layout only).
 const TEMPLATE_TAG: u8 = 7;
 /// Tag of a string body written as the index of its template in the
-/// frame's template list (packed layout of 11 columns only).
+/// frame's template list (packed layout of 12 columns only).
 const TEMPLATE_INDEX_TAG: u8 = 8;
 
 /// The distinct templates of a frame, in first-use order, each written

@@ -252,11 +252,12 @@ pub(crate) struct Slots {
 }
 
 impl Slots {
-    /// Slots for values from `ranges` (least, greatest).
+    /// Slots for values from `ranges` (least, greatest; a range that saw
+    /// no value fits none).
     pub(crate) fn new(ranges: &[(u64, u64)]) -> Self {
         let slots: Vec<(u64, u8)> = ranges
             .iter()
-            .map(|&(lo, hi)| (lo, (64 - (hi - lo).leading_zeros()) as u8))
+            .map(|&(lo, hi)| (lo, (64 - hi.saturating_sub(lo).leading_zeros()) as u8))
             .collect();
         let bits = slots.iter().map(|&(_, w)| usize::from(w)).sum();
         Slots { slots, bits }
