@@ -1488,9 +1488,17 @@ pub(crate) mod tests {
                 ..LogRecord::default()
             })
             .collect();
-        let writer = SharedTemplatesWriter::of::<LogRecord, _>(&rows);
+        let (frames, shared) = block_file(&rows, 3);
+        let parts = rows.chunks(3).map(<[LogRecord]>::to_vec).collect();
+        (parts, frames, shared)
+    }
+
+    /// `rows` as a block file's frames of `per_frame` rows, and the
+    /// templates they share, read back.
+    fn block_file(rows: &[LogRecord], per_frame: usize) -> (Vec<Vec<u8>>, SharedTemplates) {
+        let writer = SharedTemplatesWriter::of::<LogRecord, _>(rows);
         let frames: Vec<Vec<u8>> = rows
-            .chunks(3)
+            .chunks(per_frame)
             .map(|part| {
                 let mut buf = Vec::new();
                 encode_block_frame(part, &writer, &mut buf);
@@ -1499,8 +1507,7 @@ pub(crate) mod tests {
             .collect();
         let mut shared = Vec::new();
         writer.finish(&mut shared).unwrap();
-        let parts = rows.chunks(3).map(<[LogRecord]>::to_vec).collect();
-        (parts, frames, SharedTemplates::read(&shared).unwrap())
+        (frames, SharedTemplates::read(&shared).unwrap())
     }
 
     proptest! {
@@ -1578,19 +1585,8 @@ pub(crate) mod tests {
                 ..LogRecord::default()
             })
             .collect();
-        let writer = SharedTemplatesWriter::of::<LogRecord, _>(&rows);
-        assert_eq!(writer.entries.len(), 10);
-        let mut list = Vec::new();
-        let frames: Vec<Vec<u8>> = rows
-            .chunks(256)
-            .map(|part| {
-                let mut buf = Vec::new();
-                encode_block_frame(part, &writer, &mut buf);
-                buf
-            })
-            .collect();
-        writer.finish(&mut list).unwrap();
-        let shared = SharedTemplates::read(&list).unwrap();
+        let (frames, shared) = block_file(&rows, 256);
+        assert_eq!(shared.list.len(), 10);
         for (part, frame) in rows.chunks(256).zip(&frames) {
             let back: Vec<LogRecord> = decode_frame_rows(frame, Pick::default(), &shared).unwrap();
             assert_eq!(back, part);
