@@ -706,8 +706,9 @@ type Ranges = Vec<(u64, u64)>;
 
 /// Rows of a file whose templates are shared, at most: packing every body
 /// of a block a second time for its templates cost the flush of 10M demo
-/// lines 18% more time (15.2 → 18.0 s).
-const SHARE_SAMPLE_ROWS: usize = 1 << 16;
+/// lines 18% more time (15.2 → 18.0 s), and a sample of 64k rows still
+/// cost 2M demo lines (blocks of 150k rows) 13–15% of their ingest CPU.
+const SHARE_SAMPLE_ROWS: usize = 1 << 14;
 
 /// The number of varints in `bytes`.
 fn decimals_of(bytes: &[u8]) -> usize {
