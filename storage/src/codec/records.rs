@@ -650,7 +650,7 @@ impl SharedTemplatesWriter {
         let i = match self.index.get(template) {
             Some(&i) => i as usize,
             None => {
-                let n = decimals_of(decimals);
+                let n = varint_count(decimals);
                 // A length or value takes at most 10 bytes, a width 1.
                 let bytes = template.len() + 10 + 11 * n;
                 if self.bytes + bytes > MAX_SHARED_TEMPLATE_BYTES {
@@ -710,8 +710,32 @@ type Ranges = Vec<(u64, u64)>;
 /// cost 2M demo lines (blocks of 150k rows) 13–15% of their ingest CPU.
 const SHARE_SAMPLE_ROWS: usize = 1 << 14;
 
+/// Packs `text`, the body of `r`: its template into `template` and its
+/// decimals into `decimals` (both cleared first), its hex bytes onto
+/// `hex`.
+fn pack_body(
+    r: &LogRecord,
+    text: &str,
+    template: &mut Vec<u8>,
+    decimals: &mut Vec<u8>,
+    hex: &mut Vec<u8>,
+) {
+    template.clear();
+    decimals.clear();
+    let ids = Ids {
+        trace: &r.trace_id,
+        span: &r.span_id,
+    };
+    template::pack(
+        text,
+        ids,
+        template,
+        &mut template::Columns { decimals, hex },
+    );
+}
+
 /// The number of varints in `bytes`.
-fn decimals_of(bytes: &[u8]) -> usize {
+fn varint_count(bytes: &[u8]) -> usize {
     bytes.iter().filter(|&&b| b < 0x80).count()
 }
 
@@ -826,18 +850,8 @@ impl Columnar for LogRecord {
         for r in rows {
             let r = r.borrow();
             if let AnyValue::Str(text) = &r.body {
-                template.clear();
-                decimals.clear();
                 hex.clear();
-                let ids = Ids {
-                    trace: &r.trace_id,
-                    span: &r.span_id,
-                };
-                let mut to = template::Columns {
-                    decimals: &mut decimals,
-                    hex: &mut hex,
-                };
-                template::pack(text, ids, &mut template, &mut to);
+                pack_body(r, text, &mut template, &mut decimals, &mut hex);
                 shared.add(&template, &decimals);
             }
         }
@@ -890,17 +904,7 @@ impl Columnar for LogRecord {
             put_str(&mut cols[SEVERITY], r.severity_text.as_bytes());
             match (&r.body, &mut vars) {
                 (AnyValue::Str(text), Some((decimals, hex))) => {
-                    template.clear();
-                    let ids = Ids {
-                        trace: &r.trace_id,
-                        span: &r.span_id,
-                    };
-                    scratch.clear();
-                    let mut to = template::Columns {
-                        decimals: &mut scratch,
-                        hex,
-                    };
-                    template::pack(text, ids, &mut template, &mut to);
+                    pack_body(r, text, &mut template, &mut scratch, hex);
                     let own = shared
                         .and_then(|s| s.get(&template))
                         .filter(|(_, slots)| slots.fit(&scratch, &mut values));
