@@ -1556,8 +1556,8 @@ pub(crate) mod tests {
             .collect();
         let (parts, frames, shared) = block_frames(&bodies);
         assert_eq!(shared.list.len(), 1);
-        // 1000..1056 in 6 bits, 0..8 in 4.
-        assert_eq!(shared.list[0].1.slots, [(1000, 6), (0, 4)]);
+        // 1000..1056 in 6 bits (997..1060), 0..8 in 4 (0..15).
+        assert_eq!(shared.list[0].1.slots, [(997, 6), (0, 4)]);
         for (rows, frame) in parts.iter().zip(&frames) {
             let (_, cols) = columns(frame);
             assert!(cols[7].is_empty(), "no varint decimals");

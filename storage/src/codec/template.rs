@@ -253,11 +253,26 @@ pub(crate) struct Slots {
 
 impl Slots {
     /// Slots for values from `ranges` (least, greatest; a range that saw
-    /// no value fits none).
+    /// no value fits none). The ranges come from a sample of the block, so
+    /// each slot holds every value its bits can, not only the sample's:
+    /// from 0 when the bits reach down that far (most counts and
+    /// durations: a sample's least `ms=3` would have sent the block's
+    /// `ms=1` rows to their frames' lists), else with the room to spare
+    /// split below and above the range.
     pub(crate) fn new(ranges: &[(u64, u64)]) -> Self {
         let slots: Vec<(u64, u8)> = ranges
             .iter()
-            .map(|&(lo, hi)| (lo, (64 - hi.saturating_sub(lo).leading_zeros()) as u8))
+            .map(|&(lo, hi)| {
+                if lo > hi {
+                    return (lo, 0);
+                }
+                let bits = 64 - (hi - lo).leading_zeros();
+                let least = match 1u64.checked_shl(bits) {
+                    Some(room) if hi >= room => lo - (room - 1 - (hi - lo)) / 2,
+                    _ => 0,
+                };
+                (least, bits as u8)
+            })
             .collect();
         let bits = slots.iter().map(|&(_, w)| usize::from(w)).sum();
         Slots { slots, bits }
@@ -560,6 +575,26 @@ mod tests {
             let mut src = Sources::new(&mut dc, &mut hc);
             assert!(unpack(t, None, ids, &mut src).is_err(), "{t:?}");
         }
+    }
+
+    #[test]
+    fn slots_hold_every_value_their_bits_can() {
+        let slots = Slots::new(&[(3, 900), (1000, 1056), (7, 7), (0, 0), (u64::MAX, 0)]);
+        // From 0 when the bits reach it; else the room split around the
+        // range; a range that saw nothing fits nothing.
+        assert_eq!(
+            slots.slots,
+            [(0, 10), (997, 6), (7, 0), (0, 0), (u64::MAX, 0)]
+        );
+        assert_eq!(Slots::new(&[(0, u64::MAX)]).slots, [(0, 64)]);
+        let mut values = Vec::new();
+        let fits = |v: u64, values: &mut Vec<u64>| {
+            let mut d = Vec::new();
+            put_uvarint(&mut d, v);
+            Slots::new(&[(1000, 1056)]).fit(&d, values)
+        };
+        assert!(fits(997, &mut values) && fits(1060, &mut values));
+        assert!(!fits(996, &mut values) && !fits(1061, &mut values));
     }
 
     proptest! {
