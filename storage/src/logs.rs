@@ -197,21 +197,28 @@ impl LogSearch {
         Ok((acc.unwrap_or_else(|| src.all_rows()), exact))
     }
 
+    /// Whether `body` matches the text query (any body, without one).
+    pub(crate) fn body_accepts(&self, body: &AnyValue) -> bool {
+        self.text
+            .as_ref()
+            .is_none_or(|t| t.matches(&body.to_text()))
+    }
+
     /// Whether a candidate row matches: its time is in range and, when the
     /// candidates were not exact, its fields match the matchers and its
     /// body the text query.
     pub(crate) fn accepts(&self, r: &LogRecord, exact: bool) -> bool {
+        self.accepts_besides_body(r, exact) && (exact || self.body_accepts(&r.body))
+    }
+
+    /// [`LogSearch::accepts`] but for the body, which the caller tested.
+    pub(crate) fn accepts_besides_body(&self, r: &LogRecord, exact: bool) -> bool {
         r.time_ns >= self.start_ns
             && r.time_ns <= self.end_ns
-            && (exact
-                || (self
-                    .text
-                    .as_ref()
-                    .is_none_or(|t| t.matches(&r.body.to_text()))
-                    && (self.matchers.is_empty() || {
-                        let fields = fields(r);
-                        self.matchers.iter().all(|m| matcher_accepts(m, &fields))
-                    })))
+            && (exact || self.matchers.is_empty() || {
+                let fields = fields(r);
+                self.matchers.iter().all(|m| matcher_accepts(m, &fields))
+            })
     }
 }
 

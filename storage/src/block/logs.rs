@@ -15,7 +15,7 @@ use super::traces::{self, TraceTable};
 use crate::codec::records::SharedTemplates;
 use crate::error::{Error, Result};
 use crate::logs::{LogSearch, LogTerms, newest_first, trace_rows};
-use crate::model::LogRecord;
+use crate::model::{AnyValue, LogRecord};
 
 pub(crate) const LOGS: &str = "logs";
 pub(crate) const LOGS_IDX: &str = "logs.idx";
@@ -170,7 +170,17 @@ impl BlockLogs {
         let file = &self.records.file;
         file.prune(&mut rows, q.start_ns, q.end_ns);
         // Rows are in time order: the newest matches come first from the end.
-        let mut out = file.fetch(rows.iter().rev(), |r| q.accepts(r, exact), q.limit)?;
+        // Candidates are whole pages: most fail the text, tested on the
+        // body before the rest of the row is built.
+        let body = |b: &AnyValue| q.body_accepts(b);
+        let body: Option<&dyn Fn(&AnyValue) -> bool> = (!exact).then_some(&body);
+        let mut out = file.fetch_picked(
+            rows.iter().rev(),
+            None,
+            body,
+            |r| q.accepts_besides_body(r, exact),
+            q.limit,
+        )?;
         newest_first(&mut out, q.limit);
         Ok(out)
     }

@@ -7,6 +7,7 @@
 //! ```
 
 use std::borrow::Borrow;
+use std::cell::RefCell;
 use std::marker::PhantomData;
 use std::path::Path;
 
@@ -17,11 +18,11 @@ use super::frames::{FrameReader, FrameWriter};
 use super::traces::TraceTable;
 use crate::codec::cursor::Cursor;
 use crate::codec::records::{
-    Columnar, IdPick, Pick, SharedTemplates, SharedTemplatesWriter, decode_frame_rows,
+    BodyPick, Columnar, IdPick, Pick, SharedTemplates, SharedTemplatesWriter, decode_frame_rows,
     encode_block_frame,
 };
 use crate::error::Result;
-use crate::model::TraceId;
+use crate::model::{AnyValue, TraceId};
 
 /// Writes `rows` as a record file at `path`, `per_frame` rows per frame;
 /// returns the frame index (`time` gives the time each frame's range is
@@ -146,15 +147,18 @@ impl<T: Columnar + Clone + Default> RecordFile<T> {
         accept: impl Fn(&T) -> bool,
         limit: usize,
     ) -> Result<Vec<T>> {
-        self.fetch_picked(rows, None, accept, limit)
+        self.fetch_picked(rows, None, None, accept, limit)
     }
 
     /// [`RecordFile::fetch`] of the rows whose (trace id, span id) `ids`
-    /// accepts: the others are never built.
+    /// accepts (the others are never built) and, for log records, whose
+    /// body `body` accepts (the others are built no further than their
+    /// body, and `accept` is not asked about them).
     pub(crate) fn fetch_picked(
         &self,
         rows: impl Iterator<Item = u32>,
         ids: Option<IdPick<'_>>,
+        body: Option<&dyn Fn(&AnyValue) -> bool>,
         accept: impl Fn(&T) -> bool,
         limit: usize,
     ) -> Result<Vec<T>> {
@@ -177,16 +181,28 @@ impl<T: Columnar + Clone + Default> RecordFile<T> {
             for &o in &offsets {
                 wanted[o] = true;
             }
+            // Which rows' bodies passed, by index in the frame.
+            let passed = RefCell::new(vec![body.is_none(); wanted.len()]);
+            let noted = |i: usize, b: &AnyValue| {
+                let ok = body.is_none_or(|f| f(b));
+                if let Some(p) = passed.borrow_mut().get_mut(i) {
+                    *p = ok;
+                }
+                ok
+            };
             let pick = Pick {
                 mask: Some(&wanted),
                 ids,
+                body: body.is_some().then_some(&noted as BodyPick),
             };
             let mut recs = self.frame_rows(n, pick)?;
+            let passed = passed.into_inner();
             for o in offsets {
                 if out.len() >= limit {
                     break;
                 }
                 if let Some(r) = recs.get_mut(o)
+                    && passed[o]
                     && ids.is_none_or(|f| {
                         let (t, s) = r.ids();
                         f(&t, &s)
@@ -259,7 +275,7 @@ impl<T: Columnar + Clone + Default> Records<T> {
         wanted.sort_unstable();
         let of_trace = |r: &T| wanted.binary_search(&r.ids().0).is_ok();
         self.file
-            .fetch_picked(rows.iter(), pick, of_trace, usize::MAX)
+            .fetch_picked(rows.iter(), pick, None, of_trace, usize::MAX)
     }
 
     /// Every row, in file order.

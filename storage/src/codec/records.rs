@@ -89,6 +89,10 @@ pub trait Columnar: Sized {
 /// some records of some traces.
 pub type IdPick<'a> = &'a dyn Fn(&TraceId, &SpanId) -> bool;
 
+/// A test of a log record's body (with its row's index in the frame), for
+/// reads that check the text first.
+pub type BodyPick<'a> = &'a dyn Fn(usize, &AnyValue) -> bool;
+
 /// Which rows of a frame a read builds: those `mask` marks (all when
 /// unset) whose trace and span ids `ids` accepts (all when unset).
 #[derive(Clone, Copy, Default)]
@@ -97,6 +101,12 @@ pub struct Pick<'a> {
     pub mask: Option<&'a [bool]>,
     /// A test of a row's (trace id, span id).
     pub ids: Option<IdPick<'a>>,
+    /// A test of a log row's body, built first: a row it turns away keeps
+    /// its body but not its other text (resource, attributes, severity
+    /// text), which is stepped over. A search's candidates are whole pages
+    /// of rows, most of which fail its text, and building their
+    /// resources and attributes was a sixth of a rare term's query.
+    pub body: Option<BodyPick<'a>>,
 }
 
 impl Pick<'_> {
@@ -994,6 +1004,16 @@ impl Columnar for LogRecord {
             };
             let time_ns = prev.wrapping_add(unzigzag(c[TIME].uvarint()?));
             prev = time_ns;
+            // The body first: whether the row's other text is built
+            // depends on it.
+            let body = body_if(
+                &mut c[BODY],
+                vars.as_mut(),
+                (list.as_ref(), file_templates),
+                ids,
+                keep,
+            )?;
+            let keep = keep && pick.body.is_none_or(|f| f(i, &body));
             let resource = match &mut table {
                 Some(t) => t.get(c[RESOURCE].uvarint()?, keep)?,
                 None => shared.next(&mut c[RESOURCE], keep)?,
@@ -1003,13 +1023,7 @@ impl Columnar for LogRecord {
                 observed_ns: observed_ns(time_ns, c[OBSERVED].uvarint()?, vars.is_some()),
                 severity: c[SEVERITY].u8()?,
                 severity_text: str_if(&mut c[SEVERITY], keep)?,
-                body: body_if(
-                    &mut c[BODY],
-                    vars.as_mut(),
-                    (list.as_ref(), file_templates),
-                    ids,
-                    keep,
-                )?,
+                body,
                 attributes: attrs_if(&mut c[ATTRS], keep)?,
                 resource,
                 trace_id,
@@ -1311,6 +1325,7 @@ pub(crate) mod tests {
             mask in proptest::collection::vec(any::<bool>(), 8),
             packed in any::<bool>(),
             block in any::<bool>(),
+            body_test in any::<bool>(),
         ) {
             let layout = if packed { Layout::Packed } else { Layout::Plain };
             let (mut sb, mut lb) = (Vec::new(), Vec::new());
@@ -1326,7 +1341,15 @@ pub(crate) mod tests {
                 encode_frame(&logs, layout, &mut lb);
             }
             let shared = SharedTemplates::read(&shared).unwrap();
-            let pick = |n: usize| Pick { mask: Some(&mask[..n]), ids: None };
+            // A body test, when given, turns away bodies of odd length:
+            // those rows keep their body only, and the rows after them
+            // still decode whole.
+            let even = |_: usize, b: &AnyValue| b.to_text().len() % 2 == 0;
+            let pick = |n: usize| Pick {
+                mask: Some(&mask[..n]),
+                body: body_test.then_some(&even as BodyPick),
+                ..Pick::default()
+            };
             let s: Vec<Span> = decode_frame_rows(&sb, pick(spans.len()), &NO_SHARED_TEMPLATES).unwrap();
             let l: Vec<LogRecord> = decode_frame_rows(&lb, pick(logs.len()), &shared).unwrap();
             // Up to the last row the mask keeps.
@@ -1338,7 +1361,11 @@ pub(crate) mod tests {
                     prop_assert!(same(&s[i], &spans[i]));
                 }
                 if *keep && i < logs.len() {
-                    prop_assert!(same(&l[i], &logs[i]));
+                    if !body_test || even(i, &logs[i].body) {
+                        prop_assert!(same(&l[i], &logs[i]));
+                    } else {
+                        prop_assert!(same(&l[i].body, &logs[i].body));
+                    }
                 }
             }
         }
@@ -1682,7 +1709,7 @@ pub(crate) mod tests {
         let some = [false, true, false, false];
         let pick = Pick {
             mask: Some(&some),
-            ids: None,
+            ..Pick::default()
         };
         let _ = decode_frame_rows::<Span>(&buf, pick, &NO_SHARED_TEMPLATES);
         let _ = decode_frame_rows::<LogRecord>(&buf, pick, &NO_SHARED_TEMPLATES);
