@@ -1344,7 +1344,7 @@ pub(crate) mod tests {
             // A body test, when given, turns away bodies of odd length:
             // those rows keep their body only, and the rows after them
             // still decode whole.
-            let even = |_: usize, b: &AnyValue| b.to_text().len() % 2 == 0;
+            let even = |_: usize, b: &AnyValue| b.to_text().len().is_multiple_of(2);
             let pick = |n: usize| Pick {
                 mask: Some(&mask[..n]),
                 body: body_test.then_some(&even as BodyPick),
