@@ -22,7 +22,7 @@ use crate::codec::records::{
     encode_block_frame,
 };
 use crate::error::Result;
-use crate::model::{AnyValue, TraceId};
+use crate::model::{AnyValue, SpanId, TraceId};
 
 /// Writes `rows` as a record file at `path`, `per_frame` rows per frame;
 /// returns the frame index (`time` gives the time each frame's range is
@@ -268,14 +268,18 @@ impl<T: Columnar + Clone + Default> Records<T> {
     pub(crate) fn traces(&self, ids: &[TraceId], pick: Option<IdPick<'_>>) -> Result<Vec<T>> {
         let mut rows = RoaringBitmap::new();
         for id in ids {
-            rows.extend(self.traces.rows(id)?);
+            self.traces.rows(id, &mut rows)?;
         }
-        // The table's rows are candidates (it keys by id prefix).
+        // A table lists whole frames (and keys by id prefix): candidates,
+        // of which only the rows of the traces are built.
+        rows.remove_range(self.file.rows()..);
         let mut wanted = ids.to_vec();
         wanted.sort_unstable();
-        let of_trace = |r: &T| wanted.binary_search(&r.ids().0).is_ok();
+        let of_trace = |t: &TraceId, s: &SpanId| {
+            wanted.binary_search(t).is_ok() && pick.is_none_or(|f| f(t, s))
+        };
         self.file
-            .fetch_picked(rows.iter(), pick, None, of_trace, usize::MAX)
+            .fetch_picked(rows.iter(), Some(&of_trace), None, |_| true, usize::MAX)
     }
 
     /// Every row, in file order.

@@ -81,12 +81,14 @@ fn bucket(t: &TraceId, bits: u8) -> usize {
     }
 }
 
-/// Appends the entries of `(trace, row)` pairs (any order, each pair
-/// once) to `out`, leaving the pairs sorted so that a trace's are
-/// neighbours.
-pub fn encode(entries: &mut [(TraceId, u32)], out: &mut Vec<u8>) {
+/// Appends the entries of `(trace, row)` pairs (any order; a pair given
+/// twice is listed once) to `out`, leaving the pairs sorted so that a
+/// trace's are neighbours, each once.
+pub fn encode(entries: &mut Vec<(TraceId, u32)>, out: &mut Vec<u8>) {
     let mut keyed: Vec<(u128, u32)> = entries.iter().map(|(t, row)| (order(t), *row)).collect();
     keyed.sort_unstable();
+    keyed.dedup();
+    entries.truncate(keyed.len());
     for (e, &(k, row)) in entries.iter_mut().zip(&keyed) {
         *e = (id_of(k), row);
     }
@@ -285,6 +287,16 @@ mod tests {
                     prop_assert!(entries.iter().any(|(u, q)| *q == r && same(u)));
                 }
             }
+        }
+
+        /// A pair given twice is listed once: the same bytes.
+        #[test]
+        fn pairs_given_twice_are_listed_once(
+            pairs in prop::collection::btree_set((id(), 0u32..50), 0..100),
+        ) {
+            let once: Vec<_> = pairs.into_iter().collect();
+            let twice: Vec<_> = once.iter().chain(once.iter().rev()).copied().collect();
+            prop_assert_eq!(built(&once).0, built(&twice).0);
         }
 
         /// The entries' order by one number is the order the format states
