@@ -241,6 +241,9 @@ pub fn run(data_dir: &Path, a: LogsArgs) -> CliResult {
     let hosts = hosts(a.services);
     let (mut raw_bytes, mut gen_time) = (0u64, Duration::ZERO);
     let mut ids = IdFloor::default();
+    // Trace ids to look up: the first written, the first of the second
+    // half, the last.
+    let (mut oldest, mut middle, mut newest) = (None, None, None);
     // The same lines as a plain text file compressed by zstd -9 in 1 MiB
     // pieces: how compressible the data is, whatever stores it.
     let (mut text, mut text_zstd) = (String::new(), 0u64);
@@ -274,6 +277,13 @@ pub fn run(data_dir: &Path, a: LogsArgs) -> CliResult {
                 }
                 r.time_ns = time_ns;
                 ids.add(part, &r);
+                if r.trace_id != [0; 16] {
+                    oldest.get_or_insert(r.trace_id);
+                    if k >= a.lines / 2 {
+                        middle.get_or_insert(r.trace_id);
+                    }
+                    newest = Some(r.trace_id);
+                }
                 let body = r.body.to_text();
                 raw_bytes += body.len() as u64 + 1;
                 text.push_str(&body);
@@ -331,25 +341,45 @@ pub fn run(data_dir: &Path, a: LogsArgs) -> CliResult {
     };
     let mut results = Vec::new();
     let mut all = Vec::new();
+    let mut timed = |query: &str, run: &mut dyn FnMut() -> Result<usize, CliError>| -> CliResult {
+        let mut times = Vec::with_capacity(a.repeat);
+        let mut found = 0;
+        for _ in 0..a.repeat {
+            let t = Instant::now();
+            found = run()?;
+            times.push(t.elapsed());
+        }
+        times.sort();
+        all.extend(times.iter().copied());
+        results.push(json!({
+            "query": query, "found": found,
+            "p50_ms": quantile_ms(&times, 0.5), "p99_ms": quantile_ms(&times, 0.99),
+        }));
+        Ok(())
+    };
     for &q in queries {
         let search = LogSearch {
             text: Some(TextQuery::parse(q).map_err(sextant_storage::Error::Matcher)?),
             limit: 100,
             ..LogSearch::default()
         };
-        let mut times = Vec::with_capacity(a.repeat);
-        let mut found = 0;
-        for _ in 0..a.repeat {
-            let t = Instant::now();
-            found = db.search_logs(&search)?.len();
-            times.push(t.elapsed());
+        timed(q, &mut || Ok(db.search_logs(&search)?.len()))?;
+    }
+    // A trace's lines by its id, as a trace view asks: every block is
+    // looked in (no time window), the id found in the oldest, a middle or
+    // the newest one, or nowhere.
+    let absent = Some([0xfe; 16]);
+    for (name, id) in [
+        ("oldest", oldest),
+        ("middle", middle),
+        ("newest", newest),
+        ("absent", absent),
+    ] {
+        if let Some(id) = id {
+            timed(&format!("trace id ({name})"), &mut || {
+                Ok(db.trace_logs(&id)?.len())
+            })?;
         }
-        times.sort();
-        all.extend(times.iter().copied());
-        results.push(json!({
-            "query": q, "found": found,
-            "p50_ms": quantile_ms(&times, 0.5), "p99_ms": quantile_ms(&times, 0.99),
-        }));
     }
     all.sort();
     let summary = json!({
