@@ -44,8 +44,7 @@ const MAX_UNIT_SHIFT: u8 = 16;
 /// Serialises a trace table from `(trace, row)` pairs (any order; rows
 /// without a trace must be left out), listing units of `2^unit_shift`
 /// rows (the record file's rows a frame).
-pub(crate) fn encode(entries: Vec<(TraceId, u32)>, unit_shift: u8, magic: &[u8; 4]) -> Vec<u8> {
-    let mut entries = entries;
+pub(crate) fn encode(mut entries: Vec<(TraceId, u32)>, unit_shift: u8, magic: &[u8; 4]) -> Vec<u8> {
     // A trace's rows of one unit become one pair, listed once.
     for e in &mut entries {
         e.1 >>= unit_shift;
