@@ -265,6 +265,27 @@ mod tests {
         })
     }
 
+    #[test]
+    fn a_unit_past_the_largest_is_refused() {
+        let entries = vec![([7; 16], 3), ([7; 16], 700)];
+        let good = encode(entries.clone(), 8, b"SXLT");
+        let body = &good[HEADER_LEN..];
+        let (_, used) = Bloom::decode(body).unwrap();
+        let at = HEADER_LEN + used;
+        assert_eq!(good[at], 8);
+        let mut bad = good.clone();
+        bad[at] = MAX_UNIT_SHIFT + 1;
+        let err = open(&bad).unwrap_err().to_string();
+        assert!(err.contains("unit of rows"), "{err}");
+        // A unit of the largest size reads, and gives whole units: the
+        // table's units 0 and 2.
+        bad[at] = MAX_UNIT_SHIFT;
+        let rows = rows_of(&open(&bad).unwrap(), &[7; 16]);
+        assert_eq!(rows.len(), 2 << MAX_UNIT_SHIFT);
+        assert_eq!(rows[0], 0);
+        assert_eq!(rows[1 << MAX_UNIT_SHIFT], 2 << MAX_UNIT_SHIFT);
+    }
+
     proptest! {
         /// Every row of a trace is among its candidates, and every
         /// candidate is in the unit of a row of a trace that shares the
