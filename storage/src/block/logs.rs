@@ -27,8 +27,8 @@ const TERMS_MAGIC: &[u8; 4] = b"SXLX";
 /// Records per frame: small enough that fetching the newest matches of a
 /// query decompresses little, large enough for zstd to find repetition.
 const ROWS_PER_FRAME: usize = 256;
-// A power of two: the trace table lists frames as units of rows.
-const _: () = assert!(ROWS_PER_FRAME.is_power_of_two());
+/// The trace table lists frames: units of `ROWS_PER_FRAME` rows.
+const UNIT_SHIFT: u8 = traces::unit_shift(ROWS_PER_FRAME);
 
 fn text_err(e: sextant_index::Error) -> Error {
     Error::corrupt("", e)
@@ -72,7 +72,7 @@ pub(crate) fn write(
     file::write_durable(
         vfs,
         &dir.join(LOGS_TRACES),
-        &traces::encode(trace_rows(rows), ROWS_PER_FRAME.ilog2() as u8, b"SXLT"),
+        &traces::encode(trace_rows(rows), UNIT_SHIFT, b"SXLT"),
     )?;
     file::write_durable(
         vfs,

@@ -21,8 +21,8 @@ pub(crate) const SPANS_TRACES: &str = "spans.traces";
 
 /// Spans per frame: a trace lookup decompresses about one frame.
 const ROWS_PER_FRAME: usize = 128;
-// A power of two: the trace table lists frames as units of rows.
-const _: () = assert!(ROWS_PER_FRAME.is_power_of_two());
+/// The trace table lists frames: units of `ROWS_PER_FRAME` rows.
+const UNIT_SHIFT: u8 = traces::unit_shift(ROWS_PER_FRAME);
 
 /// Writes the span files of a block into `dir`; `rows` in block order
 /// (`Record::block_order`: by start minute, then trace).
@@ -53,7 +53,7 @@ pub(crate) fn write(vfs: &dyn Vfs, dir: &Path, rows: &[&Span], level: i32) -> Re
     file::write_durable(
         vfs,
         &dir.join(SPANS_TRACES),
-        &traces::encode(trace_rows, ROWS_PER_FRAME.ilog2() as u8, b"SXST"),
+        &traces::encode(trace_rows, UNIT_SHIFT, b"SXST"),
     )
 }
 

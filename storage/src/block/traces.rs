@@ -41,6 +41,14 @@ const OLD_KEY_LEN: usize = 16;
 /// Largest unit a reader accepts: 2^16 rows.
 const MAX_UNIT_SHIFT: u8 = 16;
 
+/// The unit shift of a table listing frames of `rows_per_frame` rows,
+/// which must be a power of two: evaluated in a constant, a frame size
+/// that is not one fails the build.
+pub(crate) const fn unit_shift(rows_per_frame: usize) -> u8 {
+    assert!(rows_per_frame.is_power_of_two());
+    rows_per_frame.ilog2() as u8
+}
+
 /// Serialises a trace table from `(trace, row)` pairs (any order; rows
 /// without a trace must be left out), listing units of `2^unit_shift`
 /// rows (the record file's rows a frame).
