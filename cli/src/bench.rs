@@ -64,12 +64,32 @@ pub fn run(data_dir: &Path, what: Bench) -> CliResult {
 
 /// User+system CPU seconds of this process (Linux, 100 Hz ticks).
 fn cpu_seconds() -> f64 {
+    let f = proc_stat();
+    (f[PROC_STAT_UTIME] + f[PROC_STAT_STIME]) as f64 / 100.0
+}
+
+/// Page faults of this process that waited for the disk (Linux): a query
+/// run much slower than its others with faults read its files from disk,
+/// not from the page cache.
+fn major_faults() -> u64 {
+    proc_stat()[PROC_STAT_MAJFLT]
+}
+
+/// Fields of `/proc/self/stat` after the command name, as numbers (0 where
+/// not one): `PROC_STAT_*` name those used.
+fn proc_stat() -> [u64; 13] {
     let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
     let after = stat.rsplit_once(')').map_or("", |(_, r)| r);
-    let f: Vec<&str> = after.split_whitespace().collect();
-    let tick = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
-    (tick(11) + tick(12)) / 100.0
+    let mut out = [0; 13];
+    for (o, v) in out.iter_mut().zip(after.split_whitespace()) {
+        *o = v.parse().unwrap_or(0);
+    }
+    out
 }
+
+const PROC_STAT_MAJFLT: usize = 9;
+const PROC_STAT_UTIME: usize = 11;
+const PROC_STAT_STIME: usize = 12;
 
 /// Resident set size of this process in bytes (Linux `VmRSS`).
 fn rss_bytes() -> u64 {

@@ -18,7 +18,9 @@ use clap::Args;
 use serde_json::json;
 use sextant_storage::{AnyValue, LogRecord, LogSearch, Resource, SpanId, TextQuery, TraceId};
 
-use super::{bytes_by_entry, cpu_seconds, print_summary, quantile_ms, scratch_db, tree_bytes};
+use super::{
+    bytes_by_entry, cpu_seconds, major_faults, print_summary, quantile_ms, scratch_db, tree_bytes,
+};
 use crate::{CliError, CliResult};
 
 /// Options of `sextant bench logs`.
@@ -344,16 +346,24 @@ pub fn run(data_dir: &Path, a: LogsArgs) -> CliResult {
     let mut timed = |query: &str, run: &mut dyn FnMut() -> Result<usize, CliError>| -> CliResult {
         let mut times = Vec::with_capacity(a.repeat);
         let mut found = 0;
+        // The slowest run's CPU and faults: whether a run far slower than
+        // the others worked, waited for the disk or waited for a core.
+        let mut slowest = (Duration::ZERO, 0.0, 0);
         for _ in 0..a.repeat {
-            let t = Instant::now();
+            let (cpu, faults, t) = (cpu_seconds(), major_faults(), Instant::now());
             found = run()?;
-            times.push(t.elapsed());
+            let took = t.elapsed();
+            times.push(took);
+            if took > slowest.0 {
+                slowest = (took, cpu_seconds() - cpu, major_faults() - faults);
+            }
         }
         times.sort();
         all.extend(times.iter().copied());
         results.push(json!({
             "query": query, "found": found,
             "p50_ms": quantile_ms(&times, 0.5), "p99_ms": quantile_ms(&times, 0.99),
+            "slowest_cpu_ms": slowest.1 * 1e3, "slowest_major_faults": slowest.2,
         }));
         Ok(())
     };
