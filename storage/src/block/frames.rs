@@ -88,7 +88,8 @@ impl FrameWriter {
     /// Compresses and appends one frame whose bytes fall into parts of
     /// different kinds (the columns of a column frame, starting at
     /// `starts`): each part of at least [`MIN_PART`] bytes is compressed
-    /// on its own, as the next zstd frame of the frame's bytes. zstd reads
+    /// on its own, as the next zstd frame of the frame's bytes (a smaller
+    /// one joins the next part, the last one the part before). zstd reads
     /// concatenated frames as one stream, so readers see the same bytes;
     /// compressed apart, the match finder and entropy tables of one
     /// column are not spent on another (7% fewer bytes of log records,
@@ -107,12 +108,14 @@ impl FrameWriter {
         comp.get_mut().clear();
         let mut from = 0;
         // Part `k` ends where column `k` starts: it holds column `k - 1`
-        // (and smaller ones before it); the last part holds the last column.
+        // (and smaller ones before it); the last part holds the last
+        // column with bytes (empty ones at the end are no part).
         let ends = (starts.iter().copied())
-            .filter(|&e| e <= raw.len())
+            .filter(|&e| e < raw.len())
             .chain([raw.len()]);
         for (k, end) in ends.enumerate() {
-            if end < from + MIN_PART && end != raw.len() {
+            let last = end == raw.len();
+            if !last && (end < from + MIN_PART || raw.len() - end < MIN_PART) {
                 continue;
             }
             let part = &raw[from..end];
@@ -340,25 +343,30 @@ mod tests {
     }
 
     /// Columns of a kilobyte or more are zstd frames of their own; smaller
-    /// ones join the next.
+    /// ones join the next, a small last one the one before.
     #[test]
-    fn parts_under_the_minimum_join_the_next() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("f");
-        let mut w = FrameWriter::create(&StdFs, &path, b"TEST", 3).unwrap();
+    fn parts_under_the_minimum_join_a_neighbour() {
         let raw: Vec<u8> = (0..3 * MIN_PART).map(|i| (i / 7) as u8).collect();
         // Cuts at 10 (too soon), MIN_PART + 10 and 2 * MIN_PART (too soon
-        // after): two zstd frames.
-        w.write_parts(&raw, &[10, MIN_PART + 10, 2 * MIN_PART], &[])
-            .unwrap();
-        w.finish().unwrap();
-        let bytes = std::fs::read(&path).unwrap();
-        let magic = 0xFD2F_B528u32.to_le_bytes();
-        let zstd_frames = bytes.windows(4).filter(|w| *w == magic).count();
-        assert_eq!(zstd_frames, 2);
-        let r = FrameReader::open(&StdFs, &path, b"TEST").unwrap();
-        let mut out = Vec::new();
-        r.read_into(0, &mut out).unwrap();
-        assert_eq!(out, raw);
+        // after): two zstd frames; cuts at MIN_PART + 10 and 10 bytes from
+        // the end (too little after): two.
+        for starts in [
+            [10, MIN_PART + 10, 2 * MIN_PART],
+            [MIN_PART + 10, 3 * MIN_PART - 10, 3 * MIN_PART],
+        ] {
+            let dir = tempfile::tempdir().unwrap();
+            let path = dir.path().join("f");
+            let mut w = FrameWriter::create(&StdFs, &path, b"TEST", 3).unwrap();
+            w.write_parts(&raw, &starts, &[]).unwrap();
+            w.finish().unwrap();
+            let bytes = std::fs::read(&path).unwrap();
+            let magic = 0xFD2F_B528u32.to_le_bytes();
+            let zstd_frames = bytes.windows(4).filter(|w| *w == magic).count();
+            assert_eq!(zstd_frames, 2, "cut at {starts:?}");
+            let r = FrameReader::open(&StdFs, &path, b"TEST").unwrap();
+            let mut out = Vec::new();
+            r.read_into(0, &mut out).unwrap();
+            assert_eq!(out, raw);
+        }
     }
 }

@@ -431,78 +431,97 @@ impl<'b> SharedResources<'b> {
     }
 }
 
-/// The distinct resources of a frame, in first-use order, each
-/// written once to the frame's resource column; rows hold their index.
-/// A resource is looked up by address first (rows of one batch share
-/// theirs), then by its encoded bytes.
+/// The distinct attribute lists of a frame's column, in first-use order,
+/// each written once to a list column; rows hold their index.
 #[derive(Default)]
-struct ResourceTable {
-    by_address: FxHashMap<usize, u64>,
+struct AttrsTable {
     by_bytes: FxHashMap<Vec<u8>, u64>,
     scratch: Vec<u8>,
 }
 
+impl AttrsTable {
+    /// The index of `attrs`, written to `list` when it is new.
+    fn index(&mut self, attrs: &Attributes, list: &mut Vec<u8>) -> u64 {
+        self.scratch.clear();
+        put_attrs(&mut self.scratch, attrs);
+        if let Some(&i) = self.by_bytes.get(&self.scratch) {
+            return i;
+        }
+        let i = self.by_bytes.len() as u64;
+        list.extend_from_slice(&self.scratch);
+        self.by_bytes.insert(self.scratch.clone(), i);
+        i
+    }
+}
+
+/// [`AttrsTable`] for resources, looked up by address first: rows of one
+/// batch share theirs.
+#[derive(Default)]
+struct ResourceTable {
+    by_address: FxHashMap<usize, u64>,
+    lists: AttrsTable,
+}
+
 impl ResourceTable {
-    /// The index of `r`, written to `table` when it is new.
-    fn index(&mut self, r: &Resource, table: &mut Vec<u8>) -> u64 {
+    /// The index of `r`, written to `list` when it is new.
+    fn index(&mut self, r: &Resource, list: &mut Vec<u8>) -> u64 {
         let address = Resource::as_ptr(r).addr();
         if let Some(&i) = self.by_address.get(&address) {
             return i;
         }
-        self.scratch.clear();
-        put_attrs(&mut self.scratch, r);
-        let next = self.by_bytes.len() as u64;
-        let i = *self
-            .by_bytes
-            .entry(self.scratch.clone())
-            .or_insert_with(|| {
-                table.extend_from_slice(&self.scratch);
-                next
-            });
+        let i = self.lists.index(r, list);
         // Rows are borrowed for the whole frame: no address is reused.
         self.by_address.insert(address, i);
         i
     }
 }
 
-/// A frame's resource column: where each entry is, found up front,
-/// and its attributes, built the first time a row that is built uses it
-/// (a search builds a few rows of a frame).
-struct ResourceList<'b> {
-    entries: Vec<(&'b [u8], Option<Resource>)>,
+/// A frame's list of distinct resources or attribute sets: where each
+/// entry is, found up front, and its value, built the first time a row
+/// that is built uses it (a search builds a few rows of a frame).
+struct AttrsList<'b, T> {
+    entries: Vec<(&'b [u8], Option<T>)>,
     /// What rows left out by a pick hold.
-    none: Resource,
+    none: T,
+    /// What the list holds, for errors.
+    what: &'static str,
 }
 
-impl<'b> ResourceList<'b> {
-    fn read(c: &mut Cursor<'b>) -> Result<Self, String> {
+/// A frame's resource list.
+type ResourceList<'b> = AttrsList<'b, Resource>;
+/// A frame's attribute sets (blocks from version 10).
+type AttrSetList<'b> = AttrsList<'b, Attributes>;
+
+impl<'b, T: Clone + Default + From<Attributes>> AttrsList<'b, T> {
+    fn read(c: &mut Cursor<'b>, what: &'static str) -> Result<Self, String> {
         let mut entries = Vec::new();
         while !c.done() {
             entries.push((attrs_bytes(c)?, None));
         }
-        Ok(ResourceList {
+        Ok(AttrsList {
             entries,
-            none: Resource::default(),
+            none: T::default(),
+            what,
         })
     }
 
-    /// Resource `i`, or (`keep` false) an empty one; an index past the
-    /// list is an error either way.
-    fn get(&mut self, i: u64, keep: bool) -> Result<Resource, String> {
+    /// Entry `i`, or (`keep` false) an empty one; an index past the list
+    /// is an error either way.
+    fn get(&mut self, i: u64, keep: bool) -> Result<T, String> {
         let n = self.entries.len();
         let (bytes, built) = usize::try_from(i)
             .ok()
             .and_then(|i| self.entries.get_mut(i))
-            .ok_or_else(|| format!("resource {i} of {n}"))?;
+            .ok_or_else(|| format!("{} {i} of {n}", self.what))?;
         if !keep {
-            return Ok(Resource::clone(&self.none));
+            return Ok(self.none.clone());
         }
-        if let Some(r) = built {
-            return Ok(Resource::clone(r));
+        if let Some(v) = built {
+            return Ok(v.clone());
         }
-        let r = Resource::new(get_attrs(&mut Cursor::new(bytes), 0)?);
-        *built = Some(Resource::clone(&r));
-        Ok(r)
+        let v = T::from(get_attrs(&mut Cursor::new(bytes), 0)?);
+        *built = Some(v.clone());
+        Ok(v)
     }
 }
 
@@ -534,9 +553,11 @@ mod log_col {
     pub const RESOURCE: usize = 5;
     pub const TRACE: usize = 6;
     // The packed layout adds the bodies' decimal and hex variables as
-    // columns 7 and 8 (`template.rs`) and, from block version 7, the
-    // frame's distinct resources as column 9, column 5 then holding each
-    // row's index among them.
+    // columns 7 and 8 (`template.rs`), from block version 7 the frame's
+    // distinct resources as column 9, column 5 then holding each row's
+    // index among them, and from version 10 the frame's distinct
+    // attribute sets as column 12, column 4 then holding each row's index
+    // among them.
 }
 
 /// The observed-time column's value: the offset from the record's time,
@@ -844,12 +865,13 @@ impl Columnar for LogRecord {
     /// 2026-12-07): a resource of a demo record is four attributes, which
     /// each row repeated, half of encoding a WAL frame.
     const PLAIN_COLS: usize = 8;
-    const PACKED_COLS: usize = 12;
+    const PACKED_COLS: usize = 13;
     /// WAL frames from before 2026-12-07 and blocks of versions 1 to 4
     /// hold 7 columns, with a resource written out in every row; blocks
     /// of versions 5 and 6 hold 9: packed, a resource in every row; blocks
-    /// of version 7 hold 10: a template in every row.
-    const READ_COLS: &'static [usize] = &[7, 8, 9, 10, 12];
+    /// of version 7 hold 10: a template in every row; blocks of versions
+    /// 8 and 9 hold 12: attributes written out in every row.
+    const READ_COLS: &'static [usize] = &[7, 8, 9, 10, 12, 13];
     /// Trace and span ids: a demo line's 24 random bytes, 73% of its
     /// records' compressed bytes and a third of the time zstd took on them
     /// at level 3.
@@ -876,15 +898,22 @@ impl Columnar for LogRecord {
         let (cols, vars) = cols.split_at_mut(Self::COLS);
         // The variables of packed bodies, then the frame's resource list
         // (without one, each row's resource is written out), then its
-        // template list (without one, each row's template is).
-        let (mut vars, mut table, mut list) = match vars {
-            [table] => (None, Some(table), None),
-            [decimals, hex] => (Some((decimals, hex)), None, None),
-            [decimals, hex, table] => (Some((decimals, hex)), Some(table), None),
+        // template list (without one, each row's template is), then its
+        // attribute sets (without them, each row's attributes are).
+        let (mut vars, mut table, mut list, mut sets) = match vars {
+            [table] => (None, Some(table), None, None),
+            [decimals, hex] => (Some((decimals, hex)), None, None, None),
+            [decimals, hex, table] => (Some((decimals, hex)), Some(table), None, None),
             [decimals, hex, table, list, bits] => {
-                (Some((decimals, hex)), Some(table), Some((list, bits)))
+                (Some((decimals, hex)), Some(table), Some((list, bits)), None)
             }
-            _ => (None, None, None),
+            [decimals, hex, table, list, bits, sets] => (
+                Some((decimals, hex)),
+                Some(table),
+                Some((list, bits)),
+                Some(sets),
+            ),
+            _ => (None, None, None, None),
         };
         let mut prev = 0i64;
         let mut template = Vec::new();
@@ -892,6 +921,7 @@ impl Columnar for LogRecord {
         let (mut scratch, mut values) = (Vec::new(), Vec::new());
         let mut bits = BitWriter::default();
         let mut resources = ResourceTable::default();
+        let mut attr_sets = AttrsTable::default();
         let mut templates = TemplateTable::default();
         // Packed is the block layout, encoded at flush.
         let prefetch = vars.is_some();
@@ -940,7 +970,13 @@ impl Columnar for LogRecord {
                 }
                 (body, _) => put_value(&mut cols[BODY], body),
             }
-            put_attrs(&mut cols[ATTRS], &r.attributes);
+            match &mut sets {
+                Some(sets) => {
+                    let i = attr_sets.index(&r.attributes, sets);
+                    put_uvarint(&mut cols[ATTRS], i);
+                }
+                None => put_attrs(&mut cols[ATTRS], &r.attributes),
+            }
             match &mut table {
                 Some(table) => {
                     let i = resources.index(&r.resource, table);
@@ -972,23 +1008,38 @@ impl Columnar for LogRecord {
         let (c, vars) = c.split_at_mut(Self::COLS);
         // A plain frame has no variable columns: a template body there is
         // an error.
-        let (mut vars, mut table, list) = match vars {
-            [table] => (None, Some(ResourceList::read(table)?), None),
-            [decimals, hex] => (Some(template::Sources::new(decimals, hex)), None, None),
-            [decimals, hex, table] => (
-                Some(template::Sources::new(decimals, hex)),
-                Some(ResourceList::read(table)?),
+        let (mut vars, mut table, list, mut sets) = match vars {
+            [table] => (
+                None,
+                Some(ResourceList::read(table, "resource")?),
+                None,
                 None,
             ),
-            [decimals, hex, table, list, bits] => {
+            [decimals, hex] => (
+                Some(template::Sources::new(decimals, hex)),
+                None,
+                None,
+                None,
+            ),
+            [decimals, hex, table] => (
+                Some(template::Sources::new(decimals, hex)),
+                Some(ResourceList::read(table, "resource")?),
+                None,
+                None,
+            ),
+            [decimals, hex, table, list, bits, sets @ ..] => {
                 let bits = bits.bytes(bits.remaining())?;
                 (
                     Some(template::Sources::with_bits(decimals, hex, bits)),
-                    Some(ResourceList::read(table)?),
+                    Some(ResourceList::read(table, "resource")?),
                     Some(TemplateList::read(list)?),
+                    match sets {
+                        [sets] => Some(AttrSetList::read(sets, "attribute set")?),
+                        _ => None,
+                    },
                 )
             }
-            _ => (None, None, None),
+            _ => (None, None, None, None),
         };
         let mut shared = SharedResources::default();
         let mut prev = 0i64;
@@ -1024,7 +1075,10 @@ impl Columnar for LogRecord {
                 severity: c[SEVERITY].u8()?,
                 severity_text: str_if(&mut c[SEVERITY], keep)?,
                 body,
-                attributes: attrs_if(&mut c[ATTRS], keep)?,
+                attributes: match &mut sets {
+                    Some(s) => s.get(c[ATTRS].uvarint()?, keep)?,
+                    None => attrs_if(&mut c[ATTRS], keep)?,
+                },
                 resource,
                 trace_id,
                 span_id,
@@ -1371,6 +1425,39 @@ pub(crate) mod tests {
         }
 
         #[test]
+        fn attribute_sets_round_trip_listed_once(
+            picks in proptest::collection::vec(0usize..3, 0..12),
+            pool in proptest::collection::vec(attrs(), 3),
+        ) {
+            let rows: Vec<LogRecord> = picks
+                .iter()
+                .map(|&k| LogRecord {
+                    attributes: pool[k].clone(),
+                    body: AnyValue::Str(format!("row {k}")),
+                    ..LogRecord::default()
+                })
+                .collect();
+            let mut buf = Vec::new();
+            encode_frame(&rows, Layout::Packed, &mut buf);
+            let back: Vec<LogRecord> = decode_frame(&buf).unwrap();
+            prop_assert!(same(&rows, &back));
+            // Each distinct set once, in the last column.
+            let mut distinct: Vec<&Attributes> = rows.iter().map(|r| &r.attributes).collect();
+            distinct.sort_by_key(|a| format!("{a:?}"));
+            distinct.dedup();
+            let (_, cols) = columns(&buf);
+            let list = AttrSetList::read(&mut Cursor::new(&cols[cols.len() - 1]), "set").unwrap();
+            prop_assert_eq!(list.entries.len(), distinct.len());
+            // Blocks of versions 8 and 9 (12 columns, attributes in every
+            // row) still read, and encoding writes them to the same bytes.
+            let old = without_attribute_sets(&buf);
+            prop_assert!(same(&rows, &decode_frame::<LogRecord>(&old).unwrap()));
+            let mut cols = vec![Vec::new(); cols.len() - 1];
+            LogRecord::encode(&rows, &mut cols, None);
+            prop_assert_eq!(frame(rows.len() as u64, &cols), old);
+        }
+
+        #[test]
         fn shared_resources_round_trip_and_stay_shared(
             picks in proptest::collection::vec((0usize..3, any::<bool>()), 0..12),
             pool in proptest::collection::vec(attrs(), 3),
@@ -1394,7 +1481,7 @@ pub(crate) mod tests {
                 if layout == Layout::Packed {
                     // As blocks of version 7 hold it (10 columns), checked
                     // below as well.
-                    buf = without_template_list(&buf);
+                    buf = without_template_list(&without_attribute_sets(&buf));
                 }
                 // Every equal resource is one allocation, listed once: at
                 // most three.
@@ -1403,7 +1490,7 @@ pub(crate) mod tests {
                 distinct.sort_unstable();
                 distinct.dedup();
                 let (_, cols) = columns(&buf);
-                let table = ResourceList::read(&mut Cursor::new(&cols[cols.len() - 1])).unwrap();
+                let table = ResourceList::read(&mut Cursor::new(&cols[cols.len() - 1]), "resource").unwrap();
                 prop_assert_eq!(distinct.len(), table.entries.len());
                 prop_assert!(table.entries.len() <= 3);
                 // The same frame with each row's resource written out, as
@@ -1464,6 +1551,25 @@ pub(crate) mod tests {
         out
     }
 
+    /// A packed log frame of 13 columns with each row's attributes written
+    /// out in column 4 and no attribute sets (column 12), as blocks of
+    /// versions 8 and 9 hold it.
+    fn without_attribute_sets(frame_with: &[u8]) -> Vec<u8> {
+        let (rows, mut cols) = columns(frame_with);
+        let sets = cols.pop().unwrap();
+        let mut sets = AttrSetList::read(&mut Cursor::new(&sets), "set").unwrap();
+        let mut index = Cursor::new(&cols[log_col::ATTRS]);
+        let mut each = Vec::new();
+        for _ in 0..rows {
+            put_attrs(
+                &mut each,
+                &sets.get(index.uvarint().unwrap(), true).unwrap(),
+            );
+        }
+        cols[log_col::ATTRS] = each;
+        frame(rows, &cols)
+    }
+
     /// A packed log frame of 12 columns, none of its templates shared,
     /// with each row's template written out in column 3 and no template
     /// list (column 10) or decimal bits (column 11), as blocks of version
@@ -1497,7 +1603,7 @@ pub(crate) mod tests {
         let (rows, mut cols) = columns(frame_with);
         let mut each = Vec::new();
         let list = cols.last().unwrap();
-        let mut table = ResourceList::read(&mut Cursor::new(list)).unwrap();
+        let mut table = ResourceList::read(&mut Cursor::new(list), "resource").unwrap();
         let mut index = Cursor::new(&cols[log_col::RESOURCE]);
         for _ in 0..rows {
             put_attrs(
