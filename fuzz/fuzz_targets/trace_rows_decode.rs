@@ -1,7 +1,7 @@
 //! A block trace table's entries (`logs.traces`, `spans.traces`, version
-//! 5): arbitrary bytes parse to an error or answer lookups without
-//! panicking; a table built from pairs taken out of the input finds every
-//! row of every trace, ascending.
+//! 5 on, fingerprints of either width): arbitrary bytes parse to an error
+//! or answer lookups without panicking; a table built from pairs taken
+//! out of the input finds every row of every trace, ascending.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
@@ -16,9 +16,11 @@ fuzz_target!(|data: &[u8]| {
             t
         })
         .collect();
-    if let Ok(t) = TraceRows::parse(data) {
-        for id in ids.iter().take(8) {
-            let _ = t.lookup(data, id);
+    for len in [trace_rows::FINGERPRINT_LEN, trace_rows::OLD_FINGERPRINT_LEN] {
+        if let Ok(t) = TraceRows::parse(data, len) {
+            for id in ids.iter().take(8) {
+                let _ = t.lookup(data, id);
+            }
         }
     }
     // Pairs: 6 bytes of id (the rest zero) and a row, from the input.
@@ -32,13 +34,15 @@ fuzz_target!(|data: &[u8]| {
         .collect();
     pairs.sort_unstable();
     pairs.dedup();
-    let mut body = Vec::new();
-    trace_rows::encode(&mut pairs.clone(), &mut body);
-    let t = TraceRows::parse(&body).expect("a written table parses");
-    assert_eq!(t.rows() as usize, pairs.len());
-    for (id, row) in &pairs {
-        let rows = t.lookup(&body, id).expect("a written table answers");
-        assert!(rows.contains(row), "row {row} of {id:?} missed");
-        assert!(rows.windows(2).all(|w| w[0] < w[1]), "rows out of order");
+    for len in [trace_rows::FINGERPRINT_LEN, trace_rows::OLD_FINGERPRINT_LEN] {
+        let mut body = Vec::new();
+        trace_rows::encode(&mut pairs.clone(), len, &mut body);
+        let t = TraceRows::parse(&body, len).expect("a written table parses");
+        assert_eq!(t.rows() as usize, pairs.len());
+        for (id, row) in &pairs {
+            let rows = t.lookup(&body, id).expect("a written table answers");
+            assert!(rows.contains(row), "row {row} of {id:?} missed");
+            assert!(rows.windows(2).all(|w| w[0] < w[1]), "rows out of order");
+        }
     }
 });

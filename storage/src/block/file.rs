@@ -24,8 +24,9 @@ pub(crate) const FOOTER_LEN: usize = 16;
 /// text index page lists in Elias–Fano coding, version 7 log frames that
 /// list their resources once, version 8 log frames that list their
 /// templates once, version 9 trace tables that list frames rather than
-/// rows, version 10 log frames that list their attribute sets once; every
-/// other file reads the same in all.
+/// rows, version 10 log frames that list their attribute sets once and
+/// trace tables with one-byte fingerprints; every other file reads the
+/// same in all.
 pub(crate) const VERSION: u16 = 10;
 /// The oldest version read.
 const MIN_VERSION: u16 = 1;

@@ -11,14 +11,15 @@
 //! tells apart by their ids. A trace's rows in one frame are then one
 //! value, and a value of a block of a million rows fits two varint bytes
 //! instead of three: at 1M lines the synthetic corpus's log tables went
-//! from 3.26 to 2.71 bytes a line, the demo's from 6.06 to 4.92.
+//! from 3.26 to 2.71 bytes a line, the demo's from 6.06 to 4.92. From
+//! version 10 an entry's fingerprint is one byte, not two.
 //! Version 4 wrote `(key, row)` pairs sorted, the key being the
 //! id's first [`KEY_LEN`] bytes, searched by bisection; versions before
 //! it keyed by the whole id. Every layout gives candidates: the records
 //! hold the whole id, and readers check it there.
 //!
 //! ```text
-//! body = bloom | unit_shift u8 | trace rows (of units)    (version 9)
+//! body = bloom | unit_shift u8 | trace rows (of units)    (version 9 on)
 //! body = bloom | trace rows                               (versions 5–8)
 //! body = bloom | count u32le | (key [key_len] | row u32le) * count
 //! ```
@@ -60,7 +61,7 @@ pub(crate) fn encode(mut entries: Vec<(TraceId, u32)>, unit_shift: u8, magic: &[
     let mut rows = Vec::with_capacity(entries.len() * 3 + 16);
     // Sorts the entries by trace: the filter's distinct ids come from the
     // same order, not from a second sort.
-    trace_rows::encode(&mut entries, &mut rows);
+    trace_rows::encode(&mut entries, trace_rows::FINGERPRINT_LEN, &mut rows);
     let mut distinct: Vec<&[u8]> = entries.iter().map(|(t, _)| &t[..]).collect();
     distinct.dedup();
     let mut body = Vec::with_capacity(distinct.len() * 2 + rows.len() + 16);
@@ -114,7 +115,11 @@ impl TraceTable {
             } else {
                 (0, used)
             };
-            let rows = TraceRows::parse(&body[used..]).map_err(|e| bad(&e))?;
+            let fingerprint_len = match version {
+                10.. => trace_rows::FINGERPRINT_LEN,
+                _ => trace_rows::OLD_FINGERPRINT_LEN,
+            };
+            let rows = TraceRows::parse(&body[used..], fingerprint_len).map_err(|e| bad(&e))?;
             Entries::Grouped {
                 rows,
                 at: HEADER_LEN + used,
@@ -235,18 +240,23 @@ mod tests {
         out
     }
 
-    /// A table as blocks of versions 5 to 8 wrote it: rows, not units,
-    /// and no unit byte.
-    fn encode_rows(mut entries: Vec<(TraceId, u32)>) -> Vec<u8> {
+    /// A table with fingerprints of two bytes, as blocks of version 9
+    /// wrote it (units of `2^shift` rows, `Some(shift)`) or of versions 5
+    /// to 8 (rows, no unit byte, `None`).
+    fn encode_old(mut entries: Vec<(TraceId, u32)>, unit_shift: Option<u8>) -> Vec<u8> {
+        let shift = unit_shift.unwrap_or(0);
+        entries.iter_mut().for_each(|e| e.1 >>= shift);
         let mut rows = Vec::new();
-        trace_rows::encode(&mut entries, &mut rows);
+        trace_rows::encode(&mut entries, trace_rows::OLD_FINGERPRINT_LEN, &mut rows);
         let mut distinct: Vec<&[u8]> = entries.iter().map(|(t, _)| &t[..]).collect();
         distinct.dedup();
         let mut body = Vec::new();
         Bloom::build(distinct.into_iter()).encode(&mut body);
+        body.extend(unit_shift);
         body.extend_from_slice(&rows);
         let mut out = file::seal(b"SXLT", &body);
-        out[4..6].copy_from_slice(&8u16.to_le_bytes());
+        let version: u16 = if unit_shift.is_some() { 9 } else { 8 };
+        out[4..6].copy_from_slice(&version.to_le_bytes());
         out
     }
 
@@ -297,8 +307,9 @@ mod tests {
     proptest! {
         /// Every row of a trace is among its candidates, and every
         /// candidate is in the unit of a row of a trace that shares the
-        /// bytes its layout keys by: the fingerprint (versions 5 on), the
-        /// first 4 (version 4) or all; units are rows before version 9.
+        /// bytes its layout keys by: the fingerprint (byte 4 from version
+        /// 10, bytes 4 and 5 in versions 5 to 9), the first 4 (version 4)
+        /// or all; units are rows before version 9.
         #[test]
         fn rows_of_a_trace_are_all_found(
             pairs in prop::collection::btree_set((id(), 0u32..1000), 0..200),
@@ -307,8 +318,9 @@ mod tests {
         ) {
             let entries: Vec<_> = pairs.into_iter().collect();
             for (bytes, keyed, shift) in [
-                (encode(entries.clone(), shift, b"SXLT"), 4..6, shift),
-                (encode_rows(entries.clone()), 4..6, 0),
+                (encode(entries.clone(), shift, b"SXLT"), 4..5, shift),
+                (encode_old(entries.clone(), Some(shift)), 4..6, shift),
+                (encode_old(entries.clone(), None), 4..6, 0),
                 (encode_pairs(entries.clone(), KEY_LEN, 4), 0..KEY_LEN, 0),
                 (encode_pairs(entries.clone(), OLD_KEY_LEN, 3), 0..OLD_KEY_LEN, 0),
             ] {

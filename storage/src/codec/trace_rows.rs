@@ -13,7 +13,7 @@
 //!
 //! ```text
 //! body   = rows u32le | bits u8 | end u32le × 2^bits | entries
-//! entry  = fingerprint u16le | head uvarint
+//! entry  = fingerprint [fingerprint_len] | head uvarint
 //!          | [more uvarint | (gap uvarint) × more]  (gaps > 0)
 //! ```
 //!
@@ -24,9 +24,13 @@
 //! Bucket `b` (the id's first 4 bytes as a little-endian u32, shifted
 //! right by `32 − bits`) holds the entries from the end of bucket `b − 1`
 //! (0 for the first) to `end[b]`, each bucket's entries in id order. The
-//! fingerprint is the id's bytes 4 and 5, little-endian. A lookup returns
-//! the rows of every entry of its bucket with its fingerprint: candidates,
-//! which the caller checks against the records.
+//! fingerprint is the id's byte 4 ([`FINGERPRINT_LEN`], block version 10)
+//! or bytes 4 and 5 ([`OLD_FINGERPRINT_LEN`], versions 5 to 9): a bucket
+//! holds 16 traces at most on average, so one byte leaves a lookup about
+//! one wrong candidate in sixteen, each a frame decompressed, for a byte
+//! less a trace (a fifth of the table). A lookup returns the rows of
+//! every entry of its bucket with its fingerprint: candidates, which the
+//! caller checks against the records.
 
 use sextant_index::{get_uvarint, put_uvarint};
 
@@ -38,6 +42,10 @@ const PER_BUCKET: usize = 16;
 /// Most bucket bits: 16M buckets, far beyond a block's traces.
 const MAX_BITS: u8 = 24;
 const HEAD_LEN: usize = 5;
+/// Fingerprint bytes an entry, block version 10 on.
+pub const FINGERPRINT_LEN: usize = 1;
+/// Fingerprint bytes an entry, block versions 5 to 9.
+pub const OLD_FINGERPRINT_LEN: usize = 2;
 
 fn key(t: &TraceId) -> u32 {
     u32::from_le_bytes([t[0], t[1], t[2], t[3]])
@@ -69,8 +77,10 @@ fn id_of(k: u128) -> TraceId {
     t
 }
 
-fn fingerprint(t: &TraceId) -> u16 {
-    u16::from_le_bytes([t[4], t[5]])
+/// The fingerprint of `t`, of which an entry holds the first `len`
+/// bytes (1 or 2).
+fn fingerprint(t: &TraceId, len: usize) -> &[u8] {
+    &t[4..4 + len.clamp(1, 2)]
 }
 
 fn bucket(t: &TraceId, bits: u8) -> usize {
@@ -82,9 +92,10 @@ fn bucket(t: &TraceId, bits: u8) -> usize {
 }
 
 /// Appends the entries of `(trace, row)` pairs (any order; a pair given
-/// twice is listed once) to `out`, leaving the pairs sorted so that a
-/// trace's are neighbours, each once.
-pub fn encode(entries: &mut Vec<(TraceId, u32)>, out: &mut Vec<u8>) {
+/// twice is listed once) to `out`, with fingerprints of `fingerprint_len`
+/// bytes (1 or 2), leaving the pairs sorted so that a trace's are
+/// neighbours, each once.
+pub fn encode(entries: &mut Vec<(TraceId, u32)>, fingerprint_len: usize, out: &mut Vec<u8>) {
     let mut keyed: Vec<(u128, u32)> = entries.iter().map(|(t, row)| (order(t), *row)).collect();
     keyed.sort_unstable();
     keyed.dedup();
@@ -114,7 +125,7 @@ pub fn encode(entries: &mut Vec<(TraceId, u32)>, out: &mut Vec<u8>) {
             out[ends_at + 4 * b..ends_at + 4 * b + 4].copy_from_slice(&end.to_le_bytes());
             b += 1;
         }
-        out.extend_from_slice(&fingerprint(&t).to_le_bytes());
+        out.extend_from_slice(fingerprint(&t, fingerprint_len));
         let rows = &entries[i..i + n];
         put_uvarint(out, u64::from(rows[0].1) << 1 | u64::from(n > 1));
         if n > 1 {
@@ -137,6 +148,7 @@ pub fn encode(entries: &mut Vec<(TraceId, u32)>, out: &mut Vec<u8>) {
 pub struct TraceRows {
     rows: u32,
     bits: u8,
+    fingerprint_len: usize,
     /// Bytes of the body parsed.
     len: usize,
     /// Where the entries start, from the body's start.
@@ -144,8 +156,9 @@ pub struct TraceRows {
 }
 
 impl TraceRows {
-    /// Checks the header and bucket ends of `body`.
-    pub fn parse(body: &[u8]) -> Result<Self, String> {
+    /// Checks the header and bucket ends of `body`, whose entries have
+    /// fingerprints of `fingerprint_len` bytes (1 or 2).
+    pub fn parse(body: &[u8], fingerprint_len: usize) -> Result<Self, String> {
         let head = body.get(..HEAD_LEN).ok_or("trace rows truncated")?;
         let rows = u32::from_le_bytes([head[0], head[1], head[2], head[3]]);
         let bits = head[4];
@@ -159,6 +172,7 @@ impl TraceRows {
         let t = TraceRows {
             rows,
             bits,
+            fingerprint_len: fingerprint_len.clamp(1, 2),
             len: body.len(),
             entries_at,
         };
@@ -198,12 +212,12 @@ impl TraceRows {
         let entries = &body[self.entries_at..];
         let bucket = &entries[from..to];
         let bad = || "trace rows: damaged entry".to_string();
-        let want = fingerprint(trace).to_le_bytes();
+        let want = fingerprint(trace, self.fingerprint_len);
         let mut out = Vec::new();
         let mut at = 0;
         while at < bucket.len() {
-            let fp = bucket.get(at..at + 2).ok_or_else(bad)?;
-            at += 2;
+            let fp = bucket.get(at..at + want.len()).ok_or_else(bad)?;
+            at += want.len();
             let head = get_uvarint(bucket, &mut at).ok_or_else(bad)?;
             let first = head >> 1;
             let more = if head & 1 == 1 {
@@ -245,10 +259,14 @@ mod tests {
     use proptest::prelude::*;
 
     fn built(entries: &[(TraceId, u32)]) -> (Vec<u8>, TraceRows) {
+        built_with(entries, FINGERPRINT_LEN)
+    }
+
+    fn built_with(entries: &[(TraceId, u32)], fingerprint_len: usize) -> (Vec<u8>, TraceRows) {
         let mut e = entries.to_vec();
         let mut body = Vec::new();
-        encode(&mut e, &mut body);
-        let t = TraceRows::parse(&body).unwrap();
+        encode(&mut e, fingerprint_len, &mut body);
+        let t = TraceRows::parse(&body, fingerprint_len).unwrap();
         (body, t)
     }
 
@@ -265,14 +283,16 @@ mod tests {
 
     proptest! {
         /// Every row of a trace is found, ascending, and every candidate
-        /// belongs to a trace of the same bucket and fingerprint.
+        /// belongs to a trace of the same bucket and fingerprint, of
+        /// either width.
         #[test]
         fn every_row_is_found(
             pairs in prop::collection::btree_set((id(), 0u32..5000), 0..300),
             other in id(),
+            fingerprint_len in prop_oneof![Just(FINGERPRINT_LEN), Just(OLD_FINGERPRINT_LEN)],
         ) {
             let entries: Vec<_> = pairs.into_iter().collect();
-            let (body, t) = built(&entries);
+            let (body, t) = built_with(&entries, fingerprint_len);
             prop_assert_eq!(t.rows() as usize, entries.len());
             for probe in entries.iter().map(|(t, _)| *t).chain([other]) {
                 let rows = t.lookup(&body, &probe).unwrap();
@@ -282,7 +302,8 @@ mod tests {
                         prop_assert!(rows.contains(r));
                     }
                 }
-                let same = |u: &TraceId| bucket(u, t.bits) == bucket(&probe, t.bits) && u[4..6] == probe[4..6];
+                let fp = 4..4 + fingerprint_len;
+                let same = |u: &TraceId| bucket(u, t.bits) == bucket(&probe, t.bits) && u[fp.clone()] == probe[fp.clone()];
                 for r in rows {
                     prop_assert!(entries.iter().any(|(u, q)| *q == r && same(u)));
                 }
@@ -321,13 +342,15 @@ mod tests {
             let entries: Vec<_> = pairs.into_iter().collect();
             let (good, _) = built(&entries);
             let short = &good[..cut.index(good.len())];
-            prop_assert!(TraceRows::parse(short).is_err());
+            prop_assert!(TraceRows::parse(short, FINGERPRINT_LEN).is_err());
             let mut bad = good.clone();
             bad[flip.index(good.len())] ^= 0x41;
             for body in [&bad, &garbage] {
-                if let Ok(t) = TraceRows::parse(body) {
-                    for (id, _) in &entries {
-                        let _ = t.lookup(body, id);
+                for len in [FINGERPRINT_LEN, OLD_FINGERPRINT_LEN] {
+                    if let Ok(t) = TraceRows::parse(body, len) {
+                        for (id, _) in &entries {
+                            let _ = t.lookup(body, id);
+                        }
                     }
                 }
             }
