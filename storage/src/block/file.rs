@@ -25,9 +25,10 @@ pub(crate) const FOOTER_LEN: usize = 16;
 /// list their resources once, version 8 log frames that list their
 /// templates once, version 9 trace tables that list frames rather than
 /// rows, version 10 log frames that list their attribute sets once and
-/// trace tables with one-byte fingerprints; every other file reads the
-/// same in all.
-pub(crate) const VERSION: u16 = 10;
+/// trace tables with one-byte fingerprints, version 11 log frames with
+/// their trace flags apart from the ids; every other file reads the same
+/// in all.
+pub(crate) const VERSION: u16 = 11;
 /// The oldest version read.
 const MIN_VERSION: u16 = 1;
 

@@ -555,9 +555,11 @@ mod log_col {
     // The packed layout adds the bodies' decimal and hex variables as
     // columns 7 and 8 (`template.rs`), from block version 7 the frame's
     // distinct resources as column 9, column 5 then holding each row's
-    // index among them, and from version 10 the frame's distinct
-    // attribute sets as column 12, column 4 then holding each row's index
-    // among them.
+    // index among them, from version 10 the frame's distinct attribute
+    // sets as column 12, column 4 then holding each row's index among
+    // them, and from version 11 the rows' trace flags as column 13, out
+    // of column 6: a constant byte among random ones cost a byte a row
+    // there (zstd codes it as a literal), next to nothing on its own.
 }
 
 /// The observed-time column's value: the offset from the record's time,
@@ -865,13 +867,14 @@ impl Columnar for LogRecord {
     /// 2026-12-07): a resource of a demo record is four attributes, which
     /// each row repeated, half of encoding a WAL frame.
     const PLAIN_COLS: usize = 8;
-    const PACKED_COLS: usize = 13;
+    const PACKED_COLS: usize = 14;
     /// WAL frames from before 2026-12-07 and blocks of versions 1 to 4
     /// hold 7 columns, with a resource written out in every row; blocks
     /// of versions 5 and 6 hold 9: packed, a resource in every row; blocks
     /// of version 7 hold 10: a template in every row; blocks of versions
-    /// 8 and 9 hold 12: attributes written out in every row.
-    const READ_COLS: &'static [usize] = &[7, 8, 9, 10, 12, 13];
+    /// 8 and 9 hold 12: attributes written out in every row; blocks of
+    /// version 10 hold 13: a row's trace flags after its ids.
+    const READ_COLS: &'static [usize] = &[7, 8, 9, 10, 12, 13, 14];
     /// Trace and span ids: a demo line's 24 random bytes, 73% of its
     /// records' compressed bytes and a third of the time zstd took on them
     /// at level 3.
@@ -900,20 +903,16 @@ impl Columnar for LogRecord {
         // (without one, each row's resource is written out), then its
         // template list (without one, each row's template is), then its
         // attribute sets (without them, each row's attributes are).
-        let (mut vars, mut table, mut list, mut sets) = match vars {
-            [table] => (None, Some(table), None, None),
-            [decimals, hex] => (Some((decimals, hex)), None, None, None),
-            [decimals, hex, table] => (Some((decimals, hex)), Some(table), None, None),
-            [decimals, hex, table, list, bits] => {
-                (Some((decimals, hex)), Some(table), Some((list, bits)), None)
+        let (mut vars, mut table, mut list, mut sets, mut flag_col) = match vars {
+            [table] => (None, Some(table), None, None, None),
+            // The packed layout's columns, as many as asked (see `log_col`).
+            packed => {
+                let mut col = packed.iter_mut();
+                let vars = col.next().zip(col.next());
+                let table = col.next();
+                let list = col.next().zip(col.next());
+                (vars, table, list, col.next(), col.next())
             }
-            [decimals, hex, table, list, bits, sets] => (
-                Some((decimals, hex)),
-                Some(table),
-                Some((list, bits)),
-                Some(sets),
-            ),
-            _ => (None, None, None, None),
         };
         let mut prev = 0i64;
         let mut template = Vec::new();
@@ -986,7 +985,8 @@ impl Columnar for LogRecord {
             }
             cols[TRACE].extend_from_slice(&r.trace_id);
             cols[TRACE].extend_from_slice(&r.span_id);
-            put_uvarint(&mut cols[TRACE], u64::from(r.flags));
+            let flags = flag_col.as_deref_mut().unwrap_or(&mut cols[TRACE]);
+            put_uvarint(flags, u64::from(r.flags));
         }
         if let Some((_, column)) = list {
             column.extend_from_slice(bits.bytes());
@@ -1008,38 +1008,36 @@ impl Columnar for LogRecord {
         let (c, vars) = c.split_at_mut(Self::COLS);
         // A plain frame has no variable columns: a template body there is
         // an error.
-        let (mut vars, mut table, list, mut sets) = match vars {
+        let (mut vars, mut table, list, mut sets, mut flag_col) = match vars {
             [table] => (
                 None,
                 Some(ResourceList::read(table, "resource")?),
                 None,
                 None,
-            ),
-            [decimals, hex] => (
-                Some(template::Sources::new(decimals, hex)),
-                None,
-                None,
                 None,
             ),
-            [decimals, hex, table] => (
-                Some(template::Sources::new(decimals, hex)),
-                Some(ResourceList::read(table, "resource")?),
-                None,
-                None,
-            ),
-            [decimals, hex, table, list, bits, sets @ ..] => {
-                let bits = bits.bytes(bits.remaining())?;
+            // The packed layout's columns, as many as the frame's version
+            // has (see `log_col`).
+            packed => {
+                let mut col = packed.iter_mut();
+                let (decimals, hex) = (col.next(), col.next());
+                let table = col.next().map(|t| ResourceList::read(t, "resource"));
+                let list = col.next().map(TemplateList::read).transpose()?;
+                let bits = col.next().map(|b| b.bytes(b.remaining())).transpose()?;
+                let sets = col.next().map(|s| AttrSetList::read(s, "attribute set"));
+                let vars = match (decimals, hex, bits) {
+                    (Some(d), Some(h), Some(b)) => Some(template::Sources::with_bits(d, h, b)),
+                    (Some(d), Some(h), None) => Some(template::Sources::new(d, h)),
+                    _ => None,
+                };
                 (
-                    Some(template::Sources::with_bits(decimals, hex, bits)),
-                    Some(ResourceList::read(table, "resource")?),
-                    Some(TemplateList::read(list)?),
-                    match sets {
-                        [sets] => Some(AttrSetList::read(sets, "attribute set")?),
-                        _ => None,
-                    },
+                    vars,
+                    table.transpose()?,
+                    list,
+                    sets.transpose()?,
+                    col.next(),
                 )
             }
-            _ => (None, None, None, None),
         };
         let mut shared = SharedResources::default();
         let mut prev = 0i64;
@@ -1047,7 +1045,8 @@ impl Columnar for LogRecord {
             // Columns are separate cursors: the ids come first, to decide.
             let trace_id = c[TRACE].array()?;
             let span_id = c[TRACE].array()?;
-            let flags = u32::try_from(c[TRACE].uvarint()?).map_err(|_| "log flags")?;
+            let flags = flag_col.as_deref_mut().unwrap_or(&mut c[TRACE]).uvarint()?;
+            let flags = u32::try_from(flags).map_err(|_| "log flags")?;
             let keep = pick.keeps(i, &trace_id, &span_id);
             let ids = Ids {
                 trace: &trace_id,
@@ -1426,14 +1425,15 @@ pub(crate) mod tests {
 
         #[test]
         fn attribute_sets_round_trip_listed_once(
-            picks in proptest::collection::vec(0usize..3, 0..12),
+            picks in proptest::collection::vec((0usize..3, any::<u32>()), 0..12),
             pool in proptest::collection::vec(attrs(), 3),
         ) {
             let rows: Vec<LogRecord> = picks
                 .iter()
-                .map(|&k| LogRecord {
+                .map(|&(k, flags)| LogRecord {
                     attributes: pool[k].clone(),
                     body: AnyValue::Str(format!("row {k}")),
+                    flags,
                     ..LogRecord::default()
                 })
                 .collect();
@@ -1441,20 +1441,24 @@ pub(crate) mod tests {
             encode_frame(&rows, Layout::Packed, &mut buf);
             let back: Vec<LogRecord> = decode_frame(&buf).unwrap();
             prop_assert!(same(&rows, &back));
-            // Each distinct set once, in the last column.
+            // Each distinct set once, in column 12.
             let mut distinct: Vec<&Attributes> = rows.iter().map(|r| &r.attributes).collect();
             distinct.sort_by_key(|a| format!("{a:?}"));
             distinct.dedup();
             let (_, cols) = columns(&buf);
-            let list = AttrSetList::read(&mut Cursor::new(&cols[cols.len() - 1]), "set").unwrap();
+            let list = AttrSetList::read(&mut Cursor::new(&cols[12]), "set").unwrap();
             prop_assert_eq!(list.entries.len(), distinct.len());
-            // Blocks of versions 8 and 9 (12 columns, attributes in every
-            // row) still read, and encoding writes them to the same bytes.
-            let old = without_attribute_sets(&buf);
-            prop_assert!(same(&rows, &decode_frame::<LogRecord>(&old).unwrap()));
-            let mut cols = vec![Vec::new(); cols.len() - 1];
-            LogRecord::encode(&rows, &mut cols, None);
-            prop_assert_eq!(frame(rows.len() as u64, &cols), old);
+            // Blocks of version 10 (13 columns, flags after the ids) and
+            // of versions 8 and 9 (12, attributes in every row) still
+            // read, and encoding writes them to the same bytes.
+            let v10 = without_flag_column(&buf);
+            let v8 = without_attribute_sets(&v10);
+            for old in [v10, v8] {
+                prop_assert!(same(&rows, &decode_frame::<LogRecord>(&old).unwrap()));
+                let mut cols = vec![Vec::new(); columns(&old).1.len()];
+                LogRecord::encode(&rows, &mut cols, None);
+                prop_assert_eq!(frame(rows.len() as u64, &cols), old);
+            }
         }
 
         #[test]
@@ -1481,7 +1485,7 @@ pub(crate) mod tests {
                 if layout == Layout::Packed {
                     // As blocks of version 7 hold it (10 columns), checked
                     // below as well.
-                    buf = without_template_list(&without_attribute_sets(&buf));
+                    buf = without_template_list(&without_attribute_sets(&without_flag_column(&buf)));
                 }
                 // Every equal resource is one allocation, listed once: at
                 // most three.
@@ -1549,6 +1553,22 @@ pub(crate) mod tests {
         }
         cols.iter().for_each(|c| out.extend_from_slice(c));
         out
+    }
+
+    /// A packed log frame of 14 columns with each row's flags after its
+    /// ids in column 6 and no flag column (13), as blocks of version 10
+    /// hold it.
+    fn without_flag_column(frame_with: &[u8]) -> Vec<u8> {
+        let (rows, mut cols) = columns(frame_with);
+        let flags = cols.pop().unwrap();
+        let (mut flags, mut ids) = (Cursor::new(&flags), Cursor::new(&cols[log_col::TRACE]));
+        let mut each = Vec::new();
+        for _ in 0..rows {
+            each.extend_from_slice(ids.bytes(24).unwrap());
+            put_uvarint(&mut each, flags.uvarint().unwrap());
+        }
+        cols[log_col::TRACE] = each;
+        frame(rows, &cols)
     }
 
     /// A packed log frame of 13 columns with each row's attributes written
