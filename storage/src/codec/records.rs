@@ -1555,6 +1555,27 @@ pub(crate) mod tests {
         out
     }
 
+    /// An attribute set index past the frame's list, and a flag column
+    /// shorter than its rows, are errors naming what is wrong.
+    #[test]
+    fn bad_attribute_indexes_and_flags_are_errors() {
+        let rows = vec![LogRecord {
+            attributes: vec![("code.function".into(), AnyValue::Str("get".into()))],
+            flags: 1,
+            ..LogRecord::default()
+        }];
+        let mut buf = Vec::new();
+        encode_frame(&rows, Layout::Packed, &mut buf);
+        let (n, cols) = columns(&buf);
+        let mut past = cols.clone();
+        past[log_col::ATTRS] = vec![5];
+        let err = decode_frame::<LogRecord>(&frame(n, &past)).unwrap_err();
+        assert!(err.contains("attribute set 5 of 1"), "{err}");
+        let mut short = cols;
+        short[13].clear();
+        assert!(decode_frame::<LogRecord>(&frame(n, &short)).is_err());
+    }
+
     /// A packed log frame of 14 columns with each row's flags after its
     /// ids in column 6 and no flag column (13), as blocks of version 10
     /// hold it.
