@@ -1,6 +1,7 @@
 //! The head: the mutable, in-memory part of the database that every write
 //! lands in, until a flush turns it into immutable blocks.
 
+mod by_trace;
 mod logs;
 pub(crate) mod rows;
 mod series;

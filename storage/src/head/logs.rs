@@ -110,9 +110,7 @@ impl HeadLogs {
         let mut g = self.inner.write();
         let inner = &mut *g;
         let first_row = inner.rows.len() as u32;
-        for r in records.drain(..ends.len()) {
-            inner.rows.push(r);
-        }
+        inner.rows.extend(records.drain(..ends.len()));
         let bytes = inner.terms.add(&pending, first_row);
         inner.rows.add_bytes(bytes);
     }

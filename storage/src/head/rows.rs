@@ -3,9 +3,7 @@
 
 use std::cmp::Ordering;
 
-use rustc_hash::FxHashMap;
-use sextant_index::Ascending;
-
+use super::by_trace::{self, ByTrace};
 use crate::model::TraceId;
 
 /// What the head needs of a log record or span.
@@ -41,7 +39,10 @@ pub(crate) struct Rows<T> {
     chunks: Vec<Vec<T>>,
     len: usize,
     /// Trace → rows (most traces a head holds have one log line or a few).
-    traces: FxHashMap<TraceId, Ascending>,
+    traces: ByTrace,
+    /// The (trace key, row) pairs of the records being added, kept for
+    /// the next batch.
+    keyed: Vec<(u64, u32)>,
     bytes: usize,
 }
 
@@ -50,36 +51,37 @@ impl<T> Default for Rows<T> {
         Rows {
             chunks: Vec::new(),
             len: 0,
-            traces: FxHashMap::default(),
+            traces: ByTrace::default(),
+            keyed: Vec::new(),
             bytes: 0,
         }
     }
 }
 
 impl<T: Record> Rows<T> {
-    /// Appends a record; returns its row.
-    pub(crate) fn push(&mut self, r: T) -> u32 {
-        let row = self.len as u32;
-        self.bytes += r.heap_bytes();
-        let t = r.trace();
-        if t != [0; 16] {
-            match self.traces.get_mut(&t) {
-                Some(rows) => {
-                    rows.push(row);
-                }
-                None => {
-                    self.traces.insert(t, Ascending::new(row));
-                }
+    /// Appends records, in order.
+    pub(crate) fn extend(&mut self, records: impl IntoIterator<Item = T>) {
+        let mut keyed = std::mem::take(&mut self.keyed);
+        for r in records {
+            let row = self.len as u32;
+            self.bytes += r.heap_bytes();
+            let t = r.trace();
+            if t != [0; 16] {
+                keyed.push((by_trace::key(&t), row));
             }
+            if self.len.is_multiple_of(CHUNK) {
+                self.chunks.push(Vec::with_capacity(CHUNK));
+            }
+            if let Some(chunk) = self.chunks.last_mut() {
+                chunk.push(r);
+            }
+            self.len += 1;
         }
-        if self.len.is_multiple_of(CHUNK) {
-            self.chunks.push(Vec::with_capacity(CHUNK));
-        }
-        if let Some(chunk) = self.chunks.last_mut() {
-            chunk.push(r);
-        }
-        self.len += 1;
-        row
+        let before = self.traces.bytes();
+        self.traces.add(&keyed);
+        self.bytes += self.traces.bytes() - before;
+        keyed.clear();
+        self.keyed = keyed;
     }
 
     /// The record at `row`, if there is one.
@@ -118,7 +120,7 @@ impl<T: Record> Rows<T> {
             }
         }
         self.len = 0;
-        self.traces = FxHashMap::default();
+        self.traces = ByTrace::default();
         self.bytes = 0;
     }
 
@@ -137,9 +139,12 @@ impl<T: Record> Rows<T> {
 
     /// Records of a trace.
     pub(crate) fn trace(&self, id: &TraceId) -> Vec<T> {
-        self.traces.get(id).map_or_else(Vec::new, |rows| {
-            rows.iter().map(|r| self.at(r).clone()).collect()
-        })
+        (self.traces.rows(id).into_iter())
+            .map(|r| self.at(r))
+            // A trace whose id hashes as this one's may share its rows.
+            .filter(|r| r.trace() == *id)
+            .cloned()
+            .collect()
     }
 
     /// The records of all of `ids`.
@@ -192,8 +197,8 @@ mod tests {
             resource: resource.clone(),
             ..LogRecord::default()
         };
-        for i in 0..n {
-            assert_eq!(rows.push(record(i)), i as u32);
+        for batch in (0..n).collect::<Vec<_>>().chunks(1000) {
+            rows.extend(batch.iter().map(|&i| record(i)));
         }
         assert_eq!(rows.len(), n);
         assert!((0..n).all(|i| rows.get(i).map(|r| r.time_ns) == Some(record(i).time_ns)));

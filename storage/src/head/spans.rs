@@ -50,13 +50,13 @@ pub(crate) struct HeadSpans {
 impl HeadSpans {
     pub(crate) fn append(&self, spans: Vec<Span>) {
         let mut g = self.rows.write();
-        for s in spans {
-            let labels = span_labels(&s);
-            let row = g.len() as u32;
+        let first = g.len() as u32;
+        for (row, s) in (first..).zip(&spans) {
+            let labels = span_labels(s);
             self.postings
                 .add(row, labels.iter().map(|(k, v)| (*k, &**v)));
-            g.push(s);
         }
+        g.extend(spans);
     }
 
     pub(crate) fn len(&self) -> usize {
