@@ -13,8 +13,11 @@
 //! - the later rows of all terms share one pool of `u32` cells, in slices
 //!   that double in size up to [`MAX_SLICE`] cells, each ending in the
 //!   index of the next: a term seen twice costs no allocation of its own,
-//!   and a flush frees the pool in one piece. With a vector a term, slots
-//!   were 48 bytes and ingest took 4–10% more CPU (2.5M synthetic lines);
+//!   and a flush frees the pool in a few pieces. With a vector a term,
+//!   slots were 48 bytes and ingest took 4–10% more CPU (2.5M synthetic
+//!   lines). The pool is chunks of [`POOL_CHUNK`] cells, each allocated
+//!   once: one vector doubled its way up, copied each time, and the
+//!   copies were 3% of the write path at 10M demo lines;
 //! - a write adds a whole batch of terms with their hashes computed
 //!   beforehand, prefetching the slot of the term [`AHEAD`] terms on, and
 //!   the text and the end of the row list of the term half as far on, so
@@ -36,6 +39,11 @@ const EMPTY: u32 = u32::MAX;
 const FIRST_SLICE: u32 = 3;
 /// Rows of the largest slices.
 const MAX_SLICE: u32 = 255;
+/// Bits of a cell's place in its pool chunk.
+const POOL_CHUNK_BITS: u32 = 16;
+/// Cells of a pool chunk (256 KiB): far more than a slice, which never
+/// straddles two.
+const POOL_CHUNK: u32 = 1 << POOL_CHUNK_BITS;
 
 #[derive(Clone)]
 struct Slot {
@@ -78,7 +86,7 @@ pub(crate) struct TermTable {
     text: String,
     slots: Vec<Slot>,
     /// Rows after the first, in slices (cell 0 unused: 0 means none).
-    pool: Vec<u32>,
+    pool: Pool,
     /// `64 - log2(slots.len())`: a hash's home slot is its top bits.
     shift: u32,
     terms: usize,
@@ -89,21 +97,69 @@ impl Default for TermTable {
         TermTable {
             text: String::new(),
             slots: vec![VACANT; 16],
-            pool: vec![0],
+            pool: Pool::default(),
             shift: 60,
             terms: 0,
         }
     }
 }
 
-/// Appends a slice of `rows` rows to the pool; returns its start and its
-/// end cell, which holds `rows` until the slice is full. (A head is
-/// flushed by its bytes long before the pool nears 2³² cells, 16 GiB.)
-fn new_slice(pool: &mut Vec<u32>, rows: u32) -> (u32, u32) {
-    let start = pool.len() as u32;
-    pool.resize(pool.len() + rows as usize + 1, 0);
-    pool[(start + rows) as usize] = rows;
-    (start, start + rows)
+/// `u32` cells in chunks of [`POOL_CHUNK`], addressed by a `u32`.
+struct Pool {
+    chunks: Vec<Box<[u32]>>,
+    /// Cells handed out (cell 0 never is).
+    len: u32,
+}
+
+impl Default for Pool {
+    fn default() -> Self {
+        Pool {
+            chunks: Vec::new(),
+            len: 1,
+        }
+    }
+}
+
+impl std::ops::Index<u32> for Pool {
+    type Output = u32;
+    fn index(&self, i: u32) -> &u32 {
+        &self.chunks[(i >> POOL_CHUNK_BITS) as usize][(i % POOL_CHUNK) as usize]
+    }
+}
+
+impl std::ops::IndexMut<u32> for Pool {
+    fn index_mut(&mut self, i: u32) -> &mut u32 {
+        &mut self.chunks[(i >> POOL_CHUNK_BITS) as usize][(i % POOL_CHUNK) as usize]
+    }
+}
+
+impl Pool {
+    /// Asks the CPU for cell `i`, if handed out (0: none, nothing).
+    fn prefetch(&self, i: u32) {
+        if i != 0
+            && let Some(c) = self.chunks.get((i >> POOL_CHUNK_BITS) as usize)
+        {
+            prefetch(c.as_ptr().wrapping_add((i % POOL_CHUNK) as usize));
+        }
+    }
+
+    /// Appends a slice of `rows` rows, in one chunk; returns its start and
+    /// its end cell, which holds `rows` until the slice is full. (A head
+    /// is flushed by its bytes long before the pool nears 2³² cells, 16
+    /// GiB.)
+    fn new_slice(&mut self, rows: u32) -> (u32, u32) {
+        let mut start = self.len;
+        if start % POOL_CHUNK + rows + 1 > POOL_CHUNK {
+            start = (start | (POOL_CHUNK - 1)) + 1;
+        }
+        self.len = start + rows + 1;
+        while self.chunks.len() <= (start >> POOL_CHUNK_BITS) as usize {
+            self.chunks
+                .push(vec![0; POOL_CHUNK as usize].into_boxed_slice());
+        }
+        self[start + rows] = rows;
+        (start, start + rows)
+    }
 }
 
 /// Rows of the slice after one of `rows` rows.
@@ -176,7 +232,7 @@ impl TermTable {
                 let s = &self.slots[self.home(q.hash)];
                 if s.len != EMPTY {
                     prefetch(self.text.as_ptr().wrapping_add(s.at as usize));
-                    prefetch(self.pool.as_ptr().wrapping_add(s.tail as usize));
+                    self.pool.prefetch(s.tail);
                 }
             }
             bytes += self.add_one(p.term, p.hash, first_row + p.record);
@@ -203,7 +259,7 @@ impl TermTable {
         let last = if s.tail == 0 {
             s.first
         } else {
-            self.pool[s.tail as usize - 1]
+            self.pool[s.tail - 1]
         };
         if row == last {
             return 0;
@@ -212,14 +268,14 @@ impl TermTable {
         // A slice for the row: the first, or the next when this one is
         // full (its end cell holds its row count until then).
         if s.tail == 0 {
-            (s.head, s.end) = new_slice(pool, FIRST_SLICE);
+            (s.head, s.end) = pool.new_slice(FIRST_SLICE);
             s.tail = s.head;
         } else if s.tail == s.end {
-            let (start, end) = new_slice(pool, next_slice(pool[s.end as usize]));
-            pool[s.end as usize] = start;
+            let (start, end) = pool.new_slice(next_slice(pool[s.end]));
+            pool[s.end] = start;
             (s.tail, s.end) = (start, end);
         }
-        pool[s.tail as usize] = row;
+        pool[s.tail] = row;
         s.tail += 1;
         4
     }
@@ -232,12 +288,12 @@ impl TermTable {
                 return None;
             }
             if at == end {
-                at = self.pool[end as usize];
+                at = self.pool[end];
                 rows = next_slice(rows);
                 end = at + rows;
             }
             at += 1;
-            Some(self.pool[at as usize - 1])
+            Some(self.pool[at - 1])
         }))
     }
 
@@ -258,7 +314,7 @@ impl TermTable {
                     && a.len != EMPTY
                 {
                     prefetch(self.text.as_ptr().wrapping_add(a.at as usize));
-                    prefetch(self.pool.as_ptr().wrapping_add(a.head as usize));
+                    self.pool.prefetch(a.head);
                 }
                 (self.term(s), self.rows(s))
             })
@@ -304,6 +360,35 @@ mod tests {
         assert!(t.get("seventh").unwrap().eq((0..1000).step_by(7)));
         assert!(t.get("absent").is_none());
         assert_eq!(t.iter().count(), 1002);
+    }
+
+    /// Enough rows for the pool's slices to fill several chunks: every
+    /// term keeps all its rows, whichever chunk each slice landed in.
+    #[test]
+    fn rows_cross_pool_chunks() {
+        let mut t = TermTable::default();
+        let terms: Vec<String> = (0..300).map(|i| format!("t{i}")).collect();
+        for first in (0..700u32).step_by(50) {
+            let batch: Vec<Pending<'_>> = (first..first + 50)
+                .flat_map(|row| {
+                    (terms.iter())
+                        .filter(move |term| term.len() % 2 == 0 || row % 3 == 0)
+                        .map(move |term| Pending {
+                            term,
+                            hash: TermTable::hash(term),
+                            record: row - first,
+                        })
+                })
+                .collect();
+            t.add(&batch, first);
+        }
+        assert!(t.pool.chunks.len() >= 3);
+        for term in &terms {
+            let want: Vec<u32> = (0..700)
+                .filter(|row| term.len() % 2 == 0 || row % 3 == 0)
+                .collect();
+            assert!(t.get(term).unwrap().eq(want), "{term}");
+        }
     }
 
     proptest::proptest! {
