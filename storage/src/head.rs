@@ -5,6 +5,7 @@ mod by_trace;
 mod logs;
 pub(crate) mod rows;
 mod series;
+mod slots;
 mod spans;
 mod terms;
 

@@ -24,13 +24,12 @@ use std::hash::BuildHasher;
 
 use rustc_hash::FxBuildHasher;
 
+use super::slots::{self, FIRST_SLOTS, Homes};
 use crate::model::TraceId;
 use crate::prefetch;
 
 /// How many keys ahead a slot is prefetched.
 const AHEAD: usize = 16;
-/// Slots are at most this many tenths full.
-const MAX_LOAD_TENTHS: usize = 7;
 /// The key of an empty slot ([`key`] never gives it).
 const EMPTY: u64 = 0;
 /// No further row: a slot's `last` or a link's `prev`.
@@ -67,26 +66,24 @@ pub(crate) fn key(trace: &TraceId) -> u64 {
 pub(crate) struct ByTrace {
     slots: Vec<Slot>,
     links: Vec<Link>,
-    /// `64 - log2(slots.len())`: a key's home slot is its top bits.
-    shift: u32,
+    homes: Homes,
     keys: usize,
 }
 
 impl Default for ByTrace {
     fn default() -> Self {
         ByTrace {
-            slots: vec![VACANT; 16],
+            slots: vec![VACANT; FIRST_SLOTS],
             links: Vec::new(),
-            shift: 60,
+            homes: Homes::of(FIRST_SLOTS),
             keys: 0,
         }
     }
 }
 
 impl ByTrace {
-    /// The home slot of a key (Fibonacci hashing: all 64 bits count).
     fn home(&self, key: u64) -> usize {
-        (key.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> self.shift) as usize
+        self.homes.home(key)
     }
 
     /// The slot holding `key`, or the empty slot where it would go.
@@ -101,13 +98,11 @@ impl ByTrace {
 
     /// Room for `n` more keys without growing past the load limit.
     fn reserve(&mut self, n: usize) {
-        let need = (self.keys + n) * 10 / MAX_LOAD_TENTHS + 1;
-        if need <= self.slots.len() {
+        let Some(size) = slots::grown(self.keys, n, self.slots.len()) else {
             return;
-        }
-        let size = need.next_power_of_two();
+        };
         let old = std::mem::replace(&mut self.slots, vec![VACANT; size]);
-        self.shift = 64 - size.trailing_zeros();
+        self.homes = Homes::of(size);
         for s in old.into_iter().filter(|s| s.key != EMPTY) {
             let i = self.find(s.key);
             self.slots[i] = s;

@@ -27,12 +27,11 @@ use std::hash::BuildHasher;
 
 use rustc_hash::FxBuildHasher;
 
+use super::slots::{self, FIRST_SLOTS, Homes, MAX_LOAD_TENTHS};
 use crate::prefetch;
 
 /// How many terms ahead the slot is prefetched.
 const AHEAD: usize = 16;
-/// Slots are at most this many tenths full.
-const MAX_LOAD_TENTHS: usize = 7;
 /// No term: the `len` of an empty slot.
 const EMPTY: u32 = u32::MAX;
 /// Rows of a term's first slice in the pool.
@@ -87,8 +86,7 @@ pub(crate) struct TermTable {
     slots: Vec<Slot>,
     /// Rows after the first, in slices (cell 0 unused: 0 means none).
     pool: Pool,
-    /// `64 - log2(slots.len())`: a hash's home slot is its top bits.
-    shift: u32,
+    homes: Homes,
     terms: usize,
 }
 
@@ -96,9 +94,9 @@ impl Default for TermTable {
     fn default() -> Self {
         TermTable {
             text: String::new(),
-            slots: vec![VACANT; 16],
+            slots: vec![VACANT; FIRST_SLOTS],
             pool: Pool::default(),
-            shift: 60,
+            homes: Homes::of(FIRST_SLOTS),
             terms: 0,
         }
     }
@@ -173,9 +171,8 @@ impl TermTable {
         (FxBuildHasher.hash_one(term) >> 32) as u32
     }
 
-    /// The home slot of a hash (Fibonacci hashing: all 32 bits count).
     fn home(&self, hash: u32) -> usize {
-        (u64::from(hash).wrapping_mul(0x9e37_79b9_7f4a_7c15) >> self.shift) as usize
+        self.homes.home(u64::from(hash))
     }
 
     fn term(&self, s: &Slot) -> &str {
@@ -197,13 +194,11 @@ impl TermTable {
 
     /// Room for `n` more terms without growing past the load limit.
     fn reserve(&mut self, n: usize) {
-        let need = (self.terms + n) * 10 / MAX_LOAD_TENTHS + 1;
-        if need <= self.slots.len() {
+        let Some(size) = slots::grown(self.terms, n, self.slots.len()) else {
             return;
-        }
-        let size = need.next_power_of_two();
+        };
         let old = std::mem::replace(&mut self.slots, vec![VACANT; size]);
-        self.shift = 64 - size.trailing_zeros();
+        self.homes = Homes::of(size);
         let mask = size - 1;
         // Placed by their stored hashes: the terms are not read again.
         for s in old.into_iter().filter(|s| s.len != EMPTY) {
