@@ -39,25 +39,17 @@ pub struct DiagnoseArgs {
 /// Diagnoses the window and prints the answer.
 pub fn run(data_dir: &Path, a: &DiagnoseArgs) -> CliResult {
     let answer = match &a.remote.url {
-        Some(url) => {
-            let mut form = Vec::new();
-            for (k, v) in [
-                ("start", &a.start),
-                ("end", &a.end),
-                ("time", &a.time),
-                ("window", &a.window),
-            ] {
-                if let Some(v) = v {
-                    form.push((k, v.clone()));
-                }
-            }
-            crate::post_form(
-                url,
-                "/api/v1/sextant/diagnose",
-                &form,
-                a.remote.token.as_deref(),
-            )?
-        }
+        Some(url) => crate::post_form(
+            url,
+            "/api/v1/sextant/diagnose",
+            &[
+                ("start", a.start.as_deref()),
+                ("end", a.end.as_deref()),
+                ("time", a.time.as_deref()),
+                ("window", a.window.as_deref()),
+            ],
+            a.remote.token.as_deref(),
+        )?,
         None => local(data_dir, a)?,
     };
     let v: Json = serde_json::from_str(&answer)

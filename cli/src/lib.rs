@@ -88,17 +88,17 @@ pub struct Remote {
     pub token: Option<String>,
 }
 
-/// POSTs `form` to `path` of the server at `url` (with the bearer `token`)
-/// and returns the answer's body, whatever its status: the API's JSON
-/// says what went wrong.
+/// POSTs `form` (the pairs with a value) to `path` of the server at `url`
+/// (with the bearer `token`) and returns the answer's body, whatever its
+/// status: the API's JSON says what went wrong.
 pub fn post_form(
     url: &str,
     path: &str,
-    form: &[(&str, String)],
+    form: &[(&str, Option<&str>)],
     token: Option<&str>,
 ) -> Result<String, CliError> {
     let body = form_urlencoded::Serializer::new(String::new())
-        .extend_pairs(form)
+        .extend_pairs(form.iter().filter_map(|&(k, v)| Some((k, v?))))
         .finish();
     let endpoint = format!("{}{path}", url.trim_end_matches('/'));
     let mut req = reqwest::blocking::Client::builder()

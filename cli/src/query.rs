@@ -95,21 +95,18 @@ fn when(a: &QueryArgs) -> Result<When, CliError> {
 
 /// Asks a running server.
 fn remote(url: &str, a: &QueryArgs) -> Result<String, CliError> {
-    let mut form = vec![("query", a.query.clone()), ("limit", a.limit.to_string())];
-    for (k, v) in [
-        ("time", &a.time),
-        ("start", &a.start),
-        ("end", &a.end),
-        ("step", &a.step),
-    ] {
-        if let Some(v) = v {
-            form.push((k, v.clone()));
-        }
-    }
+    let limit = a.limit.to_string();
     crate::post_form(
         url,
         "/api/v1/sextant/query",
-        &form,
+        &[
+            ("query", Some(&a.query)),
+            ("limit", Some(&limit)),
+            ("time", a.time.as_deref()),
+            ("start", a.start.as_deref()),
+            ("end", a.end.as_deref()),
+            ("step", a.step.as_deref()),
+        ],
         a.remote.token.as_deref(),
     )
 }

@@ -6,9 +6,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
-use axum::body::Body;
 use axum::extract::State as AxState;
-use axum::http::{HeaderMap, Uri};
 use axum::response::Response;
 use sextant_diagnose::{BASELINE_WINDOWS, LOOKBACK_DAYS};
 use sextant_query::value::{RangeSeries, Value};
@@ -44,13 +42,7 @@ struct Basis {
 /// the range query's series, each with `lower` and `upper`: the lowest
 /// and highest value the same query gave at that point of the comparable
 /// windows. `baseline` says which windows were read.
-pub async fn query_band(
-    AxState(st): AxState<Arc<State>>,
-    uri: Uri,
-    headers: HeaderMap,
-    b: Body,
-) -> ApiResult<Response> {
-    let p = Params::from_request(&uri, &headers, b).await?;
+pub async fn query_band(AxState(st): AxState<Arc<State>>, p: Params) -> ApiResult<Response> {
     let expr = parse_query(&p)?;
     let opts = engine_options(&st, &p)?;
     let start = parse_time("start", required(&p, "start")?)?;

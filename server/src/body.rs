@@ -5,6 +5,7 @@
 use std::io::Read;
 
 use axum::body::Body;
+use axum::extract::{FromRequest, Request};
 use axum::http::{HeaderMap, Uri, header};
 
 use super::error::{ApiError, ApiResult, Kind};
@@ -127,9 +128,20 @@ pub fn media_type(headers: &HeaderMap) -> String {
 #[derive(Debug, Default)]
 pub struct Params(Vec<(String, String)>);
 
+/// A handler's parameters, as its last argument: the query string and a
+/// form body, as Prometheus' API takes them.
+impl<S: Send + Sync> FromRequest<S> for Params {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, _: &S) -> ApiResult<Params> {
+        let (parts, body) = req.into_parts();
+        Params::collect(&parts.uri, &parts.headers, body).await
+    }
+}
+
 impl Params {
     /// Collects parameters of a request.
-    pub async fn from_request(uri: &Uri, headers: &HeaderMap, body: Body) -> ApiResult<Params> {
+    pub async fn collect(uri: &Uri, headers: &HeaderMap, body: Body) -> ApiResult<Params> {
         let mut pairs: Vec<(String, String)> = uri
             .query()
             .map(|q| form_urlencoded::parse(q.as_bytes()).into_owned().collect())

@@ -3,9 +3,7 @@
 
 use std::sync::Arc;
 
-use axum::body::Body;
 use axum::extract::State as AxState;
-use axum::http::{HeaderMap, Uri};
 use axum::response::Response;
 
 use super::body::Params;
@@ -63,13 +61,7 @@ fn window_of(p: &Params) -> ApiResult<(i64, i64)> {
 /// `GET|POST /api/v1/sextant/service-graph?start=&end=` (or `time=` and
 /// `window=`): who calls whom in the window, with each node's and each
 /// call's requests, errors and latency, from spans.
-pub async fn service_graph(
-    AxState(st): AxState<Arc<State>>,
-    uri: Uri,
-    headers: HeaderMap,
-    b: Body,
-) -> ApiResult<Response> {
-    let p = Params::from_request(&uri, &headers, b).await?;
+pub async fn service_graph(AxState(st): AxState<Arc<State>>, p: Params) -> ApiResult<Response> {
     let (start, end) = window_of(&p)?;
     sextant_diagnose::check_window(start, end, sextant_diagnose::MAX_WINDOW_MS)?;
     let body = st
@@ -86,13 +78,7 @@ pub async fn service_graph(
 /// `GET|POST /api/v1/sextant/diagnose?start=&end=` (or `time=` and
 /// `window=`): whether the window holds an incident, its ranked causes and
 /// their evidence (schema: docs/diagnosis.md).
-pub async fn diagnose(
-    AxState(st): AxState<Arc<State>>,
-    uri: Uri,
-    headers: HeaderMap,
-    b: Body,
-) -> ApiResult<Response> {
-    let p = Params::from_request(&uri, &headers, b).await?;
+pub async fn diagnose(AxState(st): AxState<Arc<State>>, p: Params) -> ApiResult<Response> {
     let (start, end) = window_of(&p)?;
     let body = st
         .query(move |st| Ok(success(&diagnosis_json(st, start, end)?, &[])))
@@ -162,8 +148,7 @@ pub async fn incident(
 /// `GET /api/v1/sextant/calendar?time=T` (default now): the market's time
 /// zone and what its calendar says of the moment, so pages can show the
 /// market's local time beside UTC.
-pub async fn calendar(AxState(st): AxState<Arc<State>>, uri: Uri) -> ApiResult<Response> {
-    let p = Params::from_request(&uri, &HeaderMap::new(), Body::empty()).await?;
+pub async fn calendar(AxState(st): AxState<Arc<State>>, p: Params) -> ApiResult<Response> {
     let t = p
         .get("time")
         .map_or(Ok(now_ms()), |t| parse_time("time", t))?;

@@ -5,9 +5,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::body::Body;
 use axum::extract::{Path, State as AxState};
-use axum::http::{HeaderMap, Uri, header};
+use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use sextant_query::ast::Expr;
 use sextant_query::types::ValueType;
@@ -27,13 +26,7 @@ pub fn json(body: String) -> Response {
 }
 
 /// `GET|POST /api/v1/query`
-pub async fn query(
-    AxState(st): St,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Body,
-) -> ApiResult<Response> {
-    let p = Params::from_request(&uri, &headers, body).await?;
+pub async fn query(AxState(st): St, p: Params) -> ApiResult<Response> {
     let expr = promql_query(&p)?;
     let t = match p.get("time") {
         Some(s) => parse_time("time", s)?,
@@ -55,13 +48,7 @@ async fn promql(st: &Arc<State>, p: &Params, expr: Expr, when: When) -> ApiResul
 }
 
 /// `GET|POST /api/v1/query_range`
-pub async fn query_range(
-    AxState(st): St,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Body,
-) -> ApiResult<Response> {
-    let p = Params::from_request(&uri, &headers, body).await?;
+pub async fn query_range(AxState(st): St, p: Params) -> ApiResult<Response> {
     let start = parse_time("start", required(&p, "start")?)?;
     let end = parse_time("end", required(&p, "end")?)?;
     let step = parse_duration("step", required(&p, "step")?)?;
@@ -76,13 +63,7 @@ pub async fn query_range(
 }
 
 /// `GET|POST /api/v1/series`
-pub async fn series(
-    AxState(st): St,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Body,
-) -> ApiResult<Response> {
-    let p = Params::from_request(&uri, &headers, body).await?;
+pub async fn series(AxState(st): St, p: Params) -> ApiResult<Response> {
     let sets = match_sets(&p)?;
     if sets.is_empty() {
         return Err(ApiError::bad("no match[] parameter provided"));
@@ -108,13 +89,7 @@ pub async fn series(
 }
 
 /// `GET|POST /api/v1/labels`
-pub async fn labels(
-    AxState(st): St,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Body,
-) -> ApiResult<Response> {
-    let p = Params::from_request(&uri, &headers, body).await?;
+pub async fn labels(AxState(st): St, p: Params) -> ApiResult<Response> {
     let sets = match_sets(&p)?;
     let (start, end) = time_range(&p)?;
     let limit = limit(&p)?;
@@ -131,14 +106,11 @@ pub async fn labels(
 pub async fn label_values(
     AxState(st): St,
     Path(name): Path<String>,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Body,
+    p: Params,
 ) -> ApiResult<Response> {
     if name.is_empty() {
         return Err(ApiError::bad(format!("invalid label name: {name:?}")));
     }
-    let p = Params::from_request(&uri, &headers, body).await?;
     let sets = match_sets(&p)?;
     let (start, end) = time_range(&p)?;
     let limit = limit(&p)?;
@@ -153,13 +125,7 @@ pub async fn label_values(
 
 /// `GET|POST /api/v1/query_exemplars`: exemplars of every selector of the
 /// query, per series.
-pub async fn query_exemplars(
-    AxState(st): St,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Body,
-) -> ApiResult<Response> {
-    let p = Params::from_request(&uri, &headers, body).await?;
+pub async fn query_exemplars(AxState(st): St, p: Params) -> ApiResult<Response> {
     let expr = parse_query(&p)?;
     let (start, end) = time_range(&p)?;
     let body = st
@@ -212,13 +178,7 @@ pub async fn query_exemplars(
 }
 
 /// `GET /api/v1/metadata`
-pub async fn metadata(
-    AxState(st): St,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Body,
-) -> ApiResult<Response> {
-    let p = Params::from_request(&uri, &headers, body).await?;
+pub async fn metadata(AxState(st): St, p: Params) -> ApiResult<Response> {
     let limit = limit(&p)?;
     let metric = p.get("metric").filter(|m| !m.is_empty());
     let mut data = serde_json::Map::new();

@@ -5,9 +5,7 @@
 
 use std::sync::Arc;
 
-use axum::body::Body;
 use axum::extract::{Path, State as AxState};
-use axum::http::{HeaderMap, Uri};
 use axum::response::Response;
 use serde_json::{Value as Json, json};
 use sextant_query::ast::Expr;
@@ -49,13 +47,7 @@ const DEFAULT_RECORD_LIMIT: usize = 100;
 /// at most `limit` (a warning says when more matched). Records over
 /// `start`..`end` come from selectors written without a range; at `time`
 /// alone, from the 5-minute lookback (or the selector's `[range]`).
-pub async fn query(
-    AxState(st): AxState<Arc<State>>,
-    uri: Uri,
-    headers: HeaderMap,
-    b: Body,
-) -> ApiResult<Response> {
-    let p = Params::from_request(&uri, &headers, b).await?;
+pub async fn query(AxState(st): AxState<Arc<State>>, p: Params) -> ApiResult<Response> {
     let expr = parse_query(&p)?;
     let opts = engine_options(&st, &p)?;
     let limit = limit_param(&p, DEFAULT_RECORD_LIMIT)?;
@@ -199,13 +191,7 @@ pub fn find_trace(st: &State, id: &TraceId) -> ApiResult<Trace> {
 
 /// `GET|POST /api/v1/sextant/logs?match[]={service="x"}&q=TEXT&start&end&limit`:
 /// newest first.
-pub async fn logs(
-    AxState(st): AxState<Arc<State>>,
-    uri: Uri,
-    headers: HeaderMap,
-    b: Body,
-) -> ApiResult<Response> {
-    let p = Params::from_request(&uri, &headers, b).await?;
+pub async fn logs(AxState(st): AxState<Arc<State>>, p: Params) -> ApiResult<Response> {
     let mut search = LogSearch::default();
     if let Some(sel) = p.get("match[]") {
         match parse(sel)? {
