@@ -6,7 +6,7 @@ use std::io::Read;
 
 use axum::body::Body;
 use axum::extract::{FromRequest, Request};
-use axum::http::{HeaderMap, Uri, header};
+use axum::http::{HeaderMap, header};
 
 use super::error::{ApiError, ApiResult, Kind};
 
@@ -135,24 +135,18 @@ impl<S: Send + Sync> FromRequest<S> for Params {
 
     async fn from_request(req: Request, _: &S) -> ApiResult<Params> {
         let (parts, body) = req.into_parts();
-        Params::collect(&parts.uri, &parts.headers, body).await
-    }
-}
-
-impl Params {
-    /// Collects parameters of a request.
-    pub async fn collect(uri: &Uri, headers: &HeaderMap, body: Body) -> ApiResult<Params> {
-        let mut pairs: Vec<(String, String)> = uri
-            .query()
+        let mut pairs: Vec<(String, String)> = (parts.uri.query())
             .map(|q| form_urlencoded::parse(q.as_bytes()).into_owned().collect())
             .unwrap_or_default();
-        if media_type(headers) == "application/x-www-form-urlencoded" {
+        if media_type(&parts.headers) == "application/x-www-form-urlencoded" {
             let bytes = read(body, 16 << 20).await?;
             pairs.extend(form_urlencoded::parse(&bytes).into_owned());
         }
         Ok(Params(pairs))
     }
+}
 
+impl Params {
     /// The first value of `name`.
     pub fn get(&self, name: &str) -> Option<&str> {
         self.0

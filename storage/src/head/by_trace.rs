@@ -88,31 +88,22 @@ impl ByTrace {
 
     /// The slot holding `key`, or the empty slot where it would go.
     fn find(&self, key: u64) -> usize {
-        let mask = self.slots.len() - 1;
-        let mut i = self.home(key);
-        while self.slots[i].key != EMPTY && self.slots[i].key != key {
-            i = (i + 1) & mask;
-        }
-        i
-    }
-
-    /// Room for `n` more keys without growing past the load limit.
-    fn reserve(&mut self, n: usize) {
-        let Some(size) = slots::grown(self.keys, n, self.slots.len()) else {
-            return;
-        };
-        let old = std::mem::replace(&mut self.slots, vec![VACANT; size]);
-        self.homes = Homes::of(size);
-        for s in old.into_iter().filter(|s| s.key != EMPTY) {
-            let i = self.find(s.key);
-            self.slots[i] = s;
-        }
+        slots::probe(self.home(key), self.slots.len(), |i| {
+            self.slots[i].key == EMPTY || self.slots[i].key == key
+        })
     }
 
     /// Adds rows by their traces' [`key`]s, rows ascending through the
     /// batch and above every row added before.
     pub(crate) fn add(&mut self, batch: &[(u64, u32)]) {
-        self.reserve(batch.len());
+        // Room for the batch without passing the load limit.
+        slots::reserve(
+            &mut self.slots,
+            &mut self.homes,
+            (self.keys, batch.len()),
+            VACANT,
+            |s| (s.key != EMPTY).then_some(s.key),
+        );
         for (j, &(key, row)) in batch.iter().enumerate() {
             if let Some(&(ahead, _)) = batch.get(j + AHEAD) {
                 prefetch(&self.slots[self.home(ahead)]);

@@ -29,9 +29,38 @@ impl Homes {
     }
 }
 
-/// The slots a table of `slots` slots holding `entries` must grow to
-/// before `more` are added, or `None` when it has room.
-pub(super) fn grown(entries: usize, more: usize, slots: usize) -> Option<usize> {
+/// Grows `table` (and its `homes`) when `entries + more` entries would
+/// fill it past the load limit, placing each entry again by the hash
+/// `hash_of` gives its slot (`None`: an empty slot), so that nothing
+/// beyond the slots is read.
+pub(super) fn reserve<S: Clone>(
+    table: &mut Vec<S>,
+    homes: &mut Homes,
+    (entries, more): (usize, usize),
+    vacant: S,
+    hash_of: impl Fn(&S) -> Option<u64>,
+) {
     let need = (entries + more) * 10 / MAX_LOAD_TENTHS + 1;
-    (need > slots).then(|| need.next_power_of_two())
+    if need <= table.len() {
+        return;
+    }
+    let size = need.next_power_of_two();
+    let old = std::mem::replace(table, vec![vacant; size]);
+    *homes = Homes::of(size);
+    for s in old {
+        if let Some(hash) = hash_of(&s) {
+            let i = probe(homes.home(hash), size, |i| hash_of(&table[i]).is_none());
+            table[i] = s;
+        }
+    }
+}
+
+/// The first slot from `home` on, wrapping round the table's `slots`, at
+/// which `stop` holds: the load limit keeps an empty one ahead.
+pub(super) fn probe(home: usize, slots: usize, stop: impl Fn(usize) -> bool) -> usize {
+    let mut i = home;
+    while !stop(i) {
+        i = (i + 1) & (slots - 1);
+    }
+    i
 }

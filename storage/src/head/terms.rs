@@ -181,40 +181,25 @@ impl TermTable {
 
     /// The slot holding `term`, or the empty slot where it would go.
     fn find(&self, term: &str, hash: u32) -> usize {
-        let mask = self.slots.len() - 1;
-        let mut i = self.home(hash);
-        loop {
+        slots::probe(self.home(hash), self.slots.len(), |i| {
             let s = &self.slots[i];
-            if s.len == EMPTY || (s.hash == hash && self.term(s) == term) {
-                return i;
-            }
-            i = (i + 1) & mask;
-        }
-    }
-
-    /// Room for `n` more terms without growing past the load limit.
-    fn reserve(&mut self, n: usize) {
-        let Some(size) = slots::grown(self.terms, n, self.slots.len()) else {
-            return;
-        };
-        let old = std::mem::replace(&mut self.slots, vec![VACANT; size]);
-        self.homes = Homes::of(size);
-        let mask = size - 1;
-        // Placed by their stored hashes: the terms are not read again.
-        for s in old.into_iter().filter(|s| s.len != EMPTY) {
-            let mut i = self.home(s.hash);
-            while self.slots[i].len != EMPTY {
-                i = (i + 1) & mask;
-            }
-            self.slots[i] = s;
-        }
+            s.len == EMPTY || (s.hash == hash && self.term(s) == term)
+        })
     }
 
     /// Adds the terms of a batch of records, the first at row `first_row`
     /// (records ascending through `batch`; a term twice in one record is
     /// one posting). Returns the bytes this added, for the head's size.
     pub(crate) fn add(&mut self, batch: &[Pending<'_>], first_row: u32) -> usize {
-        self.reserve(batch.len());
+        // Room for the batch without passing the load limit (terms
+        // placed again by their stored hashes, their text not read).
+        slots::reserve(
+            &mut self.slots,
+            &mut self.homes,
+            (self.terms, batch.len()),
+            VACANT,
+            |s| (s.len != EMPTY).then_some(u64::from(s.hash)),
+        );
         let mut bytes = 0;
         for (j, p) in batch.iter().enumerate() {
             if let Some(q) = batch.get(j + AHEAD) {
