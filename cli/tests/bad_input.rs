@@ -288,6 +288,31 @@ fn query_api_errors_have_prometheus_shapes() {
             "execution",
             "regex",
         ),
+        // The Logs page's volume: a range and a step it can count in.
+        (
+            "/api/v1/sextant/logs/volume?start=0&end=60",
+            400,
+            "bad_data",
+            "missing parameter \"step\"",
+        ),
+        (
+            "/api/v1/sextant/logs/volume?start=0&end=100000&step=1",
+            400,
+            "bad_data",
+            "at most 11000 steps",
+        ),
+        (
+            "/api/v1/sextant/logs/volume?start=-9000000000000000&end=9000000000000000&step=1000000000000",
+            400,
+            "bad_data",
+            "at most 11000 steps",
+        ),
+        (
+            "/api/v1/sextant/logs/volume?start=60&end=0&step=1",
+            400,
+            "bad_data",
+            "end is before start",
+        ),
         ("/api/v1/nope", 404, "not_found", "no such endpoint"),
     ];
     for (path, status, etype, needle) in cases {

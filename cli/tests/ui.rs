@@ -347,10 +347,74 @@ fn an_incident_is_found_and_explained_by_clicking_through_the_pages() {
         "{errors:?}"
     );
 
-    // Logs, and the live tail.
+    // Logs: the volume by level above the lines, a line's details on a
+    // click, older lines a page at a time, and the live tail.
     b.goto(&s.url("/#/logs?level=error"));
     b.wait_ready("logs");
     assert!(b.text("#rows").contains(&want), "{}", b.text("#rows"));
+    assert!(
+        b.count("#volume svg.chart rect.bar") >= 1,
+        "{}",
+        b.text("#volume")
+    );
+    let (_, all) = s.get_json(&format!(
+        "/api/v1/sextant/logs?match[]={}&limit=10000",
+        enc(r#"{level="error"}"#)
+    ));
+    let counted: usize = b
+        .text("#volume p")
+        .split(' ')
+        .next()
+        .unwrap()
+        .replace(',', "")
+        .parse()
+        .unwrap();
+    assert!(
+        counted >= 1 && counted <= all["data"].as_array().unwrap().len(),
+        "{counted}"
+    );
+    b.click("#rows tr.log td.body code");
+    let details = b.text("#rows tr.log-details");
+    assert!(
+        details.contains("Resource")
+            && details.contains("service.name")
+            && details.contains("severity"),
+        "{details}"
+    );
+    b.screenshot("logs-details");
+    b.click("#rows tr.log[aria-expanded=true] td.body code");
+    assert_eq!(
+        b.count("#rows tr.log-details"),
+        0,
+        "a second click closes it"
+    );
+    b.goto(&s.url("/#/logs"));
+    b.wait_ready("logs");
+    let (_, hour) = s.get_json(&format!(
+        "/api/v1/sextant/logs?limit=401&start={}",
+        now / 1000 - 3600
+    ));
+    let lines = hour["data"].as_array().unwrap().len();
+    assert!(
+        lines > 200,
+        "the fault's hour has more lines than a page: {lines}"
+    );
+    assert_eq!(b.count("#rows tr.log"), 200);
+    b.click("#older button");
+    b.wait_for(
+        "older lines",
+        "return document.querySelectorAll('#rows tr.log').length > 200",
+    );
+    // The second page begins at the oldest shown line's millisecond: that
+    // line comes again and is not shown twice.
+    let shown = b.count("#rows tr.log");
+    assert!(
+        (lines.min(400) - 1..=lines.min(400)).contains(&shown),
+        "{shown} of {lines}"
+    );
+    no_errors(&b, "logs, older lines");
+    b.goto(&s.url("/#/logs?level=error"));
+    b.wait_ready("logs");
     b.click("#lf input[name=tail]");
     b.wait_for(
         "the live tail",

@@ -13,7 +13,9 @@ use axum::routing::{get, post};
 
 use super::error::{ApiError, ApiResult, Kind};
 use super::state::State;
-use super::{band_api, diagnose_api, otlp_http, prom_api, remote_write, sextant_api, ui};
+use super::{
+    band_api, diagnose_api, log_volume, otlp_http, prom_api, remote_write, sextant_api, ui,
+};
 
 /// The Prometheus-compatible API on `--http-addr`.
 pub fn prometheus(st: Arc<State>) -> Router {
@@ -50,6 +52,10 @@ pub fn prometheus(st: Arc<State>) -> Router {
         .route(
             "/api/v1/sextant/logs",
             get(sextant_api::logs).post(sextant_api::logs),
+        )
+        .route(
+            "/api/v1/sextant/logs/volume",
+            get(log_volume::log_volume).post(log_volume::log_volume),
         )
         .route(
             "/api/v1/sextant/diagnose",

@@ -17,6 +17,7 @@ mod grpc;
 pub mod http;
 mod ingest;
 mod label_cache;
+mod log_volume;
 pub mod otlp;
 mod otlp_http;
 mod prom_api;

@@ -192,6 +192,20 @@ pub fn find_trace(st: &State, id: &TraceId) -> ApiResult<Trace> {
 /// `GET|POST /api/v1/sextant/logs?match[]={service="x"}&q=TEXT&start&end&limit`:
 /// newest first.
 pub async fn logs(AxState(st): AxState<Arc<State>>, p: Params) -> ApiResult<Response> {
+    let mut search = log_search(&p)?;
+    search.limit = limit_param(&p, search.limit)?;
+    let body = st
+        .query(move |st| {
+            let rows: Vec<Json> = st.db.search_logs(&search)?.iter().map(log_json).collect();
+            Ok(success(&Json::Array(rows).to_string(), &[]))
+        })
+        .await?;
+    Ok(json(body))
+}
+
+/// The lines a log search's parameters select: `match[]` (one selector),
+/// `q` (a text query), `start` and `end` (inclusive, to the millisecond).
+pub(crate) fn log_search(p: &Params) -> ApiResult<LogSearch> {
     let mut search = LogSearch::default();
     if let Some(sel) = p.get("match[]") {
         match parse(sel)? {
@@ -214,14 +228,7 @@ pub async fn logs(AxState(st): AxState<Arc<State>>, p: Params) -> ApiResult<Resp
             .saturating_mul(1_000_000)
             .saturating_add(999_999);
     }
-    search.limit = limit_param(&p, search.limit)?;
-    let body = st
-        .query(move |st| {
-            let rows: Vec<Json> = st.db.search_logs(&search)?.iter().map(log_json).collect();
-            Ok(success(&Json::Array(rows).to_string(), &[]))
-        })
-        .await?;
-    Ok(json(body))
+    Ok(search)
 }
 
 fn span_json(s: &Span) -> Json {

@@ -130,6 +130,14 @@ export function fill(id, html) {
   return el;
 }
 
+/** Attributes (a JSON object) as a table under `title`; nothing when there
+ * are none. */
+export function attrTable(title, attrs) {
+  const e = Object.entries(attrs || {});
+  if (!e.length) return "";
+  return `<h4>${esc(title)}</h4><table class="attrs">${e.map(([k, v]) => `<tr><td>${esc(k)}</td><td><code>${esc(typeof v === "string" ? v : JSON.stringify(v))}</code></td></tr>`).join("")}</table>`;
+}
+
 export function errorBox(e) {
   return `<div class="error-box" role="alert">${esc(e.message || e)}</div>`;
 }

@@ -27,7 +27,8 @@ function timeTicks(start, end, n) {
  * Draws `opts.series` ({name, values: [[sec, "v"]], lower?, upper?}) into
  * `el` over [opts.start, opts.end] (ms). `opts.format` formats values,
  * `opts.markers` ({t, label, kind}) are vertical marks, `opts.onZoom(a, b)`
- * is called with the dragged range.
+ * is called with the dragged range; with `opts.bars` (ms) the series are
+ * stacked bars that wide.
  */
 export function drawChart(el, opts) {
   const {series, start, end} = opts;
@@ -39,6 +40,10 @@ export function drawChart(el, opts) {
     for (const [, v] of s.values) if (isFinite(+v)) max = Math.max(max, +v);
     for (const [, v] of s.upper || []) if (isFinite(+v)) max = Math.max(max, +v);
   }
+  // Stacked bars reach the sum of a moment's values.
+  const stacked = new Map();
+  if (opts.bars) for (const s of series) for (const [t, v] of s.values) stacked.set(t, (stacked.get(t) || 0) + (+v || 0));
+  for (const v of stacked.values()) max = Math.max(max, v);
   max = niceMax(max * 1.05);
   const x = t => PAD.l + (t - start) / (end - start) * iw;
   const y = v => PAD.t + ih - Math.min(+v, max) / max * ih;
@@ -57,7 +62,7 @@ export function drawChart(el, opts) {
     const hi = s.upper.map(([t, v]) => `${x(t * 1000).toFixed(1)},${y(v).toFixed(1)}`).reverse();
     return `<polygon class="band" points="${lo.concat(hi).join(" ")}" fill="${s.colour || colourOf(s.name)}"><title>normal for ${esc(s.name)}</title></polygon>`;
   }).join("");
-  const lines = series.map(s => `<path class="line" d="${path(s.values)}" stroke="${s.colour || colourOf(s.name)}"></path>`).join("");
+  const lines = opts.bars ? bars(series, opts.bars, x, y) : series.map(s => `<path class="line" d="${path(s.values)}" stroke="${s.colour || colourOf(s.name)}"></path>`).join("");
   const yt = [0, 0.25, 0.5, 0.75, 1].map(f => `<line class="grid" x1="${PAD.l}" x2="${W - PAD.r}" y1="${y(max * f)}" y2="${y(max * f)}"></line><text class="tick" x="${PAD.l - 4}" y="${y(max * f) + 4}" text-anchor="end">${esc(fmt(max * f))}</text>`).join("");
   const xt = timeTicks(start, end, Math.floor(iw / 70)).map(t => `<text class="tick" x="${x(t)}" y="${H - 6}" text-anchor="middle">${esc(fmtClock(t))}</text>`).join("");
   // Labels alternate between two heights so marks close together stay legible.
@@ -99,6 +104,19 @@ export function drawChart(el, opts) {
       opts.onZoom(Math.round(t0), Math.round(t1));
     }
   });
+}
+
+/** Stacked bars of `series`, each value covering `width` ms from its
+ * moment, the first series at the bottom. */
+function bars(series, width, x, y) {
+  const base = new Map();
+  return series.map(s => s.values.map(([t, v]) => {
+    const below = base.get(t) || 0, top = below + (+v || 0);
+    base.set(t, top);
+    if (!(+v > 0)) return "";
+    const x0 = x(t * 1000), x1 = x(t * 1000 + width);
+    return `<rect class="bar" x="${x0.toFixed(1)}" y="${y(top).toFixed(1)}" width="${Math.max(x1 - x0 - 1, 1).toFixed(1)}" height="${(y(below) - y(top)).toFixed(1)}" style="fill:${s.colour || colourOf(s.name)}"></rect>`;
+  }).join("")).join("");
 }
 
 /** Sets the page's range to `[a, b]` (ms), keeping its other parameters. */

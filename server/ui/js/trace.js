@@ -2,7 +2,7 @@
 // the selected span's details (attributes, events, resource) and the lines
 // the trace logged, inline.
 
-import {api, esc, fmtNanos, fmtTime, colourOf, ready, queryLine} from "./api.js";
+import {api, esc, fmtNanos, fmtTime, colourOf, ready, queryLine, attrTable} from "./api.js";
 import {logList} from "./logs.js";
 
 /** Most rows a waterfall draws; a bigger trace says what it left out. */
@@ -69,12 +69,6 @@ export function waterfall(trace, focus) {
   const cut = order.length < spans.length ? `<p class="muted">The first ${order.length} of ${spans.length} spans are drawn.</p>` : "";
   return `<div class="waterfall" role="list">${rows}</div>${cut}
     <p class="muted legend-line"><span class="key bad"></span>failing span <span class="key critical"></span>critical path <span class="key focus"></span>selected</p>`;
-}
-
-function attrTable(title, attrs) {
-  const e = Object.entries(attrs || {});
-  if (!e.length) return "";
-  return `<h4>${esc(title)}</h4><table class="attrs">${e.map(([k, v]) => `<tr><td>${esc(k)}</td><td><code>${esc(typeof v === "string" ? v : JSON.stringify(v))}</code></td></tr>`).join("")}</table>`;
 }
 
 /** The details of one span. */
