@@ -274,7 +274,7 @@ pub fn fed_until(db: &sextant_storage::Db, from: i64, to: i64) -> Option<i64> {
 /// Prints what the demo will simulate.
 pub fn print_plan(plan: &Plan) {
     println!(
-        "sextant demo: {} services, {} requests/s at market-hours load, seed {}",
+        "sextant demo: {} services, {:.1} requests/s at market-hours load, seed {}",
         topology::services().len(),
         plan.rate,
         plan.seed
@@ -287,8 +287,8 @@ pub fn print_plan(plan: &Plan) {
             format!("in {}", human(start))
         };
         println!(
-            "sextant demo: fault {:?} at {}, starting {when}, lasting {}",
-            f.kind,
+            "sextant demo: fault {}:{}, starting {when}, lasting {}",
+            f.kind.name(),
             f.service,
             human((f.end_ms - f.start_ms) / 1000)
         );

@@ -25,17 +25,27 @@ pub enum FaultKind {
     ResourceExhaustion,
 }
 
+/// The names `--fault` takes, each with its kind.
+const FAULT_NAMES: [(&str, FaultKind); 4] = [
+    ("slow-database", FaultKind::SlowDatabase),
+    ("failing-dependency", FaultKind::FailingDependency),
+    ("bad-deploy", FaultKind::BadDeploy),
+    ("resource-exhaustion", FaultKind::ResourceExhaustion),
+];
+
 impl FaultKind {
     /// Parses `slow-database`, `failing-dependency`, `bad-deploy`,
     /// `resource-exhaustion`.
     pub fn parse(s: &str) -> Option<FaultKind> {
-        Some(match s {
-            "slow-database" => FaultKind::SlowDatabase,
-            "failing-dependency" => FaultKind::FailingDependency,
-            "bad-deploy" => FaultKind::BadDeploy,
-            "resource-exhaustion" => FaultKind::ResourceExhaustion,
-            _ => return None,
-        })
+        FAULT_NAMES.iter().find(|(n, _)| *n == s).map(|&(_, k)| k)
+    }
+
+    /// The name [`FaultKind::parse`] takes.
+    pub fn name(self) -> &'static str {
+        FAULT_NAMES
+            .iter()
+            .find(|(_, k)| *k == self)
+            .map_or("", |&(n, _)| n)
     }
 }
 
@@ -460,6 +470,15 @@ mod tests {
     use super::*;
 
     const T0: i64 = 1_764_599_400_000; // 2025-12-01 14:30 UTC: the opening bell.
+
+    #[test]
+    fn a_fault_is_printed_by_the_name_it_is_asked_for_by() {
+        for (name, kind) in FAULT_NAMES {
+            assert_eq!(kind.name(), name);
+            assert_eq!(FaultKind::parse(name), Some(kind));
+        }
+        assert_eq!(FaultKind::parse("BadDeploy"), None);
+    }
 
     #[test]
     fn the_same_seed_and_time_give_the_same_requests_however_cut() {

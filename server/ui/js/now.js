@@ -43,8 +43,14 @@ function diagnosisSummary(d) {
     <p><a class="button" href="#/diagnosis?start=${d.window.start}&end=${d.window.end}">All causes and their evidence →</a></p>`;
 }
 
-function incidentList(list) {
-  if (!list.length) return `<h2>Incidents</h2><p class="muted">None: the continuous diagnosis has found nothing.</p>`;
+/** The continuous diagnosis' incidents; `now` is the diagnosis the page
+ * just ran, which may see an incident before the next periodic check. */
+function incidentList(list, now) {
+  if (!list.length) {
+    return `<h2>Incidents</h2><p class="muted">${now && now.incident
+      ? "None opened yet: the continuous diagnosis opens one when its next periodic check finds it too."
+      : "None: the continuous diagnosis has found nothing."}</p>`;
+  }
   const rows = list.slice(0, 12).map(i => `<tr>
       <td><a href="#/incident/${i.id}">#${i.id}</a></td>
       <td><span class="badge ${i.status === "open" ? "bad" : "ok"}">${esc(i.status)}</span></td>
@@ -72,8 +78,8 @@ export async function nowView(view, params) {
   ]);
   for (const x of [diag, incidents, graph]) if (x.status === "rejected" && x.reason instanceof NeedToken) throw x.reason;
   fill("diag", diag.status === "fulfilled" ? diagnosisSummary(diag.value) : errorBox(diag.reason));
-  fill("incidents", incidents.status === "fulfilled" ? incidentList(incidents.value) : errorBox(incidents.reason));
   const d = diag.status === "fulfilled" ? diag.value : {};
+  fill("incidents", incidents.status === "fulfilled" ? incidentList(incidents.value, d) : errorBox(incidents.reason));
   const top = d.causes && d.causes[0] ? d.causes[0].name : "";
   fill("map", graph.status === "fulfilled" ? serviceMap(graph.value, litNodes(d), top) : errorBox(graph.reason));
   ready("now");
