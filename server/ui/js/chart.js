@@ -28,7 +28,8 @@ function timeTicks(start, end, n) {
  * `el` over [opts.start, opts.end] (ms). `opts.format` formats values,
  * `opts.markers` ({t, label, kind}) are vertical marks, `opts.onZoom(a, b)`
  * is called with the dragged range; with `opts.bars` (ms) the series are
- * stacked bars that wide.
+ * stacked bars that wide; `opts.shade` ({start, end, label}) greys a part
+ * of the range the series leave out.
  */
 export function drawChart(el, opts) {
   const {series, start, end} = opts;
@@ -65,13 +66,16 @@ export function drawChart(el, opts) {
   const lines = opts.bars ? bars(series, opts.bars, x, y) : series.map(s => `<path class="line" d="${path(s.values)}" stroke="${s.colour || colourOf(s.name)}"></path>`).join("");
   const yt = [0, 0.25, 0.5, 0.75, 1].map(f => `<line class="grid" x1="${PAD.l}" x2="${W - PAD.r}" y1="${y(max * f)}" y2="${y(max * f)}"></line><text class="tick" x="${PAD.l - 4}" y="${y(max * f) + 4}" text-anchor="end">${esc(fmt(max * f))}</text>`).join("");
   const xt = timeTicks(start, end, Math.floor(iw / 70)).map(t => `<text class="tick" x="${x(t)}" y="${H - 6}" text-anchor="middle">${esc(fmtClock(t))}</text>`).join("");
+  // A part of the range the series do not cover, greyed and named.
+  const sh = opts.shade && opts.shade.end > start ? {a: x(Math.max(opts.shade.start, start)), b: x(Math.min(opts.shade.end, end))} : null;
+  const shade = sh ? `<g class="shade"><rect x="${sh.a.toFixed(1)}" y="${PAD.t}" width="${(sh.b - sh.a).toFixed(1)}" height="${ih}"></rect><text x="${((sh.a + sh.b) / 2).toFixed(1)}" y="${PAD.t + ih / 2 + 4}" text-anchor="middle">${esc(opts.shade.label)}</text></g>` : "";
   // Labels alternate between two heights so marks close together stay legible.
   const marks = (opts.markers || []).filter(m => m.t >= start && m.t <= end).map((m, i) => `<g class="marker ${m.kind || ""}"><line x1="${x(m.t)}" x2="${x(m.t)}" y1="${PAD.t}" y2="${PAD.t + ih}"></line><text x="${x(m.t) + 3}" y="${PAD.t + 10 + (i % 2) * 12}">${esc(m.label)}</text><title>${esc(m.label + " at " + fmtTime(m.t, true))}</title></g>`).join("");
   const legend = series.length > 1 || series.some(s => s.lower)
     ? `<div class="legend">${series.slice(0, 12).map(s => `<span><i style="background:${s.colour || colourOf(s.name)}"></i>${esc(s.name)}</span>`).join("")}${series.some(s => s.lower && s.lower.length) ? `<span class="muted"><i class="band-key"></i>normal</span>` : ""}</div>`
     : "";
   el.innerHTML = `<svg class="chart" role="img" aria-label="${esc(opts.label || "chart")}" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}">
-    ${yt}${xt}${bands}${lines}${marks}
+    ${yt}${xt}${shade}${bands}${lines}${marks}
     <line class="cursor" y1="${PAD.t}" y2="${PAD.t + ih}" x1="-10" x2="-10"></line>
     <rect class="drag" x="0" y="${PAD.t}" width="0" height="${ih}"></rect>
     <rect class="hit" x="${PAD.l}" y="${PAD.t}" width="${iw}" height="${ih}"></rect></svg>

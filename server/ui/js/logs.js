@@ -112,7 +112,8 @@ async function volume(id, form, r) {
     }
     const series = d.result.map(s => ({name: s.level, values: s.values, colour: LEVEL_COLOURS[s.level]}));
     el.innerHTML = `<div class="chart-body"></div><p class="muted">${esc(d.lines.toLocaleString("en-US"))} line${d.lines === 1 ? "" : "s"}${d.complete ? "" : `, the newest counted (from ${esc(fmtTime(d.from * 1000))})`}; drag to zoom.</p>`;
-    drawChart(el.querySelector(".chart-body"), {series, start: r.start, end: r.end, bars: d.step * 1000, height: 110, label: "lines by level", format: v => Number.isInteger(+v) ? String(+v) : fmtNum(v), onZoom: zoomTo});
+    const shade = d.complete ? null : {start: r.start, end: d.from * 1000, label: "not counted: too many lines (narrow the search or the range)"};
+    drawChart(el.querySelector(".chart-body"), {series, start: r.start, end: r.end, bars: d.step * 1000, height: 110, shade, label: "lines by level", format: v => Number.isInteger(+v) ? String(+v) : fmtNum(v), onZoom: zoomTo});
   } catch (e) {
     el.innerHTML = errorBox(e);
   }
