@@ -6,6 +6,8 @@
 import {esc, fmtClock, fmtTime, fmtNum, colourOf, api, fill, errorBox, queryLine} from "./api.js";
 
 const PAD = {l: 52, r: 12, t: 10, b: 24};
+/** Series a hover lists at most. */
+const TIP_ROWS = 10;
 
 function niceMax(v) {
   if (!(v > 0)) return 1;
@@ -72,7 +74,7 @@ export function drawChart(el, opts) {
   // Labels alternate between two heights so marks close together stay legible.
   const marks = (opts.markers || []).filter(m => m.t >= start && m.t <= end).map((m, i) => `<g class="marker ${m.kind || ""}"><line x1="${x(m.t)}" x2="${x(m.t)}" y1="${PAD.t}" y2="${PAD.t + ih}"></line><text x="${x(m.t) + 3}" y="${PAD.t + 10 + (i % 2) * 12}">${esc(m.label)}</text><title>${esc(m.label + " at " + fmtTime(m.t, true))}</title></g>`).join("");
   const legend = series.length > 1 || series.some(s => s.lower)
-    ? `<div class="legend">${series.slice(0, 12).map(s => `<span><i style="background:${s.colour || colourOf(s.name)}"></i>${esc(s.name)}</span>`).join("")}${series.some(s => s.lower && s.lower.length) ? `<span class="muted"><i class="band-key"></i>normal</span>` : ""}</div>`
+    ? `<div class="legend">${series.slice(0, 12).map(s => `<span><i style="background:${s.colour || colourOf(s.name)}"></i>${esc(s.name)}</span>`).join("")}${series.length > 12 ? `<span class="muted">and ${series.length - 12} more</span>` : ""}${series.some(s => s.lower && s.lower.length) ? `<span class="muted"><i class="band-key"></i>normal</span>` : ""}</div>`
     : "";
   el.innerHTML = `<svg class="chart" role="img" aria-label="${esc(opts.label || "chart")}" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}">
     ${yt}${xt}${shade}${bands}${lines}${marks}
@@ -89,12 +91,17 @@ export function drawChart(el, opts) {
     if (down !== null) {
       drag.setAttribute("x", Math.min(down, ev.offsetX)); drag.setAttribute("width", Math.abs(ev.offsetX - down));
     }
-    const rows = series.slice(0, 8).map(s => {
+    // Each series' point nearest the cursor; the largest first, at most TIP_ROWS.
+    const near = [];
+    for (const s of series) {
       let best = null;
       for (const p of s.values) if (best === null || Math.abs(p[0] * 1000 - t) < Math.abs(best[0] * 1000 - t)) best = p;
-      return best ? `<div><i style="background:${s.colour || colourOf(s.name)}"></i>${esc(s.name)}: <b>${esc(fmt(best[1]))}</b></div>` : "";
-    }).join("");
-    tip.innerHTML = `<div class="muted">${esc(fmtTime(t))}</div>${rows}`;
+      if (best) near.push({s, v: best[1]});
+    }
+    near.sort((a, b) => (+b.v || 0) - (+a.v || 0));
+    const rows = near.slice(0, TIP_ROWS).map(({s, v}) => `<div><i style="background:${s.colour || colourOf(s.name)}"></i>${esc(s.name)}: <b>${esc(fmt(v))}</b></div>`).join("");
+    const more = near.length > TIP_ROWS ? `<div class="muted">and ${near.length - TIP_ROWS} smaller</div>` : "";
+    tip.innerHTML = `<div class="muted">${esc(fmtTime(t))}</div>${rows}${more}`;
     tip.hidden = false;
     tip.style.left = Math.min(ev.offsetX + 12, W - 200) + "px";
   });
