@@ -90,7 +90,7 @@ document.addEventListener("click", ev => {
 });
 document.addEventListener("keydown", ev => {
   const tr = ev.key === "Enter" && ev.target.closest && ev.target.closest("table.logs tr.log");
-  if (tr) toggle(tr);
+  if (tr && !ev.target.closest("a")) toggle(tr);
 });
 
 /** Log records (OTLP JSON names) as a table, in the order given; a click
@@ -187,7 +187,8 @@ export async function logsView(view, params) {
     status(shown.length === PAGE);
     olderButton(shown.length === PAGE);
     // Lines of the oldest shown millisecond come again: they are told
-    // apart from new ones by what they hold.
+    // apart from new ones by what they hold. A millisecond of more lines
+    // than a page is stepped over once it gives nothing new.
     view.querySelector("#older").addEventListener("click", async ev => {
       if (!ev.target.closest("button")) return;
       fill("older", `<p class="muted">Searching…</p>`);
