@@ -317,10 +317,10 @@ fn describe(
     let (name, kind, service, instance, callers) = match &r.suspect {
         Suspect::Key(Key::Node(n)) => {
             let callers = callers_of(w, n);
-            if w.services.contains(n) {
+            if w.serving.contains(n) {
                 (n.clone(), "service", n.clone(), None, callers)
             } else {
-                let kind = w.peer_kinds.get(n).copied().unwrap_or("external");
+                let kind = w.peers.get(n).map_or("external", |p| p.kind);
                 let owner = callers.first().cloned().unwrap_or_default();
                 (n.clone(), kind, owner, None, callers)
             }

@@ -180,14 +180,21 @@ fn labels(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
 pub fn metric_evidence(w: &Profile, base: &Profile, r: &Ranked) -> MetricEvidence {
     let errors = r.error_share > r.latency_share;
     let (selector, labels) = match &r.suspect {
-        Suspect::Key(Key::Node(n)) if w.services.contains(n) => (
+        Suspect::Key(Key::Node(n)) if w.serving.contains(n) => (
             format!("spans({{service=\"{n}\", kind=\"server\"}})"),
             labels(&[("service", n)]),
         ),
-        Suspect::Key(Key::Node(n)) => (
-            format!("spans({{kind=\"client\", server.address=\"{n}\"}})"),
-            labels(&[("server.address", n)]),
-        ),
+        // A peer: the client spans calling it, selected by what named it.
+        Suspect::Key(Key::Node(n)) => match w.peers.get(n) {
+            Some(p) => (
+                format!("spans({{kind=\"client\", {}}})", p.matcher),
+                labels(&[(p.label.0, &p.label.1)]),
+            ),
+            None => (
+                format!("spans({{kind=\"client\", server.address=\"{n}\"}})"),
+                labels(&[("server.address", n)]),
+            ),
+        },
         Suspect::Key(Key::Link(a, b)) => (
             format!("spans({{service=\"{a}\", kind=\"client\", server.address=\"{b}\"}})"),
             labels(&[("service", a), ("server.address", b)]),

@@ -97,14 +97,18 @@ pub struct Profile {
     pub examples: FxHashMap<Key, Vec<(TraceId, SpanId)>>,
     /// The spans with the most self time per candidate: (self ns, trace, span).
     pub slowest: FxHashMap<Key, Vec<(i64, TraceId, SpanId)>>,
-    /// What each uninstrumented peer is: `database` or `external`.
-    pub peer_kinds: FxHashMap<String, &'static str>,
+    /// The uninstrumented peers, by name.
+    pub peers: FxHashMap<String, Peer>,
     /// Failed requests blamed on calls nobody answered, per (caller, callee).
     pub blamed_unanswered: FxHashMap<(String, String), u64>,
     /// Versions seen per service, with the first time each was seen (ms).
     pub versions: FxHashMap<String, BTreeMap<String, i64>>,
     /// Services that emit spans.
     pub services: FxHashSet<String>,
+    /// Services with spans of their own work (any kind but client and
+    /// producer): a datastore that reports its calls as client spans under
+    /// its own name emits spans but serves none of them.
+    pub serving: FxHashSet<String>,
     /// Services that consume messages (emit consumer spans).
     pub consumes: FxHashSet<String>,
     /// Who calls whom (services, peers, topics), for propagation paths.
@@ -126,28 +130,89 @@ fn text<'a>(a: &'a Attributes, key: &str) -> Option<&'a str> {
     })
 }
 
+/// A node that client spans call and no server span answers (a database,
+/// a third party).
+#[derive(Debug, Clone)]
+pub struct Peer {
+    /// Its name, as the graph shows it.
+    pub name: String,
+    /// `database` or `external`.
+    pub kind: &'static str,
+    /// The attribute that names it, and the value.
+    pub label: (&'static str, String),
+    /// The query language's matcher selecting the client spans calling it.
+    pub matcher: String,
+}
+
+/// `"` and `\` escaped for a string of the query language.
+fn quoted(s: &str) -> String {
+    s.replace('\\', "\\\\").replace('"', "\\\"")
+}
+
+/// The peer client span `s` calls, when no server span answers it: named
+/// by its address (`server.address`, `net.peer.name`, `peer.service`),
+/// else its URL's host, else its database's namespace or system, else the
+/// span's own name.
+pub fn peer(s: &Span) -> Peer {
+    let a = &s.attributes;
+    let system = ["db.system.name", "db.system"]
+        .into_iter()
+        .find_map(|k| Some((k, text(a, k)?)));
+    let kind = if system.is_some() {
+        "database"
+    } else {
+        "external"
+    };
+    let by = |key: &'static str, value: &str| Peer {
+        name: value.to_string(),
+        kind,
+        label: (key, value.to_string()),
+        matcher: format!("{key}=\"{}\"", quoted(value)),
+    };
+    if let Some((k, v)) = ["server.address", "net.peer.name", "peer.service"]
+        .into_iter()
+        .find_map(|k| Some((k, text(a, k)?)))
+    {
+        return by(k, v);
+    }
+    let url = ["url.full", "http.url"]
+        .into_iter()
+        .find_map(|k| Some((k, text(a, k)?.split_once("://")?.1)));
+    if let Some((k, rest)) = url {
+        let host = rest.split(['/', ':', '?']).next().unwrap_or_default();
+        let escaped: String = host
+            .chars()
+            .flat_map(|c| {
+                c.is_ascii_punctuation()
+                    .then_some('\\')
+                    .into_iter()
+                    .chain([c])
+            })
+            .collect();
+        return Peer {
+            matcher: format!(
+                "{k}=~\"{}\"",
+                quoted(&format!("[a-zA-Z][a-zA-Z0-9+.-]*://{escaped}([/:?].*)?"))
+            ),
+            ..by(k, host)
+        };
+    }
+    match (system, text(a, "db.namespace")) {
+        (Some(_), Some(ns)) => by("db.namespace", ns),
+        (Some((k, sys)), None) => by(k, sys),
+        (None, _) => Peer {
+            name: format!("{} (peer)", s.name),
+            kind,
+            label: ("name", s.name.clone()),
+            matcher: format!("name=\"{}\"", quoted(&s.name)),
+        },
+    }
+}
+
 /// The node a client span without a server answer calls (as the graph
 /// names it).
 pub fn peer_name(s: &Span) -> String {
-    let a = &s.attributes;
-    let system = text(a, "db.system.name").or_else(|| text(a, "db.system"));
-    let address = text(a, "server.address")
-        .or_else(|| text(a, "net.peer.name"))
-        .or_else(|| text(a, "peer.service"));
-    if let Some(addr) = address {
-        return addr.to_string();
-    }
-    if let Some(host) = text(a, "url.full")
-        .or_else(|| text(a, "http.url"))
-        .and_then(|u| u.split_once("://"))
-        .and_then(|(_, rest)| rest.split(['/', ':', '?']).next())
-    {
-        return host.to_string();
-    }
-    match system {
-        Some(sys) => text(a, "db.namespace").unwrap_or(sys).to_string(),
-        None => format!("{} (peer)", s.name),
-    }
+    peer(s).name
 }
 
 struct TraceView<'a> {
@@ -337,6 +402,9 @@ impl Profile {
         for (i, s) in t.spans.iter().enumerate() {
             let svc = &t.services[i];
             self.services.insert(svc.clone());
+            if !matches!(s.kind, SpanKind::Client | SpanKind::Producer) {
+                self.serving.insert(svc.clone());
+            }
             if let Some(v) = text(&s.resource, "service.version") {
                 let first = self
                     .versions
@@ -430,16 +498,9 @@ impl Profile {
             let callee = match answer {
                 Some(a) => t.services[a].clone(),
                 None => {
-                    let name = peer_name(s);
-                    let system = text(&s.attributes, "db.system.name")
-                        .or_else(|| text(&s.attributes, "db.system"));
-                    self.peer_kinds
-                        .entry(name.clone())
-                        .or_insert(if system.is_some() {
-                            "database"
-                        } else {
-                            "external"
-                        });
+                    let p = peer(s);
+                    let name = p.name.clone();
+                    self.peers.entry(name.clone()).or_insert(p);
                     name
                 }
             };
@@ -604,8 +665,8 @@ impl Profile {
         add_all(&mut self.blamed, &o.blamed);
         add_all(&mut self.failed, &o.failed);
         add_all(&mut self.blamed_unanswered, &o.blamed_unanswered);
-        for (k, v) in &o.peer_kinds {
-            self.peer_kinds.entry(k.clone()).or_insert(v);
+        for (k, v) in &o.peers {
+            self.peers.entry(k.clone()).or_insert_with(|| v.clone());
         }
         for (k, v) in &o.instances {
             let e = self.instances.entry(k.clone()).or_default();
@@ -634,6 +695,7 @@ impl Profile {
             }
         }
         self.services.extend(o.services.iter().cloned());
+        self.serving.extend(o.serving.iter().cloned());
         self.consumes.extend(o.consumes.iter().cloned());
         self.edges.extend(o.edges.iter().cloned());
         self.span_count += o.span_count;
@@ -646,5 +708,82 @@ fn add_all<K: Clone + Eq + std::hash::Hash, V: Copy + std::ops::AddAssign + Defa
 ) {
     for (k, v) in from {
         *into.entry(k.clone()).or_default() += *v;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sextant_query::ast::Expr;
+    use sextant_query::records::RecordSelector;
+
+    fn client(attrs: &[(&str, &str)]) -> Span {
+        Span {
+            name: "GET".into(),
+            kind: SpanKind::Client,
+            attributes: attrs
+                .iter()
+                .map(|&(k, v)| (k.to_string(), AnyValue::from(v)))
+                .collect(),
+            ..Span::default()
+        }
+    }
+
+    /// Whether a peer's matcher, parsed as the query language parses it in
+    /// a span selector, takes `value`.
+    fn takes(p: &Peer, value: &str) -> bool {
+        let q = format!("spans({{{}}})", p.matcher);
+        let Ok(Expr::Records { selector, .. }) = sextant_query::parse(&q) else {
+            panic!("{q} does not parse")
+        };
+        let RecordSelector::Spans(sel) = *selector else {
+            panic!("{q}")
+        };
+        sel.first.matchers.iter().all(|m| m.matches(value))
+    }
+
+    #[test]
+    fn a_peer_is_named_and_selected_by_the_attribute_that_names_it() {
+        // Attributes; the peer's name and kind; a value its matcher takes.
+        type Case<'a> = (&'a [(&'a str, &'a str)], &'a str, &'a str, &'a str);
+        let cases: [Case<'_>; 6] = [
+            (
+                &[("db.system", "postgresql"), ("server.address", "ledger-db")],
+                "ledger-db",
+                "database",
+                "ledger-db",
+            ),
+            (
+                &[("url.full", "https://api.fx.example:443/rates?x=1")],
+                "api.fx.example",
+                "external",
+                "https://api.fx.example:443/rates?x=1",
+            ),
+            (
+                &[("db.system", "redis"), ("db.namespace", "sessions")],
+                "sessions",
+                "database",
+                "sessions",
+            ),
+            (&[("db.system.name", "redis")], "redis", "database", "redis"),
+            (
+                &[("peer.service", "a\"b\\c")],
+                "a\"b\\c",
+                "external",
+                "a\"b\\c",
+            ),
+            (&[], "GET (peer)", "external", "GET"),
+        ];
+        for (attrs, name, kind, value) in cases {
+            let p = peer(&client(attrs));
+            assert_eq!((p.name.as_str(), p.kind), (name, kind), "{attrs:?}");
+            assert_eq!(p.label.1, if p.label.0 == "name" { "GET" } else { name });
+            assert!(takes(&p, value), "{} on {value}", p.matcher);
+        }
+        // The host is matched whole, as a host, not as a pattern.
+        let p = peer(&client(&[("http.url", "http://a.b/x")]));
+        assert!(takes(&p, "http://a.b"));
+        assert!(!takes(&p, "http://axb/x"));
+        assert!(!takes(&p, "http://a.b.evil/x"));
     }
 }

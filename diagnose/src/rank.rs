@@ -79,7 +79,9 @@ fn blame_with_links(w: &Profile, base: &Profile) -> (FxHashMap<Key, u64>, Vec<(S
     let mut pairs: Vec<(&(String, String), &u64)> = w.blamed_unanswered.iter().collect();
     pairs.sort();
     for ((a, b), &n) in pairs {
-        if !w.services.contains(b) {
+        // Calls to a peer are never answered by a span: only a service
+        // that serves can have had its answers lost on the way.
+        if !w.serving.contains(b) {
             continue;
         }
         let Some((_, f_ab)) = fraction(a, b) else {

@@ -9,7 +9,9 @@ mod common;
 use common::diagnosed_with;
 use sextant_demo::scenario::{Component, FaultKind, NegativeKind, Scenario};
 use sextant_diagnose::{Calendar, DiagnoseRequest, Diagnosis, diagnose};
-use sextant_storage::{Db, Options};
+use sextant_query::value::Value;
+use sextant_query::{Engine, EngineOptions, When};
+use sextant_storage::{AnyValue, Db, Options, Resource, SpanKind};
 
 fn diagnosed(sc: &Scenario) -> Diagnosis {
     diagnosed_with(sc, |_| {})
@@ -59,6 +61,60 @@ fn a_slow_database_is_named_not_its_callers() {
     let m = top.evidence.metric.as_ref().unwrap();
     assert!(m.observed > 10.0 * m.baseline, "{m:?}");
     assert!(m.onset.is_some());
+}
+
+/// A datastore that reports its calls as client spans under its own
+/// service name (as the demo's databases do) is still a database, and the
+/// query its metric is shown with selects those spans: the chart beside
+/// the cause has its line.
+#[test]
+fn a_datastore_reporting_its_own_calls_is_a_database_with_its_spans_charted() {
+    let sc = fault(FaultKind::DbLatency, None);
+    let e = &sc.expected[0];
+    let name = e.name.clone();
+    let (_dir, db) = common::load(&sc, |s| {
+        let peer = s
+            .attributes
+            .iter()
+            .any(|(k, v)| k == "server.address" && matches!(v, AnyValue::Str(a) if *a == name));
+        if s.kind == SpanKind::Client && peer {
+            let mut r = (*s.resource).clone();
+            r.retain(|(k, _)| k != "service.name");
+            r.push(("service.name".into(), name.as_str().into()));
+            s.resource = Resource::new(r);
+        }
+    });
+    let d = diagnose(
+        &db,
+        &Calendar::nyse(),
+        &DiagnoseRequest::new(sc.window.0, sc.window.1),
+    )
+    .unwrap();
+    assert_eq!(
+        names(&d).first(),
+        Some(&(e.name.clone(), "database".to_string())),
+        "{}: {:?}",
+        sc.label,
+        names(&d)
+    );
+    let m = d.causes[0].evidence.metric.as_ref().unwrap();
+    assert!(m.query.contains("kind=\"client\""), "{}", m.query);
+    let expr = sextant_query::parse(&m.query).unwrap();
+    let answer = Engine::new(&db, EngineOptions::default())
+        .run(
+            &expr,
+            When::Range {
+                start: sc.window.0,
+                end: sc.window.1,
+                step: Some(60_000),
+            },
+        )
+        .unwrap();
+    let Value::Matrix(series) = answer.value else {
+        panic!("{}: {:?}", m.query, answer.value)
+    };
+    let points: usize = series.iter().map(|s| s.points.len()).sum();
+    assert!(points >= 10, "{}: {points} points", m.query);
 }
 
 #[test]

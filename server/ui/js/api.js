@@ -90,9 +90,16 @@ export function fmtPct(r) {
 export function fmtSecs(s) {
   const n = Number(s);
   if (!isFinite(n)) return "–";
+  if (n === 0) return "0";
   if (n < 0.001) return (n * 1e6).toFixed(0) + " µs";
   if (n < 1) return fmtNum(n * 1000) + " ms";
   return fmtNum(n) + " s";
+}
+
+/** A symptom's value: its error ratio as a percentage; its latency or
+ * consumer lag, given in seconds, as a duration. */
+export function fmtIndicator(indicator, v) {
+  return indicator === "error_ratio" ? fmtPct(v) : fmtSecs(v);
 }
 
 export function fmtNanos(ns) {

@@ -1,10 +1,10 @@
 // The incident page (and the diagnosis of any window, which looks the
 // same): a timeline, the ranked causes, and for the selected cause the
 // metric that proves it against its normal, its log template with lines
-// linked to their traces, one failing trace as a waterfall, and the
+// linked to their traces, one failing (else slow) trace as a waterfall, and the
 // propagation path lit on the map. Each panel shows its query.
 
-import {api, esc, qs, fmtNum, fmtPct, fmtTime, fmtDateTime, fill, errorBox, ready, queryLine, lit} from "./api.js";
+import {api, esc, qs, fmtNum, fmtPct, fmtSecs, fmtIndicator, fmtTime, fmtDateTime, fill, errorBox, ready, queryLine, lit} from "./api.js";
 import {bandPanel, chartFrame} from "./chart.js";
 import {serviceMap} from "./map.js";
 import {waterfall, wireWaterfall} from "./trace.js";
@@ -82,7 +82,7 @@ async function diagnosisPage(view, d, params, title, inc) {
   if (inc && inc.resolved) marks.push({t: inc.resolved, label: "resolved", kind: "resolved"});
   else marks.push({t: end, label: inc ? "last seen" : "window end", kind: "now"});
   const tlStart = Math.min(start, ...marks.map(m => m.t)) - 60e3;
-  const symptoms = (d.symptoms || []).map(s => `<li><b>${esc(s.node)}</b> ${esc(s.indicator.replace(/_/g, " "))}: ${s.indicator === "error_ratio" ? fmtPct(s.observed) : fmtNum(s.observed)} <span class="muted">normal ${s.indicator === "error_ratio" ? fmtPct(s.baseline) : fmtNum(s.baseline)}</span></li>`).join("");
+  const symptoms = (d.symptoms || []).map(s => `<li><b>${esc(s.node)}</b> ${esc(s.indicator.replace(/_/g, " "))}: ${fmtIndicator(s.indicator, s.observed)} <span class="muted">normal ${fmtIndicator(s.indicator, s.baseline)}</span></li>`).join("");
   view.innerHTML = `<h1>${esc(title)}</h1>
     <p class="muted">Diagnosed ${esc(fmtDateTime(w.start))} – ${esc(fmtTime(w.end))}, a ${esc(w.day_kind)} day, against ${w.baseline_starts.length} comparable window${w.baseline_starts.length === 1 ? "" : "s"}; ${d.took_ms} ms.
     ${inc && inc.earlier_causes.length ? `Earlier top causes: ${inc.earlier_causes.map(esc).join(", ")}.` : ""}</p>
@@ -97,10 +97,10 @@ async function diagnosisPage(view, d, params, title, inc) {
         <section class="panel"><h2 id="top-cause">${sel + 1}. ${esc(c.name)} <span class="muted">${esc(c.kind)}${c.service && c.service !== c.name ? " of " + esc(c.service) : ""}</span></h2>
           <p class="explanation">${esc(c.explanation)}</p>
           <p><a href="#/service/${encodeURIComponent(c.service || c.name)}">Service page of ${esc(c.service || c.name)} →</a></p></section>
-        ${c.evidence.metric ? chartFrame("metric", `${c.evidence.metric.name.replace(/_/g, " ")}: ${fmtNum(c.evidence.metric.baseline)} normally → ${fmtNum(c.evidence.metric.observed)}`) : ""}
+        ${c.evidence.metric ? chartFrame("metric", metricTitle(c.evidence.metric)) : ""}
         ${logPanel(c, {start: tlStart, end})}
         ${changePanel(c)}
-        <section class="panel" id="trace-panel"><h3>A failing trace</h3><p class="muted">${c.evidence.traces.length ? "Loading…" : "No trace crosses this cause in the window."}</p></section>
+        <section class="panel" id="trace-panel"><h3>A trace through it</h3><p class="muted">${c.evidence.traces.length ? "Loading…" : "No trace crosses this cause in the window."}</p></section>
       </div></div>` : ""}
     <section class="panel"><h2>Propagation on the service map</h2><div id="map"><p class="muted">Loading…</p></div>
     <p class="query-line">From <a href="/api/v1/sextant/service-graph?${qs({start: w.start / 1000, end: w.end / 1000})}"><code>/api/v1/sextant/service-graph</code></a></p></section>`;
@@ -113,14 +113,17 @@ async function diagnosisPage(view, d, params, title, inc) {
   if (c && c.evidence.traces.length) {
     const ev = c.evidence.traces[0];
     jobs.push(api(`/api/v1/sextant/traces/${ev.trace_id}`).then(t => {
-      const el = fill("trace-panel", `<h3>A failing trace <a href="#/trace/${ev.trace_id}?span=${ev.span_id}">open →</a></h3>
+      // The diagnosis gives a trace whose span there failed, else its slowest.
+      const focus = t.spans.find(s => s.spanId === ev.span_id);
+      const what = focus && focus.status.code === "error" ? "A failing trace" : "A slow trace";
+      const el = fill("trace-panel", `<h3>${what} <a href="#/trace/${ev.trace_id}?span=${ev.span_id}">open →</a></h3>
         ${waterfall(t, ev.span_id)}<div id="trace-span" class="details"></div>${queryLine(`trace("${ev.trace_id}")`)}`);
       if (el) {
         const show = wireWaterfall(el, t, "trace-span");
         const i = t.spans.findIndex(s => s.spanId === ev.span_id);
         if (i >= 0) show(i);
       }
-    }).catch(e => fill("trace-panel", `<h3>A failing trace</h3>${errorBox(e)}`)));
+    }).catch(e => fill("trace-panel", `<h3>A trace through it</h3>${errorBox(e)}`)));
   }
   await Promise.all(jobs);
   ready(inc ? "incident" : "diagnosis");
@@ -130,8 +133,24 @@ async function diagnosisPage(view, d, params, title, inc) {
     r.step = Math.max(15e3, Math.round((r.end - r.start) / 120 / 15e3) * 15e3);
     const onset = m.onset ? [{t: m.onset, label: "onset", kind: "onset"}] : [];
     const deploy = c.evidence.change ? [{t: c.evidence.change.at, label: "deploy", kind: "deploy"}] : [];
-    await bandPanel("metric", m.query, r, {label: m.name, markers: onset.concat(deploy), format: m.name.includes("ratio") ? fmtPct : fmtNum});
+    await bandPanel("metric", m.query, r, {label: m.name, markers: onset.concat(deploy), format: metricFormat(m)});
   }
+}
+
+/** How the chart of the cause's metric writes its values: a ratio as a
+ * percentage, a time per call (its query charts seconds) as a duration. */
+function metricFormat(m) {
+  if (m.name.includes("ratio")) return fmtPct;
+  return m.name.includes("_ms_") ? fmtSecs : fmtNum;
+}
+
+/** `time per call: 7.4 ms normally → 201 ms`: the metric's name, then its
+ * baseline and observed values in their unit (times are given in ms). */
+function metricTitle(m) {
+  const ms = m.name.includes("_ms_");
+  const f = ms ? v => fmtSecs(v / 1000) : metricFormat(m);
+  const name = m.name.replace(/_ms_/, "_").replace(/_/g, " ");
+  return `${name}: ${f(m.baseline)} normally → ${f(m.observed)}`;
 }
 
 export async function incidentView(view, id, params) {

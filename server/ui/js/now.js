@@ -3,7 +3,7 @@
 // (requests, errors, latency) over the range with the seasonal band, and
 // the service map coloured by health with the propagation path lit.
 
-import {api, NeedToken, esc, fmtNum, fmtPct, fmtSecs, fmtDateTime, fill, errorBox, ready, lit} from "./api.js";
+import {api, NeedToken, esc, fmtNum, fmtPct, fmtSecs, fmtIndicator, fmtDateTime, fill, errorBox, ready, lit} from "./api.js";
 import {bandPanel, chartFrame} from "./chart.js";
 import {serviceMap} from "./map.js";
 import {rangeOf, picker, wirePicker} from "./timerange.js";
@@ -35,7 +35,7 @@ function diagnosisSummary(d) {
     return `<h2><span class="badge ok">normal</span> No incident now</h2>
       <p>Every entry point is within its normal for this moment of a ${esc(d.window.day_kind)} day.</p>${lack}`;
   }
-  const sym = d.symptoms.slice(0, 5).map(s => `<li><b>${esc(s.node)}</b>: ${esc(s.indicator.replace(/_/g, " "))} ${s.indicator === "error_ratio" ? fmtPct(s.observed) : fmtNum(s.observed)} <span class="muted">(normal ${s.indicator === "error_ratio" ? fmtPct(s.baseline) : fmtNum(s.baseline)})</span></li>`).join("");
+  const sym = d.symptoms.slice(0, 5).map(s => `<li><b>${esc(s.node)}</b>: ${esc(s.indicator.replace(/_/g, " "))} ${fmtIndicator(s.indicator, s.observed)} <span class="muted">(normal ${fmtIndicator(s.indicator, s.baseline)})</span></li>`).join("");
   const top = d.causes[0];
   return `<h2><span class="badge bad">incident</span> Likely cause: <a href="#/service/${encodeURIComponent(top ? top.service || top.name : "")}">${esc(top ? top.name : "unknown")}</a></h2>
     ${top ? `<p>${esc(top.explanation)}</p>` : ""}
