@@ -62,11 +62,19 @@ pub struct Fault {
     pub end_ms: i64,
 }
 
+/// How long a fault takes to reach its full effect: a leaking service
+/// reaches its memory limit a quarter of an hour after the leak begins
+/// (sooner when the fault is shorter), so the demo's default fault, begun
+/// ten minutes ago, is already an incident.
+const BUILD_UP_MS: i64 = 15 * 60_000;
+
 impl Fault {
-    /// How far into the fault `t_ms` is, 0..=1, or `None` outside it.
+    /// How far the fault has built up at `t_ms`, 0..=1, or `None` outside
+    /// it.
     fn progress(&self, service: &str, t_ms: i64) -> Option<f64> {
+        let ramp = (self.end_ms - self.start_ms).clamp(1, BUILD_UP_MS);
         (service == self.service && (self.start_ms..self.end_ms).contains(&t_ms))
-            .then(|| (t_ms - self.start_ms) as f64 / (self.end_ms - self.start_ms).max(1) as f64)
+            .then(|| ((t_ms - self.start_ms) as f64 / ramp as f64).min(1.0))
     }
 }
 
