@@ -3,7 +3,7 @@
 // away, each line's details (attributes, resource, trace) on a click, and
 // a live tail that keeps adding what arrives.
 
-import {api, serviceNames, esc, fmtTime, fmtNum, qs, fill, errorBox, ready, lit, attrTable} from "./api.js";
+import {api, serviceNames, esc, fmtTime, fmtNum, qs, fill, errorBox, ready, lit, attrTable, queryLine} from "./api.js";
 import {drawChart, zoomTo} from "./chart.js";
 import {rangeOf, picker, wirePicker} from "./timerange.js";
 
@@ -128,6 +128,18 @@ function selector(service, level, attr) {
   return `{${m.join(", ")}}`;
 }
 
+/** Where the lines come from. Without a text query, the selector in
+ * Explore; with one, the search API itself: the language's `|=` is a
+ * substring, not the text query's terms, phrases and OR. */
+function queryLineOf(sel, q, r, tail) {
+  if (!q) return queryLine(`logs(${sel})`, tail ? undefined : r.start, tail ? undefined : r.end);
+  const form = {q, limit: PAGE};
+  if (sel !== "{}") form["match[]"] = sel;
+  if (!tail) Object.assign(form, {start: r.start / 1000, end: r.end / 1000});
+  const url = `/api/v1/sextant/logs?${qs(form)}`;
+  return `<p class="query-line">From <a href="${esc(url)}"><code>${esc(url)}</code></a></p>`;
+}
+
 let tailTimer = null;
 
 export function stopTail() {
@@ -153,7 +165,7 @@ export async function logsView(view, params) {
     ${tail ? "" : picker(params)}
     <div id="volume" class="volume"></div>
     <div id="err"></div><p id="status" class="muted">Searching…</p><div id="rows"></div><div id="older"></div>
-    <p class="query-line">Query: <a href="#/explore?${qs({q: `logs(${sel}${q ? ` |= "${lit(q)}"` : ""})`})}"><code>${esc(`logs(${sel})`)}</code>${q ? ` text <code>${esc(q)}</code>` : ""}</a></p>`;
+    ${queryLineOf(sel, q, r, tail)}`;
   wirePicker(view);
   const f = view.querySelector("#lf");
   const go = () => {
