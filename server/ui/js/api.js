@@ -78,7 +78,7 @@ export function fmtNum(x, digits = 3) {
   const n = Number(x);
   if (!isFinite(n)) return String(x);
   if (Math.abs(n) >= 1000) return n.toFixed(0);
-  if (Math.abs(n) >= 100) return n.toFixed(1);
+  if (Math.abs(n) >= 100) return Number.isInteger(n) ? String(n) : n.toFixed(1);
   return Number(n.toPrecision(digits)).toString();
 }
 

@@ -96,7 +96,7 @@ async function diagnosisPage(view, d, params, title, inc) {
       <div class="cause-detail" id="cause">
         <section class="panel"><h2 id="top-cause">${sel + 1}. ${esc(c.name)} <span class="muted">${esc(c.kind)}${c.service && c.service !== c.name ? " of " + esc(c.service) : ""}</span></h2>
           <p class="explanation">${esc(c.explanation)}</p>
-          <p><a href="#/service/${encodeURIComponent(c.service || c.name)}">Service page of ${esc(c.service || c.name)} →</a></p></section>
+          <p><a href="#/service/${encodeURIComponent(pageOf(c))}">Page of ${esc(pageOf(c))} →</a></p></section>
         ${c.evidence.metric ? chartFrame("metric", metricTitle(c.evidence.metric)) : ""}
         ${logPanel(c, {start: tlStart, end})}
         ${changePanel(c)}
@@ -135,6 +135,13 @@ async function diagnosisPage(view, d, params, title, inc) {
     const deploy = c.evidence.change ? [{t: c.evidence.change.at, label: "deploy", kind: "deploy"}] : [];
     await bandPanel("metric", m.query, r, {label: m.name, markers: onset.concat(deploy), format: metricFormat(m)});
   }
+}
+
+/** Whose page a cause's link opens: a database's or third party's own
+ * (its callers' calls to it), else the service's it belongs to (an
+ * instance's, a link's caller's). */
+function pageOf(c) {
+  return c.kind === "database" || c.kind === "external" ? c.name : (c.service || c.name);
 }
 
 /** How the chart of the cause's metric writes its values: a ratio as a
