@@ -122,10 +122,15 @@ export function lit(s) {
   return String(s).replace(/\\/g, "\\\\").replace(/"/g, '\\"');
 }
 
-/** A colour per service, stable across pages. */
+/** A colour per service (or series), stable across pages. The name's
+ * FNV-1a hash, mixed so names that differ in a few letters (a chart's
+ * series share most of theirs) land on hues apart. */
 export function colourOf(name) {
-  let h = 0;
-  for (const c of String(name)) h = (h * 31 + c.charCodeAt(0)) >>> 0;
+  let h = 2166136261;
+  for (const c of String(name)) h = Math.imul(h ^ c.charCodeAt(0), 16777619);
+  h ^= h >>> 16;
+  h = Math.imul(h, 0x85ebca6b);
+  h = (h ^ (h >>> 13)) >>> 0;
   return `hsl(${h % 360} 55% 52%)`;
 }
 
