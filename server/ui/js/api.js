@@ -147,7 +147,8 @@ export function fill(id, html) {
 export function attrTable(title, attrs) {
   const e = Object.entries(attrs || {});
   if (!e.length) return "";
-  return `<h4>${esc(title)}</h4><table class="attrs">${e.map(([k, v]) => `<tr><td>${esc(k)}</td><td><code>${esc(typeof v === "string" ? v : JSON.stringify(v))}</code></td></tr>`).join("")}</table>`;
+  // A long key breaks after its dots, not inside a word.
+  return `<h4>${esc(title)}</h4><table class="attrs">${e.map(([k, v]) => `<tr><td>${esc(k).replace(/\./g, ".<wbr>")}</td><td><code>${esc(typeof v === "string" ? v : JSON.stringify(v))}</code></td></tr>`).join("")}</table>`;
 }
 
 export function errorBox(e) {
