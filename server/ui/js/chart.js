@@ -9,11 +9,19 @@ const PAD = {l: 52, r: 12, t: 10, b: 24};
 /** Series a hover lists at most. */
 const TIP_ROWS = 10;
 
-function niceMax(v) {
-  if (!(v > 0)) return 1;
-  const p = Math.pow(10, Math.floor(Math.log10(v)));
-  for (const m of [1, 1.2, 1.5, 2, 2.5, 3, 4, 5, 6, 8, 10]) if (m * p >= v) return m * p;
-  return 10 * p;
+/** The axis' top: a round number at least `v`; with `whole`, one whose
+ * quarters (the grid lines) are whole numbers, for counts. */
+function niceMax(v, whole) {
+  if (!(v > 0)) return whole ? 4 : 1;
+  let p = Math.pow(10, Math.floor(Math.log10(v)));
+  // From 100 up every candidate's quarter is whole: three decades at most.
+  for (let decade = 0; decade < 3; decade++, p *= 10) {
+    for (const m of [1, 1.2, 1.5, 2, 2.5, 3, 4, 5, 6, 8, 10]) {
+      const top = m * p;
+      if (top >= v && (!whole || (top >= 4 && Math.abs(top / 4 - Math.round(top / 4)) < 1e-9))) return top;
+    }
+  }
+  return Math.ceil(v / 4) * 4;
 }
 
 function timeTicks(start, end, n) {
@@ -47,7 +55,7 @@ export function drawChart(el, opts) {
   const stacked = new Map();
   if (opts.bars) for (const s of series) for (const [t, v] of s.values) stacked.set(t, (stacked.get(t) || 0) + (+v || 0));
   for (const v of stacked.values()) max = Math.max(max, v);
-  max = niceMax(max * 1.05);
+  max = niceMax(max * 1.05, opts.bars);
   const x = t => PAD.l + (t - start) / (end - start) * iw;
   const y = v => PAD.t + ih - Math.min(+v, max) / max * ih;
   const path = pts => {
