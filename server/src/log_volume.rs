@@ -12,8 +12,8 @@ use serde_json::{Value as Json, json};
 use sextant_storage::{LogRecord, level_of};
 
 use super::body::Params;
-use super::error::{ApiError, ApiResult};
-use super::prom_api::{json, parse_duration, parse_time};
+use super::error::ApiResult;
+use super::prom_api::{json, parse_duration, parse_time, required};
 use super::prom_json::success;
 use super::sextant_api::log_search;
 use super::state::State;
@@ -22,8 +22,6 @@ use super::state::State;
 /// so its cost grows with them; past this the newest are counted and the
 /// answer says from when.
 const MAX_LINES: usize = 100_000;
-/// Steps a volume has at most (a Prometheus range query's points).
-const MAX_STEPS: i64 = 11_000;
 
 /// `GET|POST /api/v1/sextant/logs/volume?match[]&q&start&end&step`: the
 /// lines of `/api/v1/sextant/logs`' search counted per step and level:
@@ -33,38 +31,25 @@ const MAX_STEPS: i64 = 11_000;
 /// [`MAX_LINES`] lines match.
 pub async fn log_volume(AxState(st): AxState<Arc<State>>, p: Params) -> ApiResult<Response> {
     let mut search = log_search(&p)?;
-    let need = |name: &str| {
-        p.get(name).ok_or_else(|| {
-            ApiError::bad(format!(
-                "missing parameter \"{name}\": a volume needs start, end and step"
-            ))
-        })
-    };
-    let start = parse_time("start", need("start")?)?;
-    let end = parse_time("end", need("end")?)?;
-    let step = parse_duration("step", need("step")?)?;
-    if end < start {
-        return Err(ApiError::bad("end is before start"));
-    }
-    if step <= 0 || end.checked_sub(start).is_none_or(|d| d / step >= MAX_STEPS) {
-        return Err(ApiError::bad(format!(
-            "step {step} ms: expected a positive step giving at most {MAX_STEPS} steps"
-        )));
-    }
+    // A range and step as a range query takes them, with its limits.
+    let start = parse_time("start", required(&p, "start")?)?;
+    let end = parse_time("end", required(&p, "end")?)?;
+    let step = parse_duration("step", required(&p, "step")?)?;
+    sextant_query::check_range(start, end, step)?;
     search.limit = MAX_LINES + 1;
     let body = st
         .query(move |st| {
             let rows = st.db.search_logs(&search)?;
             let v = Volume::count(&rows, start, end, step);
-            let warnings = match v.from {
-                Some(from) if from > start => vec![format!(
+            let warnings = match v.complete {
+                true => Vec::new(),
+                false => vec![format!(
                     "more than {MAX_LINES} lines match: the newest {MAX_LINES} are counted, \
                      from {:.3}",
-                    from as f64 / 1000.0
+                    v.from as f64 / 1000.0
                 )],
-                _ => Vec::new(),
             };
-            Ok(success(&v.to_json(start, step).to_string(), &warnings))
+            Ok(success(&v.to_json(step).to_string(), &warnings))
         })
         .await?;
     Ok(json(body))
@@ -74,8 +59,9 @@ pub async fn log_volume(AxState(st): AxState<Arc<State>>, p: Params) -> ApiResul
 struct Volume {
     /// Levels, most severe first, each with a count per step.
     levels: Vec<(String, Vec<u64>)>,
-    /// The first step counted whole (ms): `None` when no step was.
-    from: Option<i64>,
+    /// The first step counted whole (ms); past the range's end when none
+    /// was.
+    from: i64,
     lines: usize,
     complete: bool,
 }
@@ -88,7 +74,9 @@ impl Volume {
     fn count(rows: &[LogRecord], start: i64, end: i64, step: i64) -> Volume {
         let complete = rows.len() <= MAX_LINES;
         let rows = &rows[..rows.len().min(MAX_LINES)];
-        let steps = ((end - start) / step + 1) as usize;
+        // In i128: the range may span more than an i64 (any two times the
+        // API takes), in at most `MAX_POINTS` steps.
+        let steps = ((i128::from(end) - i128::from(start)) / i128::from(step) + 1) as usize;
         let first = if complete {
             0
         } else {
@@ -120,29 +108,28 @@ impl Volume {
         }
         Volume {
             levels,
-            from: (first < steps).then(|| start + first as i64 * step),
+            from: start.saturating_add((first as i64).saturating_mul(step)),
             lines,
             complete,
         }
     }
 
-    fn to_json(&self, start: i64, step: i64) -> Json {
-        let from = self.from.unwrap_or(start);
+    fn to_json(&self, step: i64) -> Json {
+        // Each step's start, stepped to (never past the range's end).
+        let times = || std::iter::successors(Some(self.from), |t| t.checked_add(step));
         let result: Vec<Json> = self
             .levels
             .iter()
             .map(|(level, counts)| {
-                let values: Vec<Json> = counts
-                    .iter()
-                    .enumerate()
-                    .map(|(k, n)| json!([(from + k as i64 * step) as f64 / 1000.0, n.to_string()]))
+                let values: Vec<Json> = (counts.iter().zip(times()))
+                    .map(|(n, t)| json!([t as f64 / 1000.0, n.to_string()]))
                     .collect();
                 json!({"level": level, "values": values})
             })
             .collect();
         json!({
             "step": step as f64 / 1000.0,
-            "from": from as f64 / 1000.0,
+            "from": self.from as f64 / 1000.0,
             "lines": self.lines,
             "complete": self.complete,
             "result": result,
@@ -183,14 +170,14 @@ mod tests {
         ];
         let v = Volume::count(&rows, 100, 130, 10);
         assert!(v.complete);
-        assert_eq!(v.from, Some(100));
+        assert_eq!(v.from, 100);
         assert_eq!(v.lines, 6);
         let want = [
             ("error".to_string(), vec![1, 0, 1, 0]),
             ("info".to_string(), vec![1, 2, 0, 1]),
         ];
         assert_eq!(v.levels, want);
-        let j = v.to_json(100, 10);
+        let j = v.to_json(10);
         assert_eq!(j["result"][0]["level"], "error");
         assert_eq!(j["result"][1]["values"][1], json!([0.11, "2"]));
     }
@@ -207,13 +194,30 @@ mod tests {
         assert!(!v.complete);
         let oldest = 1_000_000 - (MAX_LINES as i64 - 1);
         let from = (oldest / 1000 + 1) * 1000;
-        assert_eq!(v.from, Some(from));
+        assert_eq!(v.from, from);
         assert_eq!(v.levels.len(), 1);
         let counts = &v.levels[0].1;
         assert_eq!(counts.len() as i64, (1_000_000 - from) / 1000 + 1);
         assert!(counts[..counts.len() - 1].iter().all(|&n| n == 1000));
         assert_eq!(counts.last(), Some(&1), "the line at the range's end");
         assert_eq!(v.lines as i64, 1_000_000 - from + 1);
+    }
+
+    #[test]
+    fn a_range_wider_than_an_i64_is_counted_in_its_steps() {
+        let (start, end) = (-9_000_000_000_000_000_000, 9_000_000_000_000_000_000);
+        let step = 2_000_000_000_000_000;
+        let v = Volume::count(&[line(0, 17)], start, end, step);
+        assert_eq!(v.lines, 1);
+        assert_eq!(v.levels[0].1.len(), 9001);
+        assert_eq!(v.levels[0].1[4500], 1);
+        assert_eq!(
+            v.to_json(step)["result"][0]["values"]
+                .as_array()
+                .unwrap()
+                .len(),
+            9001
+        );
     }
 
     #[test]
