@@ -131,11 +131,9 @@ fn text<'a>(a: &'a Attributes, key: &str) -> Option<&'a str> {
 }
 
 /// A node that client spans call and no server span answers (a database,
-/// a third party).
+/// a third party), as the profile keeps it under its [`peer_name`].
 #[derive(Debug, Clone)]
 pub struct Peer {
-    /// Its name, as the graph shows it.
-    pub name: String,
     /// `database` or `external`.
     pub kind: &'static str,
     /// The attribute that names it, and the value.
@@ -149,70 +147,72 @@ fn quoted(s: &str) -> String {
     s.replace('\\', "\\\\").replace('"', "\\\"")
 }
 
-/// The peer client span `s` calls, when no server span answers it: named
-/// by its address (`server.address`, `net.peer.name`, `peer.service`),
-/// else its URL's host, else its database's namespace or system, else the
-/// span's own name.
-pub fn peer(s: &Span) -> Peer {
+/// What names the peer client span `s` calls, when no server span
+/// answers it: the attribute and its value. Its address
+/// (`server.address`, `net.peer.name`, `peer.service`), else its URL's
+/// host (`url.full`, `http.url`), else its database's namespace or system,
+/// else (`name`) the span's own name.
+fn naming(s: &Span) -> (&'static str, &str) {
     let a = &s.attributes;
-    let system = ["db.system.name", "db.system"]
-        .into_iter()
-        .find_map(|k| Some((k, text(a, k)?)));
-    let kind = if system.is_some() {
-        "database"
-    } else {
-        "external"
-    };
-    let by = |key: &'static str, value: &str| Peer {
-        name: value.to_string(),
-        kind,
-        label: (key, value.to_string()),
-        matcher: format!("{key}=\"{}\"", quoted(value)),
-    };
-    if let Some((k, v)) = ["server.address", "net.peer.name", "peer.service"]
-        .into_iter()
-        .find_map(|k| Some((k, text(a, k)?)))
-    {
-        return by(k, v);
+    let first = |keys: &[&'static str]| keys.iter().find_map(|&k| Some((k, text(a, k)?)));
+    if let Some(n) = first(&["server.address", "net.peer.name", "peer.service"]) {
+        return n;
     }
     let url = ["url.full", "http.url"]
         .into_iter()
         .find_map(|k| Some((k, text(a, k)?.split_once("://")?.1)));
     if let Some((k, rest)) = url {
-        let host = rest.split(['/', ':', '?']).next().unwrap_or_default();
-        let escaped: String = host
-            .chars()
-            .flat_map(|c| {
-                c.is_ascii_punctuation()
-                    .then_some('\\')
-                    .into_iter()
-                    .chain([c])
-            })
-            .collect();
-        return Peer {
-            matcher: format!(
-                "{k}=~\"{}\"",
-                quoted(&format!("[a-zA-Z][a-zA-Z0-9+.-]*://{escaped}([/:?].*)?"))
-            ),
-            ..by(k, host)
-        };
+        return (k, rest.split(['/', ':', '?']).next().unwrap_or_default());
     }
-    match (system, text(a, "db.namespace")) {
-        (Some(_), Some(ns)) => by("db.namespace", ns),
-        (Some((k, sys)), None) => by(k, sys),
-        (None, _) => Peer {
-            name: format!("{} (peer)", s.name),
-            kind,
-            label: ("name", s.name.clone()),
-            matcher: format!("name=\"{}\"", quoted(&s.name)),
-        },
+    match first(&["db.system.name", "db.system"]) {
+        Some(sys) => text(a, "db.namespace").map_or(sys, |ns| ("db.namespace", ns)),
+        None => ("name", &s.name),
+    }
+}
+
+/// The graph's name of a peer named by `(key, value)`.
+fn graph_name((key, value): (&str, &str)) -> String {
+    match key {
+        "name" => format!("{value} (peer)"),
+        _ => value.to_string(),
+    }
+}
+
+/// The peer client span `s` calls, when no server span answers it
+/// (named as [`naming`] says).
+pub fn peer(s: &Span) -> Peer {
+    let (key, value) = naming(s);
+    let database = ["db.system.name", "db.system"]
+        .into_iter()
+        .any(|k| text(&s.attributes, k).is_some());
+    let matcher = match key {
+        // A host is matched whole in the URL, its dots as dots.
+        "url.full" | "http.url" => {
+            let host: String = value
+                .chars()
+                .flat_map(|c| {
+                    c.is_ascii_punctuation()
+                        .then_some('\\')
+                        .into_iter()
+                        .chain([c])
+                })
+                .collect();
+            let pattern = format!("[a-zA-Z][a-zA-Z0-9+.-]*://{host}([/:?].*)?");
+            format!("{key}=~\"{}\"", quoted(&pattern))
+        }
+        _ => format!("{key}=\"{}\"", quoted(value)),
+    };
+    Peer {
+        kind: if database { "database" } else { "external" },
+        label: (key, value.to_string()),
+        matcher,
     }
 }
 
 /// The node a client span without a server answer calls (as the graph
-/// names it).
+/// names it), without building the rest of its [`Peer`].
 pub fn peer_name(s: &Span) -> String {
-    peer(s).name
+    graph_name(naming(s))
 }
 
 struct TraceView<'a> {
@@ -401,8 +401,13 @@ impl Profile {
     fn add_trace(&mut self, t: TraceView<'_>, keep_examples: bool) {
         for (i, s) in t.spans.iter().enumerate() {
             let svc = &t.services[i];
-            self.services.insert(svc.clone());
-            if !matches!(s.kind, SpanKind::Client | SpanKind::Producer) {
+            // Looked up first: a window's spans name a few services.
+            if !self.services.contains(svc) {
+                self.services.insert(svc.clone());
+            }
+            if !matches!(s.kind, SpanKind::Client | SpanKind::Producer)
+                && !self.serving.contains(svc)
+            {
                 self.serving.insert(svc.clone());
             }
             if let Some(v) = text(&s.resource, "service.version") {
@@ -498,9 +503,8 @@ impl Profile {
             let callee = match answer {
                 Some(a) => t.services[a].clone(),
                 None => {
-                    let p = peer(s);
-                    let name = p.name.clone();
-                    self.peers.entry(name.clone()).or_insert(p);
+                    let name = peer_name(s);
+                    self.peers.entry(name.clone()).or_insert_with(|| peer(s));
                     name
                 }
             };
@@ -775,8 +779,13 @@ mod tests {
             (&[], "GET (peer)", "external", "GET"),
         ];
         for (attrs, name, kind, value) in cases {
-            let p = peer(&client(attrs));
-            assert_eq!((p.name.as_str(), p.kind), (name, kind), "{attrs:?}");
+            let span = client(attrs);
+            let p = peer(&span);
+            assert_eq!(
+                (peer_name(&span).as_str(), p.kind),
+                (name, kind),
+                "{attrs:?}"
+            );
             assert_eq!(p.label.1, if p.label.0 == "name" { "GET" } else { name });
             assert!(takes(&p, value), "{} on {value}", p.matcher);
         }
