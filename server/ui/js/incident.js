@@ -114,13 +114,12 @@ async function diagnosisPage(view, d, params, title, inc) {
     const ev = c.evidence.traces[0];
     jobs.push(api(`/api/v1/sextant/traces/${ev.trace_id}`).then(t => {
       // The diagnosis gives a trace whose span there failed, else its slowest.
-      const focus = t.spans.find(s => s.spanId === ev.span_id);
-      const what = focus && focus.status.code === "error" ? "A failing trace" : "A slow trace";
+      const i = t.spans.findIndex(s => s.spanId === ev.span_id);
+      const what = i >= 0 && t.spans[i].status.code === "error" ? "A failing trace" : "A slow trace";
       const el = fill("trace-panel", `<h3>${what} <a href="#/trace/${ev.trace_id}?span=${ev.span_id}">open →</a></h3>
         ${waterfall(t, ev.span_id)}<div id="trace-span" class="details"></div>${queryLine(`trace("${ev.trace_id}")`)}`);
       if (el) {
         const show = wireWaterfall(el, t, "trace-span");
-        const i = t.spans.findIndex(s => s.spanId === ev.span_id);
         if (i >= 0) show(i);
       }
     }).catch(e => fill("trace-panel", `<h3>A trace through it</h3>${errorBox(e)}`)));
