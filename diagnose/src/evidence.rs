@@ -9,7 +9,7 @@ use rustc_hash::FxHashSet;
 use sextant_calendar::Calendar;
 use sextant_storage::{LogRecord, hex};
 
-use crate::profile::{Key, Profile};
+use crate::profile::{INSTANCE_KEYS, Key, Profile, instance_of};
 use crate::rank::{Ranked, Suspect};
 use crate::report::{
     ChangeEvidence, Evidence, LogEvidence, LogExample, MetricEvidence, TraceEvidence,
@@ -69,11 +69,7 @@ pub fn log_evidence(
     let by = |l: &&LogRecord| {
         let svc = l.service();
         speakers.iter().any(|s| *s == svc)
-            && instance.is_none_or(|i| {
-                l.resource
-                    .iter()
-                    .any(|(k, v)| k == "service.instance.id" && v.to_text() == i)
-            })
+            && instance.is_none_or(|i| instance_of(&l.resource).is_some_and(|(_, v)| v == i))
     };
     let mut miner = Miner::new(MinerConfig::default());
     // Per template: (lines in the window, lines first in their trace in
@@ -187,22 +183,33 @@ pub fn metric_evidence(w: &Profile, base: &Profile, r: &Ranked) -> MetricEvidenc
         // A peer: the client spans calling it, selected by what named it.
         Suspect::Key(Key::Node(n)) => match w.peers.get(n) {
             Some(p) => (
-                format!("spans({{kind=\"client\", {}}})", p.matcher),
-                labels(&[(p.label.0, &p.label.1)]),
+                format!("spans({{kind=\"client\", {}}})", p.naming.matcher),
+                labels(&[(p.naming.label.0, &p.naming.label.1)]),
             ),
             None => (
                 format!("spans({{kind=\"client\", server.address=\"{n}\"}})"),
                 labels(&[("server.address", n)]),
             ),
         },
-        Suspect::Key(Key::Link(a, b)) => (
-            format!("spans({{service=\"{a}\", kind=\"client\", server.address=\"{b}\"}})"),
-            labels(&[("service", a), ("server.address", b)]),
-        ),
-        Suspect::Instance(s, i) => (
-            format!("spans({{service=\"{s}\", kind=\"server\", service.instance.id=\"{i}\"}})"),
-            labels(&[("service", s), ("service.instance.id", i)]),
-        ),
+        // A link: the caller's client spans, selected by how they name
+        // the callee.
+        Suspect::Key(Key::Link(a, b)) => match w.links.get(&(a.clone(), b.clone())) {
+            Some(n) => (
+                format!("spans({{service=\"{a}\", kind=\"client\", {}}})", n.matcher),
+                labels(&[("service", a), (n.label.0, &n.label.1)]),
+            ),
+            None => (
+                format!("spans({{service=\"{a}\", kind=\"client\", server.address=\"{b}\"}})"),
+                labels(&[("service", a), ("server.address", b)]),
+            ),
+        },
+        Suspect::Instance(s, i) => {
+            let key = w.instances.get(s).map_or(INSTANCE_KEYS[0], |x| x.key);
+            (
+                format!("spans({{service=\"{s}\", kind=\"server\", {key}=\"{i}\"}})"),
+                labels(&[("service", s), (key, i)]),
+            )
+        }
     };
     let key = r.suspect.key();
     let ratio = |p: &Profile| {

@@ -23,8 +23,9 @@ use std::collections::BTreeSet;
 
 use rustc_hash::FxHashMap;
 use serde::Serialize;
-use sextant_storage::{AnyValue, Attributes, Span, SpanKind, StatusCode};
+use sextant_storage::{AnyValue, Attributes, Span, SpanKind};
 
+use crate::profile::instance_of;
 use crate::sketch::{LatencySummary, Sketch};
 
 /// What a node of the graph is.
@@ -120,7 +121,7 @@ pub struct Node {
     /// Its own spans (server and consumer side), or its callers' client
     /// spans for an uninstrumented peer.
     pub stats: RedView,
-    /// `service.instance.id`s seen.
+    /// Instances seen (named as [`instance_of`] says).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub instances: Vec<String>,
     /// `service.version`s seen.
@@ -196,37 +197,6 @@ fn text(a: &Attributes, key: &str) -> Option<String> {
     attr(a, key)
         .map(|v| v.to_text().into_owned())
         .filter(|s| !s.is_empty())
-}
-
-fn int(a: &Attributes, key: &str) -> Option<i64> {
-    match attr(a, key)? {
-        AnyValue::Int(i) => Some(*i),
-        AnyValue::Str(s) => s.parse().ok(),
-        AnyValue::Double(d) => Some(*d as i64),
-        _ => None,
-    }
-}
-
-/// Whether a span failed: an error status, or a 5xx answer on the server
-/// side (OpenTelemetry leaves 4xx unset there: the client's fault).
-pub fn failed(s: &Span) -> bool {
-    if s.status == StatusCode::Error {
-        return true;
-    }
-    let code = int(&s.attributes, "http.response.status_code")
-        .or_else(|| int(&s.attributes, "http.status_code"))
-        .or_else(|| int(&s.attributes, "rpc.grpc.status_code").map(grpc_as_http));
-    code.is_some_and(|c| c >= 500)
-}
-
-/// gRPC codes that mean the server failed, as 500; others as 200.
-fn grpc_as_http(code: i64) -> i64 {
-    // UNKNOWN, DEADLINE_EXCEEDED, UNIMPLEMENTED, INTERNAL, UNAVAILABLE, DATA_LOSS
-    if matches!(code, 2 | 4 | 12 | 13 | 14 | 15) {
-        500
-    } else {
-        200
-    }
 }
 
 /// The host of a URL (`https://api.stripe.com:443/v1` → `api.stripe.com`).
@@ -313,7 +283,7 @@ impl Builder {
         }
         for (i, s) in spans.iter().enumerate() {
             let svc = &services[i];
-            let bad = failed(s);
+            let bad = s.failed();
             let parent = by_id.get(&(&s.trace_id, &s.parent_span_id)).copied();
             let is_root = parent.is_none();
             match s.kind {
@@ -321,8 +291,8 @@ impl Builder {
                     let n = self.node(svc, NodeKind::Service);
                     n.red.add(s, bad);
                     n.entry |= is_root;
-                    if let Some(v) = text(&s.resource, "service.instance.id") {
-                        n.instances.insert(v);
+                    if let Some((_, v)) = instance_of(&s.resource) {
+                        n.instances.insert(v.to_string());
                     }
                     if let Some(v) = text(&s.resource, "service.version") {
                         n.versions.insert(v);

@@ -22,7 +22,6 @@ use std::collections::BTreeMap;
 use rustc_hash::{FxHashMap, FxHashSet};
 use sextant_storage::{AnyValue, Attributes, Span, SpanId, SpanKind, TraceId};
 
-use crate::graph::failed;
 use crate::sketch::Sketch;
 
 /// A candidate cause.
@@ -52,6 +51,8 @@ pub struct Minute {
 /// What a node's own spans said about it.
 #[derive(Debug, Clone, Default)]
 pub struct Instances {
+    /// The resource attribute naming them ([`instance_of`]).
+    pub key: &'static str,
     /// Spans per instance.
     pub requests: FxHashMap<String, u64>,
     /// Self time per instance, ms.
@@ -113,6 +114,9 @@ pub struct Profile {
     pub consumes: FxHashSet<String>,
     /// Who calls whom (services, peers, topics), for propagation paths.
     pub edges: FxHashSet<(String, String)>,
+    /// How a caller's client spans name each callee: per (caller, callee),
+    /// the first seen (to chart a link by its own attribute).
+    pub links: FxHashMap<(String, String), Naming>,
     /// Spans read.
     pub span_count: u64,
 }
@@ -130,16 +134,24 @@ fn text<'a>(a: &'a Attributes, key: &str) -> Option<&'a str> {
     })
 }
 
+/// How client spans name what they call: the attribute and its value,
+/// and the query language's matcher selecting those spans.
+#[derive(Debug, Clone)]
+pub struct Naming {
+    /// The attribute that names it, and the value.
+    pub label: (&'static str, String),
+    /// The matcher selecting the client spans calling it.
+    pub matcher: String,
+}
+
 /// A node that client spans call and no server span answers (a database,
 /// a third party), as the profile keeps it under its [`peer_name`].
 #[derive(Debug, Clone)]
 pub struct Peer {
     /// `database` or `external`.
     pub kind: &'static str,
-    /// The attribute that names it, and the value.
-    pub label: (&'static str, String),
-    /// The query language's matcher selecting the client spans calling it.
-    pub matcher: String,
+    /// How the client spans calling it name it.
+    pub naming: Naming,
 }
 
 /// `"` and `\` escaped for a string of the query language.
@@ -178,13 +190,10 @@ fn graph_name((key, value): (&str, &str)) -> String {
     }
 }
 
-/// The peer client span `s` calls, when no server span answers it
-/// (named as [`naming`] says).
-pub fn peer(s: &Span) -> Peer {
+/// How client span `s` names what it calls (as [`naming`] says), with
+/// the matcher selecting such spans.
+pub fn naming_of(s: &Span) -> Naming {
     let (key, value) = naming(s);
-    let database = ["db.system.name", "db.system"]
-        .into_iter()
-        .any(|k| text(&s.attributes, k).is_some());
     let matcher = match key {
         // A host is matched whole in the URL, its dots as dots.
         "url.full" | "http.url" => {
@@ -202,10 +211,20 @@ pub fn peer(s: &Span) -> Peer {
         }
         _ => format!("{key}=\"{}\"", quoted(value)),
     };
-    Peer {
-        kind: if database { "database" } else { "external" },
+    Naming {
         label: (key, value.to_string()),
         matcher,
+    }
+}
+
+/// The peer client span `s` calls, when no server span answers it.
+pub fn peer(s: &Span) -> Peer {
+    let database = ["db.system.name", "db.system"]
+        .into_iter()
+        .any(|k| text(&s.attributes, k).is_some());
+    Peer {
+        kind: if database { "database" } else { "external" },
+        naming: naming_of(s),
     }
 }
 
@@ -316,7 +335,7 @@ impl<'a> TraceView<'a> {
             let failed_child = self.children[i]
                 .iter()
                 .copied()
-                .filter(|&c| self.spans[c].kind != SpanKind::Consumer && failed(self.spans[c]))
+                .filter(|&c| self.spans[c].kind != SpanKind::Consumer && self.spans[c].failed())
                 .min_by_key(|&c| self.spans[c].start_ns);
             match failed_child {
                 Some(c) => i = c,
@@ -368,8 +387,22 @@ impl<'a> TraceView<'a> {
     }
 }
 
-fn instance(s: &Span) -> Option<&str> {
-    text(&s.resource, "service.instance.id")
+/// Resource attributes that tell a service's instances apart, best
+/// first: the conventions' own, then what Kubernetes, containers and
+/// hosts name them by when an SDK leaves it unset.
+pub const INSTANCE_KEYS: [&str; 4] = [
+    "service.instance.id",
+    "k8s.pod.name",
+    "container.id",
+    "host.name",
+];
+
+/// The instance a resource belongs to: the attribute naming it, and its
+/// value.
+pub fn instance_of(resource: &Attributes) -> Option<(&'static str, &str)> {
+    INSTANCE_KEYS
+        .into_iter()
+        .find_map(|k| Some((k, text(resource, k)?)))
 }
 
 impl Profile {
@@ -433,6 +466,8 @@ impl Profile {
                     let callee = answer.map_or_else(|| peer_name(s), |a| t.services[a].clone());
                     let caller = t.caller(i, &callee).to_string();
                     self.edge(&caller, &callee);
+                    let link = (caller, callee);
+                    self.links.entry(link).or_insert_with(|| naming_of(s));
                 }
                 SpanKind::Producer => {
                     if let Some(topic) = topic {
@@ -508,7 +543,7 @@ impl Profile {
                     name
                 }
             };
-            let lost = u64::from(answer.is_none() && failed(s));
+            let lost = u64::from(answer.is_none() && s.failed());
             let pair = (t.caller(i, &callee).to_string(), callee);
             let m = self
                 .unanswered_minutes
@@ -548,7 +583,7 @@ impl Profile {
 
     fn add_request(&mut self, t: &TraceView<'_>, root: usize, keep_examples: bool) {
         let r = t.spans[root];
-        let bad = failed(r);
+        let bad = r.failed();
         let minute = r.start_ms().div_euclid(60_000);
         let entry = t.services[root].clone();
         self.requests += 1;
@@ -568,7 +603,7 @@ impl Profile {
             *self.self_ms.entry(key.clone()).or_default() += ms;
             *self.spans.entry(key.clone()).or_default() += 1;
             *m.self_ms.entry(key.clone()).or_default() += ms;
-            if failed(t.spans[i]) {
+            if t.spans[i].failed() {
                 *self.failed.entry(key.clone()).or_default() += 1;
             }
             if keep_examples {
@@ -580,10 +615,12 @@ impl Profile {
                     slow.truncate(EXAMPLES);
                 }
             }
-            if let (Key::Node(svc), Some(inst)) = (&key, instance(t.spans[i]))
+            if let (Key::Node(svc), Some(inst)) = (&key, instance_of(&t.spans[i].resource))
                 && matches!(t.spans[i].kind, SpanKind::Server | SpanKind::Internal)
             {
                 let ins = self.instances.entry(svc.clone()).or_default();
+                ins.key = inst.0;
+                let inst = inst.1;
                 *ins.requests.entry(inst.to_string()).or_default() += 1;
                 *ins.self_ms.entry(inst.to_string()).or_default() += ms;
             }
@@ -598,11 +635,13 @@ impl Profile {
                     let pair = (t.caller(culprit, &peer).to_string(), peer);
                     *self.blamed_unanswered.entry(pair).or_default() += 1;
                 }
-                if let (Key::Node(svc), Some(inst)) = (&key, instance(t.spans[culprit]))
+                if let (Key::Node(svc), Some(inst)) =
+                    (&key, instance_of(&t.spans[culprit].resource))
                     && t.spans[culprit].kind != SpanKind::Client
                 {
                     let ins = self.instances.entry(svc.clone()).or_default();
-                    *ins.blamed.entry(inst.to_string()).or_default() += 1;
+                    ins.key = inst.0;
+                    *ins.blamed.entry(inst.1.to_string()).or_default() += 1;
                 }
                 if keep_examples {
                     let ex = self.examples.entry(key).or_default();
@@ -672,8 +711,14 @@ impl Profile {
         for (k, v) in &o.peers {
             self.peers.entry(k.clone()).or_insert_with(|| v.clone());
         }
+        for (k, v) in &o.links {
+            self.links.entry(k.clone()).or_insert_with(|| v.clone());
+        }
         for (k, v) in &o.instances {
             let e = self.instances.entry(k.clone()).or_default();
+            if e.key.is_empty() {
+                e.key = v.key;
+            }
             add_all(&mut e.requests, &v.requests);
             add_all(&mut e.self_ms, &v.self_ms);
             add_all(&mut e.blamed, &v.blamed);
@@ -736,7 +781,7 @@ mod tests {
     /// Whether a peer's matcher, parsed as the query language parses it in
     /// a span selector, takes `value`.
     fn takes(p: &Peer, value: &str) -> bool {
-        let q = format!("spans({{{}}})", p.matcher);
+        let q = format!("spans({{{}}})", p.naming.matcher);
         let Ok(Expr::Records { selector, .. }) = sextant_query::parse(&q) else {
             panic!("{q} does not parse")
         };
@@ -786,8 +831,15 @@ mod tests {
                 (name, kind),
                 "{attrs:?}"
             );
-            assert_eq!(p.label.1, if p.label.0 == "name" { "GET" } else { name });
-            assert!(takes(&p, value), "{} on {value}", p.matcher);
+            assert_eq!(
+                p.naming.label.1,
+                if p.naming.label.0 == "name" {
+                    "GET"
+                } else {
+                    name
+                }
+            );
+            assert!(takes(&p, value), "{} on {value}", p.naming.matcher);
         }
         // The host is matched whole, as a host, not as a pattern.
         let p = peer(&client(&[("http.url", "http://a.b/x")]));

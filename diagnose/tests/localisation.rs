@@ -99,8 +99,14 @@ fn a_datastore_reporting_its_own_calls_is_a_database_with_its_spans_charted() {
     );
     let m = d.causes[0].evidence.metric.as_ref().unwrap();
     assert!(m.query.contains("kind=\"client\""), "{}", m.query);
+    assert_charted(&db, &sc, &d);
+}
+
+/// The top cause's metric query, run over the window, has its line.
+fn assert_charted(db: &Db, sc: &Scenario, d: &Diagnosis) {
+    let m = d.causes[0].evidence.metric.as_ref().unwrap();
     let expr = sextant_query::parse(&m.query).unwrap();
-    let answer = Engine::new(&db, EngineOptions::default())
+    let answer = Engine::new(db, EngineOptions::default())
         .run(
             &expr,
             When::Range {
@@ -115,6 +121,52 @@ fn a_datastore_reporting_its_own_calls_is_a_database_with_its_spans_charted() {
     };
     let points: usize = series.iter().map(|s| s.points.len()).sum();
     assert!(points >= 10, "{}: {points} points", m.query);
+    // The line shows what the diagnosis saw: an error ratio counts the
+    // failures the diagnosis counted (a duration is in other units).
+    let peak = series
+        .iter()
+        .flat_map(|s| &s.points)
+        .map(|p| p.v)
+        .fold(0.0, f64::max);
+    let least = if m.name == "error_ratio" {
+        m.observed / 2.0
+    } else {
+        f64::MIN_POSITIVE
+    };
+    assert!(peak >= least, "{}: peak {peak}, {m:?}", m.query);
+}
+
+/// Estates instrumented otherwise than the simulator: conventions before
+/// 1.21, instances known by their pod's name, failures told by
+/// `error.type` alone. The fault is still named, and its chart selects
+/// by the attribute the estate wrote.
+#[test]
+fn other_instrumentation_is_diagnosed_and_charted() {
+    for (variant, kind, attribute) in [
+        ("legacy", FaultKind::LinkLatency, "net.peer.name="),
+        ("pods", FaultKind::BadPod, "k8s.pod.name="),
+        ("unset", FaultKind::BadDeploy, "kind=\"server\""),
+    ] {
+        let sc = fault(kind, None);
+        let (_dir, db) = common::load(&sc, common::variant(variant));
+        let d = diagnose(
+            &db,
+            &Calendar::nyse(),
+            &DiagnoseRequest::new(sc.window.0, sc.window.1),
+        )
+        .unwrap();
+        let e = &sc.expected[0];
+        assert_eq!(
+            names(&d).first(),
+            Some(&(e.name.clone(), e.kind.to_string())),
+            "{variant} {}: {:?}",
+            sc.label,
+            names(&d)
+        );
+        let query = &d.causes[0].evidence.metric.as_ref().unwrap().query;
+        assert!(query.contains(attribute), "{variant}: {query}");
+        assert_charted(&db, &sc, &d);
+    }
 }
 
 #[test]

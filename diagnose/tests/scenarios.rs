@@ -13,7 +13,10 @@ use sextant_demo::score::{Outcome, score, summarise};
 use sextant_diagnose::{Calendar, DiagnoseRequest, diagnose};
 
 fn run(sc: &Scenario) -> Outcome {
-    let d = common::diagnosed_with(sc, |_| {});
+    // `SEXTANT_VARIANT`: the spans as another instrumentation writes them
+    // (`common::variant`).
+    let v = std::env::var("SEXTANT_VARIANT").unwrap_or_default();
+    let d = common::diagnosed_with(sc, common::variant(&v));
     let json = serde_json::to_value(&d).unwrap();
     if std::env::var("SEXTANT_SHOW").is_ok_and(|s| sc.label.contains(&s)) {
         println!("{}", serde_json::to_string_pretty(&json).unwrap());

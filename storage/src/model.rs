@@ -376,6 +376,38 @@ impl Span {
     pub fn start_ms(&self) -> i64 {
         self.start_ns.div_euclid(1_000_000)
     }
+
+    /// Whether the operation failed, by the OpenTelemetry conventions: an
+    /// error status; an `error.type` (set on a failed operation whatever
+    /// the status, since 1.21); or an answer saying the server failed
+    /// (HTTP 5xx, old or new attribute, or a gRPC server-failure code)
+    /// when the instrumentation left the status unset. A 4xx is the
+    /// client's fault, as the conventions leave it unset on the server.
+    pub fn failed(&self) -> bool {
+        let attr = |key: &str| {
+            self.attributes
+                .iter()
+                .find(|(k, _)| k == key)
+                .map(|(_, v)| v)
+        };
+        if self.status == StatusCode::Error
+            || attr("error.type").is_some_and(|v| !v.to_text().is_empty())
+        {
+            return true;
+        }
+        let int = |key: &str| match attr(key)? {
+            AnyValue::Int(i) => Some(*i),
+            AnyValue::Str(s) => s.parse().ok(),
+            AnyValue::Double(d) => Some(*d as i64),
+            _ => None,
+        };
+        if let Some(code) = int("http.response.status_code").or_else(|| int("http.status_code")) {
+            return code >= 500;
+        }
+        // UNKNOWN, DEADLINE_EXCEEDED, UNIMPLEMENTED, INTERNAL, UNAVAILABLE,
+        // DATA_LOSS: the server's failures (others are the caller's).
+        int("rpc.grpc.status_code").is_some_and(|c| matches!(c, 2 | 4 | 12 | 13 | 14 | 15))
+    }
 }
 
 /// Limits and normalisation applied to written logs and spans.
@@ -612,6 +644,35 @@ pub fn parse_trace_id(s: &str) -> Result<TraceId> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_span_failed_as_the_conventions_say() {
+        let span = |status, attrs: &[(&str, AnyValue)]| Span {
+            status,
+            attributes: attrs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.clone()))
+                .collect(),
+            ..Span::default()
+        };
+        let unset = |attrs: &[(&str, AnyValue)]| span(StatusCode::Unset, attrs).failed();
+        assert!(span(StatusCode::Error, &[]).failed());
+        assert!(!span(StatusCode::Ok, &[]).failed());
+        assert!(!unset(&[]));
+        assert!(unset(&[("error.type", "java.net.ConnectException".into())]));
+        assert!(!unset(&[("error.type", "".into())]));
+        assert!(unset(&[("http.response.status_code", AnyValue::Int(503))]));
+        assert!(unset(&[("http.status_code", "500".into())]));
+        assert!(!unset(&[("http.response.status_code", AnyValue::Int(404))]));
+        // The HTTP code decides when there is one.
+        let both = [
+            ("http.response.status_code", AnyValue::Int(200)),
+            ("rpc.grpc.status_code", AnyValue::Int(14)),
+        ];
+        assert!(!unset(&both));
+        assert!(unset(&[("rpc.grpc.status_code", AnyValue::Int(14))]));
+        assert!(!unset(&[("rpc.grpc.status_code", AnyValue::Int(5))]));
+    }
 
     fn batch(resource: &Resource) -> Vec<LogRecord> {
         (1..=3)

@@ -4,7 +4,7 @@
 
 use sextant_demo::scenario::Scenario;
 use sextant_diagnose::{Calendar, DiagnoseRequest, Diagnosis, diagnose};
-use sextant_storage::{Db, Durability, Options, Span};
+use sextant_storage::{Attributes, Db, Durability, Options, Span, StatusCode};
 
 /// The scenario's history and window in a database in a temporary
 /// directory, with `edit` applied to every span first.
@@ -36,4 +36,48 @@ pub fn diagnosed_with(sc: &Scenario, edit: impl Fn(&mut Span)) -> Diagnosis {
         &DiagnoseRequest::new(sc.window.0, sc.window.1),
     )
     .unwrap()
+}
+
+/// An edit writing the simulator's spans as another estate's
+/// instrumentation might: `legacy` (semantic conventions before 1.21:
+/// `net.peer.name`, `http.status_code`, `db.system`, ...), `pods`
+/// (instances known by `k8s.pod.name`, no `service.instance.id`), `unset`
+/// (no span status: a failure says so in `error.type`, as the conventions
+/// since 1.21 have it); anything else leaves them as they are.
+pub fn variant(name: &str) -> impl Fn(&mut Span) + use<> {
+    let name = name.to_string();
+    move |s: &mut Span| match name.as_str() {
+        "legacy" => rename(
+            &mut s.attributes,
+            &[
+                ("server.address", "net.peer.name"),
+                ("server.port", "net.peer.port"),
+                ("http.response.status_code", "http.status_code"),
+                ("http.request.method", "http.method"),
+                ("db.system.name", "db.system"),
+                ("db.namespace", "db.name"),
+                ("url.full", "http.url"),
+                ("messaging.destination.name", "messaging.destination"),
+            ],
+        ),
+        "pods" => rename(
+            std::sync::Arc::make_mut(&mut s.resource),
+            &[("service.instance.id", "k8s.pod.name")],
+        ),
+        "unset" => {
+            if s.status == StatusCode::Error {
+                s.attributes.push(("error.type".into(), "_OTHER".into()));
+            }
+            s.status = StatusCode::Unset;
+        }
+        _ => {}
+    }
+}
+
+fn rename(attrs: &mut Attributes, pairs: &[(&str, &str)]) {
+    for (k, _) in attrs.iter_mut() {
+        if let Some((_, new)) = pairs.iter().find(|(old, _)| k == old) {
+            *k = (*new).to_string();
+        }
+    }
 }

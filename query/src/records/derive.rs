@@ -9,7 +9,7 @@
 use std::rc::Rc;
 
 use rustc_hash::FxHashMap;
-use sextant_storage::{Labels, LogRecord, Sample, Span, StatusCode};
+use sextant_storage::{Labels, LogRecord, Sample, Span};
 
 use super::eval::{Fetched, log_field, node, span_field};
 use crate::ast::Expr;
@@ -94,7 +94,7 @@ fn span_series(spans: &[Span], by: &[String], m: Measure) -> DerivedSet {
                 m,
                 || 0,
                 s.duration_ns() as f64 / 1e9,
-                s.status == StatusCode::Error,
+                s.failed(),
             )
         },
     )
