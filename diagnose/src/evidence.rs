@@ -175,9 +175,15 @@ fn labels(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
 /// The metric that proves the suspect, with a query over its spans.
 pub fn metric_evidence(w: &Profile, base: &Profile, r: &Ranked) -> MetricEvidence {
     let errors = r.error_share > r.latency_share;
+    // A service's own work: the requests it serves, and the messages it
+    // handles when it consumes (a worker may serve nothing else).
+    let served = |svc: &str| match w.consumes.contains(svc) {
+        true => r#"kind=~"server|consumer""#,
+        false => r#"kind="server""#,
+    };
     let (selector, labels) = match &r.suspect {
         Suspect::Key(Key::Node(n)) if w.serving.contains(n) => (
-            format!("spans({{service=\"{n}\", kind=\"server\"}})"),
+            format!("spans({{service=\"{n}\", {}}})", served(n)),
             labels(&[("service", n)]),
         ),
         // A peer: the client spans calling it, selected by what named it.
@@ -206,7 +212,7 @@ pub fn metric_evidence(w: &Profile, base: &Profile, r: &Ranked) -> MetricEvidenc
         Suspect::Instance(s, i) => {
             let key = w.instances.get(s).map_or(INSTANCE_KEYS[0], |x| x.key);
             (
-                format!("spans({{service=\"{s}\", kind=\"server\", {key}=\"{i}\"}})"),
+                format!("spans({{service=\"{s}\", {}, {key}=\"{i}\"}})", served(s)),
                 labels(&[("service", s), (key, i)]),
             )
         }

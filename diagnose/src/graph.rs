@@ -25,7 +25,7 @@ use rustc_hash::FxHashMap;
 use serde::Serialize;
 use sextant_storage::{AnyValue, Attributes, Span, SpanKind};
 
-use crate::profile::instance_of;
+use crate::profile::{instance_of, naming_of, peer_name, quoted, topic_of};
 use crate::sketch::{LatencySummary, Sketch};
 
 /// What a node of the graph is.
@@ -124,9 +124,17 @@ pub struct Node {
     /// Instances seen (named as [`instance_of`] says).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub instances: Vec<String>,
+    /// The resource attribute naming its instances.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub instance_key: Option<&'static str>,
     /// `service.version`s seen.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub versions: Vec<String>,
+    /// The query language's span matchers for it, as its page charts it:
+    /// a service's own work (server spans, and consumer spans when it
+    /// handles messages), the client spans calling a peer selected by the
+    /// attribute that names it, the producer spans publishing to a topic.
+    pub selector: String,
 }
 
 /// A call relation between two nodes.
@@ -176,7 +184,13 @@ struct NodeAcc {
     entry: bool,
     red: Red,
     instances: BTreeSet<String>,
+    instance_key: Option<&'static str>,
     versions: BTreeSet<String>,
+    /// Whether it has consumer spans (a service).
+    consumes: bool,
+    /// The matchers of the spans calling it (a peer or a topic), from the
+    /// first such span.
+    calls: Option<String>,
 }
 
 /// Builds a [`ServiceGraph`] from spans given in any order. All spans of a
@@ -197,47 +211,6 @@ fn text(a: &Attributes, key: &str) -> Option<String> {
     attr(a, key)
         .map(|v| v.to_text().into_owned())
         .filter(|s| !s.is_empty())
-}
-
-/// The host of a URL (`https://api.stripe.com:443/v1` → `api.stripe.com`).
-fn url_host(url: &str) -> Option<String> {
-    let rest = url.split_once("://")?.1;
-    let host = rest.split(['/', '?', '#']).next()?;
-    let host = host.rsplit_once('@').map_or(host, |(_, h)| h);
-    let host = if host.starts_with('[') {
-        host.split_once(']')
-            .map_or(host, |(h, _)| h)
-            .trim_start_matches('[')
-    } else {
-        host.split(':').next().unwrap_or(host)
-    };
-    (!host.is_empty()).then(|| host.to_string())
-}
-
-/// The peer a client span calls when no server span answers it: its name,
-/// kind and system.
-fn peer_of(s: &Span) -> (String, NodeKind, Option<String>) {
-    let a = &s.attributes;
-    let system = text(a, "db.system.name").or_else(|| text(a, "db.system"));
-    let address = text(a, "server.address")
-        .or_else(|| text(a, "net.peer.name"))
-        .or_else(|| text(a, "peer.service"))
-        .or_else(|| text(a, "url.full").and_then(|u| url_host(&u)))
-        .or_else(|| text(a, "http.url").and_then(|u| url_host(&u)));
-    match system {
-        Some(sys) => {
-            let name = address
-                .or_else(|| text(a, "db.namespace"))
-                .or_else(|| text(a, "db.name"))
-                .unwrap_or_else(|| sys.clone());
-            (name, NodeKind::Database, Some(sys))
-        }
-        None => (
-            address.unwrap_or_else(|| format!("{} (peer)", s.name)),
-            NodeKind::External,
-            None,
-        ),
-    }
 }
 
 impl Builder {
@@ -291,19 +264,21 @@ impl Builder {
                     let n = self.node(svc, NodeKind::Service);
                     n.red.add(s, bad);
                     n.entry |= is_root;
-                    if let Some((_, v)) = instance_of(&s.resource) {
+                    n.consumes |= s.kind == SpanKind::Consumer;
+                    if let Some((k, v)) = instance_of(&s.resource) {
+                        n.instance_key.get_or_insert(k);
                         n.instances.insert(v.to_string());
                     }
                     if let Some(v) = text(&s.resource, "service.version") {
                         n.versions.insert(v);
                     }
                     if s.kind == SpanKind::Consumer
-                        && let Some(topic) = text(&s.attributes, "messaging.destination.name")
+                        && let Some((_, topic)) = topic_of(&s.attributes)
                     {
                         let system = text(&s.attributes, "messaging.system");
-                        let t = self.node(&topic, NodeKind::Topic);
+                        let t = self.node(topic, NodeKind::Topic);
                         t.system = t.system.take().or(system);
-                        self.edge(&topic, svc).add(s, bad);
+                        self.edge(topic, svc).add(s, bad);
                     } else if let Some(p) = parent
                         && services[p] != *svc
                         && spans[p].kind != SpanKind::Client
@@ -319,7 +294,13 @@ impl Builder {
                         let to = services[j].clone();
                         self.edge(svc, &to).add(s, bad);
                     } else {
-                        let (name, kind, system) = peer_of(s);
+                        let name = peer_name(s);
+                        let system = text(&s.attributes, "db.system.name")
+                            .or_else(|| text(&s.attributes, "db.system"));
+                        let kind = match system {
+                            Some(_) => NodeKind::Database,
+                            None => NodeKind::External,
+                        };
                         // A datastore reporting its own calls (its spans
                         // carry its name as their service): the caller is
                         // the parent's service, and the datastore is not
@@ -334,6 +315,9 @@ impl Builder {
                         self.node(svc, NodeKind::Service);
                         let n = self.node(&name, kind);
                         n.system = n.system.take().or(system);
+                        n.calls.get_or_insert_with(|| {
+                            format!("kind=\"client\", {}", naming_of(s).matcher)
+                        });
                         if n.kind != Some(NodeKind::Service) {
                             n.red.add(s, bad);
                         }
@@ -342,12 +326,15 @@ impl Builder {
                 }
                 SpanKind::Producer => {
                     self.node(svc, NodeKind::Service);
-                    if let Some(topic) = text(&s.attributes, "messaging.destination.name") {
+                    if let Some((key, topic)) = topic_of(&s.attributes) {
                         let system = text(&s.attributes, "messaging.system");
-                        let t = self.node(&topic, NodeKind::Topic);
+                        let t = self.node(topic, NodeKind::Topic);
                         t.system = t.system.take().or(system);
+                        t.calls.get_or_insert_with(|| {
+                            format!("kind=\"producer\", {key}=\"{}\"", quoted(topic))
+                        });
                         t.red.add(s, bad);
-                        self.edge(svc, &topic).add(s, bad);
+                        self.edge(svc, topic).add(s, bad);
                     }
                 }
                 SpanKind::Internal | SpanKind::Unspecified => {
@@ -368,14 +355,29 @@ impl Builder {
         let mut nodes: Vec<Node> = self
             .nodes
             .into_iter()
-            .map(|(name, n)| Node {
-                name,
-                kind: n.kind.unwrap_or(NodeKind::Service),
-                system: n.system,
-                entry: n.entry,
-                stats: n.red.view(secs),
-                instances: n.instances.into_iter().collect(),
-                versions: n.versions.into_iter().collect(),
+            .map(|(name, n)| {
+                let kind = n.kind.unwrap_or(NodeKind::Service);
+                let selector = match (kind, n.calls) {
+                    (NodeKind::Service, _) | (_, None) => {
+                        let kinds = match n.consumes {
+                            true => r#"kind=~"server|consumer""#,
+                            false => r#"kind="server""#,
+                        };
+                        format!("service=\"{}\", {kinds}", quoted(&name))
+                    }
+                    (_, Some(calls)) => calls,
+                };
+                Node {
+                    name,
+                    kind,
+                    system: n.system,
+                    entry: n.entry,
+                    stats: n.red.view(secs),
+                    instances: n.instances.into_iter().collect(),
+                    instance_key: n.instance_key,
+                    versions: n.versions.into_iter().collect(),
+                    selector,
+                }
             })
             .collect();
         nodes.sort_by(|a, b| a.name.cmp(&b.name));

@@ -155,31 +155,44 @@ pub struct Peer {
 }
 
 /// `"` and `\` escaped for a string of the query language.
-fn quoted(s: &str) -> String {
+pub fn quoted(s: &str) -> String {
     s.replace('\\', "\\\\").replace('"', "\\\"")
 }
 
 /// What names the peer client span `s` calls, when no server span
 /// answers it: the attribute and its value. Its address
 /// (`server.address`, `net.peer.name`, `peer.service`), else its URL's
-/// host (`url.full`, `http.url`), else its database's namespace or system,
-/// else (`name`) the span's own name.
+/// host (`url.full`, `http.url`), else its database's namespace
+/// (`db.namespace`, `db.name`) or system, else (`name`) the span's own
+/// name.
 fn naming(s: &Span) -> (&'static str, &str) {
     let a = &s.attributes;
     let first = |keys: &[&'static str]| keys.iter().find_map(|&k| Some((k, text(a, k)?)));
     if let Some(n) = first(&["server.address", "net.peer.name", "peer.service"]) {
         return n;
     }
-    let url = ["url.full", "http.url"]
-        .into_iter()
-        .find_map(|k| Some((k, text(a, k)?.split_once("://")?.1)));
-    if let Some((k, rest)) = url {
-        return (k, rest.split(['/', ':', '?']).next().unwrap_or_default());
+    if let Some((k, url)) = first(&["url.full", "http.url"])
+        && let Some(host) = url_host(url)
+    {
+        return (k, host);
     }
     match first(&["db.system.name", "db.system"]) {
-        Some(sys) => text(a, "db.namespace").map_or(sys, |ns| ("db.namespace", ns)),
+        Some(sys) => first(&["db.namespace", "db.name"]).unwrap_or(sys),
         None => ("name", &s.name),
     }
+}
+
+/// The host of a URL (`https://user@api.stripe.com:443/v1` →
+/// `api.stripe.com`, `http://[::1]:80/` → `::1`).
+fn url_host(url: &str) -> Option<&str> {
+    let rest = url.split_once("://")?.1;
+    let host = rest.split(['/', '?', '#']).next()?;
+    let host = host.rsplit_once('@').map_or(host, |(_, h)| h);
+    let host = match host.strip_prefix('[') {
+        Some(v6) => v6.split(']').next()?,
+        None => host.split(':').next()?,
+    };
+    (!host.is_empty()).then_some(host)
 }
 
 /// The graph's name of a peer named by `(key, value)`.
@@ -195,9 +208,10 @@ fn graph_name((key, value): (&str, &str)) -> String {
 pub fn naming_of(s: &Span) -> Naming {
     let (key, value) = naming(s);
     let matcher = match key {
-        // A host is matched whole in the URL, its dots as dots.
+        // A host is matched whole in the URL (after any user, an IPv6
+        // address in its brackets), its dots as dots.
         "url.full" | "http.url" => {
-            let host: String = value
+            let mut host: String = value
                 .chars()
                 .flat_map(|c| {
                     c.is_ascii_punctuation()
@@ -206,7 +220,10 @@ pub fn naming_of(s: &Span) -> Naming {
                         .chain([c])
                 })
                 .collect();
-            let pattern = format!("[a-zA-Z][a-zA-Z0-9+.-]*://{host}([/:?].*)?");
+            if value.contains(':') {
+                host = format!("\\[{host}\\]");
+            }
+            let pattern = format!("[a-zA-Z][a-zA-Z0-9+.-]*://([^/?#@]*@)?{host}([/:?#].*)?");
             format!("{key}=~\"{}\"", quoted(&pattern))
         }
         _ => format!("{key}=\"{}\"", quoted(value)),
@@ -397,6 +414,15 @@ pub const INSTANCE_KEYS: [&str; 4] = [
     "host.name",
 ];
 
+/// The topic a producer or consumer span names: the attribute
+/// (`messaging.destination.name`, or `messaging.destination` before 1.21)
+/// and its value.
+pub fn topic_of(attributes: &Attributes) -> Option<(&'static str, &str)> {
+    ["messaging.destination.name", "messaging.destination"]
+        .into_iter()
+        .find_map(|k| Some((k, text(attributes, k)?)))
+}
+
 /// The instance a resource belongs to: the attribute naming it, and its
 /// value.
 pub fn instance_of(resource: &Attributes) -> Option<(&'static str, &str)> {
@@ -452,7 +478,7 @@ impl Profile {
                     .or_insert(i64::MAX);
                 *first = (*first).min(s.start_ms());
             }
-            let topic = text(&s.attributes, "messaging.destination.name");
+            let topic = topic_of(&s.attributes).map(|t| t.1);
             match s.kind {
                 SpanKind::Client => {
                     let answer = t.answer(i);
@@ -795,7 +821,7 @@ mod tests {
     fn a_peer_is_named_and_selected_by_the_attribute_that_names_it() {
         // Attributes; the peer's name and kind; a value its matcher takes.
         type Case<'a> = (&'a [(&'a str, &'a str)], &'a str, &'a str, &'a str);
-        let cases: [Case<'_>; 6] = [
+        let cases: [Case<'_>; 9] = [
             (
                 &[("db.system", "postgresql"), ("server.address", "ledger-db")],
                 "ledger-db",
@@ -822,6 +848,24 @@ mod tests {
                 "a\"b\\c",
             ),
             (&[], "GET (peer)", "external", "GET"),
+            (
+                &[("http.url", "http://svc:pw@api.fx.example/x")],
+                "api.fx.example",
+                "external",
+                "http://svc:pw@api.fx.example/x",
+            ),
+            (
+                &[("url.full", "http://[fd00::7]:8080/v1")],
+                "fd00::7",
+                "external",
+                "http://[fd00::7]:8080/v1",
+            ),
+            (
+                &[("db.system", "mysql"), ("db.name", "orders")],
+                "orders",
+                "database",
+                "orders",
+            ),
         ];
         for (attrs, name, kind, value) in cases {
             let span = client(attrs);

@@ -144,6 +144,7 @@ fn assert_charted(db: &Db, sc: &Scenario, d: &Diagnosis) {
 fn other_instrumentation_is_diagnosed_and_charted() {
     for (variant, kind, attribute) in [
         ("legacy", FaultKind::LinkLatency, "net.peer.name="),
+        ("legacy", FaultKind::ConsumerLag, "kind="),
         ("pods", FaultKind::BadPod, "k8s.pod.name="),
         ("unset", FaultKind::BadDeploy, "kind=\"server\""),
     ] {
@@ -166,6 +167,49 @@ fn other_instrumentation_is_diagnosed_and_charted() {
         let query = &d.causes[0].evidence.metric.as_ref().unwrap().query;
         assert!(query.contains(attribute), "{variant}: {query}");
         assert_charted(&db, &sc, &d);
+    }
+}
+
+/// Each node of the service graph, selected as the graph says (the
+/// service page charts that selector), has spans: a worker that only
+/// consumes, a database named by `net.peer.name`, a topic.
+#[test]
+fn every_graph_node_is_selected_by_its_selector() {
+    let sc = fault(FaultKind::ConsumerLag, None);
+    let (_dir, db) = common::load(&sc, common::variant("legacy"));
+    let (start, end) = sc.window;
+    let g = sextant_diagnose::service_graph(&db, start, end).unwrap();
+    let engine = Engine::new(&db, EngineOptions::default());
+    let selectors: Vec<&str> = g.nodes.iter().map(|n| n.selector.as_str()).collect();
+    assert!(
+        selectors
+            .iter()
+            .any(|s| s.contains("kind=~\"server|consumer\"")),
+        "{selectors:?}"
+    );
+    assert!(
+        selectors.iter().any(|s| s.contains("net.peer.name=")),
+        "{selectors:?}"
+    );
+    assert!(
+        selectors
+            .iter()
+            .any(|s| s.contains("kind=\"producer\", messaging.destination=")),
+        "{selectors:?}"
+    );
+    for n in &g.nodes {
+        let q = format!(
+            "count_over_time(spans({{{}}})[{}ms])",
+            n.selector,
+            end - start
+        );
+        let answer = engine
+            .run(&sextant_query::parse(&q).unwrap(), When::Instant(end))
+            .unwrap();
+        let Value::Vector(v) = answer.value else {
+            panic!("{q}: {:?}", answer.value)
+        };
+        assert!(!v.is_empty(), "{}: {q} selects nothing", n.name);
     }
 }
 

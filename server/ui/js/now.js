@@ -8,11 +8,11 @@ import {bandPanel, chartFrame} from "./chart.js";
 import {serviceMap} from "./map.js";
 import {rangeOf, picker, wirePicker} from "./timerange.js";
 
-/** The RED queries of the spans of `kind` matched by `sel`
- * (`service=~"a|b"`), by `by`, over the rate window `w`. */
-export function redQueries(sel, w, by = "service", kind = "server") {
-  const all = `spans({kind="${kind}", ${sel}})[${w}]`;
-  const bad = `spans({kind="${kind}", ${sel}, status="error"})[${w}]`;
+/** The RED queries of the spans matched by `sel`
+ * (`kind="server", service=~"a|b"`), by `by`, over the rate window `w`. */
+export function redQueries(sel, w, by = "service") {
+  const all = `spans({${sel}})[${w}]`;
+  const bad = `spans({${sel}, status="error"})[${w}]`;
   return {
     rate: `sum by (${by}) (rate(${all}))`,
     errors: `(sum by (${by}) (rate(${bad})) or 0 * sum by (${by}) (rate(${all}))) / sum by (${by}) (rate(${all}))`,
@@ -88,7 +88,7 @@ export async function nowView(view, params) {
     fill("red", `<p class="muted">No entry points with spans in the last 15 minutes.</p>`);
     return;
   }
-  const q = redQueries(`service=~"${entries.map(e => lit(e.replace(/[.*+?^${}()|[\]\\]/g, "\\$&"))).join("|")}"`, r.win);
+  const q = redQueries(`kind="server", service=~"${entries.map(e => lit(e.replace(/[.*+?^${}()|[\]\\]/g, "\\$&"))).join("|")}"`, r.win);
   await Promise.all([
     bandPanel("red-rate", q.rate, r, {label: "requests per second", format: v => fmtNum(v) + "/s"}),
     bandPanel("red-errors", q.errors, r, {label: "error ratio", format: fmtPct}),

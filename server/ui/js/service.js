@@ -45,10 +45,14 @@ export async function serviceView(view, name, params) {
   const g = await api(`/api/v1/sextant/service-graph?${qs({start: r.start / 1000, end: r.end / 1000})}`);
   const node = g.nodes.find(n => n.name === name);
   const own = !node || node.kind === "service";
-  // Nodes without spans of their own are seen through their callers' client spans.
-  const sel = own ? `service="${lit(name)}"` : `server.address="${lit(name)}"`;
-  const kind = own ? "server" : "client";
-  const q = redQueries(sel, r.win, "service", kind);
+  // The graph says how to select its spans: a service's own work (with
+  // the messages it handles), or the client spans calling a peer by the
+  // attribute that names it.
+  const sel = node ? node.selector : `service="${lit(name)}", kind="server"`;
+  const instKey = (node && node.instance_key) || "service.instance.id";
+  // Versions and failures: any span of a service, its callers' for a peer.
+  const who = own ? `service="${lit(name)}"` : sel;
+  const q = redQueries(sel, r.win, "service");
   const badge = node ? `<span class="badge ${health(node.stats.error_ratio)}">${fmtPct(node.stats.error_ratio)} errors</span>` : `<span class="badge warn">no spans in the range</span>`;
   view.innerHTML = `<div class="title-row"><h1>${esc(name)} <span class="muted">${esc(node ? node.kind + (node.system ? ": " + node.system : "") : "")}</span> ${badge}</h1>${picker(params)}</div>
     ${own ? "" : `<p class="muted">${esc(name)} sends no spans of its own: it is seen through the calls made to it.</p>`}
@@ -69,17 +73,17 @@ export async function serviceView(view, name, params) {
       <section class="panel" id="slow"><h2>Slowest requests</h2><p class="muted">Loading…</p></section>
     </div>`;
   wirePicker(view);
-  const spansOf = extra => `spans({kind="${kind}", ${sel}${extra}})[${R}]`;
+  const spansOf = extra => `spans({${sel}${extra}})[${R}]`;
   const opsQ = {
     count: `count_over_time(${spansOf("")})`,
     errors: `count_over_time(${spansOf(', status="error"')})`,
     p99: `quantile by (name) (0.99, ${spansOf("")})`,
   };
-  const instQ = `count_over_time(spans({kind="${kind}", ${sel}} | by(service.instance.id))[${R}])`;
-  const instErrQ = `count_over_time(spans({kind="${kind}", ${sel}, status="error"} | by(service.instance.id))[${R}])`;
-  const verQ = `count_over_time(spans({${sel}} | by(service.version))[${r.win}])`;
-  const failQ = `spans({${sel}, status="error"})[${R}]`;
-  const slowQ = `topk(10, spans({kind="${kind}", ${sel}})[${R}])`;
+  const instQ = `count_over_time(spans({${sel}} | by(${instKey}))[${R}])`;
+  const instErrQ = `count_over_time(spans({${sel}, status="error"} | by(${instKey}))[${R}])`;
+  const verQ = `count_over_time(spans({${who}} | by(service.version))[${r.win}])`;
+  const failQ = `spans({${who}, status="error"})[${R}]`;
+  const slowQ = `topk(10, spans({${sel}})[${R}])`;
   const jobs = [
     Promise.all([instant(opsQ.count, r), instant(opsQ.errors, r), instant(opsQ.p99, r)]).then(([c, e, p]) => {
       const counts = sumBy(c, "operation"), errs = sumBy(e, "operation"), p99 = new Map(p.map(x => [x.metric.name, Number(x.value[1])]));
@@ -87,7 +91,7 @@ export async function serviceView(view, name, params) {
       fill("ops", `<h2>Operations</h2>${rows ? `<table><thead><tr><th>operation</th><th class="num">requests</th><th class="num">errors</th><th class="num">p99</th></tr></thead><tbody>${rows}</tbody></table>` : `<p class="muted">None in the range.</p>`}${queryLine(opsQ.count, r.start, r.end)}`);
     }).catch(e => fill("ops", `<h2>Operations</h2>${errorBox(e)}`)),
     Promise.all([instant(instQ, r), instant(instErrQ, r)]).then(([c, e]) => {
-      const counts = sumBy(c, "service.instance.id"), errs = sumBy(e, "service.instance.id");
+      const counts = sumBy(c, instKey), errs = sumBy(e, instKey);
       const rows = [...counts.entries()].sort((a, b) => (errs.get(b[0]) || 0) / b[1] - (errs.get(a[0]) || 0) / a[1]).map(([i, n]) => {
         const ratio = (errs.get(i) || 0) / n;
         return `<tr><td><span class="key ${health(ratio)}"></span>${esc(i)}</td><td class="num">${fmtNum(n)}</td><td class="num">${fmtPct(ratio)}</td></tr>`;
