@@ -297,6 +297,17 @@ fn check_all(db: &Db) {
         panic!()
     };
     assert_eq!(ts[0].spans[2].status, StatusCode::Error);
+
+    // A trace's records selected by its id, as a person pastes it.
+    let id = sextant_storage::hex(&trace_id(3));
+    let v = records(db, &format!(r#"spans({{trace_id="{id}"}})"#));
+    assert_eq!(span_names(&v).len(), 3, "{v:?}");
+    assert!(span_names(&v).iter().all(|(i, _)| *i == 3));
+    let v = records(db, &format!(r#"logs({{trace_id="{id}", service="db"}})"#));
+    assert_eq!(log_reqs(&v), vec![3]);
+    let span = sextant_storage::hex(&span_id(3, 1));
+    let v = records(db, &format!(r#"spans({{span_id="{span}"}})"#));
+    assert_eq!(span_names(&v), vec![(3, "payment".to_string())]);
 }
 
 #[test]

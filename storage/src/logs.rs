@@ -15,7 +15,7 @@ use sextant_index::{MatchOp, Matcher, RoaringBitmap};
 
 use crate::codec::records::{Layout, encode_frame};
 use crate::error::Result;
-use crate::model::{AnyValue, Attributes, ByResource, LogRecord, TraceId, service_of};
+use crate::model::{AnyValue, Attributes, ByResource, LogRecord, TraceId, id_value, service_of};
 
 /// Longer attribute values are stored but not indexed as field terms.
 pub const MAX_FIELD_VALUE_LEN: usize = 256;
@@ -168,6 +168,19 @@ fn matcher_rows(src: &dyn TermSource, m: &Matcher) -> Result<RoaringBitmap> {
     }
 }
 
+/// The ids of a row a matcher may name: `trace_id`, `span_id`.
+fn id_field(r: &LogRecord, name: &str) -> Option<String> {
+    match name {
+        "trace_id" => Some(id_value(&r.trace_id)),
+        "span_id" => Some(id_value(&r.span_id)),
+        _ => None,
+    }
+}
+
+fn is_id(m: &Matcher) -> bool {
+    matches!(m.name.as_str(), "trace_id" | "span_id")
+}
+
 /// Whether a row's fields satisfy a matcher, as [`matcher_rows`] means it
 /// over the field terms.
 fn matcher_accepts(m: &Matcher, fields: &[(&str, Cow<'_, str>)]) -> bool {
@@ -184,8 +197,9 @@ impl LogSearch {
     /// [`LogSearch::accepts`] decides).
     pub(crate) fn candidates(&self, src: &dyn TermSource) -> Result<(RoaringBitmap, bool)> {
         let mut acc: Option<RoaringBitmap> = None;
-        let mut exact = src.exact() || self.matchers.is_empty();
-        for m in &self.matchers {
+        let ids = self.matchers.iter().any(is_id);
+        let mut exact = (src.exact() || self.matchers.is_empty()) && !ids;
+        for m in self.matchers.iter().filter(|m| !is_id(m)) {
             let rows = matcher_rows(src, m)?;
             acc = Some(acc.map_or(rows.clone(), |a| a & rows));
         }
@@ -217,7 +231,10 @@ impl LogSearch {
             && r.time_ns <= self.end_ns
             && (exact || self.matchers.is_empty() || {
                 let fields = fields(r);
-                self.matchers.iter().all(|m| matcher_accepts(m, &fields))
+                self.matchers.iter().all(|m| match id_field(r, &m.name) {
+                    Some(id) => m.matches(&id),
+                    None => matcher_accepts(m, &fields),
+                })
             })
     }
 }

@@ -619,6 +619,15 @@ pub fn hex(id: &[u8]) -> String {
     out.into_iter().map(char::from).collect()
 }
 
+/// An id as a matcher sees it: its hex, or `""` when it is all zeros
+/// (no trace, as an absent attribute is `""`).
+pub(crate) fn id_value(id: &[u8]) -> String {
+    match id.iter().any(|&b| b != 0) {
+        true => hex(id),
+        false => String::new(),
+    }
+}
+
 /// Appends the lowercase hex of `bytes` to `out` (no allocation: log body
 /// templates print ids with it on every read).
 pub(crate) fn put_hex(out: &mut Vec<u8>, bytes: &[u8]) {

@@ -4,6 +4,8 @@
 
 use std::sync::Arc;
 
+use sextant_index::{MatchOp, Matcher};
+
 use crate::block::Block;
 pub use crate::codec::records::IdPick;
 use crate::codec::records::{Columnar, Layout, encode_frame};
@@ -144,6 +146,13 @@ impl Db {
     /// Log records matching `q`, newest first: searched in the head (as
     /// soon as a write returns) and in every block of the time range.
     pub fn search_logs(&self, q: &LogSearch) -> Result<Vec<LogRecord>> {
+        // One trace's records: read through the trace tables.
+        if let Some(id) = one_trace(&q.matchers) {
+            let mut out = self.traces_logs(&[id], None)?;
+            out.retain(|r| q.accepts(r, false));
+            newest_first(&mut out, q.limit);
+            return Ok(out);
+        }
         let (heads, blocks) = self.sources(q.start_ns, q.end_ns);
         let mut out = Vec::new();
         for h in &heads {
@@ -200,6 +209,13 @@ impl Db {
 
     /// Spans matching `q`, newest first.
     pub fn find_spans(&self, q: &SpanSearch) -> Result<Vec<Span>> {
+        if let Some(id) = one_trace(&q.matchers) {
+            let mut out = self.traces_spans(&[id], None)?;
+            out.retain(|s| q.matches(s));
+            crate::spans::dedup(&mut out);
+            spans::newest_first(&mut out, q.limit);
+            return Ok(out);
+        }
         let mut out = self.gather(
             q.start_ns,
             q.end_ns,
@@ -249,6 +265,16 @@ impl Db {
             },
         )
     }
+}
+
+/// The trace a search's matchers name with `trace_id="…"`, if any: its
+/// records are read through the trace tables, not the whole time range.
+fn one_trace(matchers: &[Matcher]) -> Option<TraceId> {
+    matchers
+        .iter()
+        .filter(|m| m.name == "trace_id" && m.op == MatchOp::Equal)
+        .find_map(|m| crate::model::parse_trace_id(&m.value).ok())
+        .filter(|id| *id != [0; 16])
 }
 
 fn picked<T>(

@@ -2,15 +2,17 @@
 //!
 //! Spans are indexed (label postings) under their intrinsic fields
 //! `service`, `name`, `kind` (`server`, `client`, …) and `status` (`unset`,
-//! `ok`, `error`). A matcher on any other name is checked against the
-//! span's attributes, then its resource attributes (an absent attribute
-//! is the empty string, as in Prometheus).
+//! `ok`, `error`). A matcher on any other name is checked on the span:
+//! `trace_id`, `span_id` and `parent_span_id` against its ids (hex; `""`
+//! for none), others against its attributes, then its resource
+//! attributes (an absent attribute is the empty string, as in
+//! Prometheus).
 
 use std::borrow::Cow;
 
 use sextant_index::Matcher;
 
-use crate::model::{Span, SpanId, TraceId};
+use crate::model::{Span, SpanId, TraceId, id_value};
 
 /// Span fields held in postings.
 pub const SPAN_FIELDS: [&str; 4] = ["service", "name", "kind", "status"];
@@ -77,16 +79,38 @@ impl SpanSearch {
                 .matchers
                 .iter()
                 .filter(|m| !SPAN_FIELDS.contains(&m.name.as_str()))
-                .all(|m| {
-                    let v = s
-                        .attributes
-                        .iter()
-                        .chain(s.resource.iter())
-                        .find(|(k, _)| *k == m.name)
-                        .map(|(_, v)| v.to_text());
-                    m.matches(v.as_deref().unwrap_or(""))
-                })
+                .all(|m| m.matches(field(s, &m.name).as_deref().unwrap_or("")))
     }
+
+    /// Whether a span matches the whole search, the matchers the postings
+    /// answer included (for spans read without them: a trace's).
+    pub(crate) fn matches(&self, s: &Span) -> bool {
+        let labels = span_labels(s);
+        self.accepts(s)
+            && self.indexed().iter().all(|m| {
+                let v = labels.iter().find(|(k, _)| *k == m.name);
+                m.matches(v.map_or("", |(_, v)| v))
+            })
+    }
+}
+
+/// A field a matcher names that the postings do not hold: an id, else an
+/// attribute, else a resource attribute.
+fn field<'s>(s: &'s Span, name: &str) -> Option<Cow<'s, str>> {
+    let id = match name {
+        "trace_id" => &s.trace_id[..],
+        "span_id" => &s.span_id[..],
+        "parent_span_id" => &s.parent_span_id[..],
+        _ => {
+            return s
+                .attributes
+                .iter()
+                .chain(s.resource.iter())
+                .find(|(k, _)| *k == name)
+                .map(|(_, v)| v.to_text());
+        }
+    };
+    Some(Cow::Owned(id_value(id)))
 }
 
 /// Sorts spans newest first (ties by trace and span id) and keeps `limit`.

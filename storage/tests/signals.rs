@@ -6,7 +6,7 @@ mod common;
 use common::opts;
 use sextant_storage::{
     AnyValue, Db, Error, HOUR_MS, LogRecord, LogSearch, MatchOp, Matcher, Span, SpanKind,
-    SpanSearch, StatusCode, TextQuery,
+    SpanSearch, StatusCode, TextQuery, hex,
 };
 
 const NS_PER_MS: i64 = 1_000_000;
@@ -135,6 +135,33 @@ fn queries() -> Vec<LogSearch> {
             end_ns: 2 * HOUR_MS * NS_PER_MS,
             ..q(vec![], Some("INFO"), 50)
         },
+        // Ids: one trace (through the trace tables), with a field too; a
+        // span; a regex over trace ids (on the rows).
+        q(
+            vec![
+                Matcher::equal("trace_id", hex(&trace_id(13))),
+                Matcher::equal("level", "error"),
+            ],
+            None,
+            1000,
+        ),
+        q(
+            vec![Matcher::equal("span_id", hex(&span_id(40, 1)))],
+            None,
+            1000,
+        ),
+        q(
+            vec![
+                Matcher::new(
+                    MatchOp::Regex,
+                    "trace_id",
+                    format!("{}.*", &hex(&trace_id(41))[..20]),
+                )
+                .unwrap(),
+            ],
+            Some("handled"),
+            1000,
+        ),
     ]
 }
 
@@ -159,6 +186,19 @@ fn span_queries() -> Vec<SpanSearch> {
             start_ns: 2 * HOUR_MS * NS_PER_MS,
             end_ns: 3 * HOUR_MS * NS_PER_MS,
             limit: 10,
+            ..SpanSearch::default()
+        },
+        SpanSearch {
+            matchers: vec![
+                Matcher::equal("trace_id", hex(&trace_id(23))),
+                Matcher::equal("kind", "server"),
+            ],
+            limit: 1000,
+            ..SpanSearch::default()
+        },
+        SpanSearch {
+            matchers: vec![Matcher::equal("parent_span_id", hex(&span_id(50, 0)))],
+            limit: 1000,
             ..SpanSearch::default()
         },
     ]
@@ -224,6 +264,24 @@ fn same_answers_from_head_blocks_compaction_and_reopen() {
             .iter()
             .all(|r| r.time_ns < 2 * HOUR_MS * NS_PER_MS)
     );
+    // Trace 13 failed: its database line; span 1 of trace 40: its line;
+    // trace 41's lines, all handled.
+    assert_eq!(head.0[8].len(), 1, "{:?}", head.0[8]);
+    assert_eq!(head.0[8][0].trace_id, trace_id(13));
+    assert_eq!(head.0[8][0].severity, 17);
+    assert_eq!(head.0[9].len(), 1);
+    assert_eq!(head.0[9][0].span_id, span_id(40, 1));
+    assert_eq!(head.0[10].len(), 3);
+    assert!(head.0[10].iter().all(|r| r.trace_id == trace_id(41)));
+    // Trace 23's two server spans; the child of trace 50's root.
+    assert_eq!(head.1[3].len(), 2);
+    assert!(
+        head.1[3]
+            .iter()
+            .all(|s| s.trace_id == trace_id(23) && s.kind == SpanKind::Server)
+    );
+    assert_eq!(head.1[4].len(), 1);
+    assert_eq!(head.1[4][0].span_id, span_id(50, 1));
     assert_eq!(head.1[0].len(), failed);
     assert_eq!(head.1[1].len(), failed);
     assert_eq!(head.1[2].len(), 10);
