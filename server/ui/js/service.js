@@ -55,7 +55,7 @@ export async function serviceView(view, name, params) {
   const q = redQueries(sel, r.win, "service");
   const badge = node ? `<span class="badge ${health(node.stats.error_ratio)}">${fmtPct(node.stats.error_ratio)} errors</span>` : `<span class="badge warn">no spans in the range</span>`;
   view.innerHTML = `<div class="title-row"><h1>${esc(name)} <span class="muted">${esc(node ? node.kind + (node.system ? ": " + node.system : "") : "")}</span> ${badge}</h1>${picker(params)}</div>
-    ${own ? "" : `<p class="muted">${esc(name)} sends no spans of its own: it is seen through the calls made to it.</p>`}
+    ${own ? "" : `<p class="muted">${esc(name)} has no server spans of its own: it is seen through the calls made to it.</p>`}
     <div class="grid three">${chartFrame("svc-rate", "Requests per second")}${chartFrame("svc-errors", "Error ratio")}${chartFrame("svc-p99", "p99 latency")}</div>
     <div class="grid two">
       <section class="panel" id="ops"><h2>Operations</h2><p class="muted">Loading…</p></section>
