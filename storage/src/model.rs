@@ -378,21 +378,25 @@ impl Span {
     }
 
     /// Whether the operation failed, by the OpenTelemetry conventions: an
-    /// error status; an `error.type` (set on a failed operation whatever
-    /// the status, since 1.21); or an answer saying the server failed
-    /// (HTTP 5xx, old or new attribute, or a gRPC server-failure code)
-    /// when the instrumentation left the status unset. A 4xx is the
-    /// client's fault, as the conventions leave it unset on the server.
+    /// error status; else, unless the status is `Ok` (which the
+    /// conventions make final), an `error.type` (set on a failed operation
+    /// whatever the status, since 1.21) or an answer saying the server
+    /// failed (HTTP 5xx, old or new attribute, or a gRPC server-failure
+    /// code). A 4xx is the client's fault, as the conventions leave it
+    /// unset on the server.
     pub fn failed(&self) -> bool {
+        match self.status {
+            StatusCode::Error => return true,
+            StatusCode::Ok => return false,
+            StatusCode::Unset => {}
+        }
         let attr = |key: &str| {
             self.attributes
                 .iter()
                 .find(|(k, _)| k == key)
                 .map(|(_, v)| v)
         };
-        if self.status == StatusCode::Error
-            || attr("error.type").is_some_and(|v| !v.to_text().is_empty())
-        {
+        if attr("error.type").is_some_and(|v| !v.to_text().is_empty()) {
             return true;
         }
         let int = |key: &str| match attr(key)? {
@@ -407,6 +411,18 @@ impl Span {
         // UNKNOWN, DEADLINE_EXCEEDED, UNIMPLEMENTED, INTERNAL, UNAVAILABLE,
         // DATA_LOSS: the server's failures (others are the caller's).
         int("rpc.grpc.status_code").is_some_and(|c| matches!(c, 2 | 4 | 12 | 13 | 14 | 15))
+    }
+
+    /// The status a query selects by: `Error` when the span
+    /// [failed](Span::failed), else its own. Searches and the query
+    /// language's `status` field mean the outcome, so an instrumentation
+    /// that leaves the status unset on a 5xx is counted as the diagnosis
+    /// counts it; the span keeps the status it was sent with.
+    pub fn outcome(&self) -> StatusCode {
+        match self.failed() {
+            true => StatusCode::Error,
+            false => self.status,
+        }
     }
 }
 
@@ -667,6 +683,14 @@ mod tests {
         let unset = |attrs: &[(&str, AnyValue)]| span(StatusCode::Unset, attrs).failed();
         assert!(span(StatusCode::Error, &[]).failed());
         assert!(!span(StatusCode::Ok, &[]).failed());
+        // An Ok status is final.
+        let code_503 = [("http.response.status_code", AnyValue::Int(503))];
+        assert!(!span(StatusCode::Ok, &code_503).failed());
+        assert_eq!(span(StatusCode::Ok, &code_503).outcome(), StatusCode::Ok);
+        assert_eq!(
+            span(StatusCode::Unset, &code_503).outcome(),
+            StatusCode::Error
+        );
         assert!(!unset(&[]));
         assert!(unset(&[("error.type", "java.net.ConnectException".into())]));
         assert!(!unset(&[("error.type", "".into())]));

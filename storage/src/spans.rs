@@ -2,7 +2,7 @@
 //!
 //! Spans are indexed (label postings) under their intrinsic fields
 //! `service`, `name`, `kind` (`server`, `client`, …) and `status` (`unset`,
-//! `ok`, `error`). A matcher on any other name is checked on the span:
+//! `ok`, `error`: the outcome, [`Span::outcome`]). A matcher on any other name is checked on the span:
 //! `trace_id`, `span_id` and `parent_span_id` against its ids (hex; `""`
 //! for none), others against its attributes, then its resource
 //! attributes (an absent attribute is the empty string, as in
@@ -54,7 +54,7 @@ pub(crate) fn span_labels(s: &Span) -> [(&'static str, Cow<'_, str>); 4] {
         ("service", s.service()),
         ("name", Cow::Borrowed(&s.name)),
         ("kind", Cow::Borrowed(s.kind.as_str())),
-        ("status", Cow::Borrowed(s.status.as_str())),
+        ("status", Cow::Borrowed(s.outcome().as_str())),
     ]
 }
 

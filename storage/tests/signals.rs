@@ -588,3 +588,59 @@ fn terms_find_their_records_after_a_flush_whatever_the_arrival_order() {
         }
     }
 }
+
+/// `status="error"` selects a span's outcome: one left unset on a 5xx
+/// answer, or with an `error.type`, is an error (as the diagnosis and
+/// `error_ratio` count it), in the head and in a block alike; an `Ok` is
+/// final, and the span keeps the status it was sent with.
+#[test]
+fn status_selects_the_outcome() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = Db::open(dir.path(), opts()).unwrap();
+    let span = |n: u8, status, attrs: Vec<(String, AnyValue)>| Span {
+        trace_id: [n; 16],
+        span_id: [n; 8],
+        name: "GET /x".into(),
+        kind: SpanKind::Server,
+        start_ns: 1_000 + i64::from(n),
+        end_ns: 2_000,
+        status,
+        attributes: attrs,
+        resource: resource("api").into(),
+        ..Span::default()
+    };
+    let code = |c: i64| vec![("http.response.status_code".into(), AnyValue::Int(c))];
+    db.write_spans(vec![
+        span(1, StatusCode::Unset, code(503)),
+        span(2, StatusCode::Unset, code(404)),
+        span(3, StatusCode::Ok, code(500)),
+        span(
+            4,
+            StatusCode::Unset,
+            vec![("error.type".into(), "timeout".into())],
+        ),
+        span(5, StatusCode::Error, vec![]),
+    ])
+    .unwrap();
+    let errors = |db: &Db| {
+        let mut v: Vec<(u8, StatusCode)> = db
+            .find_spans(&SpanSearch {
+                matchers: vec![Matcher::equal("status", "error")],
+                ..SpanSearch::default()
+            })
+            .unwrap()
+            .iter()
+            .map(|s| (s.span_id[0], s.status))
+            .collect();
+        v.sort_by_key(|x| x.0);
+        v
+    };
+    let want = vec![
+        (1, StatusCode::Unset),
+        (4, StatusCode::Unset),
+        (5, StatusCode::Error),
+    ];
+    assert_eq!(errors(&db), want);
+    db.flush().unwrap();
+    assert_eq!(errors(&db), want, "after the flush");
+}

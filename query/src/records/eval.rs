@@ -99,7 +99,7 @@ pub(crate) fn span_field<'s>(s: &'s Span, name: &str) -> Option<std::borrow::Cow
         "parent_span_id" => id_field(&s.parent_span_id),
         "name" => Some(s.name.as_str().into()),
         "kind" => Some(s.kind.as_str().into()),
-        "status" => Some(s.status.as_str().into()),
+        "status" => Some(s.outcome().as_str().into()),
         _ => attr(&s.attributes, &s.resource, name),
     }
 }
