@@ -9,7 +9,7 @@ use rustc_hash::FxHashSet;
 use sextant_calendar::Calendar;
 use sextant_storage::{LogRecord, hex};
 
-use crate::profile::{INSTANCE_KEYS, Key, Profile, instance_of};
+use crate::profile::{INSTANCE_KEYS, Key, Profile, instance_of, quoted};
 use crate::rank::{Ranked, Suspect};
 use crate::report::{
     ChangeEvidence, Evidence, LogEvidence, LogExample, MetricEvidence, TraceEvidence,
@@ -183,7 +183,7 @@ pub fn metric_evidence(w: &Profile, base: &Profile, r: &Ranked) -> MetricEvidenc
     };
     let (selector, labels) = match &r.suspect {
         Suspect::Key(Key::Node(n)) if w.serving.contains(n) => (
-            format!("spans({{service=\"{n}\", {}}})", served(n)),
+            format!("spans({{service=\"{}\", {}}})", quoted(n), served(n)),
             labels(&[("service", n)]),
         ),
         // A peer: the client spans calling it, selected by what named it.
@@ -193,7 +193,10 @@ pub fn metric_evidence(w: &Profile, base: &Profile, r: &Ranked) -> MetricEvidenc
                 labels(&[(p.naming.label.0, &p.naming.label.1)]),
             ),
             None => (
-                format!("spans({{kind=\"client\", server.address=\"{n}\"}})"),
+                format!(
+                    "spans({{kind=\"client\", server.address=\"{}\"}})",
+                    quoted(n)
+                ),
                 labels(&[("server.address", n)]),
             ),
         },
@@ -201,18 +204,31 @@ pub fn metric_evidence(w: &Profile, base: &Profile, r: &Ranked) -> MetricEvidenc
         // the callee.
         Suspect::Key(Key::Link(a, b)) => match w.links.get(&(a.clone(), b.clone())) {
             Some(n) => (
-                format!("spans({{service=\"{a}\", kind=\"client\", {}}})", n.matcher),
+                format!(
+                    "spans({{service=\"{}\", kind=\"client\", {}}})",
+                    quoted(a),
+                    n.matcher
+                ),
                 labels(&[("service", a), (n.label.0, &n.label.1)]),
             ),
             None => (
-                format!("spans({{service=\"{a}\", kind=\"client\", server.address=\"{b}\"}})"),
+                format!(
+                    "spans({{service=\"{}\", kind=\"client\", server.address=\"{}\"}})",
+                    quoted(a),
+                    quoted(b)
+                ),
                 labels(&[("service", a), ("server.address", b)]),
             ),
         },
         Suspect::Instance(s, i) => {
             let key = w.instances.get(s).map_or(INSTANCE_KEYS[0], |x| x.key);
             (
-                format!("spans({{service=\"{s}\", {}, {key}=\"{i}\"}})", served(s)),
+                format!(
+                    "spans({{service=\"{}\", {}, {key}=\"{}\"}})",
+                    quoted(s),
+                    served(s),
+                    quoted(i)
+                ),
                 labels(&[("service", s), (key, i)]),
             )
         }
