@@ -2,11 +2,11 @@
 //!
 //! Spans are indexed (label postings) under their intrinsic fields
 //! `service`, `name`, `kind` (`server`, `client`, …) and `status` (`unset`,
-//! `ok`, `error`: the outcome, [`Span::outcome`]). A matcher on any other name is checked on the span:
-//! `trace_id`, `span_id` and `parent_span_id` against its ids (hex; `""`
-//! for none), others against its attributes, then its resource
-//! attributes (an absent attribute is the empty string, as in
-//! Prometheus).
+//! `ok`, `error`: the outcome, [`Span::outcome`]). A matcher on any other
+//! name is checked on the span: `trace_id`, `span_id` and `parent_span_id`
+//! against its ids (hex; `""` for none), others against its attributes,
+//! then its resource attributes (an absent attribute is the empty string,
+//! as in Prometheus).
 
 use std::borrow::Cow;
 
