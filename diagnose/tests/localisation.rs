@@ -138,8 +138,8 @@ fn assert_charted(db: &Db, sc: &Scenario, d: &Diagnosis) {
 
 /// Estates instrumented otherwise than the simulator: conventions before
 /// 1.21, instances known by their pod's name, failures told by
-/// `error.type` alone. The fault is still named, and its chart selects
-/// by the attribute the estate wrote.
+/// `error.type` or an `exception` event alone. The fault is still named,
+/// and its chart selects by the attribute the estate wrote.
 #[test]
 fn other_instrumentation_is_diagnosed_and_charted() {
     for (variant, kind, attribute) in [
@@ -147,6 +147,7 @@ fn other_instrumentation_is_diagnosed_and_charted() {
         ("legacy", FaultKind::ConsumerLag, "kind="),
         ("pods", FaultKind::BadPod, "k8s.pod.name="),
         ("unset", FaultKind::BadDeploy, "kind=\"server\""),
+        ("events", FaultKind::ExternalTimeout, "kind=\"client\""),
     ] {
         let sc = fault(kind, None);
         let (_dir, db) = common::load(&sc, common::variant(variant));

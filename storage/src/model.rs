@@ -380,7 +380,9 @@ impl Span {
     /// Whether the operation failed, by the OpenTelemetry conventions: an
     /// error status; else, unless the status is `Ok` (which the
     /// conventions make final), an `error.type` (set on a failed operation
-    /// whatever the status, since 1.21) or an answer saying the server
+    /// whatever the status, since 1.21), an `exception` event (recorded
+    /// when an exception escapes the span; not one marked
+    /// `exception.escaped=false`, handled), or an answer saying the server
     /// failed (HTTP 5xx, old or new attribute, or a gRPC server-failure
     /// code). A 4xx is the client's fault, as the conventions leave it
     /// unset on the server.
@@ -396,7 +398,16 @@ impl Span {
                 .find(|(k, _)| k == key)
                 .map(|(_, v)| v)
         };
-        if attr("error.type").is_some_and(|v| !v.to_text().is_empty()) {
+        let escaped = |e: &SpanEvent| {
+            e.name == "exception"
+                && !e
+                    .attributes
+                    .iter()
+                    .any(|(k, v)| k == "exception.escaped" && *v == AnyValue::Bool(false))
+        };
+        if attr("error.type").is_some_and(|v| !v.to_text().is_empty())
+            || self.events.iter().any(escaped)
+        {
             return true;
         }
         let int = |key: &str| match attr(key)? {
@@ -683,6 +694,20 @@ mod tests {
         let unset = |attrs: &[(&str, AnyValue)]| span(StatusCode::Unset, attrs).failed();
         assert!(span(StatusCode::Error, &[]).failed());
         assert!(!span(StatusCode::Ok, &[]).failed());
+        let event = |escaped: Option<bool>| Span {
+            events: vec![SpanEvent {
+                name: "exception".into(),
+                attributes: escaped
+                    .map(|e| ("exception.escaped".to_string(), AnyValue::Bool(e)))
+                    .into_iter()
+                    .collect(),
+                ..SpanEvent::default()
+            }],
+            ..Span::default()
+        };
+        assert!(event(None).failed());
+        assert!(event(Some(true)).failed());
+        assert!(!event(Some(false)).failed(), "handled");
         // An Ok status is final.
         let code_503 = [("http.response.status_code", AnyValue::Int(503))];
         assert!(!span(StatusCode::Ok, &code_503).failed());

@@ -4,7 +4,7 @@
 
 use sextant_demo::scenario::Scenario;
 use sextant_diagnose::{Calendar, DiagnoseRequest, Diagnosis, diagnose};
-use sextant_storage::{Attributes, Db, Durability, Options, Span, StatusCode};
+use sextant_storage::{Attributes, Db, Durability, Options, Span, SpanEvent, StatusCode};
 
 /// The scenario's history and window in a database in a temporary
 /// directory, with `edit` applied to every span first.
@@ -43,7 +43,8 @@ pub fn diagnosed_with(sc: &Scenario, edit: impl Fn(&mut Span)) -> Diagnosis {
 /// `net.peer.name`, `http.status_code`, `db.system`, ...), `pods`
 /// (instances known by `k8s.pod.name`, no `service.instance.id`), `unset`
 /// (no span status: a failure says so in `error.type`, as the conventions
-/// since 1.21 have it); anything else leaves them as they are.
+/// since 1.21 have it), `events` (no span status: a failure is an
+/// `exception` event); anything else leaves them as they are.
 pub fn variant(name: &str) -> impl Fn(&mut Span) + use<> {
     let name = name.to_string();
     move |s: &mut Span| match name.as_str() {
@@ -64,6 +65,19 @@ pub fn variant(name: &str) -> impl Fn(&mut Span) + use<> {
             std::sync::Arc::make_mut(&mut s.resource),
             &[("service.instance.id", "k8s.pod.name")],
         ),
+        "events" => {
+            if s.status == StatusCode::Error {
+                s.events.push(SpanEvent {
+                    time_ns: s.end_ns,
+                    name: "exception".into(),
+                    attributes: vec![(
+                        "exception.message".into(),
+                        s.status_message.as_str().into(),
+                    )],
+                });
+            }
+            s.status = StatusCode::Unset;
+        }
         "unset" => {
             if s.status == StatusCode::Error {
                 s.attributes.push(("error.type".into(), "_OTHER".into()));
