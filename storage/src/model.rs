@@ -419,9 +419,17 @@ impl Span {
         if let Some(code) = int("http.response.status_code").or_else(|| int("http.status_code")) {
             return code >= 500;
         }
-        // UNKNOWN, DEADLINE_EXCEEDED, UNIMPLEMENTED, INTERNAL, UNAVAILABLE,
-        // DATA_LOSS: the server's failures (others are the caller's).
-        int("rpc.grpc.status_code").is_some_and(|c| matches!(c, 2 | 4 | 12 | 13 | 14 | 15))
+        // The gRPC code, as a number (`rpc.grpc.status_code`) or, in later
+        // conventions, its name or number as a string
+        // (`rpc.response.status_code`, then `rpc.status_code`).
+        [
+            "rpc.grpc.status_code",
+            "rpc.response.status_code",
+            "rpc.status_code",
+        ]
+        .into_iter()
+        .find_map(attr)
+        .is_some_and(grpc_server_failed)
     }
 
     /// The status a query selects by: `Error` when the span
@@ -435,6 +443,28 @@ impl Span {
             false => self.status,
         }
     }
+}
+
+/// Whether a gRPC status (its number, or its name) is one the server
+/// failed with: UNKNOWN, DEADLINE_EXCEEDED, UNIMPLEMENTED, INTERNAL,
+/// UNAVAILABLE, DATA_LOSS (the others are the caller's doing).
+fn grpc_server_failed(code: &AnyValue) -> bool {
+    const FAILED: [(i64, &str); 6] = [
+        (2, "UNKNOWN"),
+        (4, "DEADLINE_EXCEEDED"),
+        (12, "UNIMPLEMENTED"),
+        (13, "INTERNAL"),
+        (14, "UNAVAILABLE"),
+        (15, "DATA_LOSS"),
+    ];
+    let text = code.to_text();
+    let number = match code {
+        AnyValue::Int(i) => Some(*i),
+        _ => text.parse().ok(),
+    };
+    FAILED
+        .iter()
+        .any(|(n, name)| number == Some(*n) || text.eq_ignore_ascii_case(name))
 }
 
 /// Limits and normalisation applied to written logs and spans.
@@ -730,6 +760,13 @@ mod tests {
         assert!(!unset(&both));
         assert!(unset(&[("rpc.grpc.status_code", AnyValue::Int(14))]));
         assert!(!unset(&[("rpc.grpc.status_code", AnyValue::Int(5))]));
+        assert!(unset(&[(
+            "rpc.response.status_code",
+            "DEADLINE_EXCEEDED".into()
+        )]));
+        assert!(!unset(&[("rpc.response.status_code", "NOT_FOUND".into())]));
+        assert!(unset(&[("rpc.status_code", "unavailable".into())]));
+        assert!(unset(&[("rpc.status_code", "13".into())]));
     }
 
     fn batch(resource: &Resource) -> Vec<LogRecord> {
