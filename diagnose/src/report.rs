@@ -36,6 +36,10 @@ pub struct Window {
     pub day_kind: String,
     /// Starts of the comparable windows the baseline was read from, ms.
     pub baseline_starts: Vec<i64>,
+    /// Spans read in the window (0: none was stored, and RED metrics were
+    /// read instead, if any).
+    #[serde(default)]
+    pub spans: u64,
 }
 
 /// A user-facing indicator that left its normal.

@@ -20,15 +20,32 @@ pub const WINDOW_MS: i64 = 15 * 60_000;
 /// Attempts to deliver one notification.
 const ATTEMPTS: u32 = 3;
 
+/// How soon a check that read no span is followed by another while the
+/// server is young, and for how long after start: a store just started
+/// (the demo's backfill, a collector's first batches) gets its first real
+/// diagnosis seconds after its data arrives, not a period later.
+const EARLY_RETRY: Duration = Duration::from_secs(5);
+const EARLY_FOR: Duration = Duration::from_secs(600);
+
+/// The wait before the next check: `every`, or [`EARLY_RETRY`] when the
+/// last check read no span within [`EARLY_FOR`] of start (a metrics-only
+/// estate settles to `every` after that).
+fn next_wait(every: Duration, spans_read: bool, since_start: Duration) -> Duration {
+    match !spans_read && since_start < EARLY_FOR {
+        true => every.min(EARLY_RETRY),
+        false => every,
+    }
+}
+
 /// Runs the continuous diagnosis until `stopped` completes.
 pub async fn run(st: Arc<State>, every: Duration, stopped: impl std::future::Future<Output = ()>) {
     tokio::pin!(stopped);
-    let mut tick = tokio::time::interval(every);
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    let started = tokio::time::Instant::now();
+    let mut wait = Duration::ZERO;
     loop {
         tokio::select! {
             _ = &mut stopped => return,
-            _ = tick.tick() => {}
+            _ = tokio::time::sleep(wait) => {}
         }
         let now = now_ms();
         let res = st
@@ -38,6 +55,7 @@ pub async fn run(st: Arc<State>, every: Duration, stopped: impl std::future::Fut
                     &st.cfg.calendar,
                     &DiagnoseRequest::new(now - WINDOW_MS, now),
                 )?;
+                let spans = d.window.spans;
                 let changes = st.incidents.lock().observe(&d)?;
                 let notes: Vec<(Change, Incident)> = changes
                     .into_iter()
@@ -48,11 +66,11 @@ pub async fn run(st: Arc<State>, every: Duration, stopped: impl std::future::Fut
                         st.incidents.lock().get(id).cloned().map(|inc| (c, inc))
                     })
                     .collect();
-                Ok(notes)
+                Ok((notes, spans))
             })
             .await;
-        match res {
-            Ok(notes) => {
+        let spans = match res {
+            Ok((notes, spans)) => {
                 for (change, inc) in notes {
                     tracing::info!(id = inc.id, ?change, "incident");
                     if let Some(url) = &st.cfg.alert_webhook
@@ -62,9 +80,14 @@ pub async fn run(st: Arc<State>, every: Duration, stopped: impl std::future::Fut
                         tracing::warn!(url, error = %e, "alert webhook failed");
                     }
                 }
+                spans
             }
-            Err(e) => tracing::warn!(error = %e, "continuous diagnosis failed"),
-        }
+            Err(e) => {
+                tracing::warn!(error = %e, "continuous diagnosis failed");
+                0
+            }
+        };
+        wait = next_wait(every, spans > 0, started.elapsed());
     }
 }
 
@@ -176,5 +199,23 @@ async fn post(url: &str, body: &str) -> ApiResult<()> {
             "{url} answered {:?}",
             line.lines().next().unwrap_or("")
         )))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_young_store_without_spans_is_checked_again_soon() {
+        let minute = Duration::from_secs(60);
+        assert_eq!(next_wait(minute, false, Duration::ZERO), EARLY_RETRY);
+        assert_eq!(next_wait(minute, true, Duration::ZERO), minute);
+        // After the first minutes, a store without spans (metrics only)
+        // is checked at the period.
+        assert_eq!(next_wait(minute, false, EARLY_FOR), minute);
+        // A period shorter than the early retry is kept.
+        let short = Duration::from_secs(2);
+        assert_eq!(next_wait(short, false, Duration::ZERO), short);
     }
 }
