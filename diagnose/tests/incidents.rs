@@ -15,6 +15,7 @@ fn diagnosis(end: i64, top: Option<&str>) -> Diagnosis {
             end,
             day_kind: "trading".into(),
             baseline_starts: Vec::new(),
+            spans: 1000,
         },
         symptoms: Vec::new(),
         causes: top
