@@ -19,8 +19,8 @@ const FUNCTIONS = ["rate", "irate", "increase", "delta", "sum", "avg", "min", "m
 
 /** Fields of the record selectors (docs/query-language.md). */
 const FIELDS = {
-  logs: ["service", "level"],
-  spans: ["service", "name", "kind", "status", "duration"],
+  logs: ["service", "level", "trace_id", "span_id"],
+  spans: ["service", "name", "kind", "status", "duration", "trace_id", "span_id", "parent_span_id"],
 };
 const FIELD_VALUES = {
   level: ["trace", "debug", "info", "warn", "error", "fatal"],
