@@ -163,8 +163,9 @@ pub fn quoted(s: &str) -> String {
 /// answers it: the attribute and its value. Its address
 /// (`server.address`, `net.peer.name`, `peer.service`), else its URL's
 /// host (`url.full`, `http.url`), else its database's namespace
-/// (`db.namespace`, `db.name`) or system, else (`name`) the span's own
-/// name.
+/// (`db.namespace`, `db.name`), else its IP address
+/// (`network.peer.address`, `net.sock.peer.addr`, `net.peer.ip`), else its
+/// database's system, else (`name`) the span's own name.
 fn naming(s: &Span) -> (&'static str, &str) {
     let a = &s.attributes;
     let first = |keys: &[&'static str]| keys.iter().find_map(|&k| Some((k, text(a, k)?)));
@@ -176,9 +177,13 @@ fn naming(s: &Span) -> (&'static str, &str) {
     {
         return (k, host);
     }
+    // The peer's IP address, when nothing names it better.
+    let ip = || first(&["network.peer.address", "net.sock.peer.addr", "net.peer.ip"]);
     match first(&["db.system.name", "db.system"]) {
-        Some(sys) => first(&["db.namespace", "db.name"]).unwrap_or(sys),
-        None => ("name", &s.name),
+        Some(sys) => first(&["db.namespace", "db.name"])
+            .or_else(ip)
+            .unwrap_or(sys),
+        None => ip().unwrap_or(("name", &s.name)),
     }
 }
 
@@ -821,7 +826,7 @@ mod tests {
     fn a_peer_is_named_and_selected_by_the_attribute_that_names_it() {
         // Attributes; the peer's name and kind; a value its matcher takes.
         type Case<'a> = (&'a [(&'a str, &'a str)], &'a str, &'a str, &'a str);
-        let cases: [Case<'_>; 9] = [
+        let cases: [Case<'_>; 11] = [
             (
                 &[("db.system", "postgresql"), ("server.address", "ledger-db")],
                 "ledger-db",
@@ -865,6 +870,21 @@ mod tests {
                 "orders",
                 "database",
                 "orders",
+            ),
+            (
+                &[
+                    ("db.system.name", "postgresql"),
+                    ("network.peer.address", "10.0.3.4"),
+                ],
+                "10.0.3.4",
+                "database",
+                "10.0.3.4",
+            ),
+            (
+                &[("net.peer.ip", "10.0.3.5")],
+                "10.0.3.5",
+                "external",
+                "10.0.3.5",
             ),
         ];
         for (attrs, name, kind, value) in cases {
