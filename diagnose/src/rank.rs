@@ -359,7 +359,9 @@ fn instances(w: &Profile, base: &Profile, out: &mut FxHashMap<Suspect, Ranked>) 
         }
         let share = top / sum;
         let traffic = wi.requests.get(&inst).copied().unwrap_or(0) as f64 / total_req as f64;
-        if share < 0.6 || share < 2.0 * traffic {
+        // Most of the excess, and twice its traffic's share of it; of two
+        // instances (half the traffic each), nine tenths.
+        if share < 0.6 || share < (2.0 * traffic).min(0.9) {
             continue;
         }
         let parent = out

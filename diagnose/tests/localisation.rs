@@ -238,6 +238,29 @@ fn one_bad_pod_is_the_instance() {
     assert_top(FaultKind::BadPod);
 }
 
+/// A bad pod of a service with two, each with half the traffic (the
+/// suite's seed 5 had it named as its service): the instance.
+#[test]
+fn one_bad_pod_of_two_is_the_instance() {
+    let sc = Scenario::suite(5, 20)
+        .into_iter()
+        .find(|s| s.label.starts_with("bad-pod journal-api-1"))
+        .unwrap();
+    let Component::Instance(svc, _) = sc.faults[0].at else {
+        panic!("{:?}", sc.faults)
+    };
+    assert_eq!(sc.estate.services[svc].instances, 2);
+    let d = diagnosed(&sc);
+    let e = &sc.expected[0];
+    assert_eq!(
+        names(&d).first(),
+        Some(&(e.name.clone(), "instance".to_string())),
+        "{}: {:?}",
+        sc.label,
+        names(&d)
+    );
+}
+
 #[test]
 fn a_retry_storm_names_the_retrying_caller() {
     let sc = fault(FaultKind::RetryStorm, None);
