@@ -392,12 +392,25 @@ impl Span {
             StatusCode::Ok => return false,
             StatusCode::Unset => {}
         }
-        let attr = |key: &str| {
-            self.attributes
-                .iter()
-                .find(|(k, _)| k == key)
-                .map(|(_, v)| v)
-        };
+        // One pass over the attributes (this runs for every span written):
+        // the HTTP code, new name first, and the gRPC code, by the
+        // conventions' successive names (`rpc.grpc.status_code`, a number;
+        // `rpc.response.status_code`, then `rpc.status_code`, a name or a
+        // number as a string).
+        let (mut http, mut rpc): ([Option<&AnyValue>; 2], [Option<&AnyValue>; 3]) =
+            Default::default();
+        for (k, v) in &self.attributes {
+            let slot = match k.as_str() {
+                "error.type" if !v.to_text().is_empty() => return true,
+                "http.response.status_code" => &mut http[0],
+                "http.status_code" => &mut http[1],
+                "rpc.grpc.status_code" => &mut rpc[0],
+                "rpc.response.status_code" => &mut rpc[1],
+                "rpc.status_code" => &mut rpc[2],
+                _ => continue,
+            };
+            slot.get_or_insert(v);
+        }
         let escaped = |e: &SpanEvent| {
             e.name == "exception"
                 && !e
@@ -405,31 +418,22 @@ impl Span {
                     .iter()
                     .any(|(k, v)| k == "exception.escaped" && *v == AnyValue::Bool(false))
         };
-        if attr("error.type").is_some_and(|v| !v.to_text().is_empty())
-            || self.events.iter().any(escaped)
-        {
+        if self.events.iter().any(escaped) {
             return true;
         }
-        let int = |key: &str| match attr(key)? {
+        let int = |v: &AnyValue| match v {
             AnyValue::Int(i) => Some(*i),
             AnyValue::Str(s) => s.parse().ok(),
             AnyValue::Double(d) => Some(*d as i64),
             _ => None,
         };
-        if let Some(code) = int("http.response.status_code").or_else(|| int("http.status_code")) {
+        if let Some(code) = http.into_iter().flatten().find_map(int) {
             return code >= 500;
         }
-        // The gRPC code, as a number (`rpc.grpc.status_code`) or, in later
-        // conventions, its name or number as a string
-        // (`rpc.response.status_code`, then `rpc.status_code`).
-        [
-            "rpc.grpc.status_code",
-            "rpc.response.status_code",
-            "rpc.status_code",
-        ]
-        .into_iter()
-        .find_map(attr)
-        .is_some_and(grpc_server_failed)
+        rpc.into_iter()
+            .flatten()
+            .next()
+            .is_some_and(grpc_server_failed)
     }
 
     /// The status a query selects by: `Error` when the span
