@@ -33,18 +33,33 @@ fn names(d: &Diagnosis) -> Vec<(String, String)> {
         .collect()
 }
 
+/// The diagnosis of the scenario's window in `db`.
+fn diagnosed_in(db: &Db, sc: &Scenario) -> Diagnosis {
+    diagnose(
+        db,
+        &Calendar::nyse(),
+        &DiagnoseRequest::new(sc.window.0, sc.window.1),
+    )
+    .unwrap()
+}
+
+/// The top cause is the scenario's first expected one, as `kind`.
+fn assert_first(sc: &Scenario, d: &Diagnosis, kind: &str, what: &str) {
+    let e = &sc.expected[0];
+    assert_eq!(
+        names(d).first(),
+        Some(&(e.name.clone(), kind.to_string())),
+        "{what} {}: {:?}",
+        sc.label,
+        names(d)
+    );
+}
+
 fn assert_top(kind: FaultKind) -> Diagnosis {
     let sc = fault(kind, None);
     let d = diagnosed(&sc);
-    let e = &sc.expected[0];
     assert!(d.incident, "{}: {d:?}", sc.label);
-    assert_eq!(
-        names(&d).first(),
-        Some(&(e.name.clone(), e.kind.to_string())),
-        "{}: {:?}",
-        sc.label,
-        names(&d)
-    );
+    assert_first(&sc, &d, sc.expected[0].kind, "");
     d
 }
 
@@ -84,19 +99,8 @@ fn a_datastore_reporting_its_own_calls_is_a_database_with_its_spans_charted() {
             s.resource = Resource::new(r);
         }
     });
-    let d = diagnose(
-        &db,
-        &Calendar::nyse(),
-        &DiagnoseRequest::new(sc.window.0, sc.window.1),
-    )
-    .unwrap();
-    assert_eq!(
-        names(&d).first(),
-        Some(&(e.name.clone(), "database".to_string())),
-        "{}: {:?}",
-        sc.label,
-        names(&d)
-    );
+    let d = diagnosed_in(&db, &sc);
+    assert_first(&sc, &d, "database", "");
     let m = d.causes[0].evidence.metric.as_ref().unwrap();
     assert!(m.query.contains("kind=\"client\""), "{}", m.query);
     assert_charted(&db, &sc, &d);
@@ -151,20 +155,8 @@ fn other_instrumentation_is_diagnosed_and_charted() {
     ] {
         let sc = fault(kind, None);
         let (_dir, db) = common::load(&sc, common::variant(variant));
-        let d = diagnose(
-            &db,
-            &Calendar::nyse(),
-            &DiagnoseRequest::new(sc.window.0, sc.window.1),
-        )
-        .unwrap();
-        let e = &sc.expected[0];
-        assert_eq!(
-            names(&d).first(),
-            Some(&(e.name.clone(), e.kind.to_string())),
-            "{variant} {}: {:?}",
-            sc.label,
-            names(&d)
-        );
+        let d = diagnosed_in(&db, &sc);
+        assert_first(&sc, &d, sc.expected[0].kind, variant);
         let query = &d.causes[0].evidence.metric.as_ref().unwrap().query;
         assert!(query.contains(attribute), "{variant}: {query}");
         assert_charted(&db, &sc, &d);
@@ -251,14 +243,7 @@ fn one_bad_pod_of_two_is_the_instance() {
     };
     assert_eq!(sc.estate.services[svc].instances, 2);
     let d = diagnosed(&sc);
-    let e = &sc.expected[0];
-    assert_eq!(
-        names(&d).first(),
-        Some(&(e.name.clone(), "instance".to_string())),
-        "{}: {:?}",
-        sc.label,
-        names(&d)
-    );
+    assert_first(&sc, &d, "instance", "");
 }
 
 #[test]

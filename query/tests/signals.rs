@@ -308,6 +308,11 @@ fn check_all(db: &Db) {
     let span = sextant_storage::hex(&span_id(3, 1));
     let v = records(db, &format!(r#"spans({{span_id="{span}"}})"#));
     assert_eq!(span_names(&v), vec![(3, "payment".to_string())]);
+    // An id that is not one selects nothing, and is no error.
+    let v = records(db, r#"spans({trace_id="not-a-trace-id"})"#);
+    assert!(span_names(&v).is_empty());
+    let v = records(db, r#"logs({trace_id=~"zz.*", span_id!=""})"#);
+    assert!(log_reqs(&v).is_empty());
 }
 
 #[test]
